@@ -1,0 +1,229 @@
+//! Messages a client sends to the server, and their payloads.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::envelope::MessageType;
+use crate::error::FieldError;
+use crate::fields::{
+    FieldName, Limit, OrderBy, ProtocolVersion, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic,
+    UserId, Version,
+};
+
+/// A message from client to server: one variant per type a client may send.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientMessage {
+    /// Opens the session and negotiates the protocol version.
+    Connect(Connect),
+    /// Ends the session; the server closes with 1000 and sends no reply.
+    Disconnect(DisconnectRequest),
+    /// Asks for a `pong`.
+    Ping(Empty),
+    /// Answers a server `ping`.
+    Pong(Empty),
+    /// Authenticates, or re-authenticates with a fresh token.
+    Auth(Auth),
+    /// Creates a resource.
+    Create(Create),
+    /// Reads one resource or a list.
+    Read(Read),
+    /// Changes a resource with a JSON merge patch.
+    Update(Update),
+    /// Deletes a resource.
+    Delete(Delete),
+    /// Starts a subscription to a topic.
+    Subscribe(Subscribe),
+    /// Ends a subscription.
+    Unsubscribe(Unsubscribe),
+}
+
+impl ClientMessage {
+    /// The envelope `type` of this message.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            ClientMessage::Connect(_) => MessageType::Connect,
+            ClientMessage::Disconnect(_) => MessageType::Disconnect,
+            ClientMessage::Ping(_) => MessageType::Ping,
+            ClientMessage::Pong(_) => MessageType::Pong,
+            ClientMessage::Auth(_) => MessageType::Auth,
+            ClientMessage::Create(_) => MessageType::Create,
+            ClientMessage::Read(_) => MessageType::Read,
+            ClientMessage::Update(_) => MessageType::Update,
+            ClientMessage::Delete(_) => MessageType::Delete,
+            ClientMessage::Subscribe(_) => MessageType::Subscribe,
+            ClientMessage::Unsubscribe(_) => MessageType::Unsubscribe,
+        }
+    }
+}
+
+/// A payload with no fields, as `ping` and `pong` carry: `{}`. Extra fields are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Empty {}
+
+/// `connect`: the first message of a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connect {
+    /// The protocol version the client speaks, such as `1.0`; the major version must be 1.
+    pub protocol_version: ProtocolVersion,
+    /// Who the client is, for the server's logs and connection list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientInfo>,
+}
+
+/// A client's name and version, as shown to operators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientInfo {
+    /// The client library or application, such as `tidings-js`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text<1, 64>>,
+    /// Its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Text<1, 64>>,
+}
+
+/// `disconnect` from a client: an optional reason, for the server's logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DisconnectRequest {
+    /// Why the client leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text<0, 123>>,
+}
+
+/// `auth`: a token, and optionally the user it must belong to (the design notes send both).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth {
+    /// A JWT whose `sub` claim is the user id.
+    pub token: Text<1, 8192>,
+    /// When present, must equal the token's `sub`, or the server answers `auth_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+}
+
+/// `create`: a new resource of a type, with its data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Create {
+    /// The type of resource to create, such as `order`.
+    pub resource_type: ResourceType,
+    /// The resource's fields, checked against the type's schema; schema defaults fill missing fields.
+    pub data: Map<String, Value>,
+}
+
+/// `read`: one resource by `id`, or, without `id`, a page of the list the user may see.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Read {
+    /// The type of resource to read.
+    pub resource_type: ResourceType,
+    /// The resource to read; when present, none of the list fields may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ResourceId>,
+    /// List only resources whose top-level `data` fields equal these values (strings, numbers, booleans, null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
+    pub filter: Option<BTreeMap<FieldName, Scalar>>,
+    /// The list's order: `createdAt` (the default), `-createdAt`, `updatedAt`, `id`, or a top-level data field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<OrderBy>,
+    /// The page size, 1 to 100; 20 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
+    /// The `nextCursor` of the previous page; the other list fields must be the same as for that page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Text<1, 512>>,
+}
+
+impl Read {
+    /// The list fields that a read of one resource may not carry.
+    const LIST_FIELDS: [&'static str; 4] = ["filter", "orderBy", "limit", "cursor"];
+    /// How many fields one filter may name.
+    const MAX_FILTERS: usize = 16;
+
+    /// Checks what the field types alone cannot: `id` goes with none of the list fields.
+    pub(crate) fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.filter.as_ref().is_some_and(|f| f.len() > Self::MAX_FILTERS) {
+            errors.push(FieldError::new("/payload/filter", "must have at most 16 fields"));
+        }
+        if self.id.is_none() {
+            return errors;
+        }
+        let present = [
+            self.filter.is_some(),
+            self.order_by.is_some(),
+            self.limit.is_some(),
+            self.cursor.is_some(),
+        ];
+        let combined = Self::LIST_FIELDS.iter().zip(present).filter(|(_, present)| *present);
+        errors.extend(
+            combined.map(|(field, _)| FieldError::new(format!("/payload/{field}"), "cannot be combined with id")),
+        );
+        errors
+    }
+}
+
+/// A filter value: a JSON scalar.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// `null`: the field is absent or null.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number.
+    Number(serde_json::Number),
+    /// A string.
+    String(String),
+}
+
+/// `update`: a JSON merge patch (RFC 7396) for a resource's `data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Update {
+    /// The type of the resource.
+    pub resource_type: ResourceType,
+    /// The resource to change.
+    pub id: ResourceId,
+    /// Fields to set; a field set to `null` is removed. Fields not named keep their value.
+    pub patch: Map<String, Value>,
+    /// When present, the update applies only if the resource is at this version (else CONFLICT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<Version>,
+}
+
+/// `delete`: removes a resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delete {
+    /// The type of the resource.
+    pub resource_type: ResourceType,
+    /// The resource to delete.
+    pub id: ResourceId,
+    /// When present, the delete applies only if the resource is at this version (else CONFLICT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<Version>,
+}
+
+/// `subscribe`: live events of a topic, optionally replaying those after `since`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscribe {
+    /// `notifications`, a resource type such as `order`, or one resource such as `order:ORD-78901`.
+    pub topic: Topic,
+    /// Replay every event with a greater `seq` before going live; the reply says whether all could be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Seq>,
+}
+
+/// `unsubscribe` from a client: ends one subscription of this connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Unsubscribe {
+    /// The id from the `subscribe` reply.
+    pub subscription_id: SubscriptionId,
+}

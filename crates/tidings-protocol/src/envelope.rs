@@ -1,0 +1,254 @@
+//! The envelope every message travels in, `{type, timestamp, requestId?, payload}`, and its encoding.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::client::ClientMessage;
+use crate::fields::RequestId;
+use crate::server::ServerMessage;
+
+/// The 16 message types of protocol v1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageType {
+    /// `connect`
+    Connect,
+    /// `disconnect`
+    Disconnect,
+    /// `ping`
+    Ping,
+    /// `pong`
+    Pong,
+    /// `auth`
+    Auth,
+    /// `auth_success`
+    AuthSuccess,
+    /// `auth_failed`
+    AuthFailed,
+    /// `create`
+    Create,
+    /// `read`
+    Read,
+    /// `update`
+    Update,
+    /// `delete`
+    Delete,
+    /// `subscribe`
+    Subscribe,
+    /// `unsubscribe`
+    Unsubscribe,
+    /// `notification`
+    Notification,
+    /// `event`
+    Event,
+    /// `error`
+    Error,
+}
+
+impl MessageType {
+    /// All 16 types, in the order of the design notes' table.
+    pub const ALL: [MessageType; 16] = [
+        MessageType::Connect,
+        MessageType::Disconnect,
+        MessageType::Ping,
+        MessageType::Pong,
+        MessageType::Auth,
+        MessageType::AuthSuccess,
+        MessageType::AuthFailed,
+        MessageType::Create,
+        MessageType::Read,
+        MessageType::Update,
+        MessageType::Delete,
+        MessageType::Subscribe,
+        MessageType::Unsubscribe,
+        MessageType::Notification,
+        MessageType::Event,
+        MessageType::Error,
+    ];
+
+    /// The type as it appears in the envelope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Connect => "connect",
+            MessageType::Disconnect => "disconnect",
+            MessageType::Ping => "ping",
+            MessageType::Pong => "pong",
+            MessageType::Auth => "auth",
+            MessageType::AuthSuccess => "auth_success",
+            MessageType::AuthFailed => "auth_failed",
+            MessageType::Create => "create",
+            MessageType::Read => "read",
+            MessageType::Update => "update",
+            MessageType::Delete => "delete",
+            MessageType::Subscribe => "subscribe",
+            MessageType::Unsubscribe => "unsubscribe",
+            MessageType::Notification => "notification",
+            MessageType::Event => "event",
+            MessageType::Error => "error",
+        }
+    }
+
+    /// The type named `name`, if protocol v1 has one.
+    pub fn parse(name: &str) -> Option<MessageType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Whether a client may send this type.
+    pub fn sent_by(self, side: Side) -> bool {
+        use MessageType::*;
+        match side {
+            Side::Client => !matches!(self, AuthSuccess | AuthFailed | Notification | Event | Error),
+            Side::Server => self != Auth,
+        }
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which end of the socket sends a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The client: a browser, the SDK, `tidings client`.
+    Client,
+    /// The Tidings server.
+    Server,
+}
+
+impl Side {
+    /// `client` or `server`, as schema/ names its folders.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+
+    /// The other end of the socket.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// A message in its envelope. `M` is [`ClientMessage`] or [`ServerMessage`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope<M> {
+    /// When the message was sent, in Unix milliseconds (the decoder turns a client's seconds into milliseconds).
+    pub timestamp: u64,
+    /// Correlates a reply with its request; pushes have none.
+    pub request_id: Option<RequestId>,
+    /// The typed message.
+    pub message: M,
+}
+
+impl<M> Envelope<M> {
+    /// A message stamped with the current time.
+    pub fn now(request_id: Option<RequestId>, message: M) -> Self {
+        Envelope { timestamp: now_ms(), request_id, message }
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Timestamps below this are Unix seconds, at or above it Unix milliseconds (10^11 ms is March 1973;
+/// 10^11 s is the year 5138).
+pub const SECONDS_BELOW: f64 = 1e11;
+
+/// Turns a client's timestamp, in seconds or milliseconds, into Unix milliseconds.
+pub fn normalize_timestamp(value: f64) -> u64 {
+    let ms = if value < SECONDS_BELOW { value * 1000.0 } else { value };
+    // Values are checked to be finite, non-negative and at most 2^53 - 1 before they get here.
+    ms.round() as u64
+}
+
+/// A message type whose payload can be written into an envelope.
+pub trait Message {
+    /// The envelope `type`.
+    fn message_type(&self) -> MessageType;
+    /// Writes the payload.
+    fn serialize_payload<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+}
+
+struct Payload<'a, M>(&'a M);
+
+impl<M: Message> Serialize for Payload<'_, M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_payload(serializer)
+    }
+}
+
+impl<M: Message> Serialize for Envelope<M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let len = if self.request_id.is_some() { 4 } else { 3 };
+        let mut map = serializer.serialize_map(Some(len))?;
+        map.serialize_entry("type", self.message.message_type().as_str())?;
+        map.serialize_entry("timestamp", &self.timestamp)?;
+        if let Some(request_id) = &self.request_id {
+            map.serialize_entry("requestId", request_id)?;
+        }
+        map.serialize_entry("payload", &Payload(&self.message))?;
+        map.end()
+    }
+}
+
+/// Writes a message as the JSON text of one WebSocket frame.
+pub fn encode<M: Message>(envelope: &Envelope<M>) -> String {
+    // Serializing these types cannot fail: every map key is a string and every number is finite.
+    serde_json::to_string(envelope).unwrap_or_default()
+}
+
+impl Message for ClientMessage {
+    fn message_type(&self) -> MessageType {
+        ClientMessage::message_type(self)
+    }
+
+    fn serialize_payload<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClientMessage::Connect(p) => p.serialize(s),
+            ClientMessage::Disconnect(p) => p.serialize(s),
+            ClientMessage::Ping(p) | ClientMessage::Pong(p) => p.serialize(s),
+            ClientMessage::Auth(p) => p.serialize(s),
+            ClientMessage::Create(p) => p.serialize(s),
+            ClientMessage::Read(p) => p.serialize(s),
+            ClientMessage::Update(p) => p.serialize(s),
+            ClientMessage::Delete(p) => p.serialize(s),
+            ClientMessage::Subscribe(p) => p.serialize(s),
+            ClientMessage::Unsubscribe(p) => p.serialize(s),
+        }
+    }
+}
+
+impl Message for ServerMessage {
+    fn message_type(&self) -> MessageType {
+        ServerMessage::message_type(self)
+    }
+
+    fn serialize_payload<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ServerMessage::Connect(p) => p.serialize(s),
+            ServerMessage::Disconnect(p) => p.serialize(s),
+            ServerMessage::Ping(p) | ServerMessage::Pong(p) => p.serialize(s),
+            ServerMessage::AuthSuccess(p) => p.serialize(s),
+            ServerMessage::AuthFailed(p) | ServerMessage::Error(p) => p.serialize(s),
+            ServerMessage::Create(p) | ServerMessage::Update(p) => p.serialize(s),
+            ServerMessage::Read(p) => p.serialize(s),
+            ServerMessage::Delete(p) => p.serialize(s),
+            ServerMessage::Subscribe(p) => p.serialize(s),
+            ServerMessage::Unsubscribe(p) => p.serialize(s),
+            ServerMessage::Notification(p) => p.serialize(s),
+            ServerMessage::Event(p) => p.serialize(s),
+        }
+    }
+}

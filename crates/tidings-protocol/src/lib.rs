@@ -1,0 +1,40 @@
+//! Tidings protocol v1: the wire types, their codec and their JSON Schemas, and nothing that does I/O.
+//!
+//! This crate is the only place in the workspace that knows the shape of a message on the wire
+//! (docs/protocol.md is the normative text; this crate is its executable form). The server and the
+//! clients speak in [`ClientMessage`] and [`ServerMessage`] and call [`decode_client`],
+//! [`decode_server`] and [`encode`].
+
+mod client;
+mod close;
+mod decode;
+mod envelope;
+mod error;
+mod fields;
+mod push;
+pub mod schema;
+mod server;
+
+pub use client::{
+    Auth, ClientInfo, ClientMessage, Connect, Create, Delete, DisconnectRequest, Empty, Read, Scalar, Subscribe,
+    Unsubscribe, Update,
+};
+pub use close::{should_reconnect, CloseCode};
+pub use decode::{decode_client, decode_server};
+pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, MessageType, Side};
+pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
+pub use fields::{
+    FieldName, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId, Text,
+    Topic, TopicKind, UserId, Version, MAX_SAFE_INTEGER,
+};
+pub use push::{Actor, ActorKind, Event, Level, Notification};
+pub use server::{
+    AuthSuccess, Connected, Deleted, Disconnect, Heartbeat, Limits, RateLimit, ReadResult, Resource, ResourceList,
+    ServerMessage, Subscribed, Unsubscribed,
+};
+
+/// The protocol version this crate implements.
+pub const PROTOCOL_VERSION: &str = "1.0";
+
+/// The major version: a peer with another major version is refused with UNSUPPORTED_VERSION.
+pub const PROTOCOL_MAJOR: u32 = 1;

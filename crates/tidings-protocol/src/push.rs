@@ -1,0 +1,104 @@
+//! Pushes: `event` and `notification`, which the server sends unasked and never with a client's requestId.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::fields::{ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic, UserId, Version};
+
+/// An `event`: something happened to a resource that a subscription covers.
+///
+/// Only `eventType` and `data` are required, so that the design notes' event (`{eventType, data}`) is valid.
+/// A Tidings server sets every field on every event it delivers through a subscription.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// `<resourceType>_created`, `<resourceType>_updated` or `<resourceType>_deleted`, such as `order_created`.
+    pub event_type: Text<1, 128>,
+    /// The resource's `data` after the change; for a deletion, its last `data`.
+    pub data: Map<String, Value>,
+    /// The topic of the subscription that delivers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<Topic>,
+    /// The subscription that delivers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+    /// Its position in the topic: strictly increasing within a topic, not necessarily by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
+    /// The type of the resource that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<ResourceType>,
+    /// The id of the resource that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ResourceId>,
+    /// The resource's version after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The resource's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<UserId>,
+    /// Who made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    /// When the change was committed, in Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<u64>,
+}
+
+/// Who made a change: a user, or the server itself (its HTTP API, a retention job).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    /// `user` or `system`.
+    pub kind: ActorKind,
+    /// The user id, or the name of the system component.
+    pub id: Text<1, 256>,
+}
+
+/// The kinds of [`Actor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// An authenticated user.
+    User,
+    /// The server, acting for an operator or by itself.
+    System,
+}
+
+/// A `notification` for one user: pushed to each of the user's connections, kept while the user is offline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Unique per notification, such as `NTF-1f3a`.
+    pub id: Text<1, 128>,
+    /// The notification's position among the user's notifications.
+    pub seq: Seq,
+    /// How a client should present it.
+    pub level: Level,
+    /// A short headline.
+    pub title: Text<0, 200>,
+    /// The text.
+    pub body: Text<0, 4000>,
+    /// Anything the sender attached, such as the order it is about.
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    /// When it was created, in Unix milliseconds.
+    pub created_at: u64,
+    /// Present when delivered through a subscription to `notifications`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+}
+
+/// The levels of a [`Notification`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// For information.
+    Info,
+    /// Something went well.
+    Success,
+    /// Something needs attention.
+    Warning,
+    /// Something failed.
+    Error,
+}

@@ -1,0 +1,313 @@
+//! JSON Schemas of every message, generated from the Rust types, and the validator that lists every bad field.
+//!
+//! The files under schema/ are [`files`] written to disk; a test fails when they are stale. The decoder uses
+//! [`payload_errors`] only for payloads that failed to decode, to report all their faults at once.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+use crate::client::{
+    Auth, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update,
+};
+use crate::envelope::{MessageType, Side};
+use crate::error::{ErrorPayload, FieldError};
+use crate::fields::{
+    FieldName, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Topic, MAX_SAFE_INTEGER,
+};
+use crate::push::{Event, Notification};
+use crate::server::{AuthSuccess, Connected, Deleted, Disconnect, ReadResult, Resource, Subscribed, Unsubscribed};
+
+/// The schema of one side's payload for one message type, with its definitions (JSON Schema draft-07).
+pub fn payload_schema(side: Side, ty: MessageType) -> Option<Value> {
+    use MessageType as T;
+    let mut schema = match (side, ty) {
+        (Side::Client, T::Connect) => generate::<Connect>(),
+        (Side::Client, T::Disconnect) => generate::<DisconnectRequest>(),
+        (Side::Client, T::Auth) => generate::<Auth>(),
+        (Side::Client, T::Create) => generate::<Create>(),
+        (Side::Client, T::Read) => with_read_rules(generate::<Read>()),
+        (Side::Client, T::Update) => generate::<Update>(),
+        (Side::Client, T::Delete) => generate::<Delete>(),
+        (Side::Client, T::Subscribe) => generate::<Subscribe>(),
+        (Side::Client, T::Unsubscribe) => generate::<Unsubscribe>(),
+        (_, T::Ping | T::Pong) => generate::<Empty>(),
+        (Side::Server, T::Connect) => generate::<Connected>(),
+        (Side::Server, T::Disconnect) => generate::<Disconnect>(),
+        (Side::Server, T::AuthSuccess) => generate::<AuthSuccess>(),
+        (Side::Server, T::AuthFailed | T::Error) => generate::<ErrorPayload>(),
+        (Side::Server, T::Create | T::Update) => generate::<Resource>(),
+        (Side::Server, T::Read) => generate::<ReadResult>(),
+        (Side::Server, T::Delete) => generate::<Deleted>(),
+        (Side::Server, T::Subscribe) => generate::<Subscribed>(),
+        (Side::Server, T::Unsubscribe) => generate::<Unsubscribed>(),
+        (Side::Server, T::Notification) => generate::<Notification>(),
+        (Side::Server, T::Event) => generate::<Event>(),
+        _ => return None,
+    };
+    tidy(&mut schema);
+    Some(schema)
+}
+
+/// The schema of a whole message, envelope and payload, as committed under schema/.
+pub fn message_schema(side: Side, ty: MessageType) -> Option<Value> {
+    let mut payload = payload_schema(side, ty)?;
+    let object = payload.as_object_mut()?;
+    let definitions = object.remove("definitions");
+    object.remove("$schema");
+    object.remove("title");
+    let timestamp_doc = match side {
+        Side::Client => "Unix time in milliseconds, or in seconds when below 10^11.",
+        Side::Server => "Unix time in milliseconds when the server sent the message.",
+    };
+    let mut schema = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": format!("{ty} ({} to {})", side.as_str(), side.other().as_str()),
+        "description": describe(side, ty),
+        "type": "object",
+        "required": ["type", "timestamp", "payload"],
+        "properties": {
+            "type": { "const": ty.as_str() },
+            "timestamp": { "type": "number", "minimum": 0, "maximum": MAX_SAFE_INTEGER, "description": timestamp_doc },
+            "requestId": {
+                "type": "string",
+                "pattern": RequestId::PATTERN,
+                "description": "Correlates a reply with its request: 1 to 128 printable ASCII characters.",
+            },
+            "payload": payload,
+        },
+    });
+    if let (Some(definitions), Some(root)) = (definitions, schema.as_object_mut()) {
+        root.insert("definitions".to_owned(), definitions);
+    }
+    Some(schema)
+}
+
+/// Every schema file under schema/, by path relative to that folder.
+pub fn files() -> BTreeMap<String, Value> {
+    let mut files = BTreeMap::new();
+    for side in [Side::Client, Side::Server] {
+        for ty in MessageType::ALL.into_iter().filter(|ty| ty.sent_by(side)) {
+            if let Some(schema) = message_schema(side, ty) {
+                files.insert(format!("{}/{}.json", side.as_str(), ty.as_str()), schema);
+            }
+        }
+    }
+    files
+}
+
+/// One line on what a message is for, used as its schema's description.
+pub fn describe(side: Side, ty: MessageType) -> &'static str {
+    use MessageType as T;
+    match (side, ty) {
+        (Side::Client, T::Connect) => "Opens the session: the first message, naming the protocol version.",
+        (Side::Client, T::Disconnect) => "Ends the session; the server closes with 1000 and sends no reply.",
+        (Side::Client, T::Ping) => "Asks the server for a pong with the same requestId.",
+        (Side::Client, T::Pong) => "Answers a server ping.",
+        (Side::Client, T::Auth) => "Authenticates with a token, or re-authenticates with a fresh one.",
+        (Side::Client, T::Create) => "Creates a resource of a type.",
+        (Side::Client, T::Read) => "Reads one resource by id, or a page of the resources the user may see.",
+        (Side::Client, T::Update) => "Changes a resource with a JSON merge patch.",
+        (Side::Client, T::Delete) => "Deletes a resource.",
+        (Side::Client, T::Subscribe) => "Subscribes to a topic, replaying events after `since` when given.",
+        (Side::Client, T::Unsubscribe) => "Ends a subscription.",
+        (Side::Server, T::Connect) => "The reply to connect: session id, heartbeat timing and limits.",
+        (Side::Server, T::Disconnect) => "Sent before every close the server initiates: code, reason, reconnect.",
+        (Side::Server, T::Ping) => "A server heartbeat; the client answers pong.",
+        (Side::Server, T::Pong) => "The reply to a client ping, with its requestId.",
+        (Side::Server, T::AuthSuccess) => "The reply to an auth whose token was accepted.",
+        (Side::Server, T::AuthFailed) => "The reply to an auth whose token was rejected.",
+        (Side::Server, T::Create) => "The reply to create: the new resource.",
+        (Side::Server, T::Read) => "The reply to read: one resource, or a page of a list.",
+        (Side::Server, T::Update) => "The reply to update: the resource after the change.",
+        (Side::Server, T::Delete) => "The reply to delete.",
+        (Side::Server, T::Subscribe) => "The reply to subscribe: subscription id, current seq, recovered.",
+        (Side::Server, T::Unsubscribe) => "The reply to unsubscribe, or a push when the server ends a subscription.",
+        (Side::Server, T::Notification) => "A notification for the user, pushed without a requestId.",
+        (Side::Server, T::Event) => "A change to a resource, pushed through a subscription without a requestId.",
+        (Side::Server, T::Error) => "The reply to a request that failed, or a push about the session.",
+        _ => "Not sent by this side.",
+    }
+}
+
+/// Every fault of a payload that failed to decode, with pointers from the message root (`/payload/...`).
+pub(crate) fn payload_errors(side: Side, ty: MessageType, payload: &str) -> Vec<FieldError> {
+    let instance: Value = match serde_json::from_str(payload) {
+        Ok(value) => value,
+        Err(e) => return vec![FieldError::new("/payload", format!("cannot be read: {e}"))],
+    };
+    let Some(validator) = validators().get(&(side, ty)) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for error in validator.iter_errors(&instance) {
+        collect(&error, &mut errors);
+    }
+    errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    errors.dedup();
+    errors
+}
+
+/// Turns one violation into field errors. A failed `anyOf` (how optional and scalar fields are written)
+/// is reported through the branch that explains it, not as "matches no branch".
+fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<FieldError>) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let mut pointer = format!("/payload{}", error.instance_path().as_str());
+    let branches = match error.kind() {
+        K::AnyOf { context } | K::OneOfNotValid { context } => context,
+        // The only `then` branch is the read-by-id rule of `with_read_rules`.
+        _ if error.schema_path().as_str().contains("/then/") => {
+            return out.push(FieldError::new(pointer, "cannot be combined with id"));
+        }
+        kind => {
+            let reason = reason(kind, &mut pointer);
+            return out.push(FieldError::new(pointer, reason));
+        }
+    };
+    let is_type_error = |e: &jsonschema::ValidationError<'_>| matches!(e.kind(), K::Type { .. });
+    match branches.iter().find(|branch| !branch.iter().all(is_type_error)) {
+        Some(branch) => branch.iter().for_each(|e| collect(e, out)),
+        None => {
+            let mut types: Vec<String> = Vec::new();
+            for e in branches.iter().flatten() {
+                if let K::Type { kind: jsonschema::error::TypeKind::Single(ty) } = e.kind() {
+                    types.push(ty.to_string());
+                }
+            }
+            let reason = match types.split_last() {
+                Some((last, [])) => format!("must be {}", article(last)),
+                Some((last, rest)) => format!("must be {} or {last}", rest.join(", ")),
+                None => "does not match any of the allowed forms".to_owned(),
+            };
+            out.push(FieldError::new(pointer, reason));
+        }
+    }
+}
+
+fn validators() -> &'static BTreeMap<(Side, MessageType), jsonschema::Validator> {
+    static VALIDATORS: OnceLock<BTreeMap<(Side, MessageType), jsonschema::Validator>> = OnceLock::new();
+    VALIDATORS.get_or_init(|| {
+        let mut validators = BTreeMap::new();
+        for side in [Side::Client, Side::Server] {
+            for ty in MessageType::ALL {
+                let Some(schema) = payload_schema(side, ty) else { continue };
+                // The schemas are generated from this crate's types; the schema test proves they compile.
+                if let Ok(validator) = jsonschema::draft7::new(&schema) {
+                    validators.insert((side, ty), validator);
+                }
+            }
+        }
+        validators
+    })
+}
+
+/// A short reason for one schema violation; never echoes the value, which may be huge.
+fn reason(kind: &jsonschema::error::ValidationErrorKind, pointer: &mut String) -> String {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    match kind {
+        K::Required { property } => {
+            pointer.push('/');
+            pointer.push_str(&property.as_str().unwrap_or_default().replace('~', "~0").replace('/', "~1"));
+            "is required".to_owned()
+        }
+        K::Type { kind: TypeKind::Single(ty) } => format!("must be {}", article(&ty.to_string())),
+        K::Type { kind: TypeKind::Multiple(types) } => {
+            let names: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+            format!("must be one of the types {}", names.join(", "))
+        }
+        K::Minimum { limit } => format!("must be at least {limit}"),
+        K::Maximum { limit } => format!("must be at most {limit}"),
+        K::ExclusiveMinimum { limit } => format!("must be greater than {limit}"),
+        K::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
+        K::MinLength { limit } if *limit == 1 => "must not be empty".to_owned(),
+        K::MinLength { limit } => format!("must be at least {limit} characters"),
+        K::MaxLength { limit } => format!("must be at most {limit} characters"),
+        K::MaxProperties { limit } => format!("must have at most {limit} fields"),
+        K::MaxItems { limit } => format!("must have at most {limit} items"),
+        K::Pattern { pattern } => pattern_reason(pattern),
+        K::Enum { options } => format!("must be one of {options}"),
+        K::Constant { expected_value } => format!("must be {expected_value}"),
+        // Only maps keyed by field names close their properties (list filters).
+        K::AdditionalProperties { unexpected } => {
+            let key = unexpected.first().map(String::as_str).unwrap_or_default();
+            pointer.push('/');
+            pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            FieldName::REASON.to_owned()
+        }
+        other => format!("is invalid ({})", other.keyword()),
+    }
+}
+
+fn article(ty: &str) -> String {
+    match ty {
+        "object" | "array" | "integer" => format!("an {ty}"),
+        "null" => "null".to_owned(),
+        _ => format!("a {ty}"),
+    }
+}
+
+/// The field types' own words for their patterns, so schema and decoder give the same reason.
+fn pattern_reason(pattern: &str) -> String {
+    let known = [
+        (RequestId::PATTERN, RequestId::REASON),
+        (ResourceType::PATTERN, ResourceType::REASON),
+        (ResourceId::PATTERN, ResourceId::REASON),
+        (FieldName::PATTERN, FieldName::REASON),
+        (OrderBy::PATTERN, OrderBy::REASON),
+        (Topic::PATTERN, Topic::REASON),
+        (ProtocolVersion::PATTERN, ProtocolVersion::REASON),
+    ];
+    known
+        .iter()
+        .find(|(p, _)| *p == pattern)
+        .map(|(_, reason)| (*reason).to_owned())
+        .unwrap_or_else(|| format!("must match the pattern {pattern}"))
+}
+
+fn generate<T: JsonSchema>() -> Value {
+    SchemaSettings::draft07().into_generator().into_root_schema_for::<T>().to_value()
+}
+
+/// A read by `id` takes none of the list fields; the decoder checks the same rule in `Read::check`.
+fn with_read_rules(mut schema: Value) -> Value {
+    if let Some(object) = schema.as_object_mut() {
+        // `null` counts as absent, as it does for every optional field.
+        let absent = json!({ "type": "null" });
+        object.insert("if".to_owned(), json!({ "properties": { "id": { "type": "string" } }, "required": ["id"] }));
+        object.insert(
+            "then".to_owned(),
+            json!({ "properties": { "filter": absent, "orderBy": absent, "limit": absent, "cursor": absent } }),
+        );
+    }
+    schema
+}
+
+/// Makes generated schemas portable: Rust integer formats (`uint64`, ...) are not JSON Schema formats and
+/// strict validators such as Ajv reject them, so they become plain bounds.
+fn tidy(schema: &mut Value) {
+    match schema {
+        Value::Object(object) => {
+            tidy_integer_format(object);
+            object.values_mut().for_each(tidy);
+        }
+        Value::Array(items) => items.iter_mut().for_each(tidy),
+        _ => {}
+    }
+}
+
+fn tidy_integer_format(object: &mut Map<String, Value>) {
+    let Some(format) = object.get("format").and_then(Value::as_str) else { return };
+    let max = match format {
+        "uint8" => u64::from(u8::MAX),
+        "uint16" => u64::from(u16::MAX),
+        "uint32" | "uint" => u64::from(u32::MAX),
+        "uint64" => MAX_SAFE_INTEGER,
+        _ => return,
+    };
+    object.remove("format");
+    object.entry("minimum").or_insert(json!(0));
+    object.entry("maximum").or_insert(json!(max));
+}
