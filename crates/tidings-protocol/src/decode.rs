@@ -56,15 +56,33 @@ trait Decode: Sized {
     fn check(&self) -> Result<(), ErrorPayload>;
 }
 
+/// How deeply a message may nest objects and arrays: the envelope is level 1, its payload level 2.
+const MAX_DEPTH: usize = 128;
+
+/// The whitespace JSON allows around a value.
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
 fn decode<M: Decode>(text: &str) -> Result<Envelope<M>, DecodeError> {
-    let raw: RawEnvelope<'_> =
-        serde_json::from_str(text).map_err(|e| DecodeError { request_id: None, error: not_an_envelope(text, &e) })?;
+    // Checked first: serde would read an array as a struct, field by field.
+    if !text.trim_start_matches(JSON_WHITESPACE).starts_with('{') {
+        return Err(DecodeError { request_id: None, error: not_an_object(text) });
+    }
+    let raw: RawEnvelope<'_> = serde_json::from_str(text)
+        .map_err(|e| DecodeError { request_id: request_id_alone(text), error: not_an_envelope(&e) })?;
 
     let mut errors = Vec::new();
     let request_id = raw.request_id.and_then(|raw| {
         let id = string(raw).ok_or("must be a string").and_then(|s| RequestId::new(s).map_err(|_| RequestId::REASON));
         id.map_err(|reason| errors.push(FieldError::new("/requestId", reason))).ok()
     });
+    // Raw fields are read without a depth limit, so the limit is checked here, for the whole message at once.
+    if nests_deeper_than(text, MAX_DEPTH) {
+        let reason = format!("nests objects and arrays more than {MAX_DEPTH} levels deep");
+        let message = format!("the message {reason}");
+        let error =
+            ErrorPayload::with_field_errors(ErrorCode::InvalidMessage, message, vec![FieldError::new("", reason)]);
+        return Err(DecodeError { request_id, error });
+    }
     let ty = match raw.ty {
         None => Err("is required"),
         Some(raw) => string(raw).ok_or("must be a string"),
@@ -114,17 +132,28 @@ fn decode<M: Decode>(text: &str) -> Result<Envelope<M>, DecodeError> {
     Ok(Envelope { timestamp, request_id, message })
 }
 
-/// The error for text that does not even parse as an envelope object.
-fn not_an_envelope(text: &str, error: &serde_json::Error) -> ErrorPayload {
+/// The error for text that is not a JSON object: not JSON at all, or another JSON value.
+fn not_an_object(text: &str) -> ErrorPayload {
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Err(error) => not_an_envelope(&error),
+        Ok(_) => ErrorPayload::with_field_errors(
+            ErrorCode::InvalidMessage,
+            "a message must be a JSON object",
+            vec![FieldError::new("", "must be an object")],
+        ),
+    }
+}
+
+/// The error for an object that does not parse as an envelope.
+fn not_an_envelope(error: &serde_json::Error) -> ErrorPayload {
     use serde_json::error::Category;
     let reason = strip_position(&error.to_string());
     let (pointer, message) = match error.classify() {
-        Category::Data if text.trim_start().starts_with('{') => {
+        Category::Data => {
             // The only data error an object can raise here is a repeated envelope field.
             let field = reason.split('`').nth(1).unwrap_or_default();
             (format!("/{field}"), format!("the envelope field '{field}' appears more than once"))
         }
-        Category::Data => (String::new(), "a message must be a JSON object".to_owned()),
         _ => (String::new(), format!("not valid JSON: {reason}")),
     };
     let field_reason = if pointer.is_empty() { reason } else { "appears more than once".to_owned() };
@@ -137,6 +166,47 @@ fn not_an_envelope(text: &str, error: &serde_json::Error) -> ErrorPayload {
         payload = payload.with_detail("line", error.line()).with_detail("column", error.column());
     }
     payload
+}
+
+/// The requestId of an object whose envelope could not be read (a repeated field), when it is itself valid,
+/// so that the error still reaches the caller's callback.
+fn request_id_alone(text: &str) -> Option<RequestId> {
+    #[derive(Deserialize)]
+    struct OnlyRequestId<'a> {
+        #[serde(rename = "requestId", borrow, default)]
+        request_id: Option<Cow<'a, str>>,
+    }
+    // Fails, as it should, when the requestId itself is repeated or is not a string.
+    let only: OnlyRequestId<'_> = serde_json::from_str(text).ok()?;
+    RequestId::new(only.request_id?).ok()
+}
+
+/// Whether JSON `text` nests objects and arrays more than `max` levels deep.
+fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// serde_json appends " at line 1 column 5" to its messages; the pointer already says where.
@@ -252,5 +322,38 @@ impl Decode for ServerMessage {
 
     fn check(&self) -> Result<(), ErrorPayload> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A create whose message nests `depth` levels: envelope, payload, then `data` and objects inside it.
+    fn create_nested(depth: usize) -> String {
+        let inner = depth - 2;
+        let data = format!("{}{{}}{}", "{\"a\":".repeat(inner - 1), "}".repeat(inner - 1));
+        format!(
+            r#"{{"type":"create","timestamp":1,"requestId":"r1","payload":{{"resourceType":"order","data":{data}}}}}"#
+        )
+    }
+
+    #[test]
+    fn messages_may_nest_up_to_the_limit_and_no_deeper() {
+        assert!(decode_client(&create_nested(MAX_DEPTH)).is_ok());
+        let error = decode_client(&create_nested(MAX_DEPTH + 1)).err().map(|e| (e.error.code, e.request_id));
+        assert_eq!(error, Some((ErrorCode::InvalidMessage, RequestId::new("r1").ok())));
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        assert!(!nests_deeper_than(r#"{"a":"[[[[\"[[["}"#, 1));
+        assert!(nests_deeper_than(r#"{"a":"]]]","b":[{}]}"#, 2));
+    }
+
+    #[test]
+    fn an_array_is_never_an_envelope() {
+        let error = decode_client(r#"["ping", 1, "r1", {}]"#).err().map(|e| e.error.code);
+        assert_eq!(error, Some(ErrorCode::InvalidMessage));
     }
 }

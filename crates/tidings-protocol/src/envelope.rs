@@ -252,3 +252,27 @@ impl Message for ServerMessage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Empty;
+
+    #[test]
+    fn encoding_writes_the_envelope_fields_in_order_and_omits_a_missing_request_id() {
+        let pong = Envelope { timestamp: 1_764_000_000_001, request_id: None, message: ServerMessage::Pong(Empty {}) };
+        assert_eq!(encode(&pong), r#"{"type":"pong","timestamp":1764000000001,"payload":{}}"#);
+        let request_id = RequestId::new("p-41").ok();
+        let ping = Envelope { timestamp: 5, request_id, message: ClientMessage::Ping(Empty {}) };
+        assert_eq!(encode(&ping), r#"{"type":"ping","timestamp":5,"requestId":"p-41","payload":{}}"#);
+    }
+
+    #[test]
+    fn timestamps_below_ten_to_the_eleven_are_seconds() {
+        assert_eq!(normalize_timestamp(1_630_423_456.0), 1_630_423_456_000);
+        assert_eq!(normalize_timestamp(1_630_423_456.789), 1_630_423_456_789);
+        assert_eq!(normalize_timestamp(99_999_999_999.0), 99_999_999_999_000);
+        assert_eq!(normalize_timestamp(100_000_000_000.0), 100_000_000_000);
+        assert_eq!(normalize_timestamp(0.0), 0);
+    }
+}

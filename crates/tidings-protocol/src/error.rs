@@ -91,6 +91,20 @@ impl ErrorCode {
         }
     }
 
+    /// The form of every code, known or not, as the schema's pattern writes it.
+    pub const PATTERN: &'static str = "^[A-Z][A-Z_]{0,63}$";
+    /// Why a code is rejected.
+    pub const REASON: &'static str =
+        "must be an error code: an uppercase letter followed by up to 63 uppercase letters or '_'";
+
+    /// Whether `code` has the form of an error code, as [`ErrorCode::PATTERN`] says.
+    pub fn is_well_formed(code: &str) -> bool {
+        let mut bytes = code.bytes();
+        code.len() <= 64
+            && bytes.next().is_some_and(|b| b.is_ascii_uppercase())
+            && bytes.all(|b| b.is_ascii_uppercase() || b == b'_')
+    }
+
     /// Looks a wire code up; unknown codes become [`ErrorCode::Unknown`].
     pub fn parse(code: &str) -> ErrorCode {
         Self::ALL.into_iter().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Unknown)
@@ -111,7 +125,12 @@ impl Serialize for ErrorCode {
 
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(ErrorCode::parse(&Cow::<'de, str>::deserialize(deserializer)?))
+        let code = Cow::<'de, str>::deserialize(deserializer)?;
+        // Unknown codes are welcome, but only in the form the schema publishes for every code.
+        if !ErrorCode::is_well_formed(&code) {
+            return Err(serde::de::Error::custom(ErrorCode::REASON));
+        }
+        Ok(ErrorCode::parse(&code))
     }
 }
 
@@ -125,7 +144,7 @@ impl JsonSchema for ErrorCode {
         let known: Vec<&str> = Self::ALL.iter().map(|c| c.as_str()).collect();
         json_schema!({
             "type": "string",
-            "pattern": "^[A-Z][A-Z_]{0,63}$",
+            "pattern": Self::PATTERN,
             "description": format!("An error code. Protocol v1 defines: {}.", known.join(", ")),
         })
     }

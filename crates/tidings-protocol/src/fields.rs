@@ -102,23 +102,21 @@ fn is_name(value: &str, first: fn(u8) -> bool, rest: fn(u8) -> bool) -> bool {
 
 fn is_resource_type(value: &str) -> bool {
     value.len() <= 64
-        && is_name(value, |b| b.is_ascii_lowercase(), |b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
-        })
+        && is_name(value, |b| b.is_ascii_lowercase(), |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn is_resource_id(value: &str) -> bool {
     value.len() <= 128
-        && is_name(value, |b| b.is_ascii_alphanumeric(), |b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
-        })
+        && is_name(
+            value,
+            |b| b.is_ascii_alphanumeric(),
+            |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'),
+        )
 }
 
 fn is_field_name(value: &str) -> bool {
     value.len() <= 64
-        && is_name(value, |b| b.is_ascii_alphabetic() || b == b'_', |b| {
-            b.is_ascii_alphanumeric() || b == b'_'
-        })
+        && is_name(value, |b| b.is_ascii_alphabetic() || b == b'_', |b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 checked_string! {
@@ -313,6 +311,35 @@ pub type UserId = Text<1, 256>;
 /// A subscription's id, unique within its connection, chosen by the server.
 pub type SubscriptionId = Text<1, 64>;
 
+/// A JSON number as an integer from 0 to 2^53-1, if it is one. `10.0` is the integer 10, as it is for JSON Schema's
+/// `"type": "integer"` and for JavaScript, which cannot tell the two apart.
+fn whole_number(number: &serde_json::Number) -> Option<u64> {
+    let value = match number.as_u64() {
+        Some(value) => value,
+        None => {
+            let value = number.as_f64().filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= MAX_SAFE_INTEGER as f64)?;
+            // The value is a whole number within 0..=2^53-1, so the conversion is exact.
+            value as u64
+        }
+    };
+    (value <= MAX_SAFE_INTEGER).then_some(value)
+}
+
+/// Why a plain integer field of the wire (a time, a duration, a size) is rejected.
+const SAFE_INTEGER_REASON: &str = "must be an integer from 0 to 2^53-1";
+
+/// Deserializes a plain `u64` field: an integer from 0 to 2^53-1, the bounds its schema publishes.
+pub(crate) fn safe_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    whole_number(&number).ok_or_else(|| de::Error::custom(SAFE_INTEGER_REASON))
+}
+
+/// [`safe_integer`] for an optional field, where `null` counts as absent.
+pub(crate) fn optional_safe_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let number = Option::<serde_json::Number>::deserialize(deserializer)?;
+    number.map(|n| whole_number(&n).ok_or_else(|| de::Error::custom(SAFE_INTEGER_REASON))).transpose()
+}
+
 /// Defines an integer newtype with bounds checked on deserialization and published in the schema.
 macro_rules! bounded_integer {
     ($(#[$doc:meta])* $name:ident, $inner:ty, min: $min:expr, max: $max:expr, reason: $reason:literal) => {
@@ -344,9 +371,10 @@ macro_rules! bounded_integer {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = u64::deserialize(deserializer)?;
-                <$inner>::try_from(value)
-                    .map_err(|_| $reason)
+                let number = serde_json::Number::deserialize(deserializer)?;
+                whole_number(&number)
+                    .and_then(|value| <$inner>::try_from(value).ok())
+                    .ok_or($reason)
                     .and_then(Self::new)
                     .map_err(de::Error::custom)
             }
@@ -413,6 +441,18 @@ mod tests {
         assert!(serde_json::from_str::<Seq>("9007199254740992").is_err());
         assert!(serde_json::from_str::<Seq>("-1").is_err());
         assert!(serde_json::from_str::<Seq>("1.5").is_err());
+        assert_eq!(serde_json::from_str::<Limit>("10.0").ok(), Limit::new(10).ok());
+        assert!(serde_json::from_str::<Version>("-1.0").is_err());
+    }
+
+    #[test]
+    fn plain_integers_stay_within_2_pow_53() {
+        let read = |s: &str| safe_integer(&mut serde_json::Deserializer::from_str(s)).ok();
+        assert_eq!(read("9007199254740991"), Some(MAX_SAFE_INTEGER));
+        assert_eq!(read("9007199254740992"), None);
+        assert_eq!(read("1630423456000.0"), Some(1_630_423_456_000));
+        assert_eq!(read("-1"), None);
+        assert_eq!(read("0.5"), None);
     }
 
     #[test]

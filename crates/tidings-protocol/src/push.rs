@@ -42,7 +42,11 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
     /// When the change was committed, in Unix milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::optional_safe_integer"
+    )]
     pub occurred_at: Option<u64>,
 }
 
@@ -83,6 +87,7 @@ pub struct Notification {
     #[serde(default)]
     pub data: Map<String, Value>,
     /// When it was created, in Unix milliseconds.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub created_at: u64,
     /// Present when delivered through a subscription to `notifications`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,11 +10,9 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-use crate::client::{
-    Auth, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update,
-};
+use crate::client::{Auth, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update};
 use crate::envelope::{MessageType, Side};
-use crate::error::{ErrorPayload, FieldError};
+use crate::error::{ErrorCode, ErrorPayload, FieldError};
 use crate::fields::{
     FieldName, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Topic, MAX_SAFE_INTEGER,
 };
@@ -259,6 +257,7 @@ fn pattern_reason(pattern: &str) -> String {
         (OrderBy::PATTERN, OrderBy::REASON),
         (Topic::PATTERN, Topic::REASON),
         (ProtocolVersion::PATTERN, ProtocolVersion::REASON),
+        (ErrorCode::PATTERN, ErrorCode::REASON),
     ];
     known
         .iter()

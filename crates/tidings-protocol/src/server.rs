@@ -81,6 +81,7 @@ pub struct Connected {
     /// Heartbeat timing.
     pub heartbeat: Heartbeat,
     /// Milliseconds from the opening of the socket within which `auth` must succeed.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub auth_timeout_ms: u64,
     /// Limits the server enforces on this connection.
     pub limits: Limits,
@@ -91,8 +92,10 @@ pub struct Connected {
 #[serde(rename_all = "camelCase")]
 pub struct Heartbeat {
     /// How often the server sends `ping`; a client that hears nothing for this plus a margin may assume the link is dead.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub ping_interval_ms: u64,
     /// The server closes with 4000 when it receives nothing from the client for this long.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub idle_timeout_ms: u64,
 }
 
@@ -101,6 +104,7 @@ pub struct Heartbeat {
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     /// The largest message accepted, in bytes of UTF-8; larger ones get PAYLOAD_TOO_LARGE.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub max_message_bytes: u64,
     /// Subscriptions one connection may hold; one more gets LIMIT_EXCEEDED.
     pub max_subscriptions: u32,
@@ -138,6 +142,7 @@ pub struct AuthSuccess {
     /// The token's roles, such as `admin`.
     pub roles: Vec<String>,
     /// When the token expires, in Unix milliseconds; re-authenticate before then.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub expires_at: u64,
 }
 
@@ -154,8 +159,10 @@ pub struct Resource {
     /// The user who created it.
     pub owner_id: UserId,
     /// When it was created, in Unix milliseconds.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub created_at: u64,
     /// When it last changed, in Unix milliseconds.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub updated_at: u64,
     /// Its fields, as the type's schema defines them.
     pub data: Map<String, Value>,
@@ -194,6 +201,7 @@ pub struct Deleted {
     /// The version the deletion gave it: one more than its last version.
     pub version: Version,
     /// When it was deleted, in Unix milliseconds.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub deleted_at: u64,
 }
 
