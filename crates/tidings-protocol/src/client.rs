@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use crate::envelope::MessageType;
 use crate::error::FieldError;
 use crate::fields::{
-    FieldName, Limit, OrderBy, ProtocolVersion, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic,
-    UserId, Version,
+    FieldName, Limit, OrderBy, ProtocolVersion, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic, UserId,
+    Version,
 };
 
 /// A message from client to server: one variant per type a client may send.
@@ -153,12 +153,7 @@ impl Read {
         if self.id.is_none() {
             return errors;
         }
-        let present = [
-            self.filter.is_some(),
-            self.order_by.is_some(),
-            self.limit.is_some(),
-            self.cursor.is_some(),
-        ];
+        let present = [self.filter.is_some(), self.order_by.is_some(), self.limit.is_some(), self.cursor.is_some()];
         let combined = Self::LIST_FIELDS.iter().zip(present).filter(|(_, present)| *present);
         errors.extend(
             combined.map(|(field, _)| FieldError::new(format!("/payload/{field}"), "cannot be combined with id")),

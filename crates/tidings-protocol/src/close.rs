@@ -108,11 +108,7 @@ impl CloseCode {
 /// 1006 abnormal closure, 1011-1014) mean yes; 3000-3999 (registered by other protocols) yes; 4000-4499 yes;
 /// 4500-4999 no.
 pub fn should_reconnect(code: u16) -> bool {
-    match code {
-        1000 | 1002 | 1003 | 1007 | 1008 | 1009 | 1010 => false,
-        4500..=4999 => false,
-        _ => true,
-    }
+    !matches!(code, 1000 | 1002 | 1003 | 1007 | 1008 | 1009 | 1010 | 4500..=4999)
 }
 
 #[cfg(test)]

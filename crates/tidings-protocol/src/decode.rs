@@ -63,26 +63,13 @@ const MAX_DEPTH: usize = 128;
 const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 fn decode<M: Decode>(text: &str) -> Result<Envelope<M>, DecodeError> {
-    // Checked first: serde would read an array as a struct, field by field.
-    if !text.trim_start_matches(JSON_WHITESPACE).starts_with('{') {
-        return Err(DecodeError { request_id: None, error: not_an_object(text) });
-    }
-    let raw: RawEnvelope<'_> = serde_json::from_str(text)
-        .map_err(|e| DecodeError { request_id: request_id_alone(text), error: not_an_envelope(&e) })?;
+    let raw = read_envelope(text)?;
 
     let mut errors = Vec::new();
     let request_id = raw.request_id.and_then(|raw| {
         let id = string(raw).ok_or("must be a string").and_then(|s| RequestId::new(s).map_err(|_| RequestId::REASON));
         id.map_err(|reason| errors.push(FieldError::new("/requestId", reason))).ok()
     });
-    // Raw fields are read without a depth limit, so the limit is checked here, for the whole message at once.
-    if nests_deeper_than(text, MAX_DEPTH) {
-        let reason = format!("nests objects and arrays more than {MAX_DEPTH} levels deep");
-        let message = format!("the message {reason}");
-        let error =
-            ErrorPayload::with_field_errors(ErrorCode::InvalidMessage, message, vec![FieldError::new("", reason)]);
-        return Err(DecodeError { request_id, error });
-    }
     let ty = match raw.ty {
         None => Err("is required"),
         Some(raw) => string(raw).ok_or("must be a string"),
@@ -132,44 +119,62 @@ fn decode<M: Decode>(text: &str) -> Result<Envelope<M>, DecodeError> {
     Ok(Envelope { timestamp, request_id, message })
 }
 
-/// The error for text that is not a JSON object: not JSON at all, or another JSON value.
-fn not_an_object(text: &str) -> ErrorPayload {
-    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        Err(error) => not_an_envelope(&error),
-        Ok(_) => ErrorPayload::with_field_errors(
-            ErrorCode::InvalidMessage,
-            "a message must be a JSON object",
-            vec![FieldError::new("", "must be an object")],
-        ),
-    }
-}
-
-/// The error for an object that does not parse as an envelope.
-fn not_an_envelope(error: &serde_json::Error) -> ErrorPayload {
-    use serde_json::error::Category;
-    let reason = strip_position(&error.to_string());
-    let (pointer, message) = match error.classify() {
-        Category::Data => {
-            // The only data error an object can raise here is a repeated envelope field.
-            let field = reason.split('`').nth(1).unwrap_or_default();
-            (format!("/{field}"), format!("the envelope field '{field}' appears more than once"))
+/// Steps 1 and 2 of decoding: the text is JSON nested at most [`MAX_DEPTH`] levels, and an object whose envelope
+/// fields each appear once. The fields are kept raw, to be judged one by one.
+fn read_envelope(text: &str) -> Result<RawEnvelope<'_>, DecodeError> {
+    // serde would read an array as a struct, element by element, so only an object may reach it.
+    let is_object = text.trim_start_matches(JSON_WHITESPACE).starts_with('{');
+    let parsed = is_object.then(|| serde_json::from_str::<RawEnvelope<'_>>(text));
+    // serde stops at a repeated field without reading on, so a failed parse is checked again as plain JSON.
+    if !matches!(parsed, Some(Ok(_))) {
+        if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            let reason = strip_position(&error.to_string());
+            let payload = invalid_message(format!("not valid JSON: {reason}"), "", reason);
+            return Err(DecodeError { request_id: None, error: at(payload, error.line(), error.column()) });
         }
-        _ => (String::new(), format!("not valid JSON: {reason}")),
-    };
-    let field_reason = if pointer.is_empty() { reason } else { "appears more than once".to_owned() };
-    let mut payload = ErrorPayload::with_field_errors(
-        ErrorCode::InvalidMessage,
-        message,
-        vec![FieldError::new(pointer, field_reason)],
-    );
-    if error.line() > 0 {
-        payload = payload.with_detail("line", error.line()).with_detail("column", error.column());
     }
-    payload
+    let request_id = || if is_object { request_id_alone(text) } else { None };
+    // Raw fields are read without a depth limit, so the limit is checked here, for the whole text at once.
+    if let Some(offset) = depth_exceeded_at(text, MAX_DEPTH) {
+        let reason = format!("nests objects and arrays more than {MAX_DEPTH} levels deep");
+        let payload = invalid_message(format!("the message {reason}"), "", reason);
+        let before = &text[..offset];
+        let column = offset - before.rfind('\n').map_or(0, |newline| newline + 1) + 1;
+        let error = at(payload, before.matches('\n').count() + 1, column);
+        return Err(DecodeError { request_id: request_id(), error });
+    }
+    match parsed {
+        Some(Ok(raw)) => Ok(raw),
+        Some(Err(error)) => {
+            // The only error left for an object that is JSON is a repeated envelope field.
+            let reason = strip_position(&error.to_string());
+            let field = reason.split('`').nth(1).unwrap_or_default();
+            let message = format!("the envelope field '{field}' appears more than once");
+            let payload = invalid_message(message, format!("/{field}"), "appears more than once");
+            Err(DecodeError { request_id: request_id(), error: at(payload, error.line(), error.column()) })
+        }
+        None => {
+            let error = invalid_message("a message must be a JSON object", "", "must be an object");
+            Err(DecodeError { request_id: None, error })
+        }
+    }
 }
 
-/// The requestId of an object whose envelope could not be read (a repeated field), when it is itself valid,
-/// so that the error still reaches the caller's callback.
+/// An INVALID_MESSAGE error about one place in the message.
+fn invalid_message(message: impl Into<String>, pointer: impl Into<String>, reason: impl Into<String>) -> ErrorPayload {
+    ErrorPayload::with_field_errors(ErrorCode::InvalidMessage, message, vec![FieldError::new(pointer, reason)])
+}
+
+/// Adds where in the text an error was found, counted as serde_json counts lines and columns.
+fn at(error: ErrorPayload, line: usize, column: usize) -> ErrorPayload {
+    if line == 0 {
+        return error;
+    }
+    error.with_detail("line", line).with_detail("column", column)
+}
+
+/// The requestId of an object whose envelope could not be read, when it is itself valid, so that the error
+/// still reaches the caller's callback.
 fn request_id_alone(text: &str) -> Option<RequestId> {
     #[derive(Deserialize)]
     struct OnlyRequestId<'a> {
@@ -181,10 +186,10 @@ fn request_id_alone(text: &str) -> Option<RequestId> {
     RequestId::new(only.request_id?).ok()
 }
 
-/// Whether JSON `text` nests objects and arrays more than `max` levels deep.
-fn nests_deeper_than(text: &str, max: usize) -> bool {
+/// Where JSON `text` opens an object or array more than `max` levels deep, as a byte offset, if it does.
+fn depth_exceeded_at(text: &str, max: usize) -> Option<usize> {
     let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
-    for byte in text.bytes() {
+    for (at, byte) in text.bytes().enumerate() {
         if in_string {
             match byte {
                 _ if escaped => escaped = false,
@@ -199,14 +204,14 @@ fn nests_deeper_than(text: &str, max: usize) -> bool {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
-                    return true;
+                    return Some(at);
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    false
+    None
 }
 
 /// serde_json appends " at line 1 column 5" to its messages; the pointer already says where.
@@ -347,8 +352,8 @@ mod tests {
 
     #[test]
     fn brackets_inside_strings_do_not_count() {
-        assert!(!nests_deeper_than(r#"{"a":"[[[[\"[[["}"#, 1));
-        assert!(nests_deeper_than(r#"{"a":"]]]","b":[{}]}"#, 2));
+        assert_eq!(depth_exceeded_at(r#"{"a":"[[[[\"[[["}"#, 1), None);
+        assert_eq!(depth_exceeded_at(r#"{"a":"]]]","b":[{}]}"#, 2), Some(16));
     }
 
     #[test]

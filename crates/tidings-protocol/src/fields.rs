@@ -301,7 +301,11 @@ impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": MIN, "maxLength": MAX })
+        let mut schema = json_schema!({ "type": "string", "maxLength": MAX });
+        if MIN > 0 {
+            schema.insert("minLength".to_owned(), MIN.into());
+        }
+        schema
     }
 }
 
@@ -326,12 +330,13 @@ fn whole_number(number: &serde_json::Number) -> Option<u64> {
 }
 
 /// Why a plain integer field of the wire (a time, a duration, a size) is rejected.
-const SAFE_INTEGER_REASON: &str = "must be an integer from 0 to 2^53-1";
+const SAFE_INTEGER_REASON: &str = "must be an integer from 0 to 2^53-1 that fits the field";
 
-/// Deserializes a plain `u64` field: an integer from 0 to 2^53-1, the bounds its schema publishes.
-pub(crate) fn safe_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+/// Deserializes a plain integer field (`u64`, `u32`, `u16`): an integer from 0 to 2^53-1 that fits the field's
+/// type, as its schema publishes; `100.0` counts, as for the schema.
+pub(crate) fn safe_integer<'de, D: Deserializer<'de>, T: TryFrom<u64>>(deserializer: D) -> Result<T, D::Error> {
     let number = serde_json::Number::deserialize(deserializer)?;
-    whole_number(&number).ok_or_else(|| de::Error::custom(SAFE_INTEGER_REASON))
+    whole_number(&number).and_then(|n| T::try_from(n).ok()).ok_or_else(|| de::Error::custom(SAFE_INTEGER_REASON))
 }
 
 /// [`safe_integer`] for an optional field, where `null` counts as absent.
@@ -447,12 +452,15 @@ mod tests {
 
     #[test]
     fn plain_integers_stay_within_2_pow_53() {
-        let read = |s: &str| safe_integer(&mut serde_json::Deserializer::from_str(s)).ok();
+        let read = |s: &str| safe_integer::<_, u64>(&mut serde_json::Deserializer::from_str(s)).ok();
         assert_eq!(read("9007199254740991"), Some(MAX_SAFE_INTEGER));
         assert_eq!(read("9007199254740992"), None);
         assert_eq!(read("1630423456000.0"), Some(1_630_423_456_000));
         assert_eq!(read("-1"), None);
         assert_eq!(read("0.5"), None);
+        let code = |s: &str| safe_integer::<_, u16>(&mut serde_json::Deserializer::from_str(s)).ok();
+        assert_eq!(code("1001.0"), Some(1001));
+        assert_eq!(code("65536"), None);
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub use decode::{decode_client, decode_server};
 pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, MessageType, Side};
 pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 pub use fields::{
-    FieldName, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId, Text,
-    Topic, TopicKind, UserId, Version, MAX_SAFE_INTEGER,
+    FieldName, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic,
+    TopicKind, UserId, Version, MAX_SAFE_INTEGER,
 };
 pub use push::{Actor, ActorKind, Event, Level, Notification};
 pub use server::{

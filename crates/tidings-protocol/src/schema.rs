@@ -165,24 +165,35 @@ fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<FieldError>) {
             return out.push(FieldError::new(pointer, reason));
         }
     };
-    let is_type_error = |e: &jsonschema::ValidationError<'_>| matches!(e.kind(), K::Type { .. });
-    match branches.iter().find(|branch| !branch.iter().all(is_type_error)) {
+    // A branch that fails only on its type or constant (an optional field, a scalar, one value of an enum) does
+    // not explain the fault: when every branch is such, the reason lists what the branches allow.
+    let explains = |e: &jsonschema::ValidationError<'_>| !matches!(e.kind(), K::Type { .. } | K::Constant { .. });
+    match branches.iter().find(|branch| branch.iter().any(explains)) {
         Some(branch) => branch.iter().for_each(|e| collect(e, out)),
         None => {
-            let mut types: Vec<String> = Vec::new();
+            let (mut types, mut values) = (Vec::new(), Vec::new());
             for e in branches.iter().flatten() {
-                if let K::Type { kind: jsonschema::error::TypeKind::Single(ty) } = e.kind() {
-                    types.push(ty.to_string());
+                match e.kind() {
+                    K::Type { kind: jsonschema::error::TypeKind::Single(ty) } => types.push(article(&ty.to_string())),
+                    K::Constant { expected_value } => values.push(expected_value.to_string()),
+                    _ => {}
                 }
             }
-            let reason = match types.split_last() {
-                Some((last, [])) => format!("must be {}", article(last)),
-                Some((last, rest)) => format!("must be {} or {last}", rest.join(", ")),
-                None => "does not match any of the allowed forms".to_owned(),
+            let reason = if values.is_empty() {
+                either(types).unwrap_or_else(|| "does not match any of the allowed forms".to_owned())
+            } else {
+                format!("must be one of {}", values.join(", "))
             };
             out.push(FieldError::new(pointer, reason));
         }
     }
+}
+
+/// "must be a string", "must be an integer or null", "must be null, a boolean, a number or a string".
+fn either(mut types: Vec<String>) -> Option<String> {
+    types.dedup();
+    let last = types.pop()?;
+    Some(if types.is_empty() { format!("must be {last}") } else { format!("must be {} or {last}", types.join(", ")) })
 }
 
 fn validators() -> &'static BTreeMap<(Side, MessageType), jsonschema::Validator> {
@@ -213,8 +224,7 @@ fn reason(kind: &jsonschema::error::ValidationErrorKind, pointer: &mut String) -
         }
         K::Type { kind: TypeKind::Single(ty) } => format!("must be {}", article(&ty.to_string())),
         K::Type { kind: TypeKind::Multiple(types) } => {
-            let names: Vec<String> = types.iter().map(|t| t.to_string()).collect();
-            format!("must be one of the types {}", names.join(", "))
+            either(types.iter().map(|t| article(&t.to_string())).collect()).unwrap_or_default()
         }
         K::Minimum { limit } => format!("must be at least {limit}"),
         K::Maximum { limit } => format!("must be at most {limit}"),

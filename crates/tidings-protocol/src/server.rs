@@ -107,6 +107,7 @@ pub struct Limits {
     #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub max_message_bytes: u64,
     /// Subscriptions one connection may hold; one more gets LIMIT_EXCEEDED.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub max_subscriptions: u32,
     /// The per-connection token bucket; messages beyond it get RATE_LIMITED.
     pub rate_limit: RateLimit,
@@ -117,8 +118,10 @@ pub struct Limits {
 #[serde(rename_all = "camelCase")]
 pub struct RateLimit {
     /// The sustained rate.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub messages_per_second: u32,
     /// The bucket's size.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub burst: u32,
 }
 
@@ -126,6 +129,7 @@ pub struct RateLimit {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Disconnect {
     /// The close code that follows (docs/protocol.md, "Close codes").
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub code: u16,
     /// The reason, for people.
     pub reason: String,

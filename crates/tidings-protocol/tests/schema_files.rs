@@ -56,9 +56,6 @@ fn every_message_type_has_a_schema_for_each_side_that_sends_it() {
     assert_eq!(files.keys().filter(|p| p.starts_with("client/")).count(), 11);
     assert_eq!(files.keys().filter(|p| p.starts_with("server/")).count(), 15);
     for ty in tidings_protocol::MessageType::ALL {
-        assert!(
-            files.keys().any(|p| p.ends_with(&format!("/{}.json", ty.as_str()))),
-            "{ty} has no schema"
-        );
+        assert!(files.keys().any(|p| p.ends_with(&format!("/{}.json", ty.as_str()))), "{ty} has no schema");
     }
 }

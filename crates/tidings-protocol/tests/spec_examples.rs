@@ -61,7 +61,11 @@ fn the_spec_shows_every_type_from_every_side_that_sends_it() {
     }
     for side in [Side::Client, Side::Server] {
         for ty in MessageType::ALL.into_iter().filter(|t| t.sent_by(side)) {
-            assert!(shown.contains(&(side, ty)), "docs/protocol.md has no example of {ty} sent by the {}", side.as_str());
+            assert!(
+                shown.contains(&(side, ty)),
+                "docs/protocol.md has no example of {ty} sent by the {}",
+                side.as_str()
+            );
         }
     }
 }

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 use tidings_protocol::{
-    decode_client, decode_server, encode, schema, DecodeError, Envelope, ErrorCode, MessageType, ServerMessage,
-    Side,
+    decode_client, decode_server, encode, schema, DecodeError, Envelope, ErrorCode, MessageType, ServerMessage, Side,
 };
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +120,11 @@ fn schema_accepts(side: Side, message: &Value) -> Option<bool> {
 }
 
 fn check(file: &str, case: &Case) -> Result<(), String> {
+    check_case(case).map_err(|e| format!("{file}: {}: {e}", case.name))
+}
+
+/// Checks one case; the early returns are why the file and case name are added by [`check`].
+fn check_case(case: &Case) -> Result<(), String> {
     let side = match case.side.as_str() {
         "client" => Side::Client,
         "server" => Side::Server,
@@ -184,10 +188,11 @@ fn check(file: &str, case: &Case) -> Result<(), String> {
             Ok(())
         }
         (Ok(got), _, Some(code)) => Err(format!("decoded as {} but {code} was expected", got.ty)),
-        (Err(got), Some(ty), _) => Err(format!("rejected with {} ({}) but {ty} was expected", got.error.code, got.error.message)),
+        (Err(got), Some(ty), _) => {
+            Err(format!("rejected with {} ({}) but {ty} was expected", got.error.code, got.error.message))
+        }
         _ => Err("expect has exactly one of type and error".to_owned()),
     }
-    .map_err(|e| format!("{file}: {}: {e}", case.name))
 }
 
 #[test]
@@ -200,13 +205,15 @@ fn every_vector_decodes_as_expected() {
 #[test]
 fn vectors_cover_every_type_and_every_error_code() {
     let cases = load();
-    assert!(cases.len() >= 60, "only {} vectors", cases.len());
+    // The issue asked for 60; the floor sits near the real count so that vectors are not lost unnoticed.
+    assert!(cases.len() >= 240, "only {} vectors", cases.len());
     let names: BTreeSet<&str> = cases.iter().map(|(_, c)| c.name.as_str()).collect();
     assert_eq!(names.len(), cases.len(), "vector names must be unique");
 
     for side in [Side::Client, Side::Server] {
         for ty in MessageType::ALL.into_iter().filter(|t| t.sent_by(side)) {
-            let covered = cases.iter().any(|(_, c)| c.side == side.as_str() && c.expect.ty.as_deref() == Some(ty.as_str()));
+            let covered =
+                cases.iter().any(|(_, c)| c.side == side.as_str() && c.expect.ty.as_deref() == Some(ty.as_str()));
             assert!(covered, "no valid {} vector for {ty}", side.as_str());
         }
     }
