@@ -85,10 +85,11 @@ pub struct ClientInfo {
     pub version: Option<Text<1, 64>>,
 }
 
-/// `disconnect` from a client: an optional reason, for the server's logs.
+/// `disconnect` from a client: an optional reason, for the server's logs. It decodes whenever its envelope is
+/// valid: a payload that breaks its schema decodes as the default, without a reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DisconnectRequest {
-    /// Why the client leaves.
+    /// Why the client leaves. A bad reason is ignored: the server closes with 1000 all the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text<0, 123>>,
 }

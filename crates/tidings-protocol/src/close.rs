@@ -13,7 +13,7 @@ pub enum CloseCode {
     GoingAway,
     /// 1007: a text frame was not valid UTF-8.
     InvalidPayload,
-    /// 1008: the client broke a policy: sustained rate-limit abuse or repeated protocol violations.
+    /// 1008: the client kept sending while rate limited (`limits.rate_abuse_after` refusals in a row).
     PolicyViolation,
     /// 1009: a frame exceeded the hard size bound.
     MessageTooBig,

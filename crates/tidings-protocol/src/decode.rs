@@ -133,7 +133,7 @@ fn read_envelope(text: &str) -> Result<RawEnvelope<'_>, DecodeError> {
             return Err(DecodeError { request_id: None, error: at(payload, error.line(), error.column()) });
         }
     }
-    let request_id = || if is_object { request_id_alone(text) } else { None };
+    let request_id = || if is_object { peek_request_id(text) } else { None };
     // Raw fields are read without a depth limit, so the limit is checked here, for the whole text at once.
     if let Some(offset) = depth_exceeded_at(text, MAX_DEPTH) {
         let reason = format!("nests objects and arrays more than {MAX_DEPTH} levels deep");
@@ -173,9 +173,9 @@ fn at(error: ErrorPayload, line: usize, column: usize) -> ErrorPayload {
     error.with_detail("line", line).with_detail("column", column)
 }
 
-/// The requestId of an object whose envelope could not be read, when it is itself valid, so that the error
-/// still reaches the caller's callback.
-fn request_id_alone(text: &str) -> Option<RequestId> {
+/// The requestId of a message that is not decoded (its envelope is broken, or the server refuses it unread for
+/// its size or rate), when the requestId itself is valid, so that the error still reaches the caller's callback.
+pub fn peek_request_id(text: &str) -> Option<RequestId> {
     #[derive(Deserialize)]
     struct OnlyRequestId<'a> {
         #[serde(rename = "requestId", borrow, default)]
@@ -260,7 +260,8 @@ impl Decode for ClientMessage {
         use ClientMessage as M;
         Ok(match ty {
             MessageType::Connect => M::Connect(payload(text)?),
-            MessageType::Disconnect => M::Disconnect(payload(text)?),
+            // A client's disconnect always closes the connection: a bad reason is ignored, never answered.
+            MessageType::Disconnect => M::Disconnect(payload(text).unwrap_or_default()),
             MessageType::Ping => M::Ping(payload::<Empty>(text)?),
             MessageType::Pong => M::Pong(payload::<Empty>(text)?),
             MessageType::Auth => M::Auth(payload(text)?),
@@ -354,6 +355,21 @@ mod tests {
     fn brackets_inside_strings_do_not_count() {
         assert_eq!(depth_exceeded_at(r#"{"a":"[[[[\"[[["}"#, 1), None);
         assert_eq!(depth_exceeded_at(r#"{"a":"]]]","b":[{}]}"#, 2), Some(16));
+    }
+
+    #[test]
+    fn a_client_disconnect_with_a_bad_payload_still_decodes_without_a_reason() {
+        let long = "r".repeat(124);
+        for payload in [format!(r#"{{"reason":"{long}"}}"#), r#"{"reason":42}"#.to_owned()] {
+            let text = format!(r#"{{"type":"disconnect","timestamp":1,"payload":{payload}}}"#);
+            let message = decode_client(&text).ok().map(|env| env.message);
+            assert_eq!(message, Some(ClientMessage::Disconnect(Default::default())), "{payload}");
+        }
+        // A bad envelope is still INVALID_MESSAGE, and a server's disconnect is still checked.
+        let error = decode_client(r#"{"type":"disconnect","timestamp":-1,"payload":{}}"#).err().map(|e| e.error.code);
+        assert_eq!(error, Some(ErrorCode::InvalidMessage));
+        let error = decode_server(r#"{"type":"disconnect","timestamp":1,"payload":{"reason":42}}"#).err();
+        assert_eq!(error.map(|e| e.error.code), Some(ErrorCode::InvalidParams));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use client::{
     Unsubscribe, Update,
 };
 pub use close::{should_reconnect, CloseCode};
-pub use decode::{decode_client, decode_server};
+pub use decode::{decode_client, decode_server, peek_request_id};
 pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, MessageType, Side};
 pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 pub use fields::{

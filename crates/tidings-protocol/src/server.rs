@@ -74,7 +74,7 @@ impl ServerMessage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Connected {
-    /// The version the server speaks on this connection, such as `1.0`.
+    /// The server's own version, the highest 1.x it speaks, such as `1.0`; a client accepts any 1.x.
     pub protocol_version: String,
     /// This connection's id, as logs and the admin API show it.
     pub session_id: String,
