@@ -1,4 +1,17 @@
-//! The Tidings server as a library: listener, sessions, hub, storage and broker.
+//! The Tidings server as a library: listener, connections, sessions, authentication and limits.
 //!
-//! It lands with issue 3 (`tidings serve`); until then the workspace keeps its place so that the layout shows
-//! the architecture described in ARCHITECTURE.md.
+//! The path of a message: [`server`] accepts and upgrades (`http`), [`connection`] turns frames into whole
+//! messages and back, and a [`session`] decodes each message (tidings-protocol), checks it against the
+//! connection's state and limits, and answers. ARCHITECTURE.md has the map.
+
+pub mod auth;
+pub mod config;
+pub mod connection;
+mod http;
+mod server;
+pub mod session;
+pub mod shared;
+
+pub use auth::Authenticator;
+pub use config::Config;
+pub use server::Server;

@@ -1,6 +1,9 @@
 //! The `tidings` command: one binary for the server and its tools.
 
 mod check;
+mod client;
+mod serve;
+mod token;
 
 use std::process::ExitCode;
 
@@ -16,6 +19,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server.
+    Serve(serve::Args),
+    /// Print a token signed with the server's key.
+    Token(token::Args),
+    /// Open an interactive session on a server.
+    Client(client::Args),
     /// Decode protocol messages, one JSON object per line, and print what a Tidings peer makes of each.
     Check(check::Args),
 }
@@ -23,6 +32,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => token::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Client(args) => client::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => check::run(&args),
     };
     match result {

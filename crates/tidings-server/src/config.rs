@@ -1,0 +1,249 @@
+//! The server's settings: defaults, a TOML file, then `TIDINGS_*` environment variables (docs/configuration.md).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every setting of `tidings serve`. Field names are the TOML keys; nested tables map to `TIDINGS_TABLE__KEY`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Where the server keeps its files (the generated signing key, later the SQLite database).
+    pub data_dir: PathBuf,
+    /// Origins allowed to open a WebSocket from a browser, such as `https://app.example.com`; `*` allows any.
+    /// Empty: only pages served by this server itself (the Origin's host equals the Host header).
+    pub allowed_origins: Vec<String>,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// Heartbeat timing.
+    pub heartbeat: HeartbeatConfig,
+    /// Limits per message, per connection and per server.
+    pub limits: LimitsConfig,
+    /// How long a graceful shutdown may take before the process exits anyway, in milliseconds.
+    pub shutdown_timeout_ms: u64,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./tidings-data"),
+            allowed_origins: Vec::new(),
+            auth: AuthConfig::default(),
+            heartbeat: HeartbeatConfig::default(),
+            limits: LimitsConfig::default(),
+            shutdown_timeout_ms: 10_000,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// How tokens are verified. With neither `secret` nor `public_key_file`, the server generates an HS256 secret
+/// in its data dir, says so, and enables the dev sign-in endpoint on loopback addresses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The HS256 shared secret.
+    pub secret: Option<String>,
+    /// A PEM file with the RS256 or ES256 public key that verifies tokens.
+    pub public_key_file: Option<PathBuf>,
+    /// The algorithm of `public_key_file`: `RS256` or `ES256`.
+    pub algorithm: Option<String>,
+    /// Time from socket open to `auth_success`, in milliseconds; then the server closes with 4500.
+    pub auth_timeout_ms: u64,
+    /// Time after a session's token expires in which a fresh `auth` restores it, in milliseconds; then 4501.
+    pub token_grace_ms: u64,
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            secret: None,
+            public_key_file: None,
+            algorithm: None,
+            auth_timeout_ms: 10_000,
+            token_grace_ms: 30_000,
+            leeway_seconds: 0,
+        }
+    }
+}
+
+/// Heartbeat timing, advertised in the `connect` reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// How often the server sends `ping`, in milliseconds.
+    pub ping_interval_ms: u64,
+    /// Silence from a client after which the server closes with 4000, in milliseconds.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig { ping_interval_ms: 25_000, idle_timeout_ms: 60_000 }
+    }
+}
+
+/// Limits; the per-connection ones are advertised in the `connect` reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest message answered normally; larger ones get PAYLOAD_TOO_LARGE.
+    pub max_message_bytes: usize,
+    /// The largest message read at all; a larger frame closes the connection with 1009.
+    pub hard_message_bytes: usize,
+    /// Messages per second per connection (the token bucket's rate).
+    pub rate_per_second: u32,
+    /// The token bucket's size.
+    pub rate_burst: u32,
+    /// Messages refused in a row for the rate limit after which the connection is closed with 1008.
+    pub rate_abuse_after: u32,
+    /// Subscriptions per connection.
+    pub max_subscriptions: u32,
+    /// Connections the server holds at once; one more is closed with 4002.
+    pub max_connections: usize,
+    /// Authenticated connections per user; one more is closed with 4503.
+    pub max_connections_per_user: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: 64 * 1024,
+            hard_message_bytes: 1024 * 1024,
+            rate_per_second: 50,
+            rate_burst: 100,
+            rate_abuse_after: 100,
+            max_subscriptions: 100,
+            max_connections: 100_000,
+            max_connections_per_user: 100,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter such as `info` or `tidings_server=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".to_owned(), level: "info".to_owned() }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the `TIDINGS_*` environment, and checks the result.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment.merge(Env::prefixed("TIDINGS_").split("__")).extract()?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Refuses settings that cannot work together.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let limits = &self.limits;
+        anyhow::ensure!(limits.max_message_bytes > 0, "limits.max_message_bytes must be positive");
+        anyhow::ensure!(
+            limits.hard_message_bytes >= limits.max_message_bytes,
+            "limits.hard_message_bytes must be at least limits.max_message_bytes"
+        );
+        anyhow::ensure!(limits.rate_per_second > 0 && limits.rate_burst > 0, "limits.rate_* must be positive");
+        anyhow::ensure!(self.heartbeat.ping_interval_ms > 0, "heartbeat.ping_interval_ms must be positive");
+        anyhow::ensure!(
+            self.heartbeat.idle_timeout_ms > self.heartbeat.ping_interval_ms,
+            "heartbeat.idle_timeout_ms must be longer than heartbeat.ping_interval_ms"
+        );
+        anyhow::ensure!(
+            !(self.auth.secret.is_some() && self.auth.public_key_file.is_some()),
+            "set either auth.secret or auth.public_key_file, not both"
+        );
+        anyhow::ensure!(
+            ["text", "json"].contains(&self.log.format.as_str()),
+            "log.format must be text or json, not {}",
+            self.log.format
+        );
+        Ok(())
+    }
+
+    /// The ping interval.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat.ping_interval_ms)
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.heartbeat.idle_timeout_ms)
+    }
+
+    /// The auth timeout.
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth.auth_timeout_ms)
+    }
+
+    /// The grace period after a token expires.
+    pub fn token_grace(&self) -> Duration {
+        Duration::from_millis(self.auth.token_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::default();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./tidings-data"));
+        assert!(config.check().is_ok());
+    }
+
+    #[test]
+    fn a_file_then_the_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tidings.toml", "listen = \"127.0.0.1:9000\"\n[limits]\nmax_message_bytes = 1000\n")?;
+            jail.set_env("TIDINGS_LIMITS__RATE_BURST", "7");
+            jail.set_env("TIDINGS_ALLOWED_ORIGINS", r#"["https://app.example.com"]"#);
+            let config = Config::load(Some(Path::new("tidings.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.limits.max_message_bytes, 1000);
+            assert_eq!(config.limits.rate_burst, 7);
+            assert_eq!(config.limits.rate_per_second, 50);
+            assert_eq!(config.allowed_origins, ["https://app.example.com"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_contradictions_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "listn = \"127.0.0.1:9000\"\n")?;
+            let error = Config::load(Some(Path::new("bad.toml"))).expect_err("unknown key");
+            assert!(error.to_string().contains("listn"), "{error}");
+            jail.create_file("worse.toml", "[heartbeat]\nping_interval_ms = 5000\nidle_timeout_ms = 1000\n")?;
+            assert!(Config::load(Some(Path::new("worse.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

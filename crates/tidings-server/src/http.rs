@@ -1,0 +1,160 @@
+//! The HTTP side: the WebSocket upgrade at `/ws`, health checks, and the dev sign-in of an unconfigured server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tidings_protocol::{encode, CloseCode, Disconnect, Envelope, ServerMessage};
+use tracing::{debug, warn};
+
+use crate::connection::{self, Outbound};
+use crate::session::Session;
+use crate::shared::Shared;
+
+/// The routes of a Tidings server.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/auth/dev-token", post(dev_token))
+        .with_state(shared)
+}
+
+/// `GET /ws`: checks the Origin and upgrades to a WebSocket that a new session then serves.
+async fn upgrade(State(shared): State<Arc<Shared>>, mut request: Request) -> Response {
+    if !origin_allowed(&shared.config.allowed_origins, request.headers()) {
+        return (StatusCode::FORBIDDEN, "this Origin may not open a Tidings WebSocket\n").into_response();
+    }
+    if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+        return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade request\n").into_response();
+    }
+    let (response, upgraded) = match fastwebsockets::upgrade::upgrade(&mut request) {
+        Ok(pair) => pair,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad WebSocket upgrade: {e}\n")).into_response(),
+    };
+    let session_shared = Arc::clone(&shared);
+    shared.sessions.spawn(async move {
+        let ws = match upgraded.await {
+            Ok(ws) => ws,
+            Err(e) => return debug!("upgrade failed: {e}"),
+        };
+        let limits = &session_shared.config.limits;
+        let (inbound, mut out) = connection::split(ws, limits.hard_message_bytes);
+        match session_shared.connections.open(limits.max_connections) {
+            Some(permit) => Session::new(Arc::clone(&session_shared), out, permit).run(inbound).await,
+            None => {
+                warn!("connection refused: the server holds its maximum of {} connections", limits.max_connections);
+                let close = CloseCode::ServerBusy;
+                let notice = Disconnect { code: close.code(), reason: close.reason().to_owned(), reconnect: true };
+                let text = encode(&Envelope::now(None, ServerMessage::Disconnect(notice)));
+                let _ = out.text(&text).await;
+                let _ = out.close(close.code(), close.reason()).await;
+            }
+        }
+    });
+    response.map(|_| Body::empty())
+}
+
+/// Whether a browser page from this Origin may connect (docs/protocol.md, section 1).
+fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        // Not a browser: servers and tools send no Origin, and cannot be hijacked cross-site.
+        return true;
+    };
+    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    if !allowed.is_empty() {
+        return false;
+    }
+    // With no list, only pages this server serves itself: the Origin's host and port are the Host header.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// `GET /healthz`: the process is alive.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: the server accepts sessions (not while it shuts down).
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+/// The body of `POST /auth/dev-token`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DevTokenRequest {
+    user_id: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// The reply of `POST /auth/dev-token`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DevToken {
+    token: String,
+    expires_at: u64,
+}
+
+/// How long a dev sign-in token lives.
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// `POST /auth/dev-token`: signs in anyone, only on a server with a generated key listening on loopback.
+async fn dev_token(State(shared): State<Arc<Shared>>, Json(request): Json<DevTokenRequest>) -> Response {
+    if shared.auth.generated_secret().is_none() || !shared.config.listen.ip().is_loopback() {
+        return (StatusCode::NOT_FOUND, "dev sign-in exists only on an unconfigured server on a loopback address\n")
+            .into_response();
+    }
+    let user = request.user_id.trim();
+    if user.is_empty() || user.chars().count() > 256 {
+        return (StatusCode::BAD_REQUEST, "userId must be 1 to 256 characters\n").into_response();
+    }
+    match shared.auth.mint(user, &request.roles, DEV_TOKEN_TTL) {
+        Ok(token) => {
+            let expires_at = tidings_protocol::now_ms() + DEV_TOKEN_TTL.as_millis() as u64;
+            Json(DevToken { token, expires_at }).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static(host));
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+        }
+        headers
+    }
+
+    #[test]
+    fn origins_are_checked_against_the_list_or_the_host() {
+        let none: Vec<String> = Vec::new();
+        assert!(origin_allowed(&none, &headers(None, "127.0.0.1:8080")));
+        assert!(origin_allowed(&none, &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")));
+        assert!(!origin_allowed(&none, &headers(Some("https://evil.example"), "127.0.0.1:8080")));
+        let list = vec!["https://app.example.com".to_owned()];
+        assert!(origin_allowed(&list, &headers(Some("https://app.example.com"), "api.example.com")));
+        assert!(!origin_allowed(&list, &headers(Some("https://api.example.com"), "api.example.com")));
+        assert!(origin_allowed(&["*".to_owned()], &headers(Some("https://any.example"), "x")));
+    }
+}

@@ -1,0 +1,342 @@
+//! One connection's session: the protocol's state machine, its timers and its limits.
+//!
+//! A session owns the write side of its socket and reads whole messages from a channel, so it is generic over
+//! [`Outbound`] and testable without sockets. It handles one message at a time, in order, and flushes once per
+//! batch of messages that were already waiting, so pipelined requests cost one write.
+
+mod handshake;
+mod ops;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tidings_protocol::{
+    decode_client, encode, peek_request_id, ClientMessage, CloseCode, Disconnect, Empty, Envelope, ErrorCode,
+    ErrorPayload, RequestId, ServerMessage,
+};
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
+use tracing::{debug, info};
+
+use crate::auth::Identity;
+use crate::connection::{Inbound, Outbound};
+use crate::shared::{ConnectionPermit, Shared, UserPermit};
+
+/// The connection states of docs/protocol.md, section 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// The socket is open; `connect` has not been answered.
+    Open,
+    /// `connect` was answered; no `auth` has succeeded yet.
+    Connected,
+    /// `auth_success` was sent.
+    Authenticated,
+    /// A `disconnect` was sent or received; nothing more is processed.
+    Closing,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Connected => "connected",
+            State::Authenticated => "authenticated",
+            State::Closing => "closing",
+        }
+    }
+}
+
+/// Whether the session goes on after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The authenticated user of a session, and their place among the user's connections.
+#[derive(Debug)]
+struct User {
+    identity: Identity,
+    _permit: UserPermit,
+}
+
+/// Where the session's token stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expiry {
+    /// No token yet.
+    None,
+    /// Valid until this instant.
+    At(Instant),
+    /// Expired; a fresh `auth` is accepted until this instant, then the session ends with 4501.
+    Grace(Instant),
+}
+
+/// The next thing that happens by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Deadline {
+    AuthTimeout,
+    Idle,
+    TokenExpires,
+    GraceOver,
+}
+
+/// One connection's session.
+pub struct Session<O: Outbound> {
+    shared: Arc<Shared>,
+    out: O,
+    id: String,
+    state: State,
+    user: Option<User>,
+    expiry: Expiry,
+    opened_at: Instant,
+    last_heard: Instant,
+    rate: DefaultDirectRateLimiter,
+    refused_in_a_row: u32,
+    _permit: ConnectionPermit,
+}
+
+impl<O: Outbound> std::fmt::Debug for Session<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+impl<O: Outbound> Session<O> {
+    /// A session for a connection that holds `permit`, writing to `out`.
+    pub fn new(shared: Arc<Shared>, out: O, permit: ConnectionPermit) -> Self {
+        let limits = &shared.config.limits;
+        let quota = Quota::per_second(NonZeroU32::new(limits.rate_per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
+        let now = Instant::now();
+        Session {
+            id: format!("s-{:012x}", rand::random::<u64>() >> 16),
+            shared,
+            out,
+            state: State::Open,
+            user: None,
+            expiry: Expiry::None,
+            opened_at: now,
+            last_heard: now,
+            rate: RateLimiter::direct(quota),
+            refused_in_a_row: 0,
+            _permit: permit,
+        }
+    }
+
+    /// This session's id, as the `connect` reply and the logs show it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs the session until the connection ends, the client leaves, or the server shuts down.
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
+        let shutdown = self.shared.shutdown.clone();
+        let period = self.shared.config.ping_interval();
+        let mut ping = interval_at(Instant::now() + period, period);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        debug!(session = %self.id, "opened");
+        loop {
+            let (deadline, what) = self.next_deadline();
+            let mut flow = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => self.disconnect(CloseCode::GoingAway).await,
+                message = inbound.recv() => match message {
+                    Some(message) => self.on_inbound(message).await,
+                    None => Flow::Stop,
+                },
+                () = sleep_until(deadline) => self.on_deadline(what).await,
+                _ = ping.tick() => self.send(None, ServerMessage::Ping(Empty {})).await,
+            };
+            // Messages that arrived meanwhile are handled before the flush, so their replies share one write.
+            while flow == Flow::Continue {
+                let Ok(message) = inbound.try_recv() else { break };
+                flow = self.on_inbound(message).await;
+            }
+            if self.out.flush().await.is_err() || flow == Flow::Stop {
+                break;
+            }
+        }
+        let user = self.user.as_ref().map(|u| u.identity.user_id.as_str()).unwrap_or("-");
+        debug!(session = %self.id, user, "closed");
+    }
+
+    fn next_deadline(&self) -> (Instant, Deadline) {
+        let config = &self.shared.config;
+        let mut next = (self.last_heard + config.idle_timeout(), Deadline::Idle);
+        let mut consider = |at: Instant, what: Deadline| {
+            if at < next.0 {
+                next = (at, what);
+            }
+        };
+        if self.state != State::Authenticated {
+            consider(self.opened_at + config.auth_timeout(), Deadline::AuthTimeout);
+        }
+        match self.expiry {
+            Expiry::At(at) => consider(at, Deadline::TokenExpires),
+            Expiry::Grace(until) => consider(until, Deadline::GraceOver),
+            Expiry::None => {}
+        }
+        next
+    }
+
+    async fn on_deadline(&mut self, what: Deadline) -> Flow {
+        match what {
+            Deadline::AuthTimeout => self.disconnect(CloseCode::AuthTimeout).await,
+            Deadline::Idle => self.disconnect(CloseCode::HeartbeatTimeout).await,
+            Deadline::GraceOver => self.disconnect(CloseCode::TokenExpired).await,
+            Deadline::TokenExpires => {
+                let grace = self.shared.config.token_grace();
+                self.expiry = Expiry::Grace(Instant::now() + grace);
+                let expired_at = self.user.as_ref().map_or(0, |u| u.identity.expires_at_ms);
+                info!(session = %self.id, "token expired; grace period started");
+                let error =
+                    token_expired("the session's token expired; send auth with a fresh token", expired_at, grace);
+                self.send(None, ServerMessage::Error(error)).await
+            }
+        }
+    }
+
+    async fn on_inbound(&mut self, inbound: Inbound) -> Flow {
+        self.last_heard = Instant::now();
+        if self.state == State::Closing {
+            return Flow::Stop;
+        }
+        match inbound {
+            Inbound::Text(text) => self.on_text(&text).await,
+            Inbound::Binary => {
+                if let Some(flow) = self.refuse_over_rate(None).await {
+                    return flow;
+                }
+                let error =
+                    ErrorPayload::new(ErrorCode::InvalidMessage, "binary frames are not supported; send JSON text");
+                self.send(None, ServerMessage::Error(error)).await
+            }
+            Inbound::Ping(payload) => match self.out.pong(&payload).await {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
+            },
+            Inbound::Pong => Flow::Continue,
+            Inbound::Close(_) => {
+                // The client closed: answer its close frame and end, without a `disconnect` of our own.
+                self.state = State::Closing;
+                let _ = self.out.close(CloseCode::Normal.code(), CloseCode::Normal.reason()).await;
+                Flow::Stop
+            }
+            Inbound::TooBig => self.disconnect(CloseCode::MessageTooBig).await,
+            Inbound::InvalidUtf8 => self.disconnect(CloseCode::InvalidPayload).await,
+            Inbound::Broken => Flow::Stop,
+        }
+    }
+
+    /// Applies the rate limit to one data frame (`text` when it is text); `Some` when the frame is refused.
+    async fn refuse_over_rate(&mut self, text: Option<&str>) -> Option<Flow> {
+        let Err(not_until) = self.rate.check() else {
+            self.refused_in_a_row = 0;
+            return None;
+        };
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > self.shared.config.limits.rate_abuse_after {
+            info!(session = %self.id, "closing a connection that kept sending while rate limited");
+            return Some(self.disconnect(CloseCode::PolicyViolation).await);
+        }
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        let error =
+            ErrorPayload::new(ErrorCode::RateLimited, format!("too many messages; retry in {retry_after_ms} ms"))
+                .with_detail("retryAfterMs", retry_after_ms);
+        Some(self.send(text.and_then(peek_request_id), ServerMessage::Error(error)).await)
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let limits = &self.shared.config.limits;
+        let oversized = text.len() > limits.max_message_bytes;
+        let max_bytes = limits.max_message_bytes;
+        if let Some(flow) = self.refuse_over_rate(Some(text)).await {
+            return flow;
+        }
+        if oversized {
+            let error = ErrorPayload::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the message has {} bytes; the limit is {max_bytes}", text.len()),
+            )
+            .with_detail("maxBytes", max_bytes)
+            .with_detail("size", text.len());
+            return self.send(peek_request_id(text), ServerMessage::Error(error)).await;
+        }
+        match decode_client(text) {
+            Ok(envelope) => self.dispatch(envelope.request_id, envelope.message).await,
+            Err(rejected) => self.send(rejected.request_id, ServerMessage::Error(rejected.error)).await,
+        }
+    }
+
+    /// Routes a decoded message by the connection's state (docs/protocol.md, section 3).
+    async fn dispatch(&mut self, request_id: Option<RequestId>, message: ClientMessage) -> Flow {
+        match (self.state, message) {
+            (_, ClientMessage::Disconnect(_)) => {
+                self.state = State::Closing;
+                let _ = self.out.close(CloseCode::Normal.code(), CloseCode::Normal.reason()).await;
+                Flow::Stop
+            }
+            (_, ClientMessage::Ping(_)) => self.send(request_id, ServerMessage::Pong(Empty {})).await,
+            (_, ClientMessage::Pong(_)) => Flow::Continue,
+            (State::Open, ClientMessage::Connect(connect)) => self.connect(request_id, &connect).await,
+            (State::Open, _) => self.refuse(request_id, ErrorCode::InvalidState, "send connect first").await,
+            (_, ClientMessage::Connect(_)) => {
+                self.refuse(request_id, ErrorCode::InvalidState, "this connection has already sent connect").await
+            }
+            (_, ClientMessage::Auth(auth)) => self.auth(request_id, auth).await,
+            (State::Connected, _) => {
+                self.refuse(request_id, ErrorCode::Unauthorized, "authenticate first: send auth with a token").await
+            }
+            (_, operation) => {
+                if let Expiry::Grace(until) = self.expiry {
+                    let expired_at = self.user.as_ref().map_or(0, |u| u.identity.expires_at_ms);
+                    let left = until.saturating_duration_since(Instant::now());
+                    let error =
+                        token_expired("the session's token expired; send auth with a fresh token", expired_at, left);
+                    return self.send(request_id, ServerMessage::Error(error)).await;
+                }
+                let reply = ops::apply(operation).await;
+                let message = reply.unwrap_or_else(ServerMessage::Error);
+                self.send(request_id, message).await
+            }
+        }
+    }
+
+    /// Answers with an `error` whose details name the connection's state.
+    async fn refuse(&mut self, request_id: Option<RequestId>, code: ErrorCode, message: &str) -> Flow {
+        let error = ErrorPayload::new(code, message).with_detail("state", self.state.name());
+        self.send(request_id, ServerMessage::Error(error)).await
+    }
+
+    /// Writes one message; a failed write ends the session.
+    async fn send(&mut self, request_id: Option<RequestId>, message: ServerMessage) -> Flow {
+        let text = encode(&Envelope::now(request_id, message));
+        match self.out.text(&text).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    /// Says goodbye with `disconnect` and closes with the same code (docs/protocol.md, section 11).
+    async fn disconnect(&mut self, close: CloseCode) -> Flow {
+        self.state = State::Closing;
+        let notice = Disconnect { code: close.code(), reason: close.reason().to_owned(), reconnect: close.reconnect() };
+        if self.send(None, ServerMessage::Disconnect(notice)).await == Flow::Continue {
+            let _ = self.out.close(close.code(), close.reason()).await;
+        }
+        debug!(session = %self.id, code = close.code(), "disconnected");
+        Flow::Stop
+    }
+}
+
+/// The TOKEN_EXPIRED error: when the token expired, and how much of the grace period is left.
+fn token_expired(message: &str, expired_at_ms: u64, left: Duration) -> ErrorPayload {
+    let grace_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+    ErrorPayload::new(ErrorCode::TokenExpired, message)
+        .with_detail("expiredAt", expired_at_ms)
+        .with_detail("graceMs", grace_ms)
+}

@@ -1,0 +1,155 @@
+//! Test helpers: a real Tidings server on an ephemeral port, clients for it, and raw WebSocket frames.
+
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tidings_client::{Client, Push, Pushes};
+use tidings_protocol::{Disconnect, ServerMessage};
+use tidings_server::{Authenticator, Config, Server};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The HS256 secret of test servers.
+pub const SECRET: &str = "test-secret-of-at-least-thirty-two-bytes";
+
+/// How long a test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server running in this process, stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    auth: Authenticator,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server with the default config, but on 127.0.0.1:0 with a known secret and its own data dir.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like `start`, after `adjust` has changed the config.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.path().to_path_buf(),
+            shutdown_timeout_ms: 3_000,
+            ..Config::default()
+        };
+        config.auth.secret = Some(SECRET.to_owned());
+        adjust(&mut config);
+        let auth = Authenticator::from_config(&config.auth, &config.data_dir).expect("authenticator");
+        let server = Server::bind(config).await.expect("server binds");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            url: format!("ws://{addr}/ws"),
+            auth,
+            stop: Some(stop),
+            task: Some(task),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// A token for `user` with `roles`, valid for `ttl`.
+    pub fn token_for(&self, user: &str, roles: &[&str], ttl: Duration) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        self.auth.mint(user, &roles, ttl).expect("mint")
+    }
+
+    /// A token for `user` valid for an hour.
+    pub fn token(&self, user: &str) -> String {
+        self.token_for(user, &[], Duration::from_secs(3600))
+    }
+
+    /// A client that has completed `connect`.
+    pub async fn connected(&self) -> (Client, Pushes) {
+        let (client, pushes, _) = Client::connect(&self.url).await.expect("connect");
+        (client.with_timeout(PATIENCE), pushes)
+    }
+
+    /// A client authenticated as `user`.
+    pub async fn signed_in(&self, user: &str) -> (Client, Pushes) {
+        let (client, pushes) = self.connected().await;
+        client.auth(&self.token(user)).await.expect("auth succeeds");
+        (client, pushes)
+    }
+
+    /// Asks the server to shut down and waits for `run` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.take().map(|s| s.send(()));
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops within its bound").expect("no panic")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Sends one HTTP/1.1 request to the server and returns the status and the body.
+pub async fn http(server: &TestServer, method: &str, path: &str, json_body: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let body = json_body.unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// A token for `user` signed with the test secret whose `exp` passed a minute ago.
+pub fn expired_token(user: &str) -> String {
+    let exp = tidings_protocol::now_ms() / 1000 - 60;
+    let claims = serde_json::json!({ "sub": user, "exp": exp });
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("encode")
+}
+
+/// Waits for the next server message that is a push (not a reply), skipping server pings.
+pub async fn next_push(pushes: &mut Pushes) -> ServerMessage {
+    loop {
+        match pushes.next_within(PATIENCE).await {
+            Some(Push::Message(envelope)) if matches!(envelope.message, ServerMessage::Ping(_)) => continue,
+            Some(Push::Message(envelope)) => {
+                assert!(envelope.request_id.is_none(), "a push carries no requestId: {envelope:?}");
+                return envelope.message;
+            }
+            other => panic!("expected a push, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the server's `disconnect` and the close that follows it, and returns both.
+pub async fn expect_disconnect(pushes: &mut Pushes) -> (Disconnect, Option<u16>) {
+    let notice = match next_push(pushes).await {
+        ServerMessage::Disconnect(notice) => notice,
+        other => panic!("expected disconnect, got {other:?}"),
+    };
+    match pushes.next_within(PATIENCE).await {
+        Some(Push::Closed { code, .. }) => (notice, code),
+        other => panic!("expected the close after disconnect, got {other:?}"),
+    }
+}

@@ -1,0 +1,238 @@
+//! The session state machine over a real server: handshake, heartbeat, state errors and bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{expect_disconnect, next_push, raw, TestServer, PATIENCE};
+use serde_json::{json, Value};
+use tidings_client::{Client, ClientError, Push};
+use tidings_protocol::{ClientMessage, Empty, ErrorCode, ServerMessage};
+
+#[tokio::test]
+async fn connect_reply_advertises_the_session_parameters() {
+    let server = TestServer::start().await;
+    let (_client, _pushes, connected) = Client::connect(&server.url).await.expect("connect");
+    assert_eq!(connected.protocol_version, "1.0");
+    assert!(connected.session_id.starts_with("s-"), "{}", connected.session_id);
+    assert_eq!(connected.heartbeat.ping_interval_ms, 25_000);
+    assert_eq!(connected.heartbeat.idle_timeout_ms, 60_000);
+    assert_eq!(connected.auth_timeout_ms, 10_000);
+    assert_eq!(connected.limits.max_message_bytes, 65_536);
+    assert_eq!(connected.limits.rate_limit.messages_per_second, 50);
+    assert_eq!(connected.limits.rate_limit.burst, 100);
+    assert_eq!(connected.limits.max_subscriptions, 100);
+}
+
+#[tokio::test]
+async fn ping_gets_pong_with_the_request_id_in_every_state() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = Client::open(&server.url).await.expect("open");
+    let reply = client.request_envelope(ClientMessage::Ping(Empty {})).await.expect("pong in open");
+    assert!(matches!(reply.message, ServerMessage::Pong(_)));
+    assert_eq!(reply.request_id.map(|r| r.into_string()), Some("r-1".to_owned()));
+
+    let (client, _pushes) = server.connected().await;
+    client.ping().await.expect("pong in connected");
+    client.auth(&server.token("alice")).await.expect("auth");
+    client.ping().await.expect("pong in authenticated");
+}
+
+#[tokio::test]
+async fn messages_out_of_their_state_get_the_spec_errors() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = Client::open(&server.url).await.expect("open");
+    let error = client.auth(&server.token("alice")).await.expect_err("auth before connect");
+    assert_eq!(error.payload().map(|e| e.code), Some(ErrorCode::InvalidState));
+    assert_eq!(error.payload().and_then(|e| e.details.as_ref()).and_then(|d| d.get("state")), Some(&json!("open")));
+
+    let (client, _pushes) = server.connected().await;
+    let create = json!({"type":"create","timestamp":1,"requestId":"c1","payload":{"resourceType":"order","data":{}}});
+    let reply = client.request_text("c1", create.to_string()).await.expect("reply");
+    assert_eq!(error_code(&reply.message), Some(ErrorCode::Unauthorized));
+
+    let connect = json!({"type":"connect","timestamp":1,"requestId":"c2","payload":{"protocolVersion":"1.0"}});
+    let reply = client.request_text("c2", connect.to_string()).await.expect("reply");
+    assert_eq!(error_code(&reply.message), Some(ErrorCode::InvalidState));
+
+    // None of it broke the session: it still authenticates.
+    client.auth(&server.token("alice")).await.expect("auth after the errors");
+}
+
+#[tokio::test]
+async fn an_unsupported_version_is_refused_and_the_client_may_try_again() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = Client::open(&server.url).await.expect("open");
+    let connect = json!({"type":"connect","timestamp":1,"requestId":"v2","payload":{"protocolVersion":"2.0"}});
+    let reply = client.request_text("v2", connect.to_string()).await.expect("reply");
+    assert_eq!(error_code(&reply.message), Some(ErrorCode::UnsupportedVersion));
+    let connect = json!({"type":"connect","timestamp":1,"requestId":"v1","payload":{"protocolVersion":"1.0"}});
+    let reply = client.request_text("v1", connect.to_string()).await.expect("reply");
+    assert!(matches!(reply.message, ServerMessage::Connect(_)), "{reply:?}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_error_and_the_connection_stays_usable() {
+    let server = TestServer::start().await;
+    let (client, mut pushes) = server.connected().await;
+    let cases: [(&str, ErrorCode); 6] = [
+        ("this is not json", ErrorCode::InvalidMessage),
+        ("[1, 2, 3]", ErrorCode::InvalidMessage),
+        (r#"{"type":"create","payload":{}}"#, ErrorCode::InvalidMessage),
+        (r#"{"type":"teleport","timestamp":1,"payload":{}}"#, ErrorCode::UnsupportedType),
+        (r#"{"type":"event","timestamp":1,"payload":{"eventType":"x","data":{}}}"#, ErrorCode::UnsupportedType),
+        (r#"{"type":"auth","timestamp":1,"payload":{"token":""}}"#, ErrorCode::InvalidParams),
+    ];
+    for (text, code) in cases {
+        client.send_text(text.to_owned()).expect("send");
+        match next_push(&mut pushes).await {
+            ServerMessage::Error(error) => assert_eq!(error.code, code, "for {text}: {error}"),
+            other => panic!("for {text}: expected an error, got {other:?}"),
+        }
+    }
+    client.ping().await.expect("still usable");
+
+    // A request with a requestId gets its error as a reply, with every bad field listed.
+    let bad = json!({"type":"auth","timestamp":1,"requestId":"a9","payload":{"token":5,"userId":""}});
+    let reply = client.request_text("a9", bad.to_string()).await.expect("reply");
+    let ServerMessage::Error(error) = reply.message else { panic!("expected an error") };
+    let pointers: Vec<String> = error.field_errors().into_iter().map(|e| e.pointer).collect();
+    assert_eq!(pointers, ["/payload/token", "/payload/userId"]);
+}
+
+#[tokio::test]
+async fn a_binary_frame_is_refused_without_closing() {
+    let server = TestServer::start().await;
+    let mut socket = raw::open(server.addr).await;
+    socket.send_frame(raw::BINARY, true, b"\x00\x01\x02").await;
+    let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a reply")).expect("json");
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["payload"]["code"], "INVALID_MESSAGE");
+    socket.send_text(r#"{"type":"ping","timestamp":1,"requestId":"p","payload":{}}"#).await;
+    let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a pong")).expect("json");
+    assert_eq!(reply["type"], "pong");
+    assert_eq!(reply["requestId"], "p");
+}
+
+#[tokio::test]
+async fn a_fragmented_message_is_joined_and_answered() {
+    let server = TestServer::start().await;
+    let mut socket = raw::open(server.addr).await;
+    let text = r#"{"type":"ping","timestamp":1,"requestId":"frag","payload":{}}"#;
+    let (first, rest) = text.split_at(10);
+    let (middle, last) = rest.split_at(20);
+    socket.send_frame(raw::TEXT, false, first.as_bytes()).await;
+    // A control frame may come between the fragments of a message.
+    socket.send_frame(raw::PING, true, b"hi").await;
+    socket.send_frame(raw::CONTINUATION, false, middle.as_bytes()).await;
+    socket.send_frame(raw::CONTINUATION, true, last.as_bytes()).await;
+    let frame = socket.next_frame().await.expect("pong frame");
+    assert_eq!((frame.opcode, frame.payload.as_slice()), (0xA, b"hi".as_slice()));
+    let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a pong")).expect("json");
+    assert_eq!(reply["requestId"], "frag");
+}
+
+#[tokio::test]
+async fn a_client_disconnect_closes_with_1000() {
+    let server = TestServer::start().await;
+    let (client, mut pushes) = server.signed_in("alice").await;
+    client.disconnect().expect("send disconnect");
+    match pushes.next_within(PATIENCE).await {
+        Some(Push::Closed { code, .. }) => assert_eq!(code, Some(1000)),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    assert!(matches!(client.ping().await, Err(ClientError::Closed)));
+}
+
+#[tokio::test]
+async fn the_server_pings_and_a_client_that_answers_stays_connected() {
+    let server = TestServer::start_with(|c| {
+        c.heartbeat.ping_interval_ms = 100;
+        c.heartbeat.idle_timeout_ms = 350;
+    })
+    .await;
+    let (_client, mut pushes) = server.connected().await;
+    // tidings-client answers every server ping with pong; five pings span more than the idle timeout.
+    for _ in 0..5 {
+        match pushes.next_within(PATIENCE).await {
+            Some(Push::Message(envelope)) => {
+                assert!(matches!(envelope.message, ServerMessage::Ping(_)), "{envelope:?}");
+                assert!(envelope.request_id.is_none());
+            }
+            other => panic!("expected a server ping, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_with_4000_after_the_idle_timeout() {
+    let server = TestServer::start_with(|c| {
+        c.heartbeat.ping_interval_ms = 100;
+        c.heartbeat.idle_timeout_ms = 300;
+    })
+    .await;
+    let mut socket = raw::open(server.addr).await;
+    socket.send_text(r#"{"type":"connect","timestamp":1,"payload":{"protocolVersion":"1.0"}}"#).await;
+    let (texts, code) = socket.until_close().await;
+    assert_eq!(code, Some(4000));
+    let last: Value = serde_json::from_str(texts.last().expect("disconnect before close")).expect("json");
+    assert_eq!(last["type"], "disconnect");
+    assert_eq!(last["payload"], json!({"code": 4000, "reason": "heartbeat timeout", "reconnect": true}));
+    assert!(texts.iter().any(|t| t.contains(r#""type":"ping""#)), "the server pinged first: {texts:?}");
+}
+
+#[tokio::test]
+async fn a_connection_that_does_not_authenticate_in_time_is_closed_with_4500() {
+    let server = TestServer::start_with(|c| c.auth.auth_timeout_ms = 300).await;
+    let (client, mut pushes) = server.connected().await;
+    // Pings keep it alive but do not authenticate it.
+    client.ping().await.expect("pong");
+    let (notice, code) = expect_disconnect(&mut pushes).await;
+    assert_eq!((notice.code, notice.reconnect, code), (4500, false, Some(4500)));
+}
+
+#[tokio::test]
+async fn invalid_utf8_closes_with_1007() {
+    let server = TestServer::start().await;
+    let mut socket = raw::open(server.addr).await;
+    socket.send_frame(raw::TEXT, true, b"{\"type\":\"ping\xff\"}").await;
+    let (_, code) = socket.until_close().await;
+    assert_eq!(code, Some(1007));
+}
+
+#[tokio::test]
+async fn a_plain_websocket_library_gets_the_same_replies() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = TestServer::start().await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(&server.url).await.expect("connect");
+    let token = server.token("alice");
+    let script = [
+        json!({"type":"connect","timestamp":1630423456,"requestId":"1","payload":{"protocolVersion":"1.0"}}),
+        json!({"type":"auth","timestamp":1630423456,"payload":{"token":token,"userId":"alice"}}),
+        json!({"type":"ping","timestamp":1630423456,"requestId":"3","payload":{}}),
+    ];
+    let mut types = Vec::new();
+    for message in script {
+        socket.send(Message::text(message.to_string())).await.expect("send");
+        let reply = tokio::time::timeout(PATIENCE, socket.next()).await.expect("in time").expect("open").expect("ok");
+        let reply: Value = serde_json::from_str(reply.to_text().expect("text")).expect("json");
+        types.push((reply["type"].as_str().unwrap_or_default().to_owned(), reply.get("requestId").cloned()));
+    }
+    assert_eq!(
+        types,
+        [
+            ("connect".to_owned(), Some(json!("1"))),
+            ("auth_success".to_owned(), None),
+            ("pong".to_owned(), Some(json!("3")))
+        ]
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+}
+
+fn error_code(message: &ServerMessage) -> Option<ErrorCode> {
+    match message {
+        ServerMessage::Error(e) | ServerMessage::AuthFailed(e) => Some(e.code),
+        _ => None,
+    }
+}

@@ -1,0 +1,96 @@
+//! `tidings serve`: runs the server until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tidings_server::{Config, Server};
+use tracing_subscriber::EnvFilter;
+
+/// Arguments of `tidings serve`; each overrides the config file and the environment.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Where the server keeps its files [default: ./tidings-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A TOML config file (docs/configuration.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Loads the config: defaults, then the file, then `TIDINGS_*`, then the flags.
+pub fn load(
+    config: Option<&PathBuf>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<&PathBuf>,
+) -> anyhow::Result<Config> {
+    let mut loaded = Config::load(config.map(PathBuf::as_path))?;
+    if let Some(listen) = listen {
+        loaded.listen = listen;
+    }
+    if let Some(dir) = data_dir {
+        loaded.data_dir = dir.clone();
+    }
+    loaded.check()?;
+    Ok(loaded)
+}
+
+/// Runs the server.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let config = load(args.config.as_ref(), args.listen, args.data_dir.as_ref())?;
+    init_logging(&config.log.format, &config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let server = Server::bind(config).await?;
+        let addr = server.local_addr();
+        println!("Tidings is listening on ws://{addr}/ws (health: http://{addr}/healthz)");
+        match server.authenticator().generated_secret() {
+            Some(secret) => {
+                println!(
+                    "No auth key is configured: tokens are signed with the secret generated in {}.",
+                    secret.display()
+                );
+                println!("Get a token:  tidings token --data-dir {} --user alice", data_dir.display());
+                if addr.ip().is_loopback() {
+                    println!("Dev sign-in:  POST http://{addr}/auth/dev-token {{\"userId\":\"alice\"}}");
+                }
+            }
+            None => println!("Tokens are verified with the configured key (auth.secret or auth.public_key_file)."),
+        }
+        println!("Try it:       tidings client ws://{addr}/ws --token <token>");
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Structured logs with tracing: text for people, JSON for collectors; `RUST_LOG` overrides the level.
+fn init_logging(format: &str, level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,133 @@
+//! The `tidings` binary as a new user meets it: serve, mint a token, hold a session, stop with SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tidings_client::{Client, Push};
+
+const TIDINGS: &str = env!("CARGO_BIN_EXE_tidings");
+
+/// A `tidings serve` process on a free port with its own data dir; killed if the test fails.
+struct Served {
+    child: Child,
+    url: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start() -> Served {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(TIDINGS)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tidings serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a first line").expect("readable");
+        let url = first.split_whitespace().find(|w| w.starts_with("ws://")).expect("the ws:// address").to_owned();
+        let rest: Vec<String> = lines.map_while(Result::ok).take(4).collect();
+        assert!(rest.iter().any(|l| l.contains("tidings token")), "serve says how to get a token: {rest:?}");
+        Served { child, url, data_dir }
+    }
+
+    fn token(&self, user: &str) -> String {
+        let output = Command::new(TIDINGS)
+            .args(["token", "--user", user, "--role", "admin", "--ttl", "10m", "--data-dir"])
+            .arg(self.data_dir.path())
+            .output()
+            .expect("tidings token runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn a_new_user_serves_mints_a_token_and_holds_a_session_with_tidings_client() {
+    let served = Served::start();
+    let token = served.token("alice");
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    let mut client = Command::new(TIDINGS)
+        .args(["client", &served.url, "--token", &token])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tidings client starts");
+    client.stdin.take().expect("stdin").write_all(b"ping\nsubscribe order\nquit\n").expect("type commands");
+    let output = client.wait_with_output().expect("client ends");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("\"type\": \"auth_success\""), "{text}");
+    assert!(text.contains("\"userId\": \"alice\""), "{text}");
+    assert!(text.contains("\"type\": \"pong\""), "{text}");
+}
+
+#[test]
+fn sigterm_says_goodbye_to_every_client_and_exits_within_the_bound() {
+    let mut served = Served::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, mut pushes, _) = Client::connect(&served.url).await.expect("connect");
+        client.auth(&served.token("bob")).await.expect("auth");
+        let status = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let mut notice = None;
+        while let Some(push) = pushes.next_within(Duration::from_secs(10)).await {
+            match push {
+                Push::Message(envelope) => notice = Some(envelope.message),
+                Push::Closed { code, .. } => {
+                    assert_eq!(code, Some(1001));
+                    break;
+                }
+                Push::Unreadable { text, .. } => panic!("unreadable: {text}"),
+            }
+        }
+        let Some(tidings_protocol::ServerMessage::Disconnect(notice)) = notice else {
+            panic!("no disconnect: {notice:?}")
+        };
+        assert_eq!((notice.code, notice.reconnect), (1001, true));
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = served.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "tidings serve did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn check_prints_the_verdict_of_each_message_and_fails_when_one_is_invalid() {
+    let mut check = Command::new(TIDINGS)
+        .args(["check"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tidings check starts");
+    let input = concat!(
+        r#"{"type":"auth","timestamp":1630423456,"payload":{"token":"t","userId":"u"}}"#,
+        "\n",
+        r#"{"type":"read","timestamp":1,"requestId":"r1","payload":{"resourceType":"order","limit":0}}"#,
+        "\n"
+    );
+    check.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let output = check.wait_with_output().expect("ends");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ok auth (timestamp 1630423456000 ms)");
+    assert!(lines[1].contains(r#""requestId":"r1""#) && lines[1].contains("/payload/limit"), "{}", lines[1]);
+}
