@@ -140,9 +140,15 @@ pub(crate) fn payload_errors(side: Side, ty: MessageType, payload: &str) -> Vec<
     let Some(validator) = validators().get(&(side, ty)) else {
         return Vec::new();
     };
+    validation_errors(validator, &instance, "/payload")
+}
+
+/// Every fault `validator` finds in `instance`, as field errors whose pointers start with `prefix`, in the
+/// spec's words ("is required", "must be at least 1"). The server uses it for resource data too.
+pub fn validation_errors(validator: &jsonschema::Validator, instance: &Value, prefix: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    for error in validator.iter_errors(&instance) {
-        collect(&error, &mut errors);
+    for error in validator.iter_errors(instance) {
+        collect(&error, prefix, &mut errors);
     }
     errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
     errors.dedup();
@@ -151,13 +157,14 @@ pub(crate) fn payload_errors(side: Side, ty: MessageType, payload: &str) -> Vec<
 
 /// Turns one violation into field errors. A failed `anyOf` (how optional and scalar fields are written)
 /// is reported through the branch that explains it, not as "matches no branch".
-fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<FieldError>) {
+fn collect(error: &jsonschema::ValidationError<'_>, prefix: &str, out: &mut Vec<FieldError>) {
     use jsonschema::error::ValidationErrorKind as K;
-    let mut pointer = format!("/payload{}", error.instance_path().as_str());
+    let mut pointer = format!("{prefix}{}", error.instance_path().as_str());
     let branches = match error.kind() {
         K::AnyOf { context } | K::OneOfNotValid { context } => context,
-        // The only `then` branch is the read-by-id rule of `with_read_rules`.
-        _ if error.schema_path().as_str().contains("/then/") => {
+        // In message schemas the only `then` branch is the read-by-id rule of `with_read_rules`; resource
+        // schemas (validated with another prefix) may have their own.
+        _ if prefix == "/payload" && error.schema_path().as_str().contains("/then/") => {
             return out.push(FieldError::new(pointer, "cannot be combined with id"));
         }
         kind => {
@@ -169,7 +176,7 @@ fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<FieldError>) {
     // not explain the fault: when every branch is such, the reason lists what the branches allow.
     let explains = |e: &jsonschema::ValidationError<'_>| !matches!(e.kind(), K::Type { .. } | K::Constant { .. });
     match branches.iter().find(|branch| branch.iter().any(explains)) {
-        Some(branch) => branch.iter().for_each(|e| collect(e, out)),
+        Some(branch) => branch.iter().for_each(|e| collect(e, prefix, out)),
         None => {
             let (mut types, mut values) = (Vec::new(), Vec::new());
             for e in branches.iter().flatten() {

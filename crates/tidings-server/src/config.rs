@@ -8,6 +8,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::resources::ResourceTypeConfig;
+
 /// Every setting of `tidings serve`. Field names are the TOML keys; nested tables map to `TIDINGS_TABLE__KEY`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -29,6 +31,26 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     /// Logging.
     pub log: LogConfig,
+    /// Where resources and events are stored.
+    pub storage: StorageConfig,
+    /// The resource types served; the design notes' `order` when the config declares none.
+    pub resource_types: Vec<ResourceTypeConfig>,
+}
+
+/// Storage settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `postgres://...` for PostgreSQL; absent for SQLite in `data_dir/tidings.db`.
+    pub url: Option<String>,
+    /// How long a create's requestId is remembered for safe retries, in milliseconds.
+    pub idempotency_window_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { url: None, idempotency_window_ms: 24 * 3600 * 1000 }
+    }
 }
 
 impl Default for Config {
@@ -42,6 +64,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             shutdown_timeout_ms: 10_000,
             log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            resource_types: crate::resources::default_types(),
         }
     }
 }
@@ -178,6 +202,13 @@ impl Config {
             !(self.auth.secret.is_some() && self.auth.public_key_file.is_some()),
             "set either auth.secret or auth.public_key_file, not both"
         );
+        crate::resources::ResourceTypes::compile(&self.resource_types)?;
+        if let Some(url) = &self.storage.url {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "storage.url must be a postgres:// URL (leave it out for SQLite)"
+            );
+        }
         anyhow::ensure!(
             ["text", "json"].contains(&self.log.format.as_str()),
             "log.format must be text or json, not {}",

@@ -8,9 +8,11 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 mod http;
+pub mod resources;
 mod server;
 pub mod session;
 pub mod shared;
+pub mod storage;
 
 pub use auth::Authenticator;
 pub use config::Config;

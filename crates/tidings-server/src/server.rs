@@ -13,7 +13,9 @@ use tracing::{info, warn};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http;
+use crate::resources::{ResourceTypes, Resources};
 use crate::shared::{Connections, Shared};
+use crate::storage::{Sqlite, Storage};
 
 /// A bound Tidings server, ready to run.
 #[derive(Debug)]
@@ -27,12 +29,15 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         config.check()?;
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
+        let types = ResourceTypes::compile(&config.resource_types)?;
+        let storage = open_storage(&config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let shared = Arc::new(Shared {
             config,
             auth,
+            resources: Resources::new(types, storage),
             connections: Arc::new(Connections::default()),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -76,6 +81,20 @@ impl Server {
                 warn!("connections still open after {} ms; exiting anyway", bound.as_millis());
                 Ok(())
             }
+        }
+    }
+}
+
+/// Opens the configured storage: PostgreSQL for a `postgres://` URL, otherwise SQLite in the data dir.
+async fn open_storage(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    let window = Duration::from_millis(config.storage.idempotency_window_ms);
+    match &config.storage.url {
+        Some(url) => anyhow::bail!("PostgreSQL storage ({url}) is not available in this build yet"),
+        None => {
+            let path = config.data_dir.join("tidings.db");
+            let sqlite = Sqlite::open(&path, window)?;
+            info!("storing resources in {}", path.display());
+            Ok(Arc::new(sqlite))
         }
     }
 }

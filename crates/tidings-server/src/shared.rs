@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::resources::Resources;
 
 /// State shared by the HTTP handlers and all sessions of one server.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub struct Shared {
     pub config: Config,
     /// Verifies (and, with a secret, mints) tokens.
     pub auth: Authenticator,
+    /// The resource operations and their storage.
+    pub resources: Resources,
     /// Open connections, in total and per user.
     pub connections: Arc<Connections>,
     /// Cancelled when the server shuts down: every session then says goodbye with 1001.

@@ -299,9 +299,11 @@ impl<O: Outbound> Session<O> {
                         token_expired("the session's token expired; send auth with a fresh token", expired_at, left);
                     return self.send(request_id, ServerMessage::Error(error)).await;
                 }
-                let reply = ops::apply(operation).await;
-                let message = reply.unwrap_or_else(ServerMessage::Error);
-                self.send(request_id, message).await
+                let Some(user) = &self.user else {
+                    return self.refuse(request_id, ErrorCode::Unauthorized, "authenticate first").await;
+                };
+                let reply = ops::apply(&self.shared.resources, &user.identity, request_id.as_ref(), operation).await;
+                self.send(request_id, reply.unwrap_or_else(ServerMessage::Error)).await
             }
         }
     }

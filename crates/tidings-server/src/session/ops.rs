@@ -1,13 +1,33 @@
-//! Operations of an authenticated session: create, read, update, delete, subscribe, unsubscribe.
+//! Operations of an authenticated session: create, read, update, delete (subscribe and unsubscribe to come).
 //!
-//! Resources and subscriptions arrive with issues 4 and 5; until then every operation is answered UNAVAILABLE,
-//! from this one place, so that they plug in here without touching the session's state machine.
+//! Each is one call into the shared resource service; this module only turns its result into the reply, with
+//! error pointers moved under `/payload` as the spec's pointers start at the message root.
 
-use tidings_protocol::{ClientMessage, ErrorCode, ErrorPayload, ServerMessage};
+use tidings_protocol::{ClientMessage, ErrorCode, ErrorPayload, RequestId, ServerMessage};
+
+use crate::auth::Identity;
+use crate::resources::{prefix_pointers, Resources};
 
 /// Carries out one operation and returns its reply, or the error to answer with.
-pub(super) async fn apply(operation: ClientMessage) -> Result<ServerMessage, ErrorPayload> {
-    let ty = operation.message_type();
-    Err(ErrorPayload::new(ErrorCode::Unavailable, format!("'{ty}' is not available on this server yet"))
-        .with_detail("type", ty.as_str()))
+pub(super) async fn apply(
+    resources: &Resources,
+    who: &Identity,
+    request_id: Option<&RequestId>,
+    operation: ClientMessage,
+) -> Result<ServerMessage, ErrorPayload> {
+    let result = match operation {
+        ClientMessage::Create(create) => resources
+            .create(who, request_id.map(RequestId::as_str), create)
+            .await
+            .map(|c| ServerMessage::Create(c.reply)),
+        ClientMessage::Read(read) => resources.read(who, read).await.map(ServerMessage::Read),
+        ClientMessage::Update(update) => resources.update(who, update).await.map(|c| ServerMessage::Update(c.reply)),
+        ClientMessage::Delete(delete) => resources.delete(who, delete).await.map(|c| ServerMessage::Delete(c.reply)),
+        other => {
+            let ty = other.message_type();
+            Err(ErrorPayload::new(ErrorCode::Unavailable, format!("'{ty}' is not available on this server yet"))
+                .with_detail("type", ty.as_str()))
+        }
+    };
+    result.map_err(|error| prefix_pointers(error, "/payload"))
 }

@@ -26,7 +26,7 @@ pub struct TestServer {
     auth: Authenticator,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    _data_dir: tempfile::TempDir,
+    data_dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -37,7 +37,11 @@ impl TestServer {
 
     /// Like `start`, after `adjust` has changed the config.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), adjust).await
+    }
+
+    /// A server on `data_dir`, after `adjust` has changed the config.
+    async fn start_in(data_dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.path().to_path_buf(),
@@ -59,8 +63,15 @@ impl TestServer {
             auth,
             stop: Some(stop),
             task: Some(task),
-            _data_dir: data_dir,
+            data_dir: Some(data_dir),
         }
+    }
+
+    /// Stops the server and starts a new one on the same data dir (a new port).
+    pub async fn restart(mut self) -> TestServer {
+        let data_dir = self.data_dir.take().expect("a data dir");
+        self.stop().await.expect("stops cleanly");
+        Self::start_in(data_dir, |_| {}).await
     }
 
     /// A token for `user` with `roles`, valid for `ttl`.
@@ -82,13 +93,22 @@ impl TestServer {
 
     /// A client authenticated as `user`.
     pub async fn signed_in(&self, user: &str) -> (Client, Pushes) {
+        self.signed_in_as(user, &[]).await
+    }
+
+    /// A client authenticated as `user` with `roles`.
+    pub async fn signed_in_as(&self, user: &str, roles: &[&str]) -> (Client, Pushes) {
         let (client, pushes) = self.connected().await;
-        client.auth(&self.token(user)).await.expect("auth succeeds");
+        client.auth(&self.token_for(user, roles, Duration::from_secs(3600))).await.expect("auth succeeds");
         (client, pushes)
     }
 
     /// Asks the server to shut down and waits for `run` to return.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shut_down().await
+    }
+
+    async fn shut_down(&mut self) -> anyhow::Result<()> {
         self.stop.take().map(|s| s.send(()));
         let task = self.task.take().expect("running");
         tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops within its bound").expect("no panic")

@@ -1,0 +1,68 @@
+//! A resource's `data`: schema defaults, validation with every bad field named, and JSON merge patches.
+
+use serde_json::{Map, Value};
+use tidings_protocol::FieldError;
+
+use super::types::ResourceTypeDef;
+
+/// Fills missing fields with their schema `default`, at the top level and inside objects that are present.
+pub fn apply_defaults(schema: &Value, data: &mut Map<String, Value>) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+    for (field, field_schema) in properties {
+        match data.get_mut(field) {
+            None => {
+                if let Some(default) = field_schema.get("default") {
+                    data.insert(field.clone(), default.clone());
+                }
+            }
+            Some(Value::Object(inner)) => apply_defaults(field_schema, inner),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Every way `data` breaks the type's schema, with pointers under `prefix` (such as `/data`).
+pub fn validate(def: &ResourceTypeDef, data: &Map<String, Value>, prefix: &str) -> Vec<FieldError> {
+    let instance = Value::Object(data.clone());
+    tidings_protocol::schema::validation_errors(&def.validator, &instance, prefix)
+}
+
+/// Applies a JSON merge patch (RFC 7396) to `data` and returns the result.
+pub fn merge(data: &Map<String, Value>, patch: &Map<String, Value>) -> Map<String, Value> {
+    let mut target = Value::Object(data.clone());
+    json_patch::merge(&mut target, &Value::Object(patch.clone()));
+    match target {
+        Value::Object(map) => map,
+        // A merge of an object into an object is an object.
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn defaults_fill_only_what_is_missing() {
+        let schema = json!({"properties": {
+            "status": {"default": "pending"},
+            "quantity": {"default": 1},
+            "shipping": {"properties": {"speed": {"default": "normal"}}}
+        }});
+        let mut data = object(json!({"quantity": 3, "shipping": {}}));
+        apply_defaults(&schema, &mut data);
+        assert_eq!(Value::Object(data), json!({"quantity": 3, "status": "pending", "shipping": {"speed": "normal"}}));
+    }
+
+    #[test]
+    fn merge_patches_set_replace_and_remove() {
+        let data = object(json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4}));
+        let patch = object(json!({"a": 10, "b": {"c": null}, "e": null, "f": [1]}));
+        assert_eq!(Value::Object(merge(&data, &patch)), json!({"a": 10, "b": {"d": 3}, "f": [1]}));
+    }
+}

@@ -1,0 +1,9 @@
+//! Resources: the types the config declares, who may do what, their data, and the operations on them.
+
+pub mod access;
+pub mod data;
+mod service;
+pub mod types;
+
+pub use service::{prefix_pointers, Changed, Resources};
+pub use types::{default_types, ResourceTypeConfig, ResourceTypes};

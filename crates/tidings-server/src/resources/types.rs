@@ -1,0 +1,220 @@
+//! Resource types as the config declares them, checked and compiled at start; the default `order` type.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tidings_protocol::{ResourceType, Topic};
+
+use super::access::{Rule, Rules};
+
+/// One `[[resource_types]]` entry of the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceTypeConfig {
+    /// The type's name, such as `order`.
+    pub name: String,
+    /// The start of every id, such as `ORD` for `ORD-7K3M9Q2XAB`.
+    pub id_prefix: String,
+    /// The JSON Schema (draft-07) of `data`; its top-level `default`s fill missing fields on create.
+    pub schema: Value,
+    /// Fields a client may set on create but never change.
+    #[serde(default)]
+    pub read_only: Vec<String>,
+    /// Fields no client may set: they take their schema default.
+    #[serde(default)]
+    pub server_set: Vec<String>,
+    /// Fields that only holders of one of these roles may set or change (others get their default on create).
+    #[serde(default)]
+    pub field_roles: BTreeMap<String, Vec<String>>,
+    /// Who may create, read, update and delete.
+    #[serde(default)]
+    pub permissions: PermissionsConfig,
+}
+
+/// Who may do what, each a list of `authenticated`, `owner` or `role:NAME`; any one entry suffices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsConfig {
+    /// Who may create.
+    pub create: Vec<String>,
+    /// Who may read (one resource, lists, subscriptions).
+    pub read: Vec<String>,
+    /// Who may update.
+    pub update: Vec<String>,
+    /// Who may delete.
+    pub delete: Vec<String>,
+}
+
+impl Default for PermissionsConfig {
+    fn default() -> Self {
+        let owner_or_admin = vec!["owner".to_owned(), "role:admin".to_owned()];
+        PermissionsConfig {
+            create: vec!["authenticated".to_owned()],
+            read: owner_or_admin.clone(),
+            update: owner_or_admin.clone(),
+            delete: owner_or_admin,
+        }
+    }
+}
+
+/// The design notes' `order`: what `tidings serve` offers with no config.
+pub fn default_types() -> Vec<ResourceTypeConfig> {
+    vec![ResourceTypeConfig {
+        name: "order".to_owned(),
+        id_prefix: "ORD".to_owned(),
+        schema: json!({
+            "type": "object",
+            "properties": {
+                "productId": { "type": "string", "minLength": 1, "maxLength": 128 },
+                "quantity": { "type": "integer", "minimum": 1 },
+                "totalAmount": { "type": "number", "minimum": 0 },
+                "status": { "type": "string", "enum": ["pending", "paid", "shipped", "cancelled"], "default": "pending" }
+            },
+            "required": ["productId", "quantity", "totalAmount", "status"]
+        }),
+        read_only: Vec::new(),
+        server_set: Vec::new(),
+        field_roles: BTreeMap::from([("status".to_owned(), vec!["admin".to_owned()])]),
+        permissions: PermissionsConfig::default(),
+    }]
+}
+
+/// A resource type ready to serve: its config, compiled schema and parsed rules.
+#[derive(Debug)]
+pub struct ResourceTypeDef {
+    /// What the config says.
+    pub config: ResourceTypeConfig,
+    /// The compiled schema of `data`.
+    pub validator: jsonschema::Validator,
+    /// The parsed permissions.
+    pub rules: Rules,
+}
+
+impl ResourceTypeDef {
+    /// The type's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The schema default of a top-level field, if it has one.
+    pub fn default_of(&self, field: &str) -> Option<&Value> {
+        self.config.schema.get("properties")?.get(field)?.get("default")
+    }
+
+    /// Whether `field` is a top-level property of the schema (the fields lists may filter and order by).
+    pub fn declares(&self, field: &str) -> bool {
+        self.config.schema.get("properties").and_then(|p| p.get(field)).is_some()
+    }
+
+    /// The JSON type the schema gives a top-level field (`string`, `number`, ...), if it gives one.
+    pub fn field_type(&self, field: &str) -> Option<&str> {
+        self.config.schema.get("properties")?.get(field)?.get("type")?.as_str()
+    }
+}
+
+/// Every resource type of a server, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceTypes(HashMap<String, Arc<ResourceTypeDef>>);
+
+impl ResourceTypes {
+    /// Checks and compiles the configured types; any mistake is an error naming the type and the field.
+    pub fn compile(configs: &[ResourceTypeConfig]) -> anyhow::Result<ResourceTypes> {
+        let mut types = HashMap::new();
+        for config in configs {
+            let def = compile(config).map_err(|e| anyhow::anyhow!("resource type '{}': {e}", config.name))?;
+            anyhow::ensure!(
+                types.insert(config.name.clone(), Arc::new(def)).is_none(),
+                "resource type '{}' is declared twice",
+                config.name
+            );
+        }
+        Ok(ResourceTypes(types))
+    }
+
+    /// The type named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<ResourceTypeDef>> {
+        self.0.get(name)
+    }
+
+    /// The names of all types.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
+    anyhow::ensure!(ResourceType::new(config.name.clone()).is_ok(), "the name {}", ResourceType::REASON);
+    anyhow::ensure!(
+        config.name != Topic::NOTIFICATIONS,
+        "the name 'notifications' is reserved for the notifications topic"
+    );
+    let prefix_ok = (1..=16).contains(&config.id_prefix.len())
+        && config.id_prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    anyhow::ensure!(prefix_ok, "id_prefix must be 1 to 16 capital letters or digits");
+    anyhow::ensure!(
+        config.schema.get("type") == Some(&json!("object")),
+        "schema must describe an object (\"type\": \"object\")"
+    );
+    let validator = jsonschema::draft7::new(&config.schema).map_err(|e| anyhow::anyhow!("schema: {e}"))?;
+    let properties = config.schema.get("properties").and_then(Value::as_object);
+    let declared = |field: &String| properties.is_some_and(|p| p.contains_key(field));
+    for field in config.read_only.iter().chain(&config.server_set).chain(config.field_roles.keys()) {
+        anyhow::ensure!(declared(field), "field '{field}' is not a property of the schema");
+    }
+    for field in &config.server_set {
+        let has_default = properties.and_then(|p| p.get(field)).and_then(|f| f.get("default")).is_some();
+        anyhow::ensure!(has_default, "server_set field '{field}' needs a default in the schema");
+    }
+    let rules = Rules {
+        create: parse_rules(&config.permissions.create)?,
+        read: parse_rules(&config.permissions.read)?,
+        update: parse_rules(&config.permissions.update)?,
+        delete: parse_rules(&config.permissions.delete)?,
+    };
+    Ok(ResourceTypeDef { config: config.clone(), validator, rules })
+}
+
+fn parse_rules(entries: &[String]) -> anyhow::Result<Vec<Rule>> {
+    entries
+        .iter()
+        .map(|entry| match entry.as_str() {
+            "authenticated" => Ok(Rule::Authenticated),
+            "owner" => Ok(Rule::Owner),
+            other => match other.strip_prefix("role:") {
+                Some(role) if !role.is_empty() => Ok(Rule::Role(role.to_owned())),
+                _ => anyhow::bail!("permission '{other}' must be authenticated, owner or role:NAME"),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_order_type_compiles() {
+        let types = ResourceTypes::compile(&default_types()).expect("compiles");
+        let order = types.get("order").expect("order");
+        assert_eq!(order.default_of("status"), Some(&json!("pending")));
+        assert!(order.declares("quantity") && !order.declares("owner"));
+    }
+
+    #[test]
+    fn mistakes_in_a_type_are_refused_with_their_reason() {
+        let mut bad = default_types();
+        bad[0].name = "notifications".to_owned();
+        assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("reserved"));
+        let mut bad = default_types();
+        bad[0].field_roles.insert("colour".to_owned(), vec!["admin".to_owned()]);
+        assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("colour"));
+        let mut bad = default_types();
+        bad[0].permissions.read = vec!["everyone".to_owned()];
+        assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("everyone"));
+        let mut twice = default_types();
+        twice.extend(default_types());
+        assert!(ResourceTypes::compile(&twice).is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! Durable storage of resources, their event log and create receipts, behind one trait with two backends.
+//!
+//! The contract every backend keeps (tests/storage.rs runs one suite against each):
+//! - A write and its event commit in one transaction: no change without its event, no event without its change.
+//! - A write is reported only after it is durable (committed to disk, or to PostgreSQL).
+//! - Every event of a type gets the next `seq` of that type, strictly increasing, without gaps.
+//! - A create with an idempotency key that was seen within the window writes nothing and returns the record as
+//!   it was first created; the same key with different content is refused.
+//! - `update` and `delete` run their check on the current record inside the transaction, so concurrent
+//!   changes cannot slip between the check and the write.
+//! - An unreachable database is `StorageError::Unavailable`, and the backend recovers by itself when it returns.
+
+mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tidings_protocol::ErrorPayload;
+
+pub use sqlite::Sqlite;
+
+/// A resource as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// Its type.
+    pub resource_type: String,
+    /// Its id.
+    pub id: String,
+    /// Its owner.
+    pub owner_id: String,
+    /// 1 after create, one more per change.
+    pub version: u64,
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms.
+    pub updated_at: u64,
+    /// Its fields.
+    pub data: Map<String, Value>,
+}
+
+/// What happened to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// It was created.
+    Created,
+    /// It was changed.
+    Updated,
+    /// It was deleted.
+    Deleted,
+}
+
+impl EventKind {
+    /// The suffix of `eventType` and the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Updated => "updated",
+            EventKind::Deleted => "deleted",
+        }
+    }
+
+    /// The kind with this stored name.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        [EventKind::Created, EventKind::Updated, EventKind::Deleted].into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// One entry of the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    /// The type whose topic it belongs to.
+    pub resource_type: String,
+    /// Its position in the type's topic.
+    pub seq: u64,
+    /// The resource.
+    pub id: String,
+    /// The resource's version after the change.
+    pub version: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The resource's owner.
+    pub owner_id: String,
+    /// The user who made the change.
+    pub actor: String,
+    /// The resource's data after the change (for a deletion, before it).
+    pub data: Map<String, Value>,
+    /// When it was committed, Unix ms.
+    pub occurred_at: u64,
+}
+
+/// A resource to create.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    /// Its type.
+    pub resource_type: String,
+    /// Its id, chosen by the caller.
+    pub id: String,
+    /// Its owner, who is also the actor.
+    pub owner_id: String,
+    /// Its fields, already validated.
+    pub data: Map<String, Value>,
+}
+
+/// The key that makes a create safe to retry: the same user and requestId within the window.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey {
+    /// The user who sent the create.
+    pub user_id: String,
+    /// The create's requestId.
+    pub request_id: String,
+    /// A digest of what was asked (type and data), to refuse a reused requestId for something else.
+    pub fingerprint: String,
+}
+
+/// What a create did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CreateOutcome {
+    /// A new resource and its event.
+    Created(Record, EventRecord),
+    /// A retry: the resource as the first create made it; nothing was written.
+    Replayed(Record),
+}
+
+/// What an update did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateOutcome {
+    /// The resource changed; this is its new state and the event.
+    Changed(Record, EventRecord),
+    /// The check asked for no change; this is the resource as it is.
+    Unchanged(Record),
+}
+
+/// Decides an update from the current record: the new data, `None` for no change, or why not.
+pub type UpdateCheck = Box<dyn FnOnce(&Record) -> Result<Option<Map<String, Value>>, ErrorPayload> + Send>;
+
+/// Decides whether a delete may go ahead, from the current record.
+pub type DeleteCheck = Box<dyn FnOnce(&Record) -> Result<(), ErrorPayload> + Send>;
+
+/// How a list is ordered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OrderKey {
+    /// `createdAt`.
+    CreatedAt,
+    /// `updatedAt`.
+    UpdatedAt,
+    /// `id`.
+    Id,
+    /// A top-level data field, with the JSON type its schema gives (`string`, `number`, `integer`, `boolean`).
+    Field(String, String),
+}
+
+/// A page of a list, as the service asks for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListQuery {
+    /// The type listed.
+    pub resource_type: String,
+    /// Only this owner's resources, when the user may see only their own.
+    pub owner: Option<String>,
+    /// Top-level data fields and the JSON scalar each must equal (`null`: absent or null).
+    pub filter: Vec<(String, Value)>,
+    /// The order.
+    pub order: OrderKey,
+    /// Descending instead of ascending.
+    pub descending: bool,
+    /// Start after this position: the order key's value and the id of the previous page's last item.
+    pub after: Option<(Value, String)>,
+    /// How many to return at most.
+    pub limit: usize,
+}
+
+/// One item of a list page: the record and the value its order key had, as the backend compares it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    /// The resource.
+    pub record: Record,
+    /// The value of the order key (absent fields replaced as the backend sorts them).
+    pub key: Value,
+}
+
+/// Why storage could not do what it was asked.
+#[derive(Clone, Debug)]
+pub enum StorageError {
+    /// The resource does not exist.
+    NotFound,
+    /// A check refused the change; the payload says why.
+    Rejected(ErrorPayload),
+    /// The idempotency key was used before for a different create.
+    KeyReused,
+    /// The database cannot be reached or cannot write (disk full); retrying later may work.
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data.
+    Internal(String),
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::NotFound => f.write_str("not found"),
+            StorageError::Rejected(e) => write!(f, "rejected: {e}"),
+            StorageError::KeyReused => f.write_str("idempotency key reused for a different create"),
+            StorageError::Unavailable(e) => write!(f, "storage unavailable: {e}"),
+            StorageError::Internal(e) => write!(f, "storage failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// A place to keep resources and their events (see the module docs for the contract).
+#[async_trait]
+pub trait Storage: Send + Sync + fmt::Debug + 'static {
+    /// One resource.
+    async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError>;
+    /// A page of resources, each with the value of its order key (for the next page's cursor).
+    async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError>;
+    /// Creates a resource and its `created` event, or replays an earlier create with the same key.
+    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError>;
+    /// Changes a resource as `check` decides, with its `updated` event.
+    async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: UpdateCheck,
+    ) -> Result<UpdateOutcome, StorageError>;
+    /// Deletes a resource if `check` allows, with its `deleted` event.
+    async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: DeleteCheck,
+    ) -> Result<EventRecord, StorageError>;
+    /// Events of a type (or of one resource of it) after `after`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError>;
+    /// The `seq` of the type's latest event (0 when it has none).
+    async fn head(&self, resource_type: &str) -> Result<u64, StorageError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StorageError>;
+}
+
+/// A stable digest of a create's content (FNV-1a over its canonical JSON), for idempotency keys.
+pub fn fingerprint(resource_type: &str, data: &Map<String, Value>) -> String {
+    fn canonical(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for key in keys {
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[key], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                items.iter().for_each(|item| {
+                    canonical(item, out);
+                    out.push(',');
+                });
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut text = String::from(resource_type);
+    text.push('\n');
+    canonical(&Value::Object(data.clone()), &mut text);
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_tell_content_apart() {
+        let a = json!({"b": 1, "a": {"y": 2, "x": [1, 2]}});
+        let b = json!({"a": {"x": [1, 2], "y": 2}, "b": 1});
+        let c = json!({"a": {"x": [2, 1], "y": 2}, "b": 1});
+        let fp = |v: &Value| fingerprint("order", v.as_object().expect("object"));
+        assert_eq!(fp(&a), fp(&b));
+        assert_ne!(fp(&a), fp(&c));
+        assert_ne!(fp(&a), fingerprint("invoice", a.as_object().expect("object")));
+    }
+}

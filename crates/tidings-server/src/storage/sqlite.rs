@@ -1,0 +1,587 @@
+//! The embedded default: SQLite in the data dir, WAL, synchronous commits, one writer thread with group commit.
+//!
+//! All writes go through one thread that owns the write connection. It takes every write waiting in its queue
+//! (up to a batch), runs each in a savepoint of one transaction, commits once, and only then answers them all:
+//! one fsync serves many clients, and a write is acknowledged only when it is durable. Reads use a few read-only
+//! connections, which WAL lets run beside the writer.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use serde_json::{Map, Value};
+use tidings_protocol::now_ms;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, OrderKey, Record,
+    Storage, StorageError, UpdateCheck, UpdateOutcome,
+};
+
+/// The most writes one transaction carries.
+const MAX_BATCH: usize = 256;
+/// Read connections.
+const READERS: usize = 4;
+
+const MIGRATIONS: &[&str] = &[r"
+    CREATE TABLE resources (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, owner_id TEXT NOT NULL, version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (resource_type, id));
+    CREATE INDEX resources_by_owner ON resources (resource_type, owner_id, created_at, id);
+    CREATE INDEX resources_by_created ON resources (resource_type, created_at, id);
+    CREATE TABLE events (
+        resource_type TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+        kind TEXT NOT NULL, owner_id TEXT NOT NULL, actor TEXT NOT NULL, data TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL, PRIMARY KEY (resource_type, seq));
+    CREATE INDEX events_by_resource ON events (resource_type, id, version);
+    CREATE TABLE topic_heads (resource_type TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+    CREATE TABLE idempotency (
+        user_id TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL, record TEXT NOT NULL,
+        created_at INTEGER NOT NULL, PRIMARY KEY (user_id, request_id));
+"];
+
+/// SQLite storage.
+#[derive(Debug)]
+pub struct Sqlite {
+    writes: mpsc::Sender<Write>,
+    readers: Arc<Readers>,
+}
+
+#[derive(Debug)]
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StorageError>>;
+
+enum Write {
+    Create(NewRecord, Option<IdempotencyKey>, Reply<CreateOutcome>),
+    Update { resource_type: String, id: String, actor: String, check: UpdateCheck, reply: Reply<UpdateOutcome> },
+    Delete { resource_type: String, id: String, actor: String, check: DeleteCheck, reply: Reply<EventRecord> },
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
+    pub fn open(path: &Path, idempotency_window: Duration) -> anyhow::Result<Sqlite> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        }
+        let writer = Connection::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before it is acknowledged, which is the durability promise of the spec.
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.busy_timeout(Duration::from_secs(5))?;
+        migrate(&writer)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let mut connections = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(path, flags)?;
+            reader.busy_timeout(Duration::from_secs(5))?;
+            connections.push(Mutex::new(reader));
+        }
+        let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
+        let window_ms = u64::try_from(idempotency_window.as_millis()).unwrap_or(u64::MAX);
+        std::thread::Builder::new()
+            .name("tidings-sqlite-writer".to_owned())
+            .spawn(move || write_loop(writer, queue, window_ms))?;
+        Ok(Sqlite { writes, readers: Arc::new(Readers { connections, next: AtomicUsize::new(0) }) })
+    }
+
+    async fn read<T, F>(&self, query: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let n = readers.next.fetch_add(1, Ordering::Relaxed) % readers.connections.len();
+            let connection = readers.connections[n].lock().unwrap_or_else(PoisonError::into_inner);
+            query(&connection)
+        })
+        .await
+        .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?
+    }
+
+    async fn write<T>(
+        &self,
+        write: Write,
+        answer: oneshot::Receiver<Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        self.writes.send(write).await.map_err(|_| StorageError::Unavailable("the writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| StorageError::Internal("the writer dropped a write".to_owned()))?
+    }
+}
+
+fn migrate(connection: &Connection) -> anyhow::Result<()> {
+    let version: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (n, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = connection.unchecked_transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", n + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The writer thread: group commit (see the module docs).
+fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<Write>, window_ms: u64) {
+    let mut last_sweep = 0;
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        let now = now_ms();
+        let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let error = sql_error(&e);
+                batch.into_iter().for_each(|write| fail(write, error.clone()));
+                continue;
+            }
+        };
+        let answers: Vec<Answer> = batch.into_iter().map(|write| apply(&tx, write, now, window_ms)).collect();
+        if now.saturating_sub(last_sweep) > 60_000 {
+            // Receipts outside the window can never be replayed again.
+            let _ = tx.execute("DELETE FROM idempotency WHERE created_at < ?", [now.saturating_sub(window_ms)]);
+            last_sweep = now;
+        }
+        let committed = tx.commit().map_err(|e| sql_error(&e));
+        for answer in answers {
+            answer(committed.as_ref().err());
+        }
+    }
+}
+
+/// Sends one write's result once the transaction's fate is known.
+type Answer = Box<dyn FnOnce(Option<&StorageError>) + Send>;
+
+fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StorageError>) -> Answer {
+    Box::new(move |commit_error| {
+        let _ = reply.send(match commit_error {
+            Some(error) if result.is_ok() => Err(error.clone()),
+            _ => result,
+        });
+    })
+}
+
+fn fail(write: Write, error: StorageError) {
+    match write {
+        Write::Create(_, _, reply) => drop(reply.send(Err(error))),
+        Write::Update { reply, .. } => drop(reply.send(Err(error))),
+        Write::Delete { reply, .. } => drop(reply.send(Err(error))),
+    }
+}
+
+/// Runs one write in a savepoint, so that a refused write leaves the rest of the batch alone.
+fn apply(tx: &Transaction<'_>, write: Write, now: u64, window_ms: u64) -> Answer {
+    fn in_savepoint<T>(
+        tx: &Transaction<'_>,
+        run: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        tx.execute_batch("SAVEPOINT write").map_err(|e| sql_error(&e))?;
+        let result = run(tx);
+        let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+        tx.execute_batch(end).map_err(|e| sql_error(&e))?;
+        result
+    }
+    match write {
+        Write::Create(new, key, reply) => answer(reply, in_savepoint(tx, |c| create(c, new, key, now, window_ms))),
+        Write::Update { resource_type, id, actor, check, reply } => {
+            answer(reply, in_savepoint(tx, |c| update(c, &resource_type, &id, &actor, check, now)))
+        }
+        Write::Delete { resource_type, id, actor, check, reply } => {
+            answer(reply, in_savepoint(tx, |c| delete(c, &resource_type, &id, &actor, check, now)))
+        }
+    }
+}
+
+fn create(
+    c: &Connection,
+    new: NewRecord,
+    key: Option<IdempotencyKey>,
+    now: u64,
+    window_ms: u64,
+) -> Result<CreateOutcome, StorageError> {
+    if let Some(key) = &key {
+        let receipt: Option<(String, String, u64)> = c
+            .query_row(
+                "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = ? AND request_id = ?",
+                params![key.user_id, key.request_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| sql_error(&e))?;
+        if let Some((fingerprint, record, created_at)) = receipt {
+            if created_at.saturating_add(window_ms) >= now {
+                if fingerprint != key.fingerprint {
+                    return Err(StorageError::KeyReused);
+                }
+                let record: Record =
+                    serde_json::from_str(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
+                return Ok(CreateOutcome::Replayed(record));
+            }
+            c.execute(
+                "DELETE FROM idempotency WHERE user_id = ? AND request_id = ?",
+                params![key.user_id, key.request_id],
+            )
+            .map_err(|e| sql_error(&e))?;
+        }
+    }
+    let record = Record {
+        resource_type: new.resource_type,
+        id: new.id,
+        owner_id: new.owner_id,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        data: new.data,
+    };
+    c.execute(
+        "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        params![record.resource_type, record.id, record.owner_id, record.version, now, now, json(&record.data)],
+    )
+    .map_err(|e| sql_error(&e))?;
+    let event = append(c, &record, EventKind::Created, &record.owner_id, now)?;
+    if let Some(key) = key {
+        let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
+        c.execute(
+            "INSERT INTO idempotency (user_id, request_id, fingerprint, record, created_at) VALUES (?, ?, ?, ?, ?)",
+            params![key.user_id, key.request_id, key.fingerprint, receipt, now],
+        )
+        .map_err(|e| sql_error(&e))?;
+    }
+    Ok(CreateOutcome::Created(record, event))
+}
+
+fn update(
+    c: &Connection,
+    resource_type: &str,
+    id: &str,
+    actor: &str,
+    check: UpdateCheck,
+    now: u64,
+) -> Result<UpdateOutcome, StorageError> {
+    let current = get(c, resource_type, id)?.ok_or(StorageError::NotFound)?;
+    let Some(data) = check(&current).map_err(StorageError::Rejected)? else {
+        return Ok(UpdateOutcome::Unchanged(current));
+    };
+    let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
+    c.execute(
+        "UPDATE resources SET version = ?, updated_at = ?, data = ? WHERE resource_type = ? AND id = ?",
+        params![record.version, record.updated_at, json(&record.data), resource_type, id],
+    )
+    .map_err(|e| sql_error(&e))?;
+    let event = append(c, &record, EventKind::Updated, actor, now)?;
+    Ok(UpdateOutcome::Changed(record, event))
+}
+
+fn delete(
+    c: &Connection,
+    resource_type: &str,
+    id: &str,
+    actor: &str,
+    check: DeleteCheck,
+    now: u64,
+) -> Result<EventRecord, StorageError> {
+    let current = get(c, resource_type, id)?.ok_or(StorageError::NotFound)?;
+    check(&current).map_err(StorageError::Rejected)?;
+    c.execute("DELETE FROM resources WHERE resource_type = ? AND id = ?", params![resource_type, id])
+        .map_err(|e| sql_error(&e))?;
+    let gone = Record { version: current.version + 1, ..current };
+    append(c, &gone, EventKind::Deleted, actor, now)
+}
+
+/// Appends the event of a change, with the type's next `seq`.
+fn append(
+    c: &Connection,
+    record: &Record,
+    kind: EventKind,
+    actor: &str,
+    now: u64,
+) -> Result<EventRecord, StorageError> {
+    let seq: u64 = c
+        .query_row(
+            "INSERT INTO topic_heads (resource_type, seq) VALUES (?, 1)
+             ON CONFLICT (resource_type) DO UPDATE SET seq = seq + 1 RETURNING seq",
+            [&record.resource_type],
+            |row| row.get(0),
+        )
+        .map_err(|e| sql_error(&e))?;
+    let event = EventRecord {
+        resource_type: record.resource_type.clone(),
+        seq,
+        id: record.id.clone(),
+        version: record.version,
+        kind,
+        owner_id: record.owner_id.clone(),
+        actor: actor.to_owned(),
+        data: record.data.clone(),
+        occurred_at: now,
+    };
+    c.execute(
+        "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![event.resource_type, seq, event.id, event.version, kind.as_str(), event.owner_id, actor, json(&event.data), now],
+    )
+    .map_err(|e| sql_error(&e))?;
+    Ok(event)
+}
+
+const RECORD_COLUMNS: &str = "resource_type, id, owner_id, version, created_at, updated_at, data";
+
+fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let data: String = row.get(6)?;
+    Ok(Record {
+        resource_type: row.get(0)?,
+        id: row.get(1)?,
+        owner_id: row.get(2)?,
+        version: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+        data: serde_json::from_str(&data)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?,
+    })
+}
+
+fn get(c: &Connection, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM resources WHERE resource_type = ? AND id = ?");
+    c.query_row(&sql, params![resource_type, id], record_of).optional().map_err(|e| sql_error(&e))
+}
+
+fn json(data: &Map<String, Value>) -> String {
+    Value::Object(data.clone()).to_string()
+}
+
+/// Builds the SQL of a list page: equality filters on JSON fields, keyset pagination on (order key, id).
+fn list_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), StorageError> {
+    let mut sql = format!("SELECT {RECORD_COLUMNS}, ");
+    let key = match &query.order {
+        OrderKey::CreatedAt => "created_at".to_owned(),
+        OrderKey::UpdatedAt => "updated_at".to_owned(),
+        OrderKey::Id => "id".to_owned(),
+        OrderKey::Field(field, ty) => {
+            let path = field_path(field)?;
+            // Absent fields sort first (ascending) as the lowest value of their type.
+            let missing = match ty.as_str() {
+                "string" => "''",
+                _ => "-1.0e308",
+            };
+            format!("COALESCE(json_extract(data, '{path}'), {missing})")
+        }
+    };
+    sql.push_str(&key);
+    sql.push_str(" AS order_key FROM resources WHERE resource_type = ?");
+    let mut args = vec![SqlValue::Text(query.resource_type.clone())];
+    if let Some(owner) = &query.owner {
+        sql.push_str(" AND owner_id = ?");
+        args.push(SqlValue::Text(owner.clone()));
+    }
+    for (field, value) in &query.filter {
+        let path = field_path(field)?;
+        match value {
+            Value::Null => {
+                sql.push_str(&format!(" AND (json_type(data, '{path}') IS NULL OR json_type(data, '{path}') = 'null')"))
+            }
+            Value::Bool(b) => sql.push_str(&format!(" AND json_type(data, '{path}') = '{b}'")),
+            Value::Number(n) => {
+                sql.push_str(&format!(
+                    " AND json_type(data, '{path}') IN ('integer', 'real') AND json_extract(data, '{path}') = ?"
+                ));
+                args.push(n.as_i64().map_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)), SqlValue::Integer));
+            }
+            Value::String(s) => {
+                sql.push_str(&format!(" AND json_type(data, '{path}') = 'text' AND json_extract(data, '{path}') = ?"));
+                args.push(SqlValue::Text(s.clone()));
+            }
+            _ => return Err(StorageError::Internal("a filter value must be a scalar".to_owned())),
+        }
+    }
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let comparison = if query.descending { "<" } else { ">" };
+    if let Some((after_key, after_id)) = &query.after {
+        sql.push_str(&format!(" AND ({key}, id) {comparison} (?, ?)"));
+        args.push(sql_value(after_key));
+        args.push(SqlValue::Text(after_id.clone()));
+    }
+    sql.push_str(&format!(" ORDER BY order_key {direction}, id {direction} LIMIT ?"));
+    args.push(SqlValue::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+    Ok((sql, args))
+}
+
+/// The JSON path of a top-level field; field names are letters, digits and `_` only, so the path is safe in SQL.
+fn field_path(field: &str) -> Result<String, StorageError> {
+    let safe = !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !safe {
+        return Err(StorageError::Internal(format!("unsafe field name {field:?}")));
+    }
+    Ok(format!("$.{field}"))
+}
+
+fn sql_value(value: &Value) -> SqlValue {
+    match value {
+        Value::Number(n) => n.as_i64().map_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0)), SqlValue::Integer),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        _ => SqlValue::Null,
+    }
+}
+
+fn json_of(value: SqlValue) -> Value {
+    match value {
+        SqlValue::Integer(n) => Value::from(n),
+        SqlValue::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        SqlValue::Text(s) => Value::String(s),
+        _ => Value::Null,
+    }
+}
+
+fn event_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
+    let kind: String = row.get(4)?;
+    let data: String = row.get(7)?;
+    let bad = |n, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(n, rusqlite::types::Type::Text, e)
+    };
+    Ok(EventRecord {
+        resource_type: row.get(0)?,
+        seq: row.get(1)?,
+        id: row.get(2)?,
+        version: row.get(3)?,
+        kind: EventKind::parse(&kind).ok_or_else(|| bad(4, format!("unknown event kind {kind}").into()))?,
+        owner_id: row.get(5)?,
+        actor: row.get(6)?,
+        data: serde_json::from_str(&data).map_err(|e| bad(7, Box::new(e)))?,
+        occurred_at: row.get(8)?,
+    })
+}
+
+/// Busy, locked, full or unreadable databases are unavailable; anything else is a failure.
+fn sql_error(error: &rusqlite::Error) -> StorageError {
+    use rusqlite::ErrorCode as C;
+    match error {
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                C::DatabaseBusy | C::DatabaseLocked | C::DiskFull | C::SystemIoFailure | C::CannotOpen | C::ReadOnly
+            ) =>
+        {
+            StorageError::Unavailable(error.to_string())
+        }
+        other => StorageError::Internal(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Storage for Sqlite {
+    async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError> {
+        let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
+        self.read(move |c| get(c, &resource_type, &id)).await
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
+        let (sql, args) = list_sql(&query)?;
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(args), |row| {
+                    let key: SqlValue = row.get(7)?;
+                    Ok(Listed { record: record_of(row)?, key: json_of(key) })
+                })
+                .map_err(|e| sql_error(&e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+
+    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        self.write(Write::Create(new, key, reply), answer).await
+    }
+
+    async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: UpdateCheck,
+    ) -> Result<UpdateOutcome, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        let write = Write::Update {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            actor: actor.to_owned(),
+            check,
+            reply,
+        };
+        self.write(write, answer).await
+    }
+
+    async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: DeleteCheck,
+    ) -> Result<EventRecord, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        let write = Write::Delete {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            actor: actor.to_owned(),
+            check,
+            reply,
+        };
+        self.write(write, answer).await
+    }
+
+    async fn events_after(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError> {
+        let (resource_type, id) = (resource_type.to_owned(), id.map(str::to_owned));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let columns = "resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at";
+            let (sql, args) = match &id {
+                Some(id) => (
+                    format!("SELECT {columns} FROM events WHERE resource_type = ? AND id = ? AND version > ? ORDER BY version LIMIT ?"),
+                    vec![SqlValue::Text(resource_type.clone()), SqlValue::Text(id.clone()), SqlValue::Integer(after as i64), SqlValue::Integer(limit)],
+                ),
+                None => (
+                    format!("SELECT {columns} FROM events WHERE resource_type = ? AND seq > ? ORDER BY seq LIMIT ?"),
+                    vec![SqlValue::Text(resource_type.clone()), SqlValue::Integer(after as i64), SqlValue::Integer(limit)],
+                ),
+            };
+            let mut statement = c.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(args), event_of).map_err(|e| sql_error(&e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+
+    async fn head(&self, resource_type: &str) -> Result<u64, StorageError> {
+        let resource_type = resource_type.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT seq FROM topic_heads WHERE resource_type = ?", [resource_type], |row| row.get(0))
+                .optional()
+                .map(Option::unwrap_or_default)
+                .map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| sql_error(&e))).await
+    }
+}

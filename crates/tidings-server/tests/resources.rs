@@ -1,0 +1,345 @@
+//! Resources over WebSocket on a real server: create, read, list, update, delete, rules and safe retries.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::TestServer;
+use serde_json::{json, Value};
+use tidings_client::{Client, ClientError};
+use tidings_protocol::{
+    ClientMessage, Create, Delete, ErrorCode, ReadResult, Resource, ResourceId, ResourceType, ServerMessage,
+};
+
+/// Sends `payload` as a message of `ty` with `request_id` and returns the reply's type and payload as JSON.
+async fn call(client: &Client, ty: &str, request_id: &str, payload: Value) -> (String, Value) {
+    let message = json!({ "type": ty, "timestamp": 1630423456, "requestId": request_id, "payload": payload });
+    let reply = client.request_text(request_id, message.to_string()).await.expect("a reply");
+    let text = tidings_protocol::encode(&reply);
+    let value: Value = serde_json::from_str(&text).expect("json");
+    (value["type"].as_str().unwrap_or_default().to_owned(), value["payload"].clone())
+}
+
+async fn create_order(client: &Client, quantity: u64) -> Resource {
+    let data = json!({ "productId": "P12345", "quantity": quantity, "totalAmount": 9.5 });
+    let create = Create { resource_type: ResourceType::new("order").expect("type"), data: object(data) };
+    match client.request(ClientMessage::Create(create)).await.expect("created") {
+        ServerMessage::Create(resource) => resource,
+        other => panic!("expected create, got {other:?}"),
+    }
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().cloned().expect("an object")
+}
+
+fn pointers(payload: &Value) -> Vec<String> {
+    let errors = payload["details"]["errors"].as_array().cloned().unwrap_or_default();
+    let mut pointers: Vec<String> = errors.iter().filter_map(|e| e["pointer"].as_str().map(str::to_owned)).collect();
+    pointers.sort();
+    pointers
+}
+
+#[tokio::test]
+async fn the_design_notes_create_returns_a_pending_order() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = server.signed_in("alice").await;
+    let notes = r#"{ "type": "create", "timestamp": 1630423456, "requestId": "req-123",
+        "payload": { "resourceType": "order", "data": { "productId": "P12345", "quantity": 2, "totalAmount": 99.99 } } }"#;
+    let reply = client.request_text("req-123", notes.to_owned()).await.expect("reply");
+    assert_eq!(reply.request_id.as_ref().map(|r| r.as_str()), Some("req-123"));
+    let ServerMessage::Create(order) = reply.message else { panic!("expected create: {reply:?}") };
+    assert_eq!(order.resource_type.as_str(), "order");
+    assert!(order.id.as_str().starts_with("ORD-"), "{}", order.id);
+    assert_eq!((order.version.get(), order.owner_id.as_str()), (1, "alice"));
+    assert_eq!(order.created_at, order.updated_at);
+    assert_eq!(
+        Value::Object(order.data),
+        json!({ "productId": "P12345", "quantity": 2, "totalAmount": 99.99, "status": "pending" })
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_order_names_every_bad_field() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = server.signed_in("alice").await;
+    let (ty, payload) = call(
+        &client,
+        "create",
+        "bad",
+        json!({ "resourceType": "order", "data": { "quantity": 0, "totalAmount": -1 } }),
+    )
+    .await;
+    assert_eq!((ty.as_str(), payload["code"].as_str()), ("error", Some("INVALID_PARAMS")));
+    assert_eq!(pointers(&payload), ["/payload/data/productId", "/payload/data/quantity", "/payload/data/totalAmount"]);
+    let (admin, _b) = server.signed_in_as("root", &["admin"]).await;
+    let lost = json!({ "resourceType": "order", "data": { "productId": "P", "quantity": 1, "totalAmount": 1, "status": "lost" } });
+    let (_, payload) = call(&admin, "create", "lost", lost).await;
+    assert_eq!(
+        (payload["code"].as_str(), pointers(&payload)),
+        (Some("INVALID_PARAMS"), vec!["/payload/data/status".to_owned()])
+    );
+    let (_, payload) = call(&client, "create", "nope", json!({ "resourceType": "invoice", "data": {} })).await;
+    assert_eq!(payload["code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn users_see_and_change_only_their_own_orders_and_an_admin_all() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let (bob, _b) = server.signed_in("bob").await;
+    let (admin, _c) = server.signed_in_as("root", &["admin"]).await;
+    let order = create_order(&alice, 2).await;
+    let id = order.id.as_str();
+
+    for (ty, payload) in [
+        ("read", json!({ "resourceType": "order", "id": id })),
+        ("update", json!({ "resourceType": "order", "id": id, "patch": { "quantity": 5 } })),
+        ("delete", json!({ "resourceType": "order", "id": id })),
+    ] {
+        let (_, reply) = call(&bob, ty, "b", payload).await;
+        assert_eq!(reply["code"], "NOT_FOUND", "bob's {ty} must learn nothing: {reply}");
+    }
+    let (_, list) = call(&bob, "read", "bl", json!({ "resourceType": "order" })).await;
+    assert_eq!(list["items"], json!([]), "bob's list is empty");
+
+    let (ty, read) = call(&admin, "read", "r", json!({ "resourceType": "order", "id": id })).await;
+    assert_eq!((ty.as_str(), read["ownerId"].as_str()), ("read", Some("alice")));
+    let (_, list) = call(&admin, "read", "al", json!({ "resourceType": "order" })).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    let (_, list) = call(&alice, "read", "ml", json!({ "resourceType": "order" })).await;
+    assert_eq!(list["items"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn only_an_admin_changes_the_status() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let (admin, _b) = server.signed_in_as("root", &["admin"]).await;
+    let order = create_order(&alice, 2).await;
+    let id = order.id.as_str();
+
+    let (_, refused) =
+        call(&alice, "update", "u1", json!({ "resourceType": "order", "id": id, "patch": { "status": "paid" } })).await;
+    assert_eq!(refused["code"], "FORBIDDEN");
+    assert_eq!(pointers(&refused), ["/payload/patch/status"]);
+    let (_, refused) =
+        call(&alice, "create", "c1", json!({ "resourceType": "order", "data": { "productId": "P", "quantity": 1, "totalAmount": 1, "status": "paid" } }))
+            .await;
+    assert_eq!(
+        (refused["code"].as_str(), pointers(&refused)),
+        (Some("FORBIDDEN"), vec!["/payload/data/status".to_owned()])
+    );
+
+    let (ty, paid) =
+        call(&admin, "update", "u2", json!({ "resourceType": "order", "id": id, "patch": { "status": "paid" } })).await;
+    assert_eq!(
+        (ty.as_str(), paid["version"].as_u64(), paid["data"]["status"].as_str()),
+        ("update", Some(2), Some("paid"))
+    );
+    // The owner may still change what is theirs to change.
+    let (ty, more) =
+        call(&alice, "update", "u3", json!({ "resourceType": "order", "id": id, "patch": { "quantity": 3 } })).await;
+    assert_eq!(
+        (ty.as_str(), more["version"].as_u64(), more["data"]["status"].as_str()),
+        ("update", Some(3), Some("paid"))
+    );
+}
+
+#[tokio::test]
+async fn updates_merge_and_respect_the_expected_version() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let order = create_order(&alice, 2).await;
+    let id = order.id.as_str();
+    let (ty, changed) = call(
+        &alice,
+        "update",
+        "u1",
+        json!({ "resourceType": "order", "id": id, "patch": { "quantity": 4 }, "expectedVersion": 1 }),
+    )
+    .await;
+    assert_eq!(ty, "update");
+    assert_eq!(
+        changed["data"],
+        json!({ "productId": "P12345", "quantity": 4, "totalAmount": 9.5, "status": "pending" })
+    );
+    assert!(changed["updatedAt"].as_u64() >= changed["createdAt"].as_u64());
+
+    let (_, stale) = call(
+        &alice,
+        "update",
+        "u2",
+        json!({ "resourceType": "order", "id": id, "patch": { "quantity": 5 }, "expectedVersion": 1 }),
+    )
+    .await;
+    assert_eq!((stale["code"].as_str(), stale["details"]["currentVersion"].as_u64()), (Some("CONFLICT"), Some(2)));
+
+    let (_, invalid) = call(
+        &alice,
+        "update",
+        "u3",
+        json!({ "resourceType": "order", "id": id, "patch": { "productId": null, "quantity": 0 } }),
+    )
+    .await;
+    assert_eq!(invalid["code"], "INVALID_PARAMS");
+    assert_eq!(pointers(&invalid), ["/payload/patch/productId", "/payload/patch/quantity"]);
+
+    let (ty, same) =
+        call(&alice, "update", "u4", json!({ "resourceType": "order", "id": id, "patch": { "quantity": 4 } })).await;
+    assert_eq!(
+        (ty.as_str(), same["version"].as_u64()),
+        ("update", Some(2)),
+        "a patch that changes nothing keeps the version"
+    );
+}
+
+#[tokio::test]
+async fn deletes_respect_the_expected_version_and_happen_once() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let order = create_order(&alice, 2).await;
+    let id = ResourceId::new(order.id.as_str()).expect("id");
+    let delete = |version: Option<u64>| {
+        ClientMessage::Delete(Delete {
+            resource_type: ResourceType::new("order").expect("type"),
+            id: id.clone(),
+            expected_version: version.map(|v| tidings_protocol::Version::new(v).expect("version")),
+        })
+    };
+    let conflict = alice.request(delete(Some(7))).await.expect_err("stale");
+    assert_eq!(conflict.payload().map(|e| e.code), Some(ErrorCode::Conflict));
+    let ServerMessage::Delete(deleted) = alice.request(delete(Some(1))).await.expect("deleted") else {
+        panic!("delete reply")
+    };
+    assert_eq!((deleted.id.as_str(), deleted.version.get()), (id.as_str(), 2));
+    let again = alice.request(delete(None)).await.expect_err("gone");
+    assert_eq!(again.payload().map(|e| e.code), Some(ErrorCode::NotFound));
+    let (_, read) = call(&alice, "read", "r", json!({ "resourceType": "order", "id": id.as_str() })).await;
+    assert_eq!(read["code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn lists_filter_order_and_page_without_repeating_anything() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    for quantity in [5, 3, 9, 1, 7, 3, 2] {
+        create_order(&alice, quantity).await;
+    }
+    let (_, threes) = call(&alice, "read", "f", json!({ "resourceType": "order", "filter": { "quantity": 3 } })).await;
+    assert_eq!(threes["items"].as_array().map(Vec::len), Some(2));
+    let (_, none) = call(&alice, "read", "g", json!({ "resourceType": "order", "filter": { "quantity": "3" } })).await;
+    assert_eq!(none["items"], json!([]), "a string never equals a number");
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0.. {
+        let mut payload = json!({ "resourceType": "order", "orderBy": "-quantity", "limit": 3 });
+        if let Some(cursor) = &cursor {
+            payload["cursor"] = json!(cursor);
+        }
+        let (ty, list) = call(&alice, "read", &format!("p{page}"), payload).await;
+        assert_eq!(ty, "read", "{list}");
+        for item in list["items"].as_array().expect("items") {
+            seen.push((
+                item["data"]["quantity"].as_u64().expect("quantity"),
+                item["id"].as_str().expect("id").to_owned(),
+            ));
+        }
+        match list["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(page < 5, "paging does not end");
+    }
+    let quantities: Vec<u64> = seen.iter().map(|(q, _)| *q).collect();
+    assert_eq!(quantities, [9, 7, 5, 3, 3, 2, 1]);
+    let ids: BTreeSet<&String> = seen.iter().map(|(_, id)| id).collect();
+    assert_eq!(ids.len(), 7, "no item twice");
+
+    let (_, wrong) =
+        call(&alice, "read", "w", json!({ "resourceType": "order", "filter": { "colour": "red" }, "orderBy": "nope" }))
+            .await;
+    assert_eq!(pointers(&wrong), ["/payload/filter/colour", "/payload/orderBy"]);
+    let foreign = cursor.unwrap_or_else(|| "eyJxIjoieCJ9".to_owned());
+    let (_, wrong) =
+        call(&alice, "read", "c", json!({ "resourceType": "order", "orderBy": "createdAt", "cursor": foreign })).await;
+    assert_eq!(pointers(&wrong), ["/payload/cursor"]);
+}
+
+#[tokio::test]
+async fn a_repeated_create_returns_the_first_result_across_reconnects_and_restarts() {
+    let server = TestServer::start().await;
+    let create = json!({ "resourceType": "order", "data": { "productId": "P1", "quantity": 2, "totalAmount": 3 } });
+    let first = {
+        let (alice, _a) = server.signed_in("alice").await;
+        let (_, first) = call(&alice, "create", "retry-1", create.clone()).await;
+        let (_, again) = call(&alice, "create", "retry-1", create.clone()).await;
+        assert_eq!(first, again, "the same reply on the same connection");
+        first
+    };
+    let (alice, _a) = server.signed_in("alice").await;
+    let (_, again) = call(&alice, "create", "retry-1", create.clone()).await;
+    assert_eq!(first, again, "the same reply after a reconnect");
+    let (_, reused) = call(
+        &alice,
+        "create",
+        "retry-1",
+        json!({ "resourceType": "order", "data": { "productId": "P2", "quantity": 1, "totalAmount": 1 } }),
+    )
+    .await;
+    assert_eq!(
+        (reused["code"].as_str(), reused["details"]["reason"].as_str()),
+        (Some("CONFLICT"), Some("request_id_reused"))
+    );
+    // Another user's requestIds are their own.
+    let (bob, _b) = server.signed_in("bob").await;
+    let (_, bobs) = call(&bob, "create", "retry-1", create.clone()).await;
+    assert_ne!(bobs["id"], first["id"]);
+    drop((alice, bob));
+
+    let server = server.restart().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let (_, after_restart) = call(&alice, "create", "retry-1", create).await;
+    assert_eq!(first, after_restart, "the same reply after a restart");
+    let (_, list) = call(&alice, "read", "l", json!({ "resourceType": "order" })).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "one order, however many retries");
+}
+
+#[tokio::test]
+async fn operations_need_authentication() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = server.connected().await;
+    for ty in ["create", "read", "update", "delete"] {
+        let (_, reply) =
+            call(&client, ty, "x", json!({ "resourceType": "order", "id": "ORD-1", "patch": {}, "data": {} })).await;
+        let code = reply["code"].as_str().map(str::to_owned);
+        assert!(code.as_deref() == Some("UNAUTHORIZED") || code.as_deref() == Some("INVALID_PARAMS"), "{ty}: {reply}");
+    }
+    let error = client.request(ClientMessage::Read(read_list())).await.expect_err("refused");
+    assert!(matches!(error, ClientError::Server(ref e) if e.code == ErrorCode::Unauthorized), "{error}");
+}
+
+fn read_list() -> tidings_protocol::Read {
+    tidings_protocol::Read {
+        resource_type: ResourceType::new("order").expect("type"),
+        id: None,
+        filter: None,
+        order_by: None,
+        limit: None,
+        cursor: None,
+    }
+}
+
+#[tokio::test]
+async fn a_list_reply_is_typed_for_the_rust_client() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    create_order(&alice, 1).await;
+    let ServerMessage::Read(ReadResult::List(list)) =
+        alice.request(ClientMessage::Read(read_list())).await.expect("list")
+    else {
+        panic!("a list")
+    };
+    assert_eq!((list.items.len(), list.next_cursor), (1, None));
+}
