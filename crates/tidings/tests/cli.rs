@@ -1,56 +1,14 @@
 //! The `tidings` binary as a new user meets it: serve, mint a token, hold a session, stop with SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tidings_client::{Client, Push};
 
-const TIDINGS: &str = env!("CARGO_BIN_EXE_tidings");
+mod common;
 
-/// A `tidings serve` process on a free port with its own data dir; killed if the test fails.
-struct Served {
-    child: Child,
-    url: String,
-    data_dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn start() -> Served {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(TIDINGS)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tidings serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("a first line").expect("readable");
-        let url = first.split_whitespace().find(|w| w.starts_with("ws://")).expect("the ws:// address").to_owned();
-        let rest: Vec<String> = lines.map_while(Result::ok).take(4).collect();
-        assert!(rest.iter().any(|l| l.contains("tidings token")), "serve says how to get a token: {rest:?}");
-        Served { child, url, data_dir }
-    }
-
-    fn token(&self, user: &str) -> String {
-        let output = Command::new(TIDINGS)
-            .args(["token", "--user", user, "--role", "admin", "--ttl", "10m", "--data-dir"])
-            .arg(self.data_dir.path())
-            .output()
-            .expect("tidings token runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use common::{Served, TIDINGS};
 
 #[test]
 fn a_new_user_serves_mints_a_token_and_holds_a_session_with_tidings_client() {

@@ -1,0 +1,69 @@
+//! Test helpers: the real `tidings` binary, started as a process on a free port with its own data dir.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// The binary under test.
+pub const TIDINGS: &str = env!("CARGO_BIN_EXE_tidings");
+
+/// A `tidings serve` process on a free port with its own data dir; killed if the test fails.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Served {
+    pub fn start() -> Served {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), &[])
+    }
+
+    /// A server on an existing data dir (as after a crash), with extra `TIDINGS_*` settings.
+    pub fn start_in(data_dir: tempfile::TempDir, settings: &[(&str, &str)]) -> Served {
+        let mut child = Command::new(TIDINGS)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path() as &Path)
+            .envs(settings.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tidings serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a first line").expect("readable");
+        let url = first.split_whitespace().find(|w| w.starts_with("ws://")).expect("the ws:// address").to_owned();
+        let rest: Vec<String> = lines.map_while(Result::ok).take(4).collect();
+        assert!(rest.iter().any(|l| l.contains("tidings token")), "serve says how to get a token: {rest:?}");
+        Served { child, url, data_dir }
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        let output = Command::new(TIDINGS)
+            .args(["token", "--user", user, "--role", "admin", "--ttl", "10m", "--data-dir"])
+            .arg(self.data_dir.path())
+            .output()
+            .expect("tidings token runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+impl Served {
+    /// Kills the process with SIGKILL, as a crash would, and returns its data dir.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+        let data_dir = tempfile::tempdir().expect("placeholder");
+        std::mem::replace(&mut self.data_dir, data_dir)
+    }
+}
