@@ -145,8 +145,10 @@ impl Read {
     /// How many fields one filter may name.
     const MAX_FILTERS: usize = 16;
 
-    /// Checks what the field types alone cannot: `id` goes with none of the list fields.
-    pub(crate) fn check(&self) -> Vec<FieldError> {
+    /// Checks what the field types alone cannot: `id` goes with none of the list fields, and a filter names at
+    /// most 16 fields. The decoder runs it on every `read`; the server's HTTP API runs it on the reads it builds.
+    /// Pointers start at the message root (`/payload/filter`).
+    pub fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.filter.as_ref().is_some_and(|f| f.len() > Self::MAX_FILTERS) {
             errors.push(FieldError::new("/payload/filter", "must have at most 16 fields"));

@@ -312,8 +312,8 @@ impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
 /// A user id: the `sub` claim of the user's token.
 pub type UserId = Text<1, 256>;
 
-/// A subscription's id, unique within its connection, chosen by the server.
-pub type SubscriptionId = Text<1, 64>;
+/// A subscription's id, unique within its connection, chosen by the server (room for any topic).
+pub type SubscriptionId = Text<1, 200>;
 
 /// A JSON number as an integer from 0 to 2^53-1, if it is one. `10.0` is the integer 10, as it is for JSON Schema's
 /// `"type": "integer"` and for JavaScript, which cannot tell the two apart.
@@ -358,6 +358,11 @@ macro_rules! bounded_integer {
             pub const MIN: $inner = $min;
             /// The largest value allowed.
             pub const MAX: $inner = $max;
+
+            /// The value brought into the bounds.
+            pub fn saturating(value: $inner) -> Self {
+                Self(value.clamp(Self::MIN, Self::MAX))
+            }
 
             /// Checks `value` against the bounds.
             pub fn new(value: $inner) -> Result<Self, &'static str> {

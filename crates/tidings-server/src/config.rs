@@ -35,6 +35,28 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The resource types served; the design notes' `order` when the config declares none.
     pub resource_types: Vec<ResourceTypeConfig>,
+    /// How long the event log keeps events for resuming subscriptions.
+    pub events: EventsConfig,
+    /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
+    pub api_keys: Vec<String>,
+}
+
+/// Retention of the event log: events beyond either bound are dropped; a `since` before them is `recovered: false`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The newest events kept per resource type.
+    pub retain_count: u64,
+    /// The age after which an event is dropped, in milliseconds.
+    pub retain_ms: u64,
+    /// How often the log is pruned, in milliseconds.
+    pub prune_interval_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { retain_count: 1_000_000, retain_ms: 7 * 24 * 3600 * 1000, prune_interval_ms: 60_000 }
+    }
 }
 
 /// Storage settings.
@@ -66,6 +88,8 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             resource_types: crate::resources::default_types(),
+            events: EventsConfig::default(),
+            api_keys: Vec::new(),
         }
     }
 }
@@ -134,6 +158,10 @@ pub struct LimitsConfig {
     pub rate_abuse_after: u32,
     /// Subscriptions per connection.
     pub max_subscriptions: u32,
+    /// Pushes waiting for one connection; a connection that lets more pile up is closed with 4001.
+    pub outbound_queue: usize,
+    /// How long a write may wait for a client that does not read, in milliseconds; then the connection is dropped.
+    pub write_timeout_ms: u64,
     /// Connections the server holds at once; one more is closed with 4002.
     pub max_connections: usize,
     /// Authenticated connections per user; one more is closed with 4503.
@@ -149,6 +177,8 @@ impl Default for LimitsConfig {
             rate_burst: 100,
             rate_abuse_after: 100,
             max_subscriptions: 100,
+            outbound_queue: 4096,
+            write_timeout_ms: 10_000,
             max_connections: 100_000,
             max_connections_per_user: 100,
         }
@@ -179,7 +209,12 @@ impl Config {
             anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        let config: Config = figment.merge(Env::prefixed("TIDINGS_").split("__")).extract()?;
+        // TIDINGS_TEST_* and TIDINGS_BLESS steer the test suite; they are not settings.
+        let env = Env::prefixed("TIDINGS_").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            !key.starts_with("test_") && key != "bless"
+        });
+        let config: Config = figment.merge(env.split("__")).extract()?;
         config.check()?;
         Ok(config)
     }
@@ -203,6 +238,11 @@ impl Config {
             "set either auth.secret or auth.public_key_file, not both"
         );
         crate::resources::ResourceTypes::compile(&self.resource_types)?;
+        anyhow::ensure!(self.events.prune_interval_ms > 0, "events.prune_interval_ms must be positive");
+        anyhow::ensure!(
+            self.api_keys.iter().all(|k| k.len() >= 16),
+            "every api_keys entry must be at least 16 characters"
+        );
         if let Some(url) = &self.storage.url {
             anyhow::ensure!(
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
@@ -262,6 +302,10 @@ mod tests {
             assert_eq!(config.limits.rate_burst, 7);
             assert_eq!(config.limits.rate_per_second, 50);
             assert_eq!(config.allowed_origins, ["https://app.example.com"]);
+            jail.set_env("TIDINGS_TEST_POSTGRES_URL", "postgres://somewhere/else");
+            jail.set_env("TIDINGS_STORAGE__URL", "postgres://db/tidings");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.storage.url.as_deref(), Some("postgres://db/tidings"), "test variables are not settings");
             Ok(())
         });
     }

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use fastwebsockets::{OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
 use tokio::io::{AsyncRead, AsyncWrite, BufWriter, ReadHalf, WriteHalf};
@@ -49,6 +50,7 @@ pub trait Outbound: Send {
 /// Writes frames to the write half of a WebSocket, through a buffer.
 pub struct FrameWriter<W: AsyncWrite + Unpin> {
     ws: WebSocketWrite<BufWriter<W>>,
+    timeout: Duration,
 }
 
 impl<W: AsyncWrite + Unpin> std::fmt::Debug for FrameWriter<W> {
@@ -67,22 +69,35 @@ fn io_error(error: WebSocketError) -> io::Error {
     }
 }
 
+impl<W: AsyncWrite + Unpin + Send> FrameWriter<W> {
+    /// Writes one frame; a socket that takes no bytes for the write timeout counts as dead, so a client that
+    /// stops reading cannot hold its session (and its memory) forever.
+    async fn write(&mut self, frame: fastwebsockets::Frame<'_>) -> io::Result<()> {
+        match tokio::time::timeout(self.timeout, self.ws.write_frame(frame)).await {
+            Ok(result) => result.map_err(io_error),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
+        }
+    }
+}
+
 impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
     async fn text(&mut self, text: &str) -> io::Result<()> {
-        let frame = fastwebsockets::Frame::text(Payload::Borrowed(text.as_bytes()));
-        self.ws.write_frame(frame).await.map_err(io_error)
+        self.write(fastwebsockets::Frame::text(Payload::Borrowed(text.as_bytes()))).await
     }
 
     async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.ws.write_frame(fastwebsockets::Frame::pong(Payload::Borrowed(payload))).await.map_err(io_error)
+        self.write(fastwebsockets::Frame::pong(Payload::Borrowed(payload))).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        self.ws.flush().await.map_err(io_error)
+        match tokio::time::timeout(self.timeout, self.ws.flush()).await {
+            Ok(result) => result.map_err(io_error),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
+        }
     }
 
     async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
-        self.ws.write_frame(fastwebsockets::Frame::close(code, reason.as_bytes())).await.map_err(io_error)?;
+        self.write(fastwebsockets::Frame::close(code, reason.as_bytes())).await?;
         self.flush().await
     }
 }
@@ -91,7 +106,11 @@ impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
 ///
 /// The reader's channel is small on purpose: when the session is busy, the reader stops reading, and TCP flow
 /// control slows the client down, so a fast sender cannot fill the server's memory.
-pub fn split<S>(ws: WebSocket<S>, hard_limit: usize) -> (mpsc::Receiver<Inbound>, FrameWriter<WriteHalf<S>>)
+pub fn split<S>(
+    ws: WebSocket<S>,
+    hard_limit: usize,
+    write_timeout: Duration,
+) -> (mpsc::Receiver<Inbound>, FrameWriter<WriteHalf<S>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -118,7 +137,7 @@ where
             }
         }
     });
-    (rx, FrameWriter { ws: write })
+    (rx, FrameWriter { ws: write, timeout: write_timeout })
 }
 
 /// A message being put together from its fragments.

@@ -1,4 +1,5 @@
-//! The HTTP side: the WebSocket upgrade at `/ws`, health checks, and the dev sign-in of an unconfigured server.
+//! The HTTP side: the WebSocket upgrade at `/ws`, health checks, the dev sign-in of an unconfigured server, and
+//! the HTTP API under `/api/v1` (`api/`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/auth/dev-token", post(dev_token))
-        .with_state(shared)
+        .with_state(Arc::clone(&shared))
+        .merge(crate::api::router(shared))
 }
 
 /// `GET /ws`: checks the Origin and upgrades to a WebSocket that a new session then serves.
@@ -46,7 +48,8 @@ async fn upgrade(State(shared): State<Arc<Shared>>, mut request: Request) -> Res
             Err(e) => return debug!("upgrade failed: {e}"),
         };
         let limits = &session_shared.config.limits;
-        let (inbound, mut out) = connection::split(ws, limits.hard_message_bytes);
+        let write_timeout = Duration::from_millis(limits.write_timeout_ms);
+        let (inbound, mut out) = connection::split(ws, limits.hard_message_bytes, write_timeout);
         match session_shared.connections.open(limits.max_connections) {
             Some(permit) => Session::new(Arc::clone(&session_shared), out, permit).run(inbound).await,
             None => {

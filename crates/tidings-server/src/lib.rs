@@ -4,10 +4,13 @@
 //! messages and back, and a [`session`] decodes each message (tidings-protocol), checks it against the
 //! connection's state and limits, and answers. ARCHITECTURE.md has the map.
 
+mod api;
 pub mod auth;
 pub mod config;
 pub mod connection;
 mod http;
+pub mod hub;
+pub mod notifications;
 pub mod resources;
 mod server;
 pub mod session;

@@ -13,9 +13,11 @@ use tracing::{info, warn};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http;
+use crate::hub::Hub;
+use crate::notifications::Notifier;
 use crate::resources::{ResourceTypes, Resources};
 use crate::shared::{Connections, Shared};
-use crate::storage::{Sqlite, Storage};
+use crate::storage::{Postgres, Sqlite, Storage};
 
 /// A bound Tidings server, ready to run.
 #[derive(Debug)]
@@ -31,17 +33,22 @@ impl Server {
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
         let types = ResourceTypes::compile(&config.resource_types)?;
         let storage = open_storage(&config).await?;
+        let hub = Hub::new();
+        let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&hub));
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let shared = Arc::new(Shared {
             config,
             auth,
-            resources: Resources::new(types, storage),
+            resources: Resources::new(types, storage, Arc::clone(&hub), Arc::clone(&notifier)),
+            hub,
+            notifier,
             connections: Arc::new(Connections::default()),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         });
+        shared.resources.start_streams().await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
         Ok(Server { listener, shared })
     }
 
@@ -64,7 +71,9 @@ impl Server {
         let serving = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
         });
+        let pruner = tokio::spawn(prune(Arc::clone(&shared)));
         shutdown.await;
+        pruner.abort();
         info!("shutting down: closing {} connections", shared.connections.total());
         shared.shutdown.cancel();
         shared.sessions.close();
@@ -89,12 +98,61 @@ impl Server {
 async fn open_storage(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     let window = Duration::from_millis(config.storage.idempotency_window_ms);
     match &config.storage.url {
-        Some(url) => anyhow::bail!("PostgreSQL storage ({url}) is not available in this build yet"),
+        Some(url) => {
+            let postgres = Postgres::open(url, window).await?;
+            info!("storing resources in PostgreSQL at {}", without_password(url));
+            Ok(Arc::new(postgres))
+        }
         None => {
             let path = config.data_dir.join("tidings.db");
             let sqlite = Sqlite::open(&path, window)?;
             info!("storing resources in {}", path.display());
             Ok(Arc::new(sqlite))
         }
+    }
+}
+
+/// The URL with its password replaced by `***`, fit for a log line.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{authority}/{path}"),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+/// Prunes the event log now and then, within the configured retention.
+async fn prune(shared: Arc<Shared>) {
+    let events = &shared.config.events;
+    let mut every = tokio::time::interval(Duration::from_millis(events.prune_interval_ms));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let before = tidings_protocol::now_ms().saturating_sub(events.retain_ms);
+        match shared.resources.storage().prune_events(events.retain_count, before).await {
+            Ok(0) => {}
+            Ok(dropped) => info!("dropped {dropped} events past their retention"),
+            Err(error) => warn!("could not prune the event log: {error}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn logged_urls_hide_the_password() {
+        assert_eq!(without_password("postgres://u:secret@h:5432/db?x=1"), "postgres://u:***@h:5432/db?x=1");
+        assert_eq!(without_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(without_password("postgresql://h"), "postgresql://h");
     }
 }

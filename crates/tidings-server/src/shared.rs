@@ -9,6 +9,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::hub::Hub;
+use crate::notifications::Notifier;
 use crate::resources::Resources;
 
 /// State shared by the HTTP handlers and all sessions of one server.
@@ -20,6 +22,10 @@ pub struct Shared {
     pub auth: Authenticator,
     /// The resource operations and their storage.
     pub resources: Resources,
+    /// Subscriptions and the fan-out of events.
+    pub hub: Arc<Hub>,
+    /// Sends notifications.
+    pub notifier: Arc<Notifier>,
     /// Open connections, in total and per user.
     pub connections: Arc<Connections>,
     /// Cancelled when the server shuts down: every session then says goodbye with 1001.

@@ -1,15 +1,30 @@
 //! Resources over WebSocket on a real server: create, read, list, update, delete, rules and safe retries.
+//!
+//! Every test runs twice, on SQLite and on PostgreSQL (`NAME::sqlite`, `NAME::postgres`).
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use common::TestServer;
+use common::{on_both_backends, TestServer};
 use serde_json::{json, Value};
 use tidings_client::{Client, ClientError};
 use tidings_protocol::{
     ClientMessage, Create, Delete, ErrorCode, ReadResult, Resource, ResourceId, ResourceType, ServerMessage,
 };
+
+on_both_backends!(
+    the_design_notes_create_returns_a_pending_order,
+    an_invalid_order_names_every_bad_field,
+    users_see_and_change_only_their_own_orders_and_an_admin_all,
+    only_an_admin_changes_the_status,
+    updates_merge_and_respect_the_expected_version,
+    deletes_respect_the_expected_version_and_happen_once,
+    lists_filter_order_and_page_without_repeating_anything,
+    a_repeated_create_returns_the_first_result_across_reconnects_and_restarts,
+    operations_need_authentication,
+    a_list_reply_is_typed_for_the_rust_client,
+);
 
 /// Sends `payload` as a message of `ty` with `request_id` and returns the reply's type and payload as JSON.
 async fn call(client: &Client, ty: &str, request_id: &str, payload: Value) -> (String, Value) {
@@ -40,9 +55,7 @@ fn pointers(payload: &Value) -> Vec<String> {
     pointers
 }
 
-#[tokio::test]
-async fn the_design_notes_create_returns_a_pending_order() {
-    let server = TestServer::start().await;
+async fn the_design_notes_create_returns_a_pending_order(server: TestServer) {
     let (client, _pushes) = server.signed_in("alice").await;
     let notes = r#"{ "type": "create", "timestamp": 1630423456, "requestId": "req-123",
         "payload": { "resourceType": "order", "data": { "productId": "P12345", "quantity": 2, "totalAmount": 99.99 } } }"#;
@@ -59,9 +72,7 @@ async fn the_design_notes_create_returns_a_pending_order() {
     );
 }
 
-#[tokio::test]
-async fn an_invalid_order_names_every_bad_field() {
-    let server = TestServer::start().await;
+async fn an_invalid_order_names_every_bad_field(server: TestServer) {
     let (client, _pushes) = server.signed_in("alice").await;
     let (ty, payload) = call(
         &client,
@@ -83,9 +94,7 @@ async fn an_invalid_order_names_every_bad_field() {
     assert_eq!(payload["code"], "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn users_see_and_change_only_their_own_orders_and_an_admin_all() {
-    let server = TestServer::start().await;
+async fn users_see_and_change_only_their_own_orders_and_an_admin_all(server: TestServer) {
     let (alice, _a) = server.signed_in("alice").await;
     let (bob, _b) = server.signed_in("bob").await;
     let (admin, _c) = server.signed_in_as("root", &["admin"]).await;
@@ -111,9 +120,7 @@ async fn users_see_and_change_only_their_own_orders_and_an_admin_all() {
     assert_eq!(list["items"][0]["id"], id);
 }
 
-#[tokio::test]
-async fn only_an_admin_changes_the_status() {
-    let server = TestServer::start().await;
+async fn only_an_admin_changes_the_status(server: TestServer) {
     let (alice, _a) = server.signed_in("alice").await;
     let (admin, _b) = server.signed_in_as("root", &["admin"]).await;
     let order = create_order(&alice, 2).await;
@@ -146,9 +153,7 @@ async fn only_an_admin_changes_the_status() {
     );
 }
 
-#[tokio::test]
-async fn updates_merge_and_respect_the_expected_version() {
-    let server = TestServer::start().await;
+async fn updates_merge_and_respect_the_expected_version(server: TestServer) {
     let (alice, _a) = server.signed_in("alice").await;
     let order = create_order(&alice, 2).await;
     let id = order.id.as_str();
@@ -194,9 +199,7 @@ async fn updates_merge_and_respect_the_expected_version() {
     );
 }
 
-#[tokio::test]
-async fn deletes_respect_the_expected_version_and_happen_once() {
-    let server = TestServer::start().await;
+async fn deletes_respect_the_expected_version_and_happen_once(server: TestServer) {
     let (alice, _a) = server.signed_in("alice").await;
     let order = create_order(&alice, 2).await;
     let id = ResourceId::new(order.id.as_str()).expect("id");
@@ -219,9 +222,7 @@ async fn deletes_respect_the_expected_version_and_happen_once() {
     assert_eq!(read["code"], "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn lists_filter_order_and_page_without_repeating_anything() {
-    let server = TestServer::start().await;
+async fn lists_filter_order_and_page_without_repeating_anything(server: TestServer) {
     let (alice, _a) = server.signed_in("alice").await;
     for quantity in [5, 3, 9, 1, 7, 3, 2] {
         create_order(&alice, quantity).await;
@@ -267,9 +268,7 @@ async fn lists_filter_order_and_page_without_repeating_anything() {
     assert_eq!(pointers(&wrong), ["/payload/cursor"]);
 }
 
-#[tokio::test]
-async fn a_repeated_create_returns_the_first_result_across_reconnects_and_restarts() {
-    let server = TestServer::start().await;
+async fn a_repeated_create_returns_the_first_result_across_reconnects_and_restarts(server: TestServer) {
     let create = json!({ "resourceType": "order", "data": { "productId": "P1", "quantity": 2, "totalAmount": 3 } });
     let first = {
         let (alice, _a) = server.signed_in("alice").await;
@@ -306,9 +305,7 @@ async fn a_repeated_create_returns_the_first_result_across_reconnects_and_restar
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "one order, however many retries");
 }
 
-#[tokio::test]
-async fn operations_need_authentication() {
-    let server = TestServer::start().await;
+async fn operations_need_authentication(server: TestServer) {
     let (client, _pushes) = server.connected().await;
     for ty in ["create", "read", "update", "delete"] {
         let (_, reply) =
@@ -331,9 +328,7 @@ fn read_list() -> tidings_protocol::Read {
     }
 }
 
-#[tokio::test]
-async fn a_list_reply_is_typed_for_the_rust_client() {
-    let server = TestServer::start().await;
+async fn a_list_reply_is_typed_for_the_rust_client(server: TestServer) {
     let (alice, _a) = server.signed_in("alice").await;
     create_order(&alice, 1).await;
     let ServerMessage::Read(ReadResult::List(list)) =

@@ -2,6 +2,7 @@
 
 mod check;
 mod client;
+mod notify;
 mod serve;
 mod token;
 
@@ -25,6 +26,8 @@ enum Command {
     Token(token::Args),
     /// Open an interactive session on a server.
     Client(client::Args),
+    /// Send a notification through a server's HTTP API.
+    Notify(notify::Args),
     /// Decode protocol messages, one JSON object per line, and print what a Tidings peer makes of each.
     Check(check::Args),
 }
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Token(args) => token::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Client(args) => client::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Notify(args) => notify::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => check::run(&args),
     };
     match result {

@@ -1,7 +1,7 @@
 //! The `tidings` binary as a new user meets it: serve, mint a token, hold a session, stop with SIGTERM.
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tidings_client::{Client, Push};
@@ -88,4 +88,62 @@ fn check_prints_the_verdict_of_each_message_and_fails_when_one_is_invalid() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "ok auth (timestamp 1630423456000 ms)");
     assert!(lines[1].contains(r#""requestId":"r1""#) && lines[1].contains("/payload/limit"), "{}", lines[1]);
+}
+
+#[test]
+fn tidings_notify_reaches_a_connected_user_through_the_server_api() {
+    const KEY: &str = "a-server-api-key-for-tests";
+    let served = common::Served::start_in(
+        tempfile::tempdir().expect("dir"),
+        &[("TIDINGS_API_KEYS", r#"["a-server-api-key-for-tests"]"#)],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, mut pushes, _) = Client::connect(&served.url).await.expect("connect");
+        client.auth(&served.token("alice")).await.expect("auth");
+        let http = served.url.replace("ws://", "http://").replace("/ws", "");
+        let notify = |key: &str| {
+            Command::new(TIDINGS)
+                .args([
+                    "notify",
+                    "--url",
+                    &http,
+                    "--api-key",
+                    key,
+                    "--to",
+                    "alice",
+                    "--title",
+                    "Hello",
+                    "--body",
+                    "From ops.",
+                ])
+                .output()
+                .expect("tidings notify runs")
+        };
+        let refused = notify("not-the-right-key-at-all");
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("unknown_api_key"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        let sent = notify(KEY);
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        let answer: serde_json::Value = serde_json::from_slice(&sent.stdout).expect("json answer");
+        assert_eq!(answer["recipients"], 1);
+        loop {
+            match pushes.next_within(Duration::from_secs(10)).await {
+                Some(Push::Message(envelope)) => {
+                    if let tidings_protocol::ServerMessage::Notification(n) = envelope.message {
+                        assert_eq!(
+                            (n.title.as_str(), n.body.as_str(), Some(n.id.as_str())),
+                            ("Hello", "From ops.", answer["id"].as_str())
+                        );
+                        break;
+                    }
+                }
+                other => panic!("expected the notification, got {other:?}"),
+            }
+        }
+    });
 }

@@ -24,7 +24,33 @@ pub fn apply_defaults(schema: &Value, data: &mut Map<String, Value>) {
 /// Every way `data` breaks the type's schema, with pointers under `prefix` (such as `/data`).
 pub fn validate(def: &ResourceTypeDef, data: &Map<String, Value>, prefix: &str) -> Vec<FieldError> {
     let instance = Value::Object(data.clone());
-    tidings_protocol::schema::validation_errors(&def.validator, &instance, prefix)
+    let mut errors = tidings_protocol::schema::validation_errors(&def.validator, &instance, prefix);
+    nul_characters(&instance, prefix, &mut errors);
+    errors
+}
+
+/// NUL characters in strings or keys: refused everywhere, since PostgreSQL cannot store them in JSONB and the
+/// two backends must accept the same data.
+fn nul_characters(value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
+    const REASON: &str = "must not contain the NUL character (U+0000)";
+    match value {
+        Value::String(s) if s.contains('\0') => errors.push(FieldError::new(pointer, REASON)),
+        Value::Array(items) => {
+            for (n, item) in items.iter().enumerate() {
+                nul_characters(item, &format!("{pointer}/{n}"), errors);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                if key.contains('\0') {
+                    errors.push(FieldError::new(at.clone(), REASON));
+                }
+                nul_characters(item, &at, errors);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Applies a JSON merge patch (RFC 7396) to `data` and returns the result.
@@ -57,6 +83,14 @@ mod tests {
         let mut data = object(json!({"quantity": 3, "shipping": {}}));
         apply_defaults(&schema, &mut data);
         assert_eq!(Value::Object(data), json!({"quantity": 3, "status": "pending", "shipping": {"speed": "normal"}}));
+    }
+
+    #[test]
+    fn nul_characters_are_found_wherever_they_are() {
+        let mut errors = Vec::new();
+        nul_characters(&json!({"a": "x\u{0}y", "b": [1, "\u{0}"], "c\u{0}": 1, "d": "ok"}), "/data", &mut errors);
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/data/a", "/data/b/1", "/data/c\u{0}"]);
     }
 
     #[test]

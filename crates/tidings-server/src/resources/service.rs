@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use tidings_protocol::{
     Create, Delete, Deleted, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Resource, ResourceList, Text,
-    Update, Version,
+    Topic, TopicKind, Update, Version,
 };
 use tracing::error;
 
@@ -18,9 +18,11 @@ use super::access::{allows, has_any_role, reach, Reach};
 use super::data::{apply_defaults, merge, validate};
 use super::types::{ResourceTypeDef, ResourceTypes};
 use crate::auth::Identity;
+use crate::hub::{encode_event, Hub, Scope};
+use crate::notifications::{Message, Notifier};
 use crate::storage::{
-    fingerprint, CreateOutcome, EventRecord, IdempotencyKey, ListQuery, NewRecord, OrderKey, Record, Storage,
-    StorageError, UpdateOutcome,
+    fingerprint, CreateOutcome, EventRecord, IdempotencyKey, ListQuery, NewRecord, OrderKey, Recipients, Record,
+    Storage, StorageError, UpdateOutcome,
 };
 
 /// The resource operations of one server.
@@ -28,6 +30,28 @@ use crate::storage::{
 pub struct Resources {
     types: ResourceTypes,
     storage: Arc<dyn Storage>,
+    hub: Arc<Hub>,
+    notifier: Arc<Notifier>,
+}
+
+/// What a subscription to a topic may see, and where the topic stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// For a type topic, how much of it the user reaches; `None` for a one-resource topic.
+    pub scope: Option<Scope>,
+    /// For a one-resource topic, the resource's owner (to check again after a re-authentication).
+    pub owner: Option<String>,
+    /// The topic's current `seq`.
+    pub head: u64,
+    /// The `seq` of the oldest event the log still keeps for the topic (`None`: none kept).
+    pub oldest: Option<u64>,
+}
+
+impl Opened {
+    /// Whether every event after `since` can still be replayed.
+    pub fn recoverable(&self, since: u64) -> bool {
+        since == self.head || (since < self.head && self.oldest.is_some_and(|oldest| oldest <= since + 1))
+    }
 }
 
 /// The result of a change: the reply, and the event it committed (none for a replayed create or no change).
@@ -40,9 +64,106 @@ pub struct Changed<T> {
 }
 
 impl Resources {
-    /// The operations over `types`, stored in `storage`.
-    pub fn new(types: ResourceTypes, storage: Arc<dyn Storage>) -> Self {
-        Resources { types, storage }
+    /// The operations over `types`, stored in `storage`, their events published to `hub`.
+    pub fn new(types: ResourceTypes, storage: Arc<dyn Storage>, hub: Arc<Hub>, notifier: Arc<Notifier>) -> Self {
+        Resources { types, storage, hub, notifier }
+    }
+
+    /// Tells the hub where every type's event stream stands; call once before serving.
+    pub async fn start_streams(&self) -> Result<(), StorageError> {
+        for name in self.types.names() {
+            self.hub.start_stream(name, self.storage.head(name).await?);
+        }
+        Ok(())
+    }
+
+    /// Hands a committed event to the hub; a gap before it is filled from storage shortly after.
+    fn publish(&self, event: Option<&EventRecord>) {
+        let Some(event) = event else { return };
+        let Some(gap) = self.hub.publish(event.clone()) else { return };
+        let (hub, storage) = (Arc::clone(&self.hub), Arc::clone(&self.storage));
+        tokio::spawn(async move {
+            // The missing events are committed; their publishers are usually a moment behind. Only a gap that
+            // is still open after this pause is read back from storage.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let mut after = gap.after;
+            while let Ok(events) = storage.events_after(&gap.resource_type, None, after, 500).await {
+                let Some(last) = events.last().map(|e| e.seq) else { break };
+                for event in events {
+                    hub.publish(event);
+                }
+                after = last;
+            }
+        });
+    }
+
+    /// Checks that `who` may subscribe to `topic` and says what the subscription reaches.
+    pub async fn open_subscription(&self, who: &Identity, topic: &Topic) -> Result<Opened, ErrorPayload> {
+        match topic.kind() {
+            TopicKind::ResourceType(name) => {
+                let def = self.type_of(name)?;
+                let scope = match reach(&def.rules.read, who) {
+                    Reach::All => Scope::All,
+                    Reach::Own => Scope::Own(who.user_id.clone()),
+                    Reach::Nothing => return Err(forbidden(format!("you may not read {name}"))),
+                };
+                let head = self.storage.head(name).await.map_err(|e| storage_error(e, name, None))?;
+                let oldest = self.storage.oldest_event(name, None).await.map_err(|e| storage_error(e, name, None))?;
+                Ok(Opened { scope: Some(scope), owner: None, head, oldest })
+            }
+            TopicKind::Resource(name, id) => {
+                let def = self.type_of(name)?;
+                let record = self.storage.get(name, id).await.map_err(|e| storage_error(e, name, Some(id)))?;
+                match record {
+                    Some(record) if allows(&def.rules.read, who, &record.owner_id) => {
+                        let oldest = self
+                            .storage
+                            .oldest_event(name, Some(id))
+                            .await
+                            .map_err(|e| storage_error(e, name, Some(id)))?;
+                        Ok(Opened { scope: None, owner: Some(record.owner_id), head: record.version, oldest })
+                    }
+                    _ => Err(not_found(name, id)),
+                }
+            }
+            TopicKind::Notifications => {
+                Err(ErrorPayload::new(ErrorCode::Unavailable, "the notifications topic is not available yet"))
+            }
+        }
+    }
+
+    /// Whether `who` may still read a one-resource topic whose resource `owner` owns.
+    pub fn may_read(&self, who: &Identity, resource_type: &str, owner: &str) -> bool {
+        self.types.get(resource_type).is_some_and(|def| allows(&def.rules.read, who, owner))
+    }
+
+    /// The events of `topic` after `after` that `reach` lets its subscriber see, encoded, at most `limit`
+    /// read from storage; returns them with the last `seq` read (to continue from), or `None` at the end.
+    pub async fn replay(
+        &self,
+        topic: &Topic,
+        scope: Option<&Scope>,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<(u64, Arc<str>)>, Option<u64>), ErrorPayload> {
+        let (name, id) = match topic.kind() {
+            TopicKind::ResourceType(name) => (name, None),
+            TopicKind::Resource(name, id) => (name, Some(id)),
+            TopicKind::Notifications => return Ok((Vec::new(), None)),
+        };
+        let events = self.storage.events_after(name, id, after, limit).await.map_err(|e| storage_error(e, name, id))?;
+        let last = events.last().map(|e| if id.is_some() { e.version } else { e.seq });
+        let visible = events.iter().filter(|event| match scope {
+            Some(Scope::Own(owner)) => &event.owner_id == owner,
+            _ => true,
+        });
+        let encoded = visible
+            .filter_map(|event| {
+                let seq = if id.is_some() { event.version } else { event.seq };
+                encode_event(event, topic.as_str(), seq).map(|text| (seq, text))
+            })
+            .collect();
+        Ok((encoded, last))
     }
 
     /// The storage, for readiness checks.
@@ -79,7 +200,10 @@ impl Resources {
             data,
         };
         match self.storage.create(new, key).await {
-            Ok(CreateOutcome::Created(record, event)) => Ok(Changed { reply: resource(record)?, event: Some(event) }),
+            Ok(CreateOutcome::Created(record, event)) => {
+                self.publish(Some(&event));
+                Ok(Changed { reply: resource(record)?, event: Some(event) })
+            }
             Ok(CreateOutcome::Replayed(record)) => Ok(Changed { reply: resource(record)?, event: None }),
             Err(StorageError::KeyReused) => Err(ErrorPayload::new(
                 ErrorCode::Conflict,
@@ -208,6 +332,10 @@ impl Resources {
         let (name, id) = (def.name().to_owned(), update.id.as_str().to_owned());
         let expected = update.expected_version;
         let patch = update.patch;
+        // What the built-in owner notification needs from inside the transaction: the watched fields' old values.
+        let watched: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+        let seen = Arc::clone(&watched);
+        let notify_on = def.config.notify_owner_on.clone();
         let check = Box::new(move |current: &Record| {
             let who = &who_owned;
             if !allows(&def.rules.read, who, &current.owner_id) {
@@ -251,12 +379,48 @@ impl Resources {
             if !errors.is_empty() {
                 return Err(invalid_params(format!("the patched {} would be invalid", def.name()), errors));
             }
+            let changed = notify_on.iter().filter(|field| data.get(*field) != current.data.get(*field));
+            let old: Vec<(String, Value)> =
+                changed.map(|field| (field.clone(), current.data.get(field).cloned().unwrap_or(Value::Null))).collect();
+            *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = old;
             Ok(Some(data))
         });
         match self.storage.update(&name, &id, &who.user_id, check).await {
-            Ok(UpdateOutcome::Changed(record, event)) => Ok(Changed { reply: resource(record)?, event: Some(event) }),
+            Ok(UpdateOutcome::Changed(record, event)) => {
+                self.publish(Some(&event));
+                let old = std::mem::take(&mut *watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                if record.owner_id != who.user_id {
+                    self.notify_owner(&record, old).await;
+                }
+                Ok(Changed { reply: resource(record)?, event: Some(event) })
+            }
             Ok(UpdateOutcome::Unchanged(record)) => Ok(Changed { reply: resource(record)?, event: None }),
             Err(e) => Err(storage_error(e, &name, Some(&id))),
+        }
+    }
+
+    /// The built-in rule: a resource's owner hears when someone else changes a watched field, such as an order's
+    /// status. It is sent before the change is answered, so whoever made the change knows the owner was told;
+    /// a failure to send is logged and does not undo the change.
+    async fn notify_owner(&self, record: &Record, old: Vec<(String, Value)>) {
+        for (field, before) in old {
+            let after = record.data.get(&field).cloned().unwrap_or(Value::Null);
+            let show = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            let message = Message {
+                level: "info".to_owned(),
+                title: format!("{} {}: {field} is now {}", record.resource_type, record.id, show(&after)),
+                body: format!("Its {field} changed from {} to {}.", show(&before), show(&after)),
+                data: Map::from_iter([
+                    ("resourceType".to_owned(), json!(record.resource_type)),
+                    ("id".to_owned(), json!(record.id)),
+                    ("field".to_owned(), json!(field)),
+                    ("from".to_owned(), before),
+                    ("to".to_owned(), after),
+                ]),
+            };
+            if let Err(error) = self.notifier.send(Recipients::Users(vec![record.owner_id.clone()]), message).await {
+                tracing::warn!("the owner of {} {} was not notified: {error}", record.resource_type, record.id);
+            }
         }
     }
 
@@ -280,6 +444,7 @@ impl Resources {
             .delete(&name, &id, &who.user_id, check)
             .await
             .map_err(|e| storage_error(e, &name, Some(&id)))?;
+        self.publish(Some(&event));
         let reply = Deleted {
             resource_type: delete.resource_type,
             id: delete.id,

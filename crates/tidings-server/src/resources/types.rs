@@ -31,6 +31,9 @@ pub struct ResourceTypeConfig {
     /// Who may create, read, update and delete.
     #[serde(default)]
     pub permissions: PermissionsConfig,
+    /// Fields whose change notifies the resource's owner (when someone else changes them).
+    #[serde(default)]
+    pub notify_owner_on: Vec<String>,
 }
 
 /// Who may do what, each a list of `authenticated`, `owner` or `role:NAME`; any one entry suffices.
@@ -78,6 +81,7 @@ pub fn default_types() -> Vec<ResourceTypeConfig> {
         server_set: Vec::new(),
         field_roles: BTreeMap::from([("status".to_owned(), vec!["admin".to_owned()])]),
         permissions: PermissionsConfig::default(),
+        notify_owner_on: vec!["status".to_owned()],
     }]
 }
 
@@ -160,7 +164,8 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
     let validator = jsonschema::draft7::new(&config.schema).map_err(|e| anyhow::anyhow!("schema: {e}"))?;
     let properties = config.schema.get("properties").and_then(Value::as_object);
     let declared = |field: &String| properties.is_some_and(|p| p.contains_key(field));
-    for field in config.read_only.iter().chain(&config.server_set).chain(config.field_roles.keys()) {
+    let fields = config.read_only.iter().chain(&config.server_set).chain(config.field_roles.keys());
+    for field in fields.chain(&config.notify_owner_on) {
         anyhow::ensure!(declared(field), "field '{field}' is not a property of the schema");
     }
     for field in &config.server_set {

@@ -8,6 +8,10 @@ use tokio::time::Instant;
 use tracing::info;
 
 use super::{Expiry, Flow, Session, State, User};
+use crate::hub::encode_notification;
+
+/// Notifications pushed at sign-in at most.
+const PENDING_AT_SIGN_IN: usize = 100;
 use crate::auth::Rejection;
 use crate::connection::Outbound;
 
@@ -43,13 +47,15 @@ impl<O: Outbound> Session<O> {
         if auth.user_id.as_ref().is_some_and(|claimed| claimed.as_str() != identity.user_id) {
             return self.auth_failed(request_id, Rejection::UserMismatch).await;
         }
+        let mut refreshed = false;
         match &mut self.user {
             Some(user) if user.identity.user_id != identity.user_id => {
                 return self.auth_failed(request_id, Rejection::UserChange).await;
             }
             Some(user) => {
-                // A refresh: same user, new roles and expiry. Subscriptions are checked again here once they exist.
+                // A refresh: same user, new roles and expiry; subscriptions are checked again below.
                 user.identity = identity.clone();
+                refreshed = true;
             }
             None => {
                 let max = self.shared.config.limits.max_connections_per_user;
@@ -67,7 +73,42 @@ impl<O: Outbound> Session<O> {
             return self.auth_failed(request_id, Rejection::MissingClaim).await;
         };
         let reply = AuthSuccess { user_id, roles: identity.roles, expires_at: identity.expires_at_ms };
-        self.send(request_id, ServerMessage::AuthSuccess(reply)).await
+        let flow = self.send(request_id, ServerMessage::AuthSuccess(reply)).await;
+        match flow {
+            Flow::Continue if refreshed => self.recheck_subscriptions().await,
+            Flow::Continue => self.welcome().await,
+            Flow::Stop => Flow::Stop,
+        }
+    }
+
+    /// After the first `auth_success`: joins the user's notifications and pushes those that waited while the user
+    /// was away (the newest 100; older ones stay readable through a `notifications` subscription with `since`).
+    async fn welcome(&mut self) -> Flow {
+        let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return Flow::Continue };
+        // Joining first means nothing sent from now on is missed; what also waits in storage is dropped by seq.
+        self.shared.hub.join_user(&user, &self.mailbox);
+        let storage = std::sync::Arc::clone(self.shared.resources.storage());
+        if let Err(error) = storage.remember_user(&user).await {
+            tracing::warn!("could not record user {user}: {error}");
+        }
+        let pending = match storage.take_pending(&user, PENDING_AT_SIGN_IN).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!("could not read the notifications waiting for {user}: {error}");
+                return Flow::Continue;
+            }
+        };
+        let mut delivered = Vec::with_capacity(pending.len());
+        for record in &pending {
+            let Some(text) = encode_notification(record, None) else { continue };
+            self.note_inbox(record.seq);
+            if self.out.text(&text).await.is_err() {
+                return Flow::Stop;
+            }
+            delivered.push(record.seq);
+        }
+        self.mark_delivered(delivered).await;
+        Flow::Continue
     }
 
     async fn auth_failed(&mut self, request_id: Option<RequestId>, rejection: Rejection) -> Flow {

@@ -6,6 +6,7 @@
 
 mod handshake;
 mod ops;
+mod subscriptions;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -23,7 +24,9 @@ use tracing::{debug, info};
 
 use crate::auth::Identity;
 use crate::connection::{Inbound, Outbound};
+use crate::hub::{Delivery, Mailbox};
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
+use subscriptions::Subscriptions;
 
 /// The connection states of docs/protocol.md, section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +98,11 @@ pub struct Session<O: Outbound> {
     last_heard: Instant,
     rate: DefaultDirectRateLimiter,
     refused_in_a_row: u32,
+    mailbox: Mailbox,
+    deliveries: Option<(mpsc::Receiver<Delivery>, tokio_util::sync::CancellationToken)>,
+    subscriptions: Subscriptions,
+    /// Notifications pushed plainly (without a subscription), so that a later replay does not repeat them.
+    inbox_seen: std::collections::BTreeSet<u64>,
     _permit: ConnectionPermit,
 }
 
@@ -111,6 +119,7 @@ impl<O: Outbound> Session<O> {
         let quota = Quota::per_second(NonZeroU32::new(limits.rate_per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
         let now = Instant::now();
+        let (mailbox, deliveries, slow) = Mailbox::new(limits.outbound_queue);
         Session {
             id: format!("s-{:012x}", rand::random::<u64>() >> 16),
             shared,
@@ -122,6 +131,10 @@ impl<O: Outbound> Session<O> {
             last_heard: now,
             rate: RateLimiter::direct(quota),
             refused_in_a_row: 0,
+            mailbox,
+            deliveries: Some((deliveries, slow)),
+            subscriptions: Subscriptions::new(),
+            inbox_seen: std::collections::BTreeSet::new(),
             _permit: permit,
         }
     }
@@ -134,6 +147,7 @@ impl<O: Outbound> Session<O> {
     /// Runs the session until the connection ends, the client leaves, or the server shuts down.
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
         let shutdown = self.shared.shutdown.clone();
+        let Some((mut deliveries, slow)) = self.deliveries.take() else { return };
         let period = self.shared.config.ping_interval();
         let mut ping = interval_at(Instant::now() + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -143,22 +157,30 @@ impl<O: Outbound> Session<O> {
             let mut flow = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => self.disconnect(CloseCode::GoingAway).await,
+                () = slow.cancelled() => self.disconnect(CloseCode::SlowConsumer).await,
                 message = inbound.recv() => match message {
                     Some(message) => self.on_inbound(message).await,
                     None => Flow::Stop,
                 },
+                Some(delivery) = deliveries.recv() => self.deliver(delivery).await,
                 () = sleep_until(deadline) => self.on_deadline(what).await,
                 _ = ping.tick() => self.send(None, ServerMessage::Ping(Empty {})).await,
             };
-            // Messages that arrived meanwhile are handled before the flush, so their replies share one write.
+            // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
             while flow == Flow::Continue {
-                let Ok(message) = inbound.try_recv() else { break };
-                flow = self.on_inbound(message).await;
+                if let Ok(message) = inbound.try_recv() {
+                    flow = self.on_inbound(message).await;
+                } else if let Ok(delivery) = deliveries.try_recv() {
+                    flow = self.deliver(delivery).await;
+                } else {
+                    break;
+                }
             }
             if self.out.flush().await.is_err() || flow == Flow::Stop {
                 break;
             }
         }
+        self.leave_hub();
         let user = self.user.as_ref().map(|u| u.identity.user_id.as_str()).unwrap_or("-");
         debug!(session = %self.id, user, "closed");
     }
@@ -302,8 +324,15 @@ impl<O: Outbound> Session<O> {
                 let Some(user) = &self.user else {
                     return self.refuse(request_id, ErrorCode::Unauthorized, "authenticate first").await;
                 };
-                let reply = ops::apply(&self.shared.resources, &user.identity, request_id.as_ref(), operation).await;
-                self.send(request_id, reply.unwrap_or_else(ServerMessage::Error)).await
+                match operation {
+                    ClientMessage::Subscribe(subscribe) => self.subscribe(request_id, subscribe).await,
+                    ClientMessage::Unsubscribe(unsubscribe) => self.unsubscribe(request_id, unsubscribe).await,
+                    operation => {
+                        let reply =
+                            ops::apply(&self.shared.resources, &user.identity, request_id.as_ref(), operation).await;
+                        self.send(request_id, reply.unwrap_or_else(ServerMessage::Error)).await
+                    }
+                }
             }
         }
     }

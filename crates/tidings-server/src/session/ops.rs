@@ -1,4 +1,5 @@
-//! Operations of an authenticated session: create, read, update, delete (subscribe and unsubscribe to come).
+//! Resource operations of an authenticated session: create, read, update, delete (subscriptions live in
+//! `subscriptions.rs`, since they hold state in the session).
 //!
 //! Each is one call into the shared resource service; this module only turns its result into the reply, with
 //! error pointers moved under `/payload` as the spec's pointers start at the message root.

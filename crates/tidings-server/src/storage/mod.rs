@@ -10,6 +10,8 @@
 //!   changes cannot slip between the check and the write.
 //! - An unreachable database is `StorageError::Unavailable`, and the backend recovers by itself when it returns.
 
+pub mod notifications;
+mod postgres;
 mod sqlite;
 
 use std::fmt;
@@ -19,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tidings_protocol::ErrorPayload;
 
+pub use notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 /// A resource as stored.
@@ -211,7 +215,7 @@ impl std::error::Error for StorageError {}
 
 /// A place to keep resources and their events (see the module docs for the contract).
 #[async_trait]
-pub trait Storage: Send + Sync + fmt::Debug + 'static {
+pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     /// One resource.
     async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError>;
     /// A page of resources, each with the value of its order key (for the next page's cursor).
@@ -244,6 +248,12 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<EventRecord>, StorageError>;
     /// The `seq` of the type's latest event (0 when it has none).
     async fn head(&self, resource_type: &str) -> Result<u64, StorageError>;
+    /// The `seq` of the type's oldest kept event (or, with `id`, the version of that resource's oldest kept
+    /// event); `None` when none is kept.
+    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError>;
+    /// Drops the events beyond the newest `keep` of each type and those that occurred before `before` (Unix ms);
+    /// returns how many were dropped. Heads are kept, so `seq` never repeats.
+    async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StorageError>;
 }

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod raw;
+pub mod rest;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +14,8 @@ use tidings_protocol::{Disconnect, ServerMessage};
 use tidings_server::{Authenticator, Config, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use postgres::TestDatabase;
 
 /// The HS256 secret of test servers.
 pub const SECRET: &str = "test-secret-of-at-least-thirty-two-bytes";
@@ -27,6 +31,7 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     data_dir: Option<tempfile::TempDir>,
+    database: Option<TestDatabase>,
 }
 
 impl TestServer {
@@ -64,14 +69,33 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             data_dir: Some(data_dir),
+            database: None,
         }
     }
 
-    /// Stops the server and starts a new one on the same data dir (a new port).
+    /// Like `start`, on a fresh PostgreSQL database of its own; `None` when PostgreSQL tests are skipped.
+    pub async fn start_on_postgres(test: &str) -> Option<TestServer> {
+        let database = TestDatabase::create(test).await?;
+        let url = database.url.clone();
+        let mut server = Self::start_with(|config| config.storage.url = Some(url)).await;
+        server.database = Some(database);
+        Some(server)
+    }
+
+    /// The PostgreSQL database the server stores in, if it is one.
+    pub fn database(&self) -> Option<&TestDatabase> {
+        self.database.as_ref()
+    }
+
+    /// Stops the server and starts a new one on the same data dir and database (a new port).
     pub async fn restart(mut self) -> TestServer {
         let data_dir = self.data_dir.take().expect("a data dir");
+        let database = self.database.take();
+        let url = database.as_ref().map(|database| database.url.clone());
         self.stop().await.expect("stops cleanly");
-        Self::start_in(data_dir, |_| {}).await
+        let mut server = Self::start_in(data_dir, |config| config.storage.url = url).await;
+        server.database = database;
+        server
     }
 
     /// A token for `user` with `roles`, valid for `ttl`.
@@ -173,3 +197,26 @@ pub async fn expect_disconnect(pushes: &mut Pushes) -> (Disconnect, Option<u16>)
         other => panic!("expected the close after disconnect, got {other:?}"),
     }
 }
+
+/// Declares each listed `async fn NAME(server: TestServer)` as two tests, `NAME::sqlite` and `NAME::postgres`, so
+/// that one test body checks both storage backends.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::TestServer::start().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(server) = $crate::common::TestServer::start_on_postgres(stringify!($name)).await {
+                    super::$name(server).await;
+                }
+            }
+        }
+    )+};
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;

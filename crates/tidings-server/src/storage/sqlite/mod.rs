@@ -5,6 +5,8 @@
 //! one fsync serves many clients, and a write is acknowledged only when it is durable. Reads use a few read-only
 //! connections, which WAL lets run beside the writer.
 
+mod notifications;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,7 +29,8 @@ const MAX_BATCH: usize = 256;
 /// Read connections.
 const READERS: usize = 4;
 
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
     CREATE TABLE resources (
         resource_type TEXT NOT NULL, id TEXT NOT NULL, owner_id TEXT NOT NULL, version INTEGER NOT NULL,
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, data TEXT NOT NULL,
@@ -43,13 +46,25 @@ const MIGRATIONS: &[&str] = &[r"
     CREATE TABLE idempotency (
         user_id TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL, record TEXT NOT NULL,
         created_at INTEGER NOT NULL, PRIMARY KEY (user_id, request_id));
-"];
+",
+    r"
+    CREATE TABLE users (user_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
+    CREATE TABLE notifications (
+        user_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, level TEXT NOT NULL, title TEXT NOT NULL,
+        body TEXT NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL, delivered INTEGER NOT NULL,
+        PRIMARY KEY (user_id, seq));
+    CREATE INDEX notifications_pending ON notifications (user_id, delivered, seq);
+    CREATE TABLE notification_heads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+    CREATE INDEX events_by_time ON events (occurred_at);
+",
+];
 
 /// SQLite storage.
 #[derive(Debug)]
 pub struct Sqlite {
     writes: mpsc::Sender<Write>,
     readers: Arc<Readers>,
+    window_ms: u64,
 }
 
 #[derive(Debug)]
@@ -60,11 +75,8 @@ struct Readers {
 
 type Reply<T> = oneshot::Sender<Result<T, StorageError>>;
 
-enum Write {
-    Create(NewRecord, Option<IdempotencyKey>, Reply<CreateOutcome>),
-    Update { resource_type: String, id: String, actor: String, check: UpdateCheck, reply: Reply<UpdateOutcome> },
-    Delete { resource_type: String, id: String, actor: String, check: DeleteCheck, reply: Reply<EventRecord> },
-}
+/// One write for the writer thread: it runs in the batch's transaction (or learns that there is none).
+type Write = Box<dyn for<'t> FnOnce(Result<&Transaction<'t>, StorageError>, u64) -> Answer + Send>;
 
 impl Sqlite {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
@@ -90,7 +102,7 @@ impl Sqlite {
         std::thread::Builder::new()
             .name("tidings-sqlite-writer".to_owned())
             .spawn(move || write_loop(writer, queue, window_ms))?;
-        Ok(Sqlite { writes, readers: Arc::new(Readers { connections, next: AtomicUsize::new(0) }) })
+        Ok(Sqlite { writes, readers: Arc::new(Readers { connections, next: AtomicUsize::new(0) }), window_ms })
     }
 
     async fn read<T, F>(&self, query: F) -> Result<T, StorageError>
@@ -108,13 +120,20 @@ impl Sqlite {
         .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?
     }
 
-    async fn write<T>(
-        &self,
-        write: Write,
-        answer: oneshot::Receiver<Result<T, StorageError>>,
-    ) -> Result<T, StorageError> {
+    /// Runs `run` on the writer thread, in its own savepoint of the next batch's transaction, and answers after
+    /// the commit. `run` gets the connection and the batch's time.
+    async fn write<T, F>(&self, run: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, u64) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (reply, answer_rx): (Reply<T>, _) = oneshot::channel();
+        let write: Write = Box::new(move |tx, now| match tx {
+            Ok(tx) => answer(reply, in_savepoint(tx, |c| run(c, now))),
+            Err(error) => answer(reply, Err(error)),
+        });
         self.writes.send(write).await.map_err(|_| StorageError::Unavailable("the writer has stopped".to_owned()))?;
-        answer.await.map_err(|_| StorageError::Internal("the writer dropped a write".to_owned()))?
+        answer_rx.await.map_err(|_| StorageError::Internal("the writer dropped a write".to_owned()))?
     }
 }
 
@@ -145,11 +164,11 @@ fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<Write>, wind
             Ok(tx) => tx,
             Err(e) => {
                 let error = sql_error(&e);
-                batch.into_iter().for_each(|write| fail(write, error.clone()));
+                batch.into_iter().for_each(|write| write(Err(error.clone()), now)(None));
                 continue;
             }
         };
-        let answers: Vec<Answer> = batch.into_iter().map(|write| apply(&tx, write, now, window_ms)).collect();
+        let answers: Vec<Answer> = batch.into_iter().map(|write| write(Ok(&tx), now)).collect();
         if now.saturating_sub(last_sweep) > 60_000 {
             // Receipts outside the window can never be replayed again.
             let _ = tx.execute("DELETE FROM idempotency WHERE created_at < ?", [now.saturating_sub(window_ms)]);
@@ -174,35 +193,16 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StorageError>) -
     })
 }
 
-fn fail(write: Write, error: StorageError) {
-    match write {
-        Write::Create(_, _, reply) => drop(reply.send(Err(error))),
-        Write::Update { reply, .. } => drop(reply.send(Err(error))),
-        Write::Delete { reply, .. } => drop(reply.send(Err(error))),
-    }
-}
-
 /// Runs one write in a savepoint, so that a refused write leaves the rest of the batch alone.
-fn apply(tx: &Transaction<'_>, write: Write, now: u64, window_ms: u64) -> Answer {
-    fn in_savepoint<T>(
-        tx: &Transaction<'_>,
-        run: impl FnOnce(&Connection) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
-        tx.execute_batch("SAVEPOINT write").map_err(|e| sql_error(&e))?;
-        let result = run(tx);
-        let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
-        tx.execute_batch(end).map_err(|e| sql_error(&e))?;
-        result
-    }
-    match write {
-        Write::Create(new, key, reply) => answer(reply, in_savepoint(tx, |c| create(c, new, key, now, window_ms))),
-        Write::Update { resource_type, id, actor, check, reply } => {
-            answer(reply, in_savepoint(tx, |c| update(c, &resource_type, &id, &actor, check, now)))
-        }
-        Write::Delete { resource_type, id, actor, check, reply } => {
-            answer(reply, in_savepoint(tx, |c| delete(c, &resource_type, &id, &actor, check, now)))
-        }
-    }
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    run: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    tx.execute_batch("SAVEPOINT write").map_err(|e| sql_error(&e))?;
+    let result = run(tx);
+    let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+    tx.execute_batch(end).map_err(|e| sql_error(&e))?;
+    result
 }
 
 fn create(
@@ -502,8 +502,8 @@ impl Storage for Sqlite {
     }
 
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
-        let (reply, answer) = oneshot::channel();
-        self.write(Write::Create(new, key, reply), answer).await
+        let window_ms = self.window_ms;
+        self.write(move |c, now| create(c, new, key, now, window_ms)).await
     }
 
     async fn update(
@@ -513,15 +513,8 @@ impl Storage for Sqlite {
         actor: &str,
         check: UpdateCheck,
     ) -> Result<UpdateOutcome, StorageError> {
-        let (reply, answer) = oneshot::channel();
-        let write = Write::Update {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            actor: actor.to_owned(),
-            check,
-            reply,
-        };
-        self.write(write, answer).await
+        let (resource_type, id, actor) = (resource_type.to_owned(), id.to_owned(), actor.to_owned());
+        self.write(move |c, now| update(c, &resource_type, &id, &actor, check, now)).await
     }
 
     async fn delete(
@@ -531,15 +524,8 @@ impl Storage for Sqlite {
         actor: &str,
         check: DeleteCheck,
     ) -> Result<EventRecord, StorageError> {
-        let (reply, answer) = oneshot::channel();
-        let write = Write::Delete {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            actor: actor.to_owned(),
-            check,
-            reply,
-        };
-        self.write(write, answer).await
+        let (resource_type, id, actor) = (resource_type.to_owned(), id.to_owned(), actor.to_owned());
+        self.write(move |c, now| delete(c, &resource_type, &id, &actor, check, now)).await
     }
 
     async fn events_after(
@@ -581,7 +567,62 @@ impl Storage for Sqlite {
         .await
     }
 
+    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError> {
+        let (resource_type, id) = (resource_type.to_owned(), id.map(str::to_owned));
+        self.read(move |c| {
+            let oldest: Option<u64> = match &id {
+                Some(id) => c.query_row(
+                    "SELECT MIN(version) FROM events WHERE resource_type = ? AND id = ?",
+                    params![resource_type, id],
+                    |row| row.get(0),
+                ),
+                None => c.query_row("SELECT MIN(seq) FROM events WHERE resource_type = ?", [&resource_type], |row| {
+                    row.get(0)
+                }),
+            }
+            .map_err(|e| sql_error(&e))?;
+            Ok(oldest)
+        })
+        .await
+    }
+
+    async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
+        self.write(move |c, _| {
+            let dropped = c
+                .execute(
+                    "DELETE FROM events WHERE occurred_at < ?1
+                     OR seq <= (SELECT h.seq FROM topic_heads h WHERE h.resource_type = events.resource_type) - ?2",
+                    params![before, keep],
+                )
+                .map_err(|e| sql_error(&e))?;
+            Ok(dropped as u64)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| sql_error(&e))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pruning_keeps_the_newest_events() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Sqlite::open(&dir.path().join("t.db"), Duration::from_secs(60)).expect("open");
+        for n in 0..10 {
+            let new = NewRecord {
+                resource_type: "order".into(),
+                id: format!("O-{n}"),
+                owner_id: "a".into(),
+                data: Map::new(),
+            };
+            db.create(new, None).await.expect("create");
+        }
+        assert_eq!(db.prune_events(3, 0).await.expect("prune"), 7);
+        assert_eq!(db.oldest_event("order", None).await.expect("oldest"), Some(8));
     }
 }

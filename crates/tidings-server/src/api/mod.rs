@@ -1,0 +1,227 @@
+//! The HTTP API: create, read, list, update and delete resources over plain HTTP, and the server API that sends
+//! notifications (docs/http-api.md).
+//!
+//! Each endpoint builds the protocol's request struct (`Create`, `Read`, `Update`, `Delete`) and calls the same
+//! [`Resources`](crate::resources::Resources) method as a WebSocket session, so the rules are the same by
+//! construction. Errors are the WebSocket `error` payload, with pointers relative to the operation's payload
+//! (`/data/quantity`) and an HTTP status chosen by their code; docs/openapi.yaml describes every answer.
+
+mod input;
+mod notifications;
+mod output;
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::Router;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tidings_protocol::{Create, Delete, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Update};
+
+use self::input::{at, ListParams};
+use self::output::{invalid_params, ApiError, RESOURCES};
+use crate::auth::Identity;
+use crate::shared::Shared;
+
+/// What the handlers share: the server's state, and one rate-limit bucket per user.
+struct Api {
+    shared: Arc<Shared>,
+    rate: DefaultKeyedRateLimiter<String>,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("users_limited", &self.rate.len()).finish_non_exhaustive()
+    }
+}
+
+/// How many requests pass between two prunings of the rate limiter's idle buckets.
+const PRUNE_EVERY: u64 = 1024;
+
+/// The path parameters, kept as text so that the protocol's field types judge them.
+type PathParams = Result<Path<Vec<(String, String)>>, PathRejection>;
+
+/// The query parameters, in order, repeated ones included.
+type QueryParams = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// The routes of the HTTP API, with their own state.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let limits = &shared.config.limits;
+    // Each user gets the budget of one WebSocket connection, so HTTP is no way around the rate limit.
+    let quota = Quota::per_second(NonZeroU32::new(limits.rate_per_second).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
+    let api = Arc::new(Api { shared, rate: RateLimiter::keyed(quota), requests: AtomicU64::new(0) });
+    Router::new()
+        .route(&format!("{RESOURCES}/{{type}}"), post(create).get(list))
+        .route(&format!("{RESOURCES}/{{type}}/{{id}}"), get(read).patch(update).delete(delete))
+        .route("/api/v1/notifications", post(notifications::notify))
+        .route("/api/v1/{*rest}", any(no_such_endpoint))
+        .with_state(api)
+}
+
+impl Api {
+    /// Authenticates the request and takes one token from the user's bucket.
+    fn admit(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
+        let who = input::bearer(&self.shared.auth, headers)?;
+        if self.requests.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            // Buckets that are full again hold no information; dropping them keeps the map to active users.
+            self.rate.retain_recent();
+        }
+        if let Err(not_until) = self.rate.check_key(&who.user_id) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            let error =
+                ErrorPayload::new(ErrorCode::RateLimited, format!("too many requests; retry in {retry_after_ms} ms"))
+                    .with_detail("retryAfterMs", retry_after_ms);
+            return Err(error.into());
+        }
+        Ok(who)
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        self.shared.config.limits.max_message_bytes
+    }
+}
+
+/// `POST /api/v1/resources/{type}`: creates a resource from the body; 201, or 200 for a replay of a create
+/// with the same Idempotency-Key.
+async fn create(
+    State(api): State<Arc<Api>>,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = api.admit(&headers)?;
+    let request_id = input::idempotency_key(&headers)?;
+    let mut errors = Vec::new();
+    let (resource_type, _) = input::path(path, &mut errors);
+    let data = input::json_object(&headers, body, api.max_body_bytes(), at::DATA, &mut errors).await?;
+    let (Some(resource_type), Some(data), true) = (resource_type, data, errors.is_empty()) else {
+        return Err(invalid_params(errors));
+    };
+    let request_id = request_id.as_ref().map(|id| id.as_str());
+    let created = api.shared.resources.create(&who, request_id, Create { resource_type, data }).await?;
+    // The service commits no event for a replay: that tells a first create from a retried one.
+    let status = if created.event.is_some() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(output::resource(status, &created.reply))
+}
+
+/// `GET /api/v1/resources/{type}/{id}`: one resource.
+async fn read(State(api): State<Arc<Api>>, path: PathParams, headers: HeaderMap) -> Result<Response, ApiError> {
+    let who = api.admit(&headers)?;
+    let mut errors = Vec::new();
+    let (resource_type, id) = input::path(path, &mut errors);
+    let (Some(resource_type), Some(id), true) = (resource_type, id, errors.is_empty()) else {
+        return Err(invalid_params(errors));
+    };
+    let read = Read { resource_type, id: Some(id), filter: None, order_by: None, limit: None, cursor: None };
+    match api.shared.resources.read(&who, read).await? {
+        ReadResult::One(resource) => Ok(output::resource(StatusCode::OK, &resource)),
+        ReadResult::List(_) => Err(unexpected("a read by id returned a list")),
+    }
+}
+
+/// `GET /api/v1/resources/{type}?filter.FIELD=VALUE&orderBy=...&limit=...&cursor=...`: one page of the list.
+async fn list(
+    State(api): State<Arc<Api>>,
+    path: PathParams,
+    query: QueryParams,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = api.admit(&headers)?;
+    let mut errors = Vec::new();
+    let (resource_type, _) = input::path(path, &mut errors);
+    let query = query_params(query, &mut errors);
+    let ListParams { filter, order_by, limit, cursor } = input::list_params(&query, &mut errors);
+    let Some(resource_type) = resource_type else { return Err(invalid_params(errors)) };
+    let read = Read { resource_type, id: None, filter, order_by, limit, cursor };
+    // The decoder's own rules beyond the field types (at most 16 filters), with its pointers made relative.
+    errors.extend(read.check().into_iter().map(relative));
+    if !errors.is_empty() {
+        return Err(invalid_params(errors));
+    }
+    match api.shared.resources.read(&who, read).await? {
+        ReadResult::List(page) => Ok(output::json(StatusCode::OK, &page)),
+        ReadResult::One(_) => Err(unexpected("a list read returned one resource")),
+    }
+}
+
+/// `PATCH /api/v1/resources/{type}/{id}`: applies the body as a JSON merge patch, optionally at a version.
+async fn update(
+    State(api): State<Arc<Api>>,
+    path: PathParams,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = api.admit(&headers)?;
+    let mut errors = Vec::new();
+    let (resource_type, id) = input::path(path, &mut errors);
+    let query = query_params(query, &mut errors);
+    let expected_version = input::expected_version(&headers, &query, &mut errors);
+    let patch = input::json_object(&headers, body, api.max_body_bytes(), at::PATCH, &mut errors).await?;
+    let (Some(resource_type), Some(id), Some(patch), true) = (resource_type, id, patch, errors.is_empty()) else {
+        return Err(invalid_params(errors));
+    };
+    let updated = api.shared.resources.update(&who, Update { resource_type, id, patch, expected_version }).await?;
+    Ok(output::resource(StatusCode::OK, &updated.reply))
+}
+
+/// `DELETE /api/v1/resources/{type}/{id}`: removes a resource, optionally at a version.
+async fn delete(
+    State(api): State<Arc<Api>>,
+    path: PathParams,
+    query: QueryParams,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = api.admit(&headers)?;
+    let mut errors = Vec::new();
+    let (resource_type, id) = input::path(path, &mut errors);
+    let query = query_params(query, &mut errors);
+    let expected_version = input::expected_version(&headers, &query, &mut errors);
+    let (Some(resource_type), Some(id), true) = (resource_type, id, errors.is_empty()) else {
+        return Err(invalid_params(errors));
+    };
+    let deleted = api.shared.resources.delete(&who, Delete { resource_type, id, expected_version }).await?;
+    Ok(output::json(StatusCode::OK, &deleted.reply))
+}
+
+/// Any other path under `/api/v1/`: NOT_FOUND in the API's error format, rather than an empty 404.
+async fn no_such_endpoint(method: Method, uri: Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    ErrorPayload::new(ErrorCode::NotFound, format!("there is no endpoint {method} {path}")).into()
+}
+
+/// The decoded query parameters; a query string that cannot be decoded is a fault of the whole query.
+fn query_params(query: QueryParams, errors: &mut Vec<FieldError>) -> input::Query {
+    match query {
+        Ok(Query(pairs)) => input::Query(pairs),
+        Err(rejection) => {
+            errors.push(FieldError::new("", rejection.body_text()));
+            input::Query::default()
+        }
+    }
+}
+
+/// A pointer of the decoder's, from the message root, made relative to the payload as the HTTP API's are.
+fn relative(error: FieldError) -> FieldError {
+    let pointer = error.pointer.strip_prefix("/payload").unwrap_or(&error.pointer).to_owned();
+    FieldError::new(pointer, error.reason)
+}
+
+/// INTERNAL for a result the service should never give.
+fn unexpected(what: &str) -> ApiError {
+    let incident = format!("{:016x}", rand::random::<u64>());
+    tracing::error!(incident, "{what}");
+    ErrorPayload::new(ErrorCode::Internal, "the server failed; nothing about the request was wrong")
+        .with_detail("incidentId", incident)
+        .into()
+}

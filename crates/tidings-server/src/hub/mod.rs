@@ -1,0 +1,298 @@
+//! The hub: who subscribes to what, and the fan-out of each event, in `seq` order, serialized once.
+//!
+//! The hub does no I/O. Writers publish events after their commit, possibly out of order when several commit at
+//! once; the hub releases each type's events strictly in `seq` order, holding early ones until the missing ones
+//! arrive (a gap that stays open is filled from storage by the task that [`Hub::publish`] asks for). Each event is
+//! encoded once per topic, and the same bytes go to every mailbox that may see it. Subscribers are found through
+//! an index by topic and owner, never by scanning connections. A mailbox is bounded: when it is full, its
+//! connection is flagged as a slow consumer and dropped from the fan-out, and never delays anyone else.
+
+mod index;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tidings_protocol::{
+    encode, Actor, ActorKind, Envelope, Event, Level, Notification, ResourceId, ResourceType, Seq, ServerMessage, Text,
+    Topic, Version,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::storage::{EventKind, EventRecord, NotificationRecord};
+use index::Index;
+pub use index::Scope;
+
+/// What a mailbox carries to its session: one encoded push.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The subscription (its topic) the push belongs to.
+    pub topic: Arc<str>,
+    /// Its position in the topic, to drop what a replay already sent.
+    pub seq: u64,
+    /// The whole message, encoded once for every subscriber of the topic.
+    pub text: Arc<str>,
+    /// The last push of a one-resource topic: its resource was deleted.
+    pub ends: bool,
+    /// For a notification: the same message as a subscription delivers it (with `subscriptionId`); `text` is the
+    /// plain push for connections without a `notifications` subscription.
+    pub subscribed: Option<Arc<str>>,
+}
+
+/// A connection's inbox of pushes, bounded; full means the connection is too slow.
+#[derive(Clone, Debug)]
+pub struct Mailbox {
+    /// Which connection it belongs to.
+    pub connection: u64,
+    sender: mpsc::Sender<Delivery>,
+    slow: CancellationToken,
+}
+
+impl Mailbox {
+    /// A mailbox of `capacity` pushes, the receiver its session drains, and the flag set when it overflows.
+    pub fn new(capacity: usize) -> (Mailbox, mpsc::Receiver<Delivery>, CancellationToken) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let slow = CancellationToken::new();
+        let mailbox = Mailbox { connection: NEXT.fetch_add(1, Ordering::Relaxed), sender, slow: slow.clone() };
+        (mailbox, receiver, slow)
+    }
+
+    /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses.
+    fn offer(&self, delivery: Delivery) -> bool {
+        if self.slow.is_cancelled() {
+            return false;
+        }
+        match self.sender.try_send(delivery) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.slow.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// The ordering state of one resource type's event stream.
+#[derive(Debug, Default)]
+struct Stream {
+    /// The next `seq` to release; `None` until the stream's head is known.
+    next: Option<u64>,
+    /// Events that arrived before their turn.
+    early: BTreeMap<u64, EventRecord>,
+}
+
+/// Subscriptions and fan-out.
+#[derive(Debug, Default)]
+pub struct Hub {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    streams: HashMap<String, Stream>,
+    index: Index,
+}
+
+/// What [`Hub::publish`] asks of its caller: to fetch events from storage that have not arrived.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// The type whose stream waits.
+    pub resource_type: String,
+    /// Its events after this `seq` are missing.
+    pub after: u64,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub::default())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the hub where a type's stream stands, so that it releases events from `head + 1` on.
+    pub fn start_stream(&self, resource_type: &str, head: u64) {
+        let mut state = self.state();
+        let stream = state.streams.entry(resource_type.to_owned()).or_default();
+        if stream.next.is_none() {
+            stream.next = Some(head + 1);
+        }
+    }
+
+    /// Takes a committed event. Returns a gap when events before it are still missing: the caller should wait
+    /// briefly and then publish them from storage (they are committed; their own publisher may be late or gone).
+    pub fn publish(&self, event: EventRecord) -> Option<Gap> {
+        let mut state = self.state();
+        let State { streams, index } = &mut *state;
+        let stream = streams.entry(event.resource_type.clone()).or_default();
+        let next = *stream.next.get_or_insert(event.seq);
+        if event.seq < next {
+            return None;
+        }
+        stream.early.insert(event.seq, event);
+        let mut release = next;
+        while let Some(event) = stream.early.remove(&release) {
+            fan_out(index, &event);
+            release += 1;
+        }
+        stream.next = Some(release);
+        let resource_type = stream.early.values().next().map(|e| e.resource_type.clone())?;
+        Some(Gap { resource_type, after: release - 1 })
+    }
+
+    /// Adds a subscription of `mailbox` to `topic`, reaching what `scope` allows.
+    pub fn subscribe(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
+        self.state().index.add(topic, mailbox, scope);
+    }
+
+    /// Removes a connection's subscription to `topic`.
+    pub fn unsubscribe(&self, topic: &Topic, connection: u64) {
+        self.state().index.remove(topic, connection);
+    }
+
+    /// Removes every subscription of a connection.
+    pub fn leave(&self, topics: &[Topic], connection: u64) {
+        let mut state = self.state();
+        for topic in topics {
+            state.index.remove(topic, connection);
+        }
+    }
+
+    /// Adds an authenticated connection, which then receives its user's notifications.
+    pub fn join_user(&self, user: &str, mailbox: &Mailbox) {
+        self.state().index.join_user(user, mailbox);
+    }
+
+    /// Removes a connection from its user's notifications.
+    pub fn leave_user(&self, user: &str, connection: u64) {
+        self.state().index.leave_user(user, connection);
+    }
+
+    /// Offers stored notifications to every connection of their recipients, encoded once per form.
+    pub fn notify(&self, records: &[NotificationRecord]) {
+        let mut state = self.state();
+        let mut slow = Vec::new();
+        let topic: Arc<str> = Arc::from(Topic::NOTIFICATIONS);
+        for record in records {
+            let mut mailboxes = state.index.user_mailboxes(&record.user_id).peekable();
+            if mailboxes.peek().is_none() {
+                continue;
+            }
+            let (Some(plain), Some(subscribed)) =
+                (encode_notification(record, None), encode_notification(record, Some(Topic::NOTIFICATIONS)))
+            else {
+                continue;
+            };
+            for mailbox in mailboxes {
+                let delivery = Delivery {
+                    topic: Arc::clone(&topic),
+                    seq: record.seq,
+                    text: Arc::clone(&plain),
+                    ends: false,
+                    subscribed: Some(Arc::clone(&subscribed)),
+                };
+                if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
+                    slow.push(mailbox.connection);
+                }
+            }
+        }
+        for connection in slow {
+            state.index.drop_connection(connection);
+        }
+    }
+
+    /// How many subscriptions the hub holds.
+    pub fn subscriptions(&self) -> usize {
+        self.state().index.len()
+    }
+}
+
+/// Encodes an event once per topic and offers it to every mailbox that may see it.
+fn fan_out(index: &mut Index, event: &EventRecord) {
+    let mut slow = Vec::new();
+    {
+        let type_topic: Arc<str> = Arc::from(event.resource_type.as_str());
+        let mut subscribers = index.type_subscribers(&event.resource_type, &event.owner_id).peekable();
+        if subscribers.peek().is_some() {
+            if let Some(text) = encode_event(event, &type_topic, event.seq) {
+                offer_all(subscribers, (&type_topic, event.seq, false), &text, &mut slow);
+            }
+        }
+    }
+    {
+        let mut subscribers = index.resource_subscribers(&event.resource_type, &event.id).peekable();
+        if subscribers.peek().is_some() {
+            let topic: Arc<str> = Arc::from(format!("{}:{}", event.resource_type, event.id));
+            if let Some(text) = encode_event(event, &topic, event.version) {
+                let ends = event.kind == EventKind::Deleted;
+                offer_all(subscribers, (&topic, event.version, ends), &text, &mut slow);
+            }
+        }
+    }
+    // A slow connection leaves the fan-out at once; its session closes it with 4001.
+    for connection in slow {
+        index.drop_connection(connection);
+    }
+}
+
+fn offer_all<'a>(
+    mailboxes: impl Iterator<Item = &'a Mailbox>,
+    (topic, seq, ends): (&Arc<str>, u64, bool),
+    text: &Arc<str>,
+    slow: &mut Vec<u64>,
+) {
+    for mailbox in mailboxes {
+        let delivery = Delivery { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends, subscribed: None };
+        if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
+            slow.push(mailbox.connection);
+        }
+    }
+}
+
+/// The `event` push of a stored event for one topic, whose `seq` is `seq` (the type's seq, or the version for a
+/// one-resource topic). The topic is also the subscription's id, which is what lets one encoding serve everyone.
+pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<str>> {
+    let payload = Event {
+        event_type: Text::new(format!("{}_{}", event.resource_type, event.kind.as_str())).ok()?,
+        data: event.data.clone(),
+        topic: Some(Topic::new(topic).ok()?),
+        subscription_id: Some(Text::new(topic).ok()?),
+        seq: Some(Seq::new(seq).ok()?),
+        resource_type: Some(ResourceType::new(event.resource_type.clone()).ok()?),
+        id: Some(ResourceId::new(event.id.clone()).ok()?),
+        version: Some(Version::new(event.version).ok()?),
+        owner_id: Some(Text::new(event.owner_id.clone()).ok()?),
+        actor: Some(Actor { kind: ActorKind::User, id: Text::new(event.actor.clone()).ok()? }),
+        occurred_at: Some(event.occurred_at),
+    };
+    Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Event(payload)))))
+}
+
+/// The `notification` push of a stored notification; with `subscription`, as that subscription delivers it.
+pub fn encode_notification(record: &NotificationRecord, subscription: Option<&str>) -> Option<Arc<str>> {
+    let level = match record.level.as_str() {
+        "success" => Level::Success,
+        "warning" => Level::Warning,
+        "error" => Level::Error,
+        _ => Level::Info,
+    };
+    let payload = Notification {
+        id: Text::new(record.id.clone()).ok()?,
+        seq: Seq::new(record.seq).ok()?,
+        level,
+        title: Text::new(record.title.clone()).ok()?,
+        body: Text::new(record.body.clone()).ok()?,
+        data: record.data.clone(),
+        created_at: record.created_at,
+        subscription_id: match subscription {
+            Some(id) => Some(Text::new(id).ok()?),
+            None => None,
+        },
+    };
+    Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Notification(payload)))))
+}

@@ -1,0 +1,80 @@
+//! Per-user notifications in storage: kept with a per-user `seq`, marked delivered once a connection got them.
+//!
+//! The contract every backend keeps (tests/storage.rs runs it against each):
+//! - `notify` stores one copy per recipient, each with that user's next `seq`, in one transaction; `Everyone`
+//!   means every user who has ever authenticated (`remember_user`).
+//! - `take_pending` returns a user's undelivered notifications, oldest first, at most the newest `limit`, and
+//!   marks the older undelivered ones delivered (they stay readable through `notifications_after`).
+//! - `mark_delivered` is idempotent; `notifications_after` returns delivered and undelivered alike, by `seq`.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::StorageError;
+
+/// Who a notification is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipients {
+    /// These users.
+    Users(Vec<String>),
+    /// Every user the server has seen authenticate.
+    Everyone,
+}
+
+/// A notification to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewNotification {
+    /// Unique per notification; every recipient's copy shares it.
+    pub id: String,
+    /// `info`, `success`, `warning` or `error`.
+    pub level: String,
+    /// A short headline.
+    pub title: String,
+    /// The text.
+    pub body: String,
+    /// Anything attached.
+    pub data: Map<String, Value>,
+}
+
+/// One user's copy of a notification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotificationRecord {
+    /// The recipient.
+    pub user_id: String,
+    /// Its position among the user's notifications.
+    pub seq: u64,
+    /// The notification's id.
+    pub id: String,
+    /// Its level.
+    pub level: String,
+    /// Its headline.
+    pub title: String,
+    /// Its text.
+    pub body: String,
+    /// What was attached.
+    pub data: Map<String, Value>,
+    /// When it was stored, Unix ms.
+    pub created_at: u64,
+}
+
+/// A place to keep notifications (see the module docs for the contract).
+#[async_trait]
+pub trait Notifications: Send + Sync + 'static {
+    /// Notes that a user exists, so that notifications to everyone reach them.
+    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError>;
+    /// Stores a notification for its recipients and returns each copy.
+    async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError>;
+    /// A user's notifications after `after`, oldest first, at most `limit`.
+    async fn notifications_after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StorageError>;
+    /// A user's undelivered notifications (at most the newest `limit`, oldest first); older ones are marked delivered.
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError>;
+    /// Marks a user's notifications delivered.
+    async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError>;
+    /// The `seq` of a user's latest notification (0 when none).
+    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError>;
+}

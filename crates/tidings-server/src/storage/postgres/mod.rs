@@ -1,0 +1,629 @@
+//! PostgreSQL storage: a sqlx pool, one transaction per write, resource data as JSONB beside the event log.
+//!
+//! Every write is one READ COMMITTED transaction on a pooled connection: the resource row, its event, the type's
+//! topic head and the create receipt change together, and the caller hears of the write only after COMMIT has
+//! returned. The topic head is taken last, by an upsert that keeps its row locked until the commit: writers of one
+//! type therefore get consecutive seqs and commit in seq order (nobody sees seq n+1 before n), while writers of
+//! different types never wait on each other. `update` and `delete` read the resource `FOR UPDATE`, so their check
+//! sees the row exactly as it is when the change is written.
+//!
+//! The schema is migrated at open by a small versioned table (`tidings_schema`), under an advisory lock so that
+//! servers starting together take turns. Text columns use the "C" collation, so ids and string order keys sort
+//! by their bytes, as in SQLite, whatever the database's locale.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use tidings_protocol::now_ms;
+
+mod notifications;
+
+use super::{
+    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, OrderKey, Record,
+    Storage, StorageError, UpdateCheck, UpdateOutcome,
+};
+
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// The most connections one server opens.
+const POOL_SIZE: u32 = 16;
+/// How long a request waits for a connection before it is answered UNAVAILABLE.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The advisory lock that serializes migrations (any constant; it is scoped to the database).
+const MIGRATION_LOCK: i64 = 0x7469_6469_6e67_7301;
+/// How often expired create receipts are swept, in milliseconds.
+const SWEEP_EVERY_MS: u64 = 60_000;
+
+const MIGRATIONS: &[&str] = &[
+    r#"
+    CREATE TABLE resources (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, owner_id TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, data JSONB NOT NULL,
+        PRIMARY KEY (resource_type, id));
+    CREATE INDEX resources_by_owner ON resources (resource_type, owner_id, created_at, id);
+    CREATE INDEX resources_by_created ON resources (resource_type, created_at, id);
+    CREATE TABLE events (
+        resource_type TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, id TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL, kind TEXT NOT NULL, owner_id TEXT NOT NULL, actor TEXT NOT NULL, data JSONB NOT NULL,
+        occurred_at BIGINT NOT NULL, PRIMARY KEY (resource_type, seq));
+    CREATE INDEX events_by_resource ON events (resource_type, id, version);
+    CREATE TABLE topic_heads (resource_type TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL);
+    CREATE TABLE idempotency (
+        user_id TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL, record TEXT NOT NULL,
+        created_at BIGINT NOT NULL, PRIMARY KEY (user_id, request_id));
+    CREATE INDEX idempotency_by_age ON idempotency (created_at);
+"#,
+    r#"
+    CREATE TABLE users (user_id TEXT COLLATE "C" PRIMARY KEY, first_seen BIGINT NOT NULL);
+    CREATE TABLE notifications (
+        user_id TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, id TEXT NOT NULL, level TEXT NOT NULL,
+        title TEXT NOT NULL, body TEXT NOT NULL, data JSONB NOT NULL, created_at BIGINT NOT NULL,
+        delivered BOOLEAN NOT NULL, PRIMARY KEY (user_id, seq));
+    CREATE INDEX notifications_pending ON notifications (user_id, delivered, seq);
+    CREATE TABLE notification_heads (user_id TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL);
+    CREATE INDEX events_by_time ON events (occurred_at);
+"#,
+];
+
+const RECORD_COLUMNS: &str = "resource_type, id, owner_id, version, created_at, updated_at, data::text";
+const EVENT_COLUMNS: &str = "resource_type, seq, id, version, kind, owner_id, actor, data::text, occurred_at";
+
+/// PostgreSQL storage.
+#[derive(Debug)]
+pub struct Postgres {
+    pool: PgPool,
+    window_ms: u64,
+    last_sweep: AtomicU64,
+}
+
+impl Postgres {
+    /// Connects to `url`, migrates the schema and keeps a pool that reconnects by itself.
+    pub async fn open(url: &str, idempotency_window: Duration) -> anyhow::Result<Postgres> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("storage.url is not a usable PostgreSQL URL: {e}"))?
+            .application_name("tidings");
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection the database dropped (restart, failover, terminated backend) is found and replaced
+            // before a request gets it, so an outage ends for every request as soon as the database is back.
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+        migrate(&pool).await.map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL schema: {e}"))?;
+        let window_ms = u64::try_from(idempotency_window.as_millis()).unwrap_or(u64::MAX);
+        Ok(Postgres { pool, window_ms, last_sweep: AtomicU64::new(0) })
+    }
+
+    async fn connection(&self) -> Result<PoolConnection<sqlx::Postgres>, StorageError> {
+        self.pool.acquire().await.map_err(no_connection)
+    }
+
+    async fn begin(&self) -> Result<Tx, StorageError> {
+        self.pool.begin().await.map_err(no_connection)
+    }
+
+    /// One try at a create; `Ok(None)` when a concurrent create with the same key committed first.
+    async fn try_create(
+        &self,
+        new: &NewRecord,
+        key: Option<&IdempotencyKey>,
+        now: u64,
+    ) -> Result<Option<CreateOutcome>, StorageError> {
+        let mut tx = self.begin().await?;
+        if let Some(key) = key {
+            let receipt = sqlx::query(
+                "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = $1 AND request_id = $2",
+            )
+            .bind(&key.user_id)
+            .bind(&key.request_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if let Some(receipt) = receipt {
+                let fingerprint: String = receipt.try_get(0).map_err(db_error)?;
+                let created_at = uint(receipt.try_get(2).map_err(db_error)?)?;
+                if created_at.saturating_add(self.window_ms) >= now {
+                    if fingerprint != key.fingerprint {
+                        return Err(StorageError::KeyReused);
+                    }
+                    let record: String = receipt.try_get(1).map_err(db_error)?;
+                    let record: Record =
+                        serde_json::from_str(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
+                    return Ok(Some(CreateOutcome::Replayed(record)));
+                }
+                sqlx::query("DELETE FROM idempotency WHERE user_id = $1 AND request_id = $2")
+                    .bind(&key.user_id)
+                    .bind(&key.request_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        let record = Record {
+            resource_type: new.resource_type.clone(),
+            id: new.id.clone(),
+            owner_id: new.owner_id.clone(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            data: new.data.clone(),
+        };
+        sqlx::query(
+            "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+        )
+        .bind(&record.resource_type)
+        .bind(&record.id)
+        .bind(&record.owner_id)
+        .bind(int(record.version)?)
+        .bind(int(now)?)
+        .bind(int(now)?)
+        .bind(json(&record.data))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if let Some(key) = key {
+            // The receipt is kept as text, so a replay answers byte for byte what the first create answered.
+            let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency (user_id, request_id, fingerprint, record, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&key.user_id)
+            .bind(&key.request_id)
+            .bind(&key.fingerprint)
+            .bind(receipt)
+            .bind(int(now)?)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(sqlx::Error::Database(e)) if e.constraint() == Some("idempotency_pkey") => return Ok(None),
+                other => other.map_err(db_error)?,
+            };
+        }
+        let event = append(&mut tx, &record, EventKind::Created, &record.owner_id, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(CreateOutcome::Created(record, event)))
+    }
+
+    /// Deletes receipts that can never be replayed again, now and then, off the request's path.
+    fn sweep_receipts(&self, now: u64) {
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY_MS
+            || self.last_sweep.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let Ok(before) = i64::try_from(now.saturating_sub(self.window_ms)) else { return };
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let swept = sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(before).execute(&pool).await;
+            if let Err(e) = swept {
+                tracing::debug!("could not sweep expired create receipts: {e}");
+            }
+        });
+    }
+}
+
+/// Brings the schema to the latest version, one migration per transaction step, under the migration lock.
+async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS tidings_schema (version INTEGER NOT NULL)").execute(&mut *tx).await?;
+    let version: Option<i32> =
+        sqlx::query_scalar("SELECT version FROM tidings_schema").fetch_optional(&mut *tx).await?;
+    if version.is_none() {
+        sqlx::query("INSERT INTO tidings_schema (version) VALUES (0)").execute(&mut *tx).await?;
+    }
+    let done = usize::try_from(version.unwrap_or(0)).unwrap_or(0);
+    for (n, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+        sqlx::raw_sql(*migration).execute(&mut *tx).await?;
+        let version = i32::try_from(n + 1).unwrap_or(i32::MAX);
+        sqlx::query("UPDATE tidings_schema SET version = $1").bind(version).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Appends the event of a change with the type's next `seq`; the head's row stays locked until the commit.
+async fn append(
+    tx: &mut Tx,
+    record: &Record,
+    kind: EventKind,
+    actor: &str,
+    now: u64,
+) -> Result<EventRecord, StorageError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO topic_heads (resource_type, seq) VALUES ($1, 1)
+         ON CONFLICT (resource_type) DO UPDATE SET seq = topic_heads.seq + 1 RETURNING seq",
+    )
+    .bind(&record.resource_type)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    let event = EventRecord {
+        resource_type: record.resource_type.clone(),
+        seq: uint(seq)?,
+        id: record.id.clone(),
+        version: record.version,
+        kind,
+        owner_id: record.owner_id.clone(),
+        actor: actor.to_owned(),
+        data: record.data.clone(),
+        occurred_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
+    )
+    .bind(&event.resource_type)
+    .bind(seq)
+    .bind(&event.id)
+    .bind(int(event.version)?)
+    .bind(kind.as_str())
+    .bind(&event.owner_id)
+    .bind(actor)
+    .bind(json(&event.data))
+    .bind(int(now)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(event)
+}
+
+/// Reads a resource inside a write, locking its row until the commit.
+async fn current(tx: &mut Tx, resource_type: &str, id: &str) -> Result<Record, StorageError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(record_of).transpose()?.ok_or(StorageError::NotFound)
+}
+
+fn record_of(row: &PgRow) -> Result<Record, StorageError> {
+    Ok(Record {
+        resource_type: row.try_get(0).map_err(db_error)?,
+        id: row.try_get(1).map_err(db_error)?,
+        owner_id: row.try_get(2).map_err(db_error)?,
+        version: uint(row.try_get(3).map_err(db_error)?)?,
+        created_at: uint(row.try_get(4).map_err(db_error)?)?,
+        updated_at: uint(row.try_get(5).map_err(db_error)?)?,
+        data: object(row.try_get(6).map_err(db_error)?)?,
+    })
+}
+
+fn event_of(row: &PgRow) -> Result<EventRecord, StorageError> {
+    let kind: String = row.try_get(4).map_err(db_error)?;
+    Ok(EventRecord {
+        resource_type: row.try_get(0).map_err(db_error)?,
+        seq: uint(row.try_get(1).map_err(db_error)?)?,
+        id: row.try_get(2).map_err(db_error)?,
+        version: uint(row.try_get(3).map_err(db_error)?)?,
+        kind: EventKind::parse(&kind).ok_or_else(|| StorageError::Internal(format!("unknown event kind {kind}")))?,
+        owner_id: row.try_get(5).map_err(db_error)?,
+        actor: row.try_get(6).map_err(db_error)?,
+        data: object(row.try_get(7).map_err(db_error)?)?,
+        occurred_at: uint(row.try_get(8).map_err(db_error)?)?,
+    })
+}
+
+fn object(text: String) -> Result<Map<String, Value>, StorageError> {
+    serde_json::from_str(&text).map_err(|e| StorageError::Internal(format!("stored data is not a JSON object: {e}")))
+}
+
+fn json(data: &Map<String, Value>) -> String {
+    Value::Object(data.clone()).to_string()
+}
+
+fn int(n: u64) -> Result<i64, StorageError> {
+    i64::try_from(n).map_err(|_| StorageError::Internal(format!("{n} does not fit a BIGINT")))
+}
+
+fn uint(n: i64) -> Result<u64, StorageError> {
+    u64::try_from(n).map_err(|_| StorageError::Internal(format!("a stored number is negative: {n}")))
+}
+
+/// A value bound to a list query.
+enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+}
+
+/// How a list's order key is computed, bound and read back.
+enum KeyKind {
+    Int,
+    Text,
+    Float,
+}
+
+/// Builds the SQL of a list page: equality filters on JSONB fields, keyset pagination on (order key, id).
+fn list_sql(query: &ListQuery) -> Result<(String, Vec<Arg>, KeyKind), StorageError> {
+    fn param(args: &mut Vec<Arg>, arg: Arg) -> String {
+        args.push(arg);
+        format!("${}", args.len())
+    }
+    let mut args = vec![Arg::Text(Some(query.resource_type.clone()))];
+    let (key, kind) = match &query.order {
+        OrderKey::CreatedAt => ("created_at".to_owned(), KeyKind::Int),
+        OrderKey::UpdatedAt => ("updated_at".to_owned(), KeyKind::Int),
+        OrderKey::Id => ("id".to_owned(), KeyKind::Text),
+        OrderKey::Field(field, ty) => {
+            let f = param(&mut args, Arg::Text(Some(checked(field)?.to_owned())));
+            // Absent fields (and values of another type) sort first, ascending, as the lowest value of the
+            // type, as in SQLite; booleans sort as 0 and 1.
+            if ty == "string" {
+                let key = format!(
+                    r#"(CASE WHEN jsonb_typeof(data -> {f}::text) = 'string' THEN data ->> {f}::text ELSE '' END)
+                     COLLATE "C""#
+                );
+                (key, KeyKind::Text)
+            } else {
+                let key = format!(
+                    "(CASE jsonb_typeof(data -> {f}::text) WHEN 'number' THEN (data ->> {f}::text)::float8
+                     WHEN 'boolean' THEN CASE WHEN (data ->> {f}::text)::boolean THEN 1::float8 ELSE 0::float8 END
+                     ELSE -1e308::float8 END)"
+                );
+                (key, KeyKind::Float)
+            }
+        }
+    };
+    let mut sql = format!("SELECT {RECORD_COLUMNS}, {key} AS order_key FROM resources WHERE resource_type = $1");
+    if let Some(owner) = &query.owner {
+        let p = param(&mut args, Arg::Text(Some(owner.clone())));
+        sql.push_str(&format!(" AND owner_id = {p}"));
+    }
+    for (field, value) in &query.filter {
+        let f = param(&mut args, Arg::Text(Some(checked(field)?.to_owned())));
+        match value {
+            // JSON null matches a field that is null or absent.
+            Value::Null => sql.push_str(&format!(" AND COALESCE(jsonb_typeof(data -> {f}::text), 'null') = 'null'")),
+            // JSONB equality keeps JSON types apart ("3" is not 3) and compares numbers by value (3 is 3.0).
+            Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+                let v = param(&mut args, Arg::Text(Some(value.to_string())));
+                sql.push_str(&format!(" AND data -> {f}::text = {v}::jsonb"));
+            }
+            _ => return Err(StorageError::Internal("a filter value must be a scalar".to_owned())),
+        }
+    }
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let comparison = if query.descending { "<" } else { ">" };
+    if let Some((after_key, after_id)) = &query.after {
+        // A cursor whose key has the wrong type binds NULL, so the comparison matches nothing: an empty page.
+        let (p, cast) = match kind {
+            KeyKind::Int => (param(&mut args, Arg::Int(after_key.as_i64())), "bigint"),
+            KeyKind::Text => (param(&mut args, Arg::Text(after_key.as_str().map(str::to_owned))), "text"),
+            KeyKind::Float => (param(&mut args, Arg::Float(after_key.as_f64())), "float8"),
+        };
+        let id = param(&mut args, Arg::Text(Some(after_id.clone())));
+        let collate = if matches!(kind, KeyKind::Text) { r#" COLLATE "C""# } else { "" };
+        sql.push_str(&format!(" AND ({key}, id) {comparison} ({p}::{cast}{collate}, {id}::text)"));
+    }
+    let limit = param(&mut args, Arg::Int(Some(i64::try_from(query.limit).unwrap_or(i64::MAX))));
+    sql.push_str(&format!(" ORDER BY order_key {direction}, id {direction} LIMIT {limit}"));
+    Ok((sql, args, kind))
+}
+
+/// A top-level field name; names are letters, digits and `_` only (they are bound as parameters anyway).
+fn checked(field: &str) -> Result<&str, StorageError> {
+    let safe = !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if safe {
+        Ok(field)
+    } else {
+        Err(StorageError::Internal(format!("unsafe field name {field:?}")))
+    }
+}
+
+/// Errors of a request that got no connection: whatever the cause, the database cannot be reached from here.
+fn no_connection(error: sqlx::Error) -> StorageError {
+    StorageError::Unavailable(error.to_string())
+}
+
+/// Lost connections, an overloaded, full or stopping database, and conflicts worth retrying are unavailable;
+/// anything else is a failure.
+fn db_error(error: sqlx::Error) -> StorageError {
+    let transient = match &error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE classes: 08 connection exception, 40 transaction rollback (serialization, deadlock),
+        // 53 insufficient resources (disk full, out of memory, too many connections), 57 operator intervention
+        // (shutdown, terminated backend, cannot connect now), 58 system error (I/O).
+        sqlx::Error::Database(e) => {
+            e.code().is_some_and(|code| ["08", "40", "53", "57", "58"].iter().any(|class| code.starts_with(class)))
+        }
+        _ => false,
+    };
+    if transient {
+        StorageError::Unavailable(error.to_string())
+    } else {
+        StorageError::Internal(error.to_string())
+    }
+}
+
+#[async_trait]
+impl Storage for Postgres {
+    async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError> {
+        let mut c = self.connection().await?;
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(record_of).transpose()
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
+        let (sql, args, kind) = list_sql(&query)?;
+        let mut statement = sqlx::query(AssertSqlSafe(sql));
+        for arg in args {
+            statement = match arg {
+                Arg::Text(v) => statement.bind(v),
+                Arg::Int(v) => statement.bind(v),
+                Arg::Float(v) => statement.bind(v),
+            };
+        }
+        let mut c = self.connection().await?;
+        let rows = statement.fetch_all(&mut *c).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let key = match kind {
+                    KeyKind::Int => Value::from(row.try_get::<i64, _>(7).map_err(db_error)?),
+                    KeyKind::Text => Value::String(row.try_get(7).map_err(db_error)?),
+                    KeyKind::Float => serde_json::Number::from_f64(row.try_get(7).map_err(db_error)?)
+                        .map_or(Value::Null, Value::Number),
+                };
+                Ok(Listed { record: record_of(row)?, key })
+            })
+            .collect()
+    }
+
+    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
+        let now = now_ms();
+        self.sweep_receipts(now);
+        // A concurrent create with the same key loses the race on the receipt's primary key and rolls back
+        // everything; its second try finds the winner's receipt and replays it.
+        for _ in 0..2 {
+            if let Some(outcome) = self.try_create(&new, key.as_ref(), now).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StorageError::Internal("a create receipt kept conflicting".to_owned()))
+    }
+
+    async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: UpdateCheck,
+    ) -> Result<UpdateOutcome, StorageError> {
+        let mut tx = self.begin().await?;
+        let current = current(&mut tx, resource_type, id).await?;
+        let Some(data) = check(&current).map_err(StorageError::Rejected)? else {
+            return Ok(UpdateOutcome::Unchanged(current));
+        };
+        let now = now_ms();
+        let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
+        sqlx::query(
+            "UPDATE resources SET version = $1, updated_at = $2, data = $3::jsonb WHERE resource_type = $4 AND id = $5",
+        )
+        .bind(int(record.version)?)
+        .bind(int(record.updated_at)?)
+        .bind(json(&record.data))
+        .bind(resource_type)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let event = append(&mut tx, &record, EventKind::Updated, actor, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(UpdateOutcome::Changed(record, event))
+    }
+
+    async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: DeleteCheck,
+    ) -> Result<EventRecord, StorageError> {
+        let mut tx = self.begin().await?;
+        let current = current(&mut tx, resource_type, id).await?;
+        check(&current).map_err(StorageError::Rejected)?;
+        sqlx::query("DELETE FROM resources WHERE resource_type = $1 AND id = $2")
+            .bind(resource_type)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let gone = Record { version: current.version + 1, ..current };
+        let event = append(&mut tx, &gone, EventKind::Deleted, actor, now_ms()).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(event)
+    }
+
+    async fn events_after(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = match id {
+            Some(id) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {EVENT_COLUMNS} FROM events
+                 WHERE resource_type = $1 AND id = $2 AND version > $3 ORDER BY version LIMIT $4"
+            )))
+            .bind(resource_type)
+            .bind(id.to_owned()),
+            None => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE resource_type = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            )))
+            .bind(resource_type),
+        };
+        let mut c = self.connection().await?;
+        let rows = statement.bind(after).bind(limit).fetch_all(&mut *c).await.map_err(db_error)?;
+        rows.iter().map(event_of).collect()
+    }
+
+    async fn head(&self, resource_type: &str) -> Result<u64, StorageError> {
+        let mut c = self.connection().await?;
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM topic_heads WHERE resource_type = $1")
+            .bind(resource_type)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_error)?;
+        uint(seq.unwrap_or(0))
+    }
+
+    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError> {
+        let mut c = self.connection().await?;
+        let oldest: Option<i64> = match id {
+            Some(id) => sqlx::query_scalar("SELECT MIN(version) FROM events WHERE resource_type = $1 AND id = $2")
+                .bind(resource_type)
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(db_error)?,
+            None => sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE resource_type = $1")
+                .bind(resource_type)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(db_error)?,
+        };
+        oldest.map(uint).transpose()
+    }
+
+    async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
+        let mut c = self.connection().await?;
+        let dropped = sqlx::query(
+            "DELETE FROM events e WHERE e.occurred_at < $1
+             OR e.seq <= (SELECT h.seq FROM topic_heads h WHERE h.resource_type = e.resource_type) - $2",
+        )
+        .bind(int(before)?)
+        .bind(int(keep)?)
+        .execute(&mut *c)
+        .await
+        .map_err(db_error)?;
+        Ok(dropped.rows_affected())
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let mut c = self.connection().await?;
+        sqlx::query("SELECT 1").execute(&mut *c).await.map_err(db_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Notifications on PostgreSQL: each write one transaction; a user's seq from an upsert that locks its head row.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use tidings_protocol::now_ms;
+
+use super::{db_error, int, json, object, uint, Postgres};
+use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+use crate::storage::StorageError;
+
+const COLUMNS: &str = "user_id, seq, id, level, title, body, data::text, created_at";
+
+fn record_of(row: &PgRow) -> Result<NotificationRecord, StorageError> {
+    Ok(NotificationRecord {
+        user_id: row.try_get(0).map_err(db_error)?,
+        seq: uint(row.try_get(1).map_err(db_error)?)?,
+        id: row.try_get(2).map_err(db_error)?,
+        level: row.try_get(3).map_err(db_error)?,
+        title: row.try_get(4).map_err(db_error)?,
+        body: row.try_get(5).map_err(db_error)?,
+        data: object(row.try_get(6).map_err(db_error)?)?,
+        created_at: uint(row.try_get(7).map_err(db_error)?)?,
+    })
+}
+
+#[async_trait]
+impl Notifications for Postgres {
+    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
+        let mut c = self.connection().await?;
+        sqlx::query("INSERT INTO users (user_id, first_seen) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING")
+            .bind(user_id)
+            .bind(int(now_ms())?)
+            .execute(&mut *c)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let users: Vec<String> = match to {
+            Recipients::Users(users) => users,
+            Recipients::Everyone => sqlx::query_scalar("SELECT user_id FROM users ORDER BY user_id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?,
+        };
+        let data = json(&new.data);
+        let mut copies = Vec::with_capacity(users.len());
+        for user_id in users {
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO notification_heads (user_id, seq) VALUES ($1, 1)
+                 ON CONFLICT (user_id) DO UPDATE SET seq = notification_heads.seq + 1 RETURNING seq",
+            )
+            .bind(&user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            sqlx::query(
+                "INSERT INTO notifications (user_id, seq, id, level, title, body, data, created_at, delivered)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, false)",
+            )
+            .bind(&user_id)
+            .bind(seq)
+            .bind(&new.id)
+            .bind(&new.level)
+            .bind(&new.title)
+            .bind(&new.body)
+            .bind(&data)
+            .bind(int(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            copies.push(NotificationRecord {
+                user_id,
+                seq: uint(seq)?,
+                id: new.id.clone(),
+                level: new.level.clone(),
+                title: new.title.clone(),
+                body: new.body.clone(),
+                data: new.data.clone(),
+                created_at: now,
+            });
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(copies)
+    }
+
+    async fn notifications_after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StorageError> {
+        let mut c = self.connection().await?;
+        let sql = format!("SELECT {COLUMNS} FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(int(after)?)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(record_of).collect()
+    }
+
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 AND NOT delivered ORDER BY seq DESC LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut newest = rows.iter().map(record_of).collect::<Result<Vec<_>, _>>()?;
+        newest.reverse();
+        if let Some(first) = newest.first() {
+            // Older undelivered ones stay readable by `since`, but are no longer pushed at sign-in.
+            sqlx::query("UPDATE notifications SET delivered = true WHERE user_id = $1 AND NOT delivered AND seq < $2")
+                .bind(user_id)
+                .bind(int(first.seq)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(newest)
+    }
+
+    async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {
+        let seqs = seqs.into_iter().map(int).collect::<Result<Vec<i64>, _>>()?;
+        let mut c = self.connection().await?;
+        sqlx::query("UPDATE notifications SET delivered = true WHERE user_id = $1 AND seq = ANY($2)")
+            .bind(user_id)
+            .bind(seqs)
+            .execute(&mut *c)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+        let mut c = self.connection().await?;
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM notification_heads WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_error)?;
+        uint(seq.unwrap_or(0))
+    }
+}

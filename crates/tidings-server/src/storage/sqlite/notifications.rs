@@ -1,0 +1,167 @@
+//! Notifications on SQLite: writes on the writer thread like every other write, reads on the read connections.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{sql_error, Sqlite};
+use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+use crate::storage::StorageError;
+
+const COLUMNS: &str = "user_id, seq, id, level, title, body, data, created_at";
+
+fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<NotificationRecord> {
+    let data: String = row.get(6)?;
+    Ok(NotificationRecord {
+        user_id: row.get(0)?,
+        seq: row.get(1)?,
+        id: row.get(2)?,
+        level: row.get(3)?,
+        title: row.get(4)?,
+        body: row.get(5)?,
+        data: serde_json::from_str(&data)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?,
+        created_at: row.get(7)?,
+    })
+}
+
+fn query(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<NotificationRecord>, StorageError> {
+    let mut statement = c.prepare_cached(sql).map_err(|e| sql_error(&e))?;
+    let rows = statement.query_map(params, record_of).map_err(|e| sql_error(&e))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
+}
+
+fn notify(
+    c: &Connection,
+    to: Recipients,
+    new: NewNotification,
+    now: u64,
+) -> Result<Vec<NotificationRecord>, StorageError> {
+    let users = match to {
+        Recipients::Users(users) => users,
+        Recipients::Everyone => {
+            let mut statement =
+                c.prepare_cached("SELECT user_id FROM users ORDER BY user_id").map_err(|e| sql_error(&e))?;
+            let rows = statement.query_map([], |row| row.get(0)).map_err(|e| sql_error(&e))?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(|e| sql_error(&e))?
+        }
+    };
+    let data = serde_json::Value::Object(new.data.clone()).to_string();
+    let mut copies = Vec::with_capacity(users.len());
+    for user_id in users {
+        let seq: u64 = c
+            .query_row(
+                "INSERT INTO notification_heads (user_id, seq) VALUES (?, 1)
+                 ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+                [&user_id],
+                |row| row.get(0),
+            )
+            .map_err(|e| sql_error(&e))?;
+        c.execute(
+            "INSERT INTO notifications (user_id, seq, id, level, title, body, data, created_at, delivered)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            params![user_id, seq, new.id, new.level, new.title, new.body, data, now],
+        )
+        .map_err(|e| sql_error(&e))?;
+        copies.push(NotificationRecord {
+            user_id,
+            seq,
+            id: new.id.clone(),
+            level: new.level.clone(),
+            title: new.title.clone(),
+            body: new.body.clone(),
+            data: new.data.clone(),
+            created_at: now,
+        });
+    }
+    Ok(copies)
+}
+
+#[async_trait]
+impl Notifications for Sqlite {
+    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
+        let user_id = user_id.to_owned();
+        // Most authentications are of known users: a read spares the writer.
+        let known = {
+            let user_id = user_id.clone();
+            self.read(move |c| {
+                c.query_row("SELECT 1 FROM users WHERE user_id = ?", [user_id], |_| Ok(()))
+                    .optional()
+                    .map(|found| found.is_some())
+                    .map_err(|e| sql_error(&e))
+            })
+            .await?
+        };
+        if known {
+            return Ok(());
+        }
+        self.write(move |c, now| {
+            c.execute("INSERT OR IGNORE INTO users (user_id, first_seen) VALUES (?, ?)", params![user_id, now])
+                .map(|_| ())
+                .map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+
+    async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {
+        self.write(move |c, now| notify(c, to, new, now)).await
+    }
+
+    async fn notifications_after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StorageError> {
+        let user_id = user_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!("SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+        self.read(move |c| query(c, &sql, params![user_id, after, limit])).await
+    }
+
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+        let user_id = user_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c, _| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND delivered = 0 ORDER BY seq DESC LIMIT ?"
+            );
+            let mut newest = query(c, &sql, params![user_id, limit])?;
+            newest.reverse();
+            if let Some(first) = newest.first() {
+                // Older undelivered ones stay readable by `since`, but are no longer pushed at sign-in.
+                c.execute(
+                    "UPDATE notifications SET delivered = 1 WHERE user_id = ? AND delivered = 0 AND seq < ?",
+                    params![user_id, first.seq],
+                )
+                .map_err(|e| sql_error(&e))?;
+            }
+            Ok(newest)
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {
+        let user_id = user_id.to_owned();
+        self.write(move |c, _| {
+            let mut statement = c
+                .prepare_cached("UPDATE notifications SET delivered = 1 WHERE user_id = ? AND seq = ?")
+                .map_err(|e| sql_error(&e))?;
+            for seq in seqs {
+                statement.execute(params![user_id, seq]).map_err(|e| sql_error(&e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT seq FROM notification_heads WHERE user_id = ?", [user_id], |row| row.get(0))
+                .optional()
+                .map(Option::unwrap_or_default)
+                .map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+}
