@@ -4,10 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_push, on_both_backends, raw, TestServer, PATIENCE};
+use common::{call, next_push, on_both_backends, raw, TestServer, PATIENCE};
 use serde_json::{json, Value};
 use tidings_client::{Client, Push, Pushes};
-use tidings_protocol::{encode, Event, ServerMessage};
+use tidings_protocol::{Event, ServerMessage};
 
 // Storage backs the event log and the replay, so these run on SQLite and on PostgreSQL; the tests of the hub
 // alone (fan-out, slow readers, re-checks) run on the default backend.
@@ -17,14 +17,6 @@ on_both_backends!(
     a_resource_topic_follows_one_resource_until_it_is_deleted,
     resume_with_since_replays_every_missed_event_once_then_goes_live,
 );
-
-async fn call(client: &Client, ty: &str, request_id: &str, payload: Value) -> Value {
-    let message = json!({ "type": ty, "timestamp": 1, "requestId": request_id, "payload": payload });
-    let reply = client.request_text(request_id, message.to_string()).await.expect("a reply");
-    let value: Value = serde_json::from_str(&encode(&reply)).expect("json");
-    assert_ne!(value["type"], "error", "{ty} failed: {value}");
-    value["payload"].clone()
-}
 
 async fn create(client: &Client, n: u64) -> String {
     let data = json!({ "productId": format!("P{n}"), "quantity": n, "totalAmount": 1.5 });

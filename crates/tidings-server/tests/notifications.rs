@@ -3,24 +3,16 @@
 
 mod common;
 
-use common::{next_push, on_both_backends, TestServer};
+use common::{call, next_push, on_both_backends, TestServer};
 use serde_json::{json, Value};
 use tidings_client::{Client, Pushes};
-use tidings_protocol::{encode, Notification, ServerMessage};
+use tidings_protocol::{Notification, ServerMessage};
 
 on_both_backends!(
     a_status_change_notifies_the_owner_on_every_connection,
     notifications_sent_while_offline_arrive_once_after_sign_in,
     a_notifications_subscription_resumes_by_seq_without_repeats,
 );
-
-async fn call(client: &Client, ty: &str, request_id: &str, payload: Value) -> Value {
-    let message = json!({ "type": ty, "timestamp": 1, "requestId": request_id, "payload": payload });
-    let reply = client.request_text(request_id, message.to_string()).await.expect("a reply");
-    let value: Value = serde_json::from_str(&encode(&reply)).expect("json");
-    assert_ne!(value["type"], "error", "{ty} failed: {value}");
-    value["payload"].clone()
-}
 
 async fn order_for(client: &Client) -> String {
     // A fresh requestId each time: a repeated one would replay the first create.

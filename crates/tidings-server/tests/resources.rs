@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{on_both_backends, TestServer};
+use common::{exchange as call, on_both_backends, TestServer};
 use serde_json::{json, Value};
 use tidings_client::{Client, ClientError};
 use tidings_protocol::{
@@ -25,15 +25,6 @@ on_both_backends!(
     operations_need_authentication,
     a_list_reply_is_typed_for_the_rust_client,
 );
-
-/// Sends `payload` as a message of `ty` with `request_id` and returns the reply's type and payload as JSON.
-async fn call(client: &Client, ty: &str, request_id: &str, payload: Value) -> (String, Value) {
-    let message = json!({ "type": ty, "timestamp": 1630423456, "requestId": request_id, "payload": payload });
-    let reply = client.request_text(request_id, message.to_string()).await.expect("a reply");
-    let text = tidings_protocol::encode(&reply);
-    let value: Value = serde_json::from_str(&text).expect("json");
-    (value["type"].as_str().unwrap_or_default().to_owned(), value["payload"].clone())
-}
 
 async fn create_order(client: &Client, quantity: u64) -> Resource {
     let data = json!({ "productId": "P12345", "quantity": quantity, "totalAmount": 9.5 });

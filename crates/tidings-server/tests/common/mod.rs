@@ -172,6 +172,27 @@ pub fn expired_token(user: &str) -> String {
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("encode")
 }
 
+/// Sends `payload` as a message of type `ty` with `request_id`, and returns the reply's type and payload as JSON.
+pub async fn exchange(
+    client: &Client,
+    ty: &str,
+    request_id: &str,
+    payload: serde_json::Value,
+) -> (String, serde_json::Value) {
+    let message =
+        serde_json::json!({ "type": ty, "timestamp": 1630423456, "requestId": request_id, "payload": payload });
+    let reply = client.request_text(request_id, message.to_string()).await.expect("a reply");
+    let value: serde_json::Value = serde_json::from_str(&tidings_protocol::encode(&reply)).expect("json");
+    (value["type"].as_str().unwrap_or_default().to_owned(), value["payload"].clone())
+}
+
+/// Like [`exchange`], for a request that must succeed: returns the reply's payload.
+pub async fn call(client: &Client, ty: &str, request_id: &str, payload: serde_json::Value) -> serde_json::Value {
+    let (reply_type, reply) = exchange(client, ty, request_id, payload).await;
+    assert_ne!(reply_type, "error", "{ty} failed: {reply}");
+    reply
+}
+
 /// Waits for the next server message that is a push (not a reply), skipping server pings.
 pub async fn next_push(pushes: &mut Pushes) -> ServerMessage {
     loop {
