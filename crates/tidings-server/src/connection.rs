@@ -130,7 +130,13 @@ where
     tokio::spawn(async move {
         let mut message = Message::default();
         loop {
-            let Some(inbound) = next(&mut read, &mut message, hard_limit).await else { continue };
+            // When the session ends, the reader must end too, even if the client stays silent: it holds the read
+            // half, and with it the socket. Cancelling a read mid-frame loses nothing that matters then.
+            let inbound = tokio::select! {
+                inbound = next(&mut read, &mut message, hard_limit) => inbound,
+                () = tx.closed() => break,
+            };
+            let Some(inbound) = inbound else { continue };
             let last = matches!(inbound, Inbound::Close(_) | Inbound::TooBig | Inbound::InvalidUtf8 | Inbound::Broken);
             if tx.send(inbound).await.is_err() || last {
                 break;

@@ -37,8 +37,15 @@ impl Notifier {
         Arc::new(Notifier { storage, hub, order: tokio::sync::Mutex::new(()) })
     }
 
-    /// Checks and sends a notification; returns its id and how many users it was stored for.
-    pub async fn send(&self, to: Recipients, message: Message) -> Result<(String, usize), ErrorPayload> {
+    /// Checks and sends a notification; returns its id and how many users it was stored for. It runs in a task of
+    /// its own, so that a caller that goes away cannot stop it between storing and pushing.
+    pub async fn send(self: &Arc<Self>, to: Recipients, message: Message) -> Result<(String, usize), ErrorPayload> {
+        let this = Arc::clone(self);
+        let sent = tokio::spawn(async move { this.send_now(to, message).await }).await;
+        sent.unwrap_or_else(|e| Err(ErrorPayload::new(ErrorCode::Internal, format!("sending failed: {e}"))))
+    }
+
+    async fn send_now(&self, to: Recipients, message: Message) -> Result<(String, usize), ErrorPayload> {
         let errors = check(&to, &message);
         if !errors.is_empty() {
             let summary = errors.first().map(|e| format!(": {} {}", e.pointer, e.reason)).unwrap_or_default();

@@ -269,3 +269,33 @@ async fn a_reauthentication_ends_subscriptions_the_new_token_does_not_allow() {
     let id = create(&client, 1).await;
     assert_eq!(next_event(&mut pushes).await.id.map(|i| i.into_string()), Some(id));
 }
+
+#[tokio::test]
+async fn subscribing_while_events_keep_coming_loses_none_after_the_replied_seq() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let writer = {
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            for n in 1..=40 {
+                create(&alice, n).await;
+            }
+        })
+    };
+    // Subscribe in the middle of the storm: every event after the seq the reply names must follow, in order.
+    create(&alice, 100).await;
+    let (admin, mut pushes) = server.signed_in_as("root", &["admin"]).await;
+    let reply = subscribe(&admin, "order", None).await;
+    let from = reply["seq"].as_u64().expect("seq");
+    writer.await.expect("writer");
+    let head = 41;
+    let mut seqs = Vec::new();
+    while seqs.last().copied().unwrap_or(from) < head {
+        seqs.push(seq(&next_event(&mut pushes).await));
+    }
+    assert_eq!(
+        seqs,
+        (from + 1..=head).collect::<Vec<u64>>(),
+        "no event between the reply's seq and the live ones is lost"
+    );
+}

@@ -70,7 +70,11 @@ impl Mailbox {
                 self.slow.cancel();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            // The session is gone: flag the mailbox, so that the fan-out drops its stale entries.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.slow.cancel();
+                false
+            }
         }
     }
 }
@@ -148,6 +152,18 @@ impl Hub {
     /// Adds a subscription of `mailbox` to `topic`, reaching what `scope` allows.
     pub fn subscribe(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
         self.state().index.add(topic, mailbox, scope);
+    }
+
+    /// Changes the scope of a connection's subscription to `topic` under one lock, so no event falls between.
+    pub fn rescope(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
+        let mut state = self.state();
+        state.index.remove(topic, mailbox.connection);
+        state.index.add(topic, mailbox, scope);
+    }
+
+    /// Whether a type's stream still waits for events after `after` (a gap that has not closed).
+    pub fn waits_after(&self, resource_type: &str, after: u64) -> bool {
+        self.state().streams.get(resource_type).and_then(|s| s.next).is_some_and(|next| next <= after + 1)
     }
 
     /// Removes a connection's subscription to `topic`.

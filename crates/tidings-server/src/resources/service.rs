@@ -34,6 +34,17 @@ pub struct Resources {
     notifier: Arc<Notifier>,
 }
 
+/// One step of a replay.
+#[derive(Debug, Default)]
+pub struct ReplayPage {
+    /// The events the subscriber may see, with their `seq`, encoded.
+    pub events: Vec<(u64, Arc<str>)>,
+    /// The `seq` of the first event read (seen or not); the replay is whole only if it follows `after` directly.
+    pub first: Option<u64>,
+    /// The `seq` of the last event read, to continue after; `None` at the end of the log.
+    pub last: Option<u64>,
+}
+
 /// What a subscription to a topic may see, and where the topic stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
@@ -87,7 +98,8 @@ impl Resources {
             // is still open after this pause is read back from storage.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             let mut after = gap.after;
-            while let Ok(events) = storage.events_after(&gap.resource_type, None, after, 500).await {
+            while hub.waits_after(&gap.resource_type, after) {
+                let Ok(events) = storage.events_after(&gap.resource_type, None, after, 500).await else { break };
                 let Some(last) = events.last().map(|e| e.seq) else { break };
                 for event in events {
                     hub.publish(event);
@@ -95,6 +107,17 @@ impl Resources {
                 after = last;
             }
         });
+    }
+
+    /// How much of a type topic `who` may read, decided by the rules alone (no storage read), for joining the hub
+    /// before reading where the topic stands, and for re-checks after a re-authentication.
+    pub fn scope_for(&self, who: &Identity, resource_type: &str) -> Result<Scope, ErrorPayload> {
+        let def = self.type_of(resource_type)?;
+        match reach(&def.rules.read, who) {
+            Reach::All => Ok(Scope::All),
+            Reach::Own => Ok(Scope::Own(who.user_id.clone())),
+            Reach::Nothing => Err(forbidden(format!("you may not read {resource_type}"))),
+        }
     }
 
     /// Checks that `who` may subscribe to `topic` and says what the subscription reaches.
@@ -137,33 +160,33 @@ impl Resources {
         self.types.get(resource_type).is_some_and(|def| allows(&def.rules.read, who, owner))
     }
 
-    /// The events of `topic` after `after` that `reach` lets its subscriber see, encoded, at most `limit`
-    /// read from storage; returns them with the last `seq` read (to continue from), or `None` at the end.
+    /// The events of `topic` after `after` that `scope` lets its subscriber see, encoded; at most `limit` are read
+    /// from storage per call.
     pub async fn replay(
         &self,
         topic: &Topic,
         scope: Option<&Scope>,
         after: u64,
         limit: usize,
-    ) -> Result<(Vec<(u64, Arc<str>)>, Option<u64>), ErrorPayload> {
+    ) -> Result<ReplayPage, ErrorPayload> {
         let (name, id) = match topic.kind() {
             TopicKind::ResourceType(name) => (name, None),
             TopicKind::Resource(name, id) => (name, Some(id)),
-            TopicKind::Notifications => return Ok((Vec::new(), None)),
+            TopicKind::Notifications => return Ok(ReplayPage::default()),
         };
         let events = self.storage.events_after(name, id, after, limit).await.map_err(|e| storage_error(e, name, id))?;
-        let last = events.last().map(|e| if id.is_some() { e.version } else { e.seq });
+        let position = |e: &EventRecord| if id.is_some() { e.version } else { e.seq };
+        let (first, last) = (events.first().map(position), events.last().map(position));
         let visible = events.iter().filter(|event| match scope {
             Some(Scope::Own(owner)) => &event.owner_id == owner,
             _ => true,
         });
-        let encoded = visible
+        let events = visible
             .filter_map(|event| {
-                let seq = if id.is_some() { event.version } else { event.seq };
-                encode_event(event, topic.as_str(), seq).map(|text| (seq, text))
+                encode_event(event, topic.as_str(), position(event)).map(|text| (position(event), text))
             })
             .collect();
-        Ok((encoded, last))
+        Ok(ReplayPage { events, first, last })
     }
 
     /// The storage, for readiness checks.
@@ -178,6 +201,16 @@ impl Resources {
 
     /// `create`: validates, applies defaults, stores; a repeated requestId replays the first result.
     pub async fn create(
+        &self,
+        who: &Identity,
+        request_id: Option<&str>,
+        create: Create,
+    ) -> Result<Changed<Resource>, ErrorPayload> {
+        let (this, who, request_id) = (self.clone(), who.clone(), request_id.map(str::to_owned));
+        detached(async move { this.create_now(&who, request_id.as_deref(), create).await }).await
+    }
+
+    async fn create_now(
         &self,
         who: &Identity,
         request_id: Option<&str>,
@@ -318,6 +351,11 @@ impl Resources {
 
     /// `update`: applies a merge patch, under the type's rules, optionally at an expected version.
     pub async fn update(&self, who: &Identity, update: Update) -> Result<Changed<Resource>, ErrorPayload> {
+        let (this, who) = (self.clone(), who.clone());
+        detached(async move { this.update_now(&who, update).await }).await
+    }
+
+    async fn update_now(&self, who: &Identity, update: Update) -> Result<Changed<Resource>, ErrorPayload> {
         let def = Arc::clone(self.type_of(update.resource_type.as_str())?);
         let server_set: Vec<FieldError> = update
             .patch
@@ -426,6 +464,11 @@ impl Resources {
 
     /// `delete`: removes a resource under the type's rules, optionally at an expected version.
     pub async fn delete(&self, who: &Identity, delete: Delete) -> Result<Changed<Deleted>, ErrorPayload> {
+        let (this, who) = (self.clone(), who.clone());
+        detached(async move { this.delete_now(&who, delete).await }).await
+    }
+
+    async fn delete_now(&self, who: &Identity, delete: Delete) -> Result<Changed<Deleted>, ErrorPayload> {
         let def = Arc::clone(self.type_of(delete.resource_type.as_str())?);
         let (name, id) = (def.name().to_owned(), delete.id.as_str().to_owned());
         let who_owned = who.clone();
@@ -460,6 +503,14 @@ impl Resources {
                 .with_detail("resourceType", name)
         })
     }
+}
+
+/// Runs a change in a task of its own and waits for it. A caller that goes away (an HTTP client that hangs up)
+/// drops only the waiting: the write, which storage may commit anyway, is still followed by its publication.
+async fn detached<T: Send + 'static>(
+    change: impl std::future::Future<Output = Result<T, ErrorPayload>> + Send + 'static,
+) -> Result<T, ErrorPayload> {
+    tokio::spawn(change).await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
 }
 
 /// Checks and completes the data of a create: server-set and role-reserved fields, defaults, the schema.

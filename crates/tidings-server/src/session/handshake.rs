@@ -107,7 +107,7 @@ impl<O: Outbound> Session<O> {
             }
             delivered.push(record.seq);
         }
-        self.mark_delivered(delivered).await;
+        self.mark_delivered(delivered);
         Flow::Continue
     }
 

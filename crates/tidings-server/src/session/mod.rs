@@ -101,8 +101,10 @@ pub struct Session<O: Outbound> {
     mailbox: Mailbox,
     deliveries: Option<(mpsc::Receiver<Delivery>, tokio_util::sync::CancellationToken)>,
     subscriptions: Subscriptions,
-    /// Notifications pushed plainly (without a subscription), so that a later replay does not repeat them.
+    /// Notifications sent on this connection, so that none is sent twice (a bounded memory of the latest).
     inbox_seen: std::collections::BTreeSet<u64>,
+    /// Notifications written but not yet flushed, to mark delivered after the flush.
+    unmarked: Vec<u64>,
     _permit: ConnectionPermit,
 }
 
@@ -135,6 +137,7 @@ impl<O: Outbound> Session<O> {
             deliveries: Some((deliveries, slow)),
             subscriptions: Subscriptions::new(),
             inbox_seen: std::collections::BTreeSet::new(),
+            unmarked: Vec::new(),
             _permit: permit,
         }
     }
@@ -176,7 +179,11 @@ impl<O: Outbound> Session<O> {
                     break;
                 }
             }
-            if self.out.flush().await.is_err() || flow == Flow::Stop {
+            if self.out.flush().await.is_err() {
+                break;
+            }
+            self.mark_flushed().await;
+            if flow == Flow::Stop {
                 break;
             }
         }

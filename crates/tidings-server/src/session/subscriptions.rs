@@ -58,55 +58,83 @@ impl<O: Outbound> Session<O> {
         if topic.kind() == TopicKind::Notifications {
             return self.subscribe_notifications(request_id, topic, subscribe.since.map(Seq::get)).await;
         }
+        let since = subscribe.since.map(Seq::get);
+        // Join the hub before reading where the topic stands: an event committed in between then reaches the
+        // mailbox (and is dropped there if the head or the replay covers it) instead of falling between the two.
+        let scope = match topic.kind() {
+            TopicKind::ResourceType(name) => match self.shared.resources.scope_for(&user.identity, name) {
+                Ok(scope) => Some(scope),
+                Err(error) => {
+                    return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await
+                }
+            },
+            _ => None,
+        };
+        self.shared.hub.subscribe(&topic, &self.mailbox, scope.clone().unwrap_or(Scope::All));
         let opened = match self.shared.resources.open_subscription(&user.identity, &topic).await {
             Ok(opened) => opened,
-            Err(error) => return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await,
+            Err(error) => {
+                self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
+                return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
+            }
         };
-        self.shared.hub.subscribe(&topic, &self.mailbox, opened.scope.clone().unwrap_or(Scope::All));
-        let since = subscribe.since.map(Seq::get);
         // A `since` beyond the log's end means the client knew another log; one before the oldest event kept
         // means events are gone. Either way the client must re-read.
-        let recovered = since.map(|since| opened.recoverable(since));
+        let mut recovered = since.map(|since| opened.recoverable(since));
+        // The first page is read before the reply, so that a prune between the check and the replay shows up
+        // as what it is: the first event read is not the one right after `since`.
+        let mut first_page = None;
+        if let (Some(since), Some(true)) = (since, recovered) {
+            match self.shared.resources.replay(&topic, scope.as_ref(), since, REPLAY_BATCH).await {
+                Ok(page) if page.first.is_some_and(|first| first != since + 1) => recovered = Some(false),
+                Ok(page) => first_page = Some(page),
+                Err(error) => {
+                    self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
+                    return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
+                }
+            }
+        }
+        // Recorded before anything is sent, so that however this ends, leaving the hub removes it.
+        let key = topic.as_str().to_owned();
+        let subscription = Subscription { topic: topic.clone(), scope, owner: opened.owner, last_seq: opened.head };
+        self.subscriptions.insert(key.clone(), subscription);
         let reply = Subscribed {
             subscription_id: subscription_id(&topic),
             topic: topic.clone(),
             seq: Seq::saturating(opened.head),
             recovered,
         };
-        let mut subscription =
-            Subscription { topic: topic.clone(), scope: opened.scope, owner: opened.owner, last_seq: opened.head };
         if self.send(request_id, ServerMessage::Subscribe(reply)).await == Flow::Stop {
             return Flow::Stop;
         }
-        if let Some(since) = since.filter(|_| recovered == Some(true)) {
-            let mut after = since;
-            loop {
-                let page = self.shared.resources.replay(&topic, subscription.scope.as_ref(), after, REPLAY_BATCH).await;
-                let (events, last) = match page {
-                    Ok(page) => page,
-                    Err(error) => {
-                        // The reply is out; the client learns of the failure and may subscribe again.
-                        self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
-                        return self.end_subscription(&topic, error).await;
-                    }
-                };
-                for (seq, text) in events {
-                    if self.out.text(&text).await.is_err() {
-                        return Flow::Stop;
-                    }
-                    subscription.last_seq = subscription.last_seq.max(seq);
-                }
-                match last {
-                    Some(last) => after = last,
-                    None => break,
-                }
-                if self.out.flush().await.is_err() {
+        let Some(mut page) = first_page else { return Flow::Continue };
+        loop {
+            for (seq, text) in std::mem::take(&mut page.events) {
+                if self.out.text(&text).await.is_err() {
                     return Flow::Stop;
                 }
+                if let Some(subscription) = self.subscriptions.get_mut(&key) {
+                    subscription.last_seq = subscription.last_seq.max(seq);
+                }
             }
-            subscription.last_seq = subscription.last_seq.max(after);
+            let Some(last) = page.last else { break };
+            if let Some(subscription) = self.subscriptions.get_mut(&key) {
+                subscription.last_seq = subscription.last_seq.max(last);
+            }
+            if self.out.flush().await.is_err() {
+                return Flow::Stop;
+            }
+            page = match self
+                .shared
+                .resources
+                .replay(&topic, self.subscriptions.get(&key).and_then(|s| s.scope.as_ref()), last, REPLAY_BATCH)
+                .await
+            {
+                Ok(page) => page,
+                // The reply is out: the subscription ends, saying why, and the client may subscribe again.
+                Err(error) => return self.end_subscription(&topic, error).await,
+            };
         }
-        self.subscriptions.insert(topic.as_str().to_owned(), subscription);
         Flow::Continue
     }
 
@@ -160,17 +188,29 @@ impl<O: Outbound> Session<O> {
         let mut last_seq = head;
         if let Some(mut after) = since.filter(|_| recovered == Some(true)) {
             loop {
-                let Ok(page) = storage.notifications_after(&user, after, REPLAY_BATCH).await else { break };
+                let page = match storage.notifications_after(&user, after, REPLAY_BATCH).await {
+                    Ok(page) => page,
+                    Err(_) => {
+                        let error = ErrorPayload::new(
+                            ErrorCode::Unavailable,
+                            "notifications cannot be read now; subscribe again",
+                        );
+                        return self.end_subscription(&topic, error).await;
+                    }
+                };
                 let Some(last) = page.last().map(|n| n.seq) else { break };
                 let mut delivered = Vec::new();
-                for record in page.iter().filter(|n| !self.inbox_seen.contains(&n.seq)) {
+                for record in &page {
+                    if !self.note_inbox(record.seq) {
+                        continue;
+                    }
                     let Some(text) = encode_notification(record, Some(topic.as_str())) else { continue };
                     if self.out.text(&text).await.is_err() {
                         return Flow::Stop;
                     }
                     delivered.push(record.seq);
                 }
-                self.mark_delivered(delivered).await;
+                self.mark_delivered(delivered);
                 after = last;
                 last_seq = last_seq.max(last);
             }
@@ -190,17 +230,16 @@ impl<O: Outbound> Session<O> {
                 subscription.last_seq = delivery.seq;
                 (delivery.subscribed.unwrap_or(delivery.text), delivery.seq)
             }
-            None => {
-                if !self.note_inbox(delivery.seq) {
-                    return Flow::Continue;
-                }
-                (delivery.text, delivery.seq)
-            }
+            None => (delivery.text, delivery.seq),
         };
+        // Whichever way it goes out, a connection gets each notification once.
+        if !self.note_inbox(seq) {
+            return Flow::Continue;
+        }
         if self.out.text(&text).await.is_err() {
             return Flow::Stop;
         }
-        self.mark_delivered(vec![seq]).await;
+        self.mark_delivered(vec![seq]);
         Flow::Continue
     }
 
@@ -213,13 +252,19 @@ impl<O: Outbound> Session<O> {
         self.inbox_seen.insert(seq)
     }
 
-    /// Records that this connection received these notifications, before the session handles anything else: a
-    /// connection opened after this one's next reply cannot get them again as pending.
-    pub(super) async fn mark_delivered(&mut self, seqs: Vec<u64>) {
-        let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return };
-        if seqs.is_empty() {
+    /// Notes notifications written to the socket; they are marked delivered once the write is flushed.
+    pub(super) fn mark_delivered(&mut self, seqs: Vec<u64>) {
+        self.unmarked.extend(seqs);
+    }
+
+    /// Marks the notifications flushed to the socket as delivered, before the session handles anything else:
+    /// a connection opened after this one's next reply cannot get them again as pending.
+    pub(super) async fn mark_flushed(&mut self) {
+        if self.unmarked.is_empty() {
             return;
         }
+        let seqs = std::mem::take(&mut self.unmarked);
+        let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return };
         if let Err(error) = self.shared.resources.storage().mark_delivered(&user, seqs).await {
             tracing::warn!("could not mark notifications delivered: {error}");
         }
@@ -232,6 +277,12 @@ impl<O: Outbound> Session<O> {
         }
         let Some(subscription) = self.subscriptions.get_mut(&*delivery.topic) else { return Flow::Continue };
         if delivery.seq <= subscription.last_seq {
+            if delivery.ends {
+                // The replay already sent the deletion; the subscription still has to end.
+                let topic = subscription.topic.clone();
+                let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted"));
+                return self.end_subscription(&topic, error).await;
+            }
             return Flow::Continue;
         }
         subscription.last_seq = delivery.seq;
@@ -253,15 +304,14 @@ impl<O: Outbound> Session<O> {
         let topics: Vec<Topic> = self.subscriptions.values().map(|s| s.topic.clone()).collect();
         for topic in topics {
             let Some(subscription) = self.subscriptions.get(topic.as_str()) else { continue };
+            // Decided by the rules alone: a storage hiccup must not end a subscription as FORBIDDEN.
             let still = match (topic.kind(), &subscription.owner) {
                 (TopicKind::Notifications, _) => Some(None),
                 (TopicKind::Resource(name, _), Some(owner)) => {
                     self.shared.resources.may_read(&identity, name, owner).then_some(None)
                 }
-                _ => match self.shared.resources.open_subscription(&identity, &topic).await {
-                    Ok(opened) => Some(opened.scope),
-                    Err(_) => None,
-                },
+                (TopicKind::ResourceType(name), _) => self.shared.resources.scope_for(&identity, name).ok().map(Some),
+                _ => None,
             };
             match still {
                 None => {
@@ -275,8 +325,7 @@ impl<O: Outbound> Session<O> {
                     }
                 }
                 Some(Some(scope)) if subscription.scope.as_ref() != Some(&scope) => {
-                    self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
-                    self.shared.hub.subscribe(&topic, &self.mailbox, scope.clone());
+                    self.shared.hub.rescope(&topic, &self.mailbox, scope.clone());
                     if let Some(subscription) = self.subscriptions.get_mut(topic.as_str()) {
                         subscription.scope = Some(scope);
                     }

@@ -198,6 +198,11 @@ fn in_savepoint<T>(
     tx: &Transaction<'_>,
     run: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
+    // An I/O error or a full disk can make SQLite roll the whole transaction back; later writes of the batch
+    // would then each commit on their own while the batch is reported as failed. They must not run.
+    if tx.is_autocommit() {
+        return Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()));
+    }
     tx.execute_batch("SAVEPOINT write").map_err(|e| sql_error(&e))?;
     let result = run(tx);
     let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
