@@ -5,5 +5,5 @@ pub mod data;
 mod service;
 pub mod types;
 
-pub use service::{prefix_pointers, Changed, Resources};
+pub use service::{prefix_pointers, Changed, Opened, ReplayPage, Resources};
 pub use types::{default_types, ResourceTypeConfig, ResourceTypes};

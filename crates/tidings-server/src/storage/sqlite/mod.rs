@@ -5,6 +5,7 @@
 //! one fsync serves many clients, and a write is acknowledged only when it is durable. Reads use a few read-only
 //! connections, which WAL lets run beside the writer.
 
+mod list;
 mod notifications;
 
 use std::path::Path;
@@ -20,8 +21,8 @@ use tidings_protocol::now_ms;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, OrderKey, Record,
-    Storage, StorageError, UpdateCheck, UpdateOutcome,
+    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
+    StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// The most writes one transaction carries.
@@ -366,89 +367,6 @@ fn json(data: &Map<String, Value>) -> String {
     Value::Object(data.clone()).to_string()
 }
 
-/// Builds the SQL of a list page: equality filters on JSON fields, keyset pagination on (order key, id).
-fn list_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), StorageError> {
-    let mut sql = format!("SELECT {RECORD_COLUMNS}, ");
-    let key = match &query.order {
-        OrderKey::CreatedAt => "created_at".to_owned(),
-        OrderKey::UpdatedAt => "updated_at".to_owned(),
-        OrderKey::Id => "id".to_owned(),
-        OrderKey::Field(field, ty) => {
-            let path = field_path(field)?;
-            // Absent fields sort first (ascending) as the lowest value of their type.
-            let missing = match ty.as_str() {
-                "string" => "''",
-                _ => "-1.0e308",
-            };
-            format!("COALESCE(json_extract(data, '{path}'), {missing})")
-        }
-    };
-    sql.push_str(&key);
-    sql.push_str(" AS order_key FROM resources WHERE resource_type = ?");
-    let mut args = vec![SqlValue::Text(query.resource_type.clone())];
-    if let Some(owner) = &query.owner {
-        sql.push_str(" AND owner_id = ?");
-        args.push(SqlValue::Text(owner.clone()));
-    }
-    for (field, value) in &query.filter {
-        let path = field_path(field)?;
-        match value {
-            Value::Null => {
-                sql.push_str(&format!(" AND (json_type(data, '{path}') IS NULL OR json_type(data, '{path}') = 'null')"))
-            }
-            Value::Bool(b) => sql.push_str(&format!(" AND json_type(data, '{path}') = '{b}'")),
-            Value::Number(n) => {
-                sql.push_str(&format!(
-                    " AND json_type(data, '{path}') IN ('integer', 'real') AND json_extract(data, '{path}') = ?"
-                ));
-                args.push(n.as_i64().map_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)), SqlValue::Integer));
-            }
-            Value::String(s) => {
-                sql.push_str(&format!(" AND json_type(data, '{path}') = 'text' AND json_extract(data, '{path}') = ?"));
-                args.push(SqlValue::Text(s.clone()));
-            }
-            _ => return Err(StorageError::Internal("a filter value must be a scalar".to_owned())),
-        }
-    }
-    let direction = if query.descending { "DESC" } else { "ASC" };
-    let comparison = if query.descending { "<" } else { ">" };
-    if let Some((after_key, after_id)) = &query.after {
-        sql.push_str(&format!(" AND ({key}, id) {comparison} (?, ?)"));
-        args.push(sql_value(after_key));
-        args.push(SqlValue::Text(after_id.clone()));
-    }
-    sql.push_str(&format!(" ORDER BY order_key {direction}, id {direction} LIMIT ?"));
-    args.push(SqlValue::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
-    Ok((sql, args))
-}
-
-/// The JSON path of a top-level field; field names are letters, digits and `_` only, so the path is safe in SQL.
-fn field_path(field: &str) -> Result<String, StorageError> {
-    let safe = !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !safe {
-        return Err(StorageError::Internal(format!("unsafe field name {field:?}")));
-    }
-    Ok(format!("$.{field}"))
-}
-
-fn sql_value(value: &Value) -> SqlValue {
-    match value {
-        Value::Number(n) => n.as_i64().map_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0)), SqlValue::Integer),
-        Value::String(s) => SqlValue::Text(s.clone()),
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        _ => SqlValue::Null,
-    }
-}
-
-fn json_of(value: SqlValue) -> Value {
-    match value {
-        SqlValue::Integer(n) => Value::from(n),
-        SqlValue::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
-        SqlValue::Text(s) => Value::String(s),
-        _ => Value::Null,
-    }
-}
-
 fn event_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
     let kind: String = row.get(4)?;
     let data: String = row.get(7)?;
@@ -492,13 +410,13 @@ impl Storage for Sqlite {
     }
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
-        let (sql, args) = list_sql(&query)?;
+        let (sql, args) = list::list_sql(&query)?;
         self.read(move |c| {
             let mut statement = c.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
             let rows = statement
                 .query_map(rusqlite::params_from_iter(args), |row| {
                     let key: SqlValue = row.get(7)?;
-                    Ok(Listed { record: record_of(row)?, key: json_of(key) })
+                    Ok(Listed { record: record_of(row)?, key: list::json_of(key) })
                 })
                 .map_err(|e| sql_error(&e))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))

@@ -10,15 +10,19 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use tidings_protocol::{
     Create, Delete, Deleted, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Resource, ResourceList, Text,
-    Topic, TopicKind, Update, Version,
+    Update, Version,
 };
 use tracing::error;
 
 use super::access::{allows, has_any_role, reach, Reach};
 use super::data::{apply_defaults, merge, validate};
 use super::types::{ResourceTypeDef, ResourceTypes};
+mod topics;
+
+pub use topics::{Opened, ReplayPage};
+
 use crate::auth::Identity;
-use crate::hub::{encode_event, Hub, Scope};
+use crate::hub::Hub;
 use crate::notifications::{Message, Notifier};
 use crate::storage::{
     fingerprint, CreateOutcome, EventRecord, IdempotencyKey, ListQuery, NewRecord, OrderKey, Recipients, Record,
@@ -32,37 +36,6 @@ pub struct Resources {
     storage: Arc<dyn Storage>,
     hub: Arc<Hub>,
     notifier: Arc<Notifier>,
-}
-
-/// One step of a replay.
-#[derive(Debug, Default)]
-pub struct ReplayPage {
-    /// The events the subscriber may see, with their `seq`, encoded.
-    pub events: Vec<(u64, Arc<str>)>,
-    /// The `seq` of the first event read (seen or not); the replay is whole only if it follows `after` directly.
-    pub first: Option<u64>,
-    /// The `seq` of the last event read, to continue after; `None` at the end of the log.
-    pub last: Option<u64>,
-}
-
-/// What a subscription to a topic may see, and where the topic stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Opened {
-    /// For a type topic, how much of it the user reaches; `None` for a one-resource topic.
-    pub scope: Option<Scope>,
-    /// For a one-resource topic, the resource's owner (to check again after a re-authentication).
-    pub owner: Option<String>,
-    /// The topic's current `seq`.
-    pub head: u64,
-    /// The `seq` of the oldest event the log still keeps for the topic (`None`: none kept).
-    pub oldest: Option<u64>,
-}
-
-impl Opened {
-    /// Whether every event after `since` can still be replayed.
-    pub fn recoverable(&self, since: u64) -> bool {
-        since == self.head || (since < self.head && self.oldest.is_some_and(|oldest| oldest <= since + 1))
-    }
 }
 
 /// The result of a change: the reply, and the event it committed (none for a replayed create or no change).
@@ -107,86 +80,6 @@ impl Resources {
                 after = last;
             }
         });
-    }
-
-    /// How much of a type topic `who` may read, decided by the rules alone (no storage read), for joining the hub
-    /// before reading where the topic stands, and for re-checks after a re-authentication.
-    pub fn scope_for(&self, who: &Identity, resource_type: &str) -> Result<Scope, ErrorPayload> {
-        let def = self.type_of(resource_type)?;
-        match reach(&def.rules.read, who) {
-            Reach::All => Ok(Scope::All),
-            Reach::Own => Ok(Scope::Own(who.user_id.clone())),
-            Reach::Nothing => Err(forbidden(format!("you may not read {resource_type}"))),
-        }
-    }
-
-    /// Checks that `who` may subscribe to `topic` and says what the subscription reaches.
-    pub async fn open_subscription(&self, who: &Identity, topic: &Topic) -> Result<Opened, ErrorPayload> {
-        match topic.kind() {
-            TopicKind::ResourceType(name) => {
-                let def = self.type_of(name)?;
-                let scope = match reach(&def.rules.read, who) {
-                    Reach::All => Scope::All,
-                    Reach::Own => Scope::Own(who.user_id.clone()),
-                    Reach::Nothing => return Err(forbidden(format!("you may not read {name}"))),
-                };
-                let head = self.storage.head(name).await.map_err(|e| storage_error(e, name, None))?;
-                let oldest = self.storage.oldest_event(name, None).await.map_err(|e| storage_error(e, name, None))?;
-                Ok(Opened { scope: Some(scope), owner: None, head, oldest })
-            }
-            TopicKind::Resource(name, id) => {
-                let def = self.type_of(name)?;
-                let record = self.storage.get(name, id).await.map_err(|e| storage_error(e, name, Some(id)))?;
-                match record {
-                    Some(record) if allows(&def.rules.read, who, &record.owner_id) => {
-                        let oldest = self
-                            .storage
-                            .oldest_event(name, Some(id))
-                            .await
-                            .map_err(|e| storage_error(e, name, Some(id)))?;
-                        Ok(Opened { scope: None, owner: Some(record.owner_id), head: record.version, oldest })
-                    }
-                    _ => Err(not_found(name, id)),
-                }
-            }
-            TopicKind::Notifications => {
-                Err(ErrorPayload::new(ErrorCode::Unavailable, "the notifications topic is not available yet"))
-            }
-        }
-    }
-
-    /// Whether `who` may still read a one-resource topic whose resource `owner` owns.
-    pub fn may_read(&self, who: &Identity, resource_type: &str, owner: &str) -> bool {
-        self.types.get(resource_type).is_some_and(|def| allows(&def.rules.read, who, owner))
-    }
-
-    /// The events of `topic` after `after` that `scope` lets its subscriber see, encoded; at most `limit` are read
-    /// from storage per call.
-    pub async fn replay(
-        &self,
-        topic: &Topic,
-        scope: Option<&Scope>,
-        after: u64,
-        limit: usize,
-    ) -> Result<ReplayPage, ErrorPayload> {
-        let (name, id) = match topic.kind() {
-            TopicKind::ResourceType(name) => (name, None),
-            TopicKind::Resource(name, id) => (name, Some(id)),
-            TopicKind::Notifications => return Ok(ReplayPage::default()),
-        };
-        let events = self.storage.events_after(name, id, after, limit).await.map_err(|e| storage_error(e, name, id))?;
-        let position = |e: &EventRecord| if id.is_some() { e.version } else { e.seq };
-        let (first, last) = (events.first().map(position), events.last().map(position));
-        let visible = events.iter().filter(|event| match scope {
-            Some(Scope::Own(owner)) => &event.owner_id == owner,
-            _ => true,
-        });
-        let events = visible
-            .filter_map(|event| {
-                encode_event(event, topic.as_str(), position(event)).map(|text| (position(event), text))
-            })
-            .collect();
-        Ok(ReplayPage { events, first, last })
     }
 
     /// The storage, for readiness checks.
