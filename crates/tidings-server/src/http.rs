@@ -88,12 +88,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the server accepts sessions (not while it shuts down).
+/// `GET /readyz`: the server can serve: not shutting down, and its storage answers.
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    (StatusCode::OK, "ready\n").into_response()
+    let ping = tokio::time::timeout(Duration::from_secs(2), shared.resources.storage().ping()).await;
+    match ping {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage unavailable: {error}\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage does not answer\n").into_response(),
+    }
 }
 
 /// The body of `POST /auth/dev-token`.

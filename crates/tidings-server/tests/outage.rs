@@ -35,6 +35,7 @@ async fn a_create_is_unavailable_while_postgres_refuses_and_succeeds_once_it_is_
     let database = server.database().expect("a PostgreSQL database");
     let (alice, _pushes) = server.signed_in("alice").await;
     alice.request(create_order()).await.expect("created while the database is up");
+    assert_eq!(common::http(&server, "GET", "/readyz", None).await.0, 200);
 
     // Only this test's database refuses: other tests, on databases of their own, go on undisturbed.
     database.refuse_connections().await;
@@ -55,8 +56,12 @@ async fn a_create_is_unavailable_while_postgres_refuses_and_succeeds_once_it_is_
         .await
         .expect("a reply");
     assert!(matches!(read.message, ServerMessage::Error(ref e) if e.code == ErrorCode::Unavailable), "{read:?}");
+    let (status, body) = common::http(&server, "GET", "/readyz", None).await;
+    assert_eq!(status, 503, "not ready while storage is gone: {body}");
+    assert_eq!(common::http(&server, "GET", "/healthz", None).await.0, 200, "but alive");
 
     database.allow_connections().await;
     alice.request(create_order()).await.expect("created once the database is back, without a restart");
+    assert_eq!(common::http(&server, "GET", "/readyz", None).await.0, 200, "ready again");
     assert_eq!(orders(&alice).await, 2, "the refused create wrote nothing");
 }
