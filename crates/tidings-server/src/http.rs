@@ -24,6 +24,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/auth/dev-token", post(dev_token))
         .with_state(Arc::clone(&shared))
         .merge(crate::api::router(shared))
@@ -86,6 +87,12 @@ fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
 /// `GET /healthz`: the process is alive.
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics() -> Response {
+    let body = crate::metrics::handle().render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// `GET /readyz`: the server can serve: not shutting down, and its storage answers.

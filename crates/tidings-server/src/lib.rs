@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 mod http;
 pub mod hub;
+pub mod metrics;
 pub mod notifications;
 pub mod resources;
 mod server;

@@ -30,6 +30,8 @@ impl Server {
     /// Prepares the data dir and the authenticator, and binds `config.listen`.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         config.check()?;
+        // Installed before anything is counted.
+        crate::metrics::handle();
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
         let types = ResourceTypes::compile(&config.resource_types)?;
         let storage = open_storage(&config).await?;

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::metrics;
 use crate::notifications::Notifier;
 use crate::resources::Resources;
 
@@ -57,7 +58,10 @@ impl Connections {
     /// Takes a place if fewer than `max` connections are open.
     pub fn open(self: &Arc<Self>, max: usize) -> Option<ConnectionPermit> {
         let taken = self.total.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
-        taken.ok().map(|_| ConnectionPermit(Arc::clone(self)))
+        let permit = taken.ok().map(|_| ConnectionPermit(Arc::clone(self)))?;
+        ::metrics::gauge!(metrics::CONNECTIONS_OPEN).increment(1.0);
+        ::metrics::counter!(metrics::CONNECTIONS_TOTAL).increment(1);
+        Some(permit)
     }
 
     /// Takes a place for `user` if they hold fewer than `max` authenticated connections.
@@ -68,6 +72,7 @@ impl Connections {
             return None;
         }
         *count += 1;
+        ::metrics::gauge!(metrics::SESSIONS_AUTHENTICATED).increment(1.0);
         Some(UserPermit { connections: Arc::clone(self), user: user.to_owned() })
     }
 
@@ -86,11 +91,13 @@ impl Connections {
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         self.0.total.fetch_sub(1, Ordering::AcqRel);
+        ::metrics::gauge!(metrics::CONNECTIONS_OPEN).decrement(1.0);
     }
 }
 
 impl Drop for UserPermit {
     fn drop(&mut self) {
+        ::metrics::gauge!(metrics::SESSIONS_AUTHENTICATED).decrement(1.0);
         let mut per_user = self.connections.per_user.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = per_user.get_mut(&self.user) {
             *count -= 1;

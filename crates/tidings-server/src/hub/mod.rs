@@ -230,6 +230,7 @@ impl Hub {
 
 /// Encodes an event once per topic and offers it to every mailbox that may see it.
 fn fan_out(index: &mut Index, event: &EventRecord) {
+    ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
     {
         let type_topic: Arc<str> = Arc::from(event.resource_type.as_str());
@@ -264,7 +265,9 @@ fn offer_all<'a>(
 ) {
     for mailbox in mailboxes {
         let delivery = Delivery { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends, subscribed: None };
-        if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
+        if mailbox.offer(delivery) {
+            ::metrics::counter!(crate::metrics::EVENTS_DELIVERED).increment(1);
+        } else if mailbox.slow.is_cancelled() {
             slow.push(mailbox.connection);
         }
     }

@@ -25,6 +25,7 @@ use tracing::{debug, info};
 use crate::auth::Identity;
 use crate::connection::{Inbound, Outbound};
 use crate::hub::{Delivery, Mailbox};
+use crate::metrics;
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
 use subscriptions::Subscriptions;
 
@@ -160,7 +161,10 @@ impl<O: Outbound> Session<O> {
             let mut flow = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => self.disconnect(CloseCode::GoingAway).await,
-                () = slow.cancelled() => self.disconnect(CloseCode::SlowConsumer).await,
+                () = slow.cancelled() => {
+                    ::metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+                    self.disconnect(CloseCode::SlowConsumer).await
+                }
                 message = inbound.recv() => match message {
                     Some(message) => self.on_inbound(message).await,
                     None => Flow::Stop,
@@ -295,9 +299,19 @@ impl<O: Outbound> Session<O> {
             .with_detail("size", text.len());
             return self.send(peek_request_id(text), ServerMessage::Error(error)).await;
         }
+        let started = Instant::now();
         match decode_client(text) {
-            Ok(envelope) => self.dispatch(envelope.request_id, envelope.message).await,
-            Err(rejected) => self.send(rejected.request_id, ServerMessage::Error(rejected.error)).await,
+            Ok(envelope) => {
+                let ty = envelope.message.message_type().as_str();
+                ::metrics::counter!(metrics::MESSAGES_IN, "type" => ty).increment(1);
+                let flow = self.dispatch(envelope.request_id, envelope.message).await;
+                ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => ty).record(started.elapsed().as_secs_f64());
+                flow
+            }
+            Err(rejected) => {
+                ::metrics::counter!(metrics::MESSAGES_IN, "type" => "invalid").increment(1);
+                self.send(rejected.request_id, ServerMessage::Error(rejected.error)).await
+            }
         }
     }
 
@@ -352,6 +366,10 @@ impl<O: Outbound> Session<O> {
 
     /// Writes one message; a failed write ends the session.
     async fn send(&mut self, request_id: Option<RequestId>, message: ServerMessage) -> Flow {
+        ::metrics::counter!(metrics::MESSAGES_OUT, "type" => message.message_type().as_str()).increment(1);
+        if let ServerMessage::Error(error) = &message {
+            ::metrics::counter!(metrics::ERRORS, "code" => error.code.as_str()).increment(1);
+        }
         let text = encode(&Envelope::now(request_id, message));
         match self.out.text(&text).await {
             Ok(()) => Flow::Continue,

@@ -1,0 +1,43 @@
+//! Prometheus metrics: their names in one place, and the recorder that `GET /metrics` renders.
+//!
+//! The `metrics` facade is process-wide, so one recorder serves every server in the process (tests start many).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Connections open now (gauge).
+pub const CONNECTIONS_OPEN: &str = "tidings_connections_open";
+/// Connections accepted since start (counter).
+pub const CONNECTIONS_TOTAL: &str = "tidings_connections_total";
+/// Authenticated sessions now (gauge).
+pub const SESSIONS_AUTHENTICATED: &str = "tidings_sessions_authenticated";
+/// Messages received, by `type` (`invalid` for those that did not decode) (counter).
+pub const MESSAGES_IN: &str = "tidings_messages_in_total";
+/// Messages sent, by `type` (counter).
+pub const MESSAGES_OUT: &str = "tidings_messages_out_total";
+/// `error` messages sent, by `code` (counter).
+pub const ERRORS: &str = "tidings_errors_total";
+/// Time from receiving a request to writing its reply, by `type` (histogram, seconds).
+pub const REQUEST_SECONDS: &str = "tidings_request_duration_seconds";
+/// Events released by the hub (counter).
+pub const EVENTS_PUBLISHED: &str = "tidings_events_published_total";
+/// Event pushes handed to mailboxes (counter).
+pub const EVENTS_DELIVERED: &str = "tidings_events_delivered_total";
+/// Connections closed as slow consumers (counter).
+pub const SLOW_CONSUMERS: &str = "tidings_slow_consumer_disconnects_total";
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+        let builder = builder.set_buckets(&buckets).unwrap_or_else(|_| PrometheusBuilder::new());
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is already global (an embedding application's): render ours, unrecorded.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        }
+    })
+}

@@ -1,0 +1,53 @@
+//! `/metrics` during a small workload: the counters move by exactly what happened. This file is its own process,
+//! so no other test's server adds to the process-wide counters.
+
+mod common;
+
+use common::{call, exchange, next_push, TestServer};
+use serde_json::json;
+use tidings_protocol::ServerMessage;
+
+/// The value of one series in Prometheus text, 0 when absent.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn the_counters_move_by_what_the_workload_did() {
+    let server = TestServer::start().await;
+    let scrape = || async { common::http(&server, "GET", "/metrics", None).await };
+    let (status, before) = scrape().await;
+    assert_eq!(status, 200);
+
+    let (admin, mut pushes) = server.signed_in_as("root", &["admin"]).await;
+    call(&admin, "subscribe", "s", json!({ "topic": "order" })).await;
+    let (alice, _a) = server.signed_in("alice").await;
+    for n in 0..3 {
+        let data = json!({ "productId": "P", "quantity": 1, "totalAmount": 2 });
+        call(&alice, "create", &format!("c{n}"), json!({ "resourceType": "order", "data": data })).await;
+    }
+    let (kind, _) =
+        exchange(&alice, "create", "bad", json!({ "resourceType": "order", "data": { "quantity": 0 } })).await;
+    assert_eq!(kind, "error");
+    for _ in 0..3 {
+        assert!(matches!(next_push(&mut pushes).await, ServerMessage::Event(_)));
+    }
+    let (_, after) = scrape().await;
+
+    let delta = |series: &str| value(&after, series) - value(&before, series);
+    assert_eq!(delta("tidings_connections_total"), 2.0);
+    assert_eq!(value(&after, "tidings_connections_open"), 2.0);
+    assert_eq!(value(&after, "tidings_sessions_authenticated"), 2.0);
+    assert_eq!(delta(r#"tidings_messages_in_total{type="create"}"#), 4.0);
+    assert_eq!(delta(r#"tidings_messages_in_total{type="auth"}"#), 2.0);
+    assert_eq!(delta(r#"tidings_errors_total{code="INVALID_PARAMS"}"#), 1.0);
+    assert_eq!(delta(r#"tidings_messages_out_total{type="create"}"#), 3.0);
+    assert_eq!(delta("tidings_events_published_total"), 3.0);
+    assert_eq!(delta("tidings_events_delivered_total"), 3.0);
+    assert_eq!(delta(r#"tidings_request_duration_seconds_count{type="create"}"#), 4.0);
+    assert!(after.contains("# TYPE tidings_request_duration_seconds histogram"), "{after}");
+}
