@@ -8,6 +8,7 @@ mod api;
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod directory;
 mod http;
 pub mod hub;
 pub mod metrics;

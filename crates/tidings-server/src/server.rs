@@ -47,6 +47,7 @@ impl Server {
             hub,
             notifier,
             connections: Arc::new(Connections::default()),
+            directory: Arc::default(),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         });

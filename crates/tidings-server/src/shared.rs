@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics;
 use crate::notifications::Notifier;
@@ -29,6 +30,8 @@ pub struct Shared {
     pub notifier: Arc<Notifier>,
     /// Open connections, in total and per user.
     pub connections: Arc<Connections>,
+    /// Live sessions, for the admin API.
+    pub directory: Arc<Directory>,
     /// Cancelled when the server shuts down: every session then says goodbye with 1001.
     pub shutdown: CancellationToken,
     /// Every session task, so that shutdown can wait for them.

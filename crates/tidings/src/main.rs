@@ -1,9 +1,11 @@
 //! The `tidings` command: one binary for the server and its tools.
 
+mod admin;
 mod check;
 mod client;
 mod notify;
 mod serve;
+mod server_api;
 mod token;
 
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ enum Command {
     Client(client::Args),
     /// Send a notification through a server's HTTP API.
     Notify(notify::Args),
+    /// Operate a running server: list and disconnect connections.
+    Admin(admin::Args),
     /// Decode protocol messages, one JSON object per line, and print what a Tidings peer makes of each.
     Check(check::Args),
 }
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Client(args) => client::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Notify(args) => notify::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Admin(args) => admin::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => check::run(&args),
     };
     match result {

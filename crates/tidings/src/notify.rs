@@ -40,17 +40,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let to = if args.everyone { json!("*") } else { json!(args.to) };
     let body = json!({ "to": to, "level": args.level, "title": args.title, "body": args.body, "data": data });
-    let url = format!("{}/api/v1/notifications", args.url.trim_end_matches('/'));
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent
-        .post(&url)
-        .header("x-api-key", &args.api_key)
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let text = response.body_mut().read_to_string().context("cannot read the answer")?;
-    anyhow::ensure!(status.is_success(), "the server refused ({status}): {}", text.trim());
+    let text =
+        crate::server_api::call(&args.url, &args.api_key, "POST", "/api/v1/notifications", Some(body.to_string()))?;
     println!("{}", text.trim());
     Ok(())
 }

@@ -91,7 +91,7 @@ fn check_prints_the_verdict_of_each_message_and_fails_when_one_is_invalid() {
 }
 
 #[test]
-fn tidings_notify_reaches_a_connected_user_through_the_server_api() {
+fn tidings_notify_and_tidings_admin_work_through_the_server_api() {
     const KEY: &str = "a-server-api-key-for-tests";
     let served = common::Served::start_in(
         tempfile::tempdir().expect("dir"),
@@ -143,6 +143,29 @@ fn tidings_notify_reaches_a_connected_user_through_the_server_api() {
                     }
                 }
                 other => panic!("expected the notification, got {other:?}"),
+            }
+        }
+        // The same key operates the server: list the connections, then cut alice off with a reason.
+        let admin = |args: &[&str]| {
+            let mut command = Command::new(TIDINGS);
+            command.args(["admin", "--url", &http, "--api-key", KEY]).args(args);
+            let output = command.output().expect("tidings admin runs");
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let listed = admin(&["connections"]);
+        assert!(listed.contains("\"userId\": \"alice\""), "{listed}");
+        let answer = admin(&["disconnect-user", "alice", "--reason", "see you"]);
+        assert!(answer.contains("\"disconnected\": 1"), "{answer}");
+        loop {
+            match pushes.next_within(Duration::from_secs(10)).await {
+                Some(Push::Message(envelope)) => {
+                    if let tidings_protocol::ServerMessage::Disconnect(notice) = envelope.message {
+                        assert_eq!((notice.code, notice.reason.as_str()), (4502, "see you"));
+                        break;
+                    }
+                }
+                other => panic!("expected the disconnect, got {other:?}"),
             }
         }
     });

@@ -6,6 +6,7 @@
 //! construction. Errors are the WebSocket `error` payload, with pointers relative to the operation's payload
 //! (`/data/quantity`) and an HTTP status chosen by their code; docs/openapi.yaml describes every answer.
 
+mod admin;
 mod input;
 mod notifications;
 mod output;
@@ -63,6 +64,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{RESOURCES}/{{type}}"), post(create).get(list))
         .route(&format!("{RESOURCES}/{{type}}/{{id}}"), get(read).patch(update).delete(delete))
         .route("/api/v1/notifications", post(notifications::notify))
+        .route("/api/v1/admin/connections", get(admin::connections))
+        .route("/api/v1/admin/connections/{session_id}", axum::routing::delete(admin::disconnect))
+        .route("/api/v1/admin/users/{user_id}/connections", axum::routing::delete(admin::disconnect_user))
         .route("/api/v1/{*rest}", any(no_such_endpoint))
         .with_state(api)
 }

@@ -69,7 +69,7 @@ pub(super) async fn notify(State(api): State<Arc<Api>>, headers: HeaderMap, body
 }
 
 /// The request must carry one of the configured keys; a server with none has this API switched off.
-fn check_key(keys: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_key(keys: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers.get(API_KEY).and_then(|v| v.to_str().ok());
     let known = given.is_some_and(|given| keys.iter().any(|key| constant_time_eq(key.as_bytes(), given.as_bytes())));
     if known {

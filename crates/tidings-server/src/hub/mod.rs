@@ -59,6 +59,11 @@ impl Mailbox {
         (mailbox, receiver, slow)
     }
 
+    /// Pushes waiting in the mailbox now.
+    pub fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
     /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses.
     fn offer(&self, delivery: Delivery) -> bool {
         if self.slow.is_cancelled() {

@@ -64,6 +64,7 @@ impl<O: Outbound> Session<O> {
                     return self.disconnect(CloseCode::UserConnectionLimit).await;
                 };
                 info!(session = %self.id, user = %identity.user_id, "authenticated");
+                self.shared.directory.set_user(&self.id, &identity.user_id);
                 self.user = Some(User { identity: identity.clone(), _permit: permit });
             }
         }

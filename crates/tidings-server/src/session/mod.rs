@@ -24,6 +24,7 @@ use tracing::{debug, info};
 
 use crate::auth::Identity;
 use crate::connection::{Inbound, Outbound};
+use crate::directory::{Kick, Registration};
 use crate::hub::{Delivery, Mailbox};
 use crate::metrics;
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
@@ -101,6 +102,8 @@ pub struct Session<O: Outbound> {
     refused_in_a_row: u32,
     mailbox: Mailbox,
     deliveries: Option<(mpsc::Receiver<Delivery>, tokio_util::sync::CancellationToken)>,
+    /// This session's place in the directory, and how an operator ends it.
+    listed: (Registration, Kick),
     subscriptions: Subscriptions,
     /// Notifications sent on this connection, so that none is sent twice (a bounded memory of the latest).
     inbox_seen: std::collections::BTreeSet<u64>,
@@ -123,8 +126,11 @@ impl<O: Outbound> Session<O> {
             .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
         let now = Instant::now();
         let (mailbox, deliveries, slow) = Mailbox::new(limits.outbound_queue);
+        let id = format!("s-{:012x}", rand::random::<u64>() >> 16);
+        let listed = shared.directory.enter(&id, &mailbox);
         Session {
-            id: format!("s-{:012x}", rand::random::<u64>() >> 16),
+            id,
+            listed,
             shared,
             out,
             state: State::Open,
@@ -152,6 +158,7 @@ impl<O: Outbound> Session<O> {
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
         let shutdown = self.shared.shutdown.clone();
         let Some((mut deliveries, slow)) = self.deliveries.take() else { return };
+        let kick = self.listed.1.token.clone();
         let period = self.shared.config.ping_interval();
         let mut ping = interval_at(Instant::now() + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -161,6 +168,10 @@ impl<O: Outbound> Session<O> {
             let mut flow = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => self.disconnect(CloseCode::GoingAway).await,
+                () = kick.cancelled() => {
+                    let reason = self.listed.1.reason();
+                    self.disconnect_because(CloseCode::Kicked, reason.as_deref()).await
+                }
                 () = slow.cancelled() => {
                     ::metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
                     self.disconnect(CloseCode::SlowConsumer).await
@@ -379,10 +390,16 @@ impl<O: Outbound> Session<O> {
 
     /// Says goodbye with `disconnect` and closes with the same code (docs/protocol.md, section 11).
     async fn disconnect(&mut self, close: CloseCode) -> Flow {
+        self.disconnect_because(close, None).await
+    }
+
+    /// `disconnect` with a reason of the caller's (an operator's), or the code's own.
+    async fn disconnect_because(&mut self, close: CloseCode, reason: Option<&str>) -> Flow {
         self.state = State::Closing;
-        let notice = Disconnect { code: close.code(), reason: close.reason().to_owned(), reconnect: close.reconnect() };
+        let reason = reason.unwrap_or(close.reason()).to_owned();
+        let notice = Disconnect { code: close.code(), reason: reason.clone(), reconnect: close.reconnect() };
         if self.send(None, ServerMessage::Disconnect(notice)).await == Flow::Continue {
-            let _ = self.out.close(close.code(), close.reason()).await;
+            let _ = self.out.close(close.code(), &reason).await;
         }
         debug!(session = %self.id, code = close.code(), "disconnected");
         Flow::Stop

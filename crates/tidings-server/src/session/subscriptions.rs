@@ -98,6 +98,7 @@ impl<O: Outbound> Session<O> {
         let key = topic.as_str().to_owned();
         let subscription = Subscription { topic: topic.clone(), scope, owner: opened.owner, last_seq: opened.head };
         self.subscriptions.insert(key.clone(), subscription);
+        self.list_subscriptions();
         let reply = Subscribed {
             subscription_id: subscription_id(&topic),
             topic: topic.clone(),
@@ -149,6 +150,7 @@ impl<O: Outbound> Session<O> {
             return self.send(request_id, ServerMessage::Error(error)).await;
         };
         self.shared.hub.unsubscribe(&subscription.topic, self.mailbox.connection);
+        self.list_subscriptions();
         let reply = Unsubscribed {
             subscription_id: subscription_id(&subscription.topic),
             topic: Some(subscription.topic),
@@ -217,6 +219,7 @@ impl<O: Outbound> Session<O> {
         }
         self.subscriptions
             .insert(topic.as_str().to_owned(), Subscription { topic, scope: None, owner: None, last_seq });
+        self.list_subscriptions();
         Flow::Continue
     }
 
@@ -339,10 +342,16 @@ impl<O: Outbound> Session<O> {
     /// Ends a subscription from the server's side, with an `unsubscribe` push saying why.
     async fn end_subscription(&mut self, topic: &Topic, reason: ErrorPayload) -> Flow {
         self.subscriptions.remove(topic.as_str());
+        self.list_subscriptions();
         self.shared.hub.unsubscribe(topic, self.mailbox.connection);
         let push =
             Unsubscribed { subscription_id: subscription_id(topic), topic: Some(topic.clone()), reason: Some(reason) };
         self.send(None, ServerMessage::Unsubscribe(push)).await
+    }
+
+    /// Shows the session's subscriptions in the directory.
+    fn list_subscriptions(&self) {
+        self.shared.directory.set_subscriptions(&self.id, self.subscriptions.keys().cloned().collect());
     }
 
     /// Leaves the hub when the session ends.
