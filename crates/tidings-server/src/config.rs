@@ -37,6 +37,8 @@ pub struct Config {
     pub resource_types: Vec<ResourceTypeConfig>,
     /// How long the event log keeps events for resuming subscriptions.
     pub events: EventsConfig,
+    /// TLS termination: serve `wss://` with this certificate and key; absent, plain `ws://` (behind a proxy).
+    pub tls: Option<TlsConfig>,
     /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
     pub api_keys: Vec<String>,
 }
@@ -57,6 +59,16 @@ impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig { retain_count: 1_000_000, retain_ms: 7 * 24 * 3600 * 1000, prune_interval_ms: 60_000 }
     }
+}
+
+/// TLS settings: PEM files, reloaded on SIGHUP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 /// Storage settings.
@@ -90,6 +102,7 @@ impl Default for Config {
             resource_types: crate::resources::default_types(),
             events: EventsConfig::default(),
             api_keys: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -18,6 +18,7 @@ mod server;
 pub mod session;
 pub mod shared;
 pub mod storage;
+pub mod tls;
 
 pub use auth::Authenticator;
 pub use config::Config;

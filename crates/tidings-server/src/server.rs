@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,6 +25,7 @@ use crate::storage::{Postgres, Sqlite, Storage};
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<RustlsConfig>,
 }
 
 impl Server {
@@ -52,7 +54,16 @@ impl Server {
             sessions: TaskTracker::new(),
         });
         shared.resources.start_streams().await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
-        Ok(Server { listener, shared })
+        let tls = match &shared.config.tls {
+            Some(tls) => Some(RustlsConfig::from_config(Arc::new(crate::tls::server_config(tls)?))),
+            None => None,
+        };
+        Ok(Server { listener, shared, tls })
+    }
+
+    /// Whether the server terminates TLS itself (`wss://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The address the server listens on (the real port when the config asked for port 0).
@@ -68,12 +79,25 @@ impl Server {
     /// Serves until `shutdown` resolves, then stops accepting, sends every session `disconnect` 1001, and
     /// returns when they have closed or the configured bound has passed.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Server { listener, shared } = self;
+        let Server { listener, shared, tls } = self;
         let app = http::router(Arc::clone(&shared));
         let stop = shared.shutdown.clone();
-        let serving = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
-        });
+        let serving = match (tls, &shared.config.tls) {
+            (Some(rustls), Some(files)) => {
+                crate::tls::reload_on_hangup(files.clone(), rustls.clone());
+                let handle = axum_server::Handle::new();
+                let stopping = handle.clone();
+                tokio::spawn(async move {
+                    stop.cancelled().await;
+                    stopping.graceful_shutdown(None);
+                });
+                let server = axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
+                tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            }
+            _ => tokio::spawn(async move {
+                axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
+            }),
+        };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
         shutdown.await;
         pruner.abort();

@@ -46,7 +46,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let data_dir = config.data_dir.clone();
         let server = Server::bind(config).await?;
         let addr = server.local_addr();
-        println!("Tidings is listening on ws://{addr}/ws (health: http://{addr}/healthz)");
+        let (ws, http) = if server.is_tls() { ("wss", "https") } else { ("ws", "http") };
+        println!("Tidings is listening on {ws}://{addr}/ws (health: {http}://{addr}/healthz)");
         match server.authenticator().generated_secret() {
             Some(secret) => {
                 println!(
@@ -60,7 +61,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             None => println!("Tokens are verified with the configured key (auth.secret or auth.public_key_file)."),
         }
-        println!("Try it:       tidings client ws://{addr}/ws --token <token>");
+        println!("Try it:       tidings client {ws}://{addr}/ws --token <token>");
         server.run(shutdown_signal()).await
     })
 }
