@@ -90,7 +90,11 @@ async fn healthz() -> &'static str {
 }
 
 /// `GET /metrics`: Prometheus text.
-async fn metrics() -> Response {
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    // Queue depths are read when asked for, rather than counted on every push.
+    let depths: Vec<usize> = shared.directory.list().iter().map(|c| c.queue_depth).collect();
+    ::metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(depths.iter().sum::<usize>() as f64);
+    ::metrics::gauge!(crate::metrics::QUEUE_DEPTH_MAX).set(depths.iter().copied().max().unwrap_or(0) as f64);
     let body = crate::metrics::handle().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -27,6 +27,15 @@ pub const EVENTS_DELIVERED: &str = "tidings_events_delivered_total";
 /// Connections closed as slow consumers (counter).
 pub const SLOW_CONSUMERS: &str = "tidings_slow_consumer_disconnects_total";
 
+/// Storage operation latency, by `op` (histogram, seconds).
+pub const STORAGE_SECONDS: &str = "tidings_storage_duration_seconds";
+/// Storage failures, by `op` and `kind` (`unavailable`, `internal`) (counter).
+pub const STORAGE_ERRORS: &str = "tidings_storage_errors_total";
+/// Pushes waiting in all mailboxes, at the last scrape (gauge).
+pub const QUEUE_DEPTH: &str = "tidings_outbound_queue_depth";
+/// Pushes waiting in the fullest mailbox, at the last scrape (gauge).
+pub const QUEUE_DEPTH_MAX: &str = "tidings_outbound_queue_depth_max";
+
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -18,7 +18,7 @@ use crate::hub::Hub;
 use crate::notifications::Notifier;
 use crate::resources::{ResourceTypes, Resources};
 use crate::shared::{Connections, Shared};
-use crate::storage::{Postgres, Sqlite, Storage};
+use crate::storage::{Measured, Postgres, Sqlite, Storage};
 
 /// A bound Tidings server, ready to run.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ impl Server {
         crate::metrics::handle();
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
         let types = ResourceTypes::compile(&config.resource_types)?;
-        let storage = open_storage(&config).await?;
+        let storage: Arc<dyn Storage> = Arc::new(Measured(open_storage(&config).await?));
         let hub = Hub::new();
         let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&hub));
         let listener = TcpListener::bind(config.listen)

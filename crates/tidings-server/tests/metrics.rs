@@ -50,4 +50,8 @@ async fn the_counters_move_by_what_the_workload_did() {
     assert_eq!(delta("tidings_events_delivered_total"), 3.0);
     assert_eq!(delta(r#"tidings_request_duration_seconds_count{type="create"}"#), 4.0);
     assert!(after.contains("# TYPE tidings_request_duration_seconds histogram"), "{after}");
+    // Three creates committed, and the invalid one never reached storage.
+    assert_eq!(delta(r#"tidings_storage_duration_seconds_count{op="create"}"#), 3.0);
+    assert_eq!(value(&after, "tidings_outbound_queue_depth"), 0.0, "every push was read");
+    assert!(after.contains("tidings_outbound_queue_depth_max"), "{after}");
 }

@@ -10,6 +10,7 @@
 //!   changes cannot slip between the check and the write.
 //! - An unreachable database is `StorageError::Unavailable`, and the backend recovers by itself when it returns.
 
+mod measured;
 pub mod notifications;
 mod postgres;
 mod sqlite;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tidings_protocol::ErrorPayload;
 
+pub use measured::Measured;
 pub use notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;

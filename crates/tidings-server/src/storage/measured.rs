@@ -1,0 +1,129 @@
+//! A storage that measures another: the latency of every operation and the errors it returns, as metrics.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+use super::{
+    CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
+    StorageError, UpdateCheck, UpdateOutcome,
+};
+use crate::metrics::{STORAGE_ERRORS, STORAGE_SECONDS};
+
+/// Wraps a storage; every call is timed under its operation's name, and failures are counted by kind.
+#[derive(Debug)]
+pub struct Measured(pub Arc<dyn Storage>);
+
+async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, StorageError>>) -> Result<T, StorageError> {
+    let started = Instant::now();
+    let result = call.await;
+    metrics::histogram!(STORAGE_SECONDS, "op" => op).record(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        // Refusals and misses are answers, not failures of the storage.
+        let kind = match error {
+            StorageError::Unavailable(_) => Some("unavailable"),
+            StorageError::Internal(_) => Some("internal"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            metrics::counter!(STORAGE_ERRORS, "op" => op, "kind" => kind).increment(1);
+        }
+    }
+    result
+}
+
+#[async_trait]
+impl Storage for Measured {
+    async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError> {
+        measure("get", self.0.get(resource_type, id)).await
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
+        measure("list", self.0.list(query)).await
+    }
+
+    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
+        measure("create", self.0.create(new, key)).await
+    }
+
+    async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: UpdateCheck,
+    ) -> Result<UpdateOutcome, StorageError> {
+        measure("update", self.0.update(resource_type, id, actor, check)).await
+    }
+
+    async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+        check: DeleteCheck,
+    ) -> Result<EventRecord, StorageError> {
+        measure("delete", self.0.delete(resource_type, id, actor, check)).await
+    }
+
+    async fn events_after(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError> {
+        measure("events_after", self.0.events_after(resource_type, id, after, limit)).await
+    }
+
+    async fn head(&self, resource_type: &str) -> Result<u64, StorageError> {
+        measure("head", self.0.head(resource_type)).await
+    }
+
+    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError> {
+        measure("oldest_event", self.0.oldest_event(resource_type, id)).await
+    }
+
+    async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
+        measure("prune_events", self.0.prune_events(keep, before)).await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        measure("ping", self.0.ping()).await
+    }
+}
+
+#[async_trait]
+impl Notifications for Measured {
+    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
+        measure("remember_user", self.0.remember_user(user_id)).await
+    }
+
+    async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {
+        measure("notify", self.0.notify(to, new)).await
+    }
+
+    async fn notifications_after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StorageError> {
+        measure("notifications_after", self.0.notifications_after(user_id, after, limit)).await
+    }
+
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+        measure("take_pending", self.0.take_pending(user_id, limit)).await
+    }
+
+    async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {
+        measure("mark_delivered", self.0.mark_delivered(user_id, seqs)).await
+    }
+
+    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+        measure("notification_head", self.0.notification_head(user_id)).await
+    }
+}
