@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::hub::Mailbox;
 
 /// Live sessions by id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Directory {
+    node: String,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
@@ -51,6 +52,8 @@ impl Kick {
 pub struct Listing {
     /// The session's id, as its `connect` reply said.
     pub session_id: String,
+    /// The node serving it (its listen address, until nodes are named in a cluster).
+    pub node: String,
     /// The authenticated user, if any yet.
     pub user_id: Option<String>,
     /// When the socket opened, Unix ms.
@@ -75,6 +78,11 @@ impl Drop for Registration {
 }
 
 impl Directory {
+    /// An empty directory of the sessions of `node`.
+    pub fn new(node: impl Into<String>) -> Self {
+        Directory { node: node.into(), entries: Mutex::default() }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -115,6 +123,7 @@ impl Directory {
             .iter()
             .map(|(id, entry)| Listing {
                 session_id: id.clone(),
+                node: self.node.clone(),
                 user_id: entry.user_id.clone(),
                 connected_at: entry.connected_at,
                 subscriptions: entry.subscriptions.clone(),

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::http;
 use crate::hub::Hub;
 use crate::notifications::Notifier;
@@ -42,6 +43,7 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let node = listener.local_addr().map_or_else(|_| config.listen.to_string(), |addr| addr.to_string());
         let shared = Arc::new(Shared {
             config,
             auth,
@@ -49,7 +51,7 @@ impl Server {
             hub,
             notifier,
             connections: Arc::new(Connections::default()),
-            directory: Arc::default(),
+            directory: Arc::new(Directory::new(node)),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         });

@@ -26,6 +26,7 @@ async fn operators_list_connections_and_disconnect_them_with_a_reason() {
     let connections = listed["connections"].as_array().expect("connections");
     let alices = connections.iter().find(|c| c["userId"] == "alice").expect("alice is listed");
     assert_eq!((alices["subscriptions"].clone(), alices["queueDepth"].as_u64()), (json!(["order"]), Some(0)));
+    assert_eq!(alices["node"], json!(server.addr.to_string()));
     assert!(connections.iter().any(|c| c["userId"].is_null()), "an unauthenticated connection is listed too");
 
     let session = alices["sessionId"].as_str().expect("a session id");
