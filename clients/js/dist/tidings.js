@@ -1,0 +1,679 @@
+// Tidings SDK as one ES module for browsers, built by scripts/bundle.mjs from src/. Do not edit.
+
+// src/generated.ts
+var CLIENT_TYPES = ["auth", "connect", "create", "delete", "disconnect", "ping", "pong", "read", "subscribe", "unsubscribe", "update"];
+var SERVER_TYPES = ["auth_failed", "auth_success", "connect", "create", "delete", "disconnect", "error", "event", "notification", "ping", "pong", "read", "subscribe", "unsubscribe", "update"];
+var SERVER_PAYLOAD_SCHEMAS = { "definitions": { "ProtocolVersion": { "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,4})?$" }, "ClientInfo": { "type": "object", "properties": { "name": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 }, "version": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 } } }, "ResourceType": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$" }, "ResourceId": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" }, "Version": { "type": "integer", "minimum": 1, "maximum": 9007199254740991 }, "Scalar": { "anyOf": [{ "type": "null" }, { "type": "boolean" }, { "type": "number" }, { "type": "string" }] }, "OrderBy": { "type": "string", "pattern": "^-?[A-Za-z_][A-Za-z0-9_]{0,63}$" }, "Limit": { "type": "integer", "minimum": 1, "maximum": 100 }, "Topic": { "type": "string", "pattern": "^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$" }, "Seq": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "ErrorCode": { "type": "string", "pattern": "^[A-Z][A-Z_]{0,63}$" }, "Heartbeat": { "type": "object", "properties": { "pingIntervalMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "idleTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["pingIntervalMs", "idleTimeoutMs"] }, "Limits": { "type": "object", "properties": { "maxMessageBytes": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "maxSubscriptions": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "rateLimit": { "allOf": [{ "$ref": "#/definitions/RateLimit" }] } }, "required": ["maxMessageBytes", "maxSubscriptions", "rateLimit"] }, "RateLimit": { "type": "object", "properties": { "messagesPerSecond": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "burst": { "type": "integer", "minimum": 0, "maximum": 4294967295 } }, "required": ["messagesPerSecond", "burst"] }, "Actor": { "type": "object", "properties": { "kind": { "allOf": [{ "$ref": "#/definitions/ActorKind" }] }, "id": { "type": "string", "maxLength": 256, "minLength": 1 } }, "required": ["kind", "id"] }, "ActorKind": { "oneOf": [{ "type": "string", "const": "user" }, { "type": "string", "const": "system" }] }, "Level": { "oneOf": [{ "type": "string", "const": "info" }, { "type": "string", "const": "success" }, { "type": "string", "const": "warning" }, { "type": "string", "const": "error" }] }, "ResourceList": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "items": { "type": "array", "items": { "$ref": "#/definitions/Resource" } }, "nextCursor": { "type": ["string", "null"], "maxLength": 512, "minLength": 1 } }, "required": ["resourceType", "items"] }, "Resource": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "ErrorPayload": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] } }, "server": { "auth_failed": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "auth_success": { "type": "object", "properties": { "userId": { "type": "string", "maxLength": 256, "minLength": 1 }, "roles": { "type": "array", "items": { "type": "string" } }, "expiresAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["userId", "roles", "expiresAt"] }, "connect": { "type": "object", "properties": { "protocolVersion": { "type": "string" }, "sessionId": { "type": "string" }, "heartbeat": { "allOf": [{ "$ref": "#/definitions/Heartbeat" }] }, "authTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "limits": { "allOf": [{ "$ref": "#/definitions/Limits" }] } }, "required": ["protocolVersion", "sessionId", "heartbeat", "authTimeoutMs", "limits"] }, "create": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "delete": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "deletedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["resourceType", "id", "version", "deletedAt"] }, "disconnect": { "type": "object", "properties": { "code": { "type": "integer", "minimum": 0, "maximum": 65535 }, "reason": { "type": "string" }, "reconnect": { "type": "boolean" } }, "required": ["code", "reason", "reconnect"] }, "error": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "event": { "type": "object", "properties": { "eventType": { "type": "string", "maxLength": 128, "minLength": 1 }, "data": { "type": "object", "additionalProperties": true }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 }, "seq": { "anyOf": [{ "$ref": "#/definitions/Seq" }, { "type": "null" }] }, "resourceType": { "anyOf": [{ "$ref": "#/definitions/ResourceType" }, { "type": "null" }] }, "id": { "anyOf": [{ "$ref": "#/definitions/ResourceId" }, { "type": "null" }] }, "version": { "anyOf": [{ "$ref": "#/definitions/Version" }, { "type": "null" }] }, "ownerId": { "type": ["string", "null"], "maxLength": 256, "minLength": 1 }, "actor": { "anyOf": [{ "$ref": "#/definitions/Actor" }, { "type": "null" }] }, "occurredAt": { "type": ["integer", "null"], "minimum": 0, "maximum": 9007199254740991 } }, "required": ["eventType", "data"] }, "notification": { "type": "object", "properties": { "id": { "type": "string", "maxLength": 128, "minLength": 1 }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "level": { "allOf": [{ "$ref": "#/definitions/Level" }] }, "title": { "type": "string", "maxLength": 200 }, "body": { "type": "string", "maxLength": 4e3 }, "data": { "type": "object", "additionalProperties": true, "default": {} }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 } }, "required": ["id", "seq", "level", "title", "body", "createdAt"] }, "ping": { "type": "object" }, "pong": { "type": "object" }, "read": { "anyOf": [{ "allOf": [{ "$ref": "#/definitions/ResourceList" }] }, { "allOf": [{ "$ref": "#/definitions/Resource" }] }] }, "subscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "allOf": [{ "$ref": "#/definitions/Topic" }] }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "recovered": { "type": ["boolean", "null"] } }, "required": ["subscriptionId", "topic", "seq"] }, "unsubscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "reason": { "anyOf": [{ "$ref": "#/definitions/ErrorPayload" }, { "type": "null" }] } }, "required": ["subscriptionId"] }, "update": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] } } };
+
+// src/common.ts
+var PROTOCOL_VERSION = "1.0";
+var MAX_SAFE = 9007199254740991;
+var ERROR_CODES = [
+  "INVALID_MESSAGE",
+  "INVALID_PARAMS",
+  "UNSUPPORTED_TYPE",
+  "INVALID_STATE",
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "NOT_FOUND",
+  "CONFLICT",
+  "RATE_LIMITED",
+  "PAYLOAD_TOO_LARGE",
+  "LIMIT_EXCEEDED",
+  "TOKEN_EXPIRED",
+  "UNSUPPORTED_VERSION",
+  "UNAVAILABLE",
+  "INTERNAL"
+];
+function knownErrorCode(code) {
+  return ERROR_CODES.includes(code) ? code : "UNKNOWN";
+}
+var TidingsError = class extends Error {
+  name = "TidingsError";
+  /** The server's code (see docs/protocol.md, section 10), an unknown future code as sent, or a ClientErrorCode. */
+  code;
+  /** Facts by code, such as `errors` (field pointers) for INVALID_PARAMS or `currentVersion` for CONFLICT. */
+  details;
+  /** The requestId of the request that failed, when there was one. */
+  requestId;
+  constructor(code, message, details, requestId) {
+    super(message);
+    this.code = code;
+    this.details = details ?? {};
+    this.requestId = requestId;
+  }
+  /** The bad fields of INVALID_PARAMS, INVALID_MESSAGE and FORBIDDEN, or an empty list. */
+  get errors() {
+    const errors = this.details["errors"];
+    return Array.isArray(errors) ? errors : [];
+  }
+};
+var FINAL_STANDARD_CODES = /* @__PURE__ */ new Set([1e3, 1002, 1003, 1007, 1008, 1009, 1010]);
+function shouldReconnect(code) {
+  if (code >= 4e3 && code <= 4499) return true;
+  if (code >= 4500 && code <= 4999) return false;
+  return !FINAL_STANDARD_CODES.has(code);
+}
+function normalizeTimestamp(timestamp) {
+  return Math.round(timestamp < 1e11 ? timestamp * 1e3 : timestamp);
+}
+var REQUEST_ID = /^[ -~]{1,128}$/;
+function isObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function decodeServer(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: "invalid", code: "INVALID_MESSAGE", errors: [{ pointer: "", reason: "is not JSON" }], requestId: void 0 };
+  }
+  if (!isObject(value)) {
+    return { kind: "invalid", code: "INVALID_MESSAGE", errors: [{ pointer: "", reason: "must be an object" }], requestId: void 0 };
+  }
+  const errors = [];
+  const { type, timestamp, requestId, payload } = value;
+  if (typeof type !== "string") errors.push({ pointer: "/type", reason: "must be a string" });
+  if (typeof timestamp !== "number" || !Number.isFinite(timestamp)) {
+    errors.push({ pointer: "/timestamp", reason: "must be a number" });
+  } else if (timestamp < 0 || timestamp > MAX_SAFE) {
+    errors.push({ pointer: "/timestamp", reason: "must be from 0 to 2^53-1" });
+  }
+  const validId = typeof requestId === "string" && REQUEST_ID.test(requestId);
+  if (requestId !== void 0 && !validId) {
+    errors.push({ pointer: "/requestId", reason: "must be 1 to 128 printable ASCII characters" });
+  }
+  if (!isObject(payload)) errors.push({ pointer: "/payload", reason: "must be an object" });
+  const echoed = validId ? requestId : void 0;
+  if (errors.length > 0) return { kind: "invalid", code: "INVALID_MESSAGE", errors, requestId: echoed };
+  if (!SERVER_TYPES.includes(type)) {
+    return { kind: "invalid", code: "UNSUPPORTED_TYPE", errors: [], requestId: echoed, type };
+  }
+  const schema = SERVER_PAYLOAD_SCHEMAS.server[type];
+  validate(schema, payload, "/payload", errors);
+  if (errors.length > 0) return { kind: "invalid", code: "INVALID_PARAMS", errors, requestId: echoed };
+  const message = { ...value, timestamp: normalizeTimestamp(timestamp) };
+  return echoed === void 0 ? { kind: "push", message } : { kind: "reply", requestId: echoed, message };
+}
+function jsonTypes(value) {
+  if (value === null) return ["null"];
+  if (Array.isArray(value)) return ["array"];
+  if (typeof value === "number") return Number.isInteger(value) ? ["number", "integer"] : ["number"];
+  return [typeof value];
+}
+function escapePointer(key) {
+  return key.replace(/~/g, "~0").replace(/\//g, "~1");
+}
+function validate(schemaValue, value, pointer, errors) {
+  if (!isObject(schemaValue)) return;
+  const schema = schemaValue;
+  const fail = (reason) => errors.push({ pointer, reason });
+  if (typeof schema["$ref"] === "string") {
+    const name = schema["$ref"].replace("#/definitions/", "");
+    validate(SERVER_PAYLOAD_SCHEMAS.definitions[name], value, pointer, errors);
+    return;
+  }
+  for (const key of ["anyOf", "oneOf"]) {
+    const options = schema[key];
+    if (Array.isArray(options)) {
+      const trials = options.map((option) => {
+        const trial = [];
+        validate(option, value, pointer, trial);
+        return trial;
+      });
+      const passing = trials.filter((trial) => trial.length === 0).length;
+      if (key === "anyOf" ? passing === 0 : passing !== 1) {
+        const sameType = trials.filter(
+          (trial) => trial.length > 0 && !trial.some((e) => e.pointer === pointer && e.reason.startsWith("must be of type"))
+        );
+        const only = sameType.length === 1 ? sameType[0] : void 0;
+        if (passing === 0 && only !== void 0) errors.push(...only);
+        else fail("has an invalid value");
+        return;
+      }
+    }
+  }
+  if (Array.isArray(schema["allOf"])) {
+    for (const part of schema["allOf"]) validate(part, value, pointer, errors);
+  }
+  if ("const" in schema && schema["const"] !== value) return void fail(`must be ${JSON.stringify(schema["const"])}`);
+  const allowed = schema["type"];
+  if (allowed !== void 0) {
+    const list = Array.isArray(allowed) ? allowed : [allowed];
+    if (!jsonTypes(value).some((t) => list.includes(t))) return void fail(`must be of type ${list.join(" or ")}`);
+  }
+  if (typeof value === "number") {
+    if (typeof schema["minimum"] === "number" && value < schema["minimum"]) fail(`must be at least ${schema["minimum"]}`);
+    if (typeof schema["maximum"] === "number" && value > schema["maximum"]) fail(`must be at most ${schema["maximum"]}`);
+  }
+  if (typeof value === "string") {
+    const length = [...value].length;
+    if (typeof schema["minLength"] === "number" && length < schema["minLength"]) fail("is too short");
+    if (typeof schema["maxLength"] === "number" && length > schema["maxLength"]) fail("is too long");
+    if (typeof schema["pattern"] === "string" && !new RegExp(schema["pattern"], "u").test(value)) {
+      fail("does not match the pattern");
+    }
+  }
+  if (Array.isArray(value) && schema["items"] !== void 0) {
+    value.forEach((item, index) => validate(schema["items"], item, `${pointer}/${index}`, errors));
+  }
+  if (isObject(value)) {
+    const required = Array.isArray(schema["required"]) ? schema["required"] : [];
+    for (const name of required) {
+      if (value[name] === void 0) errors.push({ pointer: `${pointer}/${escapePointer(name)}`, reason: "is required" });
+    }
+    const properties = isObject(schema["properties"]) ? schema["properties"] : {};
+    for (const [name, sub] of Object.entries(properties)) {
+      if (value[name] !== void 0) validate(sub, value[name], `${pointer}/${escapePointer(name)}`, errors);
+    }
+  }
+}
+function isClientMessage(value) {
+  if (!isObject(value)) return false;
+  const { type, timestamp, requestId, payload } = value;
+  return typeof type === "string" && CLIENT_TYPES.includes(type) && typeof timestamp === "number" && timestamp >= 0 && timestamp <= MAX_SAFE && (requestId === void 0 || typeof requestId === "string" && REQUEST_ID.test(requestId)) && isObject(payload);
+}
+
+// src/client.ts
+var OPEN = 1;
+function backoffDelay(attempt, baseMs, maxMs, random = Math.random) {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return cap / 2 + random() * (cap / 2);
+}
+function createClient(options) {
+  if (options.token === void 0 && options.getToken === void 0) throw new TypeError("createClient needs token or getToken");
+  const FoundSocket = options.WebSocket ?? globalThis.WebSocket;
+  if (FoundSocket === void 0) throw new TypeError("no WebSocket here: pass one, such as the ws package, as options.WebSocket");
+  const Socket = FoundSocket;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 1e4;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 1e4;
+  const baseMs = options.retry?.baseMs ?? 500;
+  const maxMs = options.retry?.maxMs ?? 3e4;
+  const maxAttempts = options.retry?.attempts ?? Infinity;
+  const retryWait = options.retryWait ?? ((_attempt, delayMs) => new Promise((r) => setTimeout(r, delayMs)));
+  const queueWhileDisconnected = options.queueWhileDisconnected ?? true;
+  const maxQueue = options.maxQueue ?? 100;
+  const heartbeatMarginMs = options.heartbeatMarginMs ?? 1e4;
+  const probeTimeoutMs = options.probeTimeoutMs ?? 5e3;
+  const refreshBeforeExpiryMs = options.refreshBeforeExpiryMs ?? 6e4;
+  const clientInfo = { name: "tidings-js", version: "0.1.0", ...options.clientInfo };
+  const generateId = options.generateId ?? (() => globalThis.crypto.randomUUID());
+  let state = "idle";
+  let socket;
+  let authenticated = false;
+  let closedByUser = false;
+  let attempt = 0;
+  let watchdog;
+  let refreshTimer;
+  let silenceLimitMs;
+  let tokenInFlight;
+  let firstConnect;
+  const inFlight = /* @__PURE__ */ new Map();
+  const queue = [];
+  const subs = /* @__PURE__ */ new Map();
+  const listeners = {
+    event: /* @__PURE__ */ new Set(),
+    notification: /* @__PURE__ */ new Set(),
+    state: /* @__PURE__ */ new Set(),
+    gap: /* @__PURE__ */ new Set(),
+    unsubscribed: /* @__PURE__ */ new Set(),
+    error: /* @__PURE__ */ new Set()
+  };
+  function emit(name, ...args) {
+    for (const listener of [...listeners[name]]) {
+      try {
+        listener(...args);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+  function setState(next, error) {
+    if (state === next) return;
+    state = next;
+    options.onStateChange?.(next, error);
+    emit("state", next, error);
+  }
+  function token() {
+    if (options.getToken === void 0) return Promise.resolve(options.token);
+    tokenInFlight ??= Promise.resolve().then(() => options.getToken()).finally(() => {
+      tokenInFlight = void 0;
+    });
+    return tokenInFlight;
+  }
+  function send(message) {
+    if (socket === void 0 || socket.readyState !== OPEN) return false;
+    socket.send(JSON.stringify({ ...message, timestamp: Date.now() }));
+    return true;
+  }
+  function transmit(request2) {
+    inFlight.set(request2.requestId, request2);
+    send({ type: request2.type, requestId: request2.requestId, payload: request2.payload });
+  }
+  function settle(request2) {
+    clearTimeout(request2.timer);
+    inFlight.delete(request2.requestId);
+    const index = queue.indexOf(request2);
+    if (index >= 0) queue.splice(index, 1);
+  }
+  function request(type, payload, opts = {}) {
+    return new Promise((resolve, reject) => {
+      const req = {
+        requestId: opts.requestId ?? generateId(),
+        type,
+        payload,
+        resolve,
+        reject,
+        timer: void 0,
+        retry: opts.retry ?? false
+      };
+      const fail = (error) => {
+        settle(req);
+        reject(error);
+      };
+      req.reject = fail;
+      req.resolve = (message) => {
+        settle(req);
+        resolve(message);
+      };
+      if (opts.internal) {
+        transmit(req);
+      } else if (authenticated) {
+        transmit(req);
+      } else if (state === "closed" || state === "idle") {
+        return reject(new TidingsError("CLOSED", "the client is not connected; call connect()", null, req.requestId));
+      } else if (!queueWhileDisconnected) {
+        return reject(new TidingsError("DISCONNECTED", "the client is disconnected", null, req.requestId));
+      } else if (queue.length >= maxQueue) {
+        return reject(new TidingsError("QUEUE_FULL", `${maxQueue} requests already wait for the connection`, null, req.requestId));
+      } else {
+        queue.push(req);
+      }
+      const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
+      req.timer = setTimeout(
+        () => fail(new TidingsError("TIMEOUT", `no reply to ${type} within ${timeoutMs} ms`, null, req.requestId)),
+        timeoutMs
+      );
+    });
+  }
+  function routeReply(req, message) {
+    if (message.type === "error" || message.type === "auth_failed") {
+      const p = message.payload;
+      req.reject(new TidingsError(p.code, p.message, p.details ?? null, req.requestId));
+    } else {
+      req.resolve(message);
+    }
+  }
+  function armWatchdog() {
+    clearTimeout(watchdog);
+    if (silenceLimitMs === void 0) return;
+    watchdog = setTimeout(() => drop("no message from the server; the link is dead"), silenceLimitMs);
+  }
+  function onMessage(data) {
+    armWatchdog();
+    const decoded = decodeServer(typeof data === "string" ? data : String(data));
+    if (decoded.kind === "invalid") {
+      const error = new TidingsError("INVALID_REPLY", `unreadable server message (${decoded.code})`, { errors: decoded.errors }, decoded.requestId);
+      const req = decoded.requestId === void 0 ? void 0 : inFlight.get(decoded.requestId);
+      if (req !== void 0) req.reject(error);
+      else emit("error", error);
+      return;
+    }
+    if (decoded.kind === "reply") {
+      const req = inFlight.get(decoded.requestId);
+      if (req !== void 0) return routeReply(req, decoded.message);
+    }
+    handlePush(decoded.message);
+  }
+  function handlePush(message) {
+    switch (message.type) {
+      case "ping":
+        send({ type: "pong", payload: {} });
+        return;
+      case "event": {
+        const event = message.payload;
+        const topic = event.topic ?? [...subs.values()].find((s) => s.subscriptionId === event.subscriptionId)?.topic;
+        const sub = topic === void 0 || topic === null ? void 0 : subs.get(topic);
+        if (sub !== void 0 && typeof event.seq === "number") {
+          if (event.seq <= sub.lastSeq) return;
+          sub.lastSeq = event.seq;
+        }
+        emit("event", event);
+        return;
+      }
+      case "notification": {
+        const notification = message.payload;
+        const sub = notification.subscriptionId ? subs.get("notifications") : void 0;
+        if (sub !== void 0) {
+          if (notification.seq <= sub.lastSeq) return;
+          sub.lastSeq = notification.seq;
+        }
+        emit("notification", notification);
+        return;
+      }
+      case "unsubscribe": {
+        const p = message.payload;
+        const topic = p.topic ?? [...subs.values()].find((s) => s.subscriptionId === p.subscriptionId)?.topic;
+        if (topic !== void 0 && topic !== null) subs.delete(topic);
+        const reason = p.reason ?? { code: "INTERNAL", message: "the server ended the subscription" };
+        emit("unsubscribed", {
+          topic: topic ?? p.subscriptionId,
+          subscriptionId: p.subscriptionId,
+          reason: new TidingsError(reason.code, reason.message, reason.details ?? null)
+        });
+        return;
+      }
+      case "error": {
+        const p = message.payload;
+        const error = new TidingsError(p.code, p.message, p.details ?? null);
+        if (p.code === "TOKEN_EXPIRED" && options.getToken !== void 0) void authenticate().catch(() => void 0);
+        emit("error", error);
+        return;
+      }
+      case "disconnect":
+        lastDisconnect = message.payload;
+        return;
+      default:
+        return;
+    }
+  }
+  let lastDisconnect;
+  async function authenticate() {
+    const fresh = await token();
+    const reply = await request("auth", { token: fresh }, { internal: true, timeoutMs: connectTimeoutMs });
+    if (reply.type !== "auth_success") return;
+    clearTimeout(refreshTimer);
+    if (options.getToken !== void 0) {
+      const waitMs = Math.max(1e3, reply.payload.expiresAt - Date.now() - refreshBeforeExpiryMs);
+      refreshTimer = setTimeout(() => void authenticate().catch(() => void 0), Math.min(waitMs, 2 ** 31 - 1));
+    }
+  }
+  function open() {
+    return new Promise((resolve, reject) => {
+      lastDisconnect = void 0;
+      const url = typeof options.url === "function" ? options.url() : options.url;
+      const ws = new Socket(url);
+      socket = ws;
+      let done = false;
+      const finish = (error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        finish(new TidingsError("TIMEOUT", `not authenticated within ${connectTimeoutMs} ms`));
+        drop("connection attempt timed out");
+      }, connectTimeoutMs);
+      ws.onmessage = (event) => onMessage(event.data);
+      ws.onerror = () => void 0;
+      ws.onclose = (event) => {
+        if (socket !== ws) return;
+        const code = lastDisconnect?.code ?? event.code;
+        const again = lastDisconnect?.reconnect ?? shouldReconnect(code);
+        const error = new TidingsError("CONNECTION_LOST", `the connection closed (${code} ${lastDisconnect?.reason ?? event.reason})`, { code, reconnect: again });
+        finish(error);
+        onClosed(again || code === 4501 && options.getToken !== void 0, error);
+      };
+      ws.onopen = () => {
+        void (async () => {
+          const connect = await request("connect", { protocolVersion: PROTOCOL_VERSION, client: clientInfo }, { internal: true, timeoutMs: connectTimeoutMs });
+          silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + heartbeatMarginMs;
+          armWatchdog();
+          await authenticate();
+          authenticated = true;
+          attempt = 0;
+          await resubscribe();
+          for (const req of queue.splice(0)) transmit(req);
+          setState("connected");
+          finish();
+        })().catch((error) => {
+          const failure = error instanceof TidingsError ? error : new TidingsError("INTERNAL", String(error));
+          finish(failure);
+          const fatal = failure.code === "UNAUTHORIZED" || failure.code === "UNSUPPORTED_VERSION";
+          if (socket === ws) {
+            fatal ? shutdown(failure) : drop(`handshake failed: ${failure.message}`);
+          }
+        });
+      };
+    });
+  }
+  async function resubscribe() {
+    const pending = [...subs.values()].map(async (sub) => {
+      try {
+        const reply = await request("subscribe", { topic: sub.topic, since: sub.lastSeq }, { internal: true });
+        sub.subscriptionId = reply.payload.subscriptionId;
+        sub.recovered = reply.payload.recovered ?? void 0;
+        if (reply.payload.recovered === false) {
+          emit("gap", { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
+          sub.lastSeq = reply.payload.seq;
+        }
+      } catch (error) {
+        if (!(error instanceof TidingsError) || error.code === "CONNECTION_LOST" || error.code === "TIMEOUT") throw error;
+        subs.delete(sub.topic);
+        emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
+      }
+    });
+    await Promise.all(pending);
+  }
+  function onClosed(reconnect, error) {
+    clearTimeout(watchdog);
+    clearTimeout(refreshTimer);
+    authenticated = false;
+    socket = void 0;
+    const retried = [];
+    for (const req of inFlight.values()) {
+      if (req.retry) retried.push(req);
+      else req.reject(new TidingsError("CONNECTION_LOST", `the connection closed before the reply to ${req.type}`, error.details, req.requestId));
+    }
+    inFlight.clear();
+    queue.unshift(...retried);
+    if (closedByUser) return;
+    if (!reconnect) return shutdown(error);
+    void reconnectLoop();
+  }
+  let looping = false;
+  async function reconnectLoop() {
+    if (looping) return;
+    looping = true;
+    try {
+      while (!closedByUser) {
+        attempt += 1;
+        if (attempt > maxAttempts) {
+          return shutdown(new TidingsError("CLOSED", `gave up after ${maxAttempts} reconnection attempts`));
+        }
+        setState("reconnecting");
+        await retryWait(attempt, backoffDelay(attempt, baseMs, maxMs));
+        if (closedByUser) return;
+        try {
+          await open();
+          return;
+        } catch {
+          if (state === "closed") return;
+        }
+      }
+    } finally {
+      looping = false;
+    }
+  }
+  function drop(reason) {
+    const ws = socket;
+    if (ws === void 0) return;
+    ws.onclose?.({ code: 1006, reason });
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close(4e3, reason.slice(0, 100));
+    } catch {
+    }
+  }
+  function shutdown(error) {
+    closedByUser = true;
+    clearTimeout(watchdog);
+    clearTimeout(refreshTimer);
+    authenticated = false;
+    const ws = socket;
+    socket = void 0;
+    if (ws !== void 0) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try {
+        if (ws.readyState === OPEN) ws.send(JSON.stringify({ type: "disconnect", timestamp: Date.now(), payload: { reason: "client closed" } }));
+        ws.close(1e3, "client closed");
+      } catch {
+      }
+    }
+    for (const req of [...inFlight.values(), ...queue]) req.reject(new TidingsError("CLOSED", error.message, error.details, req.requestId));
+    inFlight.clear();
+    queue.length = 0;
+    removeProbes();
+    firstConnect?.reject(error);
+    firstConnect = void 0;
+    setState("closed", error.code === "CLOSED" && error.message === "closed by the caller" ? void 0 : error);
+  }
+  function probe() {
+    if (!authenticated) return;
+    request("ping", {}, { internal: true, timeoutMs: probeTimeoutMs }).catch((error) => {
+      if (error instanceof TidingsError && error.code === "TIMEOUT") drop("no pong to the probe");
+    });
+  }
+  const onVisibility = () => {
+    const doc = globalThis.document;
+    if (doc?.visibilityState === void 0 || doc.visibilityState === "visible") probe();
+  };
+  const probeTarget = options.eventTarget ?? (globalThis.window !== void 0 && globalThis.document !== void 0 ? globalThis : void 0);
+  let probing = false;
+  function addProbes() {
+    if (probing || probeTarget === void 0) return;
+    probing = true;
+    probeTarget.addEventListener("online", probe);
+    probeTarget.addEventListener("visibilitychange", onVisibility);
+  }
+  function removeProbes() {
+    if (!probing || probeTarget === void 0) return;
+    probing = false;
+    probeTarget.removeEventListener("online", probe);
+    probeTarget.removeEventListener("visibilitychange", onVisibility);
+  }
+  const retryableWrite = (o) => o?.expectedVersion !== void 0;
+  const client = {
+    get state() {
+      return state;
+    },
+    connect() {
+      if (state === "connected") return Promise.resolve();
+      if (firstConnect !== void 0 || state === "connecting" || state === "reconnecting") {
+        return new Promise((resolve, reject) => {
+          const off = client.on("state", (next, error) => {
+            if (next === "connected") off(), resolve();
+            if (next === "closed") off(), reject(error ?? new TidingsError("CLOSED", "closed"));
+          });
+        });
+      }
+      closedByUser = false;
+      attempt = 0;
+      setState("connecting");
+      addProbes();
+      return new Promise((resolve, reject) => {
+        firstConnect = { resolve, reject };
+        open().then(
+          () => {
+            firstConnect = void 0;
+            resolve();
+          },
+          () => {
+            if (state === "closed") return;
+            const off = client.on("state", (next, error) => {
+              if (next === "connected") off(), firstConnect = void 0, resolve();
+              if (next === "closed") off(), reject(error ?? new TidingsError("CLOSED", "closed"));
+            });
+          }
+        );
+      });
+    },
+    close() {
+      if (state === "closed" || state === "idle") return;
+      shutdown(new TidingsError("CLOSED", "closed by the caller"));
+    },
+    reconnect() {
+      drop("reconnect requested");
+    },
+    async create(resourceType, data, opts = {}) {
+      const reply = await request("create", { resourceType, data }, { ...opts, retry: true });
+      return reply.payload;
+    },
+    async read(resourceType, id, opts = {}) {
+      const reply = await request("read", { resourceType, id }, { ...opts, retry: true });
+      return reply.payload;
+    },
+    async list(resourceType, query = {}, opts = {}) {
+      const reply = await request("read", { resourceType, ...query }, { ...opts, retry: true });
+      return reply.payload;
+    },
+    async update(resourceType, id, patch, opts = {}) {
+      const payload = { resourceType, id, patch };
+      if (opts.expectedVersion !== void 0) payload["expectedVersion"] = opts.expectedVersion;
+      const reply = await request("update", payload, { ...opts, retry: retryableWrite(opts) });
+      return reply.payload;
+    },
+    async delete(resourceType, id, opts = {}) {
+      const payload = { resourceType, id };
+      if (opts.expectedVersion !== void 0) payload["expectedVersion"] = opts.expectedVersion;
+      const reply = await request("delete", payload, { ...opts, retry: retryableWrite(opts) });
+      return reply.payload;
+    },
+    async subscribe(topic, opts = {}) {
+      const payload = { topic };
+      if (opts.since !== void 0) payload["since"] = opts.since;
+      const reply = await request("subscribe", payload, opts);
+      const p = reply.payload;
+      const sub = { topic: p.topic, subscriptionId: p.subscriptionId, lastSeq: opts.since ?? p.seq };
+      if (p.recovered !== void 0 && p.recovered !== null) sub.recovered = p.recovered;
+      if (p.recovered === false) {
+        emit("gap", { topic: p.topic, since: opts.since ?? p.seq, seq: p.seq });
+        sub.lastSeq = p.seq;
+      }
+      subs.set(p.topic, sub);
+      return { ...sub };
+    },
+    async unsubscribe(topic, opts = {}) {
+      const sub = subs.get(topic);
+      if (sub === void 0) throw new TidingsError("NOT_FOUND", `no subscription to ${topic}`, { topic });
+      subs.delete(topic);
+      if (!authenticated) return;
+      await request("unsubscribe", { subscriptionId: sub.subscriptionId }, opts);
+    },
+    async ping(opts = {}) {
+      await request("ping", {}, opts);
+    },
+    on(name, listener) {
+      listeners[name].add(listener);
+      return () => {
+        listeners[name].delete(listener);
+      };
+    },
+    subscriptions() {
+      return [...subs.values()].map((s) => ({ ...s }));
+    }
+  };
+  return client;
+}
+export {
+  CLIENT_TYPES,
+  ERROR_CODES,
+  MAX_SAFE,
+  PROTOCOL_VERSION,
+  SERVER_PAYLOAD_SCHEMAS,
+  SERVER_TYPES,
+  TidingsError,
+  backoffDelay,
+  createClient,
+  decodeServer,
+  isClientMessage,
+  knownErrorCode,
+  normalizeTimestamp,
+  shouldReconnect
+};

@@ -1,0 +1,262 @@
+// The Tidings protocol v1 for clients: the envelope, message types, errors, close-code rules and the server decoder.
+import {
+  CLIENT_TYPES,
+  SERVER_PAYLOAD_SCHEMAS,
+  SERVER_TYPES,
+  type ClientMessage,
+  type ServerMessage,
+} from './generated.js';
+
+export * from './generated.js';
+
+/** The protocol version this client speaks, sent in `connect`. */
+export const PROTOCOL_VERSION = '1.0';
+
+/** The largest integer on the wire, 2^53-1. */
+export const MAX_SAFE = 9007199254740991;
+
+/** The error codes of protocol v1 (docs/protocol.md, section 10). */
+export const ERROR_CODES = [
+  'INVALID_MESSAGE',
+  'INVALID_PARAMS',
+  'UNSUPPORTED_TYPE',
+  'INVALID_STATE',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'PAYLOAD_TOO_LARGE',
+  'LIMIT_EXCEEDED',
+  'TOKEN_EXPIRED',
+  'UNSUPPORTED_VERSION',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const;
+
+/** A code the server sends in `error` and `auth_failed`. */
+export type ServerErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Codes the SDK itself uses when no server reply settles a request: TIMEOUT (no reply within the request's
+ * timeout), DISCONNECTED (issued while disconnected with queueing off), QUEUE_FULL (the queue of requests waiting
+ * for a connection is full), CONNECTION_LOST (the connection closed before the reply, and the request is not safe
+ * to retry), CLOSED (the client was closed, or gave up reconnecting), INVALID_REPLY (the server's reply did not
+ * decode).
+ */
+export type ClientErrorCode = 'TIMEOUT' | 'DISCONNECTED' | 'QUEUE_FULL' | 'CONNECTION_LOST' | 'CLOSED' | 'INVALID_REPLY';
+
+/** The server's code for a code this version does not know, which clients treat like INTERNAL. */
+export function knownErrorCode(code: string): ServerErrorCode | 'UNKNOWN' {
+  return (ERROR_CODES as readonly string[]).includes(code) ? (code as ServerErrorCode) : 'UNKNOWN';
+}
+
+/** One bad field: a JSON Pointer into the whole message and a short reason. */
+export interface FieldError {
+  pointer: string;
+  reason: string;
+}
+
+/** The error a request is rejected with: a server `error` or `auth_failed`, or one of the SDK's own codes. */
+export class TidingsError extends Error {
+  override readonly name = 'TidingsError';
+  /** The server's code (see docs/protocol.md, section 10), an unknown future code as sent, or a ClientErrorCode. */
+  readonly code: ServerErrorCode | ClientErrorCode | (string & {});
+  /** Facts by code, such as `errors` (field pointers) for INVALID_PARAMS or `currentVersion` for CONFLICT. */
+  readonly details: Record<string, unknown>;
+  /** The requestId of the request that failed, when there was one. */
+  readonly requestId: string | undefined;
+
+  constructor(code: string, message: string, details?: Record<string, unknown> | null, requestId?: string) {
+    super(message);
+    this.code = code;
+    this.details = details ?? {};
+    this.requestId = requestId;
+  }
+
+  /** The bad fields of INVALID_PARAMS, INVALID_MESSAGE and FORBIDDEN, or an empty list. */
+  get errors(): FieldError[] {
+    const errors = this.details['errors'];
+    return Array.isArray(errors) ? (errors as FieldError[]) : [];
+  }
+}
+
+/** Close codes below 4000 after which a client does not reconnect (docs/protocol.md, section 11). */
+const FINAL_STANDARD_CODES = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
+
+/**
+ * Whether a client should reconnect after a close with this code. 4000-4499: yes; 4500-4999: no; below 4000: no
+ * for 1000, 1002, 1003, 1007, 1008, 1009 and 1010, yes for any other (1001, 1006, 1011 included). A code in
+ * 1000-3999 not named above counts as reconnect, and so does 5000 and above. `disconnect.reconnect`, when the
+ * server sent one, overrides this rule; the client does that.
+ */
+export function shouldReconnect(code: number): boolean {
+  if (code >= 4000 && code <= 4499) return true;
+  if (code >= 4500 && code <= 4999) return false;
+  return !FINAL_STANDARD_CODES.has(code);
+}
+
+/** A timestamp as the protocol reads it: below 10^11 it is seconds, else milliseconds; rounded to a millisecond. */
+export function normalizeTimestamp(timestamp: number): number {
+  return Math.round(timestamp < 1e11 ? timestamp * 1000 : timestamp);
+}
+
+/** The result of decodeServer: a reply (it has a requestId), a push (it has none), or an unreadable message. */
+export type Decoded =
+  | { kind: 'reply'; requestId: string; message: ServerMessage }
+  | { kind: 'push'; message: ServerMessage }
+  | {
+      kind: 'invalid';
+      code: 'INVALID_MESSAGE' | 'UNSUPPORTED_TYPE' | 'INVALID_PARAMS';
+      errors: FieldError[];
+      requestId: string | undefined;
+      type?: string;
+    };
+
+const REQUEST_ID = /^[ -~]{1,128}$/;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Decodes a message from the server as docs/protocol.md, section 5 says: JSON, object, envelope, type, then the
+ * payload against its schema (generated from schema/server/). The timestamp comes out in milliseconds. A valid
+ * message with a requestId is a reply; one without is a push. Two checks of the spec are not made, since
+ * JSON.parse cannot see them: a key repeated at the top level, and nesting deeper than 128 levels.
+ */
+export function decodeServer(text: string): Decoded {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', code: 'INVALID_MESSAGE', errors: [{ pointer: '', reason: 'is not JSON' }], requestId: undefined };
+  }
+  if (!isObject(value)) {
+    return { kind: 'invalid', code: 'INVALID_MESSAGE', errors: [{ pointer: '', reason: 'must be an object' }], requestId: undefined };
+  }
+  const errors: FieldError[] = [];
+  const { type, timestamp, requestId, payload } = value;
+  if (typeof type !== 'string') errors.push({ pointer: '/type', reason: 'must be a string' });
+  if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) {
+    errors.push({ pointer: '/timestamp', reason: 'must be a number' });
+  } else if (timestamp < 0 || timestamp > MAX_SAFE) {
+    errors.push({ pointer: '/timestamp', reason: 'must be from 0 to 2^53-1' });
+  }
+  const validId = typeof requestId === 'string' && REQUEST_ID.test(requestId);
+  if (requestId !== undefined && !validId) {
+    errors.push({ pointer: '/requestId', reason: 'must be 1 to 128 printable ASCII characters' });
+  }
+  if (!isObject(payload)) errors.push({ pointer: '/payload', reason: 'must be an object' });
+  const echoed = validId ? (requestId as string) : undefined;
+  if (errors.length > 0) return { kind: 'invalid', code: 'INVALID_MESSAGE', errors, requestId: echoed };
+  if (!(SERVER_TYPES as readonly string[]).includes(type as string)) {
+    return { kind: 'invalid', code: 'UNSUPPORTED_TYPE', errors: [], requestId: echoed, type: type as string };
+  }
+  const schema = SERVER_PAYLOAD_SCHEMAS.server[type as string];
+  validate(schema, payload, '/payload', errors);
+  if (errors.length > 0) return { kind: 'invalid', code: 'INVALID_PARAMS', errors, requestId: echoed };
+  const message = { ...value, timestamp: normalizeTimestamp(timestamp as number) } as unknown as ServerMessage;
+  return echoed === undefined ? { kind: 'push', message } : { kind: 'reply', requestId: echoed, message };
+}
+
+/** The JSON type names of a value, as JSON Schema counts them. */
+function jsonTypes(value: unknown): string[] {
+  if (value === null) return ['null'];
+  if (Array.isArray(value)) return ['array'];
+  if (typeof value === 'number') return Number.isInteger(value) ? ['number', 'integer'] : ['number'];
+  return [typeof value];
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/**
+ * A small JSON Schema (draft-07) validator for the keywords the generated server schemas use: type, const,
+ * required, properties, items, minimum, maximum, minLength, maxLength, pattern, anyOf, allOf, oneOf and local
+ * $ref. It appends one error per bad field and does not descend into a value of the wrong type.
+ */
+function validate(schemaValue: unknown, value: unknown, pointer: string, errors: FieldError[]): void {
+  if (!isObject(schemaValue)) return;
+  const schema = schemaValue;
+  const fail = (reason: string) => errors.push({ pointer, reason });
+  if (typeof schema['$ref'] === 'string') {
+    const name = schema['$ref'].replace('#/definitions/', '');
+    validate(SERVER_PAYLOAD_SCHEMAS.definitions[name], value, pointer, errors);
+    return;
+  }
+  for (const key of ['anyOf', 'oneOf'] as const) {
+    const options = schema[key];
+    if (Array.isArray(options)) {
+      const trials = options.map((option) => {
+        const trial: FieldError[] = [];
+        validate(option, value, pointer, trial);
+        return trial;
+      });
+      const passing = trials.filter((trial) => trial.length === 0).length;
+      if (key === 'anyOf' ? passing === 0 : passing !== 1) {
+        // When the value has the type of exactly one option, that option's errors name the bad fields best.
+        const sameType = trials.filter(
+          (trial) => trial.length > 0 && !trial.some((e) => e.pointer === pointer && e.reason.startsWith('must be of type')),
+        );
+        const only = sameType.length === 1 ? sameType[0] : undefined;
+        if (passing === 0 && only !== undefined) errors.push(...only);
+        else fail('has an invalid value');
+        return;
+      }
+    }
+  }
+  if (Array.isArray(schema['allOf'])) {
+    for (const part of schema['allOf']) validate(part, value, pointer, errors);
+  }
+  if ('const' in schema && schema['const'] !== value) return void fail(`must be ${JSON.stringify(schema['const'])}`);
+  const allowed = schema['type'];
+  if (allowed !== undefined) {
+    const list = Array.isArray(allowed) ? (allowed as string[]) : [allowed as string];
+    if (!jsonTypes(value).some((t) => list.includes(t))) return void fail(`must be of type ${list.join(' or ')}`);
+  }
+  if (typeof value === 'number') {
+    if (typeof schema['minimum'] === 'number' && value < schema['minimum']) fail(`must be at least ${schema['minimum']}`);
+    if (typeof schema['maximum'] === 'number' && value > schema['maximum']) fail(`must be at most ${schema['maximum']}`);
+  }
+  if (typeof value === 'string') {
+    const length = [...value].length;
+    if (typeof schema['minLength'] === 'number' && length < schema['minLength']) fail('is too short');
+    if (typeof schema['maxLength'] === 'number' && length > schema['maxLength']) fail('is too long');
+    if (typeof schema['pattern'] === 'string' && !new RegExp(schema['pattern'], 'u').test(value)) {
+      fail('does not match the pattern');
+    }
+  }
+  if (Array.isArray(value) && schema['items'] !== undefined) {
+    value.forEach((item, index) => validate(schema['items'], item, `${pointer}/${index}`, errors));
+  }
+  if (isObject(value)) {
+    const required = Array.isArray(schema['required']) ? (schema['required'] as string[]) : [];
+    for (const name of required) {
+      if (value[name] === undefined) errors.push({ pointer: `${pointer}/${escapePointer(name)}`, reason: 'is required' });
+    }
+    const properties = isObject(schema['properties']) ? schema['properties'] : {};
+    for (const [name, sub] of Object.entries(properties)) {
+      if (value[name] !== undefined) validate(sub, value[name], `${pointer}/${escapePointer(name)}`, errors);
+    }
+  }
+}
+
+/**
+ * A light structural check that a value is a client message: a known client type, a valid envelope and an object
+ * payload. It does not validate the payload's fields; the server does, and answers INVALID_PARAMS.
+ */
+export function isClientMessage(value: unknown): value is ClientMessage {
+  if (!isObject(value)) return false;
+  const { type, timestamp, requestId, payload } = value;
+  return (
+    typeof type === 'string' &&
+    (CLIENT_TYPES as readonly string[]).includes(type) &&
+    typeof timestamp === 'number' &&
+    timestamp >= 0 &&
+    timestamp <= MAX_SAFE &&
+    (requestId === undefined || (typeof requestId === 'string' && REQUEST_ID.test(requestId))) &&
+    isObject(payload)
+  );
+}

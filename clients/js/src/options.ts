@@ -1,0 +1,162 @@
+// The client's public shapes: its options with their defaults, its events, and the Client interface.
+import {
+  TidingsError,
+  type Resource,
+  type ResourceList,
+  type Scalar,
+  type ServerDelete,
+  type ServerEvent,
+  type ServerNotification,
+} from './common.js';
+
+/** The part of the WebSocket API the client uses: the browser's, or the `ws` package's in Node. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket constructor, such as `globalThis.WebSocket` or `ws`'s default export. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** The connection's state, as `on('state')` and `onStateChange` report it. */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** Settings of the reconnection backoff. */
+export interface RetryOptions {
+  /** The first delay's upper bound, in ms. Default 500. */
+  baseMs?: number;
+  /** The largest delay, in ms. Default 30000. */
+  maxMs?: number;
+  /** How many reconnection attempts in a row before the client gives up and closes. Default Infinity. */
+  attempts?: number;
+}
+
+/** The options of createClient. */
+export interface ClientOptions {
+  /** The server's WebSocket URL, such as `ws://127.0.0.1:8080/ws`, or a function asked before each connection. */
+  url: string | (() => string);
+  /** A fixed token. Give this or getToken. */
+  token?: string;
+  /** Returns a fresh token; asked before every authentication, with one call in flight at a time. */
+  getToken?: () => string | Promise<string>;
+  /** The WebSocket implementation. Default: globalThis.WebSocket (browsers, Node 22 and later). */
+  WebSocket?: WebSocketConstructor;
+  /** How long a request may wait for its reply, in ms, from the call on (time in the queue included). Default 10000. */
+  requestTimeoutMs?: number;
+  /** How long the socket open, `connect` and `auth` may take together, in ms, before the attempt fails. Default 10000. */
+  connectTimeoutMs?: number;
+  /** The backoff between reconnection attempts. */
+  retry?: RetryOptions;
+  /**
+   * Waits before reconnection attempt `attempt` (1, 2, ...); `delayMs` is the backoff with jitter the client
+   * computed. Default: waits delayMs. Tests inject one that resolves at once.
+   */
+  retryWait?: (attempt: number, delayMs: number) => Promise<void>;
+  /** Whether requests issued while disconnected wait for the connection (true) or fail at once with DISCONNECTED. Default true. */
+  queueWhileDisconnected?: boolean;
+  /** The most requests that wait for a connection; one more fails with QUEUE_FULL. Default 100. */
+  maxQueue?: number;
+  /** How long past the server's pingIntervalMs the client waits for any server traffic before it drops the link, in ms. Default 10000. */
+  heartbeatMarginMs?: number;
+  /** How long a probe `ping` (on the browser's `online` or `visibilitychange`) may wait for its `pong`, in ms. Default 5000. */
+  probeTimeoutMs?: number;
+  /** How long before the token's expiry the client authenticates again with a fresh token from getToken, in ms. Default 60000. */
+  refreshBeforeExpiryMs?: number;
+  /** The client's name and version, sent in `connect`. Default {name: 'tidings-js', version: '0.1.0'}. */
+  clientInfo?: { name?: string; version?: string };
+  /** Makes requestIds. Default crypto.randomUUID. */
+  generateId?: () => string;
+  /** Called on every state change, like on('state'). */
+  onStateChange?: (state: ConnectionState, error?: TidingsError) => void;
+  /** Where to listen for `online` and `visibilitychange`. Default: globalThis when it has a window and a document. */
+  eventTarget?: { addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void };
+}
+
+/** An event as a subscription delivers it. */
+export type TidingsEvent = ServerEvent['payload'];
+/** A notification. */
+export type TidingsNotification = ServerNotification['payload'];
+/** The reply to `delete`. */
+export type DeleteResult = ServerDelete['payload'];
+
+/** A gap: after a reconnect the server could not replay every event after `since`; re-read what you show. */
+export interface Gap {
+  topic: string;
+  since: number;
+  seq: number;
+}
+
+/** A subscription as the client holds it. */
+export interface Subscription {
+  topic: string;
+  subscriptionId: string;
+  /** The seq of the last event delivered, or the topic's seq when subscribed if none came since. */
+  lastSeq: number;
+  /** Present when subscribed with since: whether every event after since could be replayed. */
+  recovered?: boolean;
+}
+
+/** The callbacks of `on`, by name. */
+export interface ClientEvents {
+  event: (event: TidingsEvent) => void;
+  notification: (notification: TidingsNotification) => void;
+  state: (state: ConnectionState, error?: TidingsError) => void;
+  gap: (gap: Gap) => void;
+  /** The server ended a subscription (unsubscribe push), or resuming it failed; `reason` says why. */
+  unsubscribed: (info: { topic: string; subscriptionId: string; reason: TidingsError }) => void;
+  /** An `error` push about the session (TOKEN_EXPIRED, RATE_LIMITED), or an unreadable server message. */
+  error: (error: TidingsError) => void;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** This request's timeout in ms. Default: the client's requestTimeoutMs. */
+  timeoutMs?: number;
+  /** The requestId. Default: generateId(). For a create, reuse one to retry it safely across sessions. */
+  requestId?: string;
+}
+
+/** The list query of `list`. */
+export interface ListQuery {
+  filter?: Record<string, Scalar>;
+  orderBy?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** A Tidings client. */
+export interface Client {
+  /** The connection's state. */
+  readonly state: ConnectionState;
+  /** Opens the connection and authenticates; resolves once authenticated, rejects when the first attempts fail for good. */
+  connect(): Promise<void>;
+  /** Sends `disconnect`, closes the socket, fails what waits with CLOSED, and does not reconnect. */
+  close(): void;
+  /** Drops the socket as a network failure would, and reconnects: for tests and for a caller that knows better. */
+  reconnect(): void;
+  create(resourceType: string, data: Record<string, unknown>, options?: RequestOptions): Promise<Resource>;
+  read(resourceType: string, id: string, options?: RequestOptions): Promise<Resource>;
+  list(resourceType: string, query?: ListQuery, options?: RequestOptions): Promise<ResourceList>;
+  update(
+    resourceType: string,
+    id: string,
+    patch: Record<string, unknown>,
+    options?: RequestOptions & { expectedVersion?: number },
+  ): Promise<Resource>;
+  delete(resourceType: string, id: string, options?: RequestOptions & { expectedVersion?: number }): Promise<DeleteResult>;
+  /** Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it. */
+  subscribe(topic: string, options?: RequestOptions & { since?: number }): Promise<Subscription>;
+  /** Ends the subscription to a topic. */
+  unsubscribe(topic: string, options?: RequestOptions): Promise<void>;
+  /** Sends `ping` and resolves on `pong`. */
+  ping(options?: RequestOptions): Promise<void>;
+  /** Adds a callback; returns a function that removes it. */
+  on<K extends keyof ClientEvents>(name: K, listener: ClientEvents[K]): () => void;
+  /** The subscriptions the client resumes after a reconnect. */
+  subscriptions(): Subscription[];
+}

@@ -1,0 +1,96 @@
+// The client against a scripted fake WebSocket: queueing, the heartbeat watchdog and the answer to the server's ping.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createClient, TidingsError } from '../dist/index.js';
+import { withTimeout } from './helpers.mjs';
+
+/** A fake server side: every socket the client opens, with the messages it sent, and a way to answer. */
+function fakeServer({ pingIntervalMs = 25000, answerAuth = true } = {}) {
+  const sockets = [];
+  let notify = () => undefined;
+  class FakeSocket {
+    readyState = 0;
+    sent = [];
+    onopen = null;
+    onmessage = null;
+    onclose = null;
+    onerror = null;
+    constructor(url) {
+      this.url = url;
+      sockets.push(this);
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+      });
+    }
+    send(text) {
+      const message = JSON.parse(text);
+      this.sent.push(message);
+      notify();
+      const reply = (type, payload) =>
+        queueMicrotask(() => this.onmessage?.({ data: JSON.stringify({ type, timestamp: Date.now(), requestId: message.requestId, payload }) }));
+      if (message.type === 'connect') {
+        reply('connect', {
+          protocolVersion: '1.0', sessionId: 's', authTimeoutMs: 10000,
+          heartbeat: { pingIntervalMs, idleTimeoutMs: 60000 },
+          limits: { maxMessageBytes: 65536, maxSubscriptions: 100, rateLimit: { messagesPerSecond: 50, burst: 100 } },
+        });
+      }
+      if (message.type === 'auth' && answerAuth) reply('auth_success', { userId: 'u', roles: [], expiresAt: Date.now() + 3600000 });
+      if (message.type === 'ping') reply('pong', {});
+    }
+    push(type, payload) {
+      this.onmessage?.({ data: JSON.stringify({ type, timestamp: Date.now(), payload }) });
+    }
+    close() {
+      this.readyState = 3;
+    }
+  }
+  const sentOf = (type) => sockets.flatMap((s) => s.sent).filter((m) => m.type === type);
+  const until = (check, what) =>
+    withTimeout(new Promise((r) => { if (check()) return r(); notify = () => check() && r(); }), 5000, what);
+  return { FakeSocket, sockets, sentOf, until };
+}
+
+test('with queueWhileDisconnected false, a request while reconnecting fails at once with DISCONNECTED', async () => {
+  const server = fakeServer();
+  let release;
+  const client = createClient({
+    url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket, queueWhileDisconnected: false,
+    retryWait: () => new Promise((r) => (release = r)),
+  });
+  await client.connect();
+  client.reconnect();
+  assert.equal(client.state, 'reconnecting');
+  await assert.rejects(client.read('order', 'X'), (e) => e instanceof TidingsError && e.code === 'DISCONNECTED');
+  release();
+  client.close();
+});
+
+test('a queued request waits for the connection, and a full queue fails with QUEUE_FULL', async () => {
+  const server = fakeServer();
+  let release;
+  const client = createClient({
+    url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket, maxQueue: 1,
+    retryWait: () => new Promise((r) => (release = r)),
+  });
+  await client.connect();
+  client.reconnect();
+  const waiting = client.ping();
+  await assert.rejects(client.ping(), (e) => e.code === 'QUEUE_FULL');
+  release();
+  await withTimeout(waiting, 5000, 'the queued ping');
+  client.close();
+});
+
+test('a silent server is detected by the watchdog, the client reconnects; server pings get a pong', async () => {
+  const server = fakeServer({ pingIntervalMs: 20 });
+  const client = createClient({
+    url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket, heartbeatMarginMs: 20, retryWait: () => Promise.resolve(),
+  });
+  await client.connect();
+  server.sockets[0].push('ping', {});
+  assert.equal(server.sentOf('pong').length, 1);
+  await server.until(() => server.sockets.length >= 2 && server.sentOf('auth').length >= 2, 'a second connection');
+  client.close();
+});
