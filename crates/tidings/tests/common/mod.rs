@@ -59,6 +59,12 @@ impl Drop for Served {
 }
 
 impl Served {
+    /// Hands over the process (to wait for its exit); the placeholder left behind kills nothing.
+    pub fn take_child(&mut self) -> Child {
+        let placeholder = Command::new("true").spawn().expect("a placeholder process");
+        std::mem::replace(&mut self.child, placeholder)
+    }
+
     /// Kills the process with SIGKILL, as a crash would, and returns its data dir.
     pub fn crash(mut self) -> tempfile::TempDir {
         self.child.kill().expect("kill -9");
