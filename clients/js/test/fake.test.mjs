@@ -94,3 +94,18 @@ test('a silent server is detected by the watchdog, the client reconnects; server
   await server.until(() => server.sockets.length >= 2 && server.sentOf('auth').length >= 2, 'a second connection');
   client.close();
 });
+
+test('a request times out when no reply comes within its timeout, and the connection stays usable', async () => {
+  // The fake server answers connect, auth and ping, and never a read: the timer must decide.
+  const server = fakeServer();
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  await withTimeout(client.connect(), 5000, 'connect');
+  const error = await client.list('order', {}, { timeoutMs: 50 }).then(
+    () => assert.fail('the request succeeded'),
+    (e) => e,
+  );
+  assert.ok(error instanceof TidingsError);
+  assert.equal(error.code, 'TIMEOUT');
+  await withTimeout(client.ping(), 5000, 'the connection to stay usable');
+  client.close();
+});
