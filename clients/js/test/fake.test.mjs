@@ -5,7 +5,7 @@ import { createClient, TidingsError } from '../dist/index.js';
 import { withTimeout } from './helpers.mjs';
 
 /** A fake server side: every socket the client opens, with the messages it sent, and a way to answer. */
-function fakeServer({ pingIntervalMs = 25000, answerAuth = true } = {}) {
+function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3600000 } = {}) {
   const sockets = [];
   let notify = () => undefined;
   class FakeSocket {
@@ -36,7 +36,7 @@ function fakeServer({ pingIntervalMs = 25000, answerAuth = true } = {}) {
           limits: { maxMessageBytes: 65536, maxSubscriptions: 100, rateLimit: { messagesPerSecond: 50, burst: 100 } },
         });
       }
-      if (message.type === 'auth' && answerAuth) reply('auth_success', { userId: 'u', roles: [], expiresAt: Date.now() + 3600000 });
+      if (message.type === 'auth' && answerAuth) reply('auth_success', { userId: 'u', roles: [], expiresAt: Date.now() + expiresInMs });
       if (message.type === 'ping') reply('pong', {});
     }
     push(type, payload) {
@@ -44,6 +44,12 @@ function fakeServer({ pingIntervalMs = 25000, answerAuth = true } = {}) {
     }
     close() {
       this.readyState = 3;
+    }
+    /** The server closes the socket with `code`, after a `disconnect` as the protocol has it. */
+    drop(code, reason, reconnect) {
+      this.push('disconnect', { code, reason, reconnect });
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
     }
   }
   const sentOf = (type) => sockets.flatMap((s) => s.sent).filter((m) => m.type === type);
@@ -107,5 +113,47 @@ test('a request times out when no reply comes within its timeout, and the connec
   assert.ok(error instanceof TidingsError);
   assert.equal(error.code, 'TIMEOUT');
   await withTimeout(client.ping(), 5000, 'the connection to stay usable');
+  client.close();
+});
+
+test('getToken is called once for concurrent needs, and again before the token expires', async () => {
+  // Tokens that expire 1.5 s after auth, refreshed 1 s ahead: the client must re-authenticate within a second.
+  const server = fakeServer({ expiresInMs: 1500 });
+  let calls = 0;
+  let release;
+  const getToken = () => {
+    calls += 1;
+    if (calls === 2) return new Promise((r) => (release = () => r(`t${calls}`)));
+    return `t${calls}`;
+  };
+  const client = createClient({ url: 'ws://fake/ws', getToken, WebSocket: server.FakeSocket, refreshBeforeExpiryMs: 1000 });
+  await withTimeout(client.connect(), 5000, 'connect');
+  assert.equal(calls, 1);
+
+  // Two TOKEN_EXPIRED pushes while the second token is still being fetched: one getToken call serves both.
+  const socket = server.sockets[0];
+  socket.push('error', { code: 'TOKEN_EXPIRED', message: 'expired', details: { graceMs: 30000, expiredAt: Date.now() } });
+  socket.push('error', { code: 'TOKEN_EXPIRED', message: 'expired', details: { graceMs: 30000, expiredAt: Date.now() } });
+  await withTimeout(new Promise((r) => { const wait = () => (release ? r() : setImmediate(wait)); wait(); }), 5000, 'the second getToken call');
+  assert.equal(calls, 2, 'one call in flight at a time');
+  release();
+  await server.until(() => server.sentOf('auth').some((m) => m.payload.token === 't2'), 'auth with the fresh token');
+  assert.equal(server.sentOf('auth').filter((m) => m.payload.token === 't2').length, 2, 'both needs sent the same token');
+
+  // The refresh before expiry asks for a new token by itself.
+  await server.until(() => server.sentOf('auth').some((m) => m.payload.token === 't3'), 'a refresh before expiry');
+  client.close();
+});
+
+test('after a 4501 close the client reconnects with a fresh token from getToken', async () => {
+  const server = fakeServer();
+  let calls = 0;
+  const client = createClient({
+    url: 'ws://fake/ws', getToken: () => `t${(calls += 1)}`, WebSocket: server.FakeSocket, retryWait: () => Promise.resolve(),
+  });
+  await withTimeout(client.connect(), 5000, 'connect');
+  server.sockets[0].drop(4501, 'token expired', false);
+  await server.until(() => server.sentOf('auth').some((m) => m.payload.token === 't2'), 'a new connection with a fresh token');
+  assert.equal(server.sockets.length, 2);
   client.close();
 });

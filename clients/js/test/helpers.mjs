@@ -29,10 +29,10 @@ export function tempDir() {
  * Starts `tidings serve` on 127.0.0.1 (port 0 unless given) and resolves once its first stdout line names the
  * address. Returns {url, port, process, kill(signal)}; kill resolves when the process has exited.
  */
-export function startServer(dataDir, port = 0, timeoutMs = 20000) {
+export function startServer(dataDir, port = 0, timeoutMs = 20000, settings = {}) {
   const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...settings },
   });
   const exited = new Promise((r) => child.once('exit', r));
   let stderr = '';
