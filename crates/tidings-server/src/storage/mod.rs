@@ -97,6 +97,23 @@ pub struct EventRecord {
     pub occurred_at: u64,
 }
 
+impl EventRecord {
+    /// The event of a change that left `record` as it is, at position `seq` of its type's topic.
+    pub fn of(record: &Record, kind: EventKind, actor: &str, seq: u64, occurred_at: u64) -> EventRecord {
+        EventRecord {
+            resource_type: record.resource_type.clone(),
+            seq,
+            id: record.id.clone(),
+            version: record.version,
+            kind,
+            owner_id: record.owner_id.clone(),
+            actor: actor.to_owned(),
+            data: record.data.clone(),
+            occurred_at,
+        }
+    }
+}
+
 /// A resource to create.
 #[derive(Clone, Debug)]
 pub struct NewRecord {

@@ -36,6 +36,22 @@ pub struct NewNotification {
     pub data: Map<String, Value>,
 }
 
+impl NewNotification {
+    /// The copy stored for `user_id` at that user's `seq`.
+    pub fn copy_for(&self, user_id: String, seq: u64, created_at: u64) -> NotificationRecord {
+        NotificationRecord {
+            user_id,
+            seq,
+            id: self.id.clone(),
+            level: self.level.clone(),
+            title: self.title.clone(),
+            body: self.body.clone(),
+            data: self.data.clone(),
+            created_at,
+        }
+    }
+}
+
 /// One user's copy of a notification.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NotificationRecord {

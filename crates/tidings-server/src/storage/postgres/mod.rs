@@ -250,17 +250,7 @@ async fn append(
     .fetch_one(&mut **tx)
     .await
     .map_err(db_error)?;
-    let event = EventRecord {
-        resource_type: record.resource_type.clone(),
-        seq: uint(seq)?,
-        id: record.id.clone(),
-        version: record.version,
-        kind,
-        owner_id: record.owner_id.clone(),
-        actor: actor.to_owned(),
-        data: record.data.clone(),
-        occurred_at: now,
-    };
+    let event = EventRecord::of(record, kind, actor, uint(seq)?, now);
     sqlx::query(
         "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",

@@ -73,16 +73,7 @@ impl Notifications for Postgres {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-            copies.push(NotificationRecord {
-                user_id,
-                seq: uint(seq)?,
-                id: new.id.clone(),
-                level: new.level.clone(),
-                title: new.title.clone(),
-                body: new.body.clone(),
-                data: new.data.clone(),
-                created_at: now,
-            });
+            copies.push(new.copy_for(user_id, uint(seq)?, now));
         }
         tx.commit().await.map_err(db_error)?;
         Ok(copies)

@@ -323,17 +323,7 @@ fn append(
             |row| row.get(0),
         )
         .map_err(|e| sql_error(&e))?;
-    let event = EventRecord {
-        resource_type: record.resource_type.clone(),
-        seq,
-        id: record.id.clone(),
-        version: record.version,
-        kind,
-        owner_id: record.owner_id.clone(),
-        actor: actor.to_owned(),
-        data: record.data.clone(),
-        occurred_at: now,
-    };
+    let event = EventRecord::of(record, kind, actor, seq, now);
     c.execute(
         "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![event.resource_type, seq, event.id, event.version, kind.as_str(), event.owner_id, actor, json(&event.data), now],

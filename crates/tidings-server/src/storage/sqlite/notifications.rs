@@ -62,16 +62,7 @@ fn notify(
             params![user_id, seq, new.id, new.level, new.title, new.body, data, now],
         )
         .map_err(|e| sql_error(&e))?;
-        copies.push(NotificationRecord {
-            user_id,
-            seq,
-            id: new.id.clone(),
-            level: new.level.clone(),
-            title: new.title.clone(),
-            body: new.body.clone(),
-            data: new.data.clone(),
-            created_at: now,
-        });
+        copies.push(new.copy_for(user_id, seq, now));
     }
     Ok(copies)
 }
