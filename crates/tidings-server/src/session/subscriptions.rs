@@ -78,19 +78,21 @@ impl<O: Outbound> Session<O> {
                 return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
             }
         };
-        // A `since` beyond the log's end means the client knew another log; one before the oldest event kept
-        // means events are gone. Either way the client must re-read.
-        let mut recovered = since.map(|since| opened.recoverable(since));
-        // The first page is read before the reply, so that a prune between the check and the replay shows up
-        // as what it is: the first event read is not the one right after `since`.
+        // A `since` beyond the log's end means the client knew another log: it must re-read.
+        let mut recovered = since.map(|since| since <= opened.head);
+        // Whether the events after `since` are all still kept shows in the first page of the replay: the first
+        // event read must be the one right after `since` (a topic's seqs have no gaps). It is read before the
+        // reply, so the reply can say so.
         let mut first_page = None;
         if let (Some(since), Some(true)) = (since, recovered) {
-            match self.shared.resources.replay(&topic, scope.as_ref(), since, REPLAY_BATCH).await {
-                Ok(page) if page.first.is_some_and(|first| first != since + 1) => recovered = Some(false),
-                Ok(page) => first_page = Some(page),
-                Err(error) => {
-                    self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
-                    return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
+            if since < opened.head {
+                match self.shared.resources.replay(&topic, scope.as_ref(), since, REPLAY_BATCH).await {
+                    Ok(page) if page.first != Some(since + 1) => recovered = Some(false),
+                    Ok(page) => first_page = Some(page),
+                    Err(error) => {
+                        self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
+                        return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
+                    }
                 }
             }
         }

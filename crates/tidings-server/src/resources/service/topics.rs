@@ -29,15 +29,6 @@ pub struct Opened {
     pub owner: Option<String>,
     /// The topic's current `seq`.
     pub head: u64,
-    /// The `seq` of the oldest event the log still keeps for the topic (`None`: none kept).
-    pub oldest: Option<u64>,
-}
-
-impl Opened {
-    /// Whether every event after `since` can still be replayed.
-    pub fn recoverable(&self, since: u64) -> bool {
-        since == self.head || (since < self.head && self.oldest.is_some_and(|oldest| oldest <= since + 1))
-    }
 }
 
 impl Resources {
@@ -63,20 +54,14 @@ impl Resources {
                     Reach::Nothing => return Err(forbidden(format!("you may not read {name}"))),
                 };
                 let head = self.storage.head(name).await.map_err(|e| storage_error(e, name, None))?;
-                let oldest = self.storage.oldest_event(name, None).await.map_err(|e| storage_error(e, name, None))?;
-                Ok(Opened { scope: Some(scope), owner: None, head, oldest })
+                Ok(Opened { scope: Some(scope), owner: None, head })
             }
             TopicKind::Resource(name, id) => {
                 let def = self.type_of(name)?;
                 let record = self.storage.get(name, id).await.map_err(|e| storage_error(e, name, Some(id)))?;
                 match record {
                     Some(record) if allows(&def.rules.read, who, &record.owner_id) => {
-                        let oldest = self
-                            .storage
-                            .oldest_event(name, Some(id))
-                            .await
-                            .map_err(|e| storage_error(e, name, Some(id)))?;
-                        Ok(Opened { scope: None, owner: Some(record.owner_id), head: record.version, oldest })
+                        Ok(Opened { scope: None, owner: Some(record.owner_id), head: record.version })
                     }
                     _ => Err(not_found(name, id)),
                 }
