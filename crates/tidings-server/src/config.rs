@@ -41,6 +41,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
     pub api_keys: Vec<String>,
+    /// Whether `/` serves the orders board, the demo page built on the TypeScript SDK (web/).
+    pub web_page: bool,
 }
 
 /// Retention of the event log: events beyond either bound are dropped; a `since` before them is `recovered: false`.
@@ -102,6 +104,7 @@ impl Default for Config {
             resource_types: crate::resources::default_types(),
             events: EventsConfig::default(),
             api_keys: Vec::new(),
+            web_page: true,
             tls: None,
         }
     }

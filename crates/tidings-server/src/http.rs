@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tidings_protocol::{encode, CloseCode, Disconnect, Envelope, ServerMessage};
@@ -20,14 +20,16 @@ use crate::shared::Shared;
 
 /// The routes of a Tidings server.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/auth/dev-token", post(dev_token))
-        .with_state(Arc::clone(&shared))
-        .merge(crate::api::router(shared))
+        .route("/auth/dev-token", get(dev_sign_in_offered).post(dev_token));
+    if shared.config.web_page {
+        router = router.merge(crate::web::router());
+    }
+    router.with_state(Arc::clone(&shared)).merge(crate::api::router(shared))
 }
 
 /// `GET /ws`: checks the Origin and upgrades to a WebSocket that a new session then serves.
@@ -132,9 +134,23 @@ struct DevToken {
 /// How long a dev sign-in token lives.
 const DEV_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
+/// Whether this server signs anyone in: a generated key, and a loopback listener.
+fn dev_sign_in(shared: &Shared) -> bool {
+    shared.auth.generated_secret().is_some() && shared.config.listen.ip().is_loopback()
+}
+
+/// `GET /auth/dev-token`: 204 when `POST` would sign in, 404 otherwise, so that the page knows which form to show.
+async fn dev_sign_in_offered(State(shared): State<Arc<Shared>>) -> StatusCode {
+    if dev_sign_in(&shared) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
 /// `POST /auth/dev-token`: signs in anyone, only on a server with a generated key listening on loopback.
 async fn dev_token(State(shared): State<Arc<Shared>>, Json(request): Json<DevTokenRequest>) -> Response {
-    if shared.auth.generated_secret().is_none() || !shared.config.listen.ip().is_loopback() {
+    if !dev_sign_in(&shared) {
         return (StatusCode::NOT_FOUND, "dev sign-in exists only on an unconfigured server on a loopback address\n")
             .into_response();
     }

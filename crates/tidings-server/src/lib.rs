@@ -19,6 +19,7 @@ pub mod session;
 pub mod shared;
 pub mod storage;
 pub mod tls;
+mod web;
 
 pub use auth::Authenticator;
 pub use config::Config;

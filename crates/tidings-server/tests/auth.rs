@@ -154,8 +154,14 @@ async fn a_user_over_the_connection_limit_is_closed_with_4503() {
 async fn the_dev_sign_in_exists_only_on_an_unconfigured_loopback_server() {
     let configured = TestServer::start().await;
     assert_eq!(common::http(&configured, "POST", "/auth/dev-token", Some(CAROL)).await.0, 404);
+    assert_eq!(
+        common::http(&configured, "GET", "/auth/dev-token", None).await.0,
+        404,
+        "the page asks before offering it"
+    );
 
     let unconfigured = TestServer::start_with(|c| c.auth.secret = None).await;
+    assert_eq!(common::http(&unconfigured, "GET", "/auth/dev-token", None).await.0, 204);
     let (status, body) = common::http(&unconfigured, "POST", "/auth/dev-token", Some(CAROL)).await;
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).expect("json body");

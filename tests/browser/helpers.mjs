@@ -1,0 +1,99 @@
+// Browser test helpers: Debian's chromium through playwright-core, signing in on the board, and screenshots.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { ROOT } from '../support/process.mjs';
+
+export { startServer, tempDir, withTimeout } from '../support/process.mjs';
+
+/** Where screenshots go: target/browser-artifacts (CARGO_TARGET_DIR is respected). */
+export const ARTIFACTS = join(
+  process.env.CARGO_TARGET_DIR ? resolve(ROOT, process.env.CARGO_TARGET_DIR) : join(ROOT, 'target'),
+  'browser-artifacts',
+);
+
+/**
+ * Launches the system chromium headless. Playwright's own browser download cannot run here; the flags keep
+ * chromium from reaching for the network at start.
+ */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.TIDINGS_TEST_CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
+
+/** A page in a fresh context (its own sessionStorage), with page errors failing the test that reads them. */
+export async function openPage(browser, url, viewport = { width: 1280, height: 860 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (error) => page.errors.push(error.message));
+  await page.goto(url);
+  await page.locator('body[data-ready="true"]').waitFor();
+  return page;
+}
+
+/** Signs in through the dev sign-in form and waits until the board is connected and has listed the orders. */
+export async function signIn(page, user, { admin = false } = {}) {
+  await page.getByLabel('User').fill(user);
+  await page.getByLabel(/^Admin/).setChecked(admin);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await connection(page, 'connected');
+  // The board lists the orders after it subscribed: the list's answer is the last step of signing in.
+  await page.locator('#inspector-list li.received[data-type="read"]').waitFor({ state: 'attached' });
+}
+
+/** Waits until the connection indicator says `state`. */
+export function connection(page, state, timeout = 15000) {
+  return page.locator(`#connection[data-state="${state}"]`).waitFor({ timeout });
+}
+
+/** The row of the order whose product is `productId`. */
+export function row(page, productId) {
+  return page.locator('#orders li.order').filter({ hasText: `${productId} ×` });
+}
+
+/** Saves a screenshot as a test artifact and returns its path. */
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** A token from the server's dev sign-in, for driving it over HTTP beside the pages. */
+export async function devToken(base, userId, roles = []) {
+  const response = await fetch(`${base}/auth/dev-token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId, roles }),
+  });
+  if (!response.ok) throw new Error(`dev sign-in answered ${response.status}`);
+  return (await response.json()).token;
+}
+
+/** Calls the HTTP API (`/api/v1/...`) as the token's user; returns the parsed body, throwing on an error status. */
+export async function api(base, token, method, path, body) {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+/** The http:// base URL of a server started by startServer. */
+export function base(server) {
+  return `http://127.0.0.1:${server.port}`;
+}
