@@ -41,6 +41,11 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
     pub api_keys: Vec<String>,
+    /// This node's name in a cluster, as logs, metrics (`node` label), `/status` and the admin API show it.
+    /// Default: the address it listens on.
+    pub node: Option<String>,
+    /// How nodes of a cluster reach each other.
+    pub broker: BrokerConfig,
     /// Whether `/` serves the orders board, the demo page built on the TypeScript SDK (web/).
     pub web_page: bool,
 }
@@ -71,6 +76,25 @@ pub struct TlsConfig {
     pub cert_file: PathBuf,
     /// The private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
+}
+
+/// The broker between the nodes of a cluster (docs/deploy.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `redis://HOST:PORT` to join the nodes that use it; absent: this node alone (in-process).
+    pub url: Option<String>,
+    /// The Redis pub/sub channel; clusters that share a Redis need different channels.
+    pub channel: String,
+    /// How often a node compares what its hub released with the event log, to catch an event the broker lost
+    /// with nothing after it, in milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig { url: None, channel: "tidings".to_owned(), sweep_interval_ms: 1000 }
+    }
 }
 
 /// Storage settings.
@@ -105,6 +129,8 @@ impl Default for Config {
             events: EventsConfig::default(),
             api_keys: Vec::new(),
             web_page: true,
+            node: None,
+            broker: BrokerConfig::default(),
             tls: None,
         }
     }
@@ -265,6 +291,21 @@ impl Config {
                 "storage.url must be a postgres:// URL (leave it out for SQLite)"
             );
         }
+        if let Some(url) = &self.broker.url {
+            anyhow::ensure!(
+                url.starts_with("redis://"),
+                "broker.url must be a redis:// URL (leave it out for a single node)"
+            );
+            anyhow::ensure!(
+                self.storage.url.is_some(),
+                "broker.url joins nodes that share their storage: set storage.url to a PostgreSQL database too"
+            );
+        }
+        anyhow::ensure!(self.broker.sweep_interval_ms > 0, "broker.sweep_interval_ms must be positive");
+        anyhow::ensure!(
+            self.node.as_deref().is_none_or(|n| !n.is_empty() && n.len() <= 64),
+            "node must be 1 to 64 characters"
+        );
         anyhow::ensure!(
             ["text", "json"].contains(&self.log.format.as_str()),
             "log.format must be text or json, not {}",

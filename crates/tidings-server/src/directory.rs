@@ -83,6 +83,11 @@ impl Directory {
         Directory { node: node.into(), entries: Mutex::default() }
     }
 
+    /// The node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/status", get(status))
         .route("/auth/dev-token", get(dev_sign_in_offered).post(dev_token));
     if shared.config.web_page {
         router = router.merge(crate::web::router());
@@ -97,8 +98,38 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let depths: Vec<usize> = shared.directory.list().iter().map(|c| c.queue_depth).collect();
     ::metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(depths.iter().sum::<usize>() as f64);
     ::metrics::gauge!(crate::metrics::QUEUE_DEPTH_MAX).set(depths.iter().copied().max().unwrap_or(0) as f64);
+    ::metrics::gauge!(crate::metrics::SUBSCRIPTIONS).set(shared.hub.subscriptions() as f64);
+    ::metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(f64::from(u8::from(shared.fanout.broker().connected())));
     let body = crate::metrics::handle().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// The reply of `GET /status`: what this node holds, for a load balancer's dashboard or an operator.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    node: String,
+    connections: usize,
+    subscriptions: usize,
+    broker: BrokerStatus,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BrokerStatus {
+    kind: &'static str,
+    connected: bool,
+}
+
+/// `GET /status`: this node's name, its connection and subscription counts, and whether its broker is connected.
+async fn status(State(shared): State<Arc<Shared>>) -> Json<Status> {
+    let broker = shared.fanout.broker();
+    Json(Status {
+        node: shared.directory.node().to_owned(),
+        connections: shared.connections.total(),
+        subscriptions: shared.hub.subscriptions(),
+        broker: BrokerStatus { kind: broker.kind(), connected: broker.connected() },
+    })
 }
 
 /// `GET /readyz`: the server can serve: not shutting down, and its storage answers.

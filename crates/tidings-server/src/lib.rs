@@ -6,9 +6,11 @@
 
 mod api;
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod directory;
+pub mod fanout;
 mod http;
 pub mod hub;
 pub mod metrics;

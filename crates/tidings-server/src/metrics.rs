@@ -36,11 +36,30 @@ pub const QUEUE_DEPTH: &str = "tidings_outbound_queue_depth";
 /// Pushes waiting in the fullest mailbox, at the last scrape (gauge).
 pub const QUEUE_DEPTH_MAX: &str = "tidings_outbound_queue_depth_max";
 
+/// Messages the broker could not send to the other nodes (counter); they resync from the event log.
+pub const BROKER_DROPPED: &str = "tidings_broker_dropped_total";
+/// 1 while the broker reaches the other nodes, 0 while it does not, at the last scrape (gauge).
+pub const BROKER_CONNECTED: &str = "tidings_broker_connected";
+/// Subscriptions held by this node, at the last scrape (gauge).
+pub const SUBSCRIPTIONS: &str = "tidings_subscriptions";
+
+static NODE: OnceLock<String> = OnceLock::new();
+
+/// Installs the recorder with the `node` label on every metric. The first call in a process decides the label
+/// (tests run several nodes in one process; they share one recorder).
+pub fn install(node: &str) {
+    let _ = NODE.set(node.to_owned());
+    handle();
+}
+
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let builder = PrometheusBuilder::new();
+        let mut builder = PrometheusBuilder::new();
+        if let Some(node) = NODE.get() {
+            builder = builder.add_global_label("node", node);
+        }
         let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
         let builder = builder.set_buckets(&buckets).unwrap_or_else(|_| PrometheusBuilder::new());
         match builder.install_recorder() {

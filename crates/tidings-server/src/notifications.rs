@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use tidings_protocol::{ErrorCode, ErrorPayload, FieldError};
 use tracing::warn;
 
-use crate::hub::Hub;
+use crate::fanout::Fanout;
 use crate::storage::{NewNotification, Recipients, Storage, StorageError};
 
 /// What a sender asks for.
@@ -22,19 +22,20 @@ pub struct Message {
     pub data: Map<String, Value>,
 }
 
-/// Stores notifications and hands them to the hub, one sender at a time so that each user's notifications reach
-/// the hub in `seq` order.
+/// Stores notifications and hands them to the fan-out, one sender at a time so that each user's notifications
+/// reach this node's hub in `seq` order. (Notifications stored on two nodes at once may reach a third in either
+/// order; sessions deduplicate them by `seq`, not by a high-water mark.)
 #[derive(Debug)]
 pub struct Notifier {
     storage: Arc<dyn Storage>,
-    hub: Arc<Hub>,
+    fanout: Arc<Fanout>,
     order: tokio::sync::Mutex<()>,
 }
 
 impl Notifier {
-    /// A notifier over `storage`, pushing through `hub`.
-    pub fn new(storage: Arc<dyn Storage>, hub: Arc<Hub>) -> Arc<Notifier> {
-        Arc::new(Notifier { storage, hub, order: tokio::sync::Mutex::new(()) })
+    /// A notifier over `storage`, pushing through `fanout`.
+    pub fn new(storage: Arc<dyn Storage>, fanout: Arc<Fanout>) -> Arc<Notifier> {
+        Arc::new(Notifier { storage, fanout, order: tokio::sync::Mutex::new(()) })
     }
 
     /// Checks and sends a notification; returns its id and how many users it was stored for. It runs in a task of
@@ -65,8 +66,9 @@ impl Notifier {
         };
         let _turn = self.order.lock().await;
         let records = self.storage.notify(to, new).await.map_err(unavailable)?;
-        self.hub.notify(&records);
-        Ok((id, records.len()))
+        let count = records.len();
+        self.fanout.notifications(records);
+        Ok((id, count))
     }
 }
 

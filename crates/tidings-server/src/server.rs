@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::Authenticator;
+use crate::broker::Inbound;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::fanout::Fanout;
 use crate::http;
 use crate::hub::Hub;
 use crate::notifications::Notifier;
@@ -27,28 +30,34 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     tls: Option<RustlsConfig>,
+    /// What the other nodes send, until `run` relays it to the hub.
+    inbound: mpsc::Receiver<Inbound>,
 }
 
 impl Server {
     /// Prepares the data dir and the authenticator, and binds `config.listen`.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         config.check()?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let address = listener.local_addr().map_or_else(|_| config.listen.to_string(), |addr| addr.to_string());
+        let node = config.node.clone().unwrap_or(address);
         // Installed before anything is counted.
-        crate::metrics::handle();
+        crate::metrics::install(&node);
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
         let types = ResourceTypes::compile(&config.resource_types)?;
         let storage: Arc<dyn Storage> = Arc::new(Measured(open_storage(&config).await?));
         let hub = Hub::new();
-        let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&hub));
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let node = listener.local_addr().map_or_else(|_| config.listen.to_string(), |addr| addr.to_string());
+        let (broker, inbound) = crate::broker::open(&config.broker, &node)?;
+        let fanout = Fanout::new(Arc::clone(&hub), broker, Arc::clone(&storage));
+        let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&fanout));
         let shared = Arc::new(Shared {
             config,
             auth,
-            resources: Resources::new(types, storage, Arc::clone(&hub), Arc::clone(&notifier)),
+            resources: Resources::new(types, storage, Arc::clone(&fanout), Arc::clone(&notifier)),
             hub,
+            fanout,
             notifier,
             connections: Arc::new(Connections::default()),
             directory: Arc::new(Directory::new(node)),
@@ -60,7 +69,7 @@ impl Server {
             Some(tls) => Some(RustlsConfig::from_config(Arc::new(crate::tls::server_config(tls)?))),
             None => None,
         };
-        Ok(Server { listener, shared, tls })
+        Ok(Server { listener, shared, tls, inbound })
     }
 
     /// Whether the server terminates TLS itself (`wss://`).
@@ -81,7 +90,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then stops accepting, sends every session `disconnect` 1001, and
     /// returns when they have closed or the configured bound has passed.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Server { listener, shared, tls } = self;
+        let Server { listener, shared, tls, inbound } = self;
         let app = http::router(Arc::clone(&shared));
         let stop = shared.shutdown.clone();
         let serving = match (tls, &shared.config.tls) {
@@ -101,8 +110,12 @@ impl Server {
             }),
         };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
+        let types = shared.resources.types().names().map(str::to_owned).collect();
+        let sweep = Duration::from_millis(shared.config.broker.sweep_interval_ms);
+        let relay = tokio::spawn(Arc::clone(&shared.fanout).relay(inbound, types, sweep));
         shutdown.await;
         pruner.abort();
+        relay.abort();
         info!("shutting down: closing {} connections", shared.connections.total());
         shared.shutdown.cancel();
         shared.sessions.close();

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::fanout::Fanout;
 use crate::hub::Hub;
 use crate::metrics;
 use crate::notifications::Notifier;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub resources: Resources,
     /// Subscriptions and the fan-out of events.
     pub hub: Arc<Hub>,
+    /// Where events and notifications go: this node's hub and the other nodes.
+    pub fanout: Arc<Fanout>,
     /// Sends notifications.
     pub notifier: Arc<Notifier>,
     /// Open connections, in total and per user.

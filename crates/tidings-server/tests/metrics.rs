@@ -7,13 +7,24 @@ use common::{call, exchange, next_push, TestServer};
 use serde_json::json;
 use tidings_protocol::ServerMessage;
 
-/// The value of one series in Prometheus text, 0 when absent.
+/// The value of one series in Prometheus text, 0 when absent. `series` leaves out the `node` label every
+/// series carries.
 fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map(without_node)
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).map(str::to_owned))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// A series line without its `node="..."` label (and without `{}` when that was its only label).
+fn without_node(line: &str) -> String {
+    let Some(start) = line.find("node=\"") else { return line.to_owned() };
+    let end = line[start + 6..].find('"').map_or(line.len(), |e| start + 6 + e + 1);
+    let end = if line[end..].starts_with(',') { end + 1 } else { end };
+    let line = format!("{}{}", &line[..start], &line[end..]);
+    line.replace(",}", "}").replace("{}", "")
 }
 
 #[tokio::test]
@@ -54,4 +65,9 @@ async fn the_counters_move_by_what_the_workload_did() {
     assert_eq!(delta(r#"tidings_storage_duration_seconds_count{op="create"}"#), 3.0);
     assert_eq!(value(&after, "tidings_outbound_queue_depth"), 0.0, "every push was read");
     assert!(after.contains("tidings_outbound_queue_depth_max"), "{after}");
+    assert_eq!(value(&after, "tidings_subscriptions"), 1.0);
+    assert_eq!(value(&after, "tidings_broker_connected"), 1.0);
+    // Every series names the node, so that a cluster's nodes can be told apart in one Prometheus.
+    let node = format!("node=\"{}\"", server.addr);
+    assert!(after.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).all(|l| l.contains(&node)), "{after}");
 }

@@ -171,6 +171,11 @@ impl Hub {
         self.state().streams.get(resource_type).and_then(|s| s.next).is_some_and(|next| next <= after + 1)
     }
 
+    /// The last `seq` of a type's stream the hub has released, once the stream has started.
+    pub fn released(&self, resource_type: &str) -> Option<u64> {
+        self.state().streams.get(resource_type).and_then(|s| s.next).map(|next| next.saturating_sub(1))
+    }
+
     /// Removes a connection's subscription to `topic`.
     pub fn unsubscribe(&self, topic: &Topic, connection: u64) {
         self.state().index.remove(topic, connection);

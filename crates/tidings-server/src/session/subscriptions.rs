@@ -229,10 +229,11 @@ impl<O: Outbound> Session<O> {
     async fn deliver_notification(&mut self, delivery: Delivery) -> Flow {
         let (text, seq) = match self.subscriptions.get_mut(Topic::NOTIFICATIONS) {
             Some(subscription) => {
+                // At or below the replay's end, the replay sent it. Above it, notifications stored on two nodes at
+                // once may come in either order, so a duplicate is caught by the inbox below, not by a high mark.
                 if delivery.seq <= subscription.last_seq {
                     return Flow::Continue;
                 }
-                subscription.last_seq = delivery.seq;
                 (delivery.subscribed.unwrap_or(delivery.text), delivery.seq)
             }
             None => (delivery.text, delivery.seq),

@@ -48,7 +48,8 @@ pub struct Record {
 }
 
 /// What happened to a resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// It was created.
     Created,
@@ -74,8 +75,8 @@ impl EventKind {
     }
 }
 
-/// One entry of the event log.
-#[derive(Clone, Debug, PartialEq)]
+/// One entry of the event log (also what the broker carries between nodes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
     /// The type whose topic it belongs to.
     pub resource_type: String,

@@ -8,6 +8,7 @@
 //! - `mark_delivered` is idempotent; `notifications_after` returns delivered and undelivered alike, by `seq`.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::StorageError;
@@ -53,7 +54,7 @@ impl NewNotification {
 }
 
 /// One user's copy of a notification.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NotificationRecord {
     /// The recipient.
     pub user_id: String,

@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod raw;
+pub mod redis;
 pub mod rest;
 
 use std::net::SocketAddr;

@@ -22,7 +22,7 @@ mod topics;
 pub use topics::{Opened, ReplayPage};
 
 use crate::auth::Identity;
-use crate::hub::Hub;
+use crate::fanout::Fanout;
 use crate::notifications::{Message, Notifier};
 use crate::storage::{
     fingerprint, CreateOutcome, EventRecord, IdempotencyKey, ListQuery, NewRecord, OrderKey, Recipients, Record,
@@ -34,7 +34,7 @@ use crate::storage::{
 pub struct Resources {
     types: ResourceTypes,
     storage: Arc<dyn Storage>,
-    hub: Arc<Hub>,
+    fanout: Arc<Fanout>,
     notifier: Arc<Notifier>,
 }
 
@@ -48,38 +48,21 @@ pub struct Changed<T> {
 }
 
 impl Resources {
-    /// The operations over `types`, stored in `storage`, their events published to `hub`.
-    pub fn new(types: ResourceTypes, storage: Arc<dyn Storage>, hub: Arc<Hub>, notifier: Arc<Notifier>) -> Self {
-        Resources { types, storage, hub, notifier }
+    /// The operations over `types`, stored in `storage`, their events fanned out by `fanout`.
+    pub fn new(types: ResourceTypes, storage: Arc<dyn Storage>, fanout: Arc<Fanout>, notifier: Arc<Notifier>) -> Self {
+        Resources { types, storage, fanout, notifier }
     }
 
     /// Tells the hub where every type's event stream stands; call once before serving.
     pub async fn start_streams(&self) -> Result<(), StorageError> {
-        for name in self.types.names() {
-            self.hub.start_stream(name, self.storage.head(name).await?);
-        }
-        Ok(())
+        self.fanout.start_streams(self.types.names()).await
     }
 
-    /// Hands a committed event to the hub; a gap before it is filled from storage shortly after.
+    /// Hands a committed event to this node's hub and to the other nodes.
     fn publish(&self, event: Option<&EventRecord>) {
-        let Some(event) = event else { return };
-        let Some(gap) = self.hub.publish(event.clone()) else { return };
-        let (hub, storage) = (Arc::clone(&self.hub), Arc::clone(&self.storage));
-        tokio::spawn(async move {
-            // The missing events are committed; their publishers are usually a moment behind. Only a gap that
-            // is still open after this pause is read back from storage.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let mut after = gap.after;
-            while hub.waits_after(&gap.resource_type, after) {
-                let Ok(events) = storage.events_after(&gap.resource_type, None, after, 500).await else { break };
-                let Some(last) = events.last().map(|e| e.seq) else { break };
-                for event in events {
-                    hub.publish(event);
-                }
-                after = last;
-            }
-        });
+        if let Some(event) = event {
+            self.fanout.event(event.clone());
+        }
     }
 
     /// The storage, for readiness checks.

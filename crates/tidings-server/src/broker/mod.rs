@@ -1,0 +1,132 @@
+//! The broker: carries committed events and stored notifications from the node that made them to every other
+//! node of a cluster, so that each node's hub can fan them out to its own connections.
+//!
+//! # The contract, for every implementation
+//!
+//! - [`Broker::publish`] is called once per event (and once per batch of notifications) by the node that committed
+//!   it, after the commit, and never waits: a broker buffers within a bound and drops beyond it, counting the drop.
+//! - Every other node receives the message as [`Inbound::Message`]; the publishing node does not receive its own
+//!   messages back (it has already handed them to its hub).
+//! - Delivery is best effort: a broker restart or a network blip loses messages. Whenever a node's receiving side
+//!   (re)connects, and whenever it may have missed messages, the broker reports [`Inbound::Resync`]; the node then
+//!   reads what it missed from the shared event log ([`crate::fanout`]). The broker never has to be durable: the
+//!   log is the source of truth, the broker only makes the fan-out fast.
+//! - Messages from one publisher arrive in the order it published them.
+//!
+//! Implementations: [`memory`] (one process: a single node, or several nodes in one test process) and
+//! [`redis`] (Redis pub/sub, for nodes on many machines). `tests/broker.rs` runs one suite against both.
+
+pub mod memory;
+pub mod redis;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::config::BrokerConfig;
+use crate::storage::{EventRecord, NotificationRecord};
+
+pub use memory::{Bus, MemoryBroker};
+pub use redis::RedisBroker;
+
+/// What nodes tell each other.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Message {
+    /// A committed event.
+    Event {
+        /// The event, as stored.
+        event: EventRecord,
+    },
+    /// Stored notifications, one copy per recipient.
+    Notifications {
+        /// The copies.
+        records: Vec<NotificationRecord>,
+    },
+}
+
+/// What a node's receiving side hands to the node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inbound {
+    /// A message from another node.
+    Message(Message),
+    /// Messages may have been lost (the broker connected again, or the node fell behind): read the log.
+    Resync,
+}
+
+/// A way to reach the other nodes. See the module docs for the contract.
+pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
+    /// Sends a message to every other node, without waiting.
+    fn publish(&self, message: Message);
+    /// `memory` or `redis`, as the status endpoint shows it.
+    fn kind(&self) -> &'static str;
+    /// Whether the other nodes can be reached now.
+    fn connected(&self) -> bool;
+    /// Whether any other node may listen; false lets a single node skip building messages nobody reads.
+    fn has_peers(&self) -> bool {
+        true
+    }
+}
+
+/// How many inbound messages wait for the node before the broker's receiving side waits in turn.
+pub const INBOUND_CAPACITY: usize = 16 * 1024;
+
+/// Opens the configured broker for node `node`: Redis for a `redis://` URL, otherwise this process alone.
+pub fn open(config: &BrokerConfig, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Inbound>)> {
+    match &config.url {
+        Some(url) => {
+            let (broker, inbound) = RedisBroker::open(url, &config.channel, node)?;
+            Ok((broker, inbound))
+        }
+        None => {
+            let (broker, inbound) = MemoryBroker::join(&Bus::new(), node);
+            Ok((broker, inbound))
+        }
+    }
+}
+
+/// A message as it travels between processes: which node sent it, and what.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope<'a> {
+    node: std::borrow::Cow<'a, str>,
+    #[serde(flatten)]
+    message: Message,
+}
+
+impl Envelope<'_> {
+    fn encode(node: &str, message: Message) -> Vec<u8> {
+        let envelope = Envelope { node: node.into(), message };
+        serde_json::to_vec(&envelope).unwrap_or_default()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Envelope<'static>, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::EventKind;
+
+    #[test]
+    fn messages_survive_the_trip_between_processes() {
+        let event = EventRecord {
+            resource_type: "order".to_owned(),
+            seq: 7,
+            id: "ORD-1".to_owned(),
+            version: 2,
+            kind: EventKind::Updated,
+            owner_id: "alice".to_owned(),
+            actor: "olga".to_owned(),
+            data: serde_json::from_str(r#"{"status":"paid","quantity":2}"#).expect("json"),
+            occurred_at: 1_764_000_000_000,
+        };
+        let bytes = Envelope::encode("node-a", Message::Event { event: event.clone() });
+        let back = Envelope::decode(&bytes).expect("decodes");
+        assert_eq!(back.node, "node-a");
+        assert_eq!(back.message, Message::Event { event });
+        assert!(Envelope::decode(b"{\"node\":\"x\",\"kind\":\"unknown\"}").is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! The Redis broker: every node publishes to one Redis pub/sub channel and subscribes to it.
+//!
+//! Two tasks per node, each with its own connection: the publisher drains a bounded queue and sends what waits
+//! as one pipeline of `PUBLISH` commands (one round trip per batch, not per event); the receiver holds the
+//! subscription and hands other nodes' messages to the node. Both reconnect on their own, with a backoff; the
+//! receiver reports [`Inbound::Resync`] each time its subscription is in place, since Redis pub/sub keeps nothing
+//! for a subscriber that was away.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Broker, Envelope, Inbound, Message, INBOUND_CAPACITY};
+
+/// Messages waiting to be published; beyond this the broker drops them (the other nodes resync from the log).
+const QUEUE: usize = 64 * 1024;
+/// The most messages sent in one pipeline.
+const BATCH: usize = 512;
+/// The longest wait between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A node's link to the other nodes through Redis.
+#[derive(Debug)]
+pub struct RedisBroker {
+    queue: mpsc::Sender<Message>,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl RedisBroker {
+    /// Starts the publisher and the receiver of node `node` on `channel` at `url` (`redis://HOST:PORT[/DB]`).
+    /// Connections are made in the background, so a node starts while Redis is down. Needs a tokio runtime.
+    pub fn open(url: &str, channel: &str, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Inbound>)> {
+        let client = ::redis::Client::open(url).map_err(|e| anyhow::anyhow!("bad broker.url: {e}"))?;
+        let (queue, pending) = mpsc::channel(QUEUE);
+        let (inbound, inbound_receiver) = mpsc::channel(INBOUND_CAPACITY);
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let link = Link { client, channel: channel.to_owned(), node: node.to_owned() };
+        tokio::spawn(link.clone().publish_all(pending));
+        tokio::spawn(link.receive_all(inbound, Arc::clone(&subscribed)));
+        Ok((Arc::new(RedisBroker { queue, subscribed }), inbound_receiver))
+    }
+}
+
+impl Broker for RedisBroker {
+    fn publish(&self, message: Message) {
+        if self.queue.try_send(message).is_err() {
+            ::metrics::counter!(crate::metrics::BROKER_DROPPED).increment(1);
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn connected(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+}
+
+/// What both tasks need to reach Redis.
+#[derive(Clone)]
+struct Link {
+    client: ::redis::Client,
+    channel: String,
+    node: String,
+}
+
+impl Link {
+    /// The publisher: batches what waits into one pipeline; a batch that fails twice is dropped and counted.
+    async fn publish_all(self, mut pending: mpsc::Receiver<Message>) {
+        let mut connection = None;
+        let mut backoff = Backoff::default();
+        let mut batch = Vec::with_capacity(BATCH);
+        while pending.recv_many(&mut batch, BATCH).await > 0 {
+            let mut pipeline = ::redis::pipe();
+            let count = batch.len();
+            for message in batch.drain(..) {
+                pipeline.cmd("PUBLISH").arg(&self.channel).arg(Envelope::encode(&self.node, message)).ignore();
+            }
+            let mut sent = false;
+            for _ in 0..2 {
+                if connection.is_none() {
+                    match self.client.get_multiplexed_async_connection().await {
+                        Ok(c) => connection = Some(c),
+                        Err(error) => {
+                            warn!("broker: cannot connect to Redis to publish: {error}");
+                            backoff.wait().await;
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = connection.as_mut() else { continue };
+                match pipeline.query_async::<()>(c).await {
+                    Ok(()) => {
+                        sent = true;
+                        backoff.reset();
+                        break;
+                    }
+                    Err(error) => {
+                        warn!("broker: publishing to Redis failed: {error}");
+                        connection = None;
+                    }
+                }
+            }
+            if !sent {
+                ::metrics::counter!(crate::metrics::BROKER_DROPPED).increment(count as u64);
+            }
+        }
+    }
+
+    /// The receiver: subscribes, reports a resync, forwards other nodes' messages; on loss, again.
+    async fn receive_all(self, inbound: mpsc::Sender<Inbound>, subscribed: Arc<AtomicBool>) {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.subscribe().await {
+                Ok(pubsub) => {
+                    backoff.reset();
+                    subscribed.store(true, Ordering::Relaxed);
+                    info!("broker: subscribed to Redis channel {}", self.channel);
+                    if inbound.send(Inbound::Resync).await.is_err() {
+                        return;
+                    }
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        let envelope = match Envelope::decode(message.get_payload_bytes()) {
+                            Ok(envelope) => envelope,
+                            Err(error) => {
+                                warn!("broker: an unreadable message on {}: {error}", self.channel);
+                                continue;
+                            }
+                        };
+                        if envelope.node == self.node {
+                            continue;
+                        }
+                        if inbound.send(Inbound::Message(envelope.message)).await.is_err() {
+                            return;
+                        }
+                    }
+                    subscribed.store(false, Ordering::Relaxed);
+                    warn!("broker: the Redis subscription ended; reconnecting");
+                }
+                Err(error) => warn!("broker: cannot subscribe on Redis: {error}"),
+            }
+            if inbound.is_closed() {
+                return;
+            }
+            backoff.wait().await;
+        }
+    }
+
+    async fn subscribe(&self) -> ::redis::RedisResult<::redis::aio::PubSub> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.channel).await?;
+        Ok(pubsub)
+    }
+}
+
+/// Doubling waits from 50 ms up to [`MAX_BACKOFF`].
+#[derive(Default)]
+struct Backoff(Duration);
+
+impl Backoff {
+    async fn wait(&mut self) {
+        self.0 = (self.0 * 2).clamp(Duration::from_millis(50), MAX_BACKOFF);
+        tokio::time::sleep(self.0).await;
+    }
+
+    fn reset(&mut self) {
+        self.0 = Duration::ZERO;
+    }
+}
