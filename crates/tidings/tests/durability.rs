@@ -68,29 +68,10 @@ fn every_acknowledged_create_survives_kill_9_exactly_once_on_sqlite() {
 
 #[test]
 fn every_acknowledged_create_survives_kill_9_exactly_once_on_postgres() {
-    let Some(url) = postgres_database("durability") else { return };
+    let Some(url) = common::postgres_database("durability") else { return };
     let mut settings = UNLIMITED.to_vec();
     settings.push(("TIDINGS_STORAGE__URL", &url));
     storm(&settings);
-}
-
-/// A fresh database on the PostgreSQL that scripts/test starts; `None` (the test is skipped) only when asked.
-fn postgres_database(name: &str) -> Option<String> {
-    let Ok(base) = std::env::var("TIDINGS_TEST_POSTGRES_URL") else {
-        if std::env::var_os("TIDINGS_TEST_SKIP_POSTGRES").is_some() {
-            eprintln!("skipped {name} on PostgreSQL (TIDINGS_TEST_SKIP_POSTGRES)");
-            return None;
-        }
-        panic!("{name} needs PostgreSQL but TIDINGS_TEST_POSTGRES_URL is not set: run scripts/test");
-    };
-    let database = format!("tidings_{name}_{}", std::process::id());
-    let status = std::process::Command::new("psql")
-        .args([base.as_str(), "-q", "-c", &format!("CREATE DATABASE {database}")])
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "could not create the test database");
-    let (root, _) = base.rsplit_once('/').expect("a database in the URL");
-    Some(format!("{root}/{database}"))
 }
 
 /// Runs the storm, the crash, the restart and the count against a server with `settings`.

@@ -2,6 +2,11 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod nginx;
+#[path = "../../../tidings-server/tests/common/redis.rs"]
+pub mod redis;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,8 +41,16 @@ impl Served {
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().expect("a first line").expect("readable");
         let url = first.split_whitespace().find(|w| w.starts_with("ws://")).expect("the ws:// address").to_owned();
-        let rest: Vec<String> = lines.map_while(Result::ok).take(4).collect();
-        assert!(rest.iter().any(|l| l.contains("tidings token")), "serve says how to get a token: {rest:?}");
+        // The greeting ends with "Try it:"; reading further would wait for output that never comes.
+        let mut rest = Vec::new();
+        for line in lines.map_while(Result::ok) {
+            let last = line.starts_with("Try it:");
+            rest.push(line);
+            if last {
+                break;
+            }
+        }
+        assert!(rest.iter().any(|l| l.to_lowercase().contains("token")), "serve says how tokens work: {rest:?}");
         Served { child, url, data_dir }
     }
 
@@ -72,4 +85,23 @@ impl Served {
         let data_dir = tempfile::tempdir().expect("placeholder");
         std::mem::replace(&mut self.data_dir, data_dir)
     }
+}
+
+/// A fresh database on the PostgreSQL that scripts/test starts; `None` (the test is skipped) only when asked.
+pub fn postgres_database(name: &str) -> Option<String> {
+    let Ok(base) = std::env::var("TIDINGS_TEST_POSTGRES_URL") else {
+        if std::env::var_os("TIDINGS_TEST_SKIP_POSTGRES").is_some() {
+            eprintln!("skipped {name} on PostgreSQL (TIDINGS_TEST_SKIP_POSTGRES)");
+            return None;
+        }
+        panic!("{name} needs PostgreSQL but TIDINGS_TEST_POSTGRES_URL is not set: run scripts/test");
+    };
+    let database = format!("tidings_{name}_{}", std::process::id());
+    let status = std::process::Command::new("psql")
+        .args([base.as_str(), "-q", "-c", &format!("CREATE DATABASE {database}")])
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "could not create the test database");
+    let (root, _) = base.rsplit_once('/').expect("a database in the URL");
+    Some(format!("{root}/{database}"))
 }

@@ -1,0 +1,154 @@
+//! Many `tidings serve` nodes as one service: PostgreSQL shared, Redis between them, nginx in front. Each test
+//! runs real processes; a node is killed with SIGKILL, Redis is killed and restarted.
+
+mod common;
+
+use common::cluster::{create, head, signed_in, status, subscribe, Cluster, Follower, Writers};
+use common::nginx::Nginx;
+use serde_json::json;
+use tidings_client::Push;
+use tidings_protocol::{ClientMessage, ServerMessage, Update};
+
+/// Waits until a follower has received at least `count` events.
+async fn until_received(follower: &Follower, count: usize) {
+    let mut last = follower.last.clone();
+    let target = follower.start + count as u64;
+    tokio::time::timeout(std::time::Duration::from_secs(30), last.wait_for(|seq| *seq >= target))
+        .await
+        .expect("events arrive")
+        .expect("the follower runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_created_on_one_node_reaches_subscribers_and_its_owner_on_another() {
+    let Some(cluster) = Cluster::start("cluster_reach") else { return };
+    let (a, b) = (cluster.node("node-a"), cluster.node("node-b"));
+
+    let (watcher, mut watched) = signed_in(&b.url, "olga", &["admin"]).await;
+    subscribe(&watcher, None).await.expect("subscribed on node b");
+    let (alice, mut alice_pushes) = signed_in(&b.url, "alice", &[]).await;
+    let (writer, _w) = signed_in(&a.url, "alice", &[]).await;
+    let id = create(&writer, 1).await.expect("created on node a");
+    let event = loop {
+        match watched.next_within(std::time::Duration::from_secs(10)).await {
+            Some(Push::Message(envelope)) => match envelope.message {
+                ServerMessage::Event(event) => break event,
+                _ => continue,
+            },
+            other => panic!("no event on node b: {other:?}"),
+        }
+    };
+    assert_eq!(event.id.as_ref().map(|i| i.as_str()), Some(id.as_str()));
+
+    // An admin on node a changes alice's order; alice, connected to node b, hears of it.
+    let (admin, _p) = signed_in(&a.url, "olga", &["admin"]).await;
+    let update = Update {
+        resource_type: tidings_protocol::ResourceType::new("order").expect("type"),
+        id: tidings_protocol::ResourceId::new(&id).expect("id"),
+        patch: json!({ "status": "paid" }).as_object().cloned().expect("object"),
+        expected_version: None,
+    };
+    assert!(matches!(admin.request(ClientMessage::Update(update)).await, Ok(ServerMessage::Update(_))));
+    let notification = loop {
+        match alice_pushes.next_within(std::time::Duration::from_secs(10)).await {
+            Some(Push::Message(envelope)) => match envelope.message {
+                ServerMessage::Notification(notification) => break notification,
+                _ => continue,
+            },
+            other => panic!("alice on node b got no notification: {other:?}"),
+        }
+    };
+    assert!(notification.title.as_str().contains("status is now paid"), "{notification:?}");
+
+    // Each node counts what it holds: b has the watcher and alice, a the writer and the admin.
+    let (on_a, on_b) = (status(&a.url), status(&b.url));
+    assert_eq!(on_b["node"], "node-b");
+    assert_eq!(on_b["connections"], 2);
+    assert_eq!(on_b["subscriptions"], 1);
+    assert_eq!(on_b["broker"], json!({ "kind": "redis", "connected": true }));
+    assert_eq!(
+        (on_a["node"].as_str(), on_a["connections"].as_u64(), on_a["subscriptions"].as_u64()),
+        (Some("node-a"), Some(2), Some(0))
+    );
+    drop((alice, writer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_killed_node_resume_on_another_with_no_event_lost_or_repeated() {
+    let Some(cluster) = Cluster::start("cluster_kill") else { return };
+    let (a, b) = (cluster.node("node-a"), cluster.node("node-b"));
+    let urls = vec![a.url.clone(), b.url.clone()];
+    let mut followers = Vec::new();
+    for _ in 0..4 {
+        followers.push(Follower::start(&urls).await);
+    }
+    let writers_on_b = Writers::start(&b.url, 2).await;
+    let writers_on_a = Writers::start(&a.url, 1).await;
+    until_received(&followers[0], 60).await;
+
+    // Under load: every follower and one writer are on node a when it dies.
+    a.crash();
+    let died_with_a = writers_on_a.stop().await;
+    let before = followers[0].received();
+    until_received(&followers[0], before + 100).await;
+    let acknowledged = writers_on_b.stop().await + died_with_a;
+
+    let last = head(&b.url).await;
+    assert!(last as usize >= acknowledged, "every acknowledged create has its event ({last} < {acknowledged})");
+    for follower in followers {
+        assert!(!follower.resumes.lock().expect("lock").is_empty(), "the follower moved to node b");
+        follower.assert_complete_through(last).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_end_with_every_event_in_order_across_a_redis_restart() {
+    let Some(mut cluster) = Cluster::start("cluster_redis") else { return };
+    let (a, b) = (cluster.node("node-a"), cluster.node("node-b"));
+    // Followers on node b, writers on node a: every event crosses the broker (or the log, when Redis is gone).
+    let urls = vec![b.url.clone()];
+    let followers = vec![Follower::start(&urls).await, Follower::start(&urls).await];
+    let writers = Writers::start(&a.url, 2).await;
+    until_received(&followers[0], 60).await;
+
+    cluster.restart_redis();
+    let before = followers[0].received();
+    until_received(&followers[0], before + 100).await;
+    writers.stop().await;
+
+    let last = head(&a.url).await;
+    for follower in followers {
+        assert!(follower.resumes.lock().expect("lock").is_empty(), "the followers' own connections never broke");
+        follower.assert_complete_through(last).await;
+    }
+    assert_eq!(status(&b.url)["broker"]["connected"], true, "node b is back on Redis");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_a_client_cannot_tell_which_node_it_is_on() {
+    let Some(cluster) = Cluster::start("cluster_nginx") else { return };
+    let (a, b) = (cluster.node("node-a"), cluster.node("node-b"));
+    let Some(nginx) = Nginx::start(&[&a.url, &b.url]) else { return };
+    let url = nginx.url();
+    let through_nginx = vec![url.clone()];
+
+    // nginx spreads the connections over both nodes; every follower sees every write, wherever either landed.
+    let followers = vec![Follower::start(&through_nginx).await, Follower::start(&through_nginx).await];
+    let writers = Writers::start(&url, 2).await;
+    until_received(&followers[0], 40).await;
+    let spread = [status(&a.url)["connections"].as_u64(), status(&b.url)["connections"].as_u64()];
+    assert!(spread.iter().all(|n| n.unwrap_or(0) >= 1), "both nodes serve clients: {spread:?}");
+
+    // One node dies; nginx sends the reconnections to the other, and the followers resume through it. The
+    // writers that were on it stop with it; new ones land on the node that lives.
+    a.crash();
+    writers.stop().await;
+    let writers = Writers::start(&url, 2).await;
+    let before = followers[0].received();
+    until_received(&followers[0], before + 60).await;
+    writers.stop().await;
+    let last = head(&url).await;
+    for follower in followers {
+        follower.assert_complete_through(last).await;
+    }
+}
