@@ -1,6 +1,7 @@
 //! The `tidings` command: one binary for the server and its tools.
 
 mod admin;
+mod bench;
 mod check;
 mod client;
 mod notify;
@@ -32,6 +33,8 @@ enum Command {
     Notify(notify::Args),
     /// Operate a running server: list and disconnect connections.
     Admin(admin::Args),
+    /// Load a server that speaks protocol v1 with a workload and report throughput and latency.
+    Bench(bench::Args),
     /// Decode protocol messages, one JSON object per line, and print what a Tidings peer makes of each.
     Check(check::Args),
 }
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Notify(args) => notify::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Admin(args) => admin::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => check::run(&args),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,146 @@
+//! One load-generator connection: a fastwebsockets client from a chosen source address, with the protocol's
+//! handshake and just enough parsing to match replies and read events.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload};
+use http_body_util::Empty;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::net::TcpSocket;
+
+/// Where a load generator connects: the server's address and the request path.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `ws://HOST:PORT/PATH`.
+    pub fn parse(url: &str) -> anyhow::Result<Target> {
+        let rest = url.strip_prefix("ws://").context("the URL must start with ws://")?;
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let addr = host.parse().with_context(|| format!("{host} is not an IP address and port"))?;
+        Ok(Target { addr, host: host.to_owned(), path })
+    }
+}
+
+/// What the generator reads of a server message.
+#[derive(Debug, Deserialize)]
+pub struct Reply<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    #[serde(rename = "requestId", default)]
+    pub request_id: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub payload: Option<&'a RawValue>,
+}
+
+/// An open, authenticated connection.
+pub struct Conn {
+    ws: FragmentCollector<TokioIo<Upgraded>>,
+}
+
+/// Spawns hyper's connection task on tokio.
+struct Spawner;
+
+impl<F> hyper::rt::Executor<F> for Spawner
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(future);
+    }
+}
+
+impl Conn {
+    /// Connects from `source` (an address in 127.0.0.0/8, so that many connections do not exhaust one address's
+    /// ports), upgrades, and signs in with `token`.
+    pub async fn open(target: &Target, source: IpAddr, token: &str) -> anyhow::Result<Conn> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("cannot bind {source}"))?;
+        let stream = socket.connect(target.addr).await.with_context(|| format!("cannot connect to {}", target.addr))?;
+        stream.set_nodelay(true)?;
+        let request = hyper::Request::get(&target.path)
+            .header("Host", &target.host)
+            .header("Upgrade", "websocket")
+            .header("Connection", "upgrade")
+            .header("Sec-WebSocket-Key", fastwebsockets::handshake::generate_key())
+            .header("Sec-WebSocket-Version", "13")
+            .body(Empty::<Bytes>::new())?;
+        let (ws, _) = fastwebsockets::handshake::client(&Spawner, request, stream).await.context("upgrade")?;
+        let mut conn = Conn { ws: FragmentCollector::new(ws) };
+        conn.call("c", r#"{"type":"connect","timestamp":0,"requestId":"c","payload":{"protocolVersion":"1.0"}}"#)
+            .await
+            .context("connect")?;
+        let auth = format!(r#"{{"type":"auth","timestamp":0,"requestId":"a","payload":{{"token":"{token}"}}}}"#);
+        let reply = conn.call("a", &auth).await.context("auth")?;
+        if !reply.contains(r#""auth_success""#) {
+            bail!("auth failed: {reply}");
+        }
+        Ok(conn)
+    }
+
+    /// Sends one text frame.
+    pub async fn send(&mut self, text: &str) -> anyhow::Result<()> {
+        let frame = Frame::text(Payload::Borrowed(text.as_bytes()));
+        self.ws.write_frame(frame).await.context("write")
+    }
+
+    /// The next text message; answers the server's protocol pings on the way, so held connections stay open.
+    pub async fn recv(&mut self) -> anyhow::Result<String> {
+        loop {
+            let frame = self.ws.read_frame().await.context("read")?;
+            match frame.opcode {
+                OpCode::Text => {
+                    let text = String::from_utf8(frame.payload.to_vec()).context("utf-8")?;
+                    if text.contains("\"ping\"")
+                        && serde_json::from_str::<Reply<'_>>(&text).is_ok_and(|r| r.kind == "ping")
+                    {
+                        self.send(r#"{"type":"pong","timestamp":0,"payload":{}}"#).await?;
+                        continue;
+                    }
+                    return Ok(text);
+                }
+                OpCode::Close => bail!("the server closed the connection"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends a request and waits for the message that carries its requestId, skipping pushes.
+    pub async fn call(&mut self, request_id: &str, text: &str) -> anyhow::Result<String> {
+        self.send(text).await?;
+        loop {
+            let reply = self.recv().await?;
+            let parsed: Reply<'_> = serde_json::from_str(&reply).context("a reply that is not protocol JSON")?;
+            if parsed.request_id == Some(request_id) {
+                if parsed.kind == "error" {
+                    bail!("error reply: {reply}");
+                }
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// Like [`Conn::recv`], giving up after `wait`.
+    pub async fn recv_within(&mut self, wait: Duration) -> anyhow::Result<Option<String>> {
+        match tokio::time::timeout(wait, self.recv()).await {
+            Ok(message) => message.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Closes politely.
+    pub async fn close(mut self) {
+        let _ = self.ws.write_frame(Frame::close(1000, b"")).await;
+    }
+}

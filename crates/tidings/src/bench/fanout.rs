@@ -1,0 +1,298 @@
+//! Fan-out workloads: `fanout` (one topic, many subscribers, create-to-delivery latency), `slow-consumer` (the
+//! same with one subscriber reading at a tenth of the rate), `churn` (connect, sign in, subscribe, close, in a
+//! loop, beside a fan-out at a given rate) and `idle` (connections held open, server memory per connection).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::conn::{Conn, Reply};
+use super::report::{histogram, record, rss_bytes, Stats};
+use super::requests::{create_message, nonce};
+use super::Run;
+
+const SUBSCRIBE: &str = r#"{"type":"subscribe","timestamp":0,"requestId":"s","payload":{"topic":"order"}}"#;
+
+/// The part of an event the generator reads: the product id, which carries the create's send time.
+#[derive(Deserialize)]
+struct EventPayload<'a> {
+    #[serde(borrow)]
+    data: EventData<'a>,
+}
+
+#[derive(Deserialize)]
+struct EventData<'a> {
+    #[serde(rename = "productId")]
+    product_id: &'a str,
+}
+
+/// Micro-seconds since `base`, the clock every task of the run shares.
+fn micros_since(base: Instant) -> u64 {
+    base.elapsed().as_micros() as u64
+}
+
+/// Opens `count` subscribers of `order`.
+async fn subscribers(run: &Run, count: usize) -> anyhow::Result<Vec<Conn>> {
+    let mut conns = run.open_all(count).await?;
+    for conn in &mut conns {
+        conn.call("s", SUBSCRIBE).await?;
+    }
+    Ok(conns)
+}
+
+/// Publishes creates from one connection with up to 16 in flight, at `rate` per second if given, until `end`.
+/// Each create's productId is `t<µs since base>`, so that subscribers time the delivery.
+fn publisher(
+    mut conn: Conn,
+    base: Instant,
+    rate: Option<f64>,
+    end: Instant,
+    published: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r.max(0.001))));
+        let (mut n, mut outstanding) = (0_u64, 0_usize);
+        loop {
+            let sending = Instant::now() < end;
+            if sending && outstanding < 16 {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
+                let message = create_message(&format!("e{}-{n}", nonce()), &format!("t{}", micros_since(base)));
+                if conn.send(&message).await.is_err() {
+                    return;
+                }
+                n += 1;
+                outstanding += 1;
+                continue;
+            }
+            if outstanding == 0 {
+                break;
+            }
+            match conn.recv().await {
+                Ok(text) if text.contains("\"requestId\"") => {
+                    outstanding -= 1;
+                    published.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        conn.close().await;
+    })
+}
+
+/// A subscriber's loop until `end`: each event's delivery latency, counted as one operation. With `allowed`,
+/// it reads no more events than that function allows (the slow consumer).
+async fn subscriber(
+    mut conn: Conn,
+    base: Instant,
+    end: Instant,
+    stats: Arc<Stats>,
+    allowed: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+) -> bool {
+    let mut local = histogram();
+    let mut received = 0_u64;
+    let mut open = true;
+
+    while Instant::now() < end {
+        if let Some(allowed) = &allowed {
+            if received >= allowed() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        }
+        let text = match conn.recv_within(end.saturating_duration_since(Instant::now())).await {
+            Ok(Some(text)) => text,
+            Ok(None) => break,
+            Err(_) => {
+                open = false;
+                break;
+            }
+        };
+        let Ok(reply) = serde_json::from_str::<Reply<'_>>(&text) else { continue };
+        if reply.kind != "event" {
+            continue;
+        }
+        received += 1;
+        let Some(payload) = reply.payload else { continue };
+        let Ok(event) = serde_json::from_str::<EventPayload<'_>>(payload.get()) else { continue };
+        let Some(sent_us) = event.data.product_id.strip_prefix('t').and_then(|t| t.parse::<u64>().ok()) else {
+            continue;
+        };
+        let started = base + Duration::from_micros(sent_us);
+        if allowed.is_none() {
+            record(&stats, &mut local, started);
+        }
+    }
+    stats.merge(&local);
+    open
+}
+
+/// `fanout`, and `slow-consumer` when `slow` is set.
+pub async fn fanout(run: &Run, subscriber_count: usize, rate: Option<f64>, slow: bool) -> anyhow::Result<()> {
+    let base = Instant::now();
+    let subs = subscribers(run, subscriber_count).await?;
+    let publisher_conn = run.open(subscriber_count).await?;
+    let published = Arc::new(AtomicU64::new(0));
+    let end = run.end();
+    let peak_rss = run.args.server_pid.map(|pid| sample_peak_rss(pid, end));
+    let publisher = publisher(publisher_conn, base, rate, end, Arc::clone(&published));
+    let mut tasks = Vec::new();
+    for (index, conn) in subs.into_iter().enumerate() {
+        let stats = Arc::clone(&run.stats);
+        let allowed: Option<Arc<dyn Fn() -> u64 + Send + Sync>> = if slow && index == 0 {
+            let published = Arc::clone(&published);
+            Some(Arc::new(move || published.load(Ordering::Relaxed) / 10))
+        } else {
+            None
+        };
+        tasks.push(tokio::spawn(subscriber(conn, base, end + Duration::from_millis(500), stats, allowed)));
+    }
+    publisher.await?;
+    let mut still_open = Vec::new();
+    for task in tasks {
+        still_open.push(task.await?);
+    }
+    let mut extra = json!({
+        "events_published": published.load(Ordering::Relaxed),
+        "subscribers": subscriber_count,
+    });
+    if slow {
+        extra["slow_subscriber_still_connected"] = json!(still_open.first().copied().unwrap_or(false));
+    }
+    if let Some(peak) = peak_rss {
+        extra["server_peak_rss_bytes"] = json!(peak.await?);
+    }
+    run.add_extra(extra);
+    Ok(())
+}
+
+/// Samples a process's RSS every 100 ms until `end`; returns the highest.
+fn sample_peak_rss(pid: u32, end: Instant) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut peak = 0;
+        while Instant::now() < end {
+            peak = peak.max(rss_bytes(pid).unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peak
+    })
+}
+
+/// `churn`: `connections` loops of connect + auth + subscribe + close, beside a fan-out to 100 subscribers.
+pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
+    let before = run.args.server_pid.and_then(rss_bytes);
+    let base = Instant::now();
+    let subs = subscribers(run, 100).await?;
+    let end = run.end();
+    let published = Arc::new(AtomicU64::new(0));
+    let background = publisher(run.open(100).await?, base, rate, end, Arc::clone(&published));
+    let deliveries = Arc::new(Stats::new_like(&run.stats));
+    let mut tasks: Vec<tokio::task::JoinHandle<bool>> = Vec::new();
+    for conn in subs {
+        tasks.push(tokio::spawn(subscriber(conn, base, end, Arc::clone(&deliveries), None)));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut churners = Vec::new();
+    for worker in 0..run.args.connections {
+        let (stats, stop, run) = (Arc::clone(&run.stats), Arc::clone(&stop), run.clone());
+        churners.push(tokio::spawn(async move {
+            let mut local = histogram();
+            let mut cycle = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let index = 1000 + worker + cycle * run.args.connections;
+                let result = async {
+                    let mut conn = run.open(index).await?;
+                    conn.call("s", SUBSCRIBE).await?;
+                    conn.close().await;
+                    anyhow::Ok(())
+                }
+                .await;
+                match result {
+                    Ok(()) => record(&stats, &mut local, started),
+                    Err(_) => stats.error(),
+                }
+                cycle += 1;
+            }
+            stats.merge(&local);
+        }));
+    }
+    tokio::time::sleep_until(end.into()).await;
+    stop.store(true, Ordering::Relaxed);
+    for churner in churners {
+        churner.await?;
+    }
+    background.await?;
+    for task in tasks {
+        task.await?;
+    }
+    let seconds = run.args.duration;
+    let mut extra = json!({
+        "background_deliveries_per_s": deliveries.ops.load(Ordering::Relaxed) as f64 / seconds,
+        "background_events_published": published.load(Ordering::Relaxed),
+    });
+    if let (Some(pid), Some(before)) = (run.args.server_pid, before) {
+        // Give the server a moment to release what the closed connections held.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = rss_bytes(pid).unwrap_or(0);
+        extra["server_rss_before_bytes"] = json!(before);
+        extra["server_rss_after_bytes"] = json!(after);
+        extra["server_rss_growth"] = json!(after as f64 / before.max(1) as f64 - 1.0);
+    }
+    run.add_extra(extra);
+    Ok(())
+}
+
+/// `idle`: opens `connections` authenticated subscribers, holds them for the run, and reports the server's memory
+/// per connection (with `--server-pid`). Each open (connect, auth, subscribe) is one timed operation.
+pub async fn idle(run: &Run) -> anyhow::Result<()> {
+    let before = run.args.server_pid.and_then(rss_bytes);
+    let count = run.args.connections;
+    let stats = Arc::clone(&run.stats);
+    let opened: Vec<Conn> = futures_util::stream::iter(0..count)
+        .map(|index| {
+            let (run, stats) = (run.clone(), Arc::clone(&stats));
+            async move {
+                let started = Instant::now();
+                let mut conn = run.open(index).await.ok()?;
+                conn.call("s", SUBSCRIBE).await.ok()?;
+                let mut local = histogram();
+                record(&stats, &mut local, started);
+                stats.merge(&local);
+                Some(conn)
+            }
+        })
+        .buffer_unordered(512)
+        .filter_map(|conn| async move { conn })
+        .collect()
+        .await;
+    let held = opened.len();
+    let after = run.args.server_pid.and_then(rss_bytes);
+    // Hold them, answering the server's pings, until the run ends.
+    let end = run.end();
+    let holders: Vec<_> = opened
+        .into_iter()
+        .map(|mut conn| {
+            tokio::spawn(async move {
+                while let Ok(Some(_)) = conn.recv_within(end.saturating_duration_since(Instant::now())).await {}
+            })
+        })
+        .collect();
+    for holder in holders {
+        holder.await?;
+    }
+    let mut extra = json!({ "connections_held": held, "failed": count - held });
+    if let (Some(before), Some(after)) = (before, after) {
+        extra["server_rss_before_bytes"] = json!(before);
+        extra["server_rss_after_bytes"] = json!(after);
+        extra["server_rss_per_connection_bytes"] = json!((after.saturating_sub(before)) / held.max(1) as u64);
+    }
+    run.add_extra(extra);
+    Ok(())
+}

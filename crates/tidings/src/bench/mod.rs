@@ -1,0 +1,209 @@
+//! `tidings bench`: a load generator for any server that speaks protocol v1 (Tidings, or the peers in bench/peers),
+//! with latency in HDR histograms, a progress line, and a report for people or as JSON.
+//!
+//! Connections are spread over source addresses in 127.0.0.0/8, since one address runs out of ports at scale.
+//! Each connection signs in as its own user (`bench-N`, role `admin`) with an HS256 token made from `--secret`,
+//! so that per-user connection limits do not cap a run and every subscriber may read every order.
+
+mod conn;
+mod fanout;
+mod report;
+mod requests;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use conn::{Conn, Target};
+use report::{Report, Stats};
+
+/// The workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Ping round trips, one in flight per connection.
+    Rpc,
+    /// Ping round trips, `--in-flight` per connection.
+    RpcPipelined,
+    /// Reads of existing orders by id.
+    Read,
+    /// Durable creates, each acknowledged after commit.
+    Create,
+    /// One topic, `--subscribers` subscribers, one publisher creating orders.
+    Fanout,
+    /// Connections held open, signed in and subscribed; server memory per connection with `--server-pid`.
+    Idle,
+    /// Fan-out where one subscriber reads at a tenth of the publish rate.
+    SlowConsumer,
+    /// Connect, sign in, subscribe and close in a loop, beside a fan-out at `--rate`.
+    Churn,
+}
+
+/// Arguments of `tidings bench`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Args {
+    /// The server's WebSocket URL, such as ws://127.0.0.1:8080/ws (an IP address, not a name).
+    url: String,
+    /// What to run.
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// Connections (for churn: connections cycling at once; for fanout: see --subscribers).
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Seconds of measuring, after the warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of load before measuring starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Requests in flight per connection (rpc-pipelined, read and create).
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
+    /// Subscribers of the topic (fanout, slow-consumer).
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// Events per second the publisher creates (fanout, slow-consumer, churn); default: as fast as acknowledged.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Orders created before a read run.
+    #[arg(long, default_value_t = 1000)]
+    records: usize,
+    /// The HS256 secret the server verifies tokens with.
+    #[arg(long, env = "TIDINGS_AUTH__SECRET", hide_env_values = true)]
+    secret: String,
+    /// How many source addresses (127.0.0.1, 127.0.0.2, ...) to spread connections over.
+    #[arg(long, default_value_t = 32)]
+    source_addresses: u32,
+    /// The server's process id, to read its memory from /proc (idle, slow-consumer, churn).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What every task of a run shares.
+#[derive(Clone)]
+pub struct Run {
+    args: Arc<Args>,
+    target: Arc<Target>,
+    stats: Arc<Stats>,
+    extra: Arc<Mutex<Map<String, Value>>>,
+    key: Arc<jsonwebtoken::EncodingKey>,
+}
+
+impl Run {
+    /// Opens connection number `index`: its source address and its user follow from the number.
+    async fn open(&self, index: usize) -> anyhow::Result<Conn> {
+        let spread = self.args.source_addresses.max(1) as usize;
+        let k = (index % spread) as u32;
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, (k / 250) as u8, (1 + k % 250) as u8));
+        Conn::open(&self.target, source, &self.token(index)?).await
+    }
+
+    /// Opens `count` connections, 256 at a time.
+    async fn open_all(&self, count: usize) -> anyhow::Result<Vec<Conn>> {
+        let opened: Vec<anyhow::Result<Conn>> =
+            futures_util::stream::iter(0..count).map(|i| self.open(i)).buffer_unordered(256).collect().await;
+        opened.into_iter().collect()
+    }
+
+    fn token(&self, index: usize) -> anyhow::Result<String> {
+        let claims = serde_json::json!({
+            "sub": format!("bench-{index}"),
+            "roles": ["admin"],
+            "exp": tidings_protocol::now_ms() / 1000 + 24 * 3600,
+        });
+        Ok(jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &self.key)?)
+    }
+
+    /// When the run stops: the warm-up, then the duration.
+    fn end(&self) -> Instant {
+        self.stats.measure_from + Duration::from_secs_f64(self.args.duration)
+    }
+
+    fn add_extra(&self, extra: Value) {
+        if let (Value::Object(map), Ok(mut all)) = (extra, self.extra.lock()) {
+            all.extend(map);
+        }
+    }
+}
+
+/// Runs `tidings bench`.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let target = Target::parse(&args.url)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let run = Run {
+            args: Arc::new(args.clone()),
+            target: Arc::new(target),
+            stats: Stats::new(Duration::ZERO),
+            extra: Arc::default(),
+            key: Arc::new(jsonwebtoken::EncodingKey::from_secret(args.secret.as_bytes())),
+        };
+        // The read workload needs orders to read; they are made before the clock starts.
+        let ids =
+            if args.workload == Workload::Read { Some(requests::seed_orders(&run, args.records).await?) } else { None };
+        // Idle measures the opening of its connections, which is all of its load: no warm-up.
+        let warmup = if args.workload == Workload::Idle { 0.0 } else { args.warmup };
+        let run = Run { stats: Stats::new(Duration::from_secs_f64(warmup)), ..run };
+        // The server's CPU time over the measured part only, read when the warm-up ends.
+        let cpu_before = args.server_pid.map(|pid| {
+            let from = run.stats.measure_from;
+            tokio::spawn(async move {
+                tokio::time::sleep_until(from.into()).await;
+                report::cpu_time(pid)
+            })
+        });
+        let progress = report::progress(&run.stats, args.quiet || args.json);
+        let started = Instant::now();
+        match args.workload {
+            Workload::Rpc => requests::run(&run, requests::Kind::Ping, 1).await,
+            Workload::RpcPipelined => requests::run(&run, requests::Kind::Ping, args.in_flight).await,
+            Workload::Read => {
+                let ids = Arc::new(ids.context("seeded orders")?);
+                requests::run(&run, requests::Kind::Read(ids), 1).await
+            }
+            Workload::Create => requests::run(&run, requests::Kind::Create, 1).await,
+            Workload::Fanout => fanout::fanout(&run, args.subscribers, args.rate, false).await,
+            Workload::SlowConsumer => fanout::fanout(&run, args.subscribers, args.rate, true).await,
+            Workload::Churn => fanout::churn(&run, args.rate).await,
+            Workload::Idle => fanout::idle(&run).await,
+        }?;
+        if let Some(progress) = progress {
+            progress.abort();
+            eprintln!();
+        }
+        let seconds = args.duration.min(started.elapsed().as_secs_f64());
+        let connections = match args.workload {
+            Workload::Fanout | Workload::SlowConsumer => args.subscribers + 1,
+            _ => args.connections,
+        };
+        let name =
+            clap::ValueEnum::to_possible_value(&args.workload).map_or_else(String::new, |v| v.get_name().to_owned());
+        let mut report = Report::from_stats(&name, &args.url, connections, seconds, &run.stats);
+        let cpu_before = match cpu_before {
+            Some(task) => task.await?,
+            None => None,
+        };
+        if let (Some(pid), Some(before)) = (args.server_pid, cpu_before) {
+            if let Some(after) = report::cpu_time(pid) {
+                let cpu = after.saturating_sub(before).as_secs_f64();
+                report.extra.insert("server_cpu_seconds".to_owned(), serde_json::json!(cpu));
+                let per_op = cpu * 1e6 / report.operations.max(1) as f64;
+                report.extra.insert("server_cpu_us_per_op".to_owned(), serde_json::json!(per_op));
+            }
+        }
+        if let Ok(extra) = run.extra.lock() {
+            report.extra.extend(extra.clone());
+        }
+        report.print(args.json);
+        anyhow::Ok(())
+    })
+}
