@@ -44,12 +44,13 @@ async fn subscribers(run: &Run, count: usize) -> anyhow::Result<Vec<Conn>> {
     Ok(conns)
 }
 
-/// Publishes creates from one connection with up to 16 in flight, at `rate` per second if given, until `end`.
+/// Publishes creates from one connection with up to `in_flight` outstanding, at `rate` per second if given, until
+/// `end`.
 /// Each create's productId is `t<µs since base>`, so that subscribers time the delivery.
 fn publisher(
     mut conn: Conn,
     base: Instant,
-    rate: Option<f64>,
+    (rate, in_flight): (Option<f64>, usize),
     end: Instant,
     published: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
@@ -58,7 +59,7 @@ fn publisher(
         let (mut n, mut outstanding) = (0_u64, 0_usize);
         loop {
             let sending = Instant::now() < end;
-            if sending && outstanding < 16 {
+            if sending && outstanding < in_flight.max(1) {
                 if let Some(ticks) = ticks.as_mut() {
                     ticks.tick().await;
                 }
@@ -133,15 +134,24 @@ async fn subscriber(
     open
 }
 
-/// `fanout`, and `slow-consumer` when `slow` is set.
+/// `fanout`, and `slow-consumer` when `slow` is set: `--publishers` connections create orders (events come from
+/// many users at once, as they would), `subscriber_count` connections receive them.
 pub async fn fanout(run: &Run, subscriber_count: usize, rate: Option<f64>, slow: bool) -> anyhow::Result<()> {
     let base = Instant::now();
     let subs = subscribers(run, subscriber_count).await?;
-    let publisher_conn = run.open(subscriber_count).await?;
+    let mut publisher_conns = Vec::new();
+    for p in 0..run.args.publishers.max(1) {
+        publisher_conns.push(run.open(subscriber_count + p).await?);
+    }
     let published = Arc::new(AtomicU64::new(0));
     let end = run.end();
     let peak_rss = run.args.server_pid.map(|pid| sample_peak_rss(pid, end));
-    let publisher = publisher(publisher_conn, base, rate, end, Arc::clone(&published));
+    // Each publisher takes an equal share of the rate.
+    let share = rate.map(|r| r / publisher_conns.len() as f64);
+    let publishers: Vec<_> = publisher_conns
+        .into_iter()
+        .map(|conn| publisher(conn, base, (share, run.args.in_flight), end, Arc::clone(&published)))
+        .collect();
     let mut tasks = Vec::new();
     for (index, conn) in subs.into_iter().enumerate() {
         let stats = Arc::clone(&run.stats);
@@ -153,7 +163,9 @@ pub async fn fanout(run: &Run, subscriber_count: usize, rate: Option<f64>, slow:
         };
         tasks.push(tokio::spawn(subscriber(conn, base, end + Duration::from_millis(500), stats, allowed)));
     }
-    publisher.await?;
+    for publisher in publishers {
+        publisher.await?;
+    }
     let mut still_open = Vec::new();
     for task in tasks {
         still_open.push(task.await?);
@@ -191,7 +203,7 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
     let subs = subscribers(run, 100).await?;
     let end = run.end();
     let published = Arc::new(AtomicU64::new(0));
-    let background = publisher(run.open(100).await?, base, rate, end, Arc::clone(&published));
+    let background = publisher(run.open(100).await?, base, (rate, run.args.in_flight), end, Arc::clone(&published));
     let deliveries = Arc::new(Stats::new_like(&run.stats));
     let mut tasks: Vec<tokio::task::JoinHandle<bool>> = Vec::new();
     for conn in subs {

@@ -59,13 +59,16 @@ pub struct Args {
     /// Seconds of load before measuring starts.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Requests in flight per connection (rpc-pipelined, read and create).
+    /// Requests in flight per connection (rpc-pipelined), and creates in flight from a fan-out's publisher.
     #[arg(long, default_value_t = 32)]
     in_flight: usize,
     /// Subscribers of the topic (fanout, slow-consumer).
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
-    /// Events per second the publisher creates (fanout, slow-consumer, churn); default: as fast as acknowledged.
+    /// Connections that create the events of a fan-out (fanout, slow-consumer).
+    #[arg(long, default_value_t = 8)]
+    publishers: usize,
+    /// Events per second the publishers create (fanout, slow-consumer, churn); default: as fast as acknowledged.
     #[arg(long)]
     rate: Option<f64>,
     /// Orders created before a read run.
@@ -182,7 +185,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         let seconds = args.duration.min(started.elapsed().as_secs_f64());
         let connections = match args.workload {
-            Workload::Fanout | Workload::SlowConsumer => args.subscribers + 1,
+            Workload::Fanout | Workload::SlowConsumer => args.subscribers + args.publishers,
             _ => args.connections,
         };
         let name =
