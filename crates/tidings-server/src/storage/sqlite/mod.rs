@@ -194,6 +194,12 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StorageError>) -
     })
 }
 
+/// Runs one statement through the connection's statement cache: the writer runs the same few statements
+/// thousands of times a second, and preparing each anew took a tenth of its time.
+fn execute(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
+}
+
 /// Runs one write in a savepoint, so that a refused write leaves the rest of the batch alone.
 fn in_savepoint<T>(
     tx: &Transaction<'_>,
@@ -204,10 +210,12 @@ fn in_savepoint<T>(
     if tx.is_autocommit() {
         return Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()));
     }
-    tx.execute_batch("SAVEPOINT write").map_err(|e| sql_error(&e))?;
+    execute(tx, "SAVEPOINT write", []).map_err(|e| sql_error(&e))?;
     let result = run(tx);
-    let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
-    tx.execute_batch(end).map_err(|e| sql_error(&e))?;
+    if result.is_err() {
+        execute(tx, "ROLLBACK TO write", []).map_err(|e| sql_error(&e))?;
+    }
+    execute(tx, "RELEASE write", []).map_err(|e| sql_error(&e))?;
     result
 }
 
@@ -236,7 +244,8 @@ fn create(
                     serde_json::from_str(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
                 return Ok(CreateOutcome::Replayed(record));
             }
-            c.execute(
+            execute(
+                c,
                 "DELETE FROM idempotency WHERE user_id = ? AND request_id = ?",
                 params![key.user_id, key.request_id],
             )
@@ -252,7 +261,8 @@ fn create(
         updated_at: now,
         data: new.data,
     };
-    c.execute(
+    execute(
+        c,
         "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         params![record.resource_type, record.id, record.owner_id, record.version, now, now, json(&record.data)],
     )
@@ -260,7 +270,8 @@ fn create(
     let event = append(c, &record, EventKind::Created, &record.owner_id, now)?;
     if let Some(key) = key {
         let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
-        c.execute(
+        execute(
+            c,
             "INSERT INTO idempotency (user_id, request_id, fingerprint, record, created_at) VALUES (?, ?, ?, ?, ?)",
             params![key.user_id, key.request_id, key.fingerprint, receipt, now],
         )
@@ -282,7 +293,8 @@ fn update(
         return Ok(UpdateOutcome::Unchanged(current));
     };
     let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
-    c.execute(
+    execute(
+        c,
         "UPDATE resources SET version = ?, updated_at = ?, data = ? WHERE resource_type = ? AND id = ?",
         params![record.version, record.updated_at, json(&record.data), resource_type, id],
     )
@@ -301,7 +313,7 @@ fn delete(
 ) -> Result<EventRecord, StorageError> {
     let current = get(c, resource_type, id)?.ok_or(StorageError::NotFound)?;
     check(&current).map_err(StorageError::Rejected)?;
-    c.execute("DELETE FROM resources WHERE resource_type = ? AND id = ?", params![resource_type, id])
+    execute(c, "DELETE FROM resources WHERE resource_type = ? AND id = ?", params![resource_type, id])
         .map_err(|e| sql_error(&e))?;
     let gone = Record { version: current.version + 1, ..current };
     append(c, &gone, EventKind::Deleted, actor, now)
@@ -324,7 +336,8 @@ fn append(
         )
         .map_err(|e| sql_error(&e))?;
     let event = EventRecord::of(record, kind, actor, seq, now);
-    c.execute(
+    execute(
+        c,
         "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![event.resource_type, seq, event.id, event.version, kind.as_str(), event.owner_id, actor, json(&event.data), now],
     )

@@ -56,7 +56,8 @@ fn notify(
                 |row| row.get(0),
             )
             .map_err(|e| sql_error(&e))?;
-        c.execute(
+        super::execute(
+            c,
             "INSERT INTO notifications (user_id, seq, id, level, title, body, data, created_at, delivered)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             params![user_id, seq, new.id, new.level, new.title, new.body, data, now],
@@ -86,7 +87,7 @@ impl Notifications for Sqlite {
             return Ok(());
         }
         self.write(move |c, now| {
-            c.execute("INSERT OR IGNORE INTO users (user_id, first_seen) VALUES (?, ?)", params![user_id, now])
+            super::execute(c, "INSERT OR IGNORE INTO users (user_id, first_seen) VALUES (?, ?)", params![user_id, now])
                 .map(|_| ())
                 .map_err(|e| sql_error(&e))
         })
@@ -120,7 +121,8 @@ impl Notifications for Sqlite {
             newest.reverse();
             if let Some(first) = newest.first() {
                 // Older undelivered ones stay readable by `since`, but are no longer pushed at sign-in.
-                c.execute(
+                super::execute(
+                    c,
                     "UPDATE notifications SET delivered = 1 WHERE user_id = ? AND delivered = 0 AND seq < ?",
                     params![user_id, first.seq],
                 )
