@@ -8,10 +8,12 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use fastwebsockets::{OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
-use tokio::io::{AsyncRead, AsyncWrite, BufWriter, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
 /// What the reader hands the session: one whole message or event of the socket.
@@ -49,7 +51,7 @@ pub trait Outbound: Send {
 
 /// Writes frames to the write half of a WebSocket, through a buffer.
 pub struct FrameWriter<W: AsyncWrite + Unpin> {
-    ws: WebSocketWrite<BufWriter<W>>,
+    ws: WebSocketWrite<Coalescing<W>>,
     timeout: Duration,
 }
 
@@ -59,8 +61,57 @@ impl<W: AsyncWrite + Unpin> std::fmt::Debug for FrameWriter<W> {
     }
 }
 
-/// The write buffer of a connection: replies are small, and a burst of them coalesces into one write.
-const WRITE_BUFFER: usize = 4 * 1024;
+/// How much a connection's write buffer holds before it writes to the socket without waiting for `flush`.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// A write buffer that exists only while there is something to write: a burst of frames coalesces into one
+/// write, and an idle connection, the common case by far, holds no buffer at all (tokio's `BufWriter` keeps its
+/// capacity for the connection's whole life, which was a sixth of an idle connection's memory).
+struct Coalescing<W> {
+    inner: W,
+    buffer: Vec<u8>,
+    written: usize,
+}
+
+impl<W: AsyncWrite + Unpin> Coalescing<W> {
+    fn new(inner: W) -> Self {
+        Coalescing { inner, buffer: Vec::new(), written: 0 }
+    }
+
+    /// Writes the buffer out; once all of it is written, gives its memory back.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.buffer.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buffer[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.buffer = Vec::new();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Coalescing<W> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.buffer.len() + data.len() > WRITE_BUFFER && !self.buffer.is_empty() {
+            ready!(self.poll_drain(cx))?;
+        }
+        self.buffer.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 fn io_error(error: WebSocketError) -> io::Error {
     match error {
@@ -116,7 +167,7 @@ where
 {
     let (mut read, mut write) = ws.split(|stream| {
         let (read, write) = tokio::io::split(stream);
-        (read, BufWriter::with_capacity(WRITE_BUFFER, write))
+        (read, Coalescing::new(write))
     });
     // Vectored writes would bypass the buffer for large frames; one path keeps the order of frames obvious.
     write.set_writev(false);

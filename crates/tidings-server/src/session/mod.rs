@@ -187,17 +187,19 @@ impl<O: Outbound> Session<O> {
                     self.disconnect(CloseCode::SlowConsumer).await
                 }
                 message = inbound.recv() => match message {
-                    Some(message) => self.on_inbound(message).await,
+                    // Boxed, so that the session's own future stays small while it waits, which is most of
+                    // its life: the largest request's state would otherwise be held by every idle connection.
+                    Some(message) => Box::pin(self.on_inbound(message)).await,
                     None => Flow::Stop,
                 },
                 Some(delivery) = deliveries.recv() => self.deliver(delivery).await,
-                () = &mut timer => self.on_deadline(what).await,
+                () = &mut timer => Box::pin(self.on_deadline(what)).await,
                 _ = ping.tick() => self.send(None, ServerMessage::Ping(Empty {})).await,
             };
             // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
             while flow == Flow::Continue {
                 if let Ok(message) = inbound.try_recv() {
-                    flow = self.on_inbound(message).await;
+                    flow = Box::pin(self.on_inbound(message)).await;
                 } else if let Ok(delivery) = deliveries.try_recv() {
                     flow = self.deliver(delivery).await;
                 } else {
