@@ -198,7 +198,15 @@ fn sample_peak_rss(pid: u32, end: Instant) -> tokio::task::JoinHandle<u64> {
 
 /// `churn`: `connections` loops of connect + auth + subscribe + close, beside a fan-out to 100 subscribers.
 pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
-    let before = run.args.server_pid.and_then(rss_bytes);
+    // The baseline is taken when the warm-up ends: the server has then met the background fan-out and the
+    // first cycles (its caches and pools are warm), so growth after that is what the cycles leave behind.
+    let baseline = run.args.server_pid.map(|pid| {
+        let from = run.stats.measure_from;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(from.into()).await;
+            rss_bytes(pid)
+        })
+    });
     let base = Instant::now();
     let subs = subscribers(run, 100).await?;
     let end = run.end();
@@ -249,6 +257,10 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
         "background_deliveries_per_s": deliveries.ops.load(Ordering::Relaxed) as f64 / seconds,
         "background_events_published": published.load(Ordering::Relaxed),
     });
+    let before = match baseline {
+        Some(task) => task.await?,
+        None => None,
+    };
     if let (Some(pid), Some(before)) = (run.args.server_pid, before) {
         // Give the server a moment to release what the closed connections held.
         tokio::time::sleep(Duration::from_secs(2)).await;
