@@ -102,12 +102,15 @@ impl Server {
                     stop.cancelled().await;
                     stopping.graceful_shutdown(None);
                 });
-                let server = axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
+                let mut server = axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
                 tokio::spawn(async move { server.serve(app.into_make_service()).await })
             }
-            _ => tokio::spawn(async move {
-                axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
-            }),
+            _ => tokio::spawn(serve_plain(listener, app, stop)),
         };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
         let types = shared.resources.types().names().map(str::to_owned).collect();
@@ -134,6 +137,57 @@ impl Server {
             }
         }
     }
+}
+
+/// How long a client may take to send a request's headers. Without a bound, a client that sends them one byte
+/// at a time (slowloris) holds a socket and its memory for ever, before any limit of ours applies.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves plain HTTP/1.1 (and WebSocket upgrades) until `stop`, then lets requests in flight finish. A loop of
+/// our own rather than `axum::serve`, which sets no timer and so no header read timeout.
+async fn serve_plain(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> std::io::Result<()> {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let connections = TaskTracker::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, or a connection reset before it was accepted: keep accepting.
+                Err(error) => {
+                    warn!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone())
+            .with_upgrades();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = stop.cancelled() => {
+                    // Finish the request in flight, if any, and take no more on this connection.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!("connection ended: {error}");
+            }
+        });
+    }
+    // An upgraded connection is a session by now, which the shutdown closes on its own; this waits for the plain
+    // HTTP requests still in flight.
+    connections.close();
+    connections.wait().await;
+    Ok(())
 }
 
 /// Opens the configured storage: PostgreSQL for a `postgres://` URL, otherwise SQLite in the data dir.

@@ -26,7 +26,35 @@ pub fn validate(def: &ResourceTypeDef, data: &Map<String, Value>, prefix: &str) 
     let instance = Value::Object(data.clone());
     let mut errors = tidings_protocol::schema::validation_errors(&def.validator, &instance, prefix);
     nul_characters(&instance, prefix, &mut errors);
+    unsafe_integers(&instance, prefix, &mut errors);
     errors
+}
+
+/// The largest integer a JavaScript number holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Whole numbers beyond 2^53 - 1: refused, since a browser would read them as another number (the protocol
+/// promises that every integer on the wire fits), and a schema's `integer` accepts 1.8e19 as whole.
+fn unsafe_integers(value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::Number(n) => {
+            let whole = n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0);
+            if whole && n.as_f64().is_some_and(|f| f.abs() > MAX_SAFE_INTEGER) {
+                errors.push(FieldError::new(pointer, "must be a whole number between -(2^53-1) and 2^53-1"));
+            }
+        }
+        Value::Array(items) => {
+            for (n, item) in items.iter().enumerate() {
+                unsafe_integers(item, &format!("{pointer}/{n}"), errors);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                unsafe_integers(item, &format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")), errors);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// NUL characters in strings or keys: refused everywhere, since PostgreSQL cannot store them in JSONB and the

@@ -1,0 +1,230 @@
+//! Hostile clients against a real server: each attack gets the spec's error or close code, and the server goes
+//! on serving everyone else. Cases already covered elsewhere (bad UTF-8, binary and fragmented frames, oversized
+//! frames, rate floods, origins, expired tokens) live in session.rs, limits.rs and auth.rs; docs/security.md lists
+//! every case with its outcome.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::rest::send;
+use common::{call, exchange, raw, TestServer};
+use serde_json::{json, Value};
+
+/// A fresh client signs in and gets a pong: the server still serves others.
+async fn still_serving(server: &TestServer) {
+    let (client, _pushes) = server.signed_in("bystander").await;
+    let (kind, _) = exchange(&client, "ping", "alive", json!({})).await;
+    assert_eq!(kind, "pong", "the server stopped serving others");
+}
+
+/// The error code of a reply, or the reply type when it is not an error.
+async fn outcome(client: &tidings_client::Client, ty: &str, payload: Value) -> String {
+    let (kind, reply) = exchange(client, ty, "h", payload).await;
+    if kind == "error" {
+        reply["code"].as_str().unwrap_or_default().to_owned()
+    } else {
+        kind
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_huge_and_out_of_range_json_is_refused_with_the_spec_errors() {
+    let server = TestServer::start().await;
+    let mut socket = raw::open(server.addr).await;
+    // 30,000 levels fit under the 64 KiB message limit; the decoder's depth limit refuses them, without a stack
+    // overflow.
+    let nested = format!(
+        r#"{{"type":"ping","timestamp":1,"requestId":"n","payload":{}{}}}"#,
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    socket.send_text(&nested).await;
+    let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a reply")).expect("json");
+    assert_eq!(reply["payload"]["code"], "INVALID_MESSAGE", "{reply}");
+
+    let (alice, _pushes) = server.signed_in("alice").await;
+    let huge_string = "x".repeat(60_000);
+    let data = json!({ "productId": huge_string, "quantity": 1, "totalAmount": 1 });
+    assert_eq!(outcome(&alice, "create", json!({ "resourceType": "order", "data": data })).await, "INVALID_PARAMS");
+    let huge_array: Vec<u32> = (0..10_000).collect();
+    let data = json!({ "productId": "P", "quantity": huge_array, "totalAmount": 1 });
+    assert_eq!(outcome(&alice, "create", json!({ "resourceType": "order", "data": data })).await, "INVALID_PARAMS");
+    // Numbers beyond what JSON numbers in JavaScript hold exactly, and beyond f64.
+    for quantity in ["18446744073709551616", "1e400", "-1", "1.5"] {
+        let text = format!(
+            r#"{{"type":"create","timestamp":1,"requestId":"q","payload":{{"resourceType":"order","data":{{"productId":"P","quantity":{quantity},"totalAmount":1}}}}}}"#
+        );
+        let reply = alice.request_text("q", text).await.expect("a reply");
+        let reply: Value = serde_json::from_str(&tidings_protocol::encode(&reply)).expect("json");
+        assert_eq!(reply["type"], "error", "quantity {quantity}: {reply}");
+        assert!(
+            ["INVALID_PARAMS", "INVALID_MESSAGE"].contains(&reply["payload"]["code"].as_str().unwrap_or("")),
+            "{reply}"
+        );
+    }
+    let text = r#"{"type":"ping","timestamp":1e400,"requestId":"t","payload":{}}"#.to_owned();
+    let reply = alice.request_text("t", text).await.expect("a reply");
+    assert!(matches!(reply.message, tidings_protocol::ServerMessage::Error(_)), "{reply:?}");
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn injection_and_odd_characters_in_ids_types_and_filters_find_nothing_and_break_nothing() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let data = json!({ "productId": "P", "quantity": 1, "totalAmount": 1 });
+    call(&alice, "create", "c", json!({ "resourceType": "order", "data": data })).await;
+    let (mallory, _m) = server.signed_in("mallory").await;
+
+    for id in ["ORD-1' OR '1'='1", "ORD-1\"; DROP TABLE resources; --", "../../../etc/passwd", "ORD-\u{202e}1", "%00"] {
+        let code = outcome(&mallory, "read", json!({ "resourceType": "order", "id": id })).await;
+        assert!(["NOT_FOUND", "INVALID_PARAMS"].contains(&code.as_str()), "read of {id:?}: {code}");
+    }
+    for id in ["ORD-\u{0}", "ORD-\n1", "ORD-\u{7}"] {
+        let code = outcome(&mallory, "read", json!({ "resourceType": "order", "id": id })).await;
+        assert_eq!(code, "INVALID_PARAMS", "a control character in {id:?}");
+    }
+    for resource_type in ["order' OR 1=1 --", "ord\u{0}er", "../order", "ORDER"] {
+        let code = outcome(&mallory, "read", json!({ "resourceType": resource_type, "id": "ORD-1" })).await;
+        assert!(["NOT_FOUND", "INVALID_PARAMS"].contains(&code.as_str()), "type {resource_type:?}: {code}");
+    }
+    // A filter value is a value, never SQL: mallory sees none of alice's orders however she phrases it.
+    for value in ["' OR 1=1 --", "P' OR owner_id='alice", "%", "*"] {
+        let list =
+            call(&mallory, "read", "l", json!({ "resourceType": "order", "filter": { "productId": value } })).await;
+        assert_eq!(list["items"], json!([]), "filter {value:?}");
+    }
+    let code = outcome(&mallory, "read", json!({ "resourceType": "order", "filter": { "owner_id) OR (1": 1 } })).await;
+    assert_eq!(code, "INVALID_PARAMS", "a filter on a field the type does not declare");
+    let code =
+        outcome(&mallory, "read", json!({ "resourceType": "order", "orderBy": "createdAt; DROP TABLE events" })).await;
+    assert_eq!(code, "INVALID_PARAMS");
+    // Alice's order is still there, unharmed.
+    let list = call(&alice, "read", "l", json!({ "resourceType": "order" })).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_user_reaches_no_one_elses_resources_or_events_over_any_operation_or_http() {
+    let server = TestServer::start().await;
+    let (alice, _a) = server.signed_in("alice").await;
+    let data = json!({ "productId": "P", "quantity": 1, "totalAmount": 1 });
+    let order = call(&alice, "create", "c", json!({ "resourceType": "order", "data": data })).await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    let (bob, mut bob_pushes) = server.signed_in("bob").await;
+
+    assert_eq!(outcome(&bob, "read", json!({ "resourceType": "order", "id": id })).await, "NOT_FOUND");
+    let patch = json!({ "resourceType": "order", "id": id, "patch": { "quantity": 9 } });
+    assert_eq!(outcome(&bob, "update", patch).await, "NOT_FOUND");
+    assert_eq!(outcome(&bob, "delete", json!({ "resourceType": "order", "id": id })).await, "NOT_FOUND");
+    assert_eq!(outcome(&bob, "subscribe", json!({ "topic": format!("order:{id}") })).await, "NOT_FOUND");
+    // Bob's subscription to the type sees only his own orders: alice's next change does not reach him.
+    call(&bob, "subscribe", "s", json!({ "topic": "order" })).await;
+    call(&alice, "update", "u", json!({ "resourceType": "order", "id": id, "patch": { "quantity": 2 } })).await;
+    let mine = call(&bob, "create", "b", json!({ "resourceType": "order", "data": data })).await;
+    let first = common::next_push(&mut bob_pushes).await;
+    let tidings_protocol::ServerMessage::Event(event) = first else { panic!("an event, not {first:?}") };
+    assert_eq!(
+        event.id.map(|i| i.into_string()),
+        mine["id"].as_str().map(str::to_owned),
+        "bob's first event is his own"
+    );
+
+    let token = server.token("bob");
+    let bearer = format!("Bearer {token}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let path = format!("/api/v1/resources/order/{id}");
+    for (method, body) in [("GET", ""), ("PATCH", r#"{"quantity":9}"#), ("DELETE", "")] {
+        let reply = send(server.addr, method, &path, &headers, body.as_bytes()).await;
+        assert_eq!(reply.status, 404, "{method} of alice's order as bob: {}", reply.body);
+    }
+    let list = send(server.addr, "GET", "/api/v1/resources/order", &headers, b"").await;
+    assert!(!list.body.contains(&id), "bob's list holds alice's order: {}", list.body);
+    // After all that, alice's order is as she left it.
+    let read = call(&alice, "read", "r", json!({ "resourceType": "order", "id": id })).await;
+    assert_eq!(read["data"]["quantity"], 2);
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused_with_their_reason() {
+    let server = TestServer::start().await;
+    let (client, _pushes) = server.connected().await;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = engine.encode(json!({ "sub": "root", "roles": ["admin"], "exp": 4_102_444_800_u64 }).to_string());
+    let none = format!("{}.{claims}.", engine.encode(r#"{"alg":"none","typ":"JWT"}"#));
+    let genuine = server.token("alice");
+    let mut parts: Vec<&str> = genuine.split('.').collect();
+    parts[1] = &claims;
+    let tampered = parts.join(".");
+    let hs512 = {
+        let key = jsonwebtoken::EncodingKey::from_secret(b"not-the-server-secret-but-long-enough-0123456789");
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512);
+        jsonwebtoken::encode(&header, &json!({ "sub": "root", "exp": 4_102_444_800_u64 }), &key).expect("encode")
+    };
+    for (token, reason) in
+        [(none, "algorithm_not_allowed"), (tampered, "bad_signature"), (hs512, "algorithm_not_allowed")]
+    {
+        let (kind, reply) = exchange(&client, "auth", "a", json!({ "token": token })).await;
+        assert_eq!(kind, "auth_failed", "{reply}");
+        assert_eq!(reply["code"], "UNAUTHORIZED");
+        assert_eq!(reply["details"]["reason"], reason, "{reply}");
+    }
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn thousands_of_subscriptions_on_one_connection_stop_at_the_limit() {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_subscriptions = 100;
+        // This test is about the subscription limit, not the message rate.
+        c.limits.rate_per_second = 1_000_000;
+        c.limits.rate_burst = 1_000_000;
+    })
+    .await;
+    let (alice, _pushes) = server.signed_in("alice").await;
+    let data = json!({ "productId": "P", "quantity": 1, "totalAmount": 1 });
+    let mut ids = Vec::new();
+    for n in 0..101 {
+        let order = call(&alice, "create", &format!("c{n}"), json!({ "resourceType": "order", "data": data })).await;
+        ids.push(order["id"].as_str().expect("id").to_owned());
+    }
+    for (n, id) in ids.iter().enumerate().take(100) {
+        call(&alice, "subscribe", &format!("s{n}"), json!({ "topic": format!("order:{id}") })).await;
+    }
+    // The 101st, and the thousands an attacker would send after it, are refused; the first 100 still work.
+    for n in 0..1_000 {
+        let topic = format!("order:{}", ids[100]);
+        let code = outcome(&alice, "subscribe", json!({ "topic": topic })).await;
+        assert_eq!(code, "LIMIT_EXCEEDED", "subscription attempt {n}");
+    }
+    // At the limit, the limit is checked first: an attacker learns nothing about which resources exist.
+    assert_eq!(outcome(&alice, "subscribe", json!({ "topic": "order:ORD-NOPE" })).await, "LIMIT_EXCEEDED");
+    call(&alice, "unsubscribe", "u", json!({ "subscriptionId": format!("order:{}", ids[0]) })).await;
+    assert_eq!(outcome(&alice, "subscribe", json!({ "topic": "order:ORD-NOPE" })).await, "NOT_FOUND");
+    still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn half_open_and_slowloris_connections_are_closed_by_the_server_and_hold_nothing() {
+    let server = TestServer::start_with(|c| {
+        c.heartbeat.ping_interval_ms = 200;
+        c.heartbeat.idle_timeout_ms = 600;
+        c.auth.auth_timeout_ms = 600;
+    })
+    .await;
+    // Upgraded, then silent forever: no message, no pong, no close. The server gives up on it.
+    let mut silent = raw::open(server.addr).await;
+    let (_, code) = tokio::time::timeout(Duration::from_secs(10), silent.until_close()).await.expect("closed in time");
+    assert!(matches!(code, Some(4500) | Some(4000)), "closed with {code:?}");
+    // A slow upgrade request that never ends: the server must not wait for it forever.
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n").await.expect("a partial request");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(40), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server held a never-ending request for 40 s");
+    still_serving(&server).await;
+}
