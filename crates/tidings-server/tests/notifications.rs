@@ -117,6 +117,9 @@ async fn a_notifications_subscription_resumes_by_seq_without_repeats(server: Tes
     let subscribed = next_notification(&mut pushes).await;
     assert_eq!(subscribed.subscription_id.as_ref().map(|s| s.as_str()), Some("notifications"));
     assert_eq!(subscribed.data.get("to"), Some(&json!("shipped")));
+    // A notification is marked delivered once its write is flushed, before the session answers anything else; this
+    // round trip makes sure of it, or the next connection could still get it as pending at sign-in.
+    alice.ping().await.expect("pong");
 
     // Another connection resuming from 0 gets the whole history, each once.
     let (other, mut other_pushes) = server.signed_in("alice").await;
