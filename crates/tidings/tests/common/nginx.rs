@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 pub struct Nginx {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Nginx {
@@ -66,7 +67,7 @@ http {{
             assert!(Instant::now() < deadline, "nginx did not listen within 10 s: {log}");
             std::thread::sleep(Duration::from_millis(10));
         }
-        Some(Nginx { child, port, _dir: dir })
+        Some(Nginx { child, port, config: file, dir })
     }
 
     /// The WebSocket URL clients use.
@@ -104,7 +105,19 @@ fn site(port: u16, servers: &str) -> String {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // `nginx -s stop` asks the master to stop its workers too; a SIGKILL to the master alone would leave the
+        // workers running, holding the port.
+        let stopped = Command::new("nginx")
+            .args(["-p", &self.dir.path().display().to_string(), "-c"])
+            .arg(&self.config)
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
