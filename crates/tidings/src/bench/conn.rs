@@ -131,7 +131,8 @@ impl Conn {
         }
     }
 
-    /// Like [`Conn::recv`], giving up after `wait`.
+    /// Like [`Conn::recv`], giving up after `wait`. fastwebsockets' reads are not cancel-safe: after a `None`, a
+    /// frame may have been half read, so the connection must not be read again (every caller drops it).
     pub async fn recv_within(&mut self, wait: Duration) -> anyhow::Result<Option<String>> {
         match tokio::time::timeout(wait, self.recv()).await {
             Ok(message) => message.map(Some),
