@@ -21,7 +21,7 @@ pub use client::{
 };
 pub use close::{should_reconnect, CloseCode};
 pub use decode::{decode_client, decode_server, peek_request_id};
-pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, MessageType, Side};
+pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, MessageType, Side, SECONDS_BELOW};
 pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 pub use fields::{
     FieldName, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic,

@@ -82,6 +82,12 @@ impl Server {
         self.listener.local_addr().unwrap_or(self.shared.config.listen)
     }
 
+    /// What the server's sessions share: to run a [`crate::session::Session`] without a socket, as the fuzz
+    /// targets do.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The authenticator, to mint tokens (tests, `tidings token`) and to tell whether the key was generated.
     pub fn authenticator(&self) -> &Authenticator {
         &self.shared.auth

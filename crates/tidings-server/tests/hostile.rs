@@ -228,3 +228,150 @@ async fn half_open_and_slowloris_connections_are_closed_by_the_server_and_hold_n
     assert!(read.is_ok(), "the server held a never-ending request for 40 s");
     still_serving(&server).await;
 }
+
+/// What the test process holds: resident memory, open descriptors and live tokio tasks. The server runs in this
+/// process, so a leak in it shows here.
+#[derive(Clone, Copy, Debug)]
+struct Footprint {
+    rss_kib: u64,
+    fds: usize,
+    tasks: usize,
+}
+
+impl Footprint {
+    fn now() -> Footprint {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let rss_kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        let fds = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count();
+        let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        Footprint { rss_kib, fds, tasks }
+    }
+
+    /// Waits until the connections of an attack are gone: descriptors and tasks back at `baseline` or below.
+    async fn settled(baseline: Footprint) -> Footprint {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = Footprint::now();
+            if (now.fds <= baseline.fds && now.tasks <= baseline.tasks) || tokio::time::Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One round of every attack that a connection can make, each checked for its outcome.
+async fn attack_round(server: &TestServer, token: &str) {
+    // A 100 MB frame header: refused before a byte of it is read.
+    let mut socket = raw::open(server.addr).await;
+    socket.send_header_only(raw::TEXT, 100_000_000).await;
+    assert_eq!(socket.until_close().await.1, Some(1009), "a 100 MB frame header");
+    // Fragments that add up past the hard bound (1 MiB).
+    let mut socket = raw::open(server.addr).await;
+    let chunk = vec![b'x'; 256 * 1024];
+    socket.send_frame(raw::TEXT, false, &chunk).await;
+    for _ in 0..4 {
+        socket.send_frame(raw::CONTINUATION, false, &chunk).await;
+    }
+    assert_eq!(socket.until_close().await.1, Some(1009), "fragments past the bound");
+    // Malformed UTF-8.
+    let mut socket = raw::open(server.addr).await;
+    socket.send_frame(raw::TEXT, true, b"{\"type\":\"ping\xff\xfe\"}").await;
+    assert_eq!(socket.until_close().await.1, Some(1007), "malformed UTF-8");
+    // JSON nested 30,000 deep, a binary frame, a ping flood, then a subscription flood past the limit, on one
+    // authenticated connection that stays open through all of it.
+    let mut socket = raw::open(server.addr).await;
+    socket.send_text(r#"{"type":"connect","timestamp":1,"requestId":"c","payload":{"protocolVersion":"1.0"}}"#).await;
+    assert!(socket.next_text().await.expect("a reply").contains("\"connect\""));
+    socket
+        .send_text(&format!(r#"{{"type":"auth","timestamp":1,"requestId":"a","payload":{{"token":"{token}"}}}}"#))
+        .await;
+    let reply = socket.next_text().await.expect("a reply");
+    assert!(reply.contains("auth_success"), "{reply}");
+    let nested = format!(r#"{{"type":"ping","timestamp":1,"payload":{}{}}}"#, "[".repeat(30_000), "]".repeat(30_000));
+    socket.send_text(&nested).await;
+    assert!(socket.next_text().await.expect("a reply").contains("INVALID_MESSAGE"), "deep nesting");
+    socket.send_frame(raw::BINARY, true, &[0, 1, 2, 3]).await;
+    assert!(socket.next_text().await.expect("a reply").contains("INVALID_MESSAGE"), "a binary frame");
+    for _ in 0..500 {
+        socket.send_frame(raw::PING, true, b"flood").await;
+    }
+    for n in 0..300 {
+        let subscribe =
+            format!(r#"{{"type":"subscribe","timestamp":1,"requestId":"s{n}","payload":{{"topic":"order:ORD-{n}"}}}}"#);
+        socket.send_text(&subscribe).await;
+    }
+    let mut replies = 0;
+    while replies < 300 {
+        let frame = socket.next_frame().await.expect("the connection stays open");
+        if frame.opcode == raw::TEXT {
+            replies += 1;
+        }
+    }
+    drop(socket);
+    // Connections that upgrade and then vanish without a close frame.
+    for _ in 0..10 {
+        drop(raw::open(server.addr).await);
+    }
+    // Connections that upgrade and then say nothing, ever: the auth timeout closes them.
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        silent.push(raw::open(server.addr).await);
+    }
+    for mut socket in silent {
+        assert_eq!(socket.until_close().await.1, Some(4500), "a silent connection");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_repeated_leave_memory_descriptors_and_tasks_where_they_were() {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_subscriptions = 50;
+        c.auth.auth_timeout_ms = 500;
+        c.limits.rate_per_second = 1_000_000;
+        c.limits.rate_burst = 1_000_000;
+    })
+    .await;
+    let token = server.token("mallory");
+    // A first round warms what is allocated once (statement caches, the allocator's pools, buffers).
+    attack_round(&server, &token).await;
+    let baseline = Footprint::settled(Footprint::now()).await;
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        attack_round(&server, &token).await;
+    }
+    let after = Footprint::settled(baseline).await;
+    eprintln!("footprint: before {baseline:?}, after {ROUNDS} rounds {after:?}");
+    assert!(after.tasks <= baseline.tasks, "tasks grew: {baseline:?} -> {after:?}");
+    assert!(after.fds <= baseline.fds, "descriptors grew: {baseline:?} -> {after:?}");
+    // Each round sends about 1.3 MB of frames and opens 25 connections; a leak of any of it would pass 16 MiB
+    // long before the tenth round.
+    assert!(after.rss_kib <= baseline.rss_kib + 16 * 1024, "memory grew: {baseline:?} -> {after:?}");
+
+    // A hundred slowloris requests hold a descriptor each until the header timeout closes them; the client ends
+    // live in this process too, so they count until they are dropped.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = Vec::new();
+    for _ in 0..100 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+        stream.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n").await.expect("a partial request");
+        slow.push(stream);
+    }
+    let during = Footprint::now();
+    for stream in &mut slow {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a slowloris request outlived the header timeout");
+    }
+    let closed = Footprint::now();
+    assert!(closed.fds <= baseline.fds + 100 && closed.tasks <= baseline.tasks, "server side kept: {closed:?}");
+    drop(slow);
+    let after_slow = Footprint::settled(baseline).await;
+    eprintln!("footprint: 100 slowloris requests {during:?}, closed by the server {closed:?}, after {after_slow:?}");
+    assert!(after_slow.fds <= baseline.fds && after_slow.tasks <= baseline.tasks, "{after_slow:?}");
+    still_serving(&server).await;
+}

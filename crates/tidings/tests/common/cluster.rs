@@ -164,6 +164,8 @@ impl Writers {
 pub struct Follower {
     /// Every event's seq, in the order received.
     pub seqs: Arc<Mutex<Vec<u64>>>,
+    /// Every event's resource id and version, in the order received.
+    pub changes: Arc<Mutex<Vec<(String, u64)>>>,
     /// The seq subscribed at first: events after it are expected.
     pub start: u64,
     /// The last seq received.
@@ -180,7 +182,9 @@ impl Follower {
         let (last_tx, last) = watch::channel(start);
         let seqs: Arc<Mutex<Vec<u64>>> = Arc::default();
         let resumes: Arc<Mutex<Vec<Option<bool>>>> = Arc::default();
+        let changes: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
         let (urls, seqs_in, resumes_in) = (urls.to_vec(), Arc::clone(&seqs), Arc::clone(&resumes));
+        let changes_in = Arc::clone(&changes);
         let task = tokio::spawn(async move {
             let mut connection = Some((client, pushes));
             let mut next_url = 0;
@@ -210,6 +214,8 @@ impl Follower {
                             if let ServerMessage::Event(event) = envelope.message {
                                 let seq = event.seq.map_or(0, |s| s.get());
                                 seqs_in.lock().expect("lock").push(seq);
+                                let id = event.id.map(|id| id.into_string()).unwrap_or_default();
+                                changes_in.lock().expect("lock").push((id, event.version.map_or(0, |v| v.get())));
                                 last_tx.send_replace(seq);
                             }
                         }
@@ -220,7 +226,7 @@ impl Follower {
                 drop(client);
             }
         });
-        Follower { seqs, start, last, resumes, task }
+        Follower { seqs, changes, start, last, resumes, task }
     }
 
     /// Waits until it has received `seq`, then checks it got every event after its start exactly once, in order.

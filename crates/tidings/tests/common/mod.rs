@@ -28,8 +28,13 @@ impl Served {
 
     /// A server on an existing data dir (as after a crash), with extra `TIDINGS_*` settings.
     pub fn start_in(data_dir: tempfile::TempDir, settings: &[(&str, &str)]) -> Served {
+        Self::start_on("127.0.0.1:0", data_dir, settings)
+    }
+
+    /// A server listening on `listen` (as a restarted server comes back on its old port).
+    pub fn start_on(listen: &str, data_dir: tempfile::TempDir, settings: &[(&str, &str)]) -> Served {
         let mut child = Command::new(TIDINGS)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir.path() as &Path)
             .envs(settings.iter().copied())
             .env("RUST_LOG", "warn")
@@ -52,6 +57,11 @@ impl Served {
         }
         assert!(rest.iter().any(|l| l.to_lowercase().contains("token")), "serve says how tokens work: {rest:?}");
         Served { child, url, data_dir }
+    }
+
+    /// The address the server listens on, such as `127.0.0.1:41234`.
+    pub fn address(&self) -> String {
+        self.url.trim_start_matches("ws://").trim_end_matches("/ws").to_owned()
     }
 
     pub fn token(&self, user: &str) -> String {
@@ -104,4 +114,29 @@ pub fn postgres_database(name: &str) -> Option<String> {
     assert!(status.success(), "could not create the test database");
     let (root, _) = base.rsplit_once('/').expect("a database in the URL");
     Some(format!("{root}/{database}"))
+}
+
+/// Every order the client may see, read page by page.
+pub async fn all_orders(client: &tidings_client::Client) -> Vec<tidings_protocol::Resource> {
+    use tidings_protocol::{ClientMessage, Limit, Read, ReadResult, ResourceType, ServerMessage};
+    let mut orders = Vec::new();
+    let mut cursor = None;
+    loop {
+        let read = Read {
+            resource_type: ResourceType::new("order").expect("type"),
+            id: None,
+            filter: None,
+            order_by: None,
+            limit: Limit::new(100).ok(),
+            cursor,
+        };
+        let Ok(ServerMessage::Read(ReadResult::List(page))) = client.request(ClientMessage::Read(read)).await else {
+            panic!("a list page")
+        };
+        orders.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return orders,
+        }
+    }
 }
