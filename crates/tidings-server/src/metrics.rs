@@ -52,6 +52,20 @@ pub fn install(node: &str) {
     handle();
 }
 
+/// How often recorded histogram samples are folded into their buckets. The recorder keeps every sample until then,
+/// or until `/metrics` is rendered, so a server that nobody scrapes would otherwise grow by every request it
+/// serves (the soak found this: about 14 MB a minute under churn).
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds histogram samples into their buckets every [`UPKEEP_INTERVAL`], for as long as it runs.
+pub async fn upkeep() {
+    let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        handle().run_upkeep();
+    }
+}
+
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -119,11 +119,13 @@ impl Server {
             _ => tokio::spawn(serve_plain(listener, app, stop)),
         };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
+        let upkeep = tokio::spawn(crate::metrics::upkeep());
         let types = shared.resources.types().names().map(str::to_owned).collect();
         let sweep = Duration::from_millis(shared.config.broker.sweep_interval_ms);
         let relay = tokio::spawn(Arc::clone(&shared.fanout).relay(inbound, types, sweep));
         shutdown.await;
         pruner.abort();
+        upkeep.abort();
         relay.abort();
         info!("shutting down: closing {} connections", shared.connections.total());
         shared.shutdown.cancel();

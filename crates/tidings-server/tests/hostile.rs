@@ -43,6 +43,24 @@ async fn deeply_nested_huge_and_out_of_range_json_is_refused_with_the_spec_error
     socket.send_text(&nested).await;
     let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a reply")).expect("json");
     assert_eq!(reply["payload"]["code"], "INVALID_MESSAGE", "{reply}");
+    // 100,000 levels are 200 KB: past the default message limit, so refused by size before they are parsed.
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"type":"ping","timestamp":1,"requestId":"n","payload":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    socket.send_text(&nested(100_000)).await;
+    let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a reply")).expect("json");
+    assert_eq!(reply["payload"]["code"], "PAYLOAD_TOO_LARGE", "{reply}");
+    // A server whose operator raised the limit parses them, and the depth limit still refuses them.
+    let roomy = TestServer::start_with(|c| c.limits.max_message_bytes = 512 * 1024).await;
+    let mut socket = raw::open(roomy.addr).await;
+    socket.send_text(&nested(100_000)).await;
+    let reply: Value = serde_json::from_str(&socket.next_text().await.expect("a reply")).expect("json");
+    assert_eq!(reply["payload"]["code"], "INVALID_MESSAGE", "{reply}");
+    still_serving(&roomy).await;
 
     let (alice, _pushes) = server.signed_in("alice").await;
     let huge_string = "x".repeat(60_000);

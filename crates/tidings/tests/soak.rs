@@ -3,8 +3,8 @@
 //!
 //! scripts/test runs it for 20 s with two kills, so that it keeps working; `bench/soak/run` runs it for an hour
 //! in release mode and writes bench/soak/REPORT.md from what it measured. Settings (environment):
-//! `TIDINGS_SOAK_SECONDS` (20), `TIDINGS_SOAK_KILL_EVERY_SECONDS` (6), `TIDINGS_SOAK_SAMPLE_SECONDS` (1) and
-//! `TIDINGS_SOAK_REPORT` (a path for the JSON report; none by default).
+//! `SOAK_SECONDS` (20), `SOAK_KILL_EVERY_SECONDS` (6), `SOAK_SAMPLE_SECONDS` (1) and
+//! `SOAK_REPORT` (a path for the JSON report; none by default).
 
 mod common;
 
@@ -227,9 +227,9 @@ fn lost_and_repeated(follower: &Follower, head: u64) -> (usize, usize) {
 
 #[test]
 fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
-    let seconds = setting("TIDINGS_SOAK_SECONDS", 20);
-    let kill_every = Duration::from_secs(setting("TIDINGS_SOAK_KILL_EVERY_SECONDS", 6));
-    let sample_every = Duration::from_secs(setting("TIDINGS_SOAK_SAMPLE_SECONDS", 1));
+    let seconds = setting("SOAK_SECONDS", 20);
+    let kill_every = Duration::from_secs(setting("SOAK_KILL_EVERY_SECONDS", 6));
+    let sample_every = Duration::from_secs(setting("SOAK_SAMPLE_SECONDS", 1));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 
     let mut served = Served::start_in(tempfile::tempdir().expect("temp dir"), SETTINGS);
@@ -359,7 +359,7 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
     let mut summary = report.clone();
     summary.as_object_mut().expect("object").remove("samples");
     eprintln!("soak: {summary}");
-    if let Ok(path) = std::env::var("TIDINGS_SOAK_REPORT") {
+    if let Ok(path) = std::env::var("SOAK_REPORT") {
         std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json")).expect("the report is written");
     }
     assert!(!kills.is_empty() && report["creates"].as_u64() > Some(0), "the soak ran: {summary}");
