@@ -50,6 +50,7 @@ struct Counters {
     deletes: AtomicU64,
     reads: AtomicU64,
     retries: AtomicU64,
+    renewals: AtomicU64,
     churn_cycles: AtomicU64,
     interrupted: AtomicU64,
 }
@@ -59,25 +60,41 @@ struct Counters {
 struct Written {
     created: BTreeMap<String, String>,
     deleted: BTreeSet<String>,
+    /// Deletes cut off twice by kills, which may or may not have committed.
+    maybe_deleted: BTreeSet<String>,
 }
 
 fn order_type() -> ResourceType {
     ResourceType::new("order").expect("type")
 }
 
-/// A token for `user`, minted again when the last is five minutes old (tokens here live ten), so that an hour's
-/// soak neither spawns `tidings token` for every reconnect nor signs in with an expired token.
+/// How long the load's tokens live. Short, so that even the 20 s run renews tokens on open connections, as a
+/// long-lived client must.
+const TOKEN_TTL: Duration = Duration::from_secs(10);
+
+/// A token for `user`, minted again when the last has lived half its time.
 fn token(user: &str) -> String {
     static TOKENS: Mutex<BTreeMap<String, (Instant, String)>> = Mutex::new(BTreeMap::new());
     let mut tokens = TOKENS.lock().expect("lock");
     match tokens.get(user) {
-        Some((minted, token)) if minted.elapsed() < Duration::from_secs(300) => token.clone(),
+        Some((minted, token)) if minted.elapsed() < TOKEN_TTL / 2 => token.clone(),
         _ => {
-            let token = common::cluster::token(user, &[]);
+            let ttl = format!("{}s", TOKEN_TTL.as_secs());
+            let token = common::cluster::token_for(user, &[], &ttl);
             tokens.insert(user.to_owned(), (Instant::now(), token.clone()));
             token
         }
     }
+}
+
+/// Sends a fresh token on the open connection when the one it signed in with has lived half its time.
+async fn renew(client: &Client, user: &str, signed_in: &mut Instant, counters: &Counters) -> bool {
+    if signed_in.elapsed() < TOKEN_TTL / 2 {
+        return true;
+    }
+    *signed_in = Instant::now();
+    counters.renewals.fetch_add(1, Ordering::Relaxed);
+    client.auth(&token(user)).await.is_ok()
 }
 
 /// A signed-in client, once the server answers again.
@@ -109,10 +126,17 @@ async fn writer(
     let mut client = reconnect(&url, &user, &stop).await;
     let mut tick = tokio::time::interval(pace);
     let mut n = 0_u64;
+    let mut signed_in = Instant::now();
     while let Some(current) = &client {
         tick.tick().await;
         if *stop.borrow() {
             break;
+        }
+        if !renew(current, &user, &mut signed_in, &counters).await {
+            counters.interrupted.fetch_add(1, Ordering::Relaxed);
+            client = reconnect(&url, &user, &stop).await;
+            signed_in = Instant::now();
+            continue;
         }
         let request_id = format!("{user}-{n}");
         let data = json!({ "productId": format!("P{n}"), "quantity": 1 + n % 5, "totalAmount": 2.5 });
@@ -127,6 +151,7 @@ async fn writer(
             Err(_) => {
                 counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 client = reconnect(&url, &user, &stop).await;
+                signed_in = Instant::now();
                 let Some(retrying) = &client else { break };
                 counters.retries.fetch_add(1, Ordering::Relaxed);
                 match retrying.request_text(&request_id, text).await {
@@ -153,6 +178,7 @@ async fn writer(
         } else {
             counters.interrupted.fetch_add(1, Ordering::Relaxed);
             client = reconnect(&url, &user, &stop).await;
+            signed_in = Instant::now();
             continue;
         }
         if n % 4 == 0 {
@@ -161,12 +187,28 @@ async fn writer(
                 id: ResourceId::new(id.clone()).expect("id"),
                 expected_version: None,
             };
-            if current.request(ClientMessage::Delete(delete)).await.is_ok() {
+            if current.request(ClientMessage::Delete(delete.clone())).await.is_ok() {
                 written.deleted.insert(id);
                 counters.deletes.fetch_add(1, Ordering::Relaxed);
             } else {
+                // Cut off by a kill: it may have committed. Sent again, it answers NOT_FOUND if it had.
                 counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 client = reconnect(&url, &user, &stop).await;
+                signed_in = Instant::now();
+                let Some(retrying) = &client else { break };
+                match retrying.request(ClientMessage::Delete(delete)).await {
+                    Ok(_) => {
+                        written.deleted.insert(id);
+                        counters.deletes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(tidings_client::ClientError::Server(e)) if e.code == tidings_protocol::ErrorCode::NotFound => {
+                        written.deleted.insert(id);
+                    }
+                    // Killed again: the order is deleted or not, which the count at the end cannot tell.
+                    Err(_) => {
+                        written.maybe_deleted.insert(id);
+                    }
+                }
             }
         }
     }
@@ -177,10 +219,16 @@ async fn writer(
 async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watch::Receiver<bool>) {
     let mut client = reconnect(&url, "reader", &stop).await;
     let mut tick = tokio::time::interval(pace);
+    let mut signed_in = Instant::now();
     while let Some(current) = &client {
         tick.tick().await;
         if *stop.borrow() {
             return;
+        }
+        if !renew(current, "reader", &mut signed_in, &counters).await {
+            client = reconnect(&url, "reader", &stop).await;
+            signed_in = Instant::now();
+            continue;
         }
         let read =
             Read { resource_type: order_type(), id: None, filter: None, order_by: None, limit: None, cursor: None };
@@ -189,7 +237,10 @@ async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watc
                 counters.reads.fetch_add(1, Ordering::Relaxed);
             }
             Ok(other) => panic!("a read failed: {other:?}"),
-            Err(_) => client = reconnect(&url, "reader", &stop).await,
+            Err(_) => {
+                client = reconnect(&url, "reader", &stop).await;
+                signed_in = Instant::now();
+            }
         }
     }
 }
@@ -332,7 +383,7 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
         let mut lost_writes = 0;
         for writes in &written {
             for id in writes.created.values() {
-                if !writes.deleted.contains(id) && !stored.contains(id) {
+                if !writes.deleted.contains(id) && !writes.maybe_deleted.contains(id) && !stored.contains(id) {
                     lost_writes += 1;
                 }
             }
@@ -345,6 +396,7 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
             "deletes": counters.deletes.load(Ordering::Relaxed),
             "reads": counters.reads.load(Ordering::Relaxed),
             "create_retries": counters.retries.load(Ordering::Relaxed),
+            "token_renewals": counters.renewals.load(Ordering::Relaxed),
             "requests_interrupted": counters.interrupted.load(Ordering::Relaxed),
             "churn_cycles": counters.churn_cycles.load(Ordering::Relaxed),
             "events": head,
@@ -353,6 +405,7 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
             "events_lost": lost,
             "events_repeated": repeated,
             "acknowledged_writes_lost": lost_writes,
+            "deletes_unresolved": written.iter().map(|w| w.maybe_deleted.len()).sum::<usize>(),
             "samples": samples,
         })
     });
@@ -363,6 +416,7 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
         std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json")).expect("the report is written");
     }
     assert!(!kills.is_empty() && report["creates"].as_u64() > Some(0), "the soak ran: {summary}");
+    assert!(report["token_renewals"].as_u64() > Some(0), "tokens were renewed on open connections: {summary}");
     assert!(
         report["follower_resumes"].as_u64() >= Some(3 * kills.len() as u64),
         "followers resumed after each kill: {summary}"

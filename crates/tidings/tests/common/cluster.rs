@@ -57,10 +57,15 @@ impl Cluster {
     }
 }
 
-/// A token for `user`, signed with the cluster's key.
+/// A token for `user`, signed with the cluster's key, valid for ten minutes.
 pub fn token(user: &str, roles: &[&str]) -> String {
+    token_for(user, roles, "10m")
+}
+
+/// A token for `user`, signed with the cluster's key, valid for `ttl` (such as `30s`).
+pub fn token_for(user: &str, roles: &[&str], ttl: &str) -> String {
     let mut command = Command::new(TIDINGS);
-    command.args(["token", "--user", user, "--ttl", "10m"]).env("TIDINGS_AUTH__SECRET", SECRET);
+    command.args(["token", "--user", user, "--ttl", ttl]).env("TIDINGS_AUTH__SECRET", SECRET);
     for role in roles {
         command.args(["--role", role]);
     }
