@@ -70,31 +70,37 @@ fn order_type() -> ResourceType {
 
 /// How long the load's tokens live. Short, so that even the 20 s run renews tokens on open connections, as a
 /// long-lived client must.
-const TOKEN_TTL: Duration = Duration::from_secs(10);
+const TOKEN_TTL: Duration = Duration::from_secs(20);
 
-/// A token for `user`, minted again when the last has lived half its time.
-fn token(user: &str) -> String {
+/// A token for `user` and when it was minted; a new one once the last has lived a quarter of its time.
+fn token_minted(user: &str) -> (String, Instant) {
     static TOKENS: Mutex<BTreeMap<String, (Instant, String)>> = Mutex::new(BTreeMap::new());
     let mut tokens = TOKENS.lock().expect("lock");
     match tokens.get(user) {
-        Some((minted, token)) if minted.elapsed() < TOKEN_TTL / 2 => token.clone(),
+        Some((minted, token)) if minted.elapsed() < TOKEN_TTL / 4 => (token.clone(), *minted),
         _ => {
             let ttl = format!("{}s", TOKEN_TTL.as_secs());
             let token = common::cluster::token_for(user, &[], &ttl);
             tokens.insert(user.to_owned(), (Instant::now(), token.clone()));
-            token
+            (token, Instant::now())
         }
     }
 }
 
-/// Sends a fresh token on the open connection when the one it signed in with has lived half its time.
-async fn renew(client: &Client, user: &str, signed_in: &mut Instant, counters: &Counters) -> bool {
-    if signed_in.elapsed() < TOKEN_TTL / 2 {
+fn token(user: &str) -> String {
+    token_minted(user).0
+}
+
+/// Sends a fresh token on the open connection once the token it holds (minted at `minted`) has lived half its
+/// time, well before the server would count it expired.
+async fn renew(client: &Client, user: &str, minted: &mut Instant, counters: &Counters) -> bool {
+    if minted.elapsed() < TOKEN_TTL / 2 {
         return true;
     }
-    *signed_in = Instant::now();
+    let (token, at) = token_minted(user);
+    *minted = at;
     counters.renewals.fetch_add(1, Ordering::Relaxed);
-    client.auth(&token(user)).await.is_ok()
+    client.auth(&token).await.is_ok()
 }
 
 /// A signed-in client, once the server answers again.
@@ -126,7 +132,7 @@ async fn writer(
     let mut client = reconnect(&url, &user, &stop).await;
     let mut tick = tokio::time::interval(pace);
     let mut n = 0_u64;
-    let mut signed_in = Instant::now();
+    let mut signed_in = Instant::now() - TOKEN_TTL / 4;
     while let Some(current) = &client {
         tick.tick().await;
         if *stop.borrow() {
@@ -135,7 +141,7 @@ async fn writer(
         if !renew(current, &user, &mut signed_in, &counters).await {
             counters.interrupted.fetch_add(1, Ordering::Relaxed);
             client = reconnect(&url, &user, &stop).await;
-            signed_in = Instant::now();
+            signed_in = Instant::now() - TOKEN_TTL / 4;
             continue;
         }
         let request_id = format!("{user}-{n}");
@@ -151,7 +157,7 @@ async fn writer(
             Err(_) => {
                 counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 client = reconnect(&url, &user, &stop).await;
-                signed_in = Instant::now();
+                signed_in = Instant::now() - TOKEN_TTL / 4;
                 let Some(retrying) = &client else { break };
                 counters.retries.fetch_add(1, Ordering::Relaxed);
                 match retrying.request_text(&request_id, text).await {
@@ -178,7 +184,7 @@ async fn writer(
         } else {
             counters.interrupted.fetch_add(1, Ordering::Relaxed);
             client = reconnect(&url, &user, &stop).await;
-            signed_in = Instant::now();
+            signed_in = Instant::now() - TOKEN_TTL / 4;
             continue;
         }
         if n % 4 == 0 {
@@ -194,7 +200,7 @@ async fn writer(
                 // Cut off by a kill: it may have committed. Sent again, it answers NOT_FOUND if it had.
                 counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 client = reconnect(&url, &user, &stop).await;
-                signed_in = Instant::now();
+                signed_in = Instant::now() - TOKEN_TTL / 4;
                 let Some(retrying) = &client else { break };
                 match retrying.request(ClientMessage::Delete(delete)).await {
                     Ok(_) => {
@@ -219,7 +225,7 @@ async fn writer(
 async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watch::Receiver<bool>) {
     let mut client = reconnect(&url, "reader", &stop).await;
     let mut tick = tokio::time::interval(pace);
-    let mut signed_in = Instant::now();
+    let mut signed_in = Instant::now() - TOKEN_TTL / 4;
     while let Some(current) = &client {
         tick.tick().await;
         if *stop.borrow() {
@@ -227,7 +233,7 @@ async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watc
         }
         if !renew(current, "reader", &mut signed_in, &counters).await {
             client = reconnect(&url, "reader", &stop).await;
-            signed_in = Instant::now();
+            signed_in = Instant::now() - TOKEN_TTL / 4;
             continue;
         }
         let read =
@@ -239,7 +245,7 @@ async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watc
             Ok(other) => panic!("a read failed: {other:?}"),
             Err(_) => {
                 client = reconnect(&url, "reader", &stop).await;
-                signed_in = Instant::now();
+                signed_in = Instant::now() - TOKEN_TTL / 4;
             }
         }
     }
