@@ -97,6 +97,29 @@ pub fn files() -> BTreeMap<String, Value> {
     files
 }
 
+/// The protocol's codes as data, for clients that cannot link this crate (the TypeScript SDK generates its
+/// constants from it): every error code in the order of the spec's table, and every close code the server sends
+/// with its reason and whether a client should reconnect after it. Written to protocol/codes.json.
+pub fn codes() -> Value {
+    let errors: Vec<Value> = crate::ErrorCode::ALL.iter().map(|code| json!(code.as_str())).collect();
+    let closes: Vec<Value> = crate::CloseCode::ALL
+        .iter()
+        .map(|close| {
+            json!({
+                "name": format!("{close:?}"),
+                "code": close.code(),
+                "reason": close.reason(),
+                "reconnect": close.reconnect(),
+            })
+        })
+        .collect();
+    json!({
+        "description": "Generated from tidings-protocol (ErrorCode, CloseCode); never edited by hand.",
+        "errorCodes": errors,
+        "closeCodes": closes,
+    })
+}
+
 /// One line on what a message is for, used as its schema's description.
 pub fn describe(side: Side, ty: MessageType) -> &'static str {
     use MessageType as T;

@@ -1,4 +1,5 @@
-//! schema/ holds the JSON Schema of every message, generated from the Rust types; this test keeps it current.
+//! schema/ holds the JSON Schema of every message, and protocol/codes.json the error and close codes, all
+//! generated from the Rust types; these tests keep them current.
 //!
 //! Run with `TIDINGS_BLESS=1` to rewrite the files after changing a type, and commit the result.
 
@@ -58,4 +59,18 @@ fn every_message_type_has_a_schema_for_each_side_that_sends_it() {
     for ty in tidings_protocol::MessageType::ALL {
         assert!(files.keys().any(|p| p.ends_with(&format!("/{}.json", ty.as_str()))), "{ty} has no schema");
     }
+}
+
+#[test]
+fn committed_codes_match_the_rust_enums() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../protocol/codes.json");
+    let text = render(&tidings_protocol::schema::codes());
+    if fs::read_to_string(&file).ok().as_deref() == Some(text.as_str()) {
+        return;
+    }
+    if std::env::var_os("TIDINGS_BLESS").is_some() {
+        fs::write(&file, text).expect("write protocol/codes.json");
+        return;
+    }
+    panic!("protocol/codes.json is stale: run `TIDINGS_BLESS=1 cargo test -p tidings-protocol --test schema_files` and commit");
 }

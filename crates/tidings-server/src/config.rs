@@ -1,5 +1,10 @@
 //! The server's settings: defaults, a TOML file, then `TIDINGS_*` environment variables (docs/configuration.md).
+//!
+//! This module is the bottom of the server crate: it depends on nothing else in it, so every other module may read
+//! settings without a loop. Settings are plain data here; what needs compiling (resource types' schemas and
+//! rules) is compiled once, by `Server::bind`, from these values.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,8 +12,7 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-
-use crate::resources::ResourceTypeConfig;
+use serde_json::{json, Value};
 
 /// Every setting of `tidings serve`. Field names are the TOML keys; nested tables map to `TIDINGS_TABLE__KEY`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,7 +129,7 @@ impl Default for Config {
             shutdown_timeout_ms: 10_000,
             log: LogConfig::default(),
             storage: StorageConfig::default(),
-            resource_types: crate::resources::default_types(),
+            resource_types: default_types(),
             events: EventsConfig::default(),
             api_keys: Vec::new(),
             web_page: true,
@@ -243,6 +247,82 @@ impl Default for LogConfig {
     }
 }
 
+/// One `[[resource_types]]` entry of the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceTypeConfig {
+    /// The type's name, such as `order`.
+    pub name: String,
+    /// The start of every id, such as `ORD` for `ORD-7K3M9Q2XAB`.
+    pub id_prefix: String,
+    /// The JSON Schema (draft-07) of `data`; its top-level `default`s fill missing fields on create.
+    pub schema: Value,
+    /// Fields a client may set on create but never change.
+    #[serde(default)]
+    pub read_only: Vec<String>,
+    /// Fields no client may set: they take their schema default.
+    #[serde(default)]
+    pub server_set: Vec<String>,
+    /// Fields that only holders of one of these roles may set or change (others get their default on create).
+    #[serde(default)]
+    pub field_roles: BTreeMap<String, Vec<String>>,
+    /// Who may create, read, update and delete.
+    #[serde(default)]
+    pub permissions: PermissionsConfig,
+    /// Fields whose change notifies the resource's owner (when someone else changes them).
+    #[serde(default)]
+    pub notify_owner_on: Vec<String>,
+}
+
+/// Who may do what, each a list of `authenticated`, `owner` or `role:NAME`; any one entry suffices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsConfig {
+    /// Who may create.
+    pub create: Vec<String>,
+    /// Who may read (one resource, lists, subscriptions).
+    pub read: Vec<String>,
+    /// Who may update.
+    pub update: Vec<String>,
+    /// Who may delete.
+    pub delete: Vec<String>,
+}
+
+impl Default for PermissionsConfig {
+    fn default() -> Self {
+        let owner_or_admin = vec!["owner".to_owned(), "role:admin".to_owned()];
+        PermissionsConfig {
+            create: vec!["authenticated".to_owned()],
+            read: owner_or_admin.clone(),
+            update: owner_or_admin.clone(),
+            delete: owner_or_admin,
+        }
+    }
+}
+
+/// The design notes' `order`: what `tidings serve` offers with no config.
+pub fn default_types() -> Vec<ResourceTypeConfig> {
+    vec![ResourceTypeConfig {
+        name: "order".to_owned(),
+        id_prefix: "ORD".to_owned(),
+        schema: json!({
+            "type": "object",
+            "properties": {
+                "productId": { "type": "string", "minLength": 1, "maxLength": 128 },
+                "quantity": { "type": "integer", "minimum": 1 },
+                "totalAmount": { "type": "number", "minimum": 0 },
+                "status": { "type": "string", "enum": ["pending", "paid", "shipped", "cancelled"], "default": "pending" }
+            },
+            "required": ["productId", "quantity", "totalAmount", "status"]
+        }),
+        read_only: Vec::new(),
+        server_set: Vec::new(),
+        field_roles: BTreeMap::from([("status".to_owned(), vec!["admin".to_owned()])]),
+        permissions: PermissionsConfig::default(),
+        notify_owner_on: vec!["status".to_owned()],
+    }]
+}
+
 impl Config {
     /// Loads defaults, then `file` if given, then the `TIDINGS_*` environment, and checks the result.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
@@ -279,7 +359,6 @@ impl Config {
             !(self.auth.secret.is_some() && self.auth.public_key_file.is_some()),
             "set either auth.secret or auth.public_key_file, not both"
         );
-        crate::resources::ResourceTypes::compile(&self.resource_types)?;
         anyhow::ensure!(self.events.prune_interval_ms > 0, "events.prune_interval_ms must be positive");
         anyhow::ensure!(
             self.api_keys.iter().all(|k| k.len() >= 16),

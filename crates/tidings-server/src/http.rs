@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tidings_protocol::{encode, CloseCode, Disconnect, Envelope, ServerMessage};
+use tidings_protocol::{encode, CloseCode, Envelope, ServerMessage};
 use tracing::{debug, warn};
 
 use crate::connection::{self, Outbound};
+use crate::push::goodbye;
 use crate::session::Session;
 use crate::shared::Shared;
 
@@ -59,8 +60,7 @@ async fn upgrade(State(shared): State<Arc<Shared>>, mut request: Request) -> Res
             None => {
                 warn!("connection refused: the server holds its maximum of {} connections", limits.max_connections);
                 let close = CloseCode::ServerBusy;
-                let notice = Disconnect { code: close.code(), reason: close.reason().to_owned(), reconnect: true };
-                let text = encode(&Envelope::now(None, ServerMessage::Disconnect(notice)));
+                let text = encode(&Envelope::now(None, ServerMessage::Disconnect(goodbye(close, None))));
                 let _ = out.text(&text).await;
                 let _ = out.close(close.code(), close.reason()).await;
             }
@@ -99,7 +99,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     ::metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(depths.iter().sum::<usize>() as f64);
     ::metrics::gauge!(crate::metrics::QUEUE_DEPTH_MAX).set(depths.iter().copied().max().unwrap_or(0) as f64);
     ::metrics::gauge!(crate::metrics::SUBSCRIPTIONS).set(shared.hub.subscriptions() as f64);
-    ::metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(f64::from(u8::from(shared.fanout.broker().connected())));
+    ::metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(f64::from(u8::from(shared.relay.broker().connected())));
     let body = crate::metrics::handle().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
@@ -123,7 +123,7 @@ struct BrokerStatus {
 
 /// `GET /status`: this node's name, its connection and subscription counts, and whether its broker is connected.
 async fn status(State(shared): State<Arc<Shared>>) -> Json<Status> {
-    let broker = shared.fanout.broker();
+    let broker = shared.relay.broker();
     Json(Status {
         node: shared.directory.node().to_owned(),
         connections: shared.connections.total(),
@@ -137,7 +137,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let ping = tokio::time::timeout(Duration::from_secs(2), shared.resources.storage().ping()).await;
+    let ping = tokio::time::timeout(Duration::from_secs(2), shared.storage.ping()).await;
     match ping {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage unavailable: {error}\n")).into_response(),

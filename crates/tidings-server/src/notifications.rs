@@ -1,17 +1,21 @@
-//! Sending notifications: from the HTTP server API, `tidings notify` and built-in rules, to storage and the hub.
+//! Notifications: sending them (the HTTP server API, `tidings notify`, the built-in owner rule) to storage and the
+//! relay, and the reads and marks a session makes on a user's notifications. Sessions reach notification storage
+//! only through the [`Notifier`]; how a session delivers them is `session/notifications.rs`.
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-use tidings_protocol::{ErrorCode, ErrorPayload, FieldError};
+use serde_json::{json, Map, Value};
+use tidings_protocol::{ErrorPayload, FieldError};
 use tracing::warn;
 
-use crate::fanout::Fanout;
-use crate::storage::{NewNotification, Recipients, Storage, StorageError};
+use crate::detached::detached;
+use crate::errors::{invalid_params, unavailable};
+use crate::relay::Relay;
+use crate::storage::{NewNotification, NotificationRecord, Recipients, Record, Storage, StorageError};
 
-/// What a sender asks for.
+/// A notification as a sender writes it, before it is stored.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Message {
+pub struct Draft {
     /// `info`, `success`, `warning` or `error`.
     pub level: String,
     /// 1 to 200 characters.
@@ -22,39 +26,59 @@ pub struct Message {
     pub data: Map<String, Value>,
 }
 
-/// Stores notifications and hands them to the fan-out, one sender at a time so that each user's notifications
+/// Stores notifications and hands them to the relay, one sender at a time so that each user's notifications
 /// reach this node's hub in `seq` order. (Notifications stored on two nodes at once may reach a third in either
 /// order; sessions deduplicate them by `seq`, not by a high-water mark.)
 #[derive(Debug)]
 pub struct Notifier {
     storage: Arc<dyn Storage>,
-    fanout: Arc<Fanout>,
+    relay: Arc<Relay>,
     order: tokio::sync::Mutex<()>,
 }
 
 impl Notifier {
-    /// A notifier over `storage`, pushing through `fanout`.
-    pub fn new(storage: Arc<dyn Storage>, fanout: Arc<Fanout>) -> Arc<Notifier> {
-        Arc::new(Notifier { storage, fanout, order: tokio::sync::Mutex::new(()) })
+    /// A notifier over `storage`, pushing through `relay`.
+    pub fn new(storage: Arc<dyn Storage>, relay: Arc<Relay>) -> Arc<Notifier> {
+        Arc::new(Notifier { storage, relay, order: tokio::sync::Mutex::new(()) })
     }
 
-    /// Checks and sends a notification; returns its id and how many users it was stored for. It runs in a task of
-    /// its own, so that a caller that goes away cannot stop it between storing and pushing.
-    pub async fn send(self: &Arc<Self>, to: Recipients, message: Message) -> Result<(String, usize), ErrorPayload> {
+    /// Checks and sends a notification; returns its id and how many users it was stored for. It runs
+    /// [`detached`], so that a caller that goes away cannot stop it between storing and pushing.
+    pub async fn send(self: &Arc<Self>, to: Recipients, draft: Draft) -> Result<(String, usize), ErrorPayload> {
         let this = Arc::clone(self);
-        let sent = tokio::spawn(async move { this.send_now(to, message).await }).await;
-        sent.unwrap_or_else(|e| Err(ErrorPayload::new(ErrorCode::Internal, format!("sending failed: {e}"))))
+        detached(async move { this.send_now(to, draft).await }).await
     }
 
-    async fn send_now(&self, to: Recipients, message: Message) -> Result<(String, usize), ErrorPayload> {
+    /// The built-in rule: a resource's owner hears when someone else changes a watched field (the type's
+    /// `notify_owner_on`), such as an order's status; `old` holds the watched fields that changed, with their
+    /// values before. It is sent before the change is answered, so whoever made the change knows the owner was told;
+    /// a failure to send is logged and does not undo the change.
+    pub async fn notify_owner(self: &Arc<Self>, record: &Record, old: Vec<(String, Value)>) {
+        for (field, before) in old {
+            let after = record.data.get(&field).cloned().unwrap_or(Value::Null);
+            let show = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            let draft = Draft {
+                level: "info".to_owned(),
+                title: format!("{} {}: {field} is now {}", record.resource_type, record.id, show(&after)),
+                body: format!("Its {field} changed from {} to {}.", show(&before), show(&after)),
+                data: Map::from_iter([
+                    ("resourceType".to_owned(), json!(record.resource_type)),
+                    ("id".to_owned(), json!(record.id)),
+                    ("field".to_owned(), json!(field)),
+                    ("from".to_owned(), before),
+                    ("to".to_owned(), after),
+                ]),
+            };
+            if let Err(error) = self.send(Recipients::Users(vec![record.owner_id.clone()]), draft).await {
+                tracing::warn!("the owner of {} {} was not notified: {error}", record.resource_type, record.id);
+            }
+        }
+    }
+
+    async fn send_now(&self, to: Recipients, message: Draft) -> Result<(String, usize), ErrorPayload> {
         let errors = check(&to, &message);
         if !errors.is_empty() {
-            let summary = errors.first().map(|e| format!(": {} {}", e.pointer, e.reason)).unwrap_or_default();
-            return Err(ErrorPayload::with_field_errors(
-                ErrorCode::InvalidParams,
-                format!("invalid notification{summary}"),
-                errors,
-            ));
+            return Err(invalid_params("invalid notification".to_owned(), errors));
         }
         let id = format!("NTF-{:012x}", rand::random::<u64>() >> 16);
         let new = NewNotification {
@@ -65,14 +89,44 @@ impl Notifier {
             data: message.data,
         };
         let _turn = self.order.lock().await;
-        let records = self.storage.notify(to, new).await.map_err(unavailable)?;
+        let records = self.storage.notify(to, new).await.map_err(not_stored)?;
         let count = records.len();
-        self.fanout.notifications(records);
+        self.relay.notifications(records);
         Ok((id, count))
+    }
+
+    /// Notes that a user signed in, so that notifications to everyone reach them.
+    pub async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
+        self.storage.remember_user(user_id).await
+    }
+
+    /// A user's undelivered notifications, at most the newest `limit` (older ones are marked delivered).
+    pub async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+        self.storage.take_pending(user_id, limit).await
+    }
+
+    /// A user's notifications after `after`, oldest first, at most `limit`.
+    pub async fn after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StorageError> {
+        self.storage.notifications_after(user_id, after, limit).await
+    }
+
+    /// The `seq` of a user's latest notification (0 when none).
+    pub async fn head(&self, user_id: &str) -> Result<u64, StorageError> {
+        self.storage.notification_head(user_id).await
+    }
+
+    /// Marks notifications that were written to one of the user's connections as delivered.
+    pub async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {
+        self.storage.mark_delivered(user_id, seqs).await
     }
 }
 
-fn check(to: &Recipients, message: &Message) -> Vec<FieldError> {
+fn check(to: &Recipients, message: &Draft) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if !["info", "success", "warning", "error"].contains(&message.level.as_str()) {
         errors.push(FieldError::new("/level", "must be info, success, warning or error"));
@@ -96,8 +150,7 @@ fn check(to: &Recipients, message: &Message) -> Vec<FieldError> {
     errors
 }
 
-fn unavailable(error: StorageError) -> ErrorPayload {
+fn not_stored(error: StorageError) -> ErrorPayload {
     warn!("notification storage failed: {error}");
-    ErrorPayload::new(ErrorCode::Unavailable, "notifications cannot be stored now; retry later")
-        .with_detail("retryAfterMs", 1000)
+    unavailable("notifications cannot be stored now; retry later")
 }

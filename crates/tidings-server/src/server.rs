@@ -13,16 +13,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::Authenticator;
-use crate::broker::Inbound;
+use crate::broker::Received;
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::fanout::Fanout;
 use crate::http;
 use crate::hub::Hub;
 use crate::notifications::Notifier;
+use crate::relay::Relay;
 use crate::resources::{ResourceTypes, Resources};
 use crate::shared::{Connections, Shared};
-use crate::storage::{Measured, Postgres, Sqlite, Storage};
 
 /// A bound Tidings server, ready to run.
 #[derive(Debug)]
@@ -31,7 +30,7 @@ pub struct Server {
     shared: Arc<Shared>,
     tls: Option<RustlsConfig>,
     /// What the other nodes send, until `run` relays it to the hub.
-    inbound: mpsc::Receiver<Inbound>,
+    inbound: mpsc::Receiver<Received>,
 }
 
 impl Server {
@@ -46,25 +45,28 @@ impl Server {
         // Installed before anything is counted.
         crate::metrics::install(&node);
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
-        let types = ResourceTypes::compile(&config.resource_types)?;
-        let storage: Arc<dyn Storage> = Arc::new(Measured(open_storage(&config).await?));
+        // Compiled here, once: the rest of the server shares these.
+        let types = Arc::new(ResourceTypes::compile(&config.resource_types)?);
+        let storage = crate::storage::open(&config).await?;
         let hub = Hub::new();
         let (broker, inbound) = crate::broker::open(&config.broker, &node)?;
-        let fanout = Fanout::new(Arc::clone(&hub), broker, Arc::clone(&storage));
-        let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&fanout));
+        let relay = Relay::new(Arc::clone(&hub), broker, Arc::clone(&storage));
+        relay.start_streams(types.names()).await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
+        let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&relay));
+        let resources = Resources::new(types, Arc::clone(&storage), Arc::clone(&relay), Arc::clone(&notifier));
         let shared = Arc::new(Shared {
             config,
             auth,
-            resources: Resources::new(types, storage, Arc::clone(&fanout), Arc::clone(&notifier)),
+            resources,
+            storage,
             hub,
-            fanout,
+            relay,
             notifier,
             connections: Arc::new(Connections::default()),
             directory: Arc::new(Directory::new(node)),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         });
-        shared.resources.start_streams().await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
         let tls = match &shared.config.tls {
             Some(tls) => Some(RustlsConfig::from_config(Arc::new(crate::tls::server_config(tls)?))),
             None => None,
@@ -122,7 +124,7 @@ impl Server {
         let upkeep = tokio::spawn(crate::metrics::upkeep());
         let types = shared.resources.types().names().map(str::to_owned).collect();
         let sweep = Duration::from_millis(shared.config.broker.sweep_interval_ms);
-        let relay = tokio::spawn(Arc::clone(&shared.fanout).relay(inbound, types, sweep));
+        let relay = tokio::spawn(Arc::clone(&shared.relay).run(inbound, types, sweep));
         shutdown.await;
         pruner.abort();
         upkeep.abort();
@@ -198,41 +200,6 @@ async fn serve_plain(listener: TcpListener, app: axum::Router, stop: Cancellatio
     Ok(())
 }
 
-/// Opens the configured storage: PostgreSQL for a `postgres://` URL, otherwise SQLite in the data dir.
-async fn open_storage(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
-    let window = Duration::from_millis(config.storage.idempotency_window_ms);
-    match &config.storage.url {
-        Some(url) => {
-            let postgres = Postgres::open(url, window).await?;
-            info!("storing resources in PostgreSQL at {}", without_password(url));
-            Ok(Arc::new(postgres))
-        }
-        None => {
-            let path = config.data_dir.join("tidings.db");
-            let sqlite = Sqlite::open(&path, window)?;
-            info!("storing resources in {}", path.display());
-            Ok(Arc::new(sqlite))
-        }
-    }
-}
-
-/// The URL with its password replaced by `***`, fit for a log line.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    match path {
-        Some(path) => format!("{scheme}://{authority}/{path}"),
-        None => format!("{scheme}://{authority}"),
-    }
-}
-
 /// Prunes the event log now and then, within the configured retention.
 async fn prune(shared: Arc<Shared>) {
     let events = &shared.config.events;
@@ -241,22 +208,10 @@ async fn prune(shared: Arc<Shared>) {
     loop {
         every.tick().await;
         let before = tidings_protocol::now_ms().saturating_sub(events.retain_ms);
-        match shared.resources.storage().prune_events(events.retain_count, before).await {
+        match shared.storage.prune_events(events.retain_count, before).await {
             Ok(0) => {}
             Ok(dropped) => info!("dropped {dropped} events past their retention"),
             Err(error) => warn!("could not prune the event log: {error}"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_password;
-
-    #[test]
-    fn logged_urls_hide_the_password() {
-        assert_eq!(without_password("postgres://u:secret@h:5432/db?x=1"), "postgres://u:***@h:5432/db?x=1");
-        assert_eq!(without_password("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(without_password("postgresql://h"), "postgresql://h");
     }
 }

@@ -10,11 +10,12 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::fanout::Fanout;
 use crate::hub::Hub;
 use crate::metrics;
 use crate::notifications::Notifier;
+use crate::relay::Relay;
 use crate::resources::Resources;
+use crate::storage::Storage;
 
 /// State shared by the HTTP handlers and all sessions of one server.
 #[derive(Debug)]
@@ -23,12 +24,14 @@ pub struct Shared {
     pub config: Config,
     /// Verifies (and, with a secret, mints) tokens.
     pub auth: Authenticator,
-    /// The resource operations and their storage.
+    /// The resource operations.
     pub resources: Resources,
+    /// The storage behind them, for readiness checks and pruning the event log.
+    pub storage: Arc<dyn Storage>,
     /// Subscriptions and the fan-out of events.
     pub hub: Arc<Hub>,
-    /// Where events and notifications go: this node's hub and the other nodes.
-    pub fanout: Arc<Fanout>,
+    /// Between this node's hub and the other nodes.
+    pub relay: Arc<Relay>,
     /// Sends notifications.
     pub notifier: Arc<Notifier>,
     /// Open connections, in total and per user.

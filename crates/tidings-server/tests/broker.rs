@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::redis::RedisServer;
 use serde_json::Map;
-use tidings_server::broker::{Broker, Bus, Inbound, MemoryBroker, Message, RedisBroker};
+use tidings_server::broker::{Broker, Bus, MemoryBroker, Publication, Received, RedisBroker};
 use tidings_server::storage::{EventKind, EventRecord, NotificationRecord};
 use tokio::sync::mpsc;
 
@@ -18,7 +18,7 @@ enum Backend {
 }
 
 impl Backend {
-    fn node(&self, name: &str) -> (Arc<dyn Broker>, mpsc::Receiver<Inbound>) {
+    fn node(&self, name: &str) -> (Arc<dyn Broker>, mpsc::Receiver<Received>) {
         match self {
             Backend::Memory(bus) => MemoryBroker::join(bus, name),
             Backend::Redis(redis) => RedisBroker::open(&redis.url(), "tidings-test", name).expect("opens"),
@@ -66,7 +66,7 @@ fn event(seq: u64) -> EventRecord {
 }
 
 /// The next thing a node receives, within a few seconds.
-async fn next(inbound: &mut mpsc::Receiver<Inbound>) -> Inbound {
+async fn next(inbound: &mut mpsc::Receiver<Received>) -> Received {
     tokio::time::timeout(Duration::from_secs(10), inbound.recv())
         .await
         .expect("the broker delivers within 10 s")
@@ -74,17 +74,17 @@ async fn next(inbound: &mut mpsc::Receiver<Inbound>) -> Inbound {
 }
 
 /// The next message, past any resync.
-async fn next_message(inbound: &mut mpsc::Receiver<Inbound>) -> Message {
+async fn next_message(inbound: &mut mpsc::Receiver<Received>) -> Publication {
     loop {
-        if let Inbound::Message(message) = next(inbound).await {
+        if let Received::Publication(message) = next(inbound).await {
             return message;
         }
     }
 }
 
 /// Waits for a node's first resync: its receiving side is in place from then on.
-async fn joined(inbound: &mut mpsc::Receiver<Inbound>) {
-    assert_eq!(next(inbound).await, Inbound::Resync, "a node is told to resync when it connects");
+async fn joined(inbound: &mut mpsc::Receiver<Received>) {
+    assert_eq!(next(inbound).await, Received::Resync, "a node is told to resync when it connects");
 }
 
 async fn every_other_node_receives_each_message_in_order_and_the_publisher_does_not(backend: Backend) {
@@ -96,16 +96,16 @@ async fn every_other_node_receives_each_message_in_order_and_the_publisher_does_
     }
     assert!(a.has_peers());
     for seq in 1..=300 {
-        a.publish(Message::Event { event: event(seq) });
+        a.publish(Publication::Event { event: event(seq) });
     }
     for inbound in [&mut b_in, &mut c_in] {
         for seq in 1..=300 {
-            assert_eq!(next_message(inbound).await, Message::Event { event: event(seq) });
+            assert_eq!(next_message(inbound).await, Publication::Event { event: event(seq) });
         }
     }
     // The first thing `a` hears is `b`'s marker: none of its own 300 came back to it.
-    b.publish(Message::Event { event: event(1000) });
-    assert_eq!(next_message(&mut a_in).await, Message::Event { event: event(1000) });
+    b.publish(Publication::Event { event: event(1000) });
+    assert_eq!(next_message(&mut a_in).await, Publication::Event { event: event(1000) });
     assert!(a.connected() && b.connected());
 }
 
@@ -128,8 +128,8 @@ async fn notifications_travel_like_events(backend: Backend) {
             created_at: 1_764_000_000_000,
         })
         .collect();
-    a.publish(Message::Notifications { records: records.clone() });
-    assert_eq!(next_message(&mut b_in).await, Message::Notifications { records });
+    a.publish(Publication::Notifications { records: records.clone() });
+    assert_eq!(next_message(&mut b_in).await, Publication::Notifications { records });
 }
 
 async fn a_node_that_may_have_missed_messages_is_told_to_resync(backend: Backend) {
@@ -143,26 +143,26 @@ async fn a_node_that_may_have_missed_messages_is_told_to_resync(backend: Backend
         // A node that does not read falls behind the bus: more than the bus and `b`'s inbox hold.
         Backend::Memory(bus) => {
             for seq in 1..=30_000 {
-                a.publish(Message::Event { event: event(seq) });
+                a.publish(Publication::Event { event: event(seq) });
             }
             Backend::Memory(bus)
         }
     };
     loop {
         match next(&mut b_in).await {
-            Inbound::Resync => break,
-            Inbound::Message(_) => continue,
+            Received::Resync => break,
+            Received::Publication(_) => continue,
         }
     }
     // And messages flow again afterwards, through a publisher that reconnected if it had to.
-    let marker = Message::Event { event: event(99_999) };
+    let marker = Publication::Event { event: event(99_999) };
     'attempts: for attempt in 0.. {
         assert!(attempt < 40, "no message got through within 20 s of the resync");
         a.publish(marker.clone());
         // Whatever was queued before comes first; the marker, or a wait of 500 ms, ends this attempt.
         while let Ok(received) = tokio::time::timeout(Duration::from_millis(500), b_in.recv()).await {
             match received {
-                Some(Inbound::Message(message)) if message == marker => break 'attempts,
+                Some(Received::Publication(message)) if message == marker => break 'attempts,
                 Some(_) => continue,
                 None => panic!("the broker closed"),
             }

@@ -246,7 +246,7 @@ async fn a_slow_reader_is_cut_off_with_4001_while_the_others_keep_up() {
 #[tokio::test]
 async fn a_reauthentication_ends_subscriptions_the_new_token_does_not_allow() {
     let server = TestServer::start_with(|c| {
-        let mut ledger = tidings_server::resources::default_types().remove(0);
+        let mut ledger = tidings_server::config::default_types().remove(0);
         ledger.name = "ledger".to_owned();
         ledger.id_prefix = "LED".to_owned();
         ledger.permissions.read = vec!["role:auditor".to_owned()];

@@ -24,7 +24,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tidings_protocol::{Create, Delete, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Update};
+use tidings_protocol::{Create, Delete, ErrorCode, ErrorPayload, FieldError, Read, Update};
 
 use self::input::{at, ListParams};
 use self::output::{invalid_params, ApiError, RESOURCES};
@@ -113,9 +113,9 @@ async fn create(
     };
     let request_id = request_id.as_ref().map(|id| id.as_str());
     let created = api.shared.resources.create(&who, request_id, Create { resource_type, data }).await?;
-    // The service commits no event for a replay: that tells a first create from a retried one.
-    let status = if created.event.is_some() { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(output::resource(status, &created.reply))
+    // A retried create answers 200 with the first one's resource; only the request that created it gets 201.
+    let status = if created.fresh { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(output::resource(status, &created.resource))
 }
 
 /// `GET /api/v1/resources/{type}/{id}`: one resource.
@@ -126,11 +126,8 @@ async fn read(State(api): State<Arc<Api>>, path: PathParams, headers: HeaderMap)
     let (Some(resource_type), Some(id), true) = (resource_type, id, errors.is_empty()) else {
         return Err(invalid_params(errors));
     };
-    let read = Read { resource_type, id: Some(id), filter: None, order_by: None, limit: None, cursor: None };
-    match api.shared.resources.read(&who, read).await? {
-        ReadResult::One(resource) => Ok(output::resource(StatusCode::OK, &resource)),
-        ReadResult::List(_) => Err(unexpected("a read by id returned a list")),
-    }
+    let resource = api.shared.resources.read_one(&who, resource_type.as_str(), id.as_str()).await?;
+    Ok(output::resource(StatusCode::OK, &resource))
 }
 
 /// `GET /api/v1/resources/{type}?filter.FIELD=VALUE&orderBy=...&limit=...&cursor=...`: one page of the list.
@@ -152,10 +149,8 @@ async fn list(
     if !errors.is_empty() {
         return Err(invalid_params(errors));
     }
-    match api.shared.resources.read(&who, read).await? {
-        ReadResult::List(page) => Ok(output::json(StatusCode::OK, &page)),
-        ReadResult::One(_) => Err(unexpected("a list read returned one resource")),
-    }
+    let page = api.shared.resources.list(&who, read).await?;
+    Ok(output::json(StatusCode::OK, &page))
 }
 
 /// `PATCH /api/v1/resources/{type}/{id}`: applies the body as a JSON merge patch, optionally at a version.
@@ -176,7 +171,7 @@ async fn update(
         return Err(invalid_params(errors));
     };
     let updated = api.shared.resources.update(&who, Update { resource_type, id, patch, expected_version }).await?;
-    Ok(output::resource(StatusCode::OK, &updated.reply))
+    Ok(output::resource(StatusCode::OK, &updated))
 }
 
 /// `DELETE /api/v1/resources/{type}/{id}`: removes a resource, optionally at a version.
@@ -195,7 +190,7 @@ async fn delete(
         return Err(invalid_params(errors));
     };
     let deleted = api.shared.resources.delete(&who, Delete { resource_type, id, expected_version }).await?;
-    Ok(output::json(StatusCode::OK, &deleted.reply))
+    Ok(output::json(StatusCode::OK, &deleted))
 }
 
 /// Any other path under `/api/v1/`: NOT_FOUND in the API's error format, rather than an empty 404.
@@ -219,13 +214,4 @@ fn query_params(query: QueryParams, errors: &mut Vec<FieldError>) -> input::Quer
 fn relative(error: FieldError) -> FieldError {
     let pointer = error.pointer.strip_prefix("/payload").unwrap_or(&error.pointer).to_owned();
     FieldError::new(pointer, error.reason)
-}
-
-/// INTERNAL for a result the service should never give.
-fn unexpected(what: &str) -> ApiError {
-    let incident = format!("{:016x}", rand::random::<u64>());
-    tracing::error!(incident, "{what}");
-    ErrorPayload::new(ErrorCode::Internal, "the server failed; nothing about the request was wrong")
-        .with_detail("incidentId", incident)
-        .into()
 }

@@ -12,7 +12,7 @@ use tidings_protocol::{ErrorCode, ErrorPayload, FieldError};
 use super::input;
 use super::output::{self, invalid_params, ApiError};
 use super::Api;
-use crate::notifications::Message;
+use crate::notifications::Draft;
 use crate::storage::Recipients;
 
 /// The header that carries the API key.
@@ -63,8 +63,8 @@ pub(super) async fn notify(State(api): State<Arc<Api>>, headers: HeaderMap, body
         }
     };
     let (Some(to), true) = (to, errors.is_empty()) else { return Err(invalid_params(errors)) };
-    let message = Message { level, title, body: message_body, data };
-    let (id, recipients) = api.shared.notifier.send(to, message).await?;
+    let draft = Draft { level, title, body: message_body, data };
+    let (id, recipients) = api.shared.notifier.send(to, draft).await?;
     Ok(output::json(StatusCode::ACCEPTED, &json!({ "id": id, "recipients": recipients })))
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Broker, Inbound, Message, INBOUND_CAPACITY};
+use super::{Broker, Publication, Received, INBOUND_CAPACITY};
 
 /// What one bus holds before a node that does not keep up misses messages (and resyncs from the log).
 const BUS_CAPACITY: usize = 4096;
@@ -13,7 +13,7 @@ const BUS_CAPACITY: usize = 4096;
 /// A channel that every node of a process publishes to and receives from.
 #[derive(Clone, Debug)]
 pub struct Bus {
-    sender: broadcast::Sender<(Arc<str>, Message)>,
+    sender: broadcast::Sender<(Arc<str>, Publication)>,
 }
 
 impl Bus {
@@ -38,21 +38,21 @@ pub struct MemoryBroker {
 
 impl MemoryBroker {
     /// Puts node `node` on `bus`; returns its broker and what it receives from the others. Needs a tokio runtime.
-    pub fn join(bus: &Bus, node: &str) -> (Arc<dyn Broker>, mpsc::Receiver<Inbound>) {
+    pub fn join(bus: &Bus, node: &str) -> (Arc<dyn Broker>, mpsc::Receiver<Received>) {
         let node: Arc<str> = Arc::from(node);
         let mut receiver = bus.sender.subscribe();
         let (inbound, inbound_receiver) = mpsc::channel(INBOUND_CAPACITY);
         let own = Arc::clone(&node);
         tokio::spawn(async move {
-            if inbound.send(Inbound::Resync).await.is_err() {
+            if inbound.send(Received::Resync).await.is_err() {
                 return;
             }
             loop {
                 let next = match receiver.recv().await {
                     Ok((from, _)) if from == own => continue,
-                    Ok((_, message)) => Inbound::Message(message),
+                    Ok((_, message)) => Received::Publication(message),
                     // This node fell behind the bus: what it missed is in the log.
-                    Err(broadcast::error::RecvError::Lagged(_)) => Inbound::Resync,
+                    Err(broadcast::error::RecvError::Lagged(_)) => Received::Resync,
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 if inbound.send(next).await.is_err() {
@@ -65,7 +65,7 @@ impl MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
-    fn publish(&self, message: Message) {
+    fn publish(&self, message: Publication) {
         // No receiver but this node's own: nobody to tell.
         let _ = self.bus.sender.send((Arc::clone(&self.node), message));
     }

@@ -5,10 +5,10 @@
 //!
 //! - [`Broker::publish`] is called once per event (and once per batch of notifications) by the node that committed
 //!   it, after the commit, and never waits: a broker buffers within a bound and drops beyond it, counting the drop.
-//! - Every other node receives the message as [`Inbound::Message`]; the publishing node does not receive its own
+//! - Every other node receives the message as [`Received::Publication`]; the publishing node does not receive its own
 //!   messages back (it has already handed them to its hub).
 //! - Delivery is best effort: a broker restart or a network blip loses messages. Whenever a node's receiving side
-//!   (re)connects, and whenever it may have missed messages, the broker reports [`Inbound::Resync`]; the node then
+//!   (re)connects, and whenever it may have missed messages, the broker reports [`Received::Resync`]; the node then
 //!   reads what it missed from the shared event log ([`crate::fanout`]). The broker never has to be durable: the
 //!   log is the source of truth, the broker only makes the fan-out fast.
 //! - Messages from one publisher arrive in the order it published them.
@@ -33,7 +33,7 @@ pub use redis::RedisBroker;
 /// What nodes tell each other.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Message {
+pub enum Publication {
     /// A committed event.
     Event {
         /// The event, as stored.
@@ -48,9 +48,9 @@ pub enum Message {
 
 /// What a node's receiving side hands to the node.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Inbound {
+pub enum Received {
     /// A message from another node.
-    Message(Message),
+    Publication(Publication),
     /// Messages may have been lost (the broker connected again, or the node fell behind): read the log.
     Resync,
 }
@@ -58,7 +58,7 @@ pub enum Inbound {
 /// A way to reach the other nodes. See the module docs for the contract.
 pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
     /// Sends a message to every other node, without waiting.
-    fn publish(&self, message: Message);
+    fn publish(&self, message: Publication);
     /// `memory` or `redis`, as the status endpoint shows it.
     fn kind(&self) -> &'static str;
     /// Whether the other nodes can be reached now.
@@ -73,7 +73,7 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
 pub const INBOUND_CAPACITY: usize = 16 * 1024;
 
 /// Opens the configured broker for node `node`: Redis for a `redis://` URL, otherwise this process alone.
-pub fn open(config: &BrokerConfig, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Inbound>)> {
+pub fn open(config: &BrokerConfig, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Received>)> {
     match &config.url {
         Some(url) => {
             let (broker, inbound) = RedisBroker::open(url, &config.channel, node)?;
@@ -88,19 +88,19 @@ pub fn open(config: &BrokerConfig, node: &str) -> anyhow::Result<(Arc<dyn Broker
 
 /// A message as it travels between processes: which node sent it, and what.
 #[derive(Debug, Serialize, Deserialize)]
-struct Envelope<'a> {
+struct Wire<'a> {
     node: std::borrow::Cow<'a, str>,
     #[serde(flatten)]
-    message: Message,
+    message: Publication,
 }
 
-impl Envelope<'_> {
-    fn encode(node: &str, message: Message) -> Vec<u8> {
-        let envelope = Envelope { node: node.into(), message };
-        serde_json::to_vec(&envelope).unwrap_or_default()
+impl Wire<'_> {
+    fn encode(node: &str, message: Publication) -> Vec<u8> {
+        let wire = Wire { node: node.into(), message };
+        serde_json::to_vec(&wire).unwrap_or_default()
     }
 
-    fn decode(bytes: &[u8]) -> Result<Envelope<'static>, serde_json::Error> {
+    fn decode(bytes: &[u8]) -> Result<Wire<'static>, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
 }
@@ -123,10 +123,10 @@ mod tests {
             data: serde_json::from_str(r#"{"status":"paid","quantity":2}"#).expect("json"),
             occurred_at: 1_764_000_000_000,
         };
-        let bytes = Envelope::encode("node-a", Message::Event { event: event.clone() });
-        let back = Envelope::decode(&bytes).expect("decodes");
+        let bytes = Wire::encode("node-a", Publication::Event { event: event.clone() });
+        let back = Wire::decode(&bytes).expect("decodes");
         assert_eq!(back.node, "node-a");
-        assert_eq!(back.message, Message::Event { event });
-        assert!(Envelope::decode(b"{\"node\":\"x\",\"kind\":\"unknown\"}").is_err());
+        assert_eq!(back.message, Publication::Event { event });
+        assert!(Wire::decode(b"{\"node\":\"x\",\"kind\":\"unknown\"}").is_err());
     }
 }

@@ -3,7 +3,7 @@
 //! Two tasks per node, each with its own connection: the publisher drains a bounded queue and sends what waits
 //! as one pipeline of `PUBLISH` commands (one round trip per batch, not per event); the receiver holds the
 //! subscription and hands other nodes' messages to the node. Both reconnect on their own, with a backoff; the
-//! receiver reports [`Inbound::Resync`] each time its subscription is in place, since Redis pub/sub keeps nothing
+//! receiver reports [`Received::Resync`] each time its subscription is in place, since Redis pub/sub keeps nothing
 //! for a subscriber that was away.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Broker, Envelope, Inbound, Message, INBOUND_CAPACITY};
+use super::{Broker, Publication, Received, Wire, INBOUND_CAPACITY};
 
 /// Messages waiting to be published; beyond this the broker drops them (the other nodes resync from the log).
 const QUEUE: usize = 64 * 1024;
@@ -26,14 +26,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// A node's link to the other nodes through Redis.
 #[derive(Debug)]
 pub struct RedisBroker {
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<Publication>,
     subscribed: Arc<AtomicBool>,
 }
 
 impl RedisBroker {
     /// Starts the publisher and the receiver of node `node` on `channel` at `url` (`redis://HOST:PORT[/DB]`).
     /// Connections are made in the background, so a node starts while Redis is down. Needs a tokio runtime.
-    pub fn open(url: &str, channel: &str, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Inbound>)> {
+    pub fn open(url: &str, channel: &str, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Received>)> {
         let client = ::redis::Client::open(url).map_err(|e| anyhow::anyhow!("bad broker.url: {e}"))?;
         let (queue, pending) = mpsc::channel(QUEUE);
         let (inbound, inbound_receiver) = mpsc::channel(INBOUND_CAPACITY);
@@ -46,7 +46,7 @@ impl RedisBroker {
 }
 
 impl Broker for RedisBroker {
-    fn publish(&self, message: Message) {
+    fn publish(&self, message: Publication) {
         if self.queue.try_send(message).is_err() {
             ::metrics::counter!(crate::metrics::BROKER_DROPPED).increment(1);
         }
@@ -71,7 +71,7 @@ struct Link {
 
 impl Link {
     /// The publisher: batches what waits into one pipeline; a batch that fails twice is dropped and counted.
-    async fn publish_all(self, mut pending: mpsc::Receiver<Message>) {
+    async fn publish_all(self, mut pending: mpsc::Receiver<Publication>) {
         let mut connection = None;
         let mut backoff = Backoff::default();
         let mut batch = Vec::with_capacity(BATCH);
@@ -79,7 +79,7 @@ impl Link {
             let mut pipeline = ::redis::pipe();
             let count = batch.len();
             for message in batch.drain(..) {
-                pipeline.cmd("PUBLISH").arg(&self.channel).arg(Envelope::encode(&self.node, message)).ignore();
+                pipeline.cmd("PUBLISH").arg(&self.channel).arg(Wire::encode(&self.node, message)).ignore();
             }
             let mut sent = false;
             for _ in 0..2 {
@@ -113,7 +113,7 @@ impl Link {
     }
 
     /// The receiver: subscribes, reports a resync, forwards other nodes' messages; on loss, again.
-    async fn receive_all(self, inbound: mpsc::Sender<Inbound>, subscribed: Arc<AtomicBool>) {
+    async fn receive_all(self, inbound: mpsc::Sender<Received>, subscribed: Arc<AtomicBool>) {
         let mut backoff = Backoff::default();
         loop {
             match self.subscribe().await {
@@ -121,22 +121,22 @@ impl Link {
                     backoff.reset();
                     subscribed.store(true, Ordering::Relaxed);
                     info!("broker: subscribed to Redis channel {}", self.channel);
-                    if inbound.send(Inbound::Resync).await.is_err() {
+                    if inbound.send(Received::Resync).await.is_err() {
                         return;
                     }
                     let mut messages = pubsub.into_on_message();
                     while let Some(message) = messages.next().await {
-                        let envelope = match Envelope::decode(message.get_payload_bytes()) {
-                            Ok(envelope) => envelope,
+                        let wire = match Wire::decode(message.get_payload_bytes()) {
+                            Ok(wire) => wire,
                             Err(error) => {
                                 warn!("broker: an unreadable message on {}: {error}", self.channel);
                                 continue;
                             }
                         };
-                        if envelope.node == self.node {
+                        if wire.node == self.node {
                             continue;
                         }
-                        if inbound.send(Inbound::Message(envelope.message)).await.is_err() {
+                        if inbound.send(Received::Publication(wire.message)).await.is_err() {
                             return;
                         }
                     }

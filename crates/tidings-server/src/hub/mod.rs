@@ -13,20 +13,37 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tidings_protocol::{
-    encode, Actor, ActorKind, Envelope, Event, Level, Notification, ResourceId, ResourceType, Seq, ServerMessage, Text,
-    Topic, Version,
-};
+use tidings_protocol::Topic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::push::{encode_event, encode_notification};
 use crate::storage::{EventKind, EventRecord, NotificationRecord};
 use index::Index;
 pub use index::Scope;
 
 /// What a mailbox carries to its session: one encoded push.
 #[derive(Clone, Debug)]
-pub struct Delivery {
+pub enum Delivery {
+    /// An event of a topic the connection subscribes to.
+    Event(EventPush),
+    /// A notification for the connection's user.
+    Notification(NotificationPush),
+}
+
+impl Delivery {
+    /// Its position: in its topic for an event, among the user's notifications for a notification.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Delivery::Event(event) => event.seq,
+            Delivery::Notification(notification) => notification.seq,
+        }
+    }
+}
+
+/// An event on its way to one subscriber.
+#[derive(Clone, Debug)]
+pub struct EventPush {
     /// The subscription (its topic) the push belongs to.
     pub topic: Arc<str>,
     /// Its position in the topic, to drop what a replay already sent.
@@ -35,9 +52,18 @@ pub struct Delivery {
     pub text: Arc<str>,
     /// The last push of a one-resource topic: its resource was deleted.
     pub ends: bool,
-    /// For a notification: the same message as a subscription delivers it (with `subscriptionId`); `text` is the
-    /// plain push for connections without a `notifications` subscription.
-    pub subscribed: Option<Arc<str>>,
+}
+
+/// A notification on its way to one of its recipient's connections, in both of its forms, so that the session
+/// sends the one that fits (it alone knows whether it holds a `notifications` subscription).
+#[derive(Clone, Debug)]
+pub struct NotificationPush {
+    /// Its position among the user's notifications.
+    pub seq: u64,
+    /// The plain push, for a connection without a `notifications` subscription.
+    pub plain: Arc<str>,
+    /// The same message as the `notifications` subscription delivers it (with `subscriptionId`).
+    pub subscribed: Arc<str>,
 }
 
 /// A connection's inbox of pushes, bounded; full means the connection is too slow.
@@ -203,7 +229,6 @@ impl Hub {
     pub fn notify(&self, records: &[NotificationRecord]) {
         let mut state = self.state();
         let mut slow = Vec::new();
-        let topic: Arc<str> = Arc::from(Topic::NOTIFICATIONS);
         for record in records {
             let mut mailboxes = state.index.user_mailboxes(&record.user_id).peekable();
             if mailboxes.peek().is_none() {
@@ -215,13 +240,11 @@ impl Hub {
                 continue;
             };
             for mailbox in mailboxes {
-                let delivery = Delivery {
-                    topic: Arc::clone(&topic),
+                let delivery = Delivery::Notification(NotificationPush {
                     seq: record.seq,
-                    text: Arc::clone(&plain),
-                    ends: false,
-                    subscribed: Some(Arc::clone(&subscribed)),
-                };
+                    plain: Arc::clone(&plain),
+                    subscribed: Arc::clone(&subscribed),
+                });
                 if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
                     slow.push(mailbox.connection);
                 }
@@ -274,54 +297,11 @@ fn offer_all<'a>(
     slow: &mut Vec<u64>,
 ) {
     for mailbox in mailboxes {
-        let delivery = Delivery { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends, subscribed: None };
+        let delivery = Delivery::Event(EventPush { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends });
         if mailbox.offer(delivery) {
             ::metrics::counter!(crate::metrics::EVENTS_DELIVERED).increment(1);
         } else if mailbox.slow.is_cancelled() {
             slow.push(mailbox.connection);
         }
     }
-}
-
-/// The `event` push of a stored event for one topic, whose `seq` is `seq` (the type's seq, or the version for a
-/// one-resource topic). The topic is also the subscription's id, which is what lets one encoding serve everyone.
-pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<str>> {
-    let payload = Event {
-        event_type: Text::new(format!("{}_{}", event.resource_type, event.kind.as_str())).ok()?,
-        data: event.data.clone(),
-        topic: Some(Topic::new(topic).ok()?),
-        subscription_id: Some(Text::new(topic).ok()?),
-        seq: Some(Seq::new(seq).ok()?),
-        resource_type: Some(ResourceType::new(event.resource_type.clone()).ok()?),
-        id: Some(ResourceId::new(event.id.clone()).ok()?),
-        version: Some(Version::new(event.version).ok()?),
-        owner_id: Some(Text::new(event.owner_id.clone()).ok()?),
-        actor: Some(Actor { kind: ActorKind::User, id: Text::new(event.actor.clone()).ok()? }),
-        occurred_at: Some(event.occurred_at),
-    };
-    Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Event(payload)))))
-}
-
-/// The `notification` push of a stored notification; with `subscription`, as that subscription delivers it.
-pub fn encode_notification(record: &NotificationRecord, subscription: Option<&str>) -> Option<Arc<str>> {
-    let level = match record.level.as_str() {
-        "success" => Level::Success,
-        "warning" => Level::Warning,
-        "error" => Level::Error,
-        _ => Level::Info,
-    };
-    let payload = Notification {
-        id: Text::new(record.id.clone()).ok()?,
-        seq: Seq::new(record.seq).ok()?,
-        level,
-        title: Text::new(record.title.clone()).ok()?,
-        body: Text::new(record.body.clone()).ok()?,
-        data: record.data.clone(),
-        created_at: record.created_at,
-        subscription_id: match subscription {
-            Some(id) => Some(Text::new(id).ok()?),
-            None => None,
-        },
-    };
-    Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Notification(payload)))))
 }

@@ -1,4 +1,5 @@
-//! A resource's `data`: schema defaults, validation with every bad field named, and JSON merge patches.
+//! A resource's `data`: schema defaults, validation with every bad field named, JSON merge patches, and the
+//! digest that tells two creates' content apart.
 
 use serde_json::{Map, Value};
 use tidings_protocol::FieldError;
@@ -92,6 +93,40 @@ pub fn merge(data: &Map<String, Value>, patch: &Map<String, Value>) -> Map<Strin
     }
 }
 
+/// A stable digest of a create's content (FNV-1a over its canonical JSON), for idempotency keys.
+pub fn fingerprint(resource_type: &str, data: &Map<String, Value>) -> String {
+    fn canonical(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for key in keys {
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[key], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                items.iter().for_each(|item| {
+                    canonical(item, out);
+                    out.push(',');
+                });
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut text = String::from(resource_type);
+    text.push('\n');
+    canonical(&Value::Object(data.clone()), &mut text);
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +161,16 @@ mod tests {
         let data = object(json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4}));
         let patch = object(json!({"a": 10, "b": {"c": null}, "e": null, "f": [1]}));
         assert_eq!(Value::Object(merge(&data, &patch)), json!({"a": 10, "b": {"d": 3}, "f": [1]}));
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_tell_content_apart() {
+        let a = json!({"b": 1, "a": {"y": 2, "x": [1, 2]}});
+        let b = json!({"a": {"x": [1, 2], "y": 2}, "b": 1});
+        let c = json!({"a": {"x": [2, 1], "y": 2}, "b": 1});
+        let fp = |v: &Value| fingerprint("order", v.as_object().expect("object"));
+        assert_eq!(fp(&a), fp(&b));
+        assert_ne!(fp(&a), fp(&c));
+        assert_ne!(fp(&a), fingerprint("invoice", a.as_object().expect("object")));
     }
 }

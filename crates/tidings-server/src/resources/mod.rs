@@ -5,5 +5,5 @@ pub mod data;
 mod service;
 pub mod types;
 
-pub use service::{prefix_pointers, Changed, Opened, ReplayPage, Resources};
-pub use types::{default_types, ResourceTypeConfig, ResourceTypes};
+pub use service::{Created, EventTopic, Opened, ReplayPage, Resources};
+pub use types::ResourceTypes;

@@ -1,89 +1,13 @@
-//! Resource types as the config declares them, checked and compiled at start; the default `order` type.
+//! Resource types ready to serve: the config's `[[resource_types]]`, checked and compiled once at start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tidings_protocol::{ResourceType, Topic};
 
 use super::access::{Rule, Rules};
-
-/// One `[[resource_types]]` entry of the config.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceTypeConfig {
-    /// The type's name, such as `order`.
-    pub name: String,
-    /// The start of every id, such as `ORD` for `ORD-7K3M9Q2XAB`.
-    pub id_prefix: String,
-    /// The JSON Schema (draft-07) of `data`; its top-level `default`s fill missing fields on create.
-    pub schema: Value,
-    /// Fields a client may set on create but never change.
-    #[serde(default)]
-    pub read_only: Vec<String>,
-    /// Fields no client may set: they take their schema default.
-    #[serde(default)]
-    pub server_set: Vec<String>,
-    /// Fields that only holders of one of these roles may set or change (others get their default on create).
-    #[serde(default)]
-    pub field_roles: BTreeMap<String, Vec<String>>,
-    /// Who may create, read, update and delete.
-    #[serde(default)]
-    pub permissions: PermissionsConfig,
-    /// Fields whose change notifies the resource's owner (when someone else changes them).
-    #[serde(default)]
-    pub notify_owner_on: Vec<String>,
-}
-
-/// Who may do what, each a list of `authenticated`, `owner` or `role:NAME`; any one entry suffices.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PermissionsConfig {
-    /// Who may create.
-    pub create: Vec<String>,
-    /// Who may read (one resource, lists, subscriptions).
-    pub read: Vec<String>,
-    /// Who may update.
-    pub update: Vec<String>,
-    /// Who may delete.
-    pub delete: Vec<String>,
-}
-
-impl Default for PermissionsConfig {
-    fn default() -> Self {
-        let owner_or_admin = vec!["owner".to_owned(), "role:admin".to_owned()];
-        PermissionsConfig {
-            create: vec!["authenticated".to_owned()],
-            read: owner_or_admin.clone(),
-            update: owner_or_admin.clone(),
-            delete: owner_or_admin,
-        }
-    }
-}
-
-/// The design notes' `order`: what `tidings serve` offers with no config.
-pub fn default_types() -> Vec<ResourceTypeConfig> {
-    vec![ResourceTypeConfig {
-        name: "order".to_owned(),
-        id_prefix: "ORD".to_owned(),
-        schema: json!({
-            "type": "object",
-            "properties": {
-                "productId": { "type": "string", "minLength": 1, "maxLength": 128 },
-                "quantity": { "type": "integer", "minimum": 1 },
-                "totalAmount": { "type": "number", "minimum": 0 },
-                "status": { "type": "string", "enum": ["pending", "paid", "shipped", "cancelled"], "default": "pending" }
-            },
-            "required": ["productId", "quantity", "totalAmount", "status"]
-        }),
-        read_only: Vec::new(),
-        server_set: Vec::new(),
-        field_roles: BTreeMap::from([("status".to_owned(), vec!["admin".to_owned()])]),
-        permissions: PermissionsConfig::default(),
-        notify_owner_on: vec!["status".to_owned()],
-    }]
-}
+use crate::config::ResourceTypeConfig;
 
 /// A resource type ready to serve: its config, compiled schema and parsed rules.
 #[derive(Debug)]
@@ -198,6 +122,7 @@ fn parse_rules(entries: &[String]) -> anyhow::Result<Vec<Rule>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::default_types;
 
     #[test]
     fn the_default_order_type_compiles() {

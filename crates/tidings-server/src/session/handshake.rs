@@ -8,10 +8,6 @@ use tokio::time::Instant;
 use tracing::info;
 
 use super::{Expiry, Flow, Session, State, User};
-use crate::hub::encode_notification;
-
-/// Notifications pushed at sign-in at most.
-const PENDING_AT_SIGN_IN: usize = 100;
 use crate::auth::Rejection;
 use crate::connection::Outbound;
 
@@ -80,36 +76,6 @@ impl<O: Outbound> Session<O> {
             Flow::Continue => self.welcome().await,
             Flow::Stop => Flow::Stop,
         }
-    }
-
-    /// After the first `auth_success`: joins the user's notifications and pushes those that waited while the user
-    /// was away (the newest 100; older ones stay readable through a `notifications` subscription with `since`).
-    async fn welcome(&mut self) -> Flow {
-        let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return Flow::Continue };
-        // Joining first means nothing sent from now on is missed; what also waits in storage is dropped by seq.
-        self.shared.hub.join_user(&user, &self.mailbox);
-        let storage = std::sync::Arc::clone(self.shared.resources.storage());
-        if let Err(error) = storage.remember_user(&user).await {
-            tracing::warn!("could not record user {user}: {error}");
-        }
-        let pending = match storage.take_pending(&user, PENDING_AT_SIGN_IN).await {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::warn!("could not read the notifications waiting for {user}: {error}");
-                return Flow::Continue;
-            }
-        };
-        let mut delivered = Vec::with_capacity(pending.len());
-        for record in &pending {
-            let Some(text) = encode_notification(record, None) else { continue };
-            self.note_inbox(record.seq);
-            if self.out.text(&text).await.is_err() {
-                return Flow::Stop;
-            }
-            delivered.push(record.seq);
-        }
-        self.mark_delivered(delivered);
-        Flow::Continue
     }
 
     async fn auth_failed(&mut self, request_id: Option<RequestId>, rejection: Rejection) -> Flow {

@@ -5,7 +5,7 @@
 //! batch of messages that were already waiting, so pipelined requests cost one write.
 
 mod handshake;
-mod ops;
+mod notifications;
 mod subscriptions;
 
 use std::num::NonZeroU32;
@@ -15,8 +15,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tidings_protocol::{
-    decode_client, encode, peek_request_id, ClientMessage, CloseCode, Disconnect, Empty, Envelope, ErrorCode,
-    ErrorPayload, RequestId, ServerMessage,
+    decode_client, encode, peek_request_id, ClientMessage, CloseCode, Empty, Envelope, ErrorCode, ErrorPayload,
+    RequestId, ServerMessage,
 };
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
@@ -25,9 +25,12 @@ use tracing::{debug, info};
 use crate::auth::Identity;
 use crate::connection::{Inbound, Outbound};
 use crate::directory::{Kick, Registration};
+use crate::errors::prefix_pointers;
 use crate::hub::{Delivery, Mailbox};
 use crate::metrics;
+use crate::push::goodbye;
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
+use notifications::Inbox;
 use subscriptions::Subscriptions;
 
 /// The connection states of docs/protocol.md, section 3.
@@ -105,10 +108,8 @@ pub struct Session<O: Outbound> {
     /// This session's place in the directory, and how an operator ends it.
     listed: (Registration, Kick),
     subscriptions: Subscriptions,
-    /// Notifications sent on this connection, so that none is sent twice (a bounded memory of the latest).
-    inbox_seen: std::collections::BTreeSet<u64>,
-    /// Notifications written but not yet flushed, to mark delivered after the flush.
-    unmarked: Vec<u64>,
+    /// What this connection did with its user's notifications.
+    inbox: Inbox,
     _permit: ConnectionPermit,
 }
 
@@ -143,8 +144,7 @@ impl<O: Outbound> Session<O> {
             mailbox,
             deliveries: Some((deliveries, slow)),
             subscriptions: Subscriptions::new(),
-            inbox_seen: std::collections::BTreeSet::new(),
-            unmarked: Vec::new(),
+            inbox: Inbox::default(),
             _permit: permit,
         }
     }
@@ -338,47 +338,64 @@ impl<O: Outbound> Session<O> {
         }
     }
 
-    /// Routes a decoded message by the connection's state (docs/protocol.md, section 3).
+    /// Routes a decoded message by the connection's state (docs/protocol.md, section 3): the one place a message
+    /// is routed, each arm handing it to the room that handles it.
     async fn dispatch(&mut self, request_id: Option<RequestId>, message: ClientMessage) -> Flow {
-        match (self.state, message) {
-            (_, ClientMessage::Disconnect(_)) => {
+        let who = self.user.as_ref().map(|user| &user.identity);
+        match (self.state, who, message) {
+            (_, _, ClientMessage::Disconnect(_)) => {
                 self.state = State::Closing;
                 let _ = self.out.close(CloseCode::Normal.code(), CloseCode::Normal.reason()).await;
                 Flow::Stop
             }
-            (_, ClientMessage::Ping(_)) => self.send(request_id, ServerMessage::Pong(Empty {})).await,
-            (_, ClientMessage::Pong(_)) => Flow::Continue,
-            (State::Open, ClientMessage::Connect(connect)) => self.connect(request_id, &connect).await,
-            (State::Open, _) => self.refuse(request_id, ErrorCode::InvalidState, "send connect first").await,
-            (_, ClientMessage::Connect(_)) => {
+            (_, _, ClientMessage::Ping(_)) => self.send(request_id, ServerMessage::Pong(Empty {})).await,
+            (_, _, ClientMessage::Pong(_)) => Flow::Continue,
+            (State::Open, _, ClientMessage::Connect(connect)) => self.connect(request_id, &connect).await,
+            (State::Open, _, _) => self.refuse(request_id, ErrorCode::InvalidState, "send connect first").await,
+            (_, _, ClientMessage::Connect(_)) => {
                 self.refuse(request_id, ErrorCode::InvalidState, "this connection has already sent connect").await
             }
-            (_, ClientMessage::Auth(auth)) => self.auth(request_id, auth).await,
-            (State::Connected, _) => {
+            (_, _, ClientMessage::Auth(auth)) => self.auth(request_id, auth).await,
+            (State::Connected, _, _) | (_, None, _) => {
                 self.refuse(request_id, ErrorCode::Unauthorized, "authenticate first: send auth with a token").await
             }
-            (_, operation) => {
-                if let Expiry::Grace(until) = self.expiry {
-                    let expired_at = self.user.as_ref().map_or(0, |u| u.identity.expires_at_ms);
-                    let left = until.saturating_duration_since(Instant::now());
-                    let error =
-                        token_expired("the session's token expired; send auth with a fresh token", expired_at, left);
-                    return self.send(request_id, ServerMessage::Error(error)).await;
-                }
-                let Some(user) = &self.user else {
-                    return self.refuse(request_id, ErrorCode::Unauthorized, "authenticate first").await;
-                };
-                match operation {
-                    ClientMessage::Subscribe(subscribe) => self.subscribe(request_id, subscribe).await,
-                    ClientMessage::Unsubscribe(unsubscribe) => self.unsubscribe(request_id, unsubscribe).await,
-                    operation => {
-                        let reply =
-                            ops::apply(&self.shared.resources, &user.identity, request_id.as_ref(), operation).await;
-                        self.send(request_id, reply.unwrap_or_else(ServerMessage::Error)).await
-                    }
-                }
+            (_, Some(_), _) if matches!(self.expiry, Expiry::Grace(_)) => self.refuse_expired(request_id).await,
+            (_, Some(_), ClientMessage::Subscribe(subscribe)) => self.subscribe(request_id, subscribe).await,
+            (_, Some(_), ClientMessage::Unsubscribe(unsubscribe)) => self.unsubscribe(request_id, unsubscribe).await,
+            (_, Some(who), ClientMessage::Create(create)) => {
+                let rid = request_id.as_ref().map(RequestId::as_str);
+                let reply = self.shared.resources.create(who, rid, create).await;
+                self.answer(request_id, reply.map(|created| ServerMessage::Create(created.resource))).await
+            }
+            (_, Some(who), ClientMessage::Read(read)) => {
+                let reply = self.shared.resources.read(who, read).await;
+                self.answer(request_id, reply.map(ServerMessage::Read)).await
+            }
+            (_, Some(who), ClientMessage::Update(update)) => {
+                let reply = self.shared.resources.update(who, update).await;
+                self.answer(request_id, reply.map(ServerMessage::Update)).await
+            }
+            (_, Some(who), ClientMessage::Delete(delete)) => {
+                let reply = self.shared.resources.delete(who, delete).await;
+                self.answer(request_id, reply.map(ServerMessage::Delete)).await
             }
         }
+    }
+
+    /// Answers an operation: its reply, or its error with the pointers moved under `/payload`, since the
+    /// service's pointers are relative to the payload and the spec's start at the message root.
+    async fn answer(&mut self, request_id: Option<RequestId>, reply: Result<ServerMessage, ErrorPayload>) -> Flow {
+        let message = reply.unwrap_or_else(|error| ServerMessage::Error(prefix_pointers(error, "/payload")));
+        self.send(request_id, message).await
+    }
+
+    /// Refuses an operation while the session's token is expired and its grace period runs.
+    async fn refuse_expired(&mut self, request_id: Option<RequestId>) -> Flow {
+        let Expiry::Grace(until) = self.expiry else { return Flow::Continue };
+        let expired_at = self.user.as_ref().map_or(0, |u| u.identity.expires_at_ms);
+        let left = until.saturating_duration_since(Instant::now());
+        let error = token_expired("the session's token expired; send auth with a fresh token", expired_at, left);
+        self.send(request_id, ServerMessage::Error(error)).await
     }
 
     /// Answers with an `error` whose details name the connection's state.
@@ -408,8 +425,8 @@ impl<O: Outbound> Session<O> {
     /// `disconnect` with a reason of the caller's (an operator's), or the code's own.
     async fn disconnect_because(&mut self, close: CloseCode, reason: Option<&str>) -> Flow {
         self.state = State::Closing;
-        let reason = reason.unwrap_or(close.reason()).to_owned();
-        let notice = Disconnect { code: close.code(), reason: reason.clone(), reconnect: close.reconnect() };
+        let notice = goodbye(close, reason);
+        let reason = notice.reason.clone();
         if self.send(None, ServerMessage::Disconnect(notice)).await == Flow::Continue {
             let _ = self.out.close(close.code(), &reason).await;
         }

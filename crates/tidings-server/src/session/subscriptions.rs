@@ -15,22 +15,30 @@ use tidings_protocol::{
 
 use super::{Flow, Session};
 use crate::connection::Outbound;
-use crate::hub::{encode_notification, Delivery, Scope};
-use crate::resources::prefix_pointers;
+use crate::errors::prefix_pointers;
+use crate::hub::{Delivery, EventPush, Scope};
+use crate::resources::EventTopic;
 
-/// Events read from storage per step of a replay.
-const REPLAY_BATCH: usize = 500;
+/// Events (or notifications) read from storage per step of a replay.
+pub(super) const REPLAY_BATCH: usize = 500;
 
 /// One live subscription of a connection.
 #[derive(Debug)]
 pub(super) struct Subscription {
-    topic: Topic,
+    pub(super) topic: Topic,
     /// For a type topic: what it reaches.
-    scope: Option<Scope>,
+    pub(super) scope: Option<Scope>,
     /// For a one-resource topic: the resource's owner.
-    owner: Option<String>,
+    pub(super) owner: Option<String>,
     /// The highest `seq` sent; anything at or below it is a duplicate.
-    last_seq: u64,
+    pub(super) last_seq: u64,
+}
+
+impl Subscription {
+    /// The `notifications` subscription, having sent everything up to `last_seq`.
+    pub(super) fn of_notifications(topic: Topic, last_seq: u64) -> Subscription {
+        Subscription { topic, scope: None, owner: None, last_seq }
+    }
 }
 
 /// A connection's subscriptions, by their id (which is their topic).
@@ -55,23 +63,23 @@ impl<O: Outbound> Session<O> {
                     .with_detail("max", max);
             return self.send(request_id, ServerMessage::Error(error)).await;
         }
-        if topic.kind() == TopicKind::Notifications {
-            return self.subscribe_notifications(request_id, topic, subscribe.since.map(Seq::get)).await;
-        }
         let since = subscribe.since.map(Seq::get);
+        let Some(followed) = EventTopic::of(&topic) else {
+            return self.subscribe_notifications(request_id, topic, since).await;
+        };
         // Join the hub before reading where the topic stands: an event committed in between then reaches the
         // mailbox (and is dropped there if the head or the replay covers it) instead of falling between the two.
-        let scope = match topic.kind() {
-            TopicKind::ResourceType(name) => match self.shared.resources.scope_for(&user.identity, name) {
+        let scope = match followed {
+            EventTopic::Type(name) => match self.shared.resources.scope_for(&user.identity, name) {
                 Ok(scope) => Some(scope),
                 Err(error) => {
                     return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await
                 }
             },
-            _ => None,
+            EventTopic::Resource(..) => None,
         };
         self.shared.hub.subscribe(&topic, &self.mailbox, scope.clone().unwrap_or(Scope::All));
-        let opened = match self.shared.resources.open_subscription(&user.identity, &topic).await {
+        let opened = match self.shared.resources.open_subscription(&user.identity, followed).await {
             Ok(opened) => opened,
             Err(error) => {
                 self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
@@ -161,126 +169,16 @@ impl<O: Outbound> Session<O> {
         self.send(request_id, ServerMessage::Unsubscribe(reply)).await
     }
 
-    /// The user's notifications as a subscription: replay after `since` (less what this connection already
-    /// received as plain pushes), then live, each with `subscriptionId`, and no more plain pushes.
-    async fn subscribe_notifications(
-        &mut self,
-        request_id: Option<RequestId>,
-        topic: Topic,
-        since: Option<u64>,
-    ) -> Flow {
-        let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return Flow::Continue };
-        let storage = std::sync::Arc::clone(self.shared.resources.storage());
-        let head = match storage.notification_head(&user).await {
-            Ok(head) => head,
-            Err(_) => {
-                let error = ErrorPayload::new(ErrorCode::Unavailable, "notifications cannot be read now; retry later")
-                    .with_detail("retryAfterMs", 1000);
-                return self.send(request_id, ServerMessage::Error(error)).await;
-            }
-        };
-        let recovered = since.map(|since| since <= head);
-        let reply = Subscribed {
-            subscription_id: subscription_id(&topic),
-            topic: topic.clone(),
-            seq: Seq::saturating(head),
-            recovered,
-        };
-        if self.send(request_id, ServerMessage::Subscribe(reply)).await == Flow::Stop {
-            return Flow::Stop;
-        }
-        let mut last_seq = head;
-        if let Some(mut after) = since.filter(|_| recovered == Some(true)) {
-            loop {
-                let page = match storage.notifications_after(&user, after, REPLAY_BATCH).await {
-                    Ok(page) => page,
-                    Err(_) => {
-                        let error = ErrorPayload::new(
-                            ErrorCode::Unavailable,
-                            "notifications cannot be read now; subscribe again",
-                        );
-                        return self.end_subscription(&topic, error).await;
-                    }
-                };
-                let Some(last) = page.last().map(|n| n.seq) else { break };
-                let mut delivered = Vec::new();
-                for record in &page {
-                    if !self.note_inbox(record.seq) {
-                        continue;
-                    }
-                    let Some(text) = encode_notification(record, Some(topic.as_str())) else { continue };
-                    if self.out.text(&text).await.is_err() {
-                        return Flow::Stop;
-                    }
-                    delivered.push(record.seq);
-                }
-                self.mark_delivered(delivered);
-                after = last;
-                last_seq = last_seq.max(last);
-            }
-        }
-        self.subscriptions
-            .insert(topic.as_str().to_owned(), Subscription { topic, scope: None, owner: None, last_seq });
-        self.list_subscriptions();
-        Flow::Continue
-    }
-
-    /// Pushes a user's notification: through the `notifications` subscription if there is one, else plainly.
-    async fn deliver_notification(&mut self, delivery: Delivery) -> Flow {
-        let (text, seq) = match self.subscriptions.get_mut(Topic::NOTIFICATIONS) {
-            Some(subscription) => {
-                // At or below the replay's end, the replay sent it. Above it, notifications stored on two nodes at
-                // once may come in either order, so a duplicate is caught by the inbox below, not by a high mark.
-                if delivery.seq <= subscription.last_seq {
-                    return Flow::Continue;
-                }
-                (delivery.subscribed.unwrap_or(delivery.text), delivery.seq)
-            }
-            None => (delivery.text, delivery.seq),
-        };
-        // Whichever way it goes out, a connection gets each notification once.
-        if !self.note_inbox(seq) {
-            return Flow::Continue;
-        }
-        if self.out.text(&text).await.is_err() {
-            return Flow::Stop;
-        }
-        self.mark_delivered(vec![seq]);
-        Flow::Continue
-    }
-
-    /// Remembers a notification pushed plainly to this connection; false if it already was.
-    pub(super) fn note_inbox(&mut self, seq: u64) -> bool {
-        // Bounded: the memory of what was pushed plainly only serves the overlap with a later replay.
-        if self.inbox_seen.len() >= 1024 {
-            self.inbox_seen.pop_first();
-        }
-        self.inbox_seen.insert(seq)
-    }
-
-    /// Notes notifications written to the socket; they are marked delivered once the write is flushed.
-    pub(super) fn mark_delivered(&mut self, seqs: Vec<u64>) {
-        self.unmarked.extend(seqs);
-    }
-
-    /// Marks the notifications flushed to the socket as delivered, before the session handles anything else:
-    /// a connection opened after this one's next reply cannot get them again as pending.
-    pub(super) async fn mark_flushed(&mut self) {
-        if self.unmarked.is_empty() {
-            return;
-        }
-        let seqs = std::mem::take(&mut self.unmarked);
-        let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return };
-        if let Err(error) = self.shared.resources.storage().mark_delivered(&user, seqs).await {
-            tracing::warn!("could not mark notifications delivered: {error}");
+    /// Sends what the hub delivered: a notification, or a live event.
+    pub(super) async fn deliver(&mut self, delivery: Delivery) -> Flow {
+        match delivery {
+            Delivery::Event(event) => self.deliver_event(event).await,
+            Delivery::Notification(notification) => self.deliver_notification(notification).await,
         }
     }
 
     /// Sends a live event unless its subscription is gone or a replay already sent it.
-    pub(super) async fn deliver(&mut self, delivery: Delivery) -> Flow {
-        if delivery.subscribed.is_some() {
-            return self.deliver_notification(delivery).await;
-        }
+    async fn deliver_event(&mut self, delivery: EventPush) -> Flow {
         let Some(subscription) = self.subscriptions.get_mut(&*delivery.topic) else { return Flow::Continue };
         if delivery.seq <= subscription.last_seq {
             if delivery.ends {
@@ -343,7 +241,7 @@ impl<O: Outbound> Session<O> {
     }
 
     /// Ends a subscription from the server's side, with an `unsubscribe` push saying why.
-    async fn end_subscription(&mut self, topic: &Topic, reason: ErrorPayload) -> Flow {
+    pub(super) async fn end_subscription(&mut self, topic: &Topic, reason: ErrorPayload) -> Flow {
         self.subscriptions.remove(topic.as_str());
         self.list_subscriptions();
         self.shared.hub.unsubscribe(topic, self.mailbox.connection);
@@ -353,7 +251,7 @@ impl<O: Outbound> Session<O> {
     }
 
     /// Shows the session's subscriptions in the directory.
-    fn list_subscriptions(&self) {
+    pub(super) fn list_subscriptions(&self) {
         self.shared.directory.set_subscriptions(&self.id, self.subscriptions.keys().cloned().collect());
     }
 
@@ -369,7 +267,7 @@ impl<O: Outbound> Session<O> {
 
 /// A subscription's id is its topic: unique within a connection (a topic is subscribed once), and the same for
 /// every subscriber, so that the hub encodes each event once for all of them.
-fn subscription_id(topic: &Topic) -> SubscriptionId {
+pub(super) fn subscription_id(topic: &Topic) -> SubscriptionId {
     // A topic has at most 193 characters and a subscription id may have 200, so this cannot fail.
     SubscriptionId::new(topic.as_str()).expect("a topic fits a subscription id")
 }

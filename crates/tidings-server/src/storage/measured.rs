@@ -83,10 +83,6 @@ impl Storage for Measured {
         measure("head", self.0.head(resource_type)).await
     }
 
-    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError> {
-        measure("oldest_event", self.0.oldest_event(resource_type, id)).await
-    }
-
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
         measure("prune_events", self.0.prune_events(keep, before)).await
     }

@@ -16,11 +16,16 @@ mod postgres;
 mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tidings_protocol::ErrorPayload;
+use tracing::info;
+
+use crate::config::Config;
 
 pub use measured::Measured;
 pub use notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
@@ -268,9 +273,6 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<EventRecord>, StorageError>;
     /// The `seq` of the type's latest event (0 when it has none).
     async fn head(&self, resource_type: &str) -> Result<u64, StorageError>;
-    /// The `seq` of the type's oldest kept event (or, with `id`, the version of that resource's oldest kept
-    /// event); `None` when none is kept.
-    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError>;
     /// Drops the events beyond the newest `keep` of each type and those that occurred before `before` (Unix ms);
     /// returns how many were dropped. Heads are kept, so `seq` never repeats.
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError>;
@@ -278,53 +280,50 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     async fn ping(&self) -> Result<(), StorageError>;
 }
 
-/// A stable digest of a create's content (FNV-1a over its canonical JSON), for idempotency keys.
-pub fn fingerprint(resource_type: &str, data: &Map<String, Value>) -> String {
-    fn canonical(value: &Value, out: &mut String) {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for key in keys {
-                    out.push_str(&Value::String(key.clone()).to_string());
-                    out.push(':');
-                    canonical(&map[key], out);
-                    out.push(',');
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                items.iter().for_each(|item| {
-                    canonical(item, out);
-                    out.push(',');
-                });
-                out.push(']');
-            }
-            scalar => out.push_str(&scalar.to_string()),
+/// Opens the configured storage: PostgreSQL for a `postgres://` URL, otherwise SQLite in the data dir; every call
+/// to it is measured for `/metrics`.
+pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    let window = Duration::from_millis(config.storage.idempotency_window_ms);
+    match &config.storage.url {
+        Some(url) => {
+            let postgres = Postgres::open(url, window).await?;
+            info!("storing resources in PostgreSQL at {}", without_password(url));
+            Ok(Arc::new(Measured(Arc::new(postgres))))
+        }
+        None => {
+            let path = config.data_dir.join("tidings.db");
+            let sqlite = Sqlite::open(&path, window)?;
+            info!("storing resources in {}", path.display());
+            Ok(Arc::new(Measured(Arc::new(sqlite))))
         }
     }
-    let mut text = String::from(resource_type);
-    text.push('\n');
-    canonical(&Value::Object(data.clone()), &mut text);
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{hash:016x}")
+}
+
+/// The URL with its password replaced by `***`, fit for a log line.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{authority}/{path}"),
+        None => format!("{scheme}://{authority}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
+    use super::without_password;
 
     #[test]
-    fn fingerprints_ignore_key_order_and_tell_content_apart() {
-        let a = json!({"b": 1, "a": {"y": 2, "x": [1, 2]}});
-        let b = json!({"a": {"x": [1, 2], "y": 2}, "b": 1});
-        let c = json!({"a": {"x": [2, 1], "y": 2}, "b": 1});
-        let fp = |v: &Value| fingerprint("order", v.as_object().expect("object"));
-        assert_eq!(fp(&a), fp(&b));
-        assert_ne!(fp(&a), fp(&c));
-        assert_ne!(fp(&a), fingerprint("invoice", a.as_object().expect("object")));
+    fn logged_urls_hide_the_password() {
+        assert_eq!(without_password("postgres://u:secret@h:5432/db?x=1"), "postgres://u:***@h:5432/db?x=1");
+        assert_eq!(without_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(without_password("postgresql://h"), "postgresql://h");
     }
 }

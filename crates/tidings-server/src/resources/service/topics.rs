@@ -2,12 +2,35 @@
 
 use std::sync::Arc;
 
-use tidings_protocol::{ErrorCode, ErrorPayload, Topic, TopicKind};
+use tidings_protocol::{ErrorPayload, Topic, TopicKind};
 
-use super::{allows, forbidden, not_found, reach, storage_error, Reach, Resources};
+use super::{allows, reach, Reach, Resources};
 use crate::auth::Identity;
-use crate::hub::{encode_event, Scope};
+use crate::errors::{forbidden, not_found, storage_error};
+use crate::hub::Scope;
+use crate::push::encode_event;
 use crate::storage::EventRecord;
+
+/// A topic of resource events: a whole type, or one resource. (The `notifications` topic is not one: the
+/// session serves it from the user's notifications.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventTopic<'a> {
+    /// Every event of a type (`order`).
+    Type(&'a str),
+    /// The events of one resource (`order:ORD-7K3M9Q2XAB`).
+    Resource(&'a str, &'a str),
+}
+
+impl<'a> EventTopic<'a> {
+    /// The event topic `topic` names; `None` for the notifications topic.
+    pub fn of(topic: &'a Topic) -> Option<EventTopic<'a>> {
+        match topic.kind() {
+            TopicKind::ResourceType(name) => Some(EventTopic::Type(name)),
+            TopicKind::Resource(name, id) => Some(EventTopic::Resource(name, id)),
+            TopicKind::Notifications => None,
+        }
+    }
+}
 
 /// One step of a replay.
 #[derive(Debug, Default)]
@@ -44,9 +67,9 @@ impl Resources {
     }
 
     /// Checks that `who` may subscribe to `topic` and says what the subscription reaches.
-    pub async fn open_subscription(&self, who: &Identity, topic: &Topic) -> Result<Opened, ErrorPayload> {
-        match topic.kind() {
-            TopicKind::ResourceType(name) => {
+    pub async fn open_subscription(&self, who: &Identity, topic: EventTopic<'_>) -> Result<Opened, ErrorPayload> {
+        match topic {
+            EventTopic::Type(name) => {
                 let def = self.type_of(name)?;
                 let scope = match reach(&def.rules.read, who) {
                     Reach::All => Scope::All,
@@ -56,7 +79,7 @@ impl Resources {
                 let head = self.storage.head(name).await.map_err(|e| storage_error(e, name, None))?;
                 Ok(Opened { scope: Some(scope), owner: None, head })
             }
-            TopicKind::Resource(name, id) => {
+            EventTopic::Resource(name, id) => {
                 let def = self.type_of(name)?;
                 let record = self.storage.get(name, id).await.map_err(|e| storage_error(e, name, Some(id)))?;
                 match record {
@@ -65,9 +88,6 @@ impl Resources {
                     }
                     _ => Err(not_found(name, id)),
                 }
-            }
-            TopicKind::Notifications => {
-                Err(ErrorPayload::new(ErrorCode::Unavailable, "the notifications topic is not available yet"))
             }
         }
     }
@@ -86,10 +106,10 @@ impl Resources {
         after: u64,
         limit: usize,
     ) -> Result<ReplayPage, ErrorPayload> {
-        let (name, id) = match topic.kind() {
-            TopicKind::ResourceType(name) => (name, None),
-            TopicKind::Resource(name, id) => (name, Some(id)),
-            TopicKind::Notifications => return Ok(ReplayPage::default()),
+        let (name, id) = match EventTopic::of(topic) {
+            Some(EventTopic::Type(name)) => (name, None),
+            Some(EventTopic::Resource(name, id)) => (name, Some(id)),
+            None => return Ok(ReplayPage::default()),
         };
         let events = self.storage.events_after(name, id, after, limit).await.map_err(|e| storage_error(e, name, id))?;
         let position = |e: &EventRecord| if id.is_some() { e.version } else { e.seq };

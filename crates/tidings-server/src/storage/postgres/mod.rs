@@ -490,24 +490,6 @@ impl Storage for Postgres {
         uint(seq.unwrap_or(0))
     }
 
-    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError> {
-        let mut c = self.connection().await?;
-        let oldest: Option<i64> = match id {
-            Some(id) => sqlx::query_scalar("SELECT MIN(version) FROM events WHERE resource_type = $1 AND id = $2")
-                .bind(resource_type)
-                .bind(id)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(db_error)?,
-            None => sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE resource_type = $1")
-                .bind(resource_type)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(db_error)?,
-        };
-        oldest.map(uint).transpose()
-    }
-
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
         let mut c = self.connection().await?;
         let dropped = sqlx::query(

@@ -504,25 +504,6 @@ impl Storage for Sqlite {
         .await
     }
 
-    async fn oldest_event(&self, resource_type: &str, id: Option<&str>) -> Result<Option<u64>, StorageError> {
-        let (resource_type, id) = (resource_type.to_owned(), id.map(str::to_owned));
-        self.read(move |c| {
-            let oldest: Option<u64> = match &id {
-                Some(id) => c.query_row(
-                    "SELECT MIN(version) FROM events WHERE resource_type = ? AND id = ?",
-                    params![resource_type, id],
-                    |row| row.get(0),
-                ),
-                None => c.query_row("SELECT MIN(seq) FROM events WHERE resource_type = ?", [&resource_type], |row| {
-                    row.get(0)
-                }),
-            }
-            .map_err(|e| sql_error(&e))?;
-            Ok(oldest)
-        })
-        .await
-    }
-
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
         self.write(move |c, _| {
             let dropped = c
@@ -560,6 +541,7 @@ mod tests {
             db.create(new, None).await.expect("create");
         }
         assert_eq!(db.prune_events(3, 0).await.expect("prune"), 7);
-        assert_eq!(db.oldest_event("order", None).await.expect("oldest"), Some(8));
+        let kept = db.events_after("order", None, 0, 100).await.expect("events");
+        assert_eq!(kept.first().map(|e| e.seq), Some(8));
     }
 }

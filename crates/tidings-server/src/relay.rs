@@ -1,5 +1,6 @@
-//! Where committed events and stored notifications go: this node's hub at once, the other nodes through the
-//! broker; and what comes in from the other nodes, with the shared event log filling whatever the broker lost.
+//! The relay between this node's hub and the other nodes: committed events and stored notifications go to the hub
+//! at once and to the other nodes through the broker; what comes from the other nodes goes to the hub, with the
+//! shared event log filling whatever the broker lost. (The fan-out to connections itself is the hub's.)
 //!
 //! Three ways keep every node's hub complete, each cheap where the one before it fails:
 //! 1. the broker carries each event to every node, once, right after its commit;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::broker::{Broker, Inbound, Message};
+use crate::broker::{Broker, Publication, Received};
 use crate::hub::Hub;
 use crate::storage::{EventRecord, NotificationRecord, Storage, StorageError};
 
@@ -26,23 +27,18 @@ const GAP_PAUSE: Duration = Duration::from_millis(100);
 /// Events read from the log per query when filling.
 const FILL_BATCH: usize = 500;
 
-/// A node's fan-out: its hub, its broker, and the log behind them.
+/// A node's relay: its hub, its broker, and the log behind them.
 #[derive(Debug)]
-pub struct Fanout {
+pub struct Relay {
     hub: Arc<Hub>,
     broker: Arc<dyn Broker>,
     storage: Arc<dyn Storage>,
 }
 
-impl Fanout {
-    /// The fan-out of one node.
-    pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>, storage: Arc<dyn Storage>) -> Arc<Fanout> {
-        Arc::new(Fanout { hub, broker, storage })
-    }
-
-    /// The hub, for subscriptions.
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+impl Relay {
+    /// The relay of one node.
+    pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>, storage: Arc<dyn Storage>) -> Arc<Relay> {
+        Arc::new(Relay { hub, broker, storage })
     }
 
     /// The broker, for the status endpoint.
@@ -61,7 +57,7 @@ impl Fanout {
     /// An event this node committed: to its own hub, and to the other nodes.
     pub fn event(self: &Arc<Self>, event: EventRecord) {
         if self.broker.has_peers() {
-            self.broker.publish(Message::Event { event: event.clone() });
+            self.broker.publish(Publication::Event { event: event.clone() });
         }
         self.release(event);
     }
@@ -70,7 +66,7 @@ impl Fanout {
     pub fn notifications(&self, records: Vec<NotificationRecord>) {
         self.hub.notify(&records);
         if self.broker.has_peers() && !records.is_empty() {
-            self.broker.publish(Message::Notifications { records });
+            self.broker.publish(Publication::Notifications { records });
         }
     }
 
@@ -112,7 +108,7 @@ impl Fanout {
 
     /// Serves what the broker brings until it closes: other nodes' events and notifications, and resyncs; and
     /// sweeps the log every `sweep` for an event lost with nothing after it.
-    pub async fn relay(self: Arc<Self>, mut inbound: mpsc::Receiver<Inbound>, types: Vec<String>, sweep: Duration) {
+    pub async fn run(self: Arc<Self>, mut inbound: mpsc::Receiver<Received>, types: Vec<String>, sweep: Duration) {
         let mut ticks = tokio::time::interval(sweep);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The heads seen at the last sweep: a stream still short of one a whole sweep later lost an event.
@@ -120,9 +116,9 @@ impl Fanout {
         loop {
             tokio::select! {
                 next = inbound.recv() => match next {
-                    Some(Inbound::Message(Message::Event { event })) => self.release(event),
-                    Some(Inbound::Message(Message::Notifications { records })) => self.hub.notify(&records),
-                    Some(Inbound::Resync) => {
+                    Some(Received::Publication(Publication::Event { event })) => self.release(event),
+                    Some(Received::Publication(Publication::Notifications { records })) => self.hub.notify(&records),
+                    Some(Received::Resync) => {
                         debug!("broker resync: reading the event log past what the hub has released");
                         self.catch_up(&types).await;
                     }

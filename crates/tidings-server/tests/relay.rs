@@ -5,27 +5,27 @@ use std::time::Duration;
 
 use serde_json::json;
 use tidings_protocol::Topic;
-use tidings_server::broker::{Bus, Inbound, MemoryBroker, Message};
-use tidings_server::fanout::Fanout;
+use tidings_server::broker::{Bus, MemoryBroker, Publication, Received};
 use tidings_server::hub::{Hub, Mailbox, Scope};
+use tidings_server::relay::Relay;
 use tidings_server::storage::{CreateOutcome, EventRecord, NewRecord, Sqlite, Storage};
 use tokio::sync::mpsc;
 
 /// Node `b` of a two-node cluster on one bus and one database, with a subscriber to `order`.
 struct NodeB {
-    fanout: Arc<Fanout>,
+    relay: Arc<Relay>,
     deliveries: mpsc::Receiver<tidings_server::hub::Delivery>,
     _mailbox: Mailbox,
 }
 
-async fn node_b(storage: &Arc<dyn Storage>, bus: &Bus) -> (NodeB, mpsc::Receiver<Inbound>) {
+async fn node_b(storage: &Arc<dyn Storage>, bus: &Bus) -> (NodeB, mpsc::Receiver<Received>) {
     let (broker, inbound) = MemoryBroker::join(bus, "b");
     let hub = Hub::new();
-    let fanout = Fanout::new(Arc::clone(&hub), broker, Arc::clone(storage));
-    fanout.start_streams(["order"]).await.expect("heads read");
+    let relay = Relay::new(Arc::clone(&hub), broker, Arc::clone(storage));
+    relay.start_streams(["order"]).await.expect("heads read");
     let (mailbox, deliveries, _slow) = Mailbox::new(1024);
     hub.subscribe(&Topic::new("order").expect("topic"), &mailbox, Scope::All);
-    (NodeB { fanout, deliveries, _mailbox: mailbox }, inbound)
+    (NodeB { relay, deliveries, _mailbox: mailbox }, inbound)
 }
 
 fn storage(dir: &tempfile::TempDir) -> Arc<dyn Storage> {
@@ -54,7 +54,7 @@ async fn next_seq(node: &mut NodeB) -> u64 {
         .await
         .expect("delivered within 5 s")
         .expect("the hub is there")
-        .seq
+        .seq()
 }
 
 #[tokio::test]
@@ -65,20 +65,20 @@ async fn an_event_the_broker_lost_with_nothing_after_it_is_swept_from_the_log() 
     let (a, _a_inbound) = MemoryBroker::join(&bus, "a");
     let sweep = Duration::from_millis(50);
     let (mut b, inbound) = node_b(&storage, &bus).await;
-    tokio::spawn(Arc::clone(&b.fanout).relay(inbound, vec!["order".to_owned()], sweep));
+    tokio::spawn(Arc::clone(&b.relay).run(inbound, vec!["order".to_owned()], sweep));
 
     // The first event travels through the broker.
     let first = commit(&storage, 1).await;
-    a.publish(Message::Event { event: first });
+    a.publish(Publication::Event { event: first });
     assert_eq!(next_seq(&mut b).await, 1);
     // The second is committed, but its broker message is lost, and nothing comes after it to reveal a gap.
     commit(&storage, 2).await;
     assert_eq!(next_seq(&mut b).await, 2, "the sweep read it from the log");
     // A late copy from the broker is not delivered again.
     let third = commit(&storage, 3).await;
-    a.publish(Message::Event { event: third.clone() });
+    a.publish(Publication::Event { event: third.clone() });
     assert_eq!(next_seq(&mut b).await, 3);
-    a.publish(Message::Event { event: third });
+    a.publish(Publication::Event { event: third });
     assert!(tokio::time::timeout(Duration::from_millis(300), b.deliveries.recv()).await.is_err(), "no repeat");
 }
 
@@ -91,11 +91,11 @@ async fn a_hole_before_a_later_event_is_filled_from_the_log_without_waiting_for_
     // A sweep too slow to matter here.
     let sweep = Duration::from_secs(3600);
     let (mut b, inbound) = node_b(&storage, &bus).await;
-    tokio::spawn(Arc::clone(&b.fanout).relay(inbound, vec!["order".to_owned()], sweep));
+    tokio::spawn(Arc::clone(&b.relay).run(inbound, vec!["order".to_owned()], sweep));
 
     commit(&storage, 1).await;
     commit(&storage, 2).await;
     let third = commit(&storage, 3).await;
-    a.publish(Message::Event { event: third });
+    a.publish(Publication::Event { event: third });
     assert_eq!([next_seq(&mut b).await, next_seq(&mut b).await, next_seq(&mut b).await], [1, 2, 3]);
 }

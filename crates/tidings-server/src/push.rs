@@ -1,0 +1,64 @@
+//! The messages the server sends unasked, encoded in one place: events, notifications and the goodbye.
+//!
+//! The hub, the resource service (a replay) and the session all push these; building them here means that an
+//! event replayed from storage and the same event fanned out live are the same bytes, and that every close the
+//! server initiates says goodbye the same way. This module sits low: it knows the protocol crate and the stored
+//! records, and nothing that does I/O.
+
+use std::sync::Arc;
+
+use tidings_protocol::{
+    encode, Actor, ActorKind, CloseCode, Disconnect, Envelope, Event, Level, Notification, ResourceId, ResourceType,
+    Seq, ServerMessage, Text, Topic, Version,
+};
+
+use crate::storage::{EventRecord, NotificationRecord};
+
+/// The `event` push of a stored event for one topic, whose `seq` is `seq` (the type's seq, or the version for a
+/// one-resource topic). The topic is also the subscription's id, which is what lets one encoding serve everyone.
+pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<str>> {
+    let payload = Event {
+        event_type: Text::new(format!("{}_{}", event.resource_type, event.kind.as_str())).ok()?,
+        data: event.data.clone(),
+        topic: Some(Topic::new(topic).ok()?),
+        subscription_id: Some(Text::new(topic).ok()?),
+        seq: Some(Seq::new(seq).ok()?),
+        resource_type: Some(ResourceType::new(event.resource_type.clone()).ok()?),
+        id: Some(ResourceId::new(event.id.clone()).ok()?),
+        version: Some(Version::new(event.version).ok()?),
+        owner_id: Some(Text::new(event.owner_id.clone()).ok()?),
+        actor: Some(Actor { kind: ActorKind::User, id: Text::new(event.actor.clone()).ok()? }),
+        occurred_at: Some(event.occurred_at),
+    };
+    Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Event(payload)))))
+}
+
+/// The `notification` push of a stored notification; with `subscription`, as that subscription delivers it.
+pub fn encode_notification(record: &NotificationRecord, subscription: Option<&str>) -> Option<Arc<str>> {
+    let level = match record.level.as_str() {
+        "success" => Level::Success,
+        "warning" => Level::Warning,
+        "error" => Level::Error,
+        _ => Level::Info,
+    };
+    let payload = Notification {
+        id: Text::new(record.id.clone()).ok()?,
+        seq: Seq::new(record.seq).ok()?,
+        level,
+        title: Text::new(record.title.clone()).ok()?,
+        body: Text::new(record.body.clone()).ok()?,
+        data: record.data.clone(),
+        created_at: record.created_at,
+        subscription_id: match subscription {
+            Some(id) => Some(Text::new(id).ok()?),
+            None => None,
+        },
+    };
+    Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Notification(payload)))))
+}
+
+/// The `disconnect` sent before every close the server initiates (docs/protocol.md, section 11), with a reason of
+/// the caller's (an operator's) or the code's own.
+pub fn goodbye(close: CloseCode, reason: Option<&str>) -> Disconnect {
+    Disconnect { code: close.code(), reason: reason.unwrap_or(close.reason()).to_owned(), reconnect: close.reconnect() }
+}

@@ -1,0 +1,119 @@
+//! Lists: a page of the resources a user may see, filtered and ordered, with an opaque cursor to the next page.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use tidings_protocol::{ErrorPayload, FieldError, Read, ResourceList, Text};
+
+use super::{resource, Resources};
+use crate::auth::Identity;
+use crate::errors::{forbidden, invalid_params, storage_error};
+use crate::resources::access::{reach, Reach};
+use crate::resources::data::fingerprint;
+use crate::storage::{ListQuery, OrderKey};
+
+impl Resources {
+    /// `read` without an id: a page of the resources of the type that `who` may see (its `id` is not looked at).
+    pub async fn list(&self, who: &Identity, read: Read) -> Result<ResourceList, ErrorPayload> {
+        let def = self.type_of(read.resource_type.as_str())?;
+        let owner = match reach(&def.rules.read, who) {
+            Reach::All => None,
+            Reach::Own => Some(who.user_id.clone()),
+            Reach::Nothing => return Err(forbidden(format!("you may not list {}", def.name()))),
+        };
+        let mut errors = Vec::new();
+        let mut filter = Vec::new();
+        for (field, value) in read.filter.iter().flatten() {
+            if def.declares(field.as_str()) {
+                filter.push((field.as_str().to_owned(), serde_json::to_value(value).unwrap_or(Value::Null)));
+            } else {
+                errors.push(FieldError::new(format!("/filter/{field}"), format!("is not a field of {}", def.name())));
+            }
+        }
+        let (order, descending) = match &read.order_by {
+            None => (OrderKey::CreatedAt, false),
+            Some(order_by) => {
+                let key = match order_by.field() {
+                    "createdAt" => Some(OrderKey::CreatedAt),
+                    "updatedAt" => Some(OrderKey::UpdatedAt),
+                    "id" => Some(OrderKey::Id),
+                    field => match def.field_type(field) {
+                        Some(ty @ ("string" | "number" | "integer")) => {
+                            Some(OrderKey::Field(field.to_owned(), ty.to_owned()))
+                        }
+                        _ => None,
+                    },
+                };
+                match key {
+                    Some(key) => (key, order_by.descending()),
+                    None => {
+                        errors.push(FieldError::new(
+                            "/orderBy",
+                            format!("must be createdAt, updatedAt, id or a string or number field of {}", def.name()),
+                        ));
+                        (OrderKey::CreatedAt, false)
+                    }
+                }
+            }
+        };
+        let query_id = fingerprint(
+            def.name(),
+            &Map::from_iter([
+                ("owner".to_owned(), json!(owner)),
+                ("filter".to_owned(), json!(filter)),
+                ("order".to_owned(), json!(format!("{order:?}{descending}"))),
+            ]),
+        );
+        let after = match &read.cursor {
+            None => None,
+            Some(cursor) => match decode_cursor(cursor.as_str(), &query_id) {
+                Some(after) => Some(after),
+                None => {
+                    errors.push(FieldError::new(
+                        "/cursor",
+                        "is not a cursor of this list: pass nextCursor with the same filter and orderBy",
+                    ));
+                    None
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(invalid_params(format!("invalid read of {}", def.name()), errors));
+        }
+        let limit = read.limit.map_or(tidings_protocol::Limit::DEFAULT.get(), |l| l.get()) as usize;
+        let query = ListQuery {
+            resource_type: def.name().to_owned(),
+            owner,
+            filter,
+            order,
+            descending,
+            after,
+            limit: limit + 1,
+        };
+        let mut page = self.storage.list(query).await.map_err(|e| storage_error(e, def.name(), None))?;
+        let next_cursor = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|last| encode_cursor(&query_id, &last.key, &last.record.id))
+        } else {
+            None
+        };
+        let items = page.into_iter().map(|listed| resource(listed.record)).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = next_cursor.and_then(|c| Text::new(c).ok());
+        Ok(ResourceList { resource_type: read.resource_type, items, next_cursor })
+    }
+}
+
+/// A cursor: the position after the page's last item, bound to the query (owner, filter, order) it came from, so
+/// that a cursor of one list is refused by another.
+fn encode_cursor(query_id: &str, key: &Value, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(json!({ "q": query_id, "k": key, "i": id }).to_string())
+}
+
+fn decode_cursor(cursor: &str, query_id: &str) -> Option<(Value, String)> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    if value.get("q")?.as_str()? != query_id {
+        return None;
+    }
+    Some((value.get("k")?.clone(), value.get("i")?.as_str()?.to_owned()))
+}
