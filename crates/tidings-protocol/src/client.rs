@@ -6,12 +6,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::envelope::MessageType;
 use crate::error::FieldError;
 use crate::fields::{
     FieldName, Limit, OrderBy, ProtocolVersion, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic, UserId,
     Version,
 };
+use crate::message_type::MessageType;
 
 /// A message from client to server: one variant per type a client may send.
 #[derive(Clone, Debug, PartialEq)]

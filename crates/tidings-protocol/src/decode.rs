@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::client::{ClientMessage, Empty};
-use crate::envelope::{normalize_timestamp, Envelope, MessageType, Side};
+use crate::envelope::{normalize_timestamp, Envelope};
 use crate::error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 use crate::fields::{RequestId, MAX_SAFE_INTEGER};
+use crate::message_type::{MessageType, Side};
 use crate::schema;
 use crate::server::ServerMessage;
 use crate::PROTOCOL_MAJOR;

@@ -11,6 +11,7 @@ mod decode;
 mod envelope;
 mod error;
 mod fields;
+mod message_type;
 mod push;
 pub mod schema;
 mod server;
@@ -21,12 +22,13 @@ pub use client::{
 };
 pub use close::{should_reconnect, CloseCode};
 pub use decode::{decode_client, decode_server, peek_request_id};
-pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, MessageType, Side, SECONDS_BELOW};
+pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, SECONDS_BELOW};
 pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 pub use fields::{
     FieldName, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic,
     TopicKind, UserId, Version, MAX_SAFE_INTEGER,
 };
+pub use message_type::{MessageType, Side};
 pub use push::{Actor, ActorKind, Event, Level, Notification};
 pub use server::{
     AuthSuccess, Connected, Deleted, Disconnect, Heartbeat, Limits, RateLimit, ReadResult, Resource, ResourceList,

@@ -11,11 +11,11 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use crate::client::{Auth, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update};
-use crate::envelope::{MessageType, Side};
 use crate::error::{ErrorCode, ErrorPayload, FieldError};
 use crate::fields::{
     FieldName, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Topic, MAX_SAFE_INTEGER,
 };
+use crate::message_type::{MessageType, Side};
 use crate::push::{Event, Notification};
 use crate::server::{AuthSuccess, Connected, Deleted, Disconnect, ReadResult, Resource, Subscribed, Unsubscribed};
 

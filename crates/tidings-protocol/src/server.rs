@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::client::Empty;
-use crate::envelope::MessageType;
 use crate::error::ErrorPayload;
 use crate::fields::{ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic, UserId, Version};
+use crate::message_type::MessageType;
 use crate::push::{Event, Notification};
 
 /// A message from server to client: one variant per type the server may send.

@@ -122,11 +122,11 @@ struct Stream {
 /// Subscriptions and fan-out.
 #[derive(Debug, Default)]
 pub struct Hub {
-    state: Mutex<State>,
+    inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct Inner {
     streams: HashMap<String, Stream>,
     index: Index,
 }
@@ -146,13 +146,13 @@ impl Hub {
         Arc::new(Hub::default())
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Tells the hub where a type's stream stands, so that it releases events from `head + 1` on.
     pub fn start_stream(&self, resource_type: &str, head: u64) {
-        let mut state = self.state();
+        let mut state = self.inner();
         let stream = state.streams.entry(resource_type.to_owned()).or_default();
         if stream.next.is_none() {
             stream.next = Some(head + 1);
@@ -162,8 +162,8 @@ impl Hub {
     /// Takes a committed event. Returns a gap when events before it are still missing: the caller should wait
     /// briefly and then publish them from storage (they are committed; their own publisher may be late or gone).
     pub fn publish(&self, event: EventRecord) -> Option<Gap> {
-        let mut state = self.state();
-        let State { streams, index } = &mut *state;
+        let mut state = self.inner();
+        let Inner { streams, index } = &mut *state;
         let stream = streams.entry(event.resource_type.clone()).or_default();
         let next = *stream.next.get_or_insert(event.seq);
         if event.seq < next {
@@ -182,34 +182,34 @@ impl Hub {
 
     /// Adds a subscription of `mailbox` to `topic`, reaching what `scope` allows.
     pub fn subscribe(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
-        self.state().index.add(topic, mailbox, scope);
+        self.inner().index.add(topic, mailbox, scope);
     }
 
     /// Changes the scope of a connection's subscription to `topic` under one lock, so no event falls between.
     pub fn rescope(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
-        let mut state = self.state();
+        let mut state = self.inner();
         state.index.remove(topic, mailbox.connection);
         state.index.add(topic, mailbox, scope);
     }
 
     /// Whether a type's stream still waits for events after `after` (a gap that has not closed).
     pub fn waits_after(&self, resource_type: &str, after: u64) -> bool {
-        self.state().streams.get(resource_type).and_then(|s| s.next).is_some_and(|next| next <= after + 1)
+        self.inner().streams.get(resource_type).and_then(|s| s.next).is_some_and(|next| next <= after + 1)
     }
 
     /// The last `seq` of a type's stream the hub has released, once the stream has started.
     pub fn released(&self, resource_type: &str) -> Option<u64> {
-        self.state().streams.get(resource_type).and_then(|s| s.next).map(|next| next.saturating_sub(1))
+        self.inner().streams.get(resource_type).and_then(|s| s.next).map(|next| next.saturating_sub(1))
     }
 
     /// Removes a connection's subscription to `topic`.
     pub fn unsubscribe(&self, topic: &Topic, connection: u64) {
-        self.state().index.remove(topic, connection);
+        self.inner().index.remove(topic, connection);
     }
 
     /// Removes every subscription of a connection.
     pub fn leave(&self, topics: &[Topic], connection: u64) {
-        let mut state = self.state();
+        let mut state = self.inner();
         for topic in topics {
             state.index.remove(topic, connection);
         }
@@ -217,17 +217,17 @@ impl Hub {
 
     /// Adds an authenticated connection, which then receives its user's notifications.
     pub fn join_user(&self, user: &str, mailbox: &Mailbox) {
-        self.state().index.join_user(user, mailbox);
+        self.inner().index.join_user(user, mailbox);
     }
 
     /// Removes a connection from its user's notifications.
     pub fn leave_user(&self, user: &str, connection: u64) {
-        self.state().index.leave_user(user, connection);
+        self.inner().index.leave_user(user, connection);
     }
 
     /// Offers stored notifications to every connection of their recipients, encoded once per form.
     pub fn notify(&self, records: &[NotificationRecord]) {
-        let mut state = self.state();
+        let mut state = self.inner();
         let mut slow = Vec::new();
         for record in records {
             let mut mailboxes = state.index.user_mailboxes(&record.user_id).peekable();
@@ -257,7 +257,7 @@ impl Hub {
 
     /// How many subscriptions the hub holds.
     pub fn subscriptions(&self) -> usize {
-        self.state().index.len()
+        self.inner().index.len()
     }
 }
 

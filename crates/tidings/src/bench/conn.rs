@@ -32,6 +32,21 @@ impl Target {
     }
 }
 
+// The generator writes its few messages by hand rather than through tidings-protocol, as the one exception to
+// ARCHITECTURE.md's rule: it is a load generator for any protocol v1 server (the peers included) and must cost as
+// little per message as it can. bench/mod.rs tests that the protocol crate decodes every message it writes.
+
+/// The `connect` every connection opens with.
+pub const CONNECT: &str = r#"{"type":"connect","timestamp":0,"requestId":"c","payload":{"protocolVersion":"1.0"}}"#;
+
+/// The answer to a server's `ping`.
+pub const PONG: &str = r#"{"type":"pong","timestamp":0,"payload":{}}"#;
+
+/// The `auth` that signs a connection in with `token`.
+pub fn auth_message(token: &str) -> String {
+    format!(r#"{{"type":"auth","timestamp":0,"requestId":"a","payload":{{"token":"{token}"}}}}"#)
+}
+
 /// What the generator reads of a server message.
 #[derive(Debug, Deserialize)]
 pub struct Reply<'a> {
@@ -78,11 +93,8 @@ impl Conn {
             .body(Empty::<Bytes>::new())?;
         let (ws, _) = fastwebsockets::handshake::client(&Spawner, request, stream).await.context("upgrade")?;
         let mut conn = Conn { ws: FragmentCollector::new(ws) };
-        conn.call("c", r#"{"type":"connect","timestamp":0,"requestId":"c","payload":{"protocolVersion":"1.0"}}"#)
-            .await
-            .context("connect")?;
-        let auth = format!(r#"{{"type":"auth","timestamp":0,"requestId":"a","payload":{{"token":"{token}"}}}}"#);
-        let reply = conn.call("a", &auth).await.context("auth")?;
+        conn.call("c", CONNECT).await.context("connect")?;
+        let reply = conn.call("a", &auth_message(token)).await.context("auth")?;
         if !reply.contains(r#""auth_success""#) {
             bail!("auth failed: {reply}");
         }
@@ -105,7 +117,7 @@ impl Conn {
                     if text.contains("\"ping\"")
                         && serde_json::from_str::<Reply<'_>>(&text).is_ok_and(|r| r.kind == "ping")
                     {
-                        self.send(r#"{"type":"pong","timestamp":0,"payload":{}}"#).await?;
+                        self.send(PONG).await?;
                         continue;
                     }
                     return Ok(text);

@@ -15,7 +15,7 @@ use super::report::{histogram, record, rss_bytes, Stats};
 use super::requests::{create_message, nonce};
 use super::Run;
 
-const SUBSCRIBE: &str = r#"{"type":"subscribe","timestamp":0,"requestId":"s","payload":{"topic":"order"}}"#;
+pub const SUBSCRIBE: &str = r#"{"type":"subscribe","timestamp":0,"requestId":"s","payload":{"topic":"order"}}"#;
 
 /// The part of an event the generator reads: the product id, which carries the create's send time.
 #[derive(Deserialize)]

@@ -210,3 +210,33 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::conn::{auth_message, CONNECT, PONG};
+    use super::fanout::SUBSCRIBE;
+    use super::requests::Kind;
+
+    /// The generator writes its messages by hand (conn.rs says why); each must still be one the protocol crate
+    /// decodes, so that the bench measures the protocol and not a dialect of it.
+    #[test]
+    fn every_message_the_generator_writes_is_valid_protocol() {
+        let ids = Arc::new(vec!["ORD-7K3M9Q2XAB".to_owned()]);
+        let texts = [
+            CONNECT.to_owned(),
+            auth_message("a.b.c"),
+            PONG.to_owned(),
+            SUBSCRIBE.to_owned(),
+            Kind::Ping.request(1, 2),
+            Kind::Read(ids).request(1, 2),
+            Kind::Create.request(1, 2),
+        ];
+        for text in texts {
+            if let Err(rejected) = tidings_protocol::decode_client(&text) {
+                panic!("{text} is refused: {:?}", rejected.error);
+            }
+        }
+    }
+}

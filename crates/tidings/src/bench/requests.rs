@@ -20,7 +20,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn request(&self, connection: usize, n: u64) -> String {
+    pub(super) fn request(&self, connection: usize, n: u64) -> String {
         match self {
             Kind::Ping => format!(r#"{{"type":"ping","timestamp":0,"requestId":"p{n}","payload":{{}}}}"#),
             Kind::Read(ids) => {
