@@ -39,7 +39,7 @@ fn orders() -> &'static [Resource] {
             let order = tidings_fuzz::runtime()
                 .block_on(resources.create(&owner, None, create))
                 .expect("the order is created")
-                .reply;
+                .resource;
             // Admins set the status; a quarter keep the default.
             let status = statuses[n % statuses.len()];
             let patch = json!({ "status": status }).as_object().cloned().expect("an object");
@@ -49,8 +49,7 @@ fn orders() -> &'static [Resource] {
                 patch,
                 expected_version: None,
             };
-            let order =
-                tidings_fuzz::runtime().block_on(resources.update(&admin, update)).expect("the status is set").reply;
+            let order = tidings_fuzz::runtime().block_on(resources.update(&admin, update)).expect("the status is set");
             created.push(order);
         }
         created

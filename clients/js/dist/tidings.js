@@ -4,27 +4,66 @@
 var CLIENT_TYPES = ["auth", "connect", "create", "delete", "disconnect", "ping", "pong", "read", "subscribe", "unsubscribe", "update"];
 var SERVER_TYPES = ["auth_failed", "auth_success", "connect", "create", "delete", "disconnect", "error", "event", "notification", "ping", "pong", "read", "subscribe", "unsubscribe", "update"];
 var SERVER_PAYLOAD_SCHEMAS = { "definitions": { "ProtocolVersion": { "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,4})?$" }, "ClientInfo": { "type": "object", "properties": { "name": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 }, "version": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 } } }, "ResourceType": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$" }, "ResourceId": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" }, "Version": { "type": "integer", "minimum": 1, "maximum": 9007199254740991 }, "Scalar": { "anyOf": [{ "type": "null" }, { "type": "boolean" }, { "type": "number" }, { "type": "string" }] }, "OrderBy": { "type": "string", "pattern": "^-?[A-Za-z_][A-Za-z0-9_]{0,63}$" }, "Limit": { "type": "integer", "minimum": 1, "maximum": 100 }, "Topic": { "type": "string", "pattern": "^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$" }, "Seq": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "ErrorCode": { "type": "string", "pattern": "^[A-Z][A-Z_]{0,63}$" }, "Heartbeat": { "type": "object", "properties": { "pingIntervalMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "idleTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["pingIntervalMs", "idleTimeoutMs"] }, "Limits": { "type": "object", "properties": { "maxMessageBytes": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "maxSubscriptions": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "rateLimit": { "allOf": [{ "$ref": "#/definitions/RateLimit" }] } }, "required": ["maxMessageBytes", "maxSubscriptions", "rateLimit"] }, "RateLimit": { "type": "object", "properties": { "messagesPerSecond": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "burst": { "type": "integer", "minimum": 0, "maximum": 4294967295 } }, "required": ["messagesPerSecond", "burst"] }, "Actor": { "type": "object", "properties": { "kind": { "allOf": [{ "$ref": "#/definitions/ActorKind" }] }, "id": { "type": "string", "maxLength": 256, "minLength": 1 } }, "required": ["kind", "id"] }, "ActorKind": { "oneOf": [{ "type": "string", "const": "user" }, { "type": "string", "const": "system" }] }, "Level": { "oneOf": [{ "type": "string", "const": "info" }, { "type": "string", "const": "success" }, { "type": "string", "const": "warning" }, { "type": "string", "const": "error" }] }, "ResourceList": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "items": { "type": "array", "items": { "$ref": "#/definitions/Resource" } }, "nextCursor": { "type": ["string", "null"], "maxLength": 512, "minLength": 1 } }, "required": ["resourceType", "items"] }, "Resource": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "ErrorPayload": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] } }, "server": { "auth_failed": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "auth_success": { "type": "object", "properties": { "userId": { "type": "string", "maxLength": 256, "minLength": 1 }, "roles": { "type": "array", "items": { "type": "string" } }, "expiresAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["userId", "roles", "expiresAt"] }, "connect": { "type": "object", "properties": { "protocolVersion": { "type": "string" }, "sessionId": { "type": "string" }, "heartbeat": { "allOf": [{ "$ref": "#/definitions/Heartbeat" }] }, "authTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "limits": { "allOf": [{ "$ref": "#/definitions/Limits" }] } }, "required": ["protocolVersion", "sessionId", "heartbeat", "authTimeoutMs", "limits"] }, "create": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "delete": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "deletedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["resourceType", "id", "version", "deletedAt"] }, "disconnect": { "type": "object", "properties": { "code": { "type": "integer", "minimum": 0, "maximum": 65535 }, "reason": { "type": "string" }, "reconnect": { "type": "boolean" } }, "required": ["code", "reason", "reconnect"] }, "error": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "event": { "type": "object", "properties": { "eventType": { "type": "string", "maxLength": 128, "minLength": 1 }, "data": { "type": "object", "additionalProperties": true }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 }, "seq": { "anyOf": [{ "$ref": "#/definitions/Seq" }, { "type": "null" }] }, "resourceType": { "anyOf": [{ "$ref": "#/definitions/ResourceType" }, { "type": "null" }] }, "id": { "anyOf": [{ "$ref": "#/definitions/ResourceId" }, { "type": "null" }] }, "version": { "anyOf": [{ "$ref": "#/definitions/Version" }, { "type": "null" }] }, "ownerId": { "type": ["string", "null"], "maxLength": 256, "minLength": 1 }, "actor": { "anyOf": [{ "$ref": "#/definitions/Actor" }, { "type": "null" }] }, "occurredAt": { "type": ["integer", "null"], "minimum": 0, "maximum": 9007199254740991 } }, "required": ["eventType", "data"] }, "notification": { "type": "object", "properties": { "id": { "type": "string", "maxLength": 128, "minLength": 1 }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "level": { "allOf": [{ "$ref": "#/definitions/Level" }] }, "title": { "type": "string", "maxLength": 200 }, "body": { "type": "string", "maxLength": 4e3 }, "data": { "type": "object", "additionalProperties": true, "default": {} }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 } }, "required": ["id", "seq", "level", "title", "body", "createdAt"] }, "ping": { "type": "object" }, "pong": { "type": "object" }, "read": { "anyOf": [{ "allOf": [{ "$ref": "#/definitions/ResourceList" }] }, { "allOf": [{ "$ref": "#/definitions/Resource" }] }] }, "subscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "allOf": [{ "$ref": "#/definitions/Topic" }] }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "recovered": { "type": ["boolean", "null"] } }, "required": ["subscriptionId", "topic", "seq"] }, "unsubscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "reason": { "anyOf": [{ "$ref": "#/definitions/ErrorPayload" }, { "type": "null" }] } }, "required": ["subscriptionId"] }, "update": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] } } };
+var ERROR_CODES = ["INVALID_MESSAGE", "INVALID_PARAMS", "UNSUPPORTED_TYPE", "INVALID_STATE", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "RATE_LIMITED", "PAYLOAD_TOO_LARGE", "LIMIT_EXCEEDED", "TOKEN_EXPIRED", "UNSUPPORTED_VERSION", "UNAVAILABLE", "INTERNAL"];
+var ServerErrorCode = {
+  INVALID_MESSAGE: "INVALID_MESSAGE",
+  INVALID_PARAMS: "INVALID_PARAMS",
+  UNSUPPORTED_TYPE: "UNSUPPORTED_TYPE",
+  INVALID_STATE: "INVALID_STATE",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "CONFLICT",
+  RATE_LIMITED: "RATE_LIMITED",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
+  TOKEN_EXPIRED: "TOKEN_EXPIRED",
+  UNSUPPORTED_VERSION: "UNSUPPORTED_VERSION",
+  UNAVAILABLE: "UNAVAILABLE",
+  INTERNAL: "INTERNAL"
+};
+var CloseCode = {
+  Normal: 1e3,
+  GoingAway: 1001,
+  InvalidPayload: 1007,
+  PolicyViolation: 1008,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+  HeartbeatTimeout: 4e3,
+  SlowConsumer: 4001,
+  ServerBusy: 4002,
+  AuthTimeout: 4500,
+  TokenExpired: 4501,
+  Kicked: 4502,
+  UserConnectionLimit: 4503
+};
+var CLOSE_CODES = {
+  1e3: { name: "Normal", reason: "closed by the client", reconnect: false },
+  1001: { name: "GoingAway", reason: "server shutting down", reconnect: true },
+  1007: { name: "InvalidPayload", reason: "text frame is not valid UTF-8", reconnect: false },
+  1008: { name: "PolicyViolation", reason: "policy violation", reconnect: false },
+  1009: { name: "MessageTooBig", reason: "message too big", reconnect: false },
+  1011: { name: "InternalError", reason: "internal error", reconnect: true },
+  4e3: { name: "HeartbeatTimeout", reason: "heartbeat timeout", reconnect: true },
+  4001: { name: "SlowConsumer", reason: "slow consumer", reconnect: true },
+  4002: { name: "ServerBusy", reason: "server connection limit reached", reconnect: true },
+  4500: { name: "AuthTimeout", reason: "authentication timeout", reconnect: false },
+  4501: { name: "TokenExpired", reason: "token expired", reconnect: false },
+  4502: { name: "Kicked", reason: "disconnected by an operator", reconnect: false },
+  4503: { name: "UserConnectionLimit", reason: "too many connections for this user", reconnect: false }
+};
 
 // src/common.ts
 var PROTOCOL_VERSION = "1.0";
 var MAX_SAFE = 9007199254740991;
-var ERROR_CODES = [
-  "INVALID_MESSAGE",
-  "INVALID_PARAMS",
-  "UNSUPPORTED_TYPE",
-  "INVALID_STATE",
-  "UNAUTHORIZED",
-  "FORBIDDEN",
-  "NOT_FOUND",
-  "CONFLICT",
-  "RATE_LIMITED",
-  "PAYLOAD_TOO_LARGE",
-  "LIMIT_EXCEEDED",
-  "TOKEN_EXPIRED",
-  "UNSUPPORTED_VERSION",
-  "UNAVAILABLE",
-  "INTERNAL"
-];
+var ClientErrorCode = {
+  TIMEOUT: "TIMEOUT",
+  DISCONNECTED: "DISCONNECTED",
+  QUEUE_FULL: "QUEUE_FULL",
+  CONNECTION_LOST: "CONNECTION_LOST",
+  CLOSED: "CLOSED",
+  INVALID_REPLY: "INVALID_REPLY"
+};
 function knownErrorCode(code) {
   return ERROR_CODES.includes(code) ? code : "UNKNOWN";
 }
@@ -48,11 +87,27 @@ var TidingsError = class extends Error {
     return Array.isArray(errors) ? errors : [];
   }
 };
-var FINAL_STANDARD_CODES = /* @__PURE__ */ new Set([1e3, 1002, 1003, 1007, 1008, 1009, 1010]);
+var ABNORMAL_CLOSURE = 1006;
+var PROTOCOL_ERROR = 1002;
+var UNSUPPORTED_DATA = 1003;
+var MANDATORY_EXTENSION = 1010;
+var FINAL_STANDARD_CODES = /* @__PURE__ */ new Set([
+  CloseCode.Normal,
+  PROTOCOL_ERROR,
+  UNSUPPORTED_DATA,
+  CloseCode.InvalidPayload,
+  CloseCode.PolicyViolation,
+  CloseCode.MessageTooBig,
+  MANDATORY_EXTENSION
+]);
 function shouldReconnect(code) {
   if (code >= 4e3 && code <= 4499) return true;
   if (code >= 4500 && code <= 4999) return false;
   return !FINAL_STANDARD_CODES.has(code);
+}
+function backoffDelay(attempt, baseMs, maxMs, random = Math.random) {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return cap / 2 + random() * (cap / 2);
 }
 function normalizeTimestamp(timestamp) {
   return Math.round(timestamp < 1e11 ? timestamp * 1e3 : timestamp);
@@ -66,10 +121,10 @@ function decodeServer(text) {
   try {
     value = JSON.parse(text);
   } catch {
-    return { kind: "invalid", code: "INVALID_MESSAGE", errors: [{ pointer: "", reason: "is not JSON" }], requestId: void 0 };
+    return { kind: "invalid", code: ServerErrorCode.INVALID_MESSAGE, errors: [{ pointer: "", reason: "is not JSON" }], requestId: void 0 };
   }
   if (!isObject(value)) {
-    return { kind: "invalid", code: "INVALID_MESSAGE", errors: [{ pointer: "", reason: "must be an object" }], requestId: void 0 };
+    return { kind: "invalid", code: ServerErrorCode.INVALID_MESSAGE, errors: [{ pointer: "", reason: "must be an object" }], requestId: void 0 };
   }
   const errors = [];
   const { type, timestamp, requestId, payload } = value;
@@ -85,13 +140,13 @@ function decodeServer(text) {
   }
   if (!isObject(payload)) errors.push({ pointer: "/payload", reason: "must be an object" });
   const echoed = validId ? requestId : void 0;
-  if (errors.length > 0) return { kind: "invalid", code: "INVALID_MESSAGE", errors, requestId: echoed };
+  if (errors.length > 0) return { kind: "invalid", code: ServerErrorCode.INVALID_MESSAGE, errors, requestId: echoed };
   if (!SERVER_TYPES.includes(type)) {
-    return { kind: "invalid", code: "UNSUPPORTED_TYPE", errors: [], requestId: echoed, type };
+    return { kind: "invalid", code: ServerErrorCode.UNSUPPORTED_TYPE, errors: [], requestId: echoed, type };
   }
   const schema = SERVER_PAYLOAD_SCHEMAS.server[type];
   validate(schema, payload, "/payload", errors);
-  if (errors.length > 0) return { kind: "invalid", code: "INVALID_PARAMS", errors, requestId: echoed };
+  if (errors.length > 0) return { kind: "invalid", code: ServerErrorCode.INVALID_PARAMS, errors, requestId: echoed };
   const message = { ...value, timestamp: normalizeTimestamp(timestamp) };
   return echoed === void 0 ? { kind: "push", message } : { kind: "reply", requestId: echoed, message };
 }
@@ -174,126 +229,59 @@ function isClientMessage(value) {
   return typeof type === "string" && CLIENT_TYPES.includes(type) && typeof timestamp === "number" && timestamp >= 0 && timestamp <= MAX_SAFE && (requestId === void 0 || typeof requestId === "string" && REQUEST_ID.test(requestId)) && isObject(payload);
 }
 
-// src/client.ts
+// src/requests.ts
 var OPEN = 1;
-function backoffDelay(attempt, baseMs, maxMs, random = Math.random) {
-  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return cap / 2 + random() * (cap / 2);
-}
-function createClient(options) {
-  if (options.token === void 0 && options.getToken === void 0) throw new TypeError("createClient needs token or getToken");
-  const FoundSocket = options.WebSocket ?? globalThis.WebSocket;
-  if (FoundSocket === void 0) throw new TypeError("no WebSocket here: pass one, such as the ws package, as options.WebSocket");
-  const Socket = FoundSocket;
-  const requestTimeoutMs = options.requestTimeoutMs ?? 1e4;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 1e4;
-  const baseMs = options.retry?.baseMs ?? 500;
-  const maxMs = options.retry?.maxMs ?? 3e4;
-  const maxAttempts = options.retry?.attempts ?? Infinity;
-  const retryWait = options.retryWait ?? ((_attempt, delayMs) => new Promise((r) => setTimeout(r, delayMs)));
-  const queueWhileDisconnected = options.queueWhileDisconnected ?? true;
-  const maxQueue = options.maxQueue ?? 100;
-  const heartbeatMarginMs = options.heartbeatMarginMs ?? 1e4;
-  const probeTimeoutMs = options.probeTimeoutMs ?? 5e3;
-  const refreshBeforeExpiryMs = options.refreshBeforeExpiryMs ?? 6e4;
-  const clientInfo = { name: "tidings-js", version: "0.1.0", ...options.clientInfo };
-  const generateId = options.generateId ?? (() => globalThis.crypto.randomUUID());
-  let state = "idle";
-  let socket;
-  let authenticated = false;
-  let closedByUser = false;
-  let attempt = 0;
-  let watchdog;
-  let refreshTimer;
-  let silenceLimitMs;
-  let tokenInFlight;
-  let firstConnect;
-  const inFlight = /* @__PURE__ */ new Map();
-  const queue = [];
-  const subs = /* @__PURE__ */ new Map();
-  const listeners = {
-    event: /* @__PURE__ */ new Set(),
-    notification: /* @__PURE__ */ new Set(),
-    state: /* @__PURE__ */ new Set(),
-    gap: /* @__PURE__ */ new Set(),
-    unsubscribed: /* @__PURE__ */ new Set(),
-    error: /* @__PURE__ */ new Set()
-  };
-  function emit(name, ...args) {
-    for (const listener of [...listeners[name]]) {
-      try {
-        listener(...args);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
-  }
-  function setState(next, error) {
-    if (state === next) return;
-    state = next;
-    options.onStateChange?.(next, error);
-    emit("state", next, error);
-  }
-  function token() {
-    if (options.getToken === void 0) return Promise.resolve(options.token);
-    tokenInFlight ??= Promise.resolve().then(() => options.getToken()).finally(() => {
-      tokenInFlight = void 0;
-    });
-    return tokenInFlight;
-  }
+function createRequests(state, settings) {
   function send(message) {
+    const socket = state.socket;
     if (socket === void 0 || socket.readyState !== OPEN) return false;
     socket.send(JSON.stringify({ ...message, timestamp: Date.now() }));
     return true;
   }
   function transmit(request2) {
-    inFlight.set(request2.requestId, request2);
+    state.inFlight.set(request2.requestId, request2);
     send({ type: request2.type, requestId: request2.requestId, payload: request2.payload });
   }
   function settle(request2) {
     clearTimeout(request2.timer);
-    inFlight.delete(request2.requestId);
-    const index = queue.indexOf(request2);
-    if (index >= 0) queue.splice(index, 1);
+    state.inFlight.delete(request2.requestId);
+    const index = state.queue.indexOf(request2);
+    if (index >= 0) state.queue.splice(index, 1);
   }
   function request(type, payload, opts = {}) {
     return new Promise((resolve, reject) => {
       const req = {
-        requestId: opts.requestId ?? generateId(),
+        requestId: opts.requestId ?? settings.generateId(),
         type,
         payload,
-        resolve,
-        reject,
+        resolve: (message) => {
+          settle(req);
+          resolve(message);
+        },
+        reject: (error) => {
+          settle(req);
+          reject(error);
+        },
         timer: void 0,
         retry: opts.retry ?? false
       };
-      const fail = (error) => {
-        settle(req);
-        reject(error);
-      };
-      req.reject = fail;
-      req.resolve = (message) => {
-        settle(req);
-        resolve(message);
-      };
       if (opts.internal) {
         transmit(req);
-      } else if (authenticated) {
+      } else if (state.authenticated) {
         transmit(req);
-      } else if (state === "closed" || state === "idle") {
-        return reject(new TidingsError("CLOSED", "the client is not connected; call connect()", null, req.requestId));
-      } else if (!queueWhileDisconnected) {
-        return reject(new TidingsError("DISCONNECTED", "the client is disconnected", null, req.requestId));
-      } else if (queue.length >= maxQueue) {
-        return reject(new TidingsError("QUEUE_FULL", `${maxQueue} requests already wait for the connection`, null, req.requestId));
+      } else if (state.connection === "closed" || state.connection === "idle") {
+        return reject(new TidingsError(ClientErrorCode.CLOSED, "the client is not connected; call connect()", null, req.requestId));
+      } else if (!settings.queueWhileDisconnected) {
+        return reject(new TidingsError(ClientErrorCode.DISCONNECTED, "the client is disconnected", null, req.requestId));
+      } else if (state.queue.length >= settings.maxQueue) {
+        const message = `${settings.maxQueue} requests already wait for the connection`;
+        return reject(new TidingsError(ClientErrorCode.QUEUE_FULL, message, null, req.requestId));
       } else {
-        queue.push(req);
+        state.queue.push(req);
       }
-      const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
+      const timeoutMs = opts.timeoutMs ?? settings.requestTimeoutMs;
       req.timer = setTimeout(
-        () => fail(new TidingsError("TIMEOUT", `no reply to ${type} within ${timeoutMs} ms`, null, req.requestId)),
+        () => req.reject(new TidingsError(ClientErrorCode.TIMEOUT, `no reply to ${type} within ${timeoutMs} ms`, null, req.requestId)),
         timeoutMs
       );
     });
@@ -306,26 +294,342 @@ function createClient(options) {
       req.resolve(message);
     }
   }
+  return { send, transmit, request, routeReply };
+}
+
+// src/connection.ts
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var MIN_REFRESH_WAIT_MS = 1e3;
+function createConnection({ options, settings, state, requests, emit, setState, onMessage }) {
+  const { request, transmit } = requests;
+  function token() {
+    if (options.getToken === void 0) return Promise.resolve(options.token);
+    state.tokenInFlight ??= Promise.resolve().then(() => options.getToken()).finally(() => {
+      state.tokenInFlight = void 0;
+    });
+    return state.tokenInFlight;
+  }
   function armWatchdog() {
-    clearTimeout(watchdog);
-    if (silenceLimitMs === void 0) return;
-    watchdog = setTimeout(() => drop("no message from the server; the link is dead"), silenceLimitMs);
+    clearTimeout(state.watchdog);
+    if (state.silenceLimitMs === void 0) return;
+    state.watchdog = setTimeout(() => drop("no message from the server; the link is dead"), state.silenceLimitMs);
+  }
+  async function authenticate() {
+    const fresh = await token();
+    const reply = await request("auth", { token: fresh }, { internal: true, timeoutMs: settings.connectTimeoutMs });
+    if (reply.type !== "auth_success") return;
+    clearTimeout(state.refreshTimer);
+    if (options.getToken !== void 0) {
+      const waitMs = Math.max(MIN_REFRESH_WAIT_MS, reply.payload.expiresAt - Date.now() - settings.refreshBeforeExpiryMs);
+      state.refreshTimer = setTimeout(() => void authenticate().catch(() => void 0), Math.min(waitMs, MAX_TIMER_MS));
+    }
+  }
+  function open() {
+    return new Promise((resolve, reject) => {
+      state.lastDisconnect = void 0;
+      const url = typeof options.url === "function" ? options.url() : options.url;
+      const ws = new settings.WebSocket(url);
+      state.socket = ws;
+      let done = false;
+      const finish = (error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        finish(new TidingsError(ClientErrorCode.TIMEOUT, `not authenticated within ${settings.connectTimeoutMs} ms`));
+        drop("connection attempt timed out");
+      }, settings.connectTimeoutMs);
+      ws.onmessage = (event) => onMessage(event.data);
+      ws.onerror = () => void 0;
+      ws.onclose = (event) => {
+        if (state.socket !== ws) return;
+        const last = state.lastDisconnect;
+        const code = last?.code ?? event.code;
+        const again = last?.reconnect ?? shouldReconnect(code);
+        const message = `the connection closed (${code} ${last?.reason ?? event.reason})`;
+        const error = new TidingsError(ClientErrorCode.CONNECTION_LOST, message, { code, reconnect: again });
+        finish(error);
+        onClosed(again || code === CloseCode.TokenExpired && options.getToken !== void 0, error);
+      };
+      ws.onopen = () => {
+        void (async () => {
+          const connect = await request(
+            "connect",
+            { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
+            { internal: true, timeoutMs: settings.connectTimeoutMs }
+          );
+          state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;
+          armWatchdog();
+          await authenticate();
+          state.authenticated = true;
+          state.attempt = 0;
+          await resubscribe();
+          for (const req of state.queue.splice(0)) transmit(req);
+          setState("connected");
+          finish();
+        })().catch((error) => {
+          const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
+          finish(failure);
+          const fatal = failure.code === ServerErrorCode.UNAUTHORIZED || failure.code === ServerErrorCode.UNSUPPORTED_VERSION;
+          if (state.socket === ws) {
+            fatal ? shutdown(failure) : drop(`handshake failed: ${failure.message}`);
+          }
+        });
+      };
+    });
+  }
+  async function resubscribe() {
+    const pending = [...state.subscriptions.values()].map(async (sub) => {
+      try {
+        const reply = await request("subscribe", { topic: sub.topic, since: sub.lastSeq }, { internal: true });
+        sub.subscriptionId = reply.payload.subscriptionId;
+        sub.recovered = reply.payload.recovered ?? void 0;
+        if (reply.payload.recovered === false) {
+          emit("gap", { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
+          sub.lastSeq = reply.payload.seq;
+        }
+      } catch (error) {
+        if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
+          throw error;
+        }
+        state.subscriptions.delete(sub.topic);
+        emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
+      }
+    });
+    await Promise.all(pending);
+  }
+  function onClosed(reconnect, error) {
+    clearTimeout(state.watchdog);
+    clearTimeout(state.refreshTimer);
+    state.authenticated = false;
+    state.socket = void 0;
+    const retried = [];
+    for (const req of state.inFlight.values()) {
+      if (req.retry) retried.push(req);
+      else {
+        const message = `the connection closed before the reply to ${req.type}`;
+        req.reject(new TidingsError(ClientErrorCode.CONNECTION_LOST, message, error.details, req.requestId));
+      }
+    }
+    state.inFlight.clear();
+    state.queue.unshift(...retried);
+    if (state.closedByUser) return;
+    if (!reconnect) return shutdown(error);
+    void reconnectLoop();
+  }
+  async function reconnectLoop() {
+    if (state.reconnecting) return;
+    state.reconnecting = true;
+    try {
+      while (!state.closedByUser) {
+        state.attempt += 1;
+        const { baseMs, maxMs, attempts } = settings.retry;
+        if (state.attempt > attempts) {
+          return shutdown(new TidingsError(ClientErrorCode.CLOSED, `gave up after ${attempts} reconnection attempts`));
+        }
+        setState("reconnecting");
+        await settings.retryWait(state.attempt, backoffDelay(state.attempt, baseMs, maxMs));
+        if (state.closedByUser) return;
+        try {
+          await open();
+          return;
+        } catch {
+          if (state.connection === "closed") return;
+        }
+      }
+    } finally {
+      state.reconnecting = false;
+    }
+  }
+  function drop(reason) {
+    const ws = state.socket;
+    if (ws === void 0) return;
+    ws.onclose?.({ code: ABNORMAL_CLOSURE, reason });
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close(CloseCode.HeartbeatTimeout, reason.slice(0, 100));
+    } catch {
+    }
+  }
+  function shutdown(error) {
+    state.closedByUser = true;
+    clearTimeout(state.watchdog);
+    clearTimeout(state.refreshTimer);
+    state.authenticated = false;
+    const ws = state.socket;
+    state.socket = void 0;
+    if (ws !== void 0) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try {
+        if (ws.readyState === OPEN) ws.send(JSON.stringify({ type: "disconnect", timestamp: Date.now(), payload: { reason: "client closed" } }));
+        ws.close(CloseCode.Normal, "client closed");
+      } catch {
+      }
+    }
+    for (const req of [...state.inFlight.values(), ...state.queue]) {
+      req.reject(new TidingsError(ClientErrorCode.CLOSED, error.message, error.details, req.requestId));
+    }
+    state.inFlight.clear();
+    state.queue.length = 0;
+    removeProbes();
+    state.firstConnect?.reject(error);
+    state.firstConnect = void 0;
+    const byCaller = error.code === ClientErrorCode.CLOSED && error.message === "closed by the caller";
+    setState("closed", byCaller ? void 0 : error);
+  }
+  function probe() {
+    if (!state.authenticated) return;
+    request("ping", {}, { internal: true, timeoutMs: settings.probeTimeoutMs }).catch((error) => {
+      if (error instanceof TidingsError && error.code === ClientErrorCode.TIMEOUT) drop("no pong to the probe");
+    });
+  }
+  function onVisibility() {
+    const doc = globalThis.document;
+    if (doc?.visibilityState === void 0 || doc.visibilityState === "visible") probe();
+  }
+  function addProbes() {
+    const target = settings.eventTarget;
+    if (state.probing || target === void 0) return;
+    state.probing = true;
+    target.addEventListener("online", probe);
+    target.addEventListener("visibilitychange", onVisibility);
+  }
+  function removeProbes() {
+    const target = settings.eventTarget;
+    if (!state.probing || target === void 0) return;
+    state.probing = false;
+    target.removeEventListener("online", probe);
+    target.removeEventListener("visibilitychange", onVisibility);
+  }
+  return { open, authenticate, armWatchdog, drop, shutdown, addProbes };
+}
+
+// src/defaults.ts
+var defaults = {
+  requestTimeoutMs: 1e4,
+  connectTimeoutMs: 1e4,
+  retry: { baseMs: 500, maxMs: 3e4, attempts: Infinity },
+  retryWait: (_attempt, delayMs) => new Promise((r) => setTimeout(r, delayMs)),
+  queueWhileDisconnected: true,
+  maxQueue: 100,
+  heartbeatMarginMs: 1e4,
+  probeTimeoutMs: 5e3,
+  refreshBeforeExpiryMs: 6e4,
+  clientInfo: { name: "tidings-js", version: "0.1.0" },
+  generateId: () => globalThis.crypto.randomUUID(),
+  get WebSocket() {
+    return globalThis.WebSocket;
+  },
+  /** A browser's globalThis; elsewhere none, since only a page goes online and changes visibility. */
+  get eventTarget() {
+    const global = globalThis;
+    return global.window !== void 0 && global.document !== void 0 ? globalThis : void 0;
+  }
+};
+function settingsOf(options) {
+  if (options.token === void 0 && options.getToken === void 0) throw new TypeError("createClient needs token or getToken");
+  const WebSocket = options.WebSocket ?? defaults.WebSocket;
+  if (WebSocket === void 0) throw new TypeError("no WebSocket here: pass one, such as the ws package, as options.WebSocket");
+  return {
+    WebSocket,
+    requestTimeoutMs: options.requestTimeoutMs ?? defaults.requestTimeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
+    retry: {
+      baseMs: options.retry?.baseMs ?? defaults.retry.baseMs,
+      maxMs: options.retry?.maxMs ?? defaults.retry.maxMs,
+      attempts: options.retry?.attempts ?? defaults.retry.attempts
+    },
+    retryWait: options.retryWait ?? defaults.retryWait,
+    queueWhileDisconnected: options.queueWhileDisconnected ?? defaults.queueWhileDisconnected,
+    maxQueue: options.maxQueue ?? defaults.maxQueue,
+    heartbeatMarginMs: options.heartbeatMarginMs ?? defaults.heartbeatMarginMs,
+    probeTimeoutMs: options.probeTimeoutMs ?? defaults.probeTimeoutMs,
+    refreshBeforeExpiryMs: options.refreshBeforeExpiryMs ?? defaults.refreshBeforeExpiryMs,
+    // A field of clientInfo left out keeps the default's, as a spread does.
+    clientInfo: { ...defaults.clientInfo, ...options.clientInfo },
+    generateId: options.generateId ?? defaults.generateId,
+    eventTarget: options.eventTarget ?? defaults.eventTarget
+  };
+}
+
+// src/state.ts
+function initialState() {
+  return {
+    connection: "idle",
+    socket: void 0,
+    authenticated: false,
+    closedByUser: false,
+    attempt: 0,
+    reconnecting: false,
+    watchdog: void 0,
+    silenceLimitMs: void 0,
+    refreshTimer: void 0,
+    tokenInFlight: void 0,
+    firstConnect: void 0,
+    lastDisconnect: void 0,
+    probing: false,
+    inFlight: /* @__PURE__ */ new Map(),
+    queue: [],
+    subscriptions: /* @__PURE__ */ new Map()
+  };
+}
+
+// src/client.ts
+function createClient(options) {
+  const settings = settingsOf(options);
+  const state = initialState();
+  const listeners = {
+    event: /* @__PURE__ */ new Set(),
+    notification: /* @__PURE__ */ new Set(),
+    state: /* @__PURE__ */ new Set(),
+    gap: /* @__PURE__ */ new Set(),
+    unsubscribed: /* @__PURE__ */ new Set(),
+    error: /* @__PURE__ */ new Set()
+  };
+  const requests = createRequests(state, settings);
+  const { request, send, routeReply } = requests;
+  const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
+  function emit(name, ...args) {
+    for (const listener of [...listeners[name]]) {
+      try {
+        listener(...args);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+  function setState(next, error) {
+    if (state.connection === next) return;
+    state.connection = next;
+    options.onStateChange?.(next, error);
+    emit("state", next, error);
   }
   function onMessage(data) {
-    armWatchdog();
+    connection.armWatchdog();
     const decoded = decodeServer(typeof data === "string" ? data : String(data));
     if (decoded.kind === "invalid") {
-      const error = new TidingsError("INVALID_REPLY", `unreadable server message (${decoded.code})`, { errors: decoded.errors }, decoded.requestId);
-      const req = decoded.requestId === void 0 ? void 0 : inFlight.get(decoded.requestId);
+      const message = `unreadable server message (${decoded.code})`;
+      const error = new TidingsError(ClientErrorCode.INVALID_REPLY, message, { errors: decoded.errors }, decoded.requestId);
+      const req = decoded.requestId === void 0 ? void 0 : state.inFlight.get(decoded.requestId);
       if (req !== void 0) req.reject(error);
       else emit("error", error);
       return;
     }
     if (decoded.kind === "reply") {
-      const req = inFlight.get(decoded.requestId);
+      const req = state.inFlight.get(decoded.requestId);
       if (req !== void 0) return routeReply(req, decoded.message);
     }
     handlePush(decoded.message);
+  }
+  function topicOf(topic, subscriptionId) {
+    return topic ?? [...state.subscriptions.values()].find((s) => s.subscriptionId === subscriptionId)?.topic;
   }
   function handlePush(message) {
     switch (message.type) {
@@ -334,8 +638,8 @@ function createClient(options) {
         return;
       case "event": {
         const event = message.payload;
-        const topic = event.topic ?? [...subs.values()].find((s) => s.subscriptionId === event.subscriptionId)?.topic;
-        const sub = topic === void 0 || topic === null ? void 0 : subs.get(topic);
+        const topic = topicOf(event.topic, event.subscriptionId);
+        const sub = topic === void 0 || topic === null ? void 0 : state.subscriptions.get(topic);
         if (sub !== void 0 && typeof event.seq === "number") {
           if (event.seq <= sub.lastSeq) return;
           sub.lastSeq = event.seq;
@@ -345,7 +649,7 @@ function createClient(options) {
       }
       case "notification": {
         const notification = message.payload;
-        const sub = notification.subscriptionId ? subs.get("notifications") : void 0;
+        const sub = notification.subscriptionId ? state.subscriptions.get("notifications") : void 0;
         if (sub !== void 0) {
           if (notification.seq <= sub.lastSeq) return;
           sub.lastSeq = notification.seq;
@@ -355,9 +659,9 @@ function createClient(options) {
       }
       case "unsubscribe": {
         const p = message.payload;
-        const topic = p.topic ?? [...subs.values()].find((s) => s.subscriptionId === p.subscriptionId)?.topic;
-        if (topic !== void 0 && topic !== null) subs.delete(topic);
-        const reason = p.reason ?? { code: "INTERNAL", message: "the server ended the subscription" };
+        const topic = topicOf(p.topic, p.subscriptionId);
+        if (topic !== void 0 && topic !== null) state.subscriptions.delete(topic);
+        const reason = p.reason ?? { code: ServerErrorCode.INTERNAL, message: "the server ended the subscription" };
         emit("unsubscribed", {
           topic: topic ?? p.subscriptionId,
           subscriptionId: p.subscriptionId,
@@ -368,238 +672,61 @@ function createClient(options) {
       case "error": {
         const p = message.payload;
         const error = new TidingsError(p.code, p.message, p.details ?? null);
-        if (p.code === "TOKEN_EXPIRED" && options.getToken !== void 0) void authenticate().catch(() => void 0);
+        if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== void 0) {
+          void connection.authenticate().catch(() => void 0);
+        }
         emit("error", error);
         return;
       }
       case "disconnect":
-        lastDisconnect = message.payload;
+        state.lastDisconnect = message.payload;
         return;
       default:
         return;
     }
   }
-  let lastDisconnect;
-  async function authenticate() {
-    const fresh = await token();
-    const reply = await request("auth", { token: fresh }, { internal: true, timeoutMs: connectTimeoutMs });
-    if (reply.type !== "auth_success") return;
-    clearTimeout(refreshTimer);
-    if (options.getToken !== void 0) {
-      const waitMs = Math.max(1e3, reply.payload.expiresAt - Date.now() - refreshBeforeExpiryMs);
-      refreshTimer = setTimeout(() => void authenticate().catch(() => void 0), Math.min(waitMs, 2 ** 31 - 1));
-    }
-  }
-  function open() {
-    return new Promise((resolve, reject) => {
-      lastDisconnect = void 0;
-      const url = typeof options.url === "function" ? options.url() : options.url;
-      const ws = new Socket(url);
-      socket = ws;
-      let done = false;
-      const finish = (error) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      };
-      const timer = setTimeout(() => {
-        finish(new TidingsError("TIMEOUT", `not authenticated within ${connectTimeoutMs} ms`));
-        drop("connection attempt timed out");
-      }, connectTimeoutMs);
-      ws.onmessage = (event) => onMessage(event.data);
-      ws.onerror = () => void 0;
-      ws.onclose = (event) => {
-        if (socket !== ws) return;
-        const code = lastDisconnect?.code ?? event.code;
-        const again = lastDisconnect?.reconnect ?? shouldReconnect(code);
-        const error = new TidingsError("CONNECTION_LOST", `the connection closed (${code} ${lastDisconnect?.reason ?? event.reason})`, { code, reconnect: again });
-        finish(error);
-        onClosed(again || code === 4501 && options.getToken !== void 0, error);
-      };
-      ws.onopen = () => {
-        void (async () => {
-          const connect = await request("connect", { protocolVersion: PROTOCOL_VERSION, client: clientInfo }, { internal: true, timeoutMs: connectTimeoutMs });
-          silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + heartbeatMarginMs;
-          armWatchdog();
-          await authenticate();
-          authenticated = true;
-          attempt = 0;
-          await resubscribe();
-          for (const req of queue.splice(0)) transmit(req);
-          setState("connected");
-          finish();
-        })().catch((error) => {
-          const failure = error instanceof TidingsError ? error : new TidingsError("INTERNAL", String(error));
-          finish(failure);
-          const fatal = failure.code === "UNAUTHORIZED" || failure.code === "UNSUPPORTED_VERSION";
-          if (socket === ws) {
-            fatal ? shutdown(failure) : drop(`handshake failed: ${failure.message}`);
-          }
-        });
-      };
-    });
-  }
-  async function resubscribe() {
-    const pending = [...subs.values()].map(async (sub) => {
-      try {
-        const reply = await request("subscribe", { topic: sub.topic, since: sub.lastSeq }, { internal: true });
-        sub.subscriptionId = reply.payload.subscriptionId;
-        sub.recovered = reply.payload.recovered ?? void 0;
-        if (reply.payload.recovered === false) {
-          emit("gap", { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
-          sub.lastSeq = reply.payload.seq;
-        }
-      } catch (error) {
-        if (!(error instanceof TidingsError) || error.code === "CONNECTION_LOST" || error.code === "TIMEOUT") throw error;
-        subs.delete(sub.topic);
-        emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
-      }
-    });
-    await Promise.all(pending);
-  }
-  function onClosed(reconnect, error) {
-    clearTimeout(watchdog);
-    clearTimeout(refreshTimer);
-    authenticated = false;
-    socket = void 0;
-    const retried = [];
-    for (const req of inFlight.values()) {
-      if (req.retry) retried.push(req);
-      else req.reject(new TidingsError("CONNECTION_LOST", `the connection closed before the reply to ${req.type}`, error.details, req.requestId));
-    }
-    inFlight.clear();
-    queue.unshift(...retried);
-    if (closedByUser) return;
-    if (!reconnect) return shutdown(error);
-    void reconnectLoop();
-  }
-  let looping = false;
-  async function reconnectLoop() {
-    if (looping) return;
-    looping = true;
-    try {
-      while (!closedByUser) {
-        attempt += 1;
-        if (attempt > maxAttempts) {
-          return shutdown(new TidingsError("CLOSED", `gave up after ${maxAttempts} reconnection attempts`));
-        }
-        setState("reconnecting");
-        await retryWait(attempt, backoffDelay(attempt, baseMs, maxMs));
-        if (closedByUser) return;
-        try {
-          await open();
-          return;
-        } catch {
-          if (state === "closed") return;
-        }
-      }
-    } finally {
-      looping = false;
-    }
-  }
-  function drop(reason) {
-    const ws = socket;
-    if (ws === void 0) return;
-    ws.onclose?.({ code: 1006, reason });
-    ws.onclose = null;
-    ws.onmessage = null;
-    try {
-      ws.close(4e3, reason.slice(0, 100));
-    } catch {
-    }
-  }
-  function shutdown(error) {
-    closedByUser = true;
-    clearTimeout(watchdog);
-    clearTimeout(refreshTimer);
-    authenticated = false;
-    const ws = socket;
-    socket = void 0;
-    if (ws !== void 0) {
-      ws.onclose = null;
-      ws.onmessage = null;
-      try {
-        if (ws.readyState === OPEN) ws.send(JSON.stringify({ type: "disconnect", timestamp: Date.now(), payload: { reason: "client closed" } }));
-        ws.close(1e3, "client closed");
-      } catch {
-      }
-    }
-    for (const req of [...inFlight.values(), ...queue]) req.reject(new TidingsError("CLOSED", error.message, error.details, req.requestId));
-    inFlight.clear();
-    queue.length = 0;
-    removeProbes();
-    firstConnect?.reject(error);
-    firstConnect = void 0;
-    setState("closed", error.code === "CLOSED" && error.message === "closed by the caller" ? void 0 : error);
-  }
-  function probe() {
-    if (!authenticated) return;
-    request("ping", {}, { internal: true, timeoutMs: probeTimeoutMs }).catch((error) => {
-      if (error instanceof TidingsError && error.code === "TIMEOUT") drop("no pong to the probe");
-    });
-  }
-  const onVisibility = () => {
-    const doc = globalThis.document;
-    if (doc?.visibilityState === void 0 || doc.visibilityState === "visible") probe();
-  };
-  const probeTarget = options.eventTarget ?? (globalThis.window !== void 0 && globalThis.document !== void 0 ? globalThis : void 0);
-  let probing = false;
-  function addProbes() {
-    if (probing || probeTarget === void 0) return;
-    probing = true;
-    probeTarget.addEventListener("online", probe);
-    probeTarget.addEventListener("visibilitychange", onVisibility);
-  }
-  function removeProbes() {
-    if (!probing || probeTarget === void 0) return;
-    probing = false;
-    probeTarget.removeEventListener("online", probe);
-    probeTarget.removeEventListener("visibilitychange", onVisibility);
-  }
   const retryableWrite = (o) => o?.expectedVersion !== void 0;
+  function whenConnected(resolve, reject, onConnected = () => void 0) {
+    const off = client.on("state", (next, error) => {
+      if (next === "connected") off(), onConnected(), resolve();
+      if (next === "closed") off(), reject(error ?? new TidingsError(ClientErrorCode.CLOSED, "closed"));
+    });
+  }
   const client = {
     get state() {
-      return state;
+      return state.connection;
     },
     connect() {
-      if (state === "connected") return Promise.resolve();
-      if (firstConnect !== void 0 || state === "connecting" || state === "reconnecting") {
-        return new Promise((resolve, reject) => {
-          const off = client.on("state", (next, error) => {
-            if (next === "connected") off(), resolve();
-            if (next === "closed") off(), reject(error ?? new TidingsError("CLOSED", "closed"));
-          });
-        });
+      if (state.connection === "connected") return Promise.resolve();
+      if (state.firstConnect !== void 0 || state.connection === "connecting" || state.connection === "reconnecting") {
+        return new Promise((resolve, reject) => whenConnected(resolve, reject));
       }
-      closedByUser = false;
-      attempt = 0;
+      state.closedByUser = false;
+      state.attempt = 0;
       setState("connecting");
-      addProbes();
+      connection.addProbes();
       return new Promise((resolve, reject) => {
-        firstConnect = { resolve, reject };
-        open().then(
+        state.firstConnect = { resolve, reject };
+        connection.open().then(
           () => {
-            firstConnect = void 0;
+            state.firstConnect = void 0;
             resolve();
           },
           () => {
-            if (state === "closed") return;
-            const off = client.on("state", (next, error) => {
-              if (next === "connected") off(), firstConnect = void 0, resolve();
-              if (next === "closed") off(), reject(error ?? new TidingsError("CLOSED", "closed"));
+            if (state.connection === "closed") return;
+            whenConnected(resolve, reject, () => {
+              state.firstConnect = void 0;
             });
           }
         );
       });
     },
     close() {
-      if (state === "closed" || state === "idle") return;
-      shutdown(new TidingsError("CLOSED", "closed by the caller"));
+      if (state.connection === "closed" || state.connection === "idle") return;
+      connection.shutdown(new TidingsError(ClientErrorCode.CLOSED, "closed by the caller"));
     },
     reconnect() {
-      drop("reconnect requested");
+      connection.drop("reconnect requested");
     },
     async create(resourceType, data, opts = {}) {
       const reply = await request("create", { resourceType, data }, { ...opts, retry: true });
@@ -615,35 +742,34 @@ function createClient(options) {
     },
     async update(resourceType, id, patch, opts = {}) {
       const payload = { resourceType, id, patch };
-      if (opts.expectedVersion !== void 0) payload["expectedVersion"] = opts.expectedVersion;
+      if (opts.expectedVersion !== void 0) payload.expectedVersion = opts.expectedVersion;
       const reply = await request("update", payload, { ...opts, retry: retryableWrite(opts) });
       return reply.payload;
     },
     async delete(resourceType, id, opts = {}) {
       const payload = { resourceType, id };
-      if (opts.expectedVersion !== void 0) payload["expectedVersion"] = opts.expectedVersion;
+      if (opts.expectedVersion !== void 0) payload.expectedVersion = opts.expectedVersion;
       const reply = await request("delete", payload, { ...opts, retry: retryableWrite(opts) });
       return reply.payload;
     },
     async subscribe(topic, opts = {}) {
       const payload = { topic };
-      if (opts.since !== void 0) payload["since"] = opts.since;
-      const reply = await request("subscribe", payload, opts);
-      const p = reply.payload;
+      if (opts.since !== void 0) payload.since = opts.since;
+      const p = (await request("subscribe", payload, opts)).payload;
       const sub = { topic: p.topic, subscriptionId: p.subscriptionId, lastSeq: opts.since ?? p.seq };
       if (p.recovered !== void 0 && p.recovered !== null) sub.recovered = p.recovered;
       if (p.recovered === false) {
         emit("gap", { topic: p.topic, since: opts.since ?? p.seq, seq: p.seq });
         sub.lastSeq = p.seq;
       }
-      subs.set(p.topic, sub);
+      state.subscriptions.set(p.topic, sub);
       return { ...sub };
     },
     async unsubscribe(topic, opts = {}) {
-      const sub = subs.get(topic);
-      if (sub === void 0) throw new TidingsError("NOT_FOUND", `no subscription to ${topic}`, { topic });
-      subs.delete(topic);
-      if (!authenticated) return;
+      const sub = state.subscriptions.get(topic);
+      if (sub === void 0) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
+      state.subscriptions.delete(topic);
+      if (!state.authenticated) return;
       await request("unsubscribe", { subscriptionId: sub.subscriptionId }, opts);
     },
     async ping(opts = {}) {
@@ -656,18 +782,23 @@ function createClient(options) {
       };
     },
     subscriptions() {
-      return [...subs.values()].map((s) => ({ ...s }));
+      return [...state.subscriptions.values()].map((s) => ({ ...s }));
     }
   };
   return client;
 }
 export {
+  ABNORMAL_CLOSURE,
   CLIENT_TYPES,
+  CLOSE_CODES,
+  ClientErrorCode,
+  CloseCode,
   ERROR_CODES,
   MAX_SAFE,
   PROTOCOL_VERSION,
   SERVER_PAYLOAD_SCHEMAS,
   SERVER_TYPES,
+  ServerErrorCode,
   TidingsError,
   backoffDelay,
   createClient,

@@ -1,10 +1,18 @@
-// The Tidings protocol v1 for clients: the envelope, message types, errors, close-code rules and the server decoder.
+// The Tidings protocol v1 for clients: the envelope, message types, requests and their replies, errors, close codes
+// and their rules, and the server decoder.
 import {
   CLIENT_TYPES,
+  CloseCode,
+  ERROR_CODES,
   SERVER_PAYLOAD_SCHEMAS,
   SERVER_TYPES,
+  ServerErrorCode,
   type ClientMessage,
+  type Resource,
+  type ResourceList,
+  type ServerAuthSuccess,
   type ServerMessage,
+  type ServerRead,
 } from './generated.js';
 
 export * from './generated.js';
@@ -15,36 +23,24 @@ export const PROTOCOL_VERSION = '1.0';
 /** The largest integer on the wire, 2^53-1. */
 export const MAX_SAFE = 9007199254740991;
 
-/** The error codes of protocol v1 (docs/protocol.md, section 10). */
-export const ERROR_CODES = [
-  'INVALID_MESSAGE',
-  'INVALID_PARAMS',
-  'UNSUPPORTED_TYPE',
-  'INVALID_STATE',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'CONFLICT',
-  'RATE_LIMITED',
-  'PAYLOAD_TOO_LARGE',
-  'LIMIT_EXCEEDED',
-  'TOKEN_EXPIRED',
-  'UNSUPPORTED_VERSION',
-  'UNAVAILABLE',
-  'INTERNAL',
-] as const;
-
-/** A code the server sends in `error` and `auth_failed`. */
-export type ServerErrorCode = (typeof ERROR_CODES)[number];
-
 /**
  * Codes the SDK itself uses when no server reply settles a request: TIMEOUT (no reply within the request's
  * timeout), DISCONNECTED (issued while disconnected with queueing off), QUEUE_FULL (the queue of requests waiting
  * for a connection is full), CONNECTION_LOST (the connection closed before the reply, and the request is not safe
  * to retry), CLOSED (the client was closed, or gave up reconnecting), INVALID_REPLY (the server's reply did not
- * decode).
+ * decode). The server's codes are ServerErrorCode, generated from protocol/codes.json.
  */
-export type ClientErrorCode = 'TIMEOUT' | 'DISCONNECTED' | 'QUEUE_FULL' | 'CONNECTION_LOST' | 'CLOSED' | 'INVALID_REPLY';
+export const ClientErrorCode = {
+  TIMEOUT: 'TIMEOUT',
+  DISCONNECTED: 'DISCONNECTED',
+  QUEUE_FULL: 'QUEUE_FULL',
+  CONNECTION_LOST: 'CONNECTION_LOST',
+  CLOSED: 'CLOSED',
+  INVALID_REPLY: 'INVALID_REPLY',
+} as const;
+
+/** A code of the SDK's own, as ClientErrorCode lists them. */
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
 /** The server's code for a code this version does not know, which clients treat like INTERNAL. */
 export function knownErrorCode(code: string): ServerErrorCode | 'UNKNOWN' {
@@ -81,8 +77,28 @@ export class TidingsError extends Error {
   }
 }
 
+/**
+ * The close code a WebSocket reports when the connection ended without a close frame (RFC 6455, 7.1.5), as after
+ * a network failure. The server never sends it; the client reports it too when it drops a link it found dead.
+ */
+export const ABNORMAL_CLOSURE = 1006;
+
+// Standard WebSocket codes (RFC 6455, 7.4.1) that the server does not send but a WebSocket library or a proxy may
+// close with; docs/protocol.md, section 11 says not to reconnect after them.
+const PROTOCOL_ERROR = 1002;
+const UNSUPPORTED_DATA = 1003;
+const MANDATORY_EXTENSION = 1010;
+
 /** Close codes below 4000 after which a client does not reconnect (docs/protocol.md, section 11). */
-const FINAL_STANDARD_CODES = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
+const FINAL_STANDARD_CODES = new Set<number>([
+  CloseCode.Normal,
+  PROTOCOL_ERROR,
+  UNSUPPORTED_DATA,
+  CloseCode.InvalidPayload,
+  CloseCode.PolicyViolation,
+  CloseCode.MessageTooBig,
+  MANDATORY_EXTENSION,
+]);
 
 /**
  * Whether a client should reconnect after a close with this code. 4000-4499: yes; 4500-4999: no; below 4000: no
@@ -91,10 +107,38 @@ const FINAL_STANDARD_CODES = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010])
  * server sent one, overrides this rule; the client does that.
  */
 export function shouldReconnect(code: number): boolean {
+  // Tidings' own codes fall in two ranges, so that a client knows what to do with a code it has never seen.
   if (code >= 4000 && code <= 4499) return true;
   if (code >= 4500 && code <= 4999) return false;
   return !FINAL_STANDARD_CODES.has(code);
 }
+
+/**
+ * The delay before reconnection attempt `attempt` (1, 2, ...), with the backoff and jitter section 11 asks for:
+ * "equal jitter", half the capped exponential delay plus a random part of the other half, so that clients cut
+ * off together do not come back together.
+ */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return cap / 2 + random() * (cap / 2);
+}
+
+/** The client messages that are requests: each is answered by a reply with its requestId (`pong` and `disconnect` are not). */
+export type RequestType = Exclude<ClientMessage['type'], 'pong' | 'disconnect'>;
+
+/** The payload of a request of type T. */
+export type RequestPayload<T extends RequestType> = { [M in ClientMessage as M['type']]: M['payload'] }[T];
+
+/**
+ * The server message that answers a request of type T with payload P when it succeeds (a failure is an `error`
+ * or `auth_failed`): `auth_success` for `auth`, and the message of the same type for the others. A `read` is
+ * answered with a Resource when its payload names an `id`, and with a page of a list otherwise.
+ */
+export type Reply<T extends RequestType, P = RequestPayload<T>> = T extends 'auth'
+  ? ServerAuthSuccess
+  : T extends 'read'
+    ? Omit<ServerRead, 'payload'> & { payload: P extends { id: string } ? Resource : ResourceList }
+    : Extract<ServerMessage, { type: T }>;
 
 /** A timestamp as the protocol reads it: below 10^11 it is seconds, else milliseconds; rounded to a millisecond. */
 export function normalizeTimestamp(timestamp: number): number {
@@ -130,10 +174,10 @@ export function decodeServer(text: string): Decoded {
   try {
     value = JSON.parse(text);
   } catch {
-    return { kind: 'invalid', code: 'INVALID_MESSAGE', errors: [{ pointer: '', reason: 'is not JSON' }], requestId: undefined };
+    return { kind: 'invalid', code: ServerErrorCode.INVALID_MESSAGE, errors: [{ pointer: '', reason: 'is not JSON' }], requestId: undefined };
   }
   if (!isObject(value)) {
-    return { kind: 'invalid', code: 'INVALID_MESSAGE', errors: [{ pointer: '', reason: 'must be an object' }], requestId: undefined };
+    return { kind: 'invalid', code: ServerErrorCode.INVALID_MESSAGE, errors: [{ pointer: '', reason: 'must be an object' }], requestId: undefined };
   }
   const errors: FieldError[] = [];
   const { type, timestamp, requestId, payload } = value;
@@ -149,13 +193,13 @@ export function decodeServer(text: string): Decoded {
   }
   if (!isObject(payload)) errors.push({ pointer: '/payload', reason: 'must be an object' });
   const echoed = validId ? (requestId as string) : undefined;
-  if (errors.length > 0) return { kind: 'invalid', code: 'INVALID_MESSAGE', errors, requestId: echoed };
+  if (errors.length > 0) return { kind: 'invalid', code: ServerErrorCode.INVALID_MESSAGE, errors, requestId: echoed };
   if (!(SERVER_TYPES as readonly string[]).includes(type as string)) {
-    return { kind: 'invalid', code: 'UNSUPPORTED_TYPE', errors: [], requestId: echoed, type: type as string };
+    return { kind: 'invalid', code: ServerErrorCode.UNSUPPORTED_TYPE, errors: [], requestId: echoed, type: type as string };
   }
   const schema = SERVER_PAYLOAD_SCHEMAS.server[type as string];
   validate(schema, payload, '/payload', errors);
-  if (errors.length > 0) return { kind: 'invalid', code: 'INVALID_PARAMS', errors, requestId: echoed };
+  if (errors.length > 0) return { kind: 'invalid', code: ServerErrorCode.INVALID_PARAMS, errors, requestId: echoed };
   const message = { ...value, timestamp: normalizeTimestamp(timestamp as number) } as unknown as ServerMessage;
   return echoed === undefined ? { kind: 'push', message } : { kind: 'reply', requestId: echoed, message };
 }

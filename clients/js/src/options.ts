@@ -26,54 +26,115 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** The connection's state, as `on('state')` and `onStateChange` report it. */
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
-/** Settings of the reconnection backoff. */
+/** Settings of the reconnection backoff; `defaults.retry` holds their defaults. */
 export interface RetryOptions {
-  /** The first delay's upper bound, in ms. Default 500. */
+  /**
+   * The first delay's upper bound, in ms; each attempt in a row doubles it, up to maxMs.
+   * @default 500
+   */
   baseMs?: number;
-  /** The largest delay, in ms. Default 30000. */
+  /**
+   * The largest delay, in ms.
+   * @default 30000
+   */
   maxMs?: number;
-  /** How many reconnection attempts in a row before the client gives up and closes. Default Infinity. */
+  /**
+   * How many reconnection attempts in a row before the client gives up and closes with CLOSED.
+   * @default Infinity
+   */
   attempts?: number;
 }
 
-/** The options of createClient. */
+/** The options of createClient. The defaults are in `defaults` (src/defaults.ts), which createClient reads. */
 export interface ClientOptions {
-  /** The server's WebSocket URL, such as `ws://127.0.0.1:8080/ws`, or a function asked before each connection. */
+  /**
+   * The server's WebSocket URL, such as `ws://127.0.0.1:8080/ws`, or a function asked before each connection.
+   * Required: it has no default.
+   */
   url: string | (() => string);
-  /** A fixed token. Give this or getToken. */
+  /**
+   * A fixed token. Give this or getToken; createClient throws a TypeError when neither is given.
+   * @default undefined
+   */
   token?: string;
-  /** Returns a fresh token; asked before every authentication, with one call in flight at a time. */
+  /**
+   * Returns a fresh token; asked before every authentication, with one call in flight at a time. When given, it
+   * wins over token, the client authenticates again before the token expires, and a close with TokenExpired
+   * (4501) reconnects.
+   * @default undefined (the fixed token is used for every authentication)
+   */
   getToken?: () => string | Promise<string>;
-  /** The WebSocket implementation. Default: globalThis.WebSocket (browsers, Node 22 and later). */
+  /**
+   * The WebSocket implementation; createClient throws a TypeError when there is none.
+   * @default globalThis.WebSocket (browsers, Node 22 and later), looked up when the client is created
+   */
   WebSocket?: WebSocketConstructor;
-  /** How long a request may wait for its reply, in ms, from the call on (time in the queue included). Default 10000. */
+  /**
+   * How long a request may wait for its reply, in ms, from the call on (time in the queue and across a reconnect
+   * included); a request's own `timeoutMs` wins.
+   * @default 10000
+   */
   requestTimeoutMs?: number;
-  /** How long the socket open, `connect` and `auth` may take together, in ms, before the attempt fails. Default 10000. */
+  /**
+   * How long the socket open, `connect` and `auth` may take together, in ms, before the attempt fails.
+   * @default 10000
+   */
   connectTimeoutMs?: number;
-  /** The backoff between reconnection attempts. */
+  /**
+   * The backoff between reconnection attempts; each field has its own default.
+   * @default { baseMs: 500, maxMs: 30000, attempts: Infinity }
+   */
   retry?: RetryOptions;
   /**
    * Waits before reconnection attempt `attempt` (1, 2, ...); `delayMs` is the backoff with jitter the client
-   * computed. Default: waits delayMs. Tests inject one that resolves at once.
+   * computed. Tests inject one that resolves at once.
+   * @default waits delayMs with setTimeout
    */
   retryWait?: (attempt: number, delayMs: number) => Promise<void>;
-  /** Whether requests issued while disconnected wait for the connection (true) or fail at once with DISCONNECTED. Default true. */
+  /**
+   * Whether requests issued while disconnected wait for the connection (true) or fail at once with DISCONNECTED.
+   * @default true
+   */
   queueWhileDisconnected?: boolean;
-  /** The most requests that wait for a connection; one more fails with QUEUE_FULL. Default 100. */
+  /**
+   * The most requests that wait for a connection; one more fails with QUEUE_FULL.
+   * @default 100
+   */
   maxQueue?: number;
-  /** How long past the server's pingIntervalMs the client waits for any server traffic before it drops the link, in ms. Default 10000. */
+  /**
+   * How long past the server's pingIntervalMs the client waits for any server traffic before it drops the link, in ms.
+   * @default 10000
+   */
   heartbeatMarginMs?: number;
-  /** How long a probe `ping` (on the browser's `online` or `visibilitychange`) may wait for its `pong`, in ms. Default 5000. */
+  /**
+   * How long a probe `ping` (on the browser's `online` or `visibilitychange`) may wait for its `pong`, in ms.
+   * @default 5000
+   */
   probeTimeoutMs?: number;
-  /** How long before the token's expiry the client authenticates again with a fresh token from getToken, in ms. Default 60000. */
+  /**
+   * How long before the token's expiry the client authenticates again with a fresh token from getToken, in ms.
+   * @default 60000
+   */
   refreshBeforeExpiryMs?: number;
-  /** The client's name and version, sent in `connect`. Default {name: 'tidings-js', version: '0.1.0'}. */
+  /**
+   * The client's name and version, sent in `connect`; a field given here replaces that field of the default.
+   * @default { name: 'tidings-js', version: '0.1.0' }
+   */
   clientInfo?: { name?: string; version?: string };
-  /** Makes requestIds. Default crypto.randomUUID. */
+  /**
+   * Makes requestIds.
+   * @default () => crypto.randomUUID()
+   */
   generateId?: () => string;
-  /** Called on every state change, like on('state'). */
+  /**
+   * Called on every state change, like on('state').
+   * @default undefined (no callback; on('state') still reports every change)
+   */
   onStateChange?: (state: ConnectionState, error?: TidingsError) => void;
-  /** Where to listen for `online` and `visibilitychange`. Default: globalThis when it has a window and a document. */
+  /**
+   * Where to listen for `online` and `visibilitychange`, which make the client probe the link.
+   * @default globalThis when it has a window and a document, else none (no probes)
+   */
   eventTarget?: { addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void };
 }
 
@@ -115,17 +176,58 @@ export interface ClientEvents {
 
 /** Options of one request. */
 export interface RequestOptions {
-  /** This request's timeout in ms. Default: the client's requestTimeoutMs. */
+  /**
+   * This request's timeout in ms.
+   * @default the client's requestTimeoutMs
+   */
   timeoutMs?: number;
-  /** The requestId. Default: generateId(). For a create, reuse one to retry it safely across sessions. */
+  /**
+   * The requestId. For a create, reuse one to retry it safely across sessions.
+   * @default generateId()
+   */
   requestId?: string;
 }
 
-/** The list query of `list`. */
+/** Options of `update` and `delete`. */
+export interface WriteOptions extends RequestOptions {
+  /**
+   * Applies the write only if the resource is at this version (else CONFLICT); it also makes the write safe to
+   * send again when the connection drops before the reply.
+   * @default undefined (the write applies at any version, and fails with CONNECTION_LOST when the connection drops)
+   */
+  expectedVersion?: number;
+}
+
+/** Options of `subscribe`. */
+export interface SubscribeOptions extends RequestOptions {
+  /**
+   * Replays every event of the topic with a greater seq before going live; the reply says whether all could be.
+   * @default undefined (live events only)
+   */
+  since?: number;
+}
+
+/** The list query of `list`; what it leaves out, the server decides (docs/protocol.md). */
 export interface ListQuery {
+  /**
+   * Lists only the resources whose top-level `data` fields equal these values.
+   * @default undefined (no filter)
+   */
   filter?: Record<string, Scalar>;
+  /**
+   * The order: `createdAt`, `-createdAt`, `updatedAt`, `id`, or a top-level data field.
+   * @default undefined (the server orders by createdAt)
+   */
   orderBy?: string;
+  /**
+   * The page size, 1 to 100.
+   * @default undefined (the server sends 20)
+   */
   limit?: number;
+  /**
+   * The `nextCursor` of the previous page.
+   * @default undefined (the first page)
+   */
   cursor?: string;
 }
 
@@ -142,15 +244,10 @@ export interface Client {
   create(resourceType: string, data: Record<string, unknown>, options?: RequestOptions): Promise<Resource>;
   read(resourceType: string, id: string, options?: RequestOptions): Promise<Resource>;
   list(resourceType: string, query?: ListQuery, options?: RequestOptions): Promise<ResourceList>;
-  update(
-    resourceType: string,
-    id: string,
-    patch: Record<string, unknown>,
-    options?: RequestOptions & { expectedVersion?: number },
-  ): Promise<Resource>;
-  delete(resourceType: string, id: string, options?: RequestOptions & { expectedVersion?: number }): Promise<DeleteResult>;
+  update(resourceType: string, id: string, patch: Record<string, unknown>, options?: WriteOptions): Promise<Resource>;
+  delete(resourceType: string, id: string, options?: WriteOptions): Promise<DeleteResult>;
   /** Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it. */
-  subscribe(topic: string, options?: RequestOptions & { since?: number }): Promise<Subscription>;
+  subscribe(topic: string, options?: SubscribeOptions): Promise<Subscription>;
   /** Ends the subscription to a topic. */
   unsubscribe(topic: string, options?: RequestOptions): Promise<void>;
   /** Sends `ping` and resolves on `pong`. */

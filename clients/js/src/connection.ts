@@ -1,0 +1,293 @@
+// The connection's life: a socket opened with `connect` and `auth`, the heartbeat watchdog, the token refresh, the
+// subscriptions resumed, the probes, and after a close either a reconnection with backoff or the end of the client.
+import {
+  ABNORMAL_CLOSURE,
+  ClientErrorCode,
+  CloseCode,
+  PROTOCOL_VERSION,
+  ServerErrorCode,
+  TidingsError,
+  backoffDelay,
+  shouldReconnect,
+} from './common.js';
+import type { Settings } from './defaults.js';
+import type { ClientEvents, ClientOptions, ConnectionState } from './options.js';
+import { OPEN, type Requests } from './requests.js';
+import type { ClientState, PendingRequest } from './state.js';
+
+/** The longest delay setTimeout keeps, 2^31-1 ms; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The shortest wait before a token refresh, so that a token already near its expiry is not refreshed in a loop. */
+const MIN_REFRESH_WAIT_MS = 1000;
+
+/** What the connection's life needs of the client around it. */
+export interface ClientContext {
+  options: ClientOptions;
+  settings: Settings;
+  state: ClientState;
+  requests: Requests;
+  emit<K extends keyof ClientEvents>(name: K, ...args: Parameters<ClientEvents[K]>): void;
+  setState(next: ConnectionState, error?: TidingsError): void;
+  /** Handles a message from the server: a reply, a push, or an unreadable message. */
+  onMessage(data: unknown): void;
+}
+
+/** What the client asks of its connection. */
+export interface Connection {
+  /** One connection attempt: open, connect, auth, resubscribe, then resend and flush; rejects when it fails. */
+  open(): Promise<void>;
+  /** Sends `auth` with a fresh token and schedules the next refresh before expiry. */
+  authenticate(): Promise<void>;
+  /** Restarts the heartbeat watchdog, as any message from the server does. */
+  armWatchdog(): void;
+  /** Drops the current socket at once, as if the network had failed, and reconnects. */
+  drop(reason: string): void;
+  /** Ends the client: fails everything that waits, and reports closed. */
+  shutdown(error: TidingsError): void;
+  /** Listens for `online` and `visibilitychange` on the event target, to probe the link then. */
+  addProbes(): void;
+}
+
+/** The connection of the client with this context. */
+export function createConnection({ options, settings, state, requests, emit, setState, onMessage }: ClientContext): Connection {
+  const { request, transmit } = requests;
+
+  /** Asks for a token, with one getToken call in flight at a time. */
+  function token(): Promise<string> {
+    if (options.getToken === undefined) return Promise.resolve(options.token as string);
+    state.tokenInFlight ??= Promise.resolve()
+      .then(() => (options.getToken as () => string | Promise<string>)())
+      .finally(() => {
+        state.tokenInFlight = undefined;
+      });
+    return state.tokenInFlight;
+  }
+
+  function armWatchdog(): void {
+    clearTimeout(state.watchdog);
+    if (state.silenceLimitMs === undefined) return;
+    state.watchdog = setTimeout(() => drop('no message from the server; the link is dead'), state.silenceLimitMs);
+  }
+
+  async function authenticate(): Promise<void> {
+    const fresh = await token();
+    const reply = await request('auth', { token: fresh }, { internal: true, timeoutMs: settings.connectTimeoutMs });
+    // Reply types this as auth_success; the check stays for a server that answers auth with another type.
+    if (reply.type !== 'auth_success') return;
+    clearTimeout(state.refreshTimer);
+    if (options.getToken !== undefined) {
+      const waitMs = Math.max(MIN_REFRESH_WAIT_MS, reply.payload.expiresAt - Date.now() - settings.refreshBeforeExpiryMs);
+      // A token valid beyond the longest timer is refreshed at the latest after that, about 24 days.
+      state.refreshTimer = setTimeout(() => void authenticate().catch(() => undefined), Math.min(waitMs, MAX_TIMER_MS));
+    }
+  }
+
+  function open(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      state.lastDisconnect = undefined;
+      const url = typeof options.url === 'function' ? options.url() : options.url;
+      const ws = new settings.WebSocket(url);
+      state.socket = ws;
+      let done = false;
+      const finish = (error?: TidingsError) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        finish(new TidingsError(ClientErrorCode.TIMEOUT, `not authenticated within ${settings.connectTimeoutMs} ms`));
+        drop('connection attempt timed out');
+      }, settings.connectTimeoutMs);
+      ws.onmessage = (event) => onMessage(event.data);
+      ws.onerror = () => undefined;
+      ws.onclose = (event) => {
+        if (state.socket !== ws) return;
+        const last = state.lastDisconnect;
+        const code = last?.code ?? event.code;
+        const again = last?.reconnect ?? shouldReconnect(code);
+        const message = `the connection closed (${code} ${last?.reason ?? event.reason})`;
+        const error = new TidingsError(ClientErrorCode.CONNECTION_LOST, message, { code, reconnect: again });
+        finish(error);
+        // After TokenExpired the server says not to reconnect, but getToken can give the fresh token it needs.
+        onClosed(again || (code === CloseCode.TokenExpired && options.getToken !== undefined), error);
+      };
+      ws.onopen = () => {
+        void (async () => {
+          const connect = await request(
+            'connect',
+            { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
+            { internal: true, timeoutMs: settings.connectTimeoutMs },
+          );
+          state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;
+          armWatchdog();
+          await authenticate();
+          state.authenticated = true;
+          state.attempt = 0;
+          await resubscribe();
+          // Retried requests first, in their order, then what was queued while disconnected.
+          for (const req of state.queue.splice(0)) transmit(req);
+          setState('connected');
+          finish();
+        })().catch((error: unknown) => {
+          const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
+          finish(failure);
+          // A rejected token is final unless getToken may give a better one next time.
+          const fatal = failure.code === ServerErrorCode.UNAUTHORIZED || failure.code === ServerErrorCode.UNSUPPORTED_VERSION;
+          if (state.socket === ws) {
+            fatal ? shutdown(failure) : drop(`handshake failed: ${failure.message}`);
+          }
+        });
+      };
+    });
+  }
+
+  /** Subscribes again to every topic with since = the last seq seen, and reports the gaps. */
+  async function resubscribe(): Promise<void> {
+    const pending = [...state.subscriptions.values()].map(async (sub) => {
+      try {
+        const reply = await request('subscribe', { topic: sub.topic, since: sub.lastSeq }, { internal: true });
+        sub.subscriptionId = reply.payload.subscriptionId;
+        sub.recovered = reply.payload.recovered ?? undefined;
+        if (reply.payload.recovered === false) {
+          emit('gap', { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
+          sub.lastSeq = reply.payload.seq;
+        }
+      } catch (error) {
+        // A lost connection or a timeout fails this attempt; any other failure ends only this subscription.
+        if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
+          throw error;
+        }
+        state.subscriptions.delete(sub.topic);
+        emit('unsubscribed', { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
+      }
+    });
+    await Promise.all(pending);
+  }
+
+  /** After a close: fail or keep the requests in flight, then reconnect or shut down. */
+  function onClosed(reconnect: boolean, error: TidingsError): void {
+    clearTimeout(state.watchdog);
+    clearTimeout(state.refreshTimer);
+    state.authenticated = false;
+    state.socket = undefined;
+    const retried: PendingRequest[] = [];
+    for (const req of state.inFlight.values()) {
+      if (req.retry) retried.push(req);
+      else {
+        const message = `the connection closed before the reply to ${req.type}`;
+        req.reject(new TidingsError(ClientErrorCode.CONNECTION_LOST, message, error.details, req.requestId));
+      }
+    }
+    state.inFlight.clear();
+    state.queue.unshift(...retried);
+    if (state.closedByUser) return;
+    if (!reconnect) return shutdown(error);
+    void reconnectLoop();
+  }
+
+  async function reconnectLoop(): Promise<void> {
+    if (state.reconnecting) return;
+    state.reconnecting = true;
+    try {
+      while (!state.closedByUser) {
+        state.attempt += 1;
+        const { baseMs, maxMs, attempts } = settings.retry;
+        if (state.attempt > attempts) {
+          return shutdown(new TidingsError(ClientErrorCode.CLOSED, `gave up after ${attempts} reconnection attempts`));
+        }
+        setState('reconnecting');
+        await settings.retryWait(state.attempt, backoffDelay(state.attempt, baseMs, maxMs));
+        if (state.closedByUser) return;
+        try {
+          await open();
+          return;
+        } catch {
+          // open() failed; its socket's close, if any, does not start another loop while this one runs.
+          if (state.connection === 'closed') return;
+        }
+      }
+    } finally {
+      state.reconnecting = false;
+    }
+  }
+
+  function drop(reason: string): void {
+    const ws = state.socket;
+    if (ws === undefined) return;
+    // The close is handled at once, with the code of a connection lost without a close frame: a dead link's own
+    // close event may come late, or never.
+    ws.onclose?.({ code: ABNORMAL_CLOSURE, reason });
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      // Every drop treats the link as dead, so the client closes with the code the server uses for one.
+      ws.close(CloseCode.HeartbeatTimeout, reason.slice(0, 100));
+    } catch {
+      // The socket may not be open yet; closing it is then best effort.
+    }
+  }
+
+  function shutdown(error: TidingsError): void {
+    state.closedByUser = true;
+    clearTimeout(state.watchdog);
+    clearTimeout(state.refreshTimer);
+    state.authenticated = false;
+    const ws = state.socket;
+    state.socket = undefined;
+    if (ws !== undefined) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try {
+        if (ws.readyState === OPEN) ws.send(JSON.stringify({ type: 'disconnect', timestamp: Date.now(), payload: { reason: 'client closed' } }));
+        ws.close(CloseCode.Normal, 'client closed');
+      } catch {
+        // Closing is best effort.
+      }
+    }
+    for (const req of [...state.inFlight.values(), ...state.queue]) {
+      req.reject(new TidingsError(ClientErrorCode.CLOSED, error.message, error.details, req.requestId));
+    }
+    state.inFlight.clear();
+    state.queue.length = 0;
+    removeProbes();
+    state.firstConnect?.reject(error);
+    state.firstConnect = undefined;
+    // close() is no failure, so its state change carries no error.
+    const byCaller = error.code === ClientErrorCode.CLOSED && error.message === 'closed by the caller';
+    setState('closed', byCaller ? undefined : error);
+  }
+
+  /** Probes the link with a ping; a missing pong drops it. */
+  function probe(): void {
+    if (!state.authenticated) return;
+    request('ping', {}, { internal: true, timeoutMs: settings.probeTimeoutMs }).catch((error: unknown) => {
+      if (error instanceof TidingsError && error.code === ClientErrorCode.TIMEOUT) drop('no pong to the probe');
+    });
+  }
+
+  function onVisibility(): void {
+    const doc = (globalThis as { document?: { visibilityState?: string } }).document;
+    if (doc?.visibilityState === undefined || doc.visibilityState === 'visible') probe();
+  }
+
+  function addProbes(): void {
+    const target = settings.eventTarget;
+    if (state.probing || target === undefined) return;
+    state.probing = true;
+    target.addEventListener('online', probe);
+    target.addEventListener('visibilitychange', onVisibility);
+  }
+
+  function removeProbes(): void {
+    const target = settings.eventTarget;
+    if (!state.probing || target === undefined) return;
+    state.probing = false;
+    target.removeEventListener('online', probe);
+    target.removeEventListener('visibilitychange', onVisibility);
+  }
+
+  return { open, authenticate, armWatchdog, drop, shutdown, addProbes };
+}

@@ -1,0 +1,77 @@
+// The client's mutable state in one object, so that a reader sees at once everything that changes while it runs.
+import type { RequestType, ServerDisconnect, ServerMessage, TidingsError } from './common.js';
+import type { ConnectionState, Subscription, WebSocketLike } from './options.js';
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** A request waiting for its reply: in the queue until a connection is ready, then in flight. */
+export interface PendingRequest {
+  requestId: string;
+  type: RequestType;
+  payload: object;
+  /** Settles the request with its reply; the caller's promise gets the reply typed by the request's type. */
+  resolve: (message: ServerMessage) => void;
+  reject: (error: TidingsError) => void;
+  /** Fails the request with TIMEOUT; it runs from the call on, across the queue and reconnects. */
+  timer: Timer | undefined;
+  /** Safe to send again on a new connection: create (same requestId), read, guarded update/delete. */
+  retry: boolean;
+}
+
+/** Everything about a client that changes while it runs. */
+export interface ClientState {
+  /** The connection's state, as `client.state` and on('state') report it. */
+  connection: ConnectionState;
+  /** The current socket; none between connections. */
+  socket: WebSocketLike | undefined;
+  /** Whether the current socket has passed `connect` and `auth`: requests then go out at once instead of waiting. */
+  authenticated: boolean;
+  /** Set by close() and when the client gives up: nothing reconnects until connect() clears it. */
+  closedByUser: boolean;
+  /** Reconnection attempts in a row since the last successful connection. */
+  attempt: number;
+  /** Whether a reconnection loop runs, so that a close during one does not start a second. */
+  reconnecting: boolean;
+  /** Drops the link when the server has been silent for silenceLimitMs. */
+  watchdog: Timer | undefined;
+  /** The server's pingIntervalMs plus heartbeatMarginMs, known once the server answered `connect`. */
+  silenceLimitMs: number | undefined;
+  /** Authenticates again with a fresh token from getToken before the current one expires. */
+  refreshTimer: Timer | undefined;
+  /** The getToken call in flight, shared by every need for a token until it settles. */
+  tokenInFlight: Promise<string> | undefined;
+  /** The promise of connect() until its connection succeeds or the client closes. */
+  firstConnect: { resolve: () => void; reject: (error: TidingsError) => void } | undefined;
+  /** The server's `disconnect` before the current socket's close: its `reconnect` decides over the close code. */
+  lastDisconnect: ServerDisconnect['payload'] | undefined;
+  /** Whether the probe listeners are on the event target. */
+  probing: boolean;
+  /** The requests sent on the current socket, by requestId. */
+  inFlight: Map<string, PendingRequest>;
+  /** The requests waiting for a connection, in the order they will go out. */
+  queue: PendingRequest[];
+  /** The subscriptions to resume after a reconnect, by topic. */
+  subscriptions: Map<string, Subscription>;
+}
+
+/** The state of a client that has not connected yet. */
+export function initialState(): ClientState {
+  return {
+    connection: 'idle',
+    socket: undefined,
+    authenticated: false,
+    closedByUser: false,
+    attempt: 0,
+    reconnecting: false,
+    watchdog: undefined,
+    silenceLimitMs: undefined,
+    refreshTimer: undefined,
+    tokenInFlight: undefined,
+    firstConnect: undefined,
+    lastDisconnect: undefined,
+    probing: false,
+    inFlight: new Map(),
+    queue: [],
+    subscriptions: new Map(),
+  };
+}

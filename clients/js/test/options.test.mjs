@@ -1,0 +1,54 @@
+// Every option in src/options.ts states its default with @default, and the stated defaults are the client's own.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { defaults } from '../dist/defaults.js';
+
+const source = readFileSync(new URL('../src/options.ts', import.meta.url), 'utf8');
+
+/** The properties of an interface of src/options.ts, each with the TSDoc block right above it. */
+function properties(name) {
+  const start = source.indexOf(`export interface ${name} `);
+  assert.ok(start >= 0, `interface ${name} in src/options.ts`);
+  const lines = source.slice(start, source.indexOf('\n}', start)).split('\n').slice(1);
+  const found = [];
+  let doc = '';
+  for (const line of lines) {
+    if (line.startsWith('  /**')) doc = '';
+    if (line.startsWith('  /**') || line.startsWith('   *')) doc += `${line}\n`;
+    const match = /^ {2}(\w+)(\??):/.exec(line);
+    if (match) {
+      found.push({ name: match[1], optional: match[2] === '?', doc });
+      doc = '';
+    }
+  }
+  return found;
+}
+
+/** The text after `@default` in a doc block. */
+const stated = (doc) => /@default (.*)/.exec(doc)?.[1].trim();
+
+test('every optional option states its default, and a required one says it is required', () => {
+  for (const name of ['ClientOptions', 'RetryOptions', 'RequestOptions', 'WriteOptions', 'SubscribeOptions', 'ListQuery']) {
+    const found = properties(name);
+    assert.ok(found.length > 0, name);
+    for (const option of found) {
+      if (option.optional) assert.ok(stated(option.doc) !== undefined, `${name}.${option.name} has no @default`);
+      else assert.match(option.doc, /Required/, `${name}.${option.name} is required and should say so`);
+    }
+  }
+});
+
+test('the @default of every option with a value default is the value in defaults', () => {
+  const options = Object.fromEntries(properties('ClientOptions').map((o) => [o.name, o.doc]));
+  const retry = Object.fromEntries(properties('RetryOptions').map((o) => [o.name, o.doc]));
+  for (const [name, value] of Object.entries(defaults)) {
+    assert.ok(name in options, `defaults.${name} is no option`);
+    if (typeof value === 'number' || typeof value === 'boolean') assert.equal(stated(options[name]), String(value), name);
+  }
+  for (const [name, value] of Object.entries(defaults.retry)) assert.equal(stated(retry[name]), String(value), `retry.${name}`);
+  const { baseMs, maxMs, attempts } = defaults.retry;
+  assert.equal(stated(options.retry), `{ baseMs: ${baseMs}, maxMs: ${maxMs}, attempts: ${attempts} }`);
+  const { name, version } = defaults.clientInfo;
+  assert.equal(stated(options.clientInfo), `{ name: '${name}', version: '${version}' }`);
+});
