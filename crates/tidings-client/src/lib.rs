@@ -115,6 +115,8 @@ pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     pending: Pending,
     next_id: Arc<AtomicU64>,
+    /// Random per connection, so that requestIds never repeat across connections.
+    id_prefix: u64,
     timeout: Duration,
 }
 
@@ -140,7 +142,13 @@ impl Client {
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
         tokio::spawn(drive(socket, command_rx, push_tx, Arc::clone(&pending)));
-        let client = Client { commands, pending, next_id: Arc::new(AtomicU64::new(1)), timeout: DEFAULT_TIMEOUT };
+        let client = Client {
+            commands,
+            pending,
+            next_id: Arc::new(AtomicU64::new(1)),
+            id_prefix: rand::random(),
+            timeout: DEFAULT_TIMEOUT,
+        };
         Ok((client, Pushes(push_rx)))
     }
 
@@ -178,7 +186,9 @@ impl Client {
 
     /// Sends a request with a fresh requestId and returns the whole reply envelope, whatever its type.
     pub async fn request_envelope(&self, message: ClientMessage) -> Result<Envelope<ServerMessage>, ClientError> {
-        let id = format!("r-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        // Unique across connections, not only within one: a create's requestId is its idempotency key for a day,
+        // so a number that starts again at 1 on every connection would turn a user's next create into a replay.
+        let id = format!("r-{:016x}-{}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let request_id = RequestId::new(id.clone()).map_err(|e| ClientError::Transport(e.to_owned()))?;
         self.request_text(&id, encode(&Envelope::now(Some(request_id), message))).await
     }

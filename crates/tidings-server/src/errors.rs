@@ -53,6 +53,7 @@ pub fn storage_error(error: StorageError, resource_type: &str, id: Option<&str>)
             tracing::warn!("storage unavailable: {why}");
             unavailable("storage is unavailable; nothing was changed, retry later")
         }
+        StorageError::IdTaken => internal("a create's id was taken, and taken again"),
         StorageError::Internal(why) => internal(&why),
     }
 }

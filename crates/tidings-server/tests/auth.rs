@@ -75,6 +75,20 @@ async fn an_expired_token_is_refused_as_token_expired() {
     assert_eq!(reason(&error), (Some(ErrorCode::TokenExpired), Some(json!("expired"))));
 }
 
+/// A token accepted within `auth.leeway_seconds` after its `exp` keeps its session until the leeway ends too: the
+/// session must not accept it and then call it expired at once (which sent clients into a re-auth loop).
+#[tokio::test]
+async fn a_token_accepted_within_the_leeway_is_not_expired_at_once() {
+    let server = TestServer::start_with(|c| c.auth.leeway_seconds = 600).await;
+    let (client, _pushes) = server.connected().await;
+    // Expired a minute ago: within the ten minutes of leeway.
+    let success = client.auth(&common::expired_token("alice")).await.expect("accepted within the leeway");
+    assert_eq!(success.user_id.as_str(), "alice");
+    // The session answers the next operation instead of refusing it as TOKEN_EXPIRED.
+    let (reply_type, reply) = common::exchange(&client, "read", "after-auth", json!({ "resourceType": "order" })).await;
+    assert_eq!(reply_type, "read", "{reply}");
+}
+
 #[tokio::test]
 async fn a_fresh_token_extends_the_session_and_another_user_is_refused() {
     let server = TestServer::start().await;

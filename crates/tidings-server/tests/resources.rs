@@ -24,6 +24,7 @@ on_both_backends!(
     a_repeated_create_returns_the_first_result_across_reconnects_and_restarts,
     operations_need_authentication,
     a_list_reply_is_typed_for_the_rust_client,
+    the_same_order_created_from_two_sessions_is_two_orders,
 );
 
 async fn create_order(client: &Client, quantity: u64) -> Resource {
@@ -328,4 +329,16 @@ async fn a_list_reply_is_typed_for_the_rust_client(server: TestServer) {
         panic!("a list")
     };
     assert_eq!((list.items.len(), list.next_cursor), (1, None));
+}
+
+/// A user who places the same order twice, from two tabs or two sessions, gets two orders: only a retry with the
+/// same requestId is one create. The Rust client must therefore never reuse a requestId across connections.
+async fn the_same_order_created_from_two_sessions_is_two_orders(server: TestServer) {
+    let (first, _pushes) = server.signed_in("alice").await;
+    let (second, _more) = server.signed_in("alice").await;
+    let a = create_order(&first, 3).await;
+    let b = create_order(&second, 3).await;
+    assert_ne!(a.id, b.id, "the second session's create was taken for a retry of the first's");
+    let again = create_order(&first, 3).await;
+    assert!(again.id != a.id && again.id != b.id, "a second create on one connection is a new order too");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{expect_disconnect, next_push, raw, TestServer, PATIENCE};
 use serde_json::{json, Value};
 use tidings_client::{Client, ClientError, Push};
-use tidings_protocol::{ClientMessage, Empty, ErrorCode, ServerMessage};
+use tidings_protocol::{ErrorCode, ServerMessage};
 
 #[tokio::test]
 async fn connect_reply_advertises_the_session_parameters() {
@@ -28,9 +28,10 @@ async fn connect_reply_advertises_the_session_parameters() {
 async fn ping_gets_pong_with_the_request_id_in_every_state() {
     let server = TestServer::start().await;
     let (client, _pushes) = Client::open(&server.url).await.expect("open");
-    let reply = client.request_envelope(ClientMessage::Ping(Empty {})).await.expect("pong in open");
+    let ping = r#"{"type":"ping","timestamp":1630423456,"requestId":"ping-in-open","payload":{}}"#;
+    let reply = client.request_text("ping-in-open", ping.to_owned()).await.expect("pong in open");
     assert!(matches!(reply.message, ServerMessage::Pong(_)));
-    assert_eq!(reply.request_id.map(|r| r.into_string()), Some("r-1".to_owned()));
+    assert_eq!(reply.request_id.map(|r| r.into_string()), Some("ping-in-open".to_owned()));
 
     let (client, _pushes) = server.connected().await;
     client.ping().await.expect("pong in connected");

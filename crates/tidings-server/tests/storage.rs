@@ -75,6 +75,7 @@ storage_tests!(
         lists_filter_by_strings_numbers_booleans_and_null,
         notifications_have_per_user_seqs_and_pending_ones_go_once,
         pruning_keeps_the_newest_events_and_the_heads,
+        a_taken_id_is_refused_as_taken_and_writes_nothing,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen],
 );
@@ -560,4 +561,15 @@ async fn pruning_keeps_the_newest_events_and_the_heads(storage: Arc<dyn Storage>
     assert_eq!(storage.head("order").await.expect("head"), 10, "the head survives pruning");
     let (_, event) = create(&storage, "order", "O-10", json!({})).await;
     assert_eq!(event.seq, 11, "seq never repeats");
+}
+
+/// Ids are random, so two creates may draw the same one: storage must say so (the service then draws again), not
+/// fail as if the database were broken, and must write nothing.
+async fn a_taken_id_is_refused_as_taken_and_writes_nothing(storage: Arc<dyn Storage>) {
+    create(&storage, "order", "O-1", json!({ "n": 1 })).await;
+    let again = storage.create(new_record("order", "O-1", "bob", json!({ "n": 2 })), None).await;
+    assert!(matches!(again, Err(StorageError::IdTaken)), "{again:?}");
+    assert_eq!(storage.head("order").await.expect("head"), 1, "the refused create has no event");
+    let kept = storage.get("order", "O-1").await.expect("read").expect("the first is there");
+    assert_eq!(kept.owner_id, "alice");
 }

@@ -159,17 +159,51 @@ impl Link {
     }
 }
 
-/// Doubling waits from 50 ms up to [`MAX_BACKOFF`].
+/// Doubling waits from 50 ms up to [`MAX_BACKOFF`], each drawn at random from its upper half: after a Redis
+/// restart, every node retries, and without the chance they would all retry in lockstep, again and again.
 #[derive(Default)]
 struct Backoff(Duration);
 
 impl Backoff {
     async fn wait(&mut self) {
+        tokio::time::sleep(self.next()).await;
+    }
+
+    /// The next wait: the ceiling doubles, and the wait is between half of it and all of it.
+    fn next(&mut self) -> Duration {
         self.0 = (self.0 * 2).clamp(Duration::from_millis(50), MAX_BACKOFF);
-        tokio::time::sleep(self.0).await;
+        self.0.mul_f64(0.5 + rand::random::<f64>() / 2.0)
     }
 
     fn reset(&mut self) {
         self.0 = Duration::ZERO;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::Backoff;
+
+    #[test]
+    fn nodes_that_back_off_together_do_not_retry_together() {
+        // Fifty nodes lose Redis at once and each backs off three times: their third waits must be spread out
+        // (a ceiling of 200 ms, each between 100 and 200 ms), not all the same.
+        let waits: Vec<Duration> = (0..50)
+            .map(|_| {
+                let mut backoff = Backoff::default();
+                backoff.next();
+                backoff.next();
+                backoff.next()
+            })
+            .collect();
+        assert!(
+            waits.iter().all(|w| (Duration::from_millis(100)..=Duration::from_millis(200)).contains(w)),
+            "{waits:?}"
+        );
+        let distinct: BTreeSet<Duration> = waits.into_iter().collect();
+        assert!(distinct.len() > 25, "the nodes retry in lockstep: {distinct:?}");
     }
 }

@@ -65,7 +65,10 @@ impl<O: Outbound> Session<O> {
             }
         }
         self.state = State::Authenticated;
-        self.expiry = Expiry::At(instant_of(identity.expires_at_ms));
+        // The session lasts as long as the token is accepted: its `exp` plus the leeway the verifier allows, or
+        // a token accepted within the leeway would be called expired at once.
+        let leeway_ms = self.shared.config.auth.leeway_seconds.saturating_mul(1000);
+        self.expiry = Expiry::At(instant_of(identity.expires_at_ms.saturating_add(leeway_ms)));
         let Ok(user_id) = Text::new(identity.user_id.clone()) else {
             return self.auth_failed(request_id, Rejection::MissingClaim).await;
         };

@@ -6,6 +6,7 @@
 //! - Every event of a type gets the next `seq` of that type, strictly increasing, without gaps.
 //! - A create with an idempotency key that was seen within the window writes nothing and returns the record as
 //!   it was first created; the same key with different content is refused.
+//! - A create whose id is taken writes nothing and is refused as `IdTaken`.
 //! - `update` and `delete` run their check on the current record inside the transaction, so concurrent
 //!   changes cannot slip between the check and the write.
 //! - An unreachable database is `StorageError::Unavailable`, and the backend recovers by itself when it returns.
@@ -218,6 +219,8 @@ pub enum StorageError {
     Rejected(ErrorPayload),
     /// The idempotency key was used before for a different create.
     KeyReused,
+    /// A create's id is already taken (ids are random: the caller draws another).
+    IdTaken,
     /// The database cannot be reached or cannot write (disk full); retrying later may work.
     Unavailable(String),
     /// Anything else: a bug or corrupt data.
@@ -230,6 +233,7 @@ impl fmt::Display for StorageError {
             StorageError::NotFound => f.write_str("not found"),
             StorageError::Rejected(e) => write!(f, "rejected: {e}"),
             StorageError::KeyReused => f.write_str("idempotency key reused for a different create"),
+            StorageError::IdTaken => f.write_str("the id is taken"),
             StorageError::Unavailable(e) => write!(f, "storage unavailable: {e}"),
             StorageError::Internal(e) => write!(f, "storage failed: {e}"),
         }

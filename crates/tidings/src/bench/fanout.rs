@@ -57,13 +57,16 @@ fn publisher(
     tokio::spawn(async move {
         let mut ticks = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r.max(0.001))));
         let (mut n, mut outstanding) = (0_u64, 0_usize);
+        // Each publisher's requestIds are its own, whichever user it signs in as.
+        let publisher: u32 = rand::random();
         loop {
             let sending = Instant::now() < end;
             if sending && outstanding < in_flight.max(1) {
                 if let Some(ticks) = ticks.as_mut() {
                     ticks.tick().await;
                 }
-                let message = create_message(&format!("e{}-{n}", nonce()), &format!("t{}", micros_since(base)));
+                let message =
+                    create_message(&format!("e{}-{publisher:08x}-{n}", nonce()), &format!("t{}", micros_since(base)));
                 if conn.send(&message).await.is_err() {
                     return;
                 }

@@ -42,11 +42,12 @@ impl Kind {
     }
 }
 
-/// A number of this process, put in every create's requestId: a server remembers requestIds for retries, and a
-/// second run against the same server must create anew rather than replay the first run's creates.
+/// A random number of this process, put in every create's requestId: a server remembers requestIds for retries,
+/// and another run against the same server, even one started in the same millisecond, must create anew rather
+/// than replay this run's creates.
 pub fn nonce() -> u64 {
     static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *NONCE.get_or_init(tidings_protocol::now_ms)
+    *NONCE.get_or_init(rand::random)
 }
 
 /// A `create` of an order whose `productId` is `product` (about 100 bytes of data).

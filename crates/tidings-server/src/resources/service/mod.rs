@@ -97,13 +97,22 @@ impl Resources {
             fingerprint: fingerprint(def.name(), &create.data),
         });
         let data = prepare_new(def, who, create.data)?;
-        let new = NewRecord {
+        let mut new = NewRecord {
             resource_type: def.name().to_owned(),
             id: new_id(&def.config.id_prefix),
             owner_id: who.user_id.clone(),
             data,
         };
-        match self.storage.create(new, key).await {
+        let mut outcome = self.storage.create(new.clone(), key.clone()).await;
+        // With 80 random bits a taken id is all but impossible; if one comes, another draw settles it.
+        for _ in 0..ID_DRAWS {
+            if !matches!(outcome, Err(StorageError::IdTaken)) {
+                break;
+            }
+            new.id = new_id(&def.config.id_prefix);
+            outcome = self.storage.create(new.clone(), key.clone()).await;
+        }
+        match outcome {
             Ok(CreateOutcome::Created(record, event)) => {
                 self.publish(event);
                 Ok(Created { resource: resource(record)?, fresh: true })
@@ -311,12 +320,22 @@ fn check_version(expected: Option<Version>, current: &Record) -> Result<(), Erro
     }
 }
 
-/// A new id: the type's prefix and ten random Crockford base32 characters (50 bits), such as `ORD-7K3M9Q2XAB`.
+/// How many more ids a create draws when the one it drew is taken.
+const ID_DRAWS: usize = 3;
+
+/// A new id: the type's prefix and a ULID, such as `ORD-01JF6Z7Y3V8K2M4N6P8Q0R2S4T`: 48 bits of the time in
+/// milliseconds, so that ids sort by when they were made, then 80 random bits, so that two ids collide about once
+/// in 2^40 draws made within the same millisecond (docs/protocol.md, "Resources").
 fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid(tidings_protocol::now_ms(), rand::random::<u128>()))
+}
+
+/// The 26 Crockford base32 characters of a ULID: `time_ms` (its low 48 bits) followed by 80 bits of `random`.
+fn ulid(time_ms: u64, random: u128) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let bits: u64 = rand::random();
-    let tail: String = (0..10).map(|n| ALPHABET[((bits >> (n * 5)) & 31) as usize] as char).collect();
-    format!("{prefix}-{tail}")
+    let random = random & ((1_u128 << 80) - 1);
+    let value = (u128::from(time_ms & ((1 << 48) - 1)) << 80) | random;
+    (0..26).rev().map(|n| ALPHABET[((value >> (n * 5)) & 31) as usize] as char).collect()
 }
 
 /// The protocol's resource for a stored record.
@@ -331,4 +350,22 @@ fn resource(record: Record) -> Result<Resource, ErrorPayload> {
         updated_at: record.updated_at,
         data: record.data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{new_id, ulid};
+
+    #[test]
+    fn ids_carry_the_time_then_eighty_random_bits_and_sort_by_time() {
+        assert_eq!(ulid(0, 0), "00000000000000000000000000");
+        assert_eq!(ulid(u64::MAX, u128::MAX), "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", "48 bits of time, 80 of chance");
+        // The random part takes the last 16 characters (80 bits) and leaves the time's 10 alone.
+        assert_eq!(&ulid(1, u128::MAX)[..10], "0000000001");
+        assert_eq!(&ulid(1, u128::MAX)[10..], "ZZZZZZZZZZZZZZZZ");
+        assert!(ulid(1_700_000_000_000, u128::MAX) < ulid(1_700_000_000_001, 0), "later ids sort after");
+        let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_id("ORD")).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| id.len() == 30 && id.starts_with("ORD-")), "{ids:?}");
+    }
 }

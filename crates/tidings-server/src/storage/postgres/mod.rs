@@ -171,7 +171,10 @@ impl Postgres {
         .bind(json(&record.data))
         .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
+        .map_err(|e| match e {
+            sqlx::Error::Database(e) if e.constraint() == Some("resources_pkey") => StorageError::IdTaken,
+            other => db_error(other),
+        })?;
         if let Some(key) = key {
             // The receipt is kept as text, so a replay answers byte for byte what the first create answered.
             let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;

@@ -6,7 +6,9 @@
 //! connections, which WAL lets run beside the writer.
 
 mod list;
+mod maintenance;
 mod notifications;
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,18 +17,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
-use tidings_protocol::now_ms;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{
     CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
     StorageError, UpdateCheck, UpdateOutcome,
 };
 
-/// The most writes one transaction carries.
-const MAX_BATCH: usize = 256;
 /// Read connections.
 const READERS: usize = 4;
 
@@ -58,9 +57,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE notification_heads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
     CREATE INDEX events_by_time ON events (occurred_at);
 ",
+    // Maintenance reads by index, never by scanning: receipts by age, and each type's events by age (covering
+    // seq, which is what pruning by age needs to find where the kept range starts).
+    r"
+    CREATE INDEX idempotency_by_age ON idempotency (created_at);
+    DROP INDEX events_by_time;
+    CREATE INDEX events_by_type_time ON events (resource_type, occurred_at, seq);
+",
 ];
 
-/// SQLite storage.
 #[derive(Debug)]
 pub struct Sqlite {
     writes: mpsc::Sender<Write>,
@@ -74,10 +79,7 @@ struct Readers {
     next: AtomicUsize,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StorageError>>;
-
-/// One write for the writer thread: it runs in the batch's transaction (or learns that there is none).
-type Write = Box<dyn for<'t> FnOnce(Result<&Transaction<'t>, StorageError>, u64) -> Answer + Send>;
+use writer::{write_loop, Write, MAX_BATCH};
 
 impl Sqlite {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
@@ -130,22 +132,6 @@ impl Sqlite {
         let connection = readers.connections[n].lock().unwrap_or_else(PoisonError::into_inner);
         query(&connection)
     }
-
-    /// Runs `run` on the writer thread, in its own savepoint of the next batch's transaction, and answers after
-    /// the commit. `run` gets the connection and the batch's time.
-    async fn write<T, F>(&self, run: F) -> Result<T, StorageError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, u64) -> Result<T, StorageError> + Send + 'static,
-    {
-        let (reply, answer_rx): (Reply<T>, _) = oneshot::channel();
-        let write: Write = Box::new(move |tx, now| match tx {
-            Ok(tx) => answer(reply, in_savepoint(tx, |c| run(c, now))),
-            Err(error) => answer(reply, Err(error)),
-        });
-        self.writes.send(write).await.map_err(|_| StorageError::Unavailable("the writer has stopped".to_owned()))?;
-        answer_rx.await.map_err(|_| StorageError::Internal("the writer dropped a write".to_owned()))?
-    }
 }
 
 fn migrate(connection: &Connection) -> anyhow::Result<()> {
@@ -159,74 +145,10 @@ fn migrate(connection: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The writer thread: group commit (see the module docs).
-fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<Write>, window_ms: u64) {
-    let mut last_sweep = 0;
-    while let Some(first) = queue.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
-            }
-        }
-        let now = now_ms();
-        let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let error = sql_error(&e);
-                batch.into_iter().for_each(|write| write(Err(error.clone()), now)(None));
-                continue;
-            }
-        };
-        let answers: Vec<Answer> = batch.into_iter().map(|write| write(Ok(&tx), now)).collect();
-        if now.saturating_sub(last_sweep) > 60_000 {
-            // Receipts outside the window can never be replayed again.
-            let _ = tx.execute("DELETE FROM idempotency WHERE created_at < ?", [now.saturating_sub(window_ms)]);
-            last_sweep = now;
-        }
-        let committed = tx.commit().map_err(|e| sql_error(&e));
-        for answer in answers {
-            answer(committed.as_ref().err());
-        }
-    }
-}
-
-/// Sends one write's result once the transaction's fate is known.
-type Answer = Box<dyn FnOnce(Option<&StorageError>) + Send>;
-
-fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StorageError>) -> Answer {
-    Box::new(move |commit_error| {
-        let _ = reply.send(match commit_error {
-            Some(error) if result.is_ok() => Err(error.clone()),
-            _ => result,
-        });
-    })
-}
-
 /// Runs one statement through the connection's statement cache: the writer runs the same few statements
 /// thousands of times a second, and preparing each anew took a tenth of its time.
 fn execute(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     c.prepare_cached(sql)?.execute(params)
-}
-
-/// Runs one write in a savepoint, so that a refused write leaves the rest of the batch alone.
-fn in_savepoint<T>(
-    tx: &Transaction<'_>,
-    run: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
-    // An I/O error or a full disk can make SQLite roll the whole transaction back; later writes of the batch
-    // would then each commit on their own while the batch is reported as failed. They must not run.
-    if tx.is_autocommit() {
-        return Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()));
-    }
-    execute(tx, "SAVEPOINT write", []).map_err(|e| sql_error(&e))?;
-    let result = run(tx);
-    if result.is_err() {
-        execute(tx, "ROLLBACK TO write", []).map_err(|e| sql_error(&e))?;
-    }
-    execute(tx, "RELEASE write", []).map_err(|e| sql_error(&e))?;
-    result
 }
 
 fn create(
@@ -276,7 +198,12 @@ fn create(
         "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         params![record.resource_type, record.id, record.owner_id, record.version, now, now, json(&record.data)],
     )
-    .map_err(|e| sql_error(&e))?;
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            StorageError::IdTaken
+        }
+        other => sql_error(&other),
+    })?;
     let event = append(c, &record, EventKind::Created, &record.owner_id, now)?;
     if let Some(key) = key {
         let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
@@ -505,43 +432,10 @@ impl Storage for Sqlite {
     }
 
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
-        self.write(move |c, _| {
-            let dropped = c
-                .execute(
-                    "DELETE FROM events WHERE occurred_at < ?1
-                     OR seq <= (SELECT h.seq FROM topic_heads h WHERE h.resource_type = events.resource_type) - ?2",
-                    params![before, keep],
-                )
-                .map_err(|e| sql_error(&e))?;
-            Ok(dropped as u64)
-        })
-        .await
+        self.prune(keep, before).await
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| sql_error(&e))).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn pruning_keeps_the_newest_events() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = Sqlite::open(&dir.path().join("t.db"), Duration::from_secs(60)).expect("open");
-        for n in 0..10 {
-            let new = NewRecord {
-                resource_type: "order".into(),
-                id: format!("O-{n}"),
-                owner_id: "a".into(),
-                data: Map::new(),
-            };
-            db.create(new, None).await.expect("create");
-        }
-        assert_eq!(db.prune_events(3, 0).await.expect("prune"), 7);
-        let kept = db.events_after("order", None, 0, 100).await.expect("events");
-        assert_eq!(kept.first().map(|e| e.seq), Some(8));
     }
 }
