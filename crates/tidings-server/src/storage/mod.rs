@@ -277,8 +277,9 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<EventRecord>, StorageError>;
     /// The `seq` of the type's latest event (0 when it has none).
     async fn head(&self, resource_type: &str) -> Result<u64, StorageError>;
-    /// Drops the events beyond the newest `keep` of each type and those that occurred before `before` (Unix ms);
-    /// returns how many were dropped. Heads are kept, so `seq` never repeats.
+    /// Drops the oldest events of each type: those beyond the newest `keep`, and every event up to the last one
+    /// that occurred before `before` (Unix ms), so what is kept is always an unbroken range of `seq`s ending at
+    /// the head. Returns how many were dropped. Heads are kept, so `seq` never repeats.
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StorageError>;

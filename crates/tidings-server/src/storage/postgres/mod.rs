@@ -495,9 +495,13 @@ impl Storage for Postgres {
 
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
         let mut c = self.connection().await?;
+        // Each type's log loses a prefix, up to the later of the two cuts (the count kept, the age kept), so the
+        // kept range never has a hole, even when nodes' clocks made `occurred_at` go backwards.
         let dropped = sqlx::query(
-            "DELETE FROM events e WHERE e.occurred_at < $1
-             OR e.seq <= (SELECT h.seq FROM topic_heads h WHERE h.resource_type = e.resource_type) - $2",
+            "DELETE FROM events e USING topic_heads h
+             WHERE e.resource_type = h.resource_type
+               AND e.seq <= GREATEST(h.seq - $2, COALESCE((SELECT MAX(x.seq) FROM events x
+                   WHERE x.resource_type = h.resource_type AND x.occurred_at < $1), 0))",
         )
         .bind(int(before)?)
         .bind(int(keep)?)
