@@ -63,7 +63,13 @@ pub(super) fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<W
                 last_sweep = now;
             }
         }
-        let committed = tx.commit().map_err(|e| sql_error(&e));
+        // A write that filled the disk may have made SQLite roll the whole batch back: then every write of it
+        // failed for want of room, which is UNAVAILABLE, not the "no transaction" error a commit would give.
+        let committed = if tx.is_autocommit() {
+            Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()))
+        } else {
+            tx.commit().map_err(|e| sql_error(&e))
+        };
         for answer in answers {
             answer(committed.as_ref().err());
         }
@@ -94,9 +100,71 @@ fn in_savepoint<T>(
     }
     execute(tx, "SAVEPOINT write", []).map_err(|e| sql_error(&e))?;
     let result = run(tx);
+    // After SQLITE_FULL or an I/O error SQLite may have rolled the whole transaction back, savepoint and all:
+    // then there is nothing to roll back to, and the write's own error is the one to report.
+    if tx.is_autocommit() {
+        return result.and(Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned())));
+    }
     if result.is_err() {
         execute(tx, "ROLLBACK TO write", []).map_err(|e| sql_error(&e))?;
     }
     execute(tx, "RELEASE write", []).map_err(|e| sql_error(&e))?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{json, Map, Value};
+
+    use super::Sqlite;
+    use crate::storage::{NewRecord, Storage, StorageError};
+
+    fn order(n: usize) -> NewRecord {
+        let mut data = Map::new();
+        data.insert("blob".to_owned(), Value::String("x".repeat(4000)));
+        data.insert("n".to_owned(), json!(n));
+        NewRecord { resource_type: "order".to_owned(), id: format!("O-{n}"), owner_id: "a".to_owned(), data }
+    }
+
+    /// A full disk is UNAVAILABLE ("retry later"), never INTERNAL: SQLite rolls the whole transaction back on
+    /// SQLITE_FULL, and the savepoint's own rollback must not then replace the real error with its failure.
+    #[tokio::test]
+    async fn a_full_database_is_unavailable_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Sqlite::open(&dir.path().join("t.db"), Duration::from_secs(60)).expect("open");
+        db.write(|c, _| c.pragma_update(None, "max_page_count", 40).map_err(|e| super::sql_error(&e)))
+            .await
+            .expect("the cap is set");
+        let mut refused = None;
+        for n in 0..200 {
+            if let Err(error) = db.create(order(n), None).await {
+                refused = Some((n, error));
+                break;
+            }
+        }
+        let (n, error) = refused.expect("a database of 40 pages fills up");
+        assert!(matches!(error, StorageError::Unavailable(_)), "a full disk is not a bug: {error:?}");
+        // Many writes at once share batches; each is stored and readable, or refused as UNAVAILABLE.
+        let db = std::sync::Arc::new(db);
+        let tries: Vec<_> = (1000..1020)
+            .map(|m| {
+                let db = std::sync::Arc::clone(&db);
+                tokio::spawn(async move { (m, db.create(order(m), None).await) })
+            })
+            .collect();
+        for attempt in tries {
+            let (m, result) = attempt.await.expect("the task ran");
+            match result {
+                Ok(_) => assert!(db.get("order", &format!("O-{m}")).await.expect("read").is_some(), "O-{m}"),
+                Err(error) => assert!(matches!(error, StorageError::Unavailable(_)), "{error:?}"),
+            }
+        }
+        // Room again: the writer is still there, and the next write is stored.
+        db.write(|c, _| c.pragma_update(None, "max_page_count", 100_000).map_err(|e| super::sql_error(&e)))
+            .await
+            .expect("the cap is lifted");
+        db.create(order(n), None).await.expect("stored once there is room");
+    }
 }
