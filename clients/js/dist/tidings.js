@@ -297,6 +297,36 @@ function createRequests(state, settings) {
   return { send, transmit, request, routeReply };
 }
 
+// src/subscriptions.ts
+var NOTIFICATIONS = "notifications";
+function record(topic, subscriptionId, lastSeq) {
+  return { topic, subscriptionId, lastSeq, ahead: /* @__PURE__ */ new Set() };
+}
+function view(sub) {
+  const out = { topic: sub.topic, subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq };
+  if (sub.recovered !== void 0) out.recovered = sub.recovered;
+  return out;
+}
+function advance(sub, seq) {
+  sub.lastSeq = seq;
+  for (const delivered of sub.ahead) if (delivered <= seq) sub.ahead.delete(delivered);
+}
+function countEvent(sub, event) {
+  if (sub === void 0 || typeof event.seq !== "number") return true;
+  if (event.seq <= sub.lastSeq) return false;
+  advance(sub, event.seq);
+  return true;
+}
+function countNotification(sub, notification) {
+  if (sub === void 0) return true;
+  const { seq } = notification;
+  if (seq <= sub.lastSeq) return false;
+  const seen = sub.ahead.has(seq);
+  if (notification.subscriptionId) advance(sub, seq);
+  else sub.ahead.add(seq);
+  return !seen;
+}
+
 // src/connection.ts
 var MAX_TIMER_MS = 2 ** 31 - 1;
 var MIN_REFRESH_WAIT_MS = 1e3;
@@ -389,7 +419,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
         sub.recovered = reply.payload.recovered ?? void 0;
         if (reply.payload.recovered === false) {
           emit("gap", { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
-          sub.lastSeq = reply.payload.seq;
+          advance(sub, reply.payload.seq);
         }
       } catch (error) {
         if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
@@ -640,21 +670,12 @@ function createClient(options) {
         const event = message.payload;
         const topic = topicOf(event.topic, event.subscriptionId);
         const sub = topic === void 0 || topic === null ? void 0 : state.subscriptions.get(topic);
-        if (sub !== void 0 && typeof event.seq === "number") {
-          if (event.seq <= sub.lastSeq) return;
-          sub.lastSeq = event.seq;
-        }
-        emit("event", event);
+        if (countEvent(sub, event)) emit("event", event);
         return;
       }
       case "notification": {
         const notification = message.payload;
-        const sub = notification.subscriptionId ? state.subscriptions.get("notifications") : void 0;
-        if (sub !== void 0) {
-          if (notification.seq <= sub.lastSeq) return;
-          sub.lastSeq = notification.seq;
-        }
-        emit("notification", notification);
+        if (countNotification(state.subscriptions.get(NOTIFICATIONS), notification)) emit("notification", notification);
         return;
       }
       case "unsubscribe": {
@@ -756,14 +777,14 @@ function createClient(options) {
       const payload = { topic };
       if (opts.since !== void 0) payload.since = opts.since;
       const p = (await request("subscribe", payload, opts)).payload;
-      const sub = { topic: p.topic, subscriptionId: p.subscriptionId, lastSeq: opts.since ?? p.seq };
+      const sub = record(p.topic, p.subscriptionId, opts.since ?? p.seq);
       if (p.recovered !== void 0 && p.recovered !== null) sub.recovered = p.recovered;
       if (p.recovered === false) {
         emit("gap", { topic: p.topic, since: opts.since ?? p.seq, seq: p.seq });
-        sub.lastSeq = p.seq;
+        advance(sub, p.seq);
       }
       state.subscriptions.set(p.topic, sub);
-      return { ...sub };
+      return view(sub);
     },
     async unsubscribe(topic, opts = {}) {
       const sub = state.subscriptions.get(topic);
@@ -782,7 +803,7 @@ function createClient(options) {
       };
     },
     subscriptions() {
-      return [...state.subscriptions.values()].map((s) => ({ ...s }));
+      return [...state.subscriptions.values()].map(view);
     }
   };
   return client;

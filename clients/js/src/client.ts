@@ -10,9 +10,10 @@ import {
 } from './common.js';
 import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
-import type { ClientEvents, ClientOptions, Client, ConnectionState, Subscription, WriteOptions } from './options.js';
+import type { ClientEvents, ClientOptions, Client, ConnectionState, WriteOptions } from './options.js';
 import { createRequests } from './requests.js';
 import { initialState } from './state.js';
+import { NOTIFICATIONS, advance, countEvent, countNotification, record, view } from './subscriptions.js';
 
 /** Creates a client. Nothing is sent before connect(). */
 export function createClient(options: ClientOptions): Client {
@@ -82,22 +83,13 @@ export function createClient(options: ClientOptions): Client {
         const event = message.payload;
         const topic = topicOf(event.topic, event.subscriptionId);
         const sub = topic === undefined || topic === null ? undefined : state.subscriptions.get(topic);
-        if (sub !== undefined && typeof event.seq === 'number') {
-          // Events at or below the last seq seen were delivered before the reconnect: drop them.
-          if (event.seq <= sub.lastSeq) return;
-          sub.lastSeq = event.seq;
-        }
-        emit('event', event);
+        if (countEvent(sub, event)) emit('event', event);
         return;
       }
       case 'notification': {
+        // Those pushed at sign-in count too, so that resuming the subscription does not deliver them again.
         const notification = message.payload;
-        const sub = notification.subscriptionId ? state.subscriptions.get('notifications') : undefined;
-        if (sub !== undefined) {
-          if (notification.seq <= sub.lastSeq) return;
-          sub.lastSeq = notification.seq;
-        }
-        emit('notification', notification);
+        if (countNotification(state.subscriptions.get(NOTIFICATIONS), notification)) emit('notification', notification);
         return;
       }
       case 'unsubscribe': {
@@ -207,14 +199,14 @@ export function createClient(options: ClientOptions): Client {
       const payload: RequestPayload<'subscribe'> = { topic };
       if (opts.since !== undefined) payload.since = opts.since;
       const p = (await request('subscribe', payload, opts)).payload;
-      const sub: Subscription = { topic: p.topic, subscriptionId: p.subscriptionId, lastSeq: opts.since ?? p.seq };
+      const sub = record(p.topic, p.subscriptionId, opts.since ?? p.seq);
       if (p.recovered !== undefined && p.recovered !== null) sub.recovered = p.recovered;
       if (p.recovered === false) {
         emit('gap', { topic: p.topic, since: opts.since ?? p.seq, seq: p.seq });
-        sub.lastSeq = p.seq;
+        advance(sub, p.seq);
       }
       state.subscriptions.set(p.topic, sub);
-      return { ...sub };
+      return view(sub);
     },
     async unsubscribe(topic, opts = {}) {
       const sub = state.subscriptions.get(topic);
@@ -233,7 +225,7 @@ export function createClient(options: ClientOptions): Client {
       };
     },
     subscriptions() {
-      return [...state.subscriptions.values()].map((s) => ({ ...s }));
+      return [...state.subscriptions.values()].map(view);
     },
   };
   return client;

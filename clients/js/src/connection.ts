@@ -14,6 +14,7 @@ import type { Settings } from './defaults.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './options.js';
 import { OPEN, type Requests } from './requests.js';
 import type { ClientState, PendingRequest } from './state.js';
+import { advance } from './subscriptions.js';
 
 /** The longest delay setTimeout keeps, 2^31-1 ms; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -153,7 +154,7 @@ export function createConnection({ options, settings, state, requests, emit, set
         sub.recovered = reply.payload.recovered ?? undefined;
         if (reply.payload.recovered === false) {
           emit('gap', { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
-          sub.lastSeq = reply.payload.seq;
+          advance(sub, reply.payload.seq);
         }
       } catch (error) {
         // A lost connection or a timeout fails this attempt; any other failure ends only this subscription.

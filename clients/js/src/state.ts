@@ -1,6 +1,7 @@
 // The client's mutable state in one object, so that a reader sees at once everything that changes while it runs.
 import type { RequestType, ServerDisconnect, ServerMessage, TidingsError } from './common.js';
-import type { ConnectionState, Subscription, WebSocketLike } from './options.js';
+import type { ConnectionState, WebSocketLike } from './options.js';
+import type { SubscriptionRecord } from './subscriptions.js';
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -51,7 +52,7 @@ export interface ClientState {
   /** The requests waiting for a connection, in the order they will go out. */
   queue: PendingRequest[];
   /** The subscriptions to resume after a reconnect, by topic. */
-  subscriptions: Map<string, Subscription>;
+  subscriptions: Map<string, SubscriptionRecord>;
 }
 
 /** The state of a client that has not connected yet. */
