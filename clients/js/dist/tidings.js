@@ -299,8 +299,17 @@ function createRequests(state, settings) {
 
 // src/subscriptions.ts
 var NOTIFICATIONS = "notifications";
-function record(topic, subscriptionId, lastSeq) {
-  return { topic, subscriptionId, lastSeq, ahead: /* @__PURE__ */ new Set() };
+function pending(topic, since) {
+  return { topic, subscriptionId: "", lastSeq: since ?? 0, pending: true, ahead: /* @__PURE__ */ new Set() };
+}
+function applyReply(sub, reply, since) {
+  sub.pending = false;
+  sub.subscriptionId = reply.subscriptionId;
+  if (reply.recovered === void 0 || reply.recovered === null) delete sub.recovered;
+  else sub.recovered = reply.recovered;
+  const from = reply.recovered === false ? reply.seq : since ?? reply.seq;
+  if (from > sub.lastSeq) advance(sub, from);
+  return reply.recovered === false ? { topic: sub.topic, since: since ?? reply.seq, seq: reply.seq } : void 0;
 }
 function view(sub) {
   const out = { topic: sub.topic, subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq };
@@ -412,15 +421,13 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     });
   }
   async function resubscribe() {
-    const pending = [...state.subscriptions.values()].map(async (sub) => {
+    const resumed = [...state.subscriptions.values()].filter((sub) => !sub.pending);
+    const pending2 = resumed.map(async (sub) => {
+      const since = sub.lastSeq;
       try {
-        const reply = await request("subscribe", { topic: sub.topic, since: sub.lastSeq }, { internal: true });
-        sub.subscriptionId = reply.payload.subscriptionId;
-        sub.recovered = reply.payload.recovered ?? void 0;
-        if (reply.payload.recovered === false) {
-          emit("gap", { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
-          advance(sub, reply.payload.seq);
-        }
+        const reply = await request("subscribe", { topic: sub.topic, since }, { internal: true });
+        const gap = applyReply(sub, reply.payload, since);
+        if (gap !== void 0) emit("gap", gap);
       } catch (error) {
         if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
           throw error;
@@ -429,7 +436,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
         emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
       }
     });
-    await Promise.all(pending);
+    await Promise.all(pending2);
   }
   function onClosed(reconnect, error) {
     clearTimeout(state.watchdog);
@@ -776,19 +783,24 @@ function createClient(options) {
     async subscribe(topic, opts = {}) {
       const payload = { topic };
       if (opts.since !== void 0) payload.since = opts.since;
-      const p = (await request("subscribe", payload, opts)).payload;
-      const sub = record(p.topic, p.subscriptionId, opts.since ?? p.seq);
-      if (p.recovered !== void 0 && p.recovered !== null) sub.recovered = p.recovered;
-      if (p.recovered === false) {
-        emit("gap", { topic: p.topic, since: opts.since ?? p.seq, seq: p.seq });
-        advance(sub, p.seq);
+      const mine = state.subscriptions.has(topic) ? void 0 : pending(topic, opts.since);
+      if (mine !== void 0) state.subscriptions.set(topic, mine);
+      let reply;
+      try {
+        reply = (await request("subscribe", payload, opts)).payload;
+      } catch (error) {
+        if (mine !== void 0 && state.subscriptions.get(topic) === mine) state.subscriptions.delete(topic);
+        throw error;
       }
-      state.subscriptions.set(p.topic, sub);
+      const sub = mine ?? pending(topic, opts.since);
+      const gap = applyReply(sub, reply, opts.since);
+      state.subscriptions.set(topic, sub);
+      if (gap !== void 0) emit("gap", gap);
       return view(sub);
     },
     async unsubscribe(topic, opts = {}) {
       const sub = state.subscriptions.get(topic);
-      if (sub === void 0) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
+      if (sub === void 0 || sub.pending) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
       state.subscriptions.delete(topic);
       if (!state.authenticated) return;
       await request("unsubscribe", { subscriptionId: sub.subscriptionId }, opts);
@@ -803,7 +815,7 @@ function createClient(options) {
       };
     },
     subscriptions() {
-      return [...state.subscriptions.values()].map(view);
+      return [...state.subscriptions.values()].filter((s) => !s.pending).map(view);
     }
   };
   return client;

@@ -7,13 +7,14 @@ import {
   decodeServer,
   type RequestPayload,
   type ServerMessage,
+  type ServerSubscribe,
 } from './common.js';
 import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
 import type { ClientEvents, ClientOptions, Client, ConnectionState, WriteOptions } from './options.js';
 import { createRequests } from './requests.js';
 import { initialState } from './state.js';
-import { NOTIFICATIONS, advance, countEvent, countNotification, record, view } from './subscriptions.js';
+import { NOTIFICATIONS, applyReply, countEvent, countNotification, pending, view } from './subscriptions.js';
 
 /** Creates a client. Nothing is sent before connect(). */
 export function createClient(options: ClientOptions): Client {
@@ -198,19 +199,26 @@ export function createClient(options: ClientOptions): Client {
     async subscribe(topic, opts = {}) {
       const payload: RequestPayload<'subscribe'> = { topic };
       if (opts.since !== undefined) payload.since = opts.since;
-      const p = (await request('subscribe', payload, opts)).payload;
-      const sub = record(p.topic, p.subscriptionId, opts.since ?? p.seq);
-      if (p.recovered !== undefined && p.recovered !== null) sub.recovered = p.recovered;
-      if (p.recovered === false) {
-        emit('gap', { topic: p.topic, since: opts.since ?? p.seq, seq: p.seq });
-        advance(sub, p.seq);
+      // Recorded before the subscribe goes out, so that events emitted in one burst with its reply count toward
+      // it; a topic already recorded is left alone, and the server answers CONFLICT.
+      const mine = state.subscriptions.has(topic) ? undefined : pending(topic, opts.since);
+      if (mine !== undefined) state.subscriptions.set(topic, mine);
+      let reply: ServerSubscribe['payload'];
+      try {
+        reply = (await request('subscribe', payload, opts)).payload;
+      } catch (error) {
+        if (mine !== undefined && state.subscriptions.get(topic) === mine) state.subscriptions.delete(topic);
+        throw error;
       }
-      state.subscriptions.set(p.topic, sub);
+      const sub = mine ?? pending(topic, opts.since);
+      const gap = applyReply(sub, reply, opts.since);
+      state.subscriptions.set(topic, sub);
+      if (gap !== undefined) emit('gap', gap);
       return view(sub);
     },
     async unsubscribe(topic, opts = {}) {
       const sub = state.subscriptions.get(topic);
-      if (sub === undefined) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
+      if (sub === undefined || sub.pending) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
       state.subscriptions.delete(topic);
       if (!state.authenticated) return;
       await request('unsubscribe', { subscriptionId: sub.subscriptionId }, opts);
@@ -225,7 +233,7 @@ export function createClient(options: ClientOptions): Client {
       };
     },
     subscriptions() {
-      return [...state.subscriptions.values()].map(view);
+      return [...state.subscriptions.values()].filter((s) => !s.pending).map(view);
     },
   };
   return client;

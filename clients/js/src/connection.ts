@@ -14,7 +14,7 @@ import type { Settings } from './defaults.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './options.js';
 import { OPEN, type Requests } from './requests.js';
 import type { ClientState, PendingRequest } from './state.js';
-import { advance } from './subscriptions.js';
+import { applyReply } from './subscriptions.js';
 
 /** The longest delay setTimeout keeps, 2^31-1 ms; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -147,15 +147,14 @@ export function createConnection({ options, settings, state, requests, emit, set
 
   /** Subscribes again to every topic with since = the last seq seen, and reports the gaps. */
   async function resubscribe(): Promise<void> {
-    const pending = [...state.subscriptions.values()].map(async (sub) => {
+    // A pending subscription's own subscribe is still to go out, from the queue.
+    const resumed = [...state.subscriptions.values()].filter((sub) => !sub.pending);
+    const pending = resumed.map(async (sub) => {
+      const since = sub.lastSeq;
       try {
-        const reply = await request('subscribe', { topic: sub.topic, since: sub.lastSeq }, { internal: true });
-        sub.subscriptionId = reply.payload.subscriptionId;
-        sub.recovered = reply.payload.recovered ?? undefined;
-        if (reply.payload.recovered === false) {
-          emit('gap', { topic: sub.topic, since: sub.lastSeq, seq: reply.payload.seq });
-          advance(sub, reply.payload.seq);
-        }
+        const reply = await request('subscribe', { topic: sub.topic, since }, { internal: true });
+        const gap = applyReply(sub, reply.payload, since);
+        if (gap !== undefined) emit('gap', gap);
       } catch (error) {
         // A lost connection or a timeout fails this attempt; any other failure ends only this subscription.
         if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {

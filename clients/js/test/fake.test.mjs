@@ -4,8 +4,11 @@ import { test } from 'node:test';
 import { createClient, TidingsError } from '../dist/index.js';
 import { withTimeout } from './helpers.mjs';
 
-/** A fake server side: every socket the client opens, with the messages it sent, and a way to answer. */
-function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3600000 } = {}) {
+/**
+ * A fake server side: every socket the client opens, with the messages it sent, and a way to answer. `answers`
+ * maps a message type to a function (socket, message) that answers it instead of the default.
+ */
+function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3600000, answers = {} } = {}) {
   const sockets = [];
   let notify = () => undefined;
   class FakeSocket {
@@ -27,6 +30,7 @@ function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3
       const message = JSON.parse(text);
       this.sent.push(message);
       notify();
+      if (answers[message.type]) return void answers[message.type](this, message);
       const reply = (type, payload) =>
         queueMicrotask(() => this.onmessage?.({ data: JSON.stringify({ type, timestamp: Date.now(), requestId: message.requestId, payload }) }));
       if (message.type === 'connect') {
@@ -41,6 +45,14 @@ function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3
     }
     push(type, payload) {
       this.onmessage?.({ data: JSON.stringify({ type, timestamp: Date.now(), payload }) });
+    }
+    /** Delivers messages ([type, payload, requestId?]) in one synchronous run, as ws emits what one TCP read held. */
+    burst(messages) {
+      queueMicrotask(() => {
+        for (const [type, payload, requestId] of messages) {
+          this.onmessage?.({ data: JSON.stringify({ type, timestamp: Date.now(), requestId, payload }) });
+        }
+      });
     }
     close() {
       this.readyState = 3;
@@ -156,4 +168,34 @@ test('after a 4501 close the client reconnects with a fresh token from getToken'
   await server.until(() => server.sentOf('auth').some((m) => m.payload.token === 't2'), 'a new connection with a fresh token');
   assert.equal(server.sockets.length, 2);
   client.close();
+});
+
+test('events that come with the subscribe reply count toward the subscription: a resume does not repeat them', async (t) => {
+  // The topic `order` is at seq 10 when subscribed, and two events follow at once: the fake sends them with the
+  // reply in one burst. A subscribe with since gets the reply and the replay of what follows since, also in one
+  // burst, as the server does. A subscribe to `secret` is refused.
+  const log = [11, 12];
+  const event = (seq) => ['event', { eventType: 'order_created', topic: 'order', subscriptionId: 'order', seq, data: { n: seq } }];
+  const subscribe = (socket, { requestId, payload: { topic, since } }) => {
+    if (topic !== 'order') return socket.burst([['error', { code: 'FORBIDDEN', message: 'no' }, requestId]]);
+    const reply = { subscriptionId: 'order', topic, seq: since === undefined ? 10 : 12 };
+    if (since !== undefined) reply.recovered = true;
+    socket.burst([['subscribe', reply, requestId], ...log.filter((seq) => seq > (since ?? 10)).map(event)]);
+  };
+  const server = fakeServer({ answers: { subscribe } });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket, retryWait: () => Promise.resolve() });
+  t.after(() => client.close());
+  const seqs = [];
+  client.on('event', (e) => seqs.push(e.seq));
+  await withTimeout(client.connect(), 5000, 'connect');
+  await client.subscribe('order');
+  await assert.rejects(client.subscribe('secret'), (e) => e instanceof TidingsError && e.code === 'FORBIDDEN');
+
+  const connected = new Promise((r) => client.on('state', (s) => s === 'connected' && r()));
+  client.reconnect();
+  await withTimeout(connected, 5000, 'the reconnection');
+  assert.deepEqual(seqs, [11, 12], 'each event once');
+  // The refused topic is not resumed, and the resume starts after the events already delivered.
+  assert.deepEqual(server.sockets[1].sent.filter((m) => m.type === 'subscribe').map((m) => m.payload), [{ topic: 'order', since: 12 }]);
+  assert.deepEqual(client.subscriptions().map((s) => [s.topic, s.lastSeq]), [['order', 12]]);
 });
