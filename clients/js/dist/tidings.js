@@ -229,18 +229,117 @@ function isClientMessage(value) {
   return typeof type === "string" && CLIENT_TYPES.includes(type) && typeof timestamp === "number" && timestamp >= 0 && timestamp <= MAX_SAFE && (requestId === void 0 || typeof requestId === "string" && REQUEST_ID.test(requestId)) && isObject(payload);
 }
 
+// src/pacer.ts
+var RATE_MARGIN = 0.9;
+function createPacer(now = Date.now) {
+  let perMs;
+  let burst = Infinity;
+  let tokens = 0;
+  let refilledAt = 0;
+  let sentUnpaced = 0;
+  let holdUntil = 0;
+  const waiting = [];
+  let timer;
+  function refill() {
+    const t = now();
+    if (perMs !== void 0) tokens = Math.min(burst, tokens + (t - refilledAt) * perMs);
+    refilledAt = t;
+  }
+  function delay() {
+    const held = holdUntil - now();
+    const empty = perMs === void 0 || tokens >= 1 ? 0 : (1 - tokens) / perMs;
+    return Math.max(held, empty);
+  }
+  function drain() {
+    timer = void 0;
+    refill();
+    while (waiting.length > 0) {
+      const wait = delay();
+      if (wait > 0) {
+        timer = setTimeout(drain, Math.ceil(wait));
+        return;
+      }
+      const write = waiting.shift();
+      if (write()) take();
+    }
+  }
+  function take() {
+    if (perMs === void 0) sentUnpaced += 1;
+    else tokens -= 1;
+  }
+  return {
+    send(write) {
+      refill();
+      if (waiting.length === 0 && delay() <= 0) {
+        if (write()) take();
+        return;
+      }
+      waiting.push(write);
+      timer ??= setTimeout(drain, Math.ceil(delay()));
+    },
+    limit({ messagesPerSecond, burst: size }) {
+      if (!(messagesPerSecond > 0 && size > 0)) return;
+      perMs = messagesPerSecond * RATE_MARGIN / 1e3;
+      burst = size;
+      tokens = size - sentUnpaced;
+      refilledAt = now();
+      if (waiting.length > 0) {
+        clearTimeout(timer);
+        drain();
+      }
+    },
+    pause(ms) {
+      refill();
+      tokens = Math.min(tokens, 0);
+      holdUntil = Math.max(holdUntil, now() + ms);
+      clearTimeout(timer);
+      timer = waiting.length > 0 ? setTimeout(drain, Math.ceil(delay())) : void 0;
+    },
+    reset() {
+      clearTimeout(timer);
+      timer = void 0;
+      waiting.length = 0;
+      perMs = void 0;
+      burst = Infinity;
+      tokens = 0;
+      sentUnpaced = 0;
+      holdUntil = 0;
+    }
+  };
+}
+
 // src/requests.ts
 var OPEN = 1;
+function retryAfter(details) {
+  const ms = details?.["retryAfterMs"];
+  return typeof ms === "number" && ms >= 0 ? ms : 1e3;
+}
 function createRequests(state, settings) {
+  const pacer = createPacer();
+  function write(socket, message) {
+    socket.send(JSON.stringify({ ...message, timestamp: Date.now() }));
+  }
   function send(message) {
     const socket = state.socket;
     if (socket === void 0 || socket.readyState !== OPEN) return false;
-    socket.send(JSON.stringify({ ...message, timestamp: Date.now() }));
+    pacer.send(() => {
+      if (state.socket !== socket || socket.readyState !== OPEN) return false;
+      write(socket, message);
+      return true;
+    });
     return true;
   }
   function transmit(request2) {
     state.inFlight.set(request2.requestId, request2);
-    send({ type: request2.type, requestId: request2.requestId, payload: request2.payload });
+    request2.sent = false;
+    const socket = state.socket;
+    if (socket === void 0 || socket.readyState !== OPEN) return;
+    pacer.send(() => {
+      if (state.inFlight.get(request2.requestId) !== request2 || state.socket !== socket || socket.readyState !== OPEN) return false;
+      request2.sent = true;
+      write(socket, { type: request2.type, requestId: request2.requestId, payload: request2.payload });
+      return true;
+    });
   }
   function settle(request2) {
     clearTimeout(request2.timer);
@@ -263,7 +362,9 @@ function createRequests(state, settings) {
           reject(error);
         },
         timer: void 0,
-        retry: opts.retry ?? false
+        retry: opts.retry ?? false,
+        internal: opts.internal ?? false,
+        sent: false
       };
       if (opts.internal) {
         transmit(req);
@@ -287,6 +388,10 @@ function createRequests(state, settings) {
     });
   }
   function routeReply(req, message) {
+    if (message.type === "error" && message.payload.code === ServerErrorCode.RATE_LIMITED) {
+      pacer.pause(retryAfter(message.payload.details));
+      return transmit(req);
+    }
     if (message.type === "error" || message.type === "auth_failed") {
       const p = message.payload;
       req.reject(new TidingsError(p.code, p.message, p.details ?? null, req.requestId));
@@ -294,7 +399,7 @@ function createRequests(state, settings) {
       req.resolve(message);
     }
   }
-  return { send, transmit, request, routeReply };
+  return { send, transmit, pacer, request, routeReply };
 }
 
 // src/subscriptions.ts
@@ -340,7 +445,7 @@ function countNotification(sub, notification) {
 var MAX_TIMER_MS = 2 ** 31 - 1;
 var MIN_REFRESH_WAIT_MS = 1e3;
 function createConnection({ options, settings, state, requests, emit, setState, onMessage }) {
-  const { request, transmit } = requests;
+  const { request, transmit, pacer } = requests;
   function token() {
     if (options.getToken === void 0) return Promise.resolve(options.token);
     state.tokenInFlight ??= Promise.resolve().then(() => options.getToken()).finally(() => {
@@ -369,6 +474,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
       const url = typeof options.url === "function" ? options.url() : options.url;
       const ws = new settings.WebSocket(url);
       state.socket = ws;
+      pacer.reset();
       let done = false;
       const finish = (error) => {
         if (done) return;
@@ -400,6 +506,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
             { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
             { internal: true, timeoutMs: settings.connectTimeoutMs }
           );
+          pacer.limit(connect.payload.limits.rateLimit);
           state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;
           armWatchdog();
           await authenticate();
@@ -443,9 +550,10 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     clearTimeout(state.refreshTimer);
     state.authenticated = false;
     state.socket = void 0;
+    pacer.reset();
     const retried = [];
     for (const req of state.inFlight.values()) {
-      if (req.retry) retried.push(req);
+      if (req.retry || !req.sent && !req.internal) retried.push(req);
       else {
         const message = `the connection closed before the reply to ${req.type}`;
         req.reject(new TidingsError(ClientErrorCode.CONNECTION_LOST, message, error.details, req.requestId));
@@ -499,6 +607,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     state.authenticated = false;
     const ws = state.socket;
     state.socket = void 0;
+    pacer.reset();
     if (ws !== void 0) {
       ws.onclose = null;
       ws.onmessage = null;
@@ -700,6 +809,7 @@ function createClient(options) {
       case "error": {
         const p = message.payload;
         const error = new TidingsError(p.code, p.message, p.details ?? null);
+        if (p.code === ServerErrorCode.RATE_LIMITED) requests.pacer.pause(retryAfter(p.details));
         if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== void 0) {
           void connection.authenticate().catch(() => void 0);
         }

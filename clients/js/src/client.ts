@@ -12,7 +12,7 @@ import {
 import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
 import type { ClientEvents, ClientOptions, Client, ConnectionState, WriteOptions } from './options.js';
-import { createRequests } from './requests.js';
+import { createRequests, retryAfter } from './requests.js';
 import { initialState } from './state.js';
 import { NOTIFICATIONS, applyReply, countEvent, countNotification, pending, view } from './subscriptions.js';
 
@@ -108,6 +108,8 @@ export function createClient(options: ClientOptions): Client {
       case 'error': {
         const p = message.payload;
         const error = new TidingsError(p.code, p.message, p.details ?? null);
+        // A RATE_LIMITED without requestId is about a message whose requestId the server could not read.
+        if (p.code === ServerErrorCode.RATE_LIMITED) requests.pacer.pause(retryAfter(p.details));
         if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== undefined) {
           void connection.authenticate().catch(() => undefined);
         }

@@ -52,7 +52,7 @@ export interface Connection {
 
 /** The connection of the client with this context. */
 export function createConnection({ options, settings, state, requests, emit, setState, onMessage }: ClientContext): Connection {
-  const { request, transmit } = requests;
+  const { request, transmit, pacer } = requests;
 
   /** Asks for a token, with one getToken call in flight at a time. */
   function token(): Promise<string> {
@@ -90,6 +90,8 @@ export function createConnection({ options, settings, state, requests, emit, set
       const url = typeof options.url === 'function' ? options.url() : options.url;
       const ws = new settings.WebSocket(url);
       state.socket = ws;
+      // The server's bucket is per connection: a new socket starts with a full one.
+      pacer.reset();
       let done = false;
       const finish = (error?: TidingsError) => {
         if (done) return;
@@ -122,6 +124,8 @@ export function createConnection({ options, settings, state, requests, emit, set
             { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
             { internal: true, timeoutMs: settings.connectTimeoutMs },
           );
+          // What follows (auth, the resubscriptions, the queue) is paced within the advertised rate limit.
+          pacer.limit(connect.payload.limits.rateLimit);
           state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;
           armWatchdog();
           await authenticate();
@@ -173,9 +177,12 @@ export function createConnection({ options, settings, state, requests, emit, set
     clearTimeout(state.refreshTimer);
     state.authenticated = false;
     state.socket = undefined;
+    pacer.reset();
     const retried: PendingRequest[] = [];
     for (const req of state.inFlight.values()) {
-      if (req.retry) retried.push(req);
+      // A request still waiting for its turn never reached the server, so it is safe to send on the next socket,
+      // unless it was part of connecting this one.
+      if (req.retry || (!req.sent && !req.internal)) retried.push(req);
       else {
         const message = `the connection closed before the reply to ${req.type}`;
         req.reject(new TidingsError(ClientErrorCode.CONNECTION_LOST, message, error.details, req.requestId));
@@ -237,6 +244,7 @@ export function createConnection({ options, settings, state, requests, emit, set
     state.authenticated = false;
     const ws = state.socket;
     state.socket = undefined;
+    pacer.reset();
     if (ws !== undefined) {
       ws.onclose = null;
       ws.onmessage = null;

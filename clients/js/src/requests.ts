@@ -2,6 +2,7 @@
 // settled by the reply with its requestId or failed by its timeout.
 import {
   ClientErrorCode,
+  ServerErrorCode,
   TidingsError,
   type Reply,
   type RequestPayload,
@@ -9,7 +10,8 @@ import {
   type ServerMessage,
 } from './common.js';
 import type { Settings } from './defaults.js';
-import type { RequestOptions } from './options.js';
+import type { RequestOptions, WebSocketLike } from './options.js';
+import { createPacer, type Pacer } from './pacer.js';
 import type { ClientState, PendingRequest } from './state.js';
 
 /** WebSocket.OPEN, the readyState in which a socket sends; the `ws` package has no global to read it from. */
@@ -25,10 +27,15 @@ export interface InternalRequestOptions extends RequestOptions {
 
 /** The requests of one client. */
 export interface Requests {
-  /** Sends a message on the current socket with the current timestamp; false when no socket is open. */
+  /**
+   * Sends a message on the current socket, paced within its rate limit, with the timestamp of when it goes out;
+   * false when no socket is open.
+   */
   send(message: object): boolean;
-  /** Sends a request on the current socket and holds it until its reply. */
+  /** Sends a request on the current socket, paced like send, and holds it until its reply. */
   transmit(request: PendingRequest): void;
+  /** The pacing of what the client sends, within the rate limit of the current socket. */
+  pacer: Pacer;
   /**
    * Sends a request now (internal requests, or when authenticated), or queues it, or fails it. It resolves with
    * the reply that Reply names for its type and payload, and rejects with a TidingsError.
@@ -42,18 +49,43 @@ export interface Requests {
   routeReply(request: PendingRequest, message: ServerMessage): void;
 }
 
+/** The wait a RATE_LIMITED answer asks for, in ms: its details.retryAfterMs, else a second. */
+export function retryAfter(details: Record<string, unknown> | null | undefined): number {
+  const ms = details?.['retryAfterMs'];
+  return typeof ms === 'number' && ms >= 0 ? ms : 1000;
+}
+
 /** The requests of the client with this state and these settings. */
 export function createRequests(state: ClientState, settings: Settings): Requests {
+  const pacer = createPacer();
+
+  function write(socket: WebSocketLike, message: object): void {
+    socket.send(JSON.stringify({ ...message, timestamp: Date.now() }));
+  }
+
   function send(message: object): boolean {
     const socket = state.socket;
     if (socket === undefined || socket.readyState !== OPEN) return false;
-    socket.send(JSON.stringify({ ...message, timestamp: Date.now() }));
+    pacer.send(() => {
+      if (state.socket !== socket || socket.readyState !== OPEN) return false;
+      write(socket, message);
+      return true;
+    });
     return true;
   }
 
   function transmit(request: PendingRequest): void {
     state.inFlight.set(request.requestId, request);
-    send({ type: request.type, requestId: request.requestId, payload: request.payload });
+    request.sent = false;
+    const socket = state.socket;
+    if (socket === undefined || socket.readyState !== OPEN) return;
+    pacer.send(() => {
+      // A request settled while it waited for its turn (by its timeout), or whose socket is gone, is not sent.
+      if (state.inFlight.get(request.requestId) !== request || state.socket !== socket || socket.readyState !== OPEN) return false;
+      request.sent = true;
+      write(socket, { type: request.type, requestId: request.requestId, payload: request.payload });
+      return true;
+    });
   }
 
   function settle(request: PendingRequest): void {
@@ -85,6 +117,8 @@ export function createRequests(state: ClientState, settings: Settings): Requests
         },
         timer: undefined,
         retry: opts.retry ?? false,
+        internal: opts.internal ?? false,
+        sent: false,
       };
       if (opts.internal) {
         transmit(req);
@@ -109,6 +143,12 @@ export function createRequests(state: ClientState, settings: Settings): Requests
   }
 
   function routeReply(req: PendingRequest, message: ServerMessage): void {
+    if (message.type === 'error' && message.payload.code === ServerErrorCode.RATE_LIMITED) {
+      // The server did not process it (docs/protocol.md, section 10), so it goes out again once the server's bucket
+      // has a token, and its timeout still bounds the wait.
+      pacer.pause(retryAfter(message.payload.details));
+      return transmit(req);
+    }
     if (message.type === 'error' || message.type === 'auth_failed') {
       const p = message.payload;
       req.reject(new TidingsError(p.code, p.message, p.details ?? null, req.requestId));
@@ -117,5 +157,5 @@ export function createRequests(state: ClientState, settings: Settings): Requests
     }
   }
 
-  return { send, transmit, request, routeReply };
+  return { send, transmit, pacer, request, routeReply };
 }

@@ -199,3 +199,43 @@ test('events that come with the subscribe reply count toward the subscription: a
   assert.deepEqual(server.sockets[1].sent.filter((m) => m.type === 'subscribe').map((m) => m.payload), [{ topic: 'order', since: 12 }]);
   assert.deepEqual(client.subscriptions().map((s) => [s.topic, s.lastSeq]), [['order', 12]]);
 });
+
+test('a resubscription and a queued request answered RATE_LIMITED go out again after retryAfterMs', async (t) => {
+  // On the second socket the fake refuses the first subscribe and the first read, as a server whose bucket is empty.
+  const refused = new Set();
+  const refuseOnce = (socket, message, answer) => {
+    if (socket === server.sockets[1] && !refused.has(message.type)) {
+      refused.add(message.type);
+      const error = { code: 'RATE_LIMITED', message: 'too many messages; retry in 40 ms', details: { retryAfterMs: 40 } };
+      return socket.burst([['error', error, message.requestId]]);
+    }
+    socket.burst([[message.type, answer, message.requestId]]);
+  };
+  const server = fakeServer({
+    answers: {
+      subscribe: (socket, m) => refuseOnce(socket, m, { subscriptionId: 'order', topic: 'order', seq: 0, recovered: m.payload.since === undefined ? null : true }),
+      read: (socket, m) => refuseOnce(socket, m, { resourceType: 'order', id: 'X', version: 1, ownerId: 'u', createdAt: 1, updatedAt: 1, data: {} }),
+    },
+  });
+  let release;
+  const client = createClient({
+    url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket, retryWait: () => new Promise((r) => (release = r)),
+  });
+  t.after(() => client.close());
+  const ended = [];
+  client.on('unsubscribed', (u) => ended.push(u.reason.code));
+  await withTimeout(client.connect(), 5000, 'connect');
+  await client.subscribe('order');
+  client.reconnect();
+  const queued = client.read('order', 'X');
+  release();
+  const resource = await withTimeout(queued, 5000, 'the queued read');
+  assert.equal(resource.id, 'X');
+  assert.deepEqual(ended, []);
+  assert.deepEqual(client.subscriptions().map((s) => s.topic), ['order']);
+  // Each went out twice on the second socket, the second time after the wait the server asked for.
+  const second = server.sockets[1].sent.filter((m) => m.type === 'subscribe' || m.type === 'read');
+  assert.deepEqual(second.map((m) => m.type).sort(), ['read', 'read', 'subscribe', 'subscribe']);
+  const subscribes = second.filter((m) => m.type === 'subscribe');
+  assert.ok(subscribes[1].timestamp - subscribes[0].timestamp >= 40, 'the resubscription waited retryAfterMs');
+});
