@@ -62,7 +62,8 @@ var ClientErrorCode = {
   QUEUE_FULL: "QUEUE_FULL",
   CONNECTION_LOST: "CONNECTION_LOST",
   CLOSED: "CLOSED",
-  INVALID_REPLY: "INVALID_REPLY"
+  INVALID_REPLY: "INVALID_REPLY",
+  USER_CHANGED: "USER_CHANGED"
 };
 function knownErrorCode(code) {
   return ERROR_CODES.includes(code) ? code : "UNKNOWN";
@@ -462,10 +463,27 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     const fresh = await token();
     const reply = await request("auth", { token: fresh }, { internal: true, timeoutMs: settings.connectTimeoutMs });
     if (reply.type !== "auth_success") return;
+    const previous = state.userId;
+    state.userId = reply.payload.userId;
+    if (previous !== void 0 && previous !== reply.payload.userId) userChanged(previous, reply.payload.userId);
     clearTimeout(state.refreshTimer);
     if (options.getToken !== void 0) {
       const waitMs = Math.max(MIN_REFRESH_WAIT_MS, reply.payload.expiresAt - Date.now() - settings.refreshBeforeExpiryMs);
       state.refreshTimer = setTimeout(() => void authenticate().catch(() => void 0), Math.min(waitMs, MAX_TIMER_MS));
+    }
+  }
+  function userChanged(previous, current) {
+    const reason = (requestId) => new TidingsError(
+      ClientErrorCode.USER_CHANGED,
+      `the client is now signed in as ${current}, not ${previous}: what ${previous} asked for is not done as ${current}`,
+      { previousUserId: previous, userId: current },
+      requestId
+    );
+    for (const req of state.queue.splice(0)) req.reject(reason(req.requestId));
+    const ended = [...state.subscriptions.values()];
+    state.subscriptions.clear();
+    for (const sub of ended.filter((s) => !s.pending)) {
+      emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: reason() });
     }
   }
   function open() {
@@ -708,6 +726,7 @@ function initialState() {
   return {
     connection: "idle",
     socket: void 0,
+    userId: void 0,
     authenticated: false,
     closedByUser: false,
     attempt: 0,

@@ -28,7 +28,9 @@ export const MAX_SAFE = 9007199254740991;
  * timeout), DISCONNECTED (issued while disconnected with queueing off), QUEUE_FULL (the queue of requests waiting
  * for a connection is full), CONNECTION_LOST (the connection closed before the reply, and the request is not safe
  * to retry), CLOSED (the client was closed, or gave up reconnecting), INVALID_REPLY (the server's reply did not
- * decode). The server's codes are ServerErrorCode, generated from protocol/codes.json.
+ * decode), USER_CHANGED (a reconnect signed in another user than the session's: the previous user's queued requests
+ * and subscriptions are not carried over). The server's codes are ServerErrorCode, generated from
+ * protocol/codes.json.
  */
 export const ClientErrorCode = {
   TIMEOUT: 'TIMEOUT',
@@ -37,6 +39,7 @@ export const ClientErrorCode = {
   CONNECTION_LOST: 'CONNECTION_LOST',
   CLOSED: 'CLOSED',
   INVALID_REPLY: 'INVALID_REPLY',
+  USER_CHANGED: 'USER_CHANGED',
 } as const;
 
 /** A code of the SDK's own, as ClientErrorCode lists them. */

@@ -76,11 +76,37 @@ export function createConnection({ options, settings, state, requests, emit, set
     const reply = await request('auth', { token: fresh }, { internal: true, timeoutMs: settings.connectTimeoutMs });
     // Reply types this as auth_success; the check stays for a server that answers auth with another type.
     if (reply.type !== 'auth_success') return;
+    const previous = state.userId;
+    state.userId = reply.payload.userId;
+    // Only a new connection can change users: the server refuses another user's token on the same one.
+    if (previous !== undefined && previous !== reply.payload.userId) userChanged(previous, reply.payload.userId);
     clearTimeout(state.refreshTimer);
     if (options.getToken !== undefined) {
       const waitMs = Math.max(MIN_REFRESH_WAIT_MS, reply.payload.expiresAt - Date.now() - settings.refreshBeforeExpiryMs);
       // A token valid beyond the longest timer is refreshed at the latest after that, about 24 days.
       state.refreshTimer = setTimeout(() => void authenticate().catch(() => undefined), Math.min(waitMs, MAX_TIMER_MS));
+    }
+  }
+
+  /**
+   * getToken signed another user in after a reconnect (or after close() and connect()). What waits in the queue and
+   * the subscriptions were the previous user's: sending them now would act as the new user on the previous one's
+   * behalf, so the requests fail, the subscriptions end, and the client goes on as the new user with none.
+   */
+  function userChanged(previous: string, current: string): void {
+    const reason = (requestId?: string) =>
+      new TidingsError(
+        ClientErrorCode.USER_CHANGED,
+        `the client is now signed in as ${current}, not ${previous}: what ${previous} asked for is not done as ${current}`,
+        { previousUserId: previous, userId: current },
+        requestId,
+      );
+    for (const req of state.queue.splice(0)) req.reject(reason(req.requestId));
+    const ended = [...state.subscriptions.values()];
+    state.subscriptions.clear();
+    // A pending subscription's own subscribe was in the queue, and its caller has the error already.
+    for (const sub of ended.filter((s) => !s.pending)) {
+      emit('unsubscribed', { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: reason() });
     }
   }
 

@@ -168,7 +168,10 @@ export interface ClientEvents {
   notification: (notification: TidingsNotification) => void;
   state: (state: ConnectionState, error?: TidingsError) => void;
   gap: (gap: Gap) => void;
-  /** The server ended a subscription (unsubscribe push), or resuming it failed; `reason` says why. */
+  /**
+   * The server ended a subscription (unsubscribe push), resuming it failed, or a reconnect signed in another user
+   * (USER_CHANGED); `reason` says why.
+   */
   unsubscribed: (info: { topic: string; subscriptionId: string; reason: TidingsError }) => void;
   /** An `error` push about the session (TOKEN_EXPIRED, RATE_LIMITED), or an unreadable server message. */
   error: (error: TidingsError) => void;

@@ -29,6 +29,8 @@ export interface ClientState {
   connection: ConnectionState;
   /** The current socket; none between connections. */
   socket: WebSocketLike | undefined;
+  /** The user the last `auth_success` named; a reconnect that names another ends what belonged to this one. */
+  userId: string | undefined;
   /** Whether the current socket has passed `connect` and `auth`: requests then go out at once instead of waiting. */
   authenticated: boolean;
   /** Set by close() and when the client gives up: nothing reconnects until connect() clears it. */
@@ -64,6 +66,7 @@ export function initialState(): ClientState {
   return {
     connection: 'idle',
     socket: undefined,
+    userId: undefined,
     authenticated: false,
     closedByUser: false,
     attempt: 0,
