@@ -76,6 +76,7 @@ storage_tests!(
         notifications_have_per_user_seqs_and_pending_ones_go_once,
         pruning_keeps_the_newest_events_and_the_heads,
         a_taken_id_is_refused_as_taken_and_writes_nothing,
+        a_check_that_panics_fails_its_write_and_harms_nothing_else,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen],
 );
@@ -572,4 +573,20 @@ async fn a_taken_id_is_refused_as_taken_and_writes_nothing(storage: Arc<dyn Stor
     assert_eq!(storage.head("order").await.expect("head"), 1, "the refused create has no event");
     let kept = storage.get("order", "O-1").await.expect("read").expect("the first is there");
     assert_eq!(kept.owner_id, "alice");
+}
+
+/// A check is the service's code run inside the transaction; if a bug makes it panic, that write fails and the
+/// storage goes on: the next write is stored, and the storage still says it is ready.
+async fn a_check_that_panics_fails_its_write_and_harms_nothing_else(storage: Arc<dyn Storage>) {
+    create(&storage, "order", "O-1", json!({ "n": 1 })).await;
+    let panics: tidings_server::storage::UpdateCheck = Box::new(|_| panic!("a bug in a check"));
+    let failed = storage.update("order", "O-1", "alice", panics).await;
+    assert!(matches!(failed, Err(StorageError::Internal(_))), "{failed:?}");
+    let UpdateOutcome::Changed(record, _) =
+        storage.update("order", "O-1", "alice", set("n", json!(2))).await.expect("the next write")
+    else {
+        panic!("expected a change")
+    };
+    assert_eq!(record.version, 2, "the failed write changed nothing");
+    storage.ping().await.expect("still ready");
 }

@@ -8,7 +8,8 @@
 //!   it was first created; the same key with different content is refused.
 //! - A create whose id is taken writes nothing and is refused as `IdTaken`.
 //! - `update` and `delete` run their check on the current record inside the transaction, so concurrent
-//!   changes cannot slip between the check and the write.
+//!   changes cannot slip between the check and the write. A check that panics fails its own write as
+//!   `Internal` and harms nothing else: the storage goes on serving.
 //! - An unreachable database is `StorageError::Unavailable`, and the backend recovers by itself when it returns.
 
 mod measured;
@@ -161,6 +162,24 @@ pub enum UpdateOutcome {
     Changed(Record, EventRecord),
     /// The check asked for no change; this is the resource as it is.
     Unchanged(Record),
+}
+
+/// Runs a write's check on the current record. A check is the service's code run inside storage's transaction:
+/// if it panics (a bug), that write fails as INTERNAL and nothing else is harmed, where unwinding would take down
+/// the SQLite writer thread, or the caller's task, with it.
+pub(crate) fn run_check<T>(
+    check: impl FnOnce(&Record) -> Result<T, ErrorPayload>,
+    current: &Record,
+) -> Result<T, StorageError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(current))) {
+        Ok(decided) => decided.map_err(StorageError::Rejected),
+        Err(panic) => Err(StorageError::Internal(format!("a write's check panicked: {}", panic_message(&*panic)))),
+    }
+}
+
+/// What a caught panic said, when it said it as text.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("")
 }
 
 /// Decides an update from the current record: the new data, `None` for no change, or why not.

@@ -66,8 +66,9 @@ impl TestDatabase {
         self.admin(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.name)).await;
     }
 
-    /// Runs one statement on the database named by TIDINGS_TEST_POSTGRES_URL.
-    async fn admin(&self, sql: &str) {
+    /// Runs one statement on the database named by TIDINGS_TEST_POSTGRES_URL, as its administrator, outside the
+    /// test database (ALTER DATABASE, terminating backends).
+    pub async fn admin(&self, sql: &str) {
         run_admin(&self.admin_url, sql).await;
     }
 }

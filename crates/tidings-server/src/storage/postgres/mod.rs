@@ -27,8 +27,8 @@ mod notifications;
 
 use self::list::{list_sql, Arg, KeyKind};
 use super::{
-    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
-    StorageError, UpdateCheck, UpdateOutcome,
+    run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
+    Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
@@ -89,7 +89,11 @@ impl Postgres {
     pub async fn open(url: &str, idempotency_window: Duration) -> anyhow::Result<Postgres> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| anyhow::anyhow!("storage.url is not a usable PostgreSQL URL: {e}"))?
-            .application_name("tidings");
+            .application_name("tidings")
+            // Writers of one type meet on its head row, and recipients of one notification on theirs; under
+            // REPEATABLE READ or SERIALIZABLE they would abort each other. The correctness of both rests on READ
+            // COMMITTED with row locks, so it is pinned here, whatever the database's default.
+            .options([("default_transaction_isolation", "read committed")]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -414,7 +418,7 @@ impl Storage for Postgres {
     ) -> Result<UpdateOutcome, StorageError> {
         let mut tx = self.begin().await?;
         let current = current(&mut tx, resource_type, id).await?;
-        let Some(data) = check(&current).map_err(StorageError::Rejected)? else {
+        let Some(data) = run_check(check, &current)? else {
             return Ok(UpdateOutcome::Unchanged(current));
         };
         let now = now_ms();
@@ -444,7 +448,7 @@ impl Storage for Postgres {
     ) -> Result<EventRecord, StorageError> {
         let mut tx = self.begin().await?;
         let current = current(&mut tx, resource_type, id).await?;
-        check(&current).map_err(StorageError::Rejected)?;
+        run_check(check, &current)?;
         sqlx::query("DELETE FROM resources WHERE resource_type = $1 AND id = $2")
             .bind(resource_type)
             .bind(id)

@@ -41,7 +41,13 @@ impl Notifications for Postgres {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let users: Vec<String> = match to {
-            Recipients::Users(users) => users,
+            // Each recipient's head row is locked in one order, once: two notifications to the same users in
+            // different orders would otherwise lock them crosswise and deadlock.
+            Recipients::Users(mut users) => {
+                users.sort_unstable();
+                users.dedup();
+                users
+            }
             Recipients::Everyone => sqlx::query_scalar("SELECT user_id FROM users ORDER BY user_id")
                 .fetch_all(&mut *tx)
                 .await

@@ -12,7 +12,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::{
-    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
-    StorageError, UpdateCheck, UpdateOutcome,
+    run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
+    Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// Read connections.
@@ -108,29 +108,49 @@ impl Sqlite {
         Ok(Sqlite { writes, readers: Arc::new(Readers { connections, next: AtomicUsize::new(0) }), window_ms })
     }
 
+    /// Runs a read on the blocking pool, on a reader that is free if there is one (otherwise it waits there, off
+    /// the runtime, for the next in turn).
     async fn read<T, F>(&self, query: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || {
-            let n = readers.next.fetch_add(1, Ordering::Relaxed) % readers.connections.len();
-            let connection = readers.connections[n].lock().unwrap_or_else(PoisonError::into_inner);
-            query(&connection)
+        tokio::task::spawn_blocking(move || match readers.free() {
+            Some(connection) => query(&connection),
+            None => query(&readers.next_in_turn()),
         })
         .await
         .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?
     }
 
-    /// Runs a read by primary key right here, on the calling task: it takes microseconds, and WAL readers never
-    /// wait for the writer, so handing it to the blocking pool (a thread wake-up each way) would cost more than
-    /// the read. Only reads of one row come here; lists and replays go through [`Sqlite::read`].
-    fn read_point<T>(&self, query: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
-        let readers = &self.readers;
-        let n = readers.next.fetch_add(1, Ordering::Relaxed) % readers.connections.len();
-        let connection = readers.connections[n].lock().unwrap_or_else(PoisonError::into_inner);
-        query(&connection)
+    /// A reader that is free right now, for a read by primary key on the calling task: it takes microseconds, and
+    /// WAL readers never wait for the writer, so handing it to the blocking pool (a thread wake-up each way) would
+    /// cost more than the read. `None` when every reader is busy (with lists or replays on the blocking pool):
+    /// the caller then reads through [`Sqlite::read`], because waiting for a reader here would block the runtime
+    /// and every session on it.
+    fn free_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        self.readers.free()
+    }
+}
+
+impl Readers {
+    /// A reader no one holds, trying each from the next in turn.
+    fn free(&self) -> Option<MutexGuard<'_, Connection>> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..self.connections.len()).find_map(|k| {
+            match self.connections[(start + k) % self.connections.len()].try_lock() {
+                Ok(connection) => Some(connection),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            }
+        })
+    }
+
+    /// The next reader in turn, waiting for it: only on the blocking pool.
+    fn next_in_turn(&self) -> MutexGuard<'_, Connection> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[n].lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -226,7 +246,7 @@ fn update(
     now: u64,
 ) -> Result<UpdateOutcome, StorageError> {
     let current = get(c, resource_type, id)?.ok_or(StorageError::NotFound)?;
-    let Some(data) = check(&current).map_err(StorageError::Rejected)? else {
+    let Some(data) = run_check(check, &current)? else {
         return Ok(UpdateOutcome::Unchanged(current));
     };
     let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
@@ -249,7 +269,7 @@ fn delete(
     now: u64,
 ) -> Result<EventRecord, StorageError> {
     let current = get(c, resource_type, id)?.ok_or(StorageError::NotFound)?;
-    check(&current).map_err(StorageError::Rejected)?;
+    run_check(check, &current)?;
     execute(c, "DELETE FROM resources WHERE resource_type = ? AND id = ?", params![resource_type, id])
         .map_err(|e| sql_error(&e))?;
     let gone = Record { version: current.version + 1, ..current };
@@ -347,7 +367,11 @@ fn sql_error(error: &rusqlite::Error) -> StorageError {
 #[async_trait]
 impl Storage for Sqlite {
     async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError> {
-        self.read_point(|c| get(c, resource_type, id))
+        if let Some(connection) = self.free_reader() {
+            return get(&connection, resource_type, id);
+        }
+        let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
+        self.read(move |c| get(c, &resource_type, &id)).await
     }
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
@@ -436,6 +460,46 @@ impl Storage for Sqlite {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
+        // Ready means writes can be stored: a writer thread that has stopped makes the server not ready, where
+        // answering the read below alone would say ready while every write fails.
+        if self.writes.is_closed() {
+            return Err(StorageError::Unavailable("the SQLite writer has stopped".to_owned()));
+        }
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| sql_error(&e))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// While every reader is held (long lists or replays on the blocking pool), a read by id must not block the
+    /// runtime's thread waiting for one: on a small machine that stalls every session. It waits off the runtime.
+    #[test]
+    fn a_read_by_id_never_blocks_the_runtime_while_every_reader_is_busy() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Arc::new(Sqlite::open(&dir.path().join("t.db"), Duration::from_secs(60)).expect("open"));
+        let held: Vec<MutexGuard<'_, Connection>> =
+            db.readers.connections.iter().map(|c| c.lock().expect("a reader")).collect();
+        let (alive, heard) = std::sync::mpsc::channel();
+        let reader = Arc::clone(&db);
+        let runtime = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let read = tokio::spawn(async move { reader.get("order", "O-1").await });
+                // Another task of the same runtime gets its turn while the read waits for a reader.
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                alive.send(()).expect("the test listens");
+                read.await.expect("the read task")
+            })
+        });
+        let answered = heard.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert!(answered.is_ok(), "the runtime was blocked by a read waiting for a reader");
+        let read = runtime.join().expect("the runtime thread");
+        assert!(matches!(read, Ok(None)), "{read:?}");
     }
 }

@@ -37,7 +37,12 @@ fn notify(
     now: u64,
 ) -> Result<Vec<NotificationRecord>, StorageError> {
     let users = match to {
-        Recipients::Users(users) => users,
+        Recipients::Users(mut users) => {
+            // Once each, as on PostgreSQL: a user named twice gets one copy.
+            users.sort_unstable();
+            users.dedup();
+            users
+        }
         Recipients::Everyone => {
             let mut statement =
                 c.prepare_cached("SELECT user_id FROM users ORDER BY user_id").map_err(|e| sql_error(&e))?;

@@ -99,7 +99,11 @@ fn in_savepoint<T>(
         return Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()));
     }
     execute(tx, "SAVEPOINT write", []).map_err(|e| sql_error(&e))?;
-    let result = run(tx);
+    // A write that panics is rolled back like one that fails: unwinding would end the writer thread, and with it
+    // every later write of the server.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(tx))).unwrap_or_else(|panic| {
+        Err(StorageError::Internal(format!("a write panicked: {}", crate::storage::panic_message(&*panic))))
+    });
     // After SQLITE_FULL or an I/O error SQLite may have rolled the whole transaction back, savepoint and all:
     // then there is nothing to roll back to, and the write's own error is the one to report.
     if tx.is_autocommit() {
