@@ -24,6 +24,9 @@ pub const REQUEST_SECONDS: &str = "tidings_request_duration_seconds";
 pub const EVENTS_PUBLISHED: &str = "tidings_events_published_total";
 /// Event pushes handed to mailboxes (counter).
 pub const EVENTS_DELIVERED: &str = "tidings_events_delivered_total";
+/// Events of a type this node passed over because the log no longer had them when it filled a gap, by
+/// `resource_type` (counter); their subscribers were told to subscribe again.
+pub const EVENTS_LOST: &str = "tidings_events_lost_total";
 /// Connections closed as slow consumers (counter).
 pub const SLOW_CONSUMERS: &str = "tidings_slow_consumer_disconnects_total";
 

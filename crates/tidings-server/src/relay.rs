@@ -10,9 +10,13 @@
 //!    with nothing after it, the node reads the log past what its hub has released.
 //!
 //! The hub drops an event it has already released, so an event that comes both ways is delivered once.
+//!
+//! A type has at most one fill at a time, whatever asks for it; a fill that fails is tried again with a growing,
+//! jittered pause while the hub still waits. When the log proves that missing events are gone (pruned before
+//! this node received them), the hub passes over them and tells their subscribers, rather than wait for ever.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -26,6 +30,9 @@ use crate::storage::{EventRecord, NotificationRecord, Storage, StorageError};
 const GAP_PAUSE: Duration = Duration::from_millis(100);
 /// Events read from the log per query when filling.
 const FILL_BATCH: usize = 500;
+/// The first pause after a fill failed; each failure doubles it, up to [`FILL_RETRY_MAX`].
+const FILL_RETRY_MIN: Duration = Duration::from_millis(100);
+const FILL_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// A node's relay: its hub, its broker, and the log behind them.
 #[derive(Debug)]
@@ -33,12 +40,14 @@ pub struct Relay {
     hub: Arc<Hub>,
     broker: Arc<dyn Broker>,
     storage: Arc<dyn Storage>,
+    /// The types with a fill running: one at a time per type.
+    filling: Mutex<HashSet<String>>,
 }
 
 impl Relay {
     /// The relay of one node.
     pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>, storage: Arc<dyn Storage>) -> Arc<Relay> {
-        Arc::new(Relay { hub, broker, storage })
+        Arc::new(Relay { hub, broker, storage, filling: Mutex::default() })
     }
 
     /// The broker, for the status endpoint.
@@ -73,23 +82,89 @@ impl Relay {
     /// Hands an event to the hub; a gap before it is filled from the log if it stays open.
     fn release(self: &Arc<Self>, event: EventRecord) {
         let Some(gap) = self.hub.publish(event) else { return };
+        self.start_fill(gap.resource_type);
+    }
+
+    /// Takes the type's one fill, unless it is running.
+    fn take_fill(&self, resource_type: &str) -> bool {
+        self.filling.lock().unwrap_or_else(PoisonError::into_inner).insert(resource_type.to_owned())
+    }
+
+    /// Gives the type's fill back; true when a gap is open again, which it then owns and must close.
+    fn give_back_fill(&self, resource_type: &str) -> bool {
+        let mut filling = self.filling.lock().unwrap_or_else(PoisonError::into_inner);
+        // Decided under the lock that `take_fill` takes after every publish: a gap that opened meanwhile either
+        // shows here, or finds the fill given back and starts one.
+        if self.hub.gap(resource_type).is_some() {
+            return true;
+        }
+        filling.remove(resource_type);
+        false
+    }
+
+    /// Starts the fill of a type's gap, after a short pause, unless one runs; it keeps going while the hub waits.
+    fn start_fill(self: &Arc<Self>, resource_type: String) {
+        if !self.take_fill(&resource_type) {
+            return;
+        }
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            tokio::time::sleep(GAP_PAUSE).await;
-            if this.hub.waits_after(&gap.resource_type, gap.after) {
-                this.fill(&gap.resource_type, gap.after).await;
+            let mut pause = GAP_PAUSE;
+            let mut failed = FILL_RETRY_MIN;
+            loop {
+                tokio::time::sleep(pause).await;
+                if !this.give_back_fill(&resource_type) {
+                    return;
+                }
+                pause = match this.fill(&resource_type).await {
+                    Ok(()) => GAP_PAUSE,
+                    Err(error) => {
+                        warn!("cannot read the event log of {resource_type} to fill a gap (retrying): {error}");
+                        let wait = failed.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+                        failed = (failed * 2).min(FILL_RETRY_MAX);
+                        wait
+                    }
+                };
             }
         });
     }
 
-    /// Reads the log after `after` and hands every event to the hub, until the type's stream has caught up.
-    async fn fill(&self, resource_type: &str, mut after: u64) {
+    /// Fills now, unless the type's fill is running (it reads to the log's end anyway); for resyncs and sweeps.
+    async fn fill_unless_running(self: &Arc<Self>, resource_type: &str) {
+        if !self.take_fill(resource_type) {
+            return;
+        }
+        if let Err(error) = self.fill(resource_type).await {
+            warn!("cannot read the event log of {resource_type} to catch up: {error}");
+        }
+        if self.give_back_fill(resource_type) {
+            // A gap opened meanwhile, and this call owns the fill: hand it to a task of its own.
+            self.filling.lock().unwrap_or_else(PoisonError::into_inner).remove(resource_type);
+            self.start_fill(resource_type.to_owned());
+        }
+    }
+
+    /// Reads the log past what the hub has released and hands every event to the hub, to the log's end. When the
+    /// log starts later than the hub waits, the missing events were pruned before this node got them: the hub
+    /// passes over them, and the loss is counted and logged.
+    async fn fill(&self, resource_type: &str) -> Result<(), StorageError> {
+        let Some(mut after) = self.hub.released(resource_type) else { return Ok(()) };
         loop {
-            let events = match self.storage.events_after(resource_type, None, after, FILL_BATCH).await {
-                Ok(events) => events,
-                Err(error) => return warn!("cannot read the event log of {resource_type} to fill a gap: {error}"),
+            let events = self.storage.events_after(resource_type, None, after, FILL_BATCH).await?;
+            let (Some(first), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
+                return Ok(());
             };
-            let Some(last) = events.last().map(|e| e.seq) else { return };
+            if first > after + 1 {
+                let lost = self.hub.pass_lost(resource_type, first);
+                if lost > 0 {
+                    ::metrics::counter!(crate::metrics::EVENTS_LOST, "resource_type" => resource_type.to_owned())
+                        .increment(lost);
+                    warn!(
+                        "{lost} events of {resource_type} before seq {first} were pruned before this node received \
+                         them; their subscribers are told to subscribe again"
+                    );
+                }
+            }
             for event in events {
                 self.hub.publish(event);
             }
@@ -98,11 +173,9 @@ impl Relay {
     }
 
     /// Brings every stream up to the log's head: after the broker may have lost messages.
-    async fn catch_up(&self, types: &[String]) {
+    async fn catch_up(self: &Arc<Self>, types: &[String]) {
         for resource_type in types {
-            if let Some(released) = self.hub.released(resource_type) {
-                self.fill(resource_type, released).await;
-            }
+            self.fill_unless_running(resource_type).await;
         }
     }
 
@@ -129,13 +202,13 @@ impl Relay {
         }
     }
 
-    async fn sweep(&self, types: &[String], seen: &mut HashMap<String, u64>) {
+    async fn sweep(self: &Arc<Self>, types: &[String], seen: &mut HashMap<String, u64>) {
         for resource_type in types {
             let Some(released) = self.hub.released(resource_type) else { continue };
             if let Some(&head) = seen.get(resource_type) {
                 if released < head {
                     debug!("sweep: {resource_type} is behind the log ({released} < {head}); filling");
-                    self.fill(resource_type, released).await;
+                    self.fill_unless_running(resource_type).await;
                 }
             }
             match self.storage.head(resource_type).await {

@@ -1,12 +1,16 @@
-//! A node's fan-out stays complete when the broker loses what another node published: the event log fills in.
+//! A node's fan-out stays complete when the broker loses what another node published: the event log fills in;
+//! and when the log no longer has what was lost, the node moves on and tells the subscribers that missed it.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::watched::Watched;
 use serde_json::json;
 use tidings_protocol::Topic;
 use tidings_server::broker::{Bus, MemoryBroker, Publication, Received};
-use tidings_server::hub::{Hub, Mailbox, Scope};
+use tidings_server::hub::{Delivery, Hub, Mailbox, Scope};
 use tidings_server::relay::Relay;
 use tidings_server::storage::{CreateOutcome, EventRecord, NewRecord, Sqlite, Storage};
 use tokio::sync::mpsc;
@@ -14,6 +18,7 @@ use tokio::sync::mpsc;
 /// Node `b` of a two-node cluster on one bus and one database, with a subscriber to `order`.
 struct NodeB {
     relay: Arc<Relay>,
+    hub: Arc<Hub>,
     deliveries: mpsc::Receiver<tidings_server::hub::Delivery>,
     _mailbox: Mailbox,
 }
@@ -25,7 +30,7 @@ async fn node_b(storage: &Arc<dyn Storage>, bus: &Bus) -> (NodeB, mpsc::Receiver
     relay.start_streams(["order"]).await.expect("heads read");
     let (mailbox, deliveries, _slow) = Mailbox::new(1024);
     hub.subscribe(&Topic::new("order").expect("topic"), &mailbox, Scope::All);
-    (NodeB { relay, deliveries, _mailbox: mailbox }, inbound)
+    (NodeB { relay, hub, deliveries, _mailbox: mailbox }, inbound)
 }
 
 fn storage(dir: &tempfile::TempDir) -> Arc<dyn Storage> {
@@ -98,4 +103,93 @@ async fn a_hole_before_a_later_event_is_filled_from_the_log_without_waiting_for_
     let third = commit(&storage, 3).await;
     a.publish(Publication::Event { event: third });
     assert_eq!([next_seq(&mut b).await, next_seq(&mut b).await, next_seq(&mut b).await], [1, 2, 3]);
+}
+
+/// The next delivery, within 5 s.
+async fn next(node: &mut NodeB) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(5), node.deliveries.recv())
+        .await
+        .expect("delivered within 5 s")
+        .expect("the hub is there")
+}
+
+#[tokio::test]
+async fn a_gap_whose_events_were_pruned_is_passed_and_its_subscribers_are_told() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage = storage(&dir);
+    let bus = Bus::new();
+    let (a, _a_inbound) = MemoryBroker::join(&bus, "a");
+    let (mut b, inbound) = node_b(&storage, &bus).await;
+    let hub_of_b = b.hub.clone();
+    let (one, mut one_deliveries, _slow) = Mailbox::new(64);
+    hub_of_b.subscribe(&Topic::new("order:ORD-1").expect("topic"), &one, Scope::All);
+    tokio::spawn(Arc::clone(&b.relay).run(inbound, vec!["order".to_owned()], Duration::from_secs(3600)));
+
+    let first = commit(&storage, 1).await;
+    a.publish(Publication::Event { event: first });
+    assert_eq!(next(&mut b).await.seq(), 1);
+    // Events 2 and 3 are committed but their broker messages are lost; then the log is pruned past 2 before
+    // node b notices, so no fill can ever read it.
+    commit(&storage, 2).await;
+    commit(&storage, 3).await;
+    let fourth = commit(&storage, 4).await;
+    assert_eq!(storage.prune_events(2, 0).await.expect("pruned"), 2);
+    a.publish(Publication::Event { event: fourth });
+    // The type's subscribers hear that events were lost (they resubscribe, and learn `recovered: false`), then
+    // the stream moves on; so do the subscribers of its resources' topics, which cannot know what they missed.
+    assert!(matches!(next(&mut b).await, Delivery::Lost(lost) if &*lost.topic == "order"));
+    assert_eq!([next(&mut b).await.seq(), next(&mut b).await.seq()], [3, 4]);
+    let created = tokio::time::timeout(Duration::from_secs(5), one_deliveries.recv()).await.expect("in time");
+    assert_eq!(created.map(|d| d.seq()), Some(1), "ORD-1's own creation came first");
+    let lost = tokio::time::timeout(Duration::from_secs(5), one_deliveries.recv()).await.expect("in time");
+    assert!(matches!(&lost, Some(Delivery::Lost(push)) if &*push.topic == "order:ORD-1"), "{lost:?}");
+    // The stream is not stuck: a new event is released at once.
+    let fifth = commit(&storage, 5).await;
+    a.publish(Publication::Event { event: fifth });
+    assert_eq!(next(&mut b).await.seq(), 5);
+}
+
+#[tokio::test]
+async fn one_fill_at_a_time_per_type_however_many_events_come_early() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let watched = Arc::new(Watched::new(storage(&dir)));
+    let storage: Arc<dyn Storage> = watched.clone();
+    let bus = Bus::new();
+    let (a, _a_inbound) = MemoryBroker::join(&bus, "a");
+    let (mut b, inbound) = node_b(&storage, &bus).await;
+    tokio::spawn(Arc::clone(&b.relay).run(inbound, vec!["order".to_owned()], Duration::from_secs(3600)));
+    let first = commit(&storage, 1).await;
+    a.publish(Publication::Event { event: first });
+    assert_eq!(next(&mut b).await.seq(), 1);
+    // Event 2's message is lost; the forty after it all arrive early, and each reveals the same gap.
+    commit(&storage, 2).await;
+    let mut later = Vec::new();
+    for n in 3..=42 {
+        later.push(commit(&storage, n).await);
+    }
+    watched.slow_reads(Duration::from_millis(20));
+    for event in later {
+        a.publish(Publication::Event { event });
+    }
+    for seq in 2..=42 {
+        assert_eq!(next(&mut b).await.seq(), seq);
+    }
+    assert_eq!(watched.most_reads_at_once(), 1, "fills of one type ran side by side");
+}
+
+#[tokio::test]
+async fn a_fill_that_fails_is_tried_again_until_the_gap_closes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let watched = Arc::new(Watched::new(storage(&dir)));
+    let storage: Arc<dyn Storage> = watched.clone();
+    let bus = Bus::new();
+    let (a, _a_inbound) = MemoryBroker::join(&bus, "a");
+    let (mut b, inbound) = node_b(&storage, &bus).await;
+    // No sweep comes to the rescue: only the fill's own retries can close the gap.
+    tokio::spawn(Arc::clone(&b.relay).run(inbound, vec!["order".to_owned()], Duration::from_secs(3600)));
+    commit(&storage, 1).await;
+    let second = commit(&storage, 2).await;
+    watched.fail_reads(3);
+    a.publish(Publication::Event { event: second });
+    assert_eq!([next(&mut b).await.seq(), next(&mut b).await.seq()], [1, 2]);
 }

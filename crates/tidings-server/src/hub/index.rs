@@ -1,6 +1,7 @@
 //! The subscriber index: topic and owner to mailboxes, so an event finds its subscribers without a scan.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tidings_protocol::{Topic, TopicKind};
 
@@ -102,6 +103,25 @@ impl Index {
     pub fn resource_subscribers<'a>(&'a self, resource_type: &str, id: &str) -> impl Iterator<Item = &'a Mailbox> {
         let key = (resource_type.to_owned(), id.to_owned());
         self.resources.get(&key).map(Vec::as_slice).unwrap_or_default().iter()
+    }
+
+    /// Every subscription to a type's topic and to its resources' topics, as (topic, mailbox): for word that the
+    /// type lost events. A rare walk over the type's one-resource topics, never on the path of an event.
+    pub fn topics_of_type(&self, resource_type: &str) -> Vec<(Arc<str>, Mailbox)> {
+        let mut found = Vec::new();
+        if let Some(subscribers) = self.types.get(resource_type) {
+            let topic: Arc<str> = Arc::from(resource_type);
+            for mailbox in subscribers.all.iter().chain(subscribers.owners.values().flatten()) {
+                found.push((Arc::clone(&topic), mailbox.clone()));
+            }
+        }
+        for ((ty, id), mailboxes) in &self.resources {
+            if ty == resource_type {
+                let topic: Arc<str> = Arc::from(format!("{ty}:{id}"));
+                found.extend(mailboxes.iter().map(|mailbox| (Arc::clone(&topic), mailbox.clone())));
+            }
+        }
+        found
     }
 
     /// Adds an authenticated connection of `user`, which receives the user's notifications.

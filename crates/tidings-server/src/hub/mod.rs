@@ -29,16 +29,29 @@ pub enum Delivery {
     Event(EventPush),
     /// A notification for the connection's user.
     Notification(NotificationPush),
+    /// Events of a topic the connection subscribes to were lost on this node: the subscription must end.
+    Lost(LostPush),
 }
 
 impl Delivery {
-    /// Its position: in its topic for an event, among the user's notifications for a notification.
+    /// Its position: in its topic for an event, among the user's notifications for a notification; 0 for a loss,
+    /// which has none.
     pub fn seq(&self) -> u64 {
         match self {
             Delivery::Event(event) => event.seq,
             Delivery::Notification(notification) => notification.seq,
+            Delivery::Lost(_) => 0,
         }
     }
+}
+
+/// Word that a topic's subscribers missed events this node can no longer get: they were pruned from the log
+/// before this node received them. The session ends the subscription, so that its client subscribes again and
+/// learns from `recovered` whether to re-read.
+#[derive(Clone, Debug)]
+pub struct LostPush {
+    /// The subscription (its topic) that missed events.
+    pub topic: Arc<str>,
 }
 
 /// An event on its way to one subscriber.
@@ -136,8 +149,6 @@ struct Inner {
 pub struct Gap {
     /// The type whose stream waits.
     pub resource_type: String,
-    /// Its events after this `seq` are missing.
-    pub after: u64,
 }
 
 impl Hub {
@@ -177,7 +188,62 @@ impl Hub {
         }
         stream.next = Some(release);
         let resource_type = stream.early.values().next().map(|e| e.resource_type.clone())?;
-        Some(Gap { resource_type, after: release - 1 })
+        Some(Gap { resource_type })
+    }
+
+    /// Passes over the events of a type that the log proves gone: its first kept `seq` is `first_kept`, so every
+    /// missing event before it was pruned before this node received it. The type's subscribers, and those of its
+    /// resources' topics (who cannot know whether they missed anything), are told first; then the stream releases
+    /// what waits from `first_kept` on. Returns how many events were passed over (0 when none was missing).
+    pub fn pass_lost(&self, resource_type: &str, first_kept: u64) -> u64 {
+        let mut inner = self.inner();
+        let Inner { streams, index } = &mut *inner;
+        let Some(stream) = streams.get_mut(resource_type) else { return 0 };
+        let Some(mut next) = stream.next else { return 0 };
+        let mut lost = 0;
+        // What is missing below `first_kept` is lost; what waits there (it came through the broker) is released.
+        let mut ready = Vec::new();
+        while next < first_kept {
+            let target = stream.early.range(next..first_kept).next().map_or(first_kept, |(seq, _)| *seq);
+            lost += target - next;
+            next = target;
+            if let Some(event) = stream.early.remove(&next) {
+                ready.push(event);
+                next += 1;
+            }
+        }
+        if lost == 0 {
+            return 0;
+        }
+        while let Some(event) = stream.early.remove(&next) {
+            ready.push(event);
+            next += 1;
+        }
+        stream.next = Some(next);
+        let mut slow = Vec::new();
+        for (topic, mailbox) in index.topics_of_type(resource_type) {
+            let delivery = Delivery::Lost(LostPush { topic });
+            if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
+                slow.push(mailbox.connection);
+            }
+        }
+        for connection in slow {
+            index.drop_connection(connection);
+        }
+        for event in &ready {
+            fan_out(index, event);
+        }
+        lost
+    }
+
+    /// Where a type's stream waits, if it does: the last `seq` released, while later events wait for missing ones.
+    pub fn gap(&self, resource_type: &str) -> Option<u64> {
+        let inner = self.inner();
+        let stream = inner.streams.get(resource_type)?;
+        if stream.early.is_empty() {
+            return None;
+        }
+        stream.next.map(|next| next.saturating_sub(1))
     }
 
     /// Adds a subscription of `mailbox` to `topic`, reaching what `scope` allows.
@@ -190,11 +256,6 @@ impl Hub {
         let mut state = self.inner();
         state.index.remove(topic, mailbox.connection);
         state.index.add(topic, mailbox, scope);
-    }
-
-    /// Whether a type's stream still waits for events after `after` (a gap that has not closed).
-    pub fn waits_after(&self, resource_type: &str, after: u64) -> bool {
-        self.inner().streams.get(resource_type).and_then(|s| s.next).is_some_and(|next| next <= after + 1)
     }
 
     /// The last `seq` of a type's stream the hub has released, once the stream has started.

@@ -174,6 +174,16 @@ impl<O: Outbound> Session<O> {
         match delivery {
             Delivery::Event(event) => self.deliver_event(event).await,
             Delivery::Notification(notification) => self.deliver_notification(notification).await,
+            Delivery::Lost(lost) => {
+                let Some(topic) = self.subscriptions.get(&*lost.topic).map(|s| s.topic.clone()) else {
+                    return Flow::Continue;
+                };
+                let error = ErrorPayload::new(
+                    ErrorCode::Unavailable,
+                    format!("this server lost events of {topic}; subscribe again with since to learn whether they can be recovered"),
+                );
+                self.end_subscription(&topic, error).await
+            }
         }
     }
 

@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod raw;
 pub mod redis;
 pub mod rest;
+pub mod watched;
 
 use std::net::SocketAddr;
 use std::time::Duration;
