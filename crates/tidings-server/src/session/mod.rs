@@ -104,7 +104,10 @@ pub struct Session<O: Outbound> {
     rate: DefaultDirectRateLimiter,
     refused_in_a_row: u32,
     mailbox: Mailbox,
-    deliveries: Option<(mpsc::Receiver<Delivery>, tokio_util::sync::CancellationToken)>,
+    /// What the hub hands this connection; drained by the loop, and between the pages of a replay.
+    deliveries: mpsc::Receiver<Delivery>,
+    /// Set when the mailbox overflowed: the connection is too slow and is closed with 4001.
+    slow: tokio_util::sync::CancellationToken,
     /// This session's place in the directory, and how an operator ends it.
     listed: (Registration, Kick),
     subscriptions: Subscriptions,
@@ -142,7 +145,8 @@ impl<O: Outbound> Session<O> {
             rate: RateLimiter::direct(quota),
             refused_in_a_row: 0,
             mailbox,
-            deliveries: Some((deliveries, slow)),
+            deliveries,
+            slow,
             subscriptions: Subscriptions::new(),
             inbox: Inbox::default(),
             _permit: permit,
@@ -157,7 +161,7 @@ impl<O: Outbound> Session<O> {
     /// Runs the session until the connection ends, the client leaves, or the server shuts down.
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
         let shutdown = self.shared.shutdown.clone();
-        let Some((mut deliveries, slow)) = self.deliveries.take() else { return };
+        let slow = self.slow.clone();
         let kick = self.listed.1.token.clone();
         let period = self.shared.config.ping_interval();
         let mut ping = interval_at(Instant::now() + period, period);
@@ -192,7 +196,7 @@ impl<O: Outbound> Session<O> {
                     Some(message) => Box::pin(self.on_inbound(message)).await,
                     None => Flow::Stop,
                 },
-                Some(delivery) = deliveries.recv() => self.deliver(delivery).await,
+                Some(delivery) = self.deliveries.recv() => self.deliver(delivery).await,
                 () = &mut timer => Box::pin(self.on_deadline(what)).await,
                 _ = ping.tick() => self.send(None, ServerMessage::Ping(Empty {})).await,
             };
@@ -200,7 +204,7 @@ impl<O: Outbound> Session<O> {
             while flow == Flow::Continue {
                 if let Ok(message) = inbound.try_recv() {
                     flow = Box::pin(self.on_inbound(message)).await;
-                } else if let Ok(delivery) = deliveries.try_recv() {
+                } else if let Ok(delivery) = self.deliveries.try_recv() {
                     flow = self.deliver(delivery).await;
                 } else {
                     break;

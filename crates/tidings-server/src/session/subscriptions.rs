@@ -119,6 +119,8 @@ impl<O: Outbound> Session<O> {
             return Flow::Stop;
         }
         let Some(mut page) = first_page else { return Flow::Continue };
+        // Set when a live delivery, dropped during the replay, said that the resource was deleted.
+        let mut deleted = false;
         loop {
             for (seq, text) in std::mem::take(&mut page.events) {
                 if self.out.text(&text).await.is_err() {
@@ -135,16 +137,50 @@ impl<O: Outbound> Session<O> {
             if self.out.flush().await.is_err() {
                 return Flow::Stop;
             }
-            page = match self
-                .shared
-                .resources
-                .replay(&topic, self.subscriptions.get(&key).and_then(|s| s.scope.as_ref()), last, REPLAY_BATCH)
-                .await
-            {
+            if self.deliver_beside_replay(&key, &mut deleted).await == Flow::Stop {
+                return Flow::Stop;
+            }
+            let Some(scope) = self.subscriptions.get(&key).map(|s| s.scope.clone()) else {
+                // Ended meanwhile (its events were lost on this node): nothing more to replay.
+                return Flow::Continue;
+            };
+            page = match self.shared.resources.replay(&topic, scope.as_ref(), last, REPLAY_BATCH).await {
                 Ok(page) => page,
                 // The reply is out: the subscription ends, saying why, and the client may subscribe again.
                 Err(error) => return self.end_subscription(&topic, error).await,
             };
+            // Every page must follow the one before: a hole means the log was pruned past this point during the
+            // replay. Skipping it would lose events silently; ending the subscription lets the client subscribe
+            // again and learn `recovered: false`.
+            if page.first.is_some_and(|first| first != last + 1) {
+                let error = ErrorPayload::new(
+                    ErrorCode::Unavailable,
+                    format!("events of {topic} after seq {last} are no longer kept; subscribe again with since"),
+                );
+                return self.end_subscription(&topic, error).await;
+            }
+        }
+        if deleted {
+            let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted"));
+            return self.end_subscription(&topic, error).await;
+        }
+        Flow::Continue
+    }
+
+    /// Between two pages of the replay of subscription `key`: hands out what the hub brought meanwhile, so that a
+    /// long replay on a busy connection never lets the mailbox overflow. The replayed subscription's own events
+    /// are dropped: each was committed before it was published, so the next page reads it from the log, in order.
+    async fn deliver_beside_replay(&mut self, key: &str, deleted: &mut bool) -> Flow {
+        while let Ok(delivery) = self.deliveries.try_recv() {
+            if let Delivery::Event(event) = &delivery {
+                if &*event.topic == key {
+                    *deleted |= event.ends;
+                    continue;
+                }
+            }
+            if self.deliver(delivery).await == Flow::Stop {
+                return Flow::Stop;
+            }
         }
         Flow::Continue
     }

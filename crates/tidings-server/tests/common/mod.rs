@@ -75,6 +75,11 @@ impl TestServer {
         }
     }
 
+    /// The server's data dir (its SQLite database is `tidings.db` there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.as_ref().map_or(std::path::Path::new("."), |dir| dir.path())
+    }
+
     /// Like `start`, on a fresh PostgreSQL database of its own; `None` when PostgreSQL tests are skipped.
     pub async fn start_on_postgres(test: &str) -> Option<TestServer> {
         let database = TestDatabase::create(test).await?;
