@@ -11,7 +11,7 @@ use tracing::warn;
 use crate::detached::detached;
 use crate::errors::{invalid_params, unavailable};
 use crate::relay::Relay;
-use crate::storage::{NewNotification, NotificationRecord, Recipients, Record, Storage, StorageError};
+use crate::storage::{NewNotification, NotificationRecord, Pending, Recipients, Record, Storage, StorageError};
 
 /// A notification as a sender writes it, before it is stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,20 +26,18 @@ pub struct Draft {
     pub data: Map<String, Value>,
 }
 
-/// Stores notifications and hands them to the relay, one sender at a time so that each user's notifications
-/// reach this node's hub in `seq` order. (Notifications stored on two nodes at once may reach a third in either
-/// order; sessions deduplicate them by `seq`, not by a high-water mark.)
+/// Stores notifications and hands them to the relay. Sends run side by side: the hub releases each user's
+/// notifications in `seq` order whichever send finishes first, on this node and on the others.
 #[derive(Debug)]
 pub struct Notifier {
     storage: Arc<dyn Storage>,
     relay: Arc<Relay>,
-    order: tokio::sync::Mutex<()>,
 }
 
 impl Notifier {
     /// A notifier over `storage`, pushing through `relay`.
     pub fn new(storage: Arc<dyn Storage>, relay: Arc<Relay>) -> Arc<Notifier> {
-        Arc::new(Notifier { storage, relay, order: tokio::sync::Mutex::new(()) })
+        Arc::new(Notifier { storage, relay })
     }
 
     /// Checks and sends a notification; returns its id and how many users it was stored for. It runs
@@ -75,7 +73,7 @@ impl Notifier {
         }
     }
 
-    async fn send_now(&self, to: Recipients, message: Draft) -> Result<(String, usize), ErrorPayload> {
+    async fn send_now(self: &Arc<Self>, to: Recipients, message: Draft) -> Result<(String, usize), ErrorPayload> {
         let errors = check(&to, &message);
         if !errors.is_empty() {
             return Err(invalid_params("invalid notification".to_owned(), errors));
@@ -88,7 +86,6 @@ impl Notifier {
             body: message.body,
             data: message.data,
         };
-        let _turn = self.order.lock().await;
         let records = self.storage.notify(to, new).await.map_err(not_stored)?;
         let count = records.len();
         self.relay.notifications(records);
@@ -100,8 +97,9 @@ impl Notifier {
         self.storage.remember_user(user_id).await
     }
 
-    /// A user's undelivered notifications, at most the newest `limit` (older ones are marked delivered).
-    pub async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+    /// A user's undelivered notifications, at most the newest `limit` (older ones are marked delivered), and the
+    /// user's head.
+    pub async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
         self.storage.take_pending(user_id, limit).await
     }
 

@@ -11,9 +11,13 @@
 //!
 //! The hub drops an event it has already released, so an event that comes both ways is delivered once.
 //!
-//! A type has at most one fill at a time, whatever asks for it; a fill that fails is tried again with a growing,
-//! jittered pause while the hub still waits. When the log proves that missing events are gone (pruned before
-//! this node received them), the hub passes over them and tells their subscribers, rather than wait for ever.
+//! A user's notifications take the same ways: the hub releases each user's in `seq` order, and what stays
+//! missing is read from storage.
+//!
+//! A log (a type's events, a user's notifications) has at most one fill at a time, whatever asks for it; a fill
+//! that fails is tried again with a growing, jittered pause while the hub still waits. When storage proves that
+//! missing ones are gone (pruned before this node received them), the hub passes over them and tells their
+//! subscribers, rather than wait for ever.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,8 +44,15 @@ pub struct Relay {
     hub: Arc<Hub>,
     broker: Arc<dyn Broker>,
     storage: Arc<dyn Storage>,
-    /// The types with a fill running: one at a time per type.
-    filling: Mutex<HashSet<String>>,
+    /// The logs with a fill running: one at a time per log.
+    filling: Mutex<HashSet<Log>>,
+}
+
+/// What a fill reads: a type's events, or a user's notifications.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Log {
+    Events(String),
+    Notifications(String),
 }
 
 impl Relay {
@@ -72,39 +83,62 @@ impl Relay {
     }
 
     /// Notifications this node stored: to its own connections, and to the other nodes'.
-    pub fn notifications(&self, records: Vec<NotificationRecord>) {
-        self.hub.notify(&records);
+    pub fn notifications(self: &Arc<Self>, records: Vec<NotificationRecord>) {
+        self.release_notifications(&records);
         if self.broker.has_peers() && !records.is_empty() {
             self.broker.publish(Publication::Notifications { records });
+        }
+    }
+
+    /// Starts a user's notification stream in the hub after `head`, what their first connection read at sign-in
+    /// (none: from the first that comes); what is missing after it is read from storage.
+    pub fn start_user(self: &Arc<Self>, user: &str, head: Option<u64>) {
+        if self.hub.start_user(user, head) {
+            self.start_fill(Log::Notifications(user.to_owned()));
         }
     }
 
     /// Hands an event to the hub; a gap before it is filled from the log if it stays open.
     fn release(self: &Arc<Self>, event: EventRecord) {
         let Some(gap) = self.hub.publish(event) else { return };
-        self.start_fill(gap.resource_type);
+        self.start_fill(Log::Events(gap.resource_type));
     }
 
-    /// Takes the type's one fill, unless it is running.
-    fn take_fill(&self, resource_type: &str) -> bool {
-        self.filling.lock().unwrap_or_else(PoisonError::into_inner).insert(resource_type.to_owned())
+    /// Hands notifications to the hub; a user's gap is filled from storage if it stays open.
+    fn release_notifications(self: &Arc<Self>, records: &[NotificationRecord]) {
+        for user in self.hub.notify(records) {
+            self.start_fill(Log::Notifications(user));
+        }
     }
 
-    /// Gives the type's fill back; true when a gap is open again, which it then owns and must close.
-    fn give_back_fill(&self, resource_type: &str) -> bool {
+    /// Whether the hub still waits for something of `log`.
+    fn waits(&self, log: &Log) -> bool {
+        match log {
+            Log::Events(resource_type) => self.hub.gap(resource_type).is_some(),
+            Log::Notifications(user) => self.hub.user_gap(user).is_some(),
+        }
+    }
+
+    /// Takes the log's one fill, unless it is running.
+    fn take_fill(&self, log: &Log) -> bool {
+        self.filling.lock().unwrap_or_else(PoisonError::into_inner).insert(log.clone())
+    }
+
+    /// Gives the log's fill back; true when a gap is open again, which it then owns and must close.
+    fn give_back_fill(&self, log: &Log) -> bool {
         let mut filling = self.filling.lock().unwrap_or_else(PoisonError::into_inner);
         // Decided under the lock that `take_fill` takes after every publish: a gap that opened meanwhile either
         // shows here, or finds the fill given back and starts one.
-        if self.hub.gap(resource_type).is_some() {
+        if self.waits(log) {
             return true;
         }
-        filling.remove(resource_type);
+        filling.remove(log);
         false
     }
 
-    /// Starts the fill of a type's gap, after a short pause, unless one runs; it keeps going while the hub waits.
-    fn start_fill(self: &Arc<Self>, resource_type: String) {
-        if !self.take_fill(&resource_type) {
+    /// Starts the fill of a log's gap, after a short pause, unless one runs; it keeps going while the hub waits.
+    fn start_fill(self: &Arc<Self>, log: Log) {
+        if !self.take_fill(&log) {
             return;
         }
         let this = Arc::clone(self);
@@ -113,13 +147,13 @@ impl Relay {
             let mut failed = FILL_RETRY_MIN;
             loop {
                 tokio::time::sleep(pause).await;
-                if !this.give_back_fill(&resource_type) {
+                if !this.give_back_fill(&log) {
                     return;
                 }
-                pause = match this.fill(&resource_type).await {
+                pause = match this.fill(&log).await {
                     Ok(()) => GAP_PAUSE,
                     Err(error) => {
-                        warn!("cannot read the event log of {resource_type} to fill a gap (retrying): {error}");
+                        warn!("cannot read storage to fill a gap in {log:?} (retrying): {error}");
                         let wait = failed.mul_f64(0.5 + rand::random::<f64>() / 2.0);
                         failed = (failed * 2).min(FILL_RETRY_MAX);
                         wait
@@ -129,25 +163,32 @@ impl Relay {
         });
     }
 
-    /// Fills now, unless the type's fill is running (it reads to the log's end anyway); for resyncs and sweeps.
-    async fn fill_unless_running(self: &Arc<Self>, resource_type: &str) {
-        if !self.take_fill(resource_type) {
+    /// Fills now, unless the log's fill is running (it reads to the end anyway); for resyncs and sweeps.
+    async fn fill_unless_running(self: &Arc<Self>, log: Log) {
+        if !self.take_fill(&log) {
             return;
         }
-        if let Err(error) = self.fill(resource_type).await {
-            warn!("cannot read the event log of {resource_type} to catch up: {error}");
+        if let Err(error) = self.fill(&log).await {
+            warn!("cannot read storage to catch up {log:?}: {error}");
         }
-        if self.give_back_fill(resource_type) {
+        if self.give_back_fill(&log) {
             // A gap opened meanwhile, and this call owns the fill: hand it to a task of its own.
-            self.filling.lock().unwrap_or_else(PoisonError::into_inner).remove(resource_type);
-            self.start_fill(resource_type.to_owned());
+            self.filling.lock().unwrap_or_else(PoisonError::into_inner).remove(&log);
+            self.start_fill(log);
         }
     }
 
-    /// Reads the log past what the hub has released and hands every event to the hub, to the log's end. When the
-    /// log starts later than the hub waits, the missing events were pruned before this node got them: the hub
-    /// passes over them, and the loss is counted and logged.
-    async fn fill(&self, resource_type: &str) -> Result<(), StorageError> {
+    /// Reads storage past what the hub has released of `log` and hands everything to the hub, to the end.
+    async fn fill(&self, log: &Log) -> Result<(), StorageError> {
+        match log {
+            Log::Events(resource_type) => self.fill_events(resource_type).await,
+            Log::Notifications(user) => self.fill_notifications(user).await,
+        }
+    }
+
+    /// [`Relay::fill`] for a type's events. When the log starts later than the hub waits, the missing events
+    /// were pruned before this node got them: the hub passes over them, and the loss is counted and logged.
+    async fn fill_events(&self, resource_type: &str) -> Result<(), StorageError> {
         let Some(mut after) = self.hub.released(resource_type) else { return Ok(()) };
         loop {
             let events = self.storage.events_after(resource_type, None, after, FILL_BATCH).await?;
@@ -172,10 +213,26 @@ impl Relay {
         }
     }
 
+    /// [`Relay::fill`] for a user's notifications, while the hub waits for some of them.
+    async fn fill_notifications(&self, user: &str) -> Result<(), StorageError> {
+        while let Some(after) = self.hub.user_gap(user) {
+            let records = self.storage.notifications_after(user, after, FILL_BATCH).await?;
+            let Some(first) = records.first().map(|n| n.seq) else { return Ok(()) };
+            if first > after + 1 {
+                let lost = self.hub.pass_lost_notifications(user, first);
+                if lost > 0 {
+                    warn!("{lost} notifications of {user} before seq {first} were gone before this node got them");
+                }
+            }
+            self.hub.notify(&records);
+        }
+        Ok(())
+    }
+
     /// Brings every stream up to the log's head: after the broker may have lost messages.
     async fn catch_up(self: &Arc<Self>, types: &[String]) {
         for resource_type in types {
-            self.fill_unless_running(resource_type).await;
+            self.fill_unless_running(Log::Events(resource_type.clone())).await;
         }
     }
 
@@ -190,7 +247,9 @@ impl Relay {
             tokio::select! {
                 next = inbound.recv() => match next {
                     Some(Received::Publication(Publication::Event { event })) => self.release(event),
-                    Some(Received::Publication(Publication::Notifications { records })) => self.hub.notify(&records),
+                    Some(Received::Publication(Publication::Notifications { records })) => {
+                        self.release_notifications(&records);
+                    }
                     Some(Received::Resync) => {
                         debug!("broker resync: reading the event log past what the hub has released");
                         self.catch_up(&types).await;
@@ -208,7 +267,7 @@ impl Relay {
             if let Some(&head) = seen.get(resource_type) {
                 if released < head {
                     debug!("sweep: {resource_type} is behind the log ({released} < {head}); filling");
-                    self.fill_unless_running(resource_type).await;
+                    self.fill_unless_running(Log::Events(resource_type.clone())).await;
                 }
             }
             match self.storage.head(resource_type).await {

@@ -527,13 +527,13 @@ async fn notifications_have_per_user_seqs_and_pending_ones_go_once(storage: Arc<
     assert_eq!(storage.notification_head("nobody").await.expect("head"), 0);
 
     let pending = storage.take_pending("ann", 2).await.expect("pending");
-    let titles: Vec<&str> = pending.iter().map(|n| n.title.as_str()).collect();
-    assert_eq!(titles, ["two", "all"], "the newest, oldest first");
+    let titles: Vec<&str> = pending.records.iter().map(|n| n.title.as_str()).collect();
+    assert_eq!((titles.as_slice(), pending.head), (["two", "all"].as_slice(), 3), "the newest, oldest first");
     let again = storage.take_pending("ann", 2).await.expect("pending");
-    assert_eq!(again.len(), 2, "pending until marked delivered");
+    assert_eq!(again.records.len(), 2, "pending until marked delivered");
     storage.mark_delivered("ann", vec![2, 3]).await.expect("mark");
     storage.mark_delivered("ann", vec![2, 3]).await.expect("marking twice is fine");
-    assert!(storage.take_pending("ann", 2).await.expect("pending").is_empty(), "the older one was marked too");
+    assert!(storage.take_pending("ann", 2).await.expect("pending").records.is_empty(), "the older one was marked too");
     let history = storage.notifications_after("ann", 0, 10).await.expect("history");
     assert_eq!(history.iter().map(|n| n.seq).collect::<Vec<_>>(), [1, 2, 3], "delivered ones stay readable");
     assert_eq!(storage.notifications_after("ann", 2, 10).await.expect("after").len(), 1);

@@ -8,6 +8,7 @@
 //! connection is flagged as a slow consumer and dropped from the fan-out, and never delays anyone else.
 
 mod index;
+mod notifications;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +18,8 @@ use tidings_protocol::Topic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::push::{encode_event, encode_notification};
-use crate::storage::{EventKind, EventRecord, NotificationRecord};
+use crate::push::encode_event;
+use crate::storage::{EventKind, EventRecord};
 use index::Index;
 pub use index::Scope;
 
@@ -141,6 +142,8 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct Inner {
     streams: HashMap<String, Stream>,
+    /// The notification streams of the users with a connection here, by user.
+    users: HashMap<String, notifications::UserStream>,
     index: Index,
 }
 
@@ -174,7 +177,7 @@ impl Hub {
     /// briefly and then publish them from storage (they are committed; their own publisher may be late or gone).
     pub fn publish(&self, event: EventRecord) -> Option<Gap> {
         let mut state = self.inner();
-        let Inner { streams, index } = &mut *state;
+        let Inner { streams, index, .. } = &mut *state;
         let stream = streams.entry(event.resource_type.clone()).or_default();
         let next = *stream.next.get_or_insert(event.seq);
         if event.seq < next {
@@ -197,7 +200,7 @@ impl Hub {
     /// what waits from `first_kept` on. Returns how many events were passed over (0 when none was missing).
     pub fn pass_lost(&self, resource_type: &str, first_kept: u64) -> u64 {
         let mut inner = self.inner();
-        let Inner { streams, index } = &mut *inner;
+        let Inner { streams, index, .. } = &mut *inner;
         let Some(stream) = streams.get_mut(resource_type) else { return 0 };
         let Some(mut next) = stream.next else { return 0 };
         let mut lost = 0;
@@ -273,46 +276,6 @@ impl Hub {
         let mut state = self.inner();
         for topic in topics {
             state.index.remove(topic, connection);
-        }
-    }
-
-    /// Adds an authenticated connection, which then receives its user's notifications.
-    pub fn join_user(&self, user: &str, mailbox: &Mailbox) {
-        self.inner().index.join_user(user, mailbox);
-    }
-
-    /// Removes a connection from its user's notifications.
-    pub fn leave_user(&self, user: &str, connection: u64) {
-        self.inner().index.leave_user(user, connection);
-    }
-
-    /// Offers stored notifications to every connection of their recipients, encoded once per form.
-    pub fn notify(&self, records: &[NotificationRecord]) {
-        let mut state = self.inner();
-        let mut slow = Vec::new();
-        for record in records {
-            let mut mailboxes = state.index.user_mailboxes(&record.user_id).peekable();
-            if mailboxes.peek().is_none() {
-                continue;
-            }
-            let (Some(plain), Some(subscribed)) =
-                (encode_notification(record, None), encode_notification(record, Some(Topic::NOTIFICATIONS)))
-            else {
-                continue;
-            };
-            for mailbox in mailboxes {
-                let delivery = Delivery::Notification(NotificationPush {
-                    seq: record.seq,
-                    plain: Arc::clone(&plain),
-                    subscribed: Arc::clone(&subscribed),
-                });
-                if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
-                    slow.push(mailbox.connection);
-                }
-            }
-        }
-        for connection in slow {
-            state.index.drop_connection(connection);
         }
     }
 

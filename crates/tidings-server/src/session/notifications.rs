@@ -2,8 +2,10 @@
 //! `notifications` subscription (a replay after `since`, then live), live delivery either way, and marking what
 //! was written as delivered once it is flushed.
 //!
-//! Each notification reaches a connection once, whichever way it comes: the [`Inbox`] remembers what this
-//! connection was sent. Storage is reached through the notifier, never directly.
+//! Each notification reaches a connection once, whichever way it comes, and what the connection remembers of
+//! that is bounded without forgetting anything: the hub releases a user's notifications in `seq` order, so what
+//! came live is one range, and what was pushed at sign-in is at most [`PENDING_AT_SIGN_IN`] more. Storage is
+//! reached through the notifier, never directly.
 
 use std::collections::BTreeSet;
 
@@ -22,20 +24,42 @@ const PENDING_AT_SIGN_IN: usize = 100;
 /// What one connection did with its user's notifications.
 #[derive(Debug, Default)]
 pub(super) struct Inbox {
-    /// Notifications sent on this connection, so that none is sent twice (a bounded memory of the latest).
-    seen: BTreeSet<u64>,
+    /// Where the user's stream started for this connection: the head read at sign-in. Live ones come after it.
+    start: u64,
+    /// Those pushed at sign-in (at most [`PENDING_AT_SIGN_IN`], all at or below `start`).
+    pending: BTreeSet<u64>,
+    /// The range of those that came live, first and last: the hub releases them in order, each once.
+    live: Option<(u64, u64)>,
     /// Notifications written but not yet flushed, to mark delivered after the flush.
     unmarked: Vec<u64>,
 }
 
 impl Inbox {
-    /// Remembers a notification sent to this connection; false if it already was.
-    fn note(&mut self, seq: u64) -> bool {
-        // Bounded: the memory of what was pushed only serves the overlap with a later replay.
-        if self.seen.len() >= 1024 {
-            self.seen.pop_first();
-        }
-        self.seen.insert(seq)
+    /// Whether this connection was sent notification `seq` already.
+    fn seen(&self, seq: u64) -> bool {
+        self.pending.contains(&seq) || self.live.is_some_and(|(first, last)| (first..=last).contains(&seq))
+    }
+
+    /// Remembers a notification that came live. They come in increasing `seq`, so the range only grows; one not
+    /// sent between two that were came some other way (at sign-in, or in a replay), so the range may cover it.
+    fn note_live(&mut self, seq: u64) {
+        self.live = Some(match self.live {
+            Some((first, last)) => (first, last.max(seq)),
+            None => (seq, seq),
+        });
+    }
+
+    /// Remembers that a replay after `since` sent everything up to `last` that this connection had not seen. A
+    /// replay reads to storage's end, which is past every notification that came live, so the two ranges meet
+    /// and stay one.
+    fn note_replayed(&mut self, since: u64, last: u64) {
+        let (first, end) = self.live.map_or((since + 1, last), |(first, end)| (first.min(since + 1), end.max(last)));
+        self.live = Some((first, end));
+    }
+
+    /// How far the live stream has come on this connection: where a subscription without `since` starts.
+    fn position(&self) -> u64 {
+        self.live.map_or(self.start, |(_, last)| last.max(self.start))
     }
 }
 
@@ -44,7 +68,8 @@ impl<O: Outbound> Session<O> {
     /// was away (the newest 100; older ones stay readable through a `notifications` subscription with `since`).
     pub(super) async fn welcome(&mut self) -> Flow {
         let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return Flow::Continue };
-        // Joining first means nothing sent from now on is missed; what also waits in storage is dropped by seq.
+        // Joining first means nothing stored from now on is missed: it waits in the hub until the stream starts
+        // after the head read below, and what also waits in storage at or below it is pushed here.
         self.shared.hub.join_user(&user, &self.mailbox);
         let notifier = std::sync::Arc::clone(&self.shared.notifier);
         if let Err(error) = notifier.remember_user(&user).await {
@@ -54,12 +79,15 @@ impl<O: Outbound> Session<O> {
             Ok(pending) => pending,
             Err(error) => {
                 tracing::warn!("could not read the notifications waiting for {user}: {error}");
+                self.shared.relay.start_user(&user, None);
                 return Flow::Continue;
             }
         };
-        for record in &pending {
+        self.inbox.start = pending.head;
+        self.shared.relay.start_user(&user, Some(pending.head));
+        for record in &pending.records {
             let Some(text) = encode_notification(record, None) else { continue };
-            self.inbox.note(record.seq);
+            self.inbox.pending.insert(record.seq);
             if self.out.text(&text).await.is_err() {
                 return Flow::Stop;
             }
@@ -77,6 +105,20 @@ impl<O: Outbound> Session<O> {
         since: Option<u64>,
     ) -> Flow {
         let Some(user) = self.user.as_ref().map(|u| u.identity.user_id.clone()) else { return Flow::Continue };
+        let Some(since) = since else {
+            // No replay: the subscription starts where this connection's live stream stands, so that one still on
+            // its way (stored, not yet here) comes through it rather than being taken for a replayed one.
+            let position = self.inbox.position();
+            let reply = Subscribed {
+                subscription_id: subscription_id(&topic),
+                topic: topic.clone(),
+                seq: Seq::saturating(position),
+                recovered: None,
+            };
+            self.subscriptions.insert(topic.as_str().to_owned(), Subscription::of_notifications(topic, position));
+            self.list_subscriptions();
+            return self.send(request_id, ServerMessage::Subscribe(reply)).await;
+        };
         let notifier = std::sync::Arc::clone(&self.shared.notifier);
         let head = match notifier.head(&user).await {
             Ok(head) => head,
@@ -85,18 +127,19 @@ impl<O: Outbound> Session<O> {
                 return self.send(request_id, ServerMessage::Error(error)).await;
             }
         };
-        let recovered = since.map(|since| since <= head);
+        let recovered = since <= head;
         let reply = Subscribed {
             subscription_id: subscription_id(&topic),
             topic: topic.clone(),
             seq: Seq::saturating(head),
-            recovered,
+            recovered: Some(recovered),
         };
         if self.send(request_id, ServerMessage::Subscribe(reply)).await == Flow::Stop {
             return Flow::Stop;
         }
         let mut last_seq = head;
-        if let Some(mut after) = since.filter(|_| recovered == Some(true)) {
+        if recovered {
+            let mut after = since;
             loop {
                 let page = match notifier.after(&user, after, REPLAY_BATCH).await {
                     Ok(page) => page,
@@ -110,7 +153,7 @@ impl<O: Outbound> Session<O> {
                 };
                 let Some(last) = page.last().map(|n| n.seq) else { break };
                 for record in &page {
-                    if !self.inbox.note(record.seq) {
+                    if self.inbox.seen(record.seq) {
                         continue;
                     }
                     let Some(text) = encode_notification(record, Some(topic.as_str())) else { continue };
@@ -122,32 +165,37 @@ impl<O: Outbound> Session<O> {
                 after = last;
                 last_seq = last_seq.max(last);
             }
+            if last_seq > since {
+                self.inbox.note_replayed(since, last_seq);
+            }
         }
         self.subscriptions.insert(topic.as_str().to_owned(), Subscription::of_notifications(topic, last_seq));
         self.list_subscriptions();
         Flow::Continue
     }
 
-    /// Pushes a user's notification: through the `notifications` subscription if there is one, else plainly.
+    /// Pushes a user's notification: through the `notifications` subscription if there is one, else plainly. The
+    /// hub releases them in `seq` order, so a subscription's high mark tells what its replay already sent.
     pub(super) async fn deliver_notification(&mut self, push: NotificationPush) -> Flow {
+        if self.inbox.seen(push.seq) {
+            return Flow::Continue;
+        }
         let text = match self.subscriptions.get_mut(Topic::NOTIFICATIONS) {
+            Some(subscription) if push.seq <= subscription.last_seq => {
+                // The replay sent it; it still counts as come, so that the range stays one.
+                self.inbox.note_live(push.seq);
+                return Flow::Continue;
+            }
             Some(subscription) => {
-                // At or below the replay's end, the replay sent it. Above it, notifications stored on two nodes at
-                // once may come in either order, so a duplicate is caught by the inbox below, not by a high mark.
-                if push.seq <= subscription.last_seq {
-                    return Flow::Continue;
-                }
+                subscription.last_seq = push.seq;
                 push.subscribed
             }
             None => push.plain,
         };
-        // Whichever way it goes out, a connection gets each notification once.
-        if !self.inbox.note(push.seq) {
-            return Flow::Continue;
-        }
         if self.out.text(&text).await.is_err() {
             return Flow::Stop;
         }
+        self.inbox.note_live(push.seq);
         self.inbox.unmarked.push(push.seq);
         Flow::Continue
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+use super::notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
 use super::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
     StorageError, UpdateCheck, UpdateOutcome,
@@ -111,7 +111,7 @@ impl Notifications for Measured {
         measure("notifications_after", self.0.notifications_after(user_id, after, limit)).await
     }
 
-    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
         measure("take_pending", self.0.take_pending(user_id, limit)).await
     }
 

@@ -4,7 +4,8 @@
 //! - `notify` stores one copy per recipient (a user named twice gets one), each with that user's next `seq`, in
 //!   one transaction; `Everyone` means every user who has ever authenticated (`remember_user`).
 //! - `take_pending` returns a user's undelivered notifications, oldest first, at most the newest `limit`, and
-//!   marks the older undelivered ones delivered (they stay readable through `notifications_after`).
+//!   marks the older undelivered ones delivered (they stay readable through `notifications_after`); with them, the
+//!   user's head, read first: every notification at or below it that was undelivered is among them (or older).
 //! - `mark_delivered` is idempotent; `notifications_after` returns delivered and undelivered alike, by `seq`.
 
 use async_trait::async_trait;
@@ -74,6 +75,15 @@ pub struct NotificationRecord {
     pub created_at: u64,
 }
 
+/// What waited for a user at sign-in, and where their notifications stood.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    /// The undelivered notifications, oldest first (at most the newest `limit`).
+    pub records: Vec<NotificationRecord>,
+    /// The `seq` of the user's latest notification when they were read (0 when none): later ones come live.
+    pub head: u64,
+}
+
 /// A place to keep notifications (see the module docs for the contract).
 #[async_trait]
 pub trait Notifications: Send + Sync + 'static {
@@ -88,8 +98,9 @@ pub trait Notifications: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StorageError>;
-    /// A user's undelivered notifications (at most the newest `limit`, oldest first); older ones are marked delivered.
-    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError>;
+    /// A user's undelivered notifications (at most the newest `limit`, oldest first), and the user's head; older
+    /// undelivered ones are marked delivered.
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError>;
     /// Marks a user's notifications delivered.
     async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError>;
     /// The `seq` of a user's latest notification (0 when none).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tidings_server::storage::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord,
-    NotificationRecord, Notifications, Recipients, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
+    NotificationRecord, Notifications, Pending, Recipients, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// `inner`, with its event-log reads counted and, on demand, slowed or failed.
@@ -114,7 +114,7 @@ impl Notifications for Watched {
     ) -> Result<Vec<NotificationRecord>, StorageError> {
         self.inner.notifications_after(user, after, limit).await
     }
-    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
         self.inner.take_pending(user_id, limit).await
     }
     async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {

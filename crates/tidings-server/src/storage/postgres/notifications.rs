@@ -6,7 +6,7 @@ use sqlx::Row;
 use tidings_protocol::now_ms;
 
 use super::{db_error, int, json, object, uint, Postgres};
-use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
 use crate::storage::StorageError;
 
 const COLUMNS: &str = "user_id, seq, id, level, title, body, data::text, created_at";
@@ -103,14 +103,24 @@ impl Notifications for Postgres {
         rows.iter().map(record_of).collect()
     }
 
-    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
         let mut tx = self.begin().await?;
+        // The head first: a notification is committed with its head, so every one at or below the head read here
+        // is visible to the query after it. Only those are pending; later ones come live.
+        let head: Option<i64> = sqlx::query_scalar("SELECT seq FROM notification_heads WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let head = head.map(uint).transpose()?.unwrap_or(0);
         let sql = format!(
-            "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 AND NOT delivered ORDER BY seq DESC LIMIT $2"
+            "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 AND NOT delivered AND seq <= $3 \
+             ORDER BY seq DESC LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(int(head)?)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -126,7 +136,7 @@ impl Notifications for Postgres {
                 .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)?;
-        Ok(newest)
+        Ok(Pending { records: newest, head })
     }
 
     async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{sql_error, Sqlite};
-use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Recipients};
+use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
 use crate::storage::StorageError;
 
 const COLUMNS: &str = "user_id, seq, id, level, title, body, data, created_at";
@@ -115,10 +115,15 @@ impl Notifications for Sqlite {
         self.read(move |c| query(c, &sql, params![user_id, after, limit])).await
     }
 
-    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Vec<NotificationRecord>, StorageError> {
+    async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
         let user_id = user_id.to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.write(move |c, _| {
+            let head: u64 = c
+                .query_row("SELECT seq FROM notification_heads WHERE user_id = ?", [&user_id], |row| row.get(0))
+                .optional()
+                .map_err(|e| sql_error(&e))?
+                .unwrap_or(0);
             let sql = format!(
                 "SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND delivered = 0 ORDER BY seq DESC LIMIT ?"
             );
@@ -133,7 +138,7 @@ impl Notifications for Sqlite {
                 )
                 .map_err(|e| sql_error(&e))?;
             }
-            Ok(newest)
+            Ok(Pending { records: newest, head })
         })
         .await
     }
