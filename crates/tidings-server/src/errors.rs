@@ -53,6 +53,16 @@ pub fn storage_error(error: StorageError, resource_type: &str, id: Option<&str>)
             tracing::warn!("storage unavailable: {why}");
             unavailable("storage is unavailable; nothing was changed, retry later")
         }
+        StorageError::Unknown(why) => {
+            tracing::warn!("the outcome of a write is unknown: {why}");
+            ErrorPayload::new(
+                ErrorCode::Unavailable,
+                "storage failed at the commit: the change may have been stored; read it back, or retry a create with \
+                 the same requestId, before trying again",
+            )
+            .with_detail("retryAfterMs", 1000)
+            .with_detail("outcome", "unknown")
+        }
         StorageError::IdTaken => internal("a create's id was taken, and taken again"),
         StorageError::Internal(why) => internal(&why),
     }

@@ -13,6 +13,9 @@ use crate::errors::{invalid_params, unavailable};
 use crate::relay::Relay;
 use crate::storage::{NewNotification, NotificationRecord, Pending, Recipients, Record, Storage, StorageError};
 
+/// Users served per transaction (and per broker message) by a notification to everyone.
+const BROADCAST_PAGE: usize = 500;
+
 /// A notification as a sender writes it, before it is stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Draft {
@@ -86,9 +89,28 @@ impl Notifier {
             body: message.body,
             data: message.data,
         };
-        let records = self.storage.notify(to, new).await.map_err(not_stored)?;
-        let count = records.len();
-        self.relay.notifications(records);
+        let Recipients::Everyone = to else {
+            let records = self.storage.notify(to, new).await.map_err(not_stored)?;
+            let count = records.len();
+            self.relay.notifications(records);
+            return Ok((id, count));
+        };
+        // To everyone: a page of users at a time, each page one transaction and one broker message, so that the
+        // memory a broadcast takes does not grow with the number of users. A failure part way stops it; the users
+        // already served keep their copy, and the error says how many.
+        let mut count = 0;
+        let mut after = String::new();
+        loop {
+            let users = self.storage.users_after(&after, BROADCAST_PAGE).await.map_err(not_stored)?;
+            let Some(last) = users.last().cloned() else { break };
+            let records = match self.storage.notify(Recipients::Users(users), new.clone()).await {
+                Ok(records) => records,
+                Err(error) => return Err(not_stored(error).with_detail("recipients", count)),
+            };
+            count += records.len();
+            self.relay.notifications(records);
+            after = last;
+        }
         Ok((id, count))
     }
 

@@ -1,14 +1,21 @@
 //! PostgreSQL on a database whose defaults are not ours: Tidings pins what its correctness depends on (READ
-//! COMMITTED, recipients locked in one order), so concurrent writes succeed whatever the database's settings.
+//! COMMITTED, recipients locked in one order), so concurrent writes succeed whatever the database's settings;
+//! and behind a connection that breaks right after COMMIT, a write that committed is answered as done.
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestDatabase;
 use serde_json::json;
-use tidings_server::storage::{NewNotification, NewRecord, Postgres, Recipients, Storage};
+use tidings_server::storage::{
+    CreateOutcome, NewNotification, NewRecord, Postgres, Recipients, Record, Storage, UpdateOutcome,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// A Tidings storage on a fresh database whose default isolation is REPEATABLE READ, as some operators set it.
 async fn on_repeatable_read(test: &str) -> Option<(TestDatabase, Arc<dyn Storage>)> {
@@ -71,4 +78,86 @@ async fn crossing_recipient_lists_never_deadlock_and_each_user_gets_one_copy() {
     for user in ["a", "b", "c"] {
         assert_eq!(storage.notification_head(user).await.expect("head"), 40, "{user}");
     }
+}
+
+/// A TCP proxy in front of PostgreSQL that, when armed, passes the next COMMIT on to the server and then cuts
+/// the client off before the answer comes back: the commit takes effect, and the client never hears it.
+struct CuttingProxy {
+    url: String,
+    armed: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    async fn start(database_url: &str) -> CuttingProxy {
+        let (head, tail) = database_url.split_once('@').expect("a URL with a user");
+        let (authority, path) = tail.split_once('/').expect("a URL with a database");
+        let server: SocketAddr = authority.parse().expect("host:port");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("{head}@{}/{path}", listener.local_addr().expect("addr"));
+        let armed = Arc::new(AtomicBool::new(false));
+        let trigger = Arc::clone(&armed);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = TcpStream::connect(server).await.expect("postgres");
+                tokio::spawn(relay(client, upstream, Arc::clone(&trigger)));
+            }
+        });
+        CuttingProxy { url, armed }
+    }
+
+    fn cut_after_next_commit(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies bytes both ways; once armed and a COMMIT passes, drops the client and reads out the server's answer.
+async fn relay(client: TcpStream, upstream: TcpStream, armed: Arc<AtomicBool>) {
+    let (mut client_in, client_out) = client.into_split();
+    let (mut server_in, mut server_out) = upstream.into_split();
+    let down = tokio::spawn(async move {
+        let mut client_out = client_out;
+        tokio::io::copy(&mut server_in, &mut client_out).await.ok();
+    });
+    let mut buffer = vec![0_u8; 64 * 1024];
+    while let Ok(n) = client_in.read(&mut buffer).await {
+        if n == 0 || server_out.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+        let commit = buffer[..n].windows(7).any(|w| w == b"COMMIT\0");
+        if commit && armed.swap(false, Ordering::SeqCst) {
+            // The server has the COMMIT; the client hears nothing more. The server's side stays open a moment, so
+            // that it commits rather than notice a hang-up first.
+            down.abort();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            break;
+        }
+    }
+}
+
+fn set_n(n: u64) -> tidings_server::storage::UpdateCheck {
+    Box::new(move |current: &Record| {
+        let mut data = current.data.clone();
+        data.insert("n".to_owned(), json!(n));
+        Ok(Some(data))
+    })
+}
+
+/// The answer to COMMIT is lost after the server committed: the create and the update are answered as done,
+/// with their events, and each is stored once.
+#[tokio::test]
+async fn a_write_whose_commit_answer_was_lost_is_answered_as_done() {
+    let Some(database) = TestDatabase::create("lost_commit_answer").await else { return };
+    let proxy = CuttingProxy::start(&database.url).await;
+    let storage = Postgres::open(&proxy.url, Duration::from_secs(60)).await.expect("postgres through the proxy");
+    proxy.cut_after_next_commit();
+    let created = storage.create(order(1), None).await;
+    assert!(matches!(created, Ok(CreateOutcome::Created(_, ref event)) if event.seq == 1), "{created:?}");
+    proxy.cut_after_next_commit();
+    let updated = storage.update("order", "O-1", "alice", set_n(2)).await;
+    assert!(matches!(updated, Ok(UpdateOutcome::Changed(ref record, _)) if record.version == 2), "{updated:?}");
+
+    let direct = Postgres::open(&database.url, Duration::from_secs(60)).await.expect("postgres");
+    assert_eq!(direct.head("order").await.expect("head"), 2, "one event each");
+    let stored = direct.get("order", "O-1").await.expect("read").expect("stored");
+    assert_eq!((stored.version, stored.data.get("n")), (2, Some(&json!(2))));
 }

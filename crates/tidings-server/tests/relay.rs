@@ -11,8 +11,9 @@ use serde_json::json;
 use tidings_protocol::Topic;
 use tidings_server::broker::{Bus, MemoryBroker, Publication, Received};
 use tidings_server::hub::{Delivery, Hub, Mailbox, Scope};
+use tidings_server::notifications::{Draft, Notifier};
 use tidings_server::relay::Relay;
-use tidings_server::storage::{CreateOutcome, EventRecord, NewRecord, Sqlite, Storage};
+use tidings_server::storage::{CreateOutcome, EventRecord, NewRecord, Recipients, Sqlite, Storage};
 use tokio::sync::mpsc;
 
 /// Node `b` of a two-node cluster on one bus and one database, with a subscriber to `order`.
@@ -192,4 +193,31 @@ async fn a_fill_that_fails_is_tried_again_until_the_gap_closes() {
     watched.fail_reads(3);
     a.publish(Publication::Event { event: second });
     assert_eq!([next(&mut b).await.seq(), next(&mut b).await.seq()], [1, 2]);
+}
+
+/// A notification to everyone goes out a page of users at a time: each page one transaction and one broker
+/// message of bounded size, so that neither the sending node nor Redis holds one copy per user at once.
+#[tokio::test]
+async fn a_notification_to_everyone_travels_in_bounded_pages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage = storage(&dir);
+    for n in 0..1_200 {
+        storage.remember_user(&format!("user-{n:04}")).await.expect("a user");
+    }
+    let bus = Bus::new();
+    let (_elsewhere, mut elsewhere) = MemoryBroker::join(&bus, "elsewhere");
+    let (b, _inbound) = node_b(&storage, &bus).await;
+    let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&b.relay));
+    let draft =
+        Draft { level: "info".to_owned(), title: "to all".to_owned(), body: String::new(), data: Default::default() };
+    let (_id, recipients) = notifier.send(Recipients::Everyone, draft).await.expect("sent");
+    assert_eq!(recipients, 1_200);
+    let mut pages = Vec::new();
+    while pages.iter().sum::<usize>() < 1_200 {
+        let received = tokio::time::timeout(Duration::from_secs(5), elsewhere.recv()).await.expect("in time");
+        if let Some(Received::Publication(Publication::Notifications { records })) = received {
+            pages.push(records.len());
+        }
+    }
+    assert!(pages.len() >= 3 && pages.iter().all(|&n| n <= 500), "pages of {pages:?}");
 }

@@ -6,7 +6,7 @@
 //! receiver reports [`Received::Resync`] each time its subscription is in place, since Redis pub/sub keeps nothing
 //! for a subscriber that was away.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ use super::{Broker, Publication, Received, Wire, INBOUND_CAPACITY};
 
 /// Messages waiting to be published; beyond this the broker drops them (the other nodes resync from the log).
 const QUEUE: usize = 64 * 1024;
+/// Bytes waiting to be published, at most: a broadcast notification to many users is one large message, so a
+/// bound in messages alone does not bound memory while Redis is away.
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// The most messages sent in one pipeline.
 const BATCH: usize = 512;
 /// The longest wait between two connection attempts.
@@ -26,7 +29,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// A node's link to the other nodes through Redis.
 #[derive(Debug)]
 pub struct RedisBroker {
-    queue: mpsc::Sender<Publication>,
+    /// Messages encoded for the wire, waiting for the publisher.
+    queue: mpsc::Sender<Vec<u8>>,
+    /// Their bytes, kept within [`QUEUE_BYTES`].
+    queued: Arc<AtomicUsize>,
+    node: String,
     subscribed: Arc<AtomicBool>,
 }
 
@@ -34,20 +41,37 @@ impl RedisBroker {
     /// Starts the publisher and the receiver of node `node` on `channel` at `url` (`redis://HOST:PORT[/DB]`).
     /// Connections are made in the background, so a node starts while Redis is down. Needs a tokio runtime.
     pub fn open(url: &str, channel: &str, node: &str) -> anyhow::Result<(Arc<dyn Broker>, mpsc::Receiver<Received>)> {
+        let (broker, inbound) = Self::start(url, channel, node)?;
+        Ok((broker, inbound))
+    }
+
+    fn start(url: &str, channel: &str, node: &str) -> anyhow::Result<(Arc<RedisBroker>, mpsc::Receiver<Received>)> {
         let client = ::redis::Client::open(url).map_err(|e| anyhow::anyhow!("bad broker.url: {e}"))?;
         let (queue, pending) = mpsc::channel(QUEUE);
         let (inbound, inbound_receiver) = mpsc::channel(INBOUND_CAPACITY);
         let subscribed = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let link = Link { client, channel: channel.to_owned(), node: node.to_owned() };
-        tokio::spawn(link.clone().publish_all(pending));
+        tokio::spawn(link.clone().publish_all(pending, Arc::clone(&queued)));
         tokio::spawn(link.receive_all(inbound, Arc::clone(&subscribed)));
-        Ok((Arc::new(RedisBroker { queue, subscribed }), inbound_receiver))
+        let broker = RedisBroker { queue, queued, node: node.to_owned(), subscribed };
+        Ok((Arc::new(broker), inbound_receiver))
     }
 }
 
 impl Broker for RedisBroker {
     fn publish(&self, message: Publication) {
-        if self.queue.try_send(message).is_err() {
+        let bytes = Wire::encode(&self.node, message);
+        let size = bytes.len();
+        let fits = self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+            (queued + size <= QUEUE_BYTES).then_some(queued + size)
+        });
+        if fits.is_err() {
+            ::metrics::counter!(crate::metrics::BROKER_DROPPED).increment(1);
+            return;
+        }
+        if self.queue.try_send(bytes).is_err() {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
             ::metrics::counter!(crate::metrics::BROKER_DROPPED).increment(1);
         }
     }
@@ -71,15 +95,17 @@ struct Link {
 
 impl Link {
     /// The publisher: batches what waits into one pipeline; a batch that fails twice is dropped and counted.
-    async fn publish_all(self, mut pending: mpsc::Receiver<Publication>) {
+    async fn publish_all(self, mut pending: mpsc::Receiver<Vec<u8>>, queued: Arc<AtomicUsize>) {
         let mut connection = None;
         let mut backoff = Backoff::default();
         let mut batch = Vec::with_capacity(BATCH);
         while pending.recv_many(&mut batch, BATCH).await > 0 {
             let mut pipeline = ::redis::pipe();
             let count = batch.len();
+            // The batch's bytes count against the budget until it is sent or dropped.
+            let bytes: usize = batch.iter().map(Vec::len).sum();
             for message in batch.drain(..) {
-                pipeline.cmd("PUBLISH").arg(&self.channel).arg(Wire::encode(&self.node, message)).ignore();
+                pipeline.cmd("PUBLISH").arg(&self.channel).arg(message).ignore();
             }
             let mut sent = false;
             for _ in 0..2 {
@@ -106,6 +132,8 @@ impl Link {
                     }
                 }
             }
+            drop(pipeline);
+            queued.fetch_sub(bytes, Ordering::AcqRel);
             if !sent {
                 ::metrics::counter!(crate::metrics::BROKER_DROPPED).increment(count as u64);
             }
@@ -183,9 +211,41 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use super::Backoff;
+    use serde_json::{json, Map};
+
+    use super::{Backoff, RedisBroker, QUEUE_BYTES};
+    use crate::broker::{Broker, Publication};
+    use crate::storage::NotificationRecord;
+
+    /// While Redis is away, what waits to be published stays within its byte budget: large messages (a broadcast
+    /// to many users) are dropped and counted once it is spent, rather than held until memory runs out.
+    #[tokio::test]
+    async fn the_publish_queue_is_bounded_in_bytes() {
+        // Nothing listens on port 1: the publisher keeps trying to connect while messages pile up.
+        let (broker, _inbound) = RedisBroker::start("redis://127.0.0.1:1", "bounded", "a").expect("broker");
+        let mut data = Map::new();
+        data.insert("note".to_owned(), json!("x".repeat(100_000)));
+        let record = NotificationRecord {
+            user_id: "u".to_owned(),
+            seq: 1,
+            id: "NTF-1".to_owned(),
+            level: "info".to_owned(),
+            title: "t".to_owned(),
+            body: String::new(),
+            data,
+            created_at: 0,
+        };
+        // A hundred messages of a megabyte each: more than the budget of 64 MiB.
+        for _ in 0..100 {
+            broker.publish(Publication::Notifications { records: vec![record.clone(); 10] });
+        }
+        let queued = broker.queued.load(Ordering::Acquire);
+        assert!(queued <= QUEUE_BYTES, "{queued} bytes wait, past the budget of {QUEUE_BYTES}");
+        assert!(queued > QUEUE_BYTES / 2, "the queue was used: {queued}");
+    }
 
     #[test]
     fn nodes_that_back_off_together_do_not_retry_together() {

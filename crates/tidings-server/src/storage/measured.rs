@@ -25,6 +25,7 @@ async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, Stora
         // Refusals and misses are answers, not failures of the storage.
         let kind = match error {
             StorageError::Unavailable(_) => Some("unavailable"),
+            StorageError::Unknown(_) => Some("unknown"),
             StorageError::Internal(_) => Some("internal"),
             _ => None,
         };
@@ -94,6 +95,10 @@ impl Storage for Measured {
 
 #[async_trait]
 impl Notifications for Measured {
+    async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        measure("users_after", self.0.users_after(after, limit)).await
+    }
+
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
         measure("remember_user", self.0.remember_user(user_id)).await
     }

@@ -11,6 +11,8 @@
 //!   changes cannot slip between the check and the write. A check that panics fails its own write as
 //!   `Internal` and harms nothing else: the storage goes on serving.
 //! - An unreachable database is `StorageError::Unavailable`, and the backend recovers by itself when it returns.
+//!   `Unavailable` from a write means nothing was written. A write whose COMMIT may have taken effect (its answer
+//!   was lost) is found out: it is reported done when it was, and `Unknown` only when that cannot be learned.
 
 mod measured;
 pub mod notifications;
@@ -242,6 +244,9 @@ pub enum StorageError {
     IdTaken,
     /// The database cannot be reached or cannot write (disk full); retrying later may work.
     Unavailable(String),
+    /// A write's COMMIT was sent but its answer was lost, and whether it took effect could not be found out: the
+    /// change may or may not be stored.
+    Unknown(String),
     /// Anything else: a bug or corrupt data.
     Internal(String),
 }
@@ -254,6 +259,7 @@ impl fmt::Display for StorageError {
             StorageError::KeyReused => f.write_str("idempotency key reused for a different create"),
             StorageError::IdTaken => f.write_str("the id is taken"),
             StorageError::Unavailable(e) => write!(f, "storage unavailable: {e}"),
+            StorageError::Unknown(e) => write!(f, "the outcome of a commit is unknown: {e}"),
             StorageError::Internal(e) => write!(f, "storage failed: {e}"),
         }
     }

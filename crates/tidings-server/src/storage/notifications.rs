@@ -89,6 +89,9 @@ pub struct Pending {
 pub trait Notifications: Send + Sync + 'static {
     /// Notes that a user exists, so that notifications to everyone reach them.
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError>;
+    /// The users who ever authenticated, by id, after `after` (`""` for the first), at most `limit`: the pages in
+    /// which a notification to everyone is sent.
+    async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError>;
     /// Stores a notification for its recipients and returns each copy.
     async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError>;
     /// A user's notifications after `after`, oldest first, at most `limit`.

@@ -100,6 +100,9 @@ impl Storage for Watched {
 
 #[async_trait]
 impl Notifications for Watched {
+    async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        self.inner.users_after(after, limit).await
+    }
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
         self.inner.remember_user(user_id).await
     }

@@ -199,8 +199,49 @@ impl Postgres {
             };
         }
         let event = append(&mut tx, &record, EventKind::Created, &record.owner_id, now).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx, &event).await?;
         Ok(Some(CreateOutcome::Created(record, event)))
+    }
+
+    /// Commits a write whose event is `event`. When the answer to COMMIT is lost (the connection broke, the
+    /// backend was terminated, a failover), the write may have committed: then it is found out on another
+    /// connection, so that a stored change is answered as done (and its event published), and one that is not as
+    /// UNAVAILABLE; `Unknown` only when even that cannot be learned.
+    async fn commit(&self, tx: Tx, event: &EventRecord) -> Result<(), StorageError> {
+        let error = match tx.commit().await {
+            Ok(()) => return Ok(()),
+            Err(error) if answer_lost(&error) => error,
+            Err(error) => return Err(db_error(error)),
+        };
+        match self.committed(event).await {
+            Ok(true) => {
+                tracing::info!("a commit's answer was lost, and the commit had taken effect: {error}");
+                Ok(())
+            }
+            Ok(false) => Err(db_error(error)),
+            Err(lookup) => Err(StorageError::Unknown(format!("{error}; and finding out failed: {lookup}"))),
+        }
+    }
+
+    /// Whether the transaction that appended `event` committed. It held the lock of its type's head row until it
+    /// ended, so taking that lock first waits for a commit still under way; then the event is there or not.
+    async fn committed(&self, event: &EventRecord) -> Result<bool, StorageError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT seq FROM topic_heads WHERE resource_type = $1 FOR SHARE")
+            .bind(&event.resource_type)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM events WHERE resource_type = $1 AND seq = $2 AND id = $3")
+                .bind(&event.resource_type)
+                .bind(int(event.seq)?)
+                .bind(&event.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(version == Some(int(event.version)?))
     }
 
     /// Deletes receipts that can never be replayed again, now and then, off the request's path.
@@ -333,6 +374,16 @@ fn uint(n: i64) -> Result<u64, StorageError> {
 }
 
 /// Errors of a request that got no connection: whatever the cause, the database cannot be reached from here.
+/// Whether a failed COMMIT may have taken effect: its answer was lost with the connection (or the backend was
+/// ended while committing), as opposed to the database refusing it.
+fn answer_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 fn no_connection(error: sqlx::Error) -> StorageError {
     StorageError::Unavailable(error.to_string())
 }
@@ -435,7 +486,7 @@ impl Storage for Postgres {
         .await
         .map_err(db_error)?;
         let event = append(&mut tx, &record, EventKind::Updated, actor, now).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx, &event).await?;
         Ok(UpdateOutcome::Changed(record, event))
     }
 
@@ -457,7 +508,7 @@ impl Storage for Postgres {
             .map_err(db_error)?;
         let gone = Record { version: current.version + 1, ..current };
         let event = append(&mut tx, &gone, EventKind::Deleted, actor, now_ms()).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx, &event).await?;
         Ok(event)
     }
 

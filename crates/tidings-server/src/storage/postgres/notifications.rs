@@ -26,6 +26,16 @@ fn record_of(row: &PgRow) -> Result<NotificationRecord, StorageError> {
 
 #[async_trait]
 impl Notifications for Postgres {
+    async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        let mut c = self.connection().await?;
+        sqlx::query_scalar("SELECT user_id FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2")
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_error)
+    }
+
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
         let mut c = self.connection().await?;
         sqlx::query("INSERT INTO users (user_id, first_seen) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING")

@@ -75,6 +75,18 @@ fn notify(
 
 #[async_trait]
 impl Notifications for Sqlite {
+    async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        let (after, limit) = (after.to_owned(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.read(move |c| {
+            let mut statement = c
+                .prepare_cached("SELECT user_id FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?")
+                .map_err(|e| sql_error(&e))?;
+            let rows = statement.query_map(params![after, limit], |row| row.get(0)).map_err(|e| sql_error(&e))?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
         let user_id = user_id.to_owned();
         // Most authentications are of known users: a read spares the writer.

@@ -68,11 +68,22 @@ pub(super) fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<W
         let committed = if tx.is_autocommit() {
             Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()))
         } else {
-            tx.commit().map_err(|e| sql_error(&e))
+            tx.commit().map_err(|e| commit_error(&e))
         };
         for answer in answers {
             answer(committed.as_ref().err());
         }
+    }
+}
+
+/// What a failed COMMIT means for the batch's writes. An I/O error while committing may leave the commit record
+/// on disk, so the writes may be stored after all: their outcome is unknown. Anything else rolled them back.
+fn commit_error(error: &rusqlite::Error) -> StorageError {
+    match error {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::SystemIoFailure => {
+            StorageError::Unknown(error.to_string())
+        }
+        other => sql_error(other),
     }
 }
 
