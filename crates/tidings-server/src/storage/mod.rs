@@ -1,6 +1,6 @@
 //! Durable storage of resources, their event log and create receipts, behind one trait with two backends.
 //!
-//! The contract every backend keeps (tests/storage.rs runs one suite against each):
+//! The contract every backend keeps (tests/storage/ runs one suite against each):
 //! - A write and its event commit in one transaction: no change without its event, no event without its change.
 //! - A write is reported only after it is durable (committed to disk, or to PostgreSQL).
 //! - Every event of a type gets the next `seq` of that type, strictly increasing, without gaps.

@@ -1,6 +1,6 @@
 //! Per-user notifications in storage: kept with a per-user `seq`, marked delivered once a connection got them.
 //!
-//! The contract every backend keeps (tests/storage.rs runs it against each):
+//! The contract every backend keeps (tests/storage/ runs it against each):
 //! - `notify` stores one copy per recipient (a user named twice gets one), each with that user's next `seq`, in
 //!   one transaction; `Everyone` means every user who has ever authenticated (`remember_user`).
 //! - `take_pending` returns a user's undelivered notifications, oldest first, at most the newest `limit`, and

@@ -1,0 +1,104 @@
+//! The storage contract for lists: pages through ties without repeats or gaps, and filters by each JSON type.
+
+use super::*;
+
+/// Reads a whole list in pages of `limit`, each starting after the previous page's last key and id.
+pub(crate) async fn all_pages(storage: &Arc<dyn Storage>, query: ListQuery) -> Vec<Listed> {
+    let mut items: Vec<Listed> = Vec::new();
+    let mut query = query;
+    for _ in 0..100 {
+        let page = storage.list(query.clone()).await.expect("a page");
+        assert!(page.len() <= query.limit);
+        let Some(last) = page.last() else { return items };
+        query.after = Some((last.key.clone(), last.record.id.clone()));
+        items.extend(page);
+    }
+    panic!("paging does not end");
+}
+
+pub(crate) async fn lists_page_through_ties_without_repeating_or_skipping(storage: Arc<dyn Storage>) {
+    let ranks = [3, 1, 3, 2, 1, 3, 2, 3, 1];
+    for (n, rank) in ranks.iter().enumerate() {
+        let data = json!({ "rank": rank, "name": format!("n{}", rank * 10) });
+        create(&storage, "item", &format!("ITM-{n}"), data).await;
+    }
+    create(&storage, "item", "ITM-9", json!({})).await;
+    create(&storage, "other", "OTH-1", json!({ "rank": 0 })).await;
+
+    let rank_order = OrderKey::Field("rank".to_owned(), "integer".to_owned());
+    for descending in [false, true] {
+        for limit in [1, 2, 4, 100] {
+            let items = all_pages(&storage, list_query(rank_order.clone(), descending, limit)).await;
+            let mut got: Vec<(i64, String)> = items
+                .iter()
+                .map(|l| (l.record.data.get("rank").and_then(Value::as_i64).unwrap_or(-1), l.record.id.clone()))
+                .collect();
+            assert_eq!(got.len(), 10, "every item once, limit {limit}: {got:?}");
+            if descending {
+                got.reverse();
+            }
+            let mut sorted = got.clone();
+            sorted.sort();
+            assert_eq!(got, sorted, "by rank then id, the absent rank first, descending {descending}");
+            assert_eq!(got[0], (-1, "ITM-9".to_owned()));
+        }
+    }
+    let by_name =
+        all_pages(&storage, list_query(OrderKey::Field("name".to_owned(), "string".to_owned()), false, 3)).await;
+    let names: Vec<&str> =
+        by_name.iter().map(|l| l.record.data.get("name").and_then(Value::as_str).unwrap_or("")).collect();
+    assert_eq!(names, ["", "n10", "n10", "n10", "n20", "n20", "n30", "n30", "n30", "n30"]);
+
+    // Creates in one millisecond tie on createdAt, and the id breaks the tie.
+    for order in [OrderKey::CreatedAt, OrderKey::UpdatedAt, OrderKey::Id] {
+        let items = all_pages(&storage, list_query(order.clone(), false, 3)).await;
+        let ids: Vec<&str> = items.iter().map(|l| l.record.id.as_str()).collect();
+        assert_eq!(ids.len(), 10, "{order:?}: {ids:?}");
+        let keys: Vec<(Value, &str)> = items.iter().map(|l| (l.key.clone(), l.record.id.as_str())).collect();
+        if order == OrderKey::Id {
+            assert_eq!(ids, (0..10).map(|n| format!("ITM-{n}")).collect::<Vec<_>>());
+        } else {
+            assert!(keys.windows(2).all(|w| (w[0].0.as_u64(), w[0].1) < (w[1].0.as_u64(), w[1].1)), "{keys:?}");
+        }
+    }
+}
+
+pub(crate) async fn lists_filter_by_strings_numbers_booleans_and_null(storage: Arc<dyn Storage>) {
+    let items = [
+        ("ITM-1", json!({ "n": 3, "s": "a", "b": true, "z": null })),
+        ("ITM-2", json!({ "n": "3", "s": "b", "b": false })),
+        ("ITM-3", json!({ "n": 3.0, "s": "a", "b": "true", "z": 0 })),
+        ("ITM-4", json!({ "n": 4, "s": "A", "z": "" })),
+    ];
+    for (id, data) in items {
+        create(&storage, "item", id, data).await;
+    }
+    let filtered = |filter: Vec<(&'static str, Value)>| {
+        let storage = Arc::clone(&storage);
+        async move {
+            let mut query = list_query(OrderKey::Id, false, 100);
+            query.filter = filter.into_iter().map(|(f, v)| (f.to_owned(), v)).collect();
+            let page = storage.list(query).await.expect("a page");
+            page.into_iter().map(|l| l.record.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(filtered(vec![("n", json!(3))]).await, ["ITM-1", "ITM-3"], "3 and 3.0, never \"3\"");
+    assert_eq!(filtered(vec![("n", json!("3"))]).await, ["ITM-2"]);
+    assert_eq!(filtered(vec![("s", json!("a"))]).await, ["ITM-1", "ITM-3"], "strings match exactly");
+    assert_eq!(filtered(vec![("b", json!(true))]).await, ["ITM-1"], "a boolean is not the string \"true\"");
+    assert_eq!(filtered(vec![("b", json!(false))]).await, ["ITM-2"]);
+    assert_eq!(filtered(vec![("b", Value::Null)]).await, ["ITM-4"], "null matches an absent field");
+    assert_eq!(filtered(vec![("z", Value::Null)]).await, ["ITM-1", "ITM-2"], "and a null one, not 0 or \"\"");
+    assert_eq!(filtered(vec![("n", json!(3)), ("s", json!("a")), ("b", json!(true))]).await, ["ITM-1"]);
+    assert!(filtered(vec![("missing", json!(1))]).await.is_empty());
+
+    let mut query = list_query(OrderKey::Id, false, 100);
+    query.owner = Some("bob".to_owned());
+    assert!(storage.list(query).await.expect("a page").is_empty(), "only bob's");
+    storage.create(new_record("item", "ITM-5", "bob", json!({ "n": 3 })), None).await.expect("created");
+    let mut query = list_query(OrderKey::Id, false, 100);
+    query.owner = Some("bob".to_owned());
+    query.filter = vec![("n".to_owned(), json!(3))];
+    let page = storage.list(query).await.expect("a page");
+    assert_eq!(page.iter().map(|l| l.record.id.as_str()).collect::<Vec<_>>(), ["ITM-5"]);
+}

@@ -1,0 +1,66 @@
+//! The storage contract for the logs: per-user notifications, and pruning of the event log.
+
+use super::*;
+
+pub(crate) fn notification(title: &str) -> NewNotification {
+    NewNotification {
+        id: format!("NTF-{title}"),
+        level: "info".to_owned(),
+        title: title.to_owned(),
+        body: String::new(),
+        data: serde_json::Map::new(),
+    }
+}
+
+pub(crate) async fn notifications_have_per_user_seqs_and_pending_ones_go_once(storage: Arc<dyn Storage>) {
+    storage.remember_user("ann").await.expect("remember");
+    storage.remember_user("ben").await.expect("remember");
+    storage.remember_user("ann").await.expect("remembering twice is fine");
+    for title in ["one", "two"] {
+        let copies =
+            storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification(title)).await.expect("notify");
+        assert_eq!(copies.len(), 1);
+    }
+    let everyone = storage.notify(Recipients::Everyone, notification("all")).await.expect("notify everyone");
+    let seqs: Vec<(String, u64)> = everyone.iter().map(|n| (n.user_id.clone(), n.seq)).collect();
+    assert_eq!(seqs, [("ann".to_owned(), 3), ("ben".to_owned(), 1)], "every user's own next seq");
+    assert_eq!(storage.notification_head("ann").await.expect("head"), 3);
+    assert_eq!(storage.notification_head("nobody").await.expect("head"), 0);
+
+    let pending = storage.take_pending("ann", 2).await.expect("pending");
+    let titles: Vec<&str> = pending.records.iter().map(|n| n.title.as_str()).collect();
+    assert_eq!((titles.as_slice(), pending.head), (["two", "all"].as_slice(), 3), "the newest, oldest first");
+    let again = storage.take_pending("ann", 2).await.expect("pending");
+    assert_eq!(again.records.len(), 2, "pending until marked delivered");
+    storage.mark_delivered("ann", vec![2, 3]).await.expect("mark");
+    storage.mark_delivered("ann", vec![2, 3]).await.expect("marking twice is fine");
+    assert!(storage.take_pending("ann", 2).await.expect("pending").records.is_empty(), "the older one was marked too");
+    let history = storage.notifications_after("ann", 0, 10).await.expect("history");
+    assert_eq!(history.iter().map(|n| n.seq).collect::<Vec<_>>(), [1, 2, 3], "delivered ones stay readable");
+    assert_eq!(storage.notifications_after("ann", 2, 10).await.expect("after").len(), 1);
+}
+
+/// The position of the oldest event kept of a type (its `seq`), or of one resource of it (its version).
+pub(crate) async fn oldest(storage: &Arc<dyn Storage>, resource_type: &str, id: Option<&str>) -> Option<u64> {
+    let kept = storage.events_after(resource_type, id, 0, 1).await.expect("events");
+    kept.first().map(|event| if id.is_some() { event.version } else { event.seq })
+}
+
+pub(crate) async fn pruning_keeps_the_newest_events_and_the_heads(storage: Arc<dyn Storage>) {
+    for n in 0..10 {
+        create(&storage, "order", &format!("O-{n}"), json!({ "n": n })).await;
+    }
+    for n in 0..2 {
+        create(&storage, "invoice", &format!("I-{n}"), json!({ "n": n })).await;
+    }
+    assert_eq!(storage.prune_events(3, 0).await.expect("prune by count"), 7);
+    assert_eq!(oldest(&storage, "order", None).await, Some(8));
+    assert_eq!(oldest(&storage, "invoice", None).await, Some(1));
+    assert_eq!(oldest(&storage, "order", Some("O-9")).await, Some(1));
+    let far_future = tidings_protocol::now_ms() + 3_600_000;
+    assert_eq!(storage.prune_events(1_000, far_future).await.expect("prune by age"), 5);
+    assert_eq!(oldest(&storage, "order", None).await, None);
+    assert_eq!(storage.head("order").await.expect("head"), 10, "the head survives pruning");
+    let (_, event) = create(&storage, "order", "O-10", json!({})).await;
+    assert_eq!(event.seq, 11, "seq never repeats");
+}
