@@ -41,6 +41,8 @@ pub struct Config {
     pub resource_types: Vec<ResourceTypeConfig>,
     /// How long the event log keeps events for resuming subscriptions.
     pub events: EventsConfig,
+    /// How long delivered notifications are kept.
+    pub notifications: NotificationsConfig,
     /// TLS termination: serve `wss://` with this certificate and key; absent, plain `ws://` (behind a proxy).
     pub tls: Option<TlsConfig>,
     /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
@@ -69,6 +71,22 @@ pub struct EventsConfig {
 impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig { retain_count: 1_000_000, retain_ms: 7 * 24 * 3600 * 1000, prune_interval_ms: 60_000 }
+    }
+}
+
+/// Retention of notifications: a delivered one older than this is dropped (pruned with the event log, on
+/// `events.prune_interval_ms`); an undelivered one is kept until it is delivered. A `notifications` subscription
+/// whose `since` is before what was dropped is `recovered: false`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// The age after which a delivered notification is dropped, in milliseconds.
+    pub retain_ms: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig { retain_ms: 30 * 24 * 3600 * 1000 }
     }
 }
 
@@ -131,6 +149,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             resource_types: default_types(),
             events: EventsConfig::default(),
+            notifications: NotificationsConfig::default(),
             api_keys: Vec::new(),
             web_page: true,
             node: None,

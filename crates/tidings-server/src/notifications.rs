@@ -11,7 +11,9 @@ use tracing::warn;
 use crate::detached::detached;
 use crate::errors::{invalid_params, unavailable};
 use crate::relay::Relay;
-use crate::storage::{NewNotification, NotificationRecord, Pending, Recipients, Record, Storage, StorageError};
+use crate::storage::{
+    NewNotification, NotificationHead, NotificationRecord, Pending, Recipients, Record, Storage, StorageError,
+};
 
 /// Users served per transaction (and per broker message) by a notification to everyone.
 const BROADCAST_PAGE: usize = 500;
@@ -135,8 +137,8 @@ impl Notifier {
         self.storage.notifications_after(user_id, after, limit).await
     }
 
-    /// The `seq` of a user's latest notification (0 when none).
-    pub async fn head(&self, user_id: &str) -> Result<u64, StorageError> {
+    /// Where a user's notifications stand: the latest `seq`, and up to which they were pruned.
+    pub async fn head(&self, user_id: &str) -> Result<NotificationHead, StorageError> {
         self.storage.notification_head(user_id).await
     }
 

@@ -200,7 +200,7 @@ async fn serve_plain(listener: TcpListener, app: axum::Router, stop: Cancellatio
     Ok(())
 }
 
-/// Prunes the event log now and then, within the configured retention.
+/// Prunes the event log and delivered notifications now and then, within the configured retentions.
 async fn prune(shared: Arc<Shared>) {
     let events = &shared.config.events;
     let mut every = tokio::time::interval(Duration::from_millis(events.prune_interval_ms));
@@ -212,6 +212,12 @@ async fn prune(shared: Arc<Shared>) {
             Ok(0) => {}
             Ok(dropped) => info!("dropped {dropped} events past their retention"),
             Err(error) => warn!("could not prune the event log: {error}"),
+        }
+        let before = tidings_protocol::now_ms().saturating_sub(shared.config.notifications.retain_ms);
+        match shared.storage.prune_notifications(before).await {
+            Ok(0) => {}
+            Ok(dropped) => info!("dropped {dropped} delivered notifications past their retention"),
+            Err(error) => warn!("could not prune delivered notifications: {error}"),
         }
     }
 }

@@ -101,3 +101,40 @@ async fn a_subscription_without_since_receives_the_notifications_on_their_way() 
     assert_eq!(received.each_ref().map(|n| n.seq.get()), [1, 2]);
     assert!(received.iter().all(|n| n.subscription_id.is_some()), "both through the subscription: {received:?}");
 }
+
+/// Delivered notifications have a retention. Once they are pruned, a `notifications` subscription from before
+/// them says `recovered: false`, as a resume of events does; one from the head still recovers.
+#[tokio::test]
+async fn a_resume_from_before_pruned_notifications_is_not_recovered() {
+    let server = TestServer::start_with(|c| {
+        c.notifications.retain_ms = 0;
+        c.events.prune_interval_ms = 20;
+        c.limits.rate_per_second = 100_000;
+        c.limits.rate_burst = 100_000;
+    })
+    .await;
+    let (alice, mut pushes) = server.signed_in("alice").await;
+    let (admin, _admin_pushes) = server.signed_in_as("root", &["admin"]).await;
+    let id = order(&alice, 1).await;
+    for status in ["paid", "shipped"] {
+        call(&admin, "update", status, json!({ "resourceType": "order", "id": id, "patch": { "status": status } }))
+            .await;
+        next_notification(&mut pushes).await;
+    }
+    // The round trip makes sure both were marked delivered (after their flush).
+    alice.ping().await.expect("pong");
+    let (other, _other_pushes) = server.signed_in("alice").await;
+    for attempt in 0.. {
+        let reply =
+            call(&other, "subscribe", &format!("s{attempt}"), json!({ "topic": "notifications", "since": 0 })).await;
+        if reply["recovered"] == json!(false) {
+            assert_eq!(reply["seq"], json!(2));
+            break;
+        }
+        assert!(attempt < 500, "the delivered notifications were never pruned");
+        call(&other, "unsubscribe", &format!("u{attempt}"), json!({ "subscriptionId": "notifications" })).await;
+    }
+    call(&other, "unsubscribe", "u", json!({ "subscriptionId": "notifications" })).await;
+    let reply = call(&other, "subscribe", "from-head", json!({ "topic": "notifications", "since": 2 })).await;
+    assert_eq!(reply["recovered"], json!(true), "{reply}");
+}

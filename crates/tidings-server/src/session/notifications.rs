@@ -127,7 +127,10 @@ impl<O: Outbound> Session<O> {
                 return self.send(request_id, ServerMessage::Error(error)).await;
             }
         };
-        let recovered = since <= head;
+        // Recovered when every notification after `since` is still kept: `since` is not before what was pruned,
+        // and not past the head (a log the client cannot have known).
+        let (head, pruned) = (head.seq, head.pruned);
+        let recovered = pruned <= since && since <= head;
         let reply = Subscribed {
             subscription_id: subscription_id(&topic),
             topic: topic.clone(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
+use super::notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
 use super::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
     StorageError, UpdateCheck, UpdateOutcome,
@@ -124,7 +124,11 @@ impl Notifications for Measured {
         measure("mark_delivered", self.0.mark_delivered(user_id, seqs)).await
     }
 
-    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+    async fn notification_head(&self, user_id: &str) -> Result<NotificationHead, StorageError> {
         measure("notification_head", self.0.notification_head(user_id)).await
+    }
+
+    async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
+        measure("prune_notifications", self.0.prune_notifications(before)).await
     }
 }

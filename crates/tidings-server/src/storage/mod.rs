@@ -32,7 +32,7 @@ use tracing::info;
 use crate::config::Config;
 
 pub use measured::Measured;
-pub use notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
+pub use notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 

@@ -7,6 +7,8 @@
 //!   marks the older undelivered ones delivered (they stay readable through `notifications_after`); with them, the
 //!   user's head, read first: every notification at or below it that was undelivered is among them (or older).
 //! - `mark_delivered` is idempotent; `notifications_after` returns delivered and undelivered alike, by `seq`.
+//! - `prune_notifications` drops a prefix of each user's delivered, old notifications; the head keeps counting,
+//!   and `notification_head` says up to where they were pruned.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -84,6 +86,15 @@ pub struct Pending {
     pub head: u64,
 }
 
+/// Where a user's notifications stand in storage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotificationHead {
+    /// The `seq` of the user's latest notification (0 when none).
+    pub seq: u64,
+    /// Every notification up to this `seq` was pruned (0 when none was): a replay from before it is incomplete.
+    pub pruned: u64,
+}
+
 /// A place to keep notifications (see the module docs for the contract).
 #[async_trait]
 pub trait Notifications: Send + Sync + 'static {
@@ -106,6 +117,10 @@ pub trait Notifications: Send + Sync + 'static {
     async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError>;
     /// Marks a user's notifications delivered.
     async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError>;
-    /// The `seq` of a user's latest notification (0 when none).
-    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError>;
+    /// Where a user's notifications stand: the latest `seq` (0 when none), and up to which they were pruned.
+    async fn notification_head(&self, user_id: &str) -> Result<NotificationHead, StorageError>;
+    /// Drops, for each user, the oldest notifications that were delivered and created before `before` (Unix ms):
+    /// the longest run of them from the user's first kept one, so what is kept is an unbroken range of `seq`s up
+    /// to the head, and an undelivered one is never dropped. Returns how many were dropped.
+    async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError>;
 }

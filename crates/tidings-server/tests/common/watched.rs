@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tidings_server::storage::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord,
-    NotificationRecord, Notifications, Pending, Recipients, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
+    NotificationHead, NotificationRecord, Notifications, Pending, Recipients, Record, Storage, StorageError,
+    UpdateCheck, UpdateOutcome,
 };
 
 /// `inner`, with its event-log reads counted and, on demand, slowed or failed.
@@ -123,7 +124,10 @@ impl Notifications for Watched {
     async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {
         self.inner.mark_delivered(user_id, seqs).await
     }
-    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+    async fn notification_head(&self, user_id: &str) -> Result<NotificationHead, StorageError> {
         self.inner.notification_head(user_id).await
+    }
+    async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
+        self.inner.prune_notifications(before).await
     }
 }

@@ -24,8 +24,8 @@ pub(crate) async fn notifications_have_per_user_seqs_and_pending_ones_go_once(st
     let everyone = storage.notify(Recipients::Everyone, notification("all")).await.expect("notify everyone");
     let seqs: Vec<(String, u64)> = everyone.iter().map(|n| (n.user_id.clone(), n.seq)).collect();
     assert_eq!(seqs, [("ann".to_owned(), 3), ("ben".to_owned(), 1)], "every user's own next seq");
-    assert_eq!(storage.notification_head("ann").await.expect("head"), 3);
-    assert_eq!(storage.notification_head("nobody").await.expect("head"), 0);
+    assert_eq!(storage.notification_head("ann").await.expect("head").seq, 3);
+    assert_eq!(storage.notification_head("nobody").await.expect("head").seq, 0);
 
     let pending = storage.take_pending("ann", 2).await.expect("pending");
     let titles: Vec<&str> = pending.records.iter().map(|n| n.title.as_str()).collect();
@@ -63,4 +63,25 @@ pub(crate) async fn pruning_keeps_the_newest_events_and_the_heads(storage: Arc<d
     assert_eq!(storage.head("order").await.expect("head"), 10, "the head survives pruning");
     let (_, event) = create(&storage, "order", "O-10", json!({})).await;
     assert_eq!(event.seq, 11, "seq never repeats");
+}
+
+/// Delivered notifications past their retention are dropped from each user's oldest on, never an undelivered one
+/// nor any after it; the head keeps counting, and says how far they were pruned.
+pub(crate) async fn delivered_notifications_are_pruned_from_the_oldest(storage: Arc<dyn Storage>) {
+    for title in ["one", "two", "three", "four"] {
+        storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification(title)).await.expect("notify");
+    }
+    storage.mark_delivered("ann", vec![1, 2, 4]).await.expect("mark");
+    let later = tidings_protocol::now_ms() + 3_600_000;
+    assert_eq!(storage.prune_notifications(later).await.expect("prune"), 2, "3 is undelivered: it and 4 stay");
+    let kept: Vec<u64> = storage.notifications_after("ann", 0, 10).await.expect("kept").iter().map(|n| n.seq).collect();
+    assert_eq!(kept, [3, 4]);
+    let head = storage.notification_head("ann").await.expect("head");
+    assert_eq!((head.seq, head.pruned), (4, 2));
+    assert_eq!(storage.prune_notifications(0).await.expect("prune"), 0, "nothing is old enough");
+    storage.mark_delivered("ann", vec![3]).await.expect("mark");
+    assert_eq!(storage.prune_notifications(later).await.expect("prune"), 2);
+    assert_eq!(storage.notification_head("ann").await.expect("head"), NotificationHead { seq: 4, pruned: 4 });
+    let next = storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification("five")).await.expect("notify");
+    assert_eq!(next[0].seq, 5, "seq never repeats");
 }

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use tidings_protocol::{ErrorCode, ErrorPayload};
 use tidings_server::resources::data::fingerprint;
 use tidings_server::storage::{
-    CreateOutcome, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord, OrderKey,
-    Postgres, Recipients, Record, Sqlite, Storage, StorageError, UpdateOutcome,
+    CreateOutcome, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord,
+    NotificationHead, OrderKey, Postgres, Recipients, Record, Sqlite, Storage, StorageError, UpdateOutcome,
 };
 
 use lists::*;
@@ -85,6 +85,7 @@ storage_tests!(
         pruning_keeps_the_newest_events_and_the_heads,
         a_taken_id_is_refused_as_taken_and_writes_nothing,
         a_check_that_panics_fails_its_write_and_harms_nothing_else,
+        delivered_notifications_are_pruned_from_the_oldest,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen],
 );

@@ -71,6 +71,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE notification_heads (user_id TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL);
     CREATE INDEX events_by_time ON events (occurred_at);
 "#,
+    r#"
+    ALTER TABLE notification_heads ADD COLUMN pruned BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX notifications_by_age ON notifications (created_at, user_id);
+"#,
 ];
 
 const RECORD_COLUMNS: &str = "resource_type, id, owner_id, version, created_at, updated_at, data::text";

@@ -6,7 +6,9 @@ use sqlx::Row;
 use tidings_protocol::now_ms;
 
 use super::{db_error, int, json, object, uint, Postgres};
-use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
+use crate::storage::notifications::{
+    NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients,
+};
 use crate::storage::StorageError;
 
 const COLUMNS: &str = "user_id, seq, id, level, title, body, data::text, created_at";
@@ -161,13 +163,41 @@ impl Notifications for Postgres {
         Ok(())
     }
 
-    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+    async fn notification_head(&self, user_id: &str) -> Result<NotificationHead, StorageError> {
         let mut c = self.connection().await?;
-        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM notification_heads WHERE user_id = $1")
+        let row = sqlx::query("SELECT seq, pruned FROM notification_heads WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&mut *c)
             .await
             .map_err(db_error)?;
-        uint(seq.unwrap_or(0))
+        let Some(row) = row else { return Ok(NotificationHead::default()) };
+        Ok(NotificationHead {
+            seq: uint(row.try_get(0).map_err(db_error)?)?,
+            pruned: uint(row.try_get(1).map_err(db_error)?)?,
+        })
+    }
+
+    async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
+        let mut c = self.connection().await?;
+        // Per user with a delivered notification old enough: the prefix up to the first that must stay
+        // (undelivered, or young), in one statement; the head records how far.
+        let dropped = sqlx::query(
+            "WITH cuts AS (
+                SELECT u.user_id, COALESCE(
+                    (SELECT MIN(n.seq) FROM notifications n
+                      WHERE n.user_id = u.user_id AND (NOT n.delivered OR n.created_at >= $1)) - 1,
+                    (SELECT MAX(n.seq) FROM notifications n WHERE n.user_id = u.user_id)) AS cut
+                FROM (SELECT DISTINCT user_id FROM notifications WHERE created_at < $1 AND delivered) u
+             ), marked AS (
+                UPDATE notification_heads h SET pruned = GREATEST(h.pruned, cuts.cut)
+                FROM cuts WHERE h.user_id = cuts.user_id AND cuts.cut > 0
+             )
+             DELETE FROM notifications n USING cuts WHERE n.user_id = cuts.user_id AND n.seq <= cuts.cut",
+        )
+        .bind(int(before)?)
+        .execute(&mut *c)
+        .await
+        .map_err(db_error)?;
+        Ok(dropped.rows_affected())
     }
 }

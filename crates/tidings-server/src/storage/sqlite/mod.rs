@@ -64,6 +64,11 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX events_by_time;
     CREATE INDEX events_by_type_time ON events (resource_type, occurred_at, seq);
 ",
+    // Delivered notifications have a retention: each user's are pruned from the oldest, and the head says how far.
+    r"
+    ALTER TABLE notification_heads ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX notifications_by_age ON notifications (created_at, user_id);
+",
 ];
 
 #[derive(Debug)]

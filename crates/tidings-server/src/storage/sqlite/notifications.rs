@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{sql_error, Sqlite};
-use crate::storage::notifications::{NewNotification, NotificationRecord, Notifications, Pending, Recipients};
+use crate::storage::notifications::{
+    NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients,
+};
 use crate::storage::StorageError;
 
 const COLUMNS: &str = "user_id, seq, id, level, title, body, data, created_at";
@@ -169,14 +171,60 @@ impl Notifications for Sqlite {
         .await
     }
 
-    async fn notification_head(&self, user_id: &str) -> Result<u64, StorageError> {
+    async fn notification_head(&self, user_id: &str) -> Result<NotificationHead, StorageError> {
         let user_id = user_id.to_owned();
         self.read(move |c| {
-            c.query_row("SELECT seq FROM notification_heads WHERE user_id = ?", [user_id], |row| row.get(0))
-                .optional()
-                .map(Option::unwrap_or_default)
-                .map_err(|e| sql_error(&e))
+            c.query_row("SELECT seq, pruned FROM notification_heads WHERE user_id = ?", [user_id], |row| {
+                Ok(NotificationHead { seq: row.get(0)?, pruned: row.get(1)? })
+            })
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| sql_error(&e))
         })
         .await
+    }
+
+    async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
+        // The users with a delivered notification old enough, by `notifications_by_age`; then each one's prefix,
+        // as a short write of its own.
+        let users: Vec<String> = self
+            .read(move |c| {
+                let mut statement = c
+                    .prepare_cached(
+                        "SELECT DISTINCT user_id FROM notifications WHERE created_at < ? AND delivered = 1 LIMIT 10000",
+                    )
+                    .map_err(|e| sql_error(&e))?;
+                let rows = statement.query_map([before], |row| row.get(0)).map_err(|e| sql_error(&e))?;
+                rows.collect::<Result<_, _>>().map_err(|e| sql_error(&e))
+            })
+            .await?;
+        let mut dropped = 0;
+        for user_id in users {
+            dropped += self
+                .write(move |c, _| {
+                    // The first one that must stay (undelivered, or young) bounds the prefix.
+                    let cut: Option<u64> = c
+                        .query_row(
+                            "SELECT COALESCE(
+                                (SELECT MIN(seq) FROM notifications WHERE user_id = ?1 AND (delivered = 0 OR created_at >= ?2)) - 1,
+                                (SELECT MAX(seq) FROM notifications WHERE user_id = ?1))",
+                            params![user_id, before],
+                            |row| row.get(0),
+                        )
+                        .map_err(|e| sql_error(&e))?;
+                    let Some(cut) = cut.filter(|cut| *cut > 0) else { return Ok(0) };
+                    let n = super::execute(c, "DELETE FROM notifications WHERE user_id = ? AND seq <= ?", params![user_id, cut])
+                        .map_err(|e| sql_error(&e))?;
+                    super::execute(
+                        c,
+                        "UPDATE notification_heads SET pruned = MAX(pruned, ?) WHERE user_id = ?",
+                        params![cut, user_id],
+                    )
+                    .map_err(|e| sql_error(&e))?;
+                    Ok(n as u64)
+                })
+                .await?;
+        }
+        Ok(dropped)
     }
 }
