@@ -1,11 +1,12 @@
 //! The HTTP side: the WebSocket upgrade at `/ws`, health checks, the dev sign-in of an unconfigured server, and
 //! the HTTP API under `/api/v1` (`api/`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,7 +32,39 @@ pub fn router(shared: Arc<Shared>) -> Router {
     if shared.config.web_page {
         router = router.merge(crate::web::router());
     }
-    router.with_state(Arc::clone(&shared)).merge(crate::api::router(shared))
+    let limit = shared.config.limits.hard_message_bytes;
+    router
+        .with_state(Arc::clone(&shared))
+        .merge(crate::api::router(shared))
+        .layer(axum::middleware::from_fn(move |request, next| body_within_deadline(request, next, limit)))
+}
+
+/// How long a client may take to send a request's body, once its headers are in.
+const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Reads a request's body, at most `limit` bytes, within [`BODY_DEADLINE`], before any handler sees it. A body
+/// that trickles or never comes is answered 408 and its connection closed, rather than holding the socket and
+/// its memory for as long as the client likes. Requests without a body pass untouched.
+async fn body_within_deadline(request: Request, next: axum::middleware::Next, limit: usize) -> Response {
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    // No body, or one declared too large: the handler answers from the headers alone (the HTTP API with its own
+    // PAYLOAD_TOO_LARGE), without reading anything.
+    if !chunked && declared.is_none_or(|size| size == 0 || size > limit) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(_)) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONNECTION, "close")], "the body is too large\n").into_response()
+        }
+        Err(_) => {
+            debug!("a request body did not arrive within {} s", BODY_DEADLINE.as_secs());
+            (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")], "the body did not arrive in time\n")
+                .into_response()
+        }
+    }
 }
 
 /// `GET /ws`: checks the Origin and upgrades to a WebSocket that a new session then serves.
@@ -170,9 +203,28 @@ fn dev_sign_in(shared: &Shared) -> bool {
     shared.auth.generated_secret().is_some() && shared.config.listen.ip().is_loopback()
 }
 
+/// Whether a request comes from this machine and is addressed to it: the client's address is loopback, and the
+/// `Host` it asked for is a loopback name or address. The second stops a page of another site whose name was
+/// rebound to 127.0.0.1 (DNS rebinding): its requests carry its own name as `Host`.
+fn from_and_to_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    // Without the port: `name:port`, or `[v6]:port`.
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let loopback_name = name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost");
+    let loopback_address = name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    peer.ip().is_loopback() && (loopback_name || loopback_address)
+}
+
 /// `GET /auth/dev-token`: 204 when `POST` would sign in, 404 otherwise, so that the page knows which form to show.
-async fn dev_sign_in_offered(State(shared): State<Arc<Shared>>) -> StatusCode {
-    if dev_sign_in(&shared) {
+async fn dev_sign_in_offered(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> StatusCode {
+    if dev_sign_in(&shared) && from_and_to_this_machine(peer, &headers) {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND
@@ -180,9 +232,19 @@ async fn dev_sign_in_offered(State(shared): State<Arc<Shared>>) -> StatusCode {
 }
 
 /// `POST /auth/dev-token`: signs in anyone, only on a server with a generated key listening on loopback.
-async fn dev_token(State(shared): State<Arc<Shared>>, Json(request): Json<DevTokenRequest>) -> Response {
+async fn dev_token(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(request): Json<DevTokenRequest>,
+) -> Response {
     if !dev_sign_in(&shared) {
         return (StatusCode::NOT_FOUND, "dev sign-in exists only on an unconfigured server on a loopback address\n")
+            .into_response();
+    }
+    if !from_and_to_this_machine(peer, &headers) {
+        warn!(%peer, "dev sign-in refused: not from this machine to a loopback host");
+        return (StatusCode::FORBIDDEN, "dev sign-in answers only this machine, at localhost or a loopback address\n")
             .into_response();
     }
     let user = request.user_id.trim();
@@ -222,5 +284,25 @@ mod tests {
         assert!(origin_allowed(&list, &headers(Some("https://app.example.com"), "api.example.com")));
         assert!(!origin_allowed(&list, &headers(Some("https://api.example.com"), "api.example.com")));
         assert!(origin_allowed(&["*".to_owned()], &headers(Some("https://any.example"), "x")));
+    }
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().expect("a header value"));
+        headers
+    }
+
+    #[test]
+    fn only_this_machine_at_a_loopback_host_is_local() {
+        let here: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let elsewhere: SocketAddr = "192.0.2.7:5000".parse().expect("addr");
+        for ok in ["localhost:8080", "LOCALHOST", "app.localhost:3000", "127.0.0.1:8080", "127.5.5.5", "[::1]:8080"] {
+            assert!(from_and_to_this_machine(here, &host(ok)), "{ok}");
+        }
+        for refused in ["evil.example:8080", "localhost.evil.example", "10.0.0.1:8080", "[::2]:80", ""] {
+            assert!(!from_and_to_this_machine(here, &host(refused)), "{refused}");
+        }
+        assert!(!from_and_to_this_machine(elsewhere, &host("localhost:8080")), "a client elsewhere, via a proxy");
+        assert!(!from_and_to_this_machine(here, &HeaderMap::new()), "no Host at all");
     }
 }

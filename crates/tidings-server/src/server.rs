@@ -116,7 +116,7 @@ impl Server {
                     .http1()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT);
-                tokio::spawn(async move { server.serve(app.into_make_service()).await })
+                tokio::spawn(async move { server.serve(app.into_make_service_with_connect_info::<SocketAddr>()).await })
             }
             _ => tokio::spawn(serve_plain(listener, app, stop)),
         };
@@ -156,10 +156,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves plain HTTP/1.1 (and WebSocket upgrades) until `stop`, then lets requests in flight finish. A loop of
 /// our own rather than `axum::serve`, which sets no timer and so no header read timeout.
 async fn serve_plain(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> std::io::Result<()> {
-    let service = hyper_util::service::TowerToHyperService::new(app);
     let connections = TaskTracker::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of file descriptors, or a connection reset before it was accepted: keep accepting.
@@ -175,7 +174,7 @@ async fn serve_plain(listener: TcpListener, app: axum::Router, stop: Cancellatio
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone())
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), with_peer(&app, peer))
             .with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {
@@ -199,6 +198,24 @@ async fn serve_plain(listener: TcpListener, app: axum::Router, stop: Cancellatio
     connections.wait().await;
     Ok(())
 }
+
+/// The app for one connection from `peer`: each request carries the client's address as `ConnectInfo`, as axum's
+/// own server would give it, for the handlers that ask who is calling (the dev sign-in answers only loopback).
+fn with_peer(
+    app: &axum::Router,
+    peer: SocketAddr,
+) -> hyper_util::service::TowerToHyperService<
+    tower::util::MapRequest<axum::Router, impl Fn(Incoming) -> Incoming + Clone>,
+> {
+    let tag = move |mut request: Incoming| {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        request
+    };
+    hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(app.clone(), tag))
+}
+
+/// A request as hyper reads it off a connection.
+type Incoming = hyper::Request<hyper::body::Incoming>;
 
 /// Prunes the event log and delivered notifications now and then, within the configured retentions.
 async fn prune(shared: Arc<Shared>) {
