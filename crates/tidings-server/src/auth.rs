@@ -176,13 +176,19 @@ impl Authenticator {
                 ErrorKind::ImmatureSignature => Rejection::NotYetValid,
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Rejection::AlgorithmNotAllowed,
                 ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => Rejection::MissingClaim,
+                // The claims are JSON of the wrong shape (a numeric `sub`, no `exp`): a claim is missing or wrong.
+                ErrorKind::Json(e) if e.is_data() => Rejection::MissingClaim,
                 _ => Rejection::Malformed,
             })?;
         let claims = data.claims;
-        if claims.sub.is_empty() || claims.sub.chars().count() > 256 {
+        // A user id is 1 to 256 characters with no control character: NUL cannot be stored by PostgreSQL, and a
+        // newline or an escape would let a token write lines of its own into the server's log.
+        if claims.sub.is_empty() || claims.sub.chars().count() > 256 || claims.sub.chars().any(char::is_control) {
             return Err(Rejection::MissingClaim);
         }
-        Ok(Identity { user_id: claims.sub, roles: claims.roles, expires_at_ms: claims.exp.saturating_mul(1000) })
+        // Milliseconds, within what JavaScript holds exactly, however far in the future `exp` is.
+        let expires_at_ms = claims.exp.saturating_mul(1000).min(tidings_protocol::MAX_SAFE_INTEGER);
+        Ok(Identity { user_id: claims.sub, roles: claims.roles, expires_at_ms })
     }
 
     /// Signs a token for `user` with `roles`, valid for `ttl`; only a server that holds an HS256 secret can.
@@ -286,6 +292,32 @@ mod tests {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode");
         assert_eq!(auth.verify(&token), Err(Rejection::Expired));
         assert_eq!(Rejection::Expired.payload().code, ErrorCode::TokenExpired);
+    }
+
+    /// A token signed with the test key whose claims are `claims`, as written.
+    fn signed(claims: serde_json::Value) -> String {
+        let key = EncodingKey::from_secret("k".repeat(32).as_bytes());
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode")
+    }
+
+    #[test]
+    fn claims_are_judged_as_the_docs_say() {
+        let auth = authenticator();
+        let later = now_ms() / 1000 + 600;
+        // A `sub` that is not a usable user id, and a missing `exp`, are `missing_claim`, not `malformed`.
+        for claims in [
+            serde_json::json!({ "sub": 42, "exp": later }),
+            serde_json::json!({ "sub": "alice" }),
+            serde_json::json!({ "sub": "", "exp": later }),
+            serde_json::json!({ "sub": "ali\u{0}ce", "exp": later }),
+            serde_json::json!({ "sub": "alice\nINFO forged log line", "exp": later }),
+            serde_json::json!({ "sub": "\u{1b}[31malice", "exp": later }),
+        ] {
+            assert_eq!(auth.verify(&signed(claims.clone())), Err(Rejection::MissingClaim), "{claims}");
+        }
+        // A far-future `exp` is accepted, and its expiry stays a number JavaScript holds exactly.
+        let far = auth.verify(&signed(serde_json::json!({ "sub": "alice", "exp": u64::MAX / 2 }))).expect("valid");
+        assert!(far.expires_at_ms <= tidings_protocol::MAX_SAFE_INTEGER, "{}", far.expires_at_ms);
     }
 
     #[test]

@@ -248,8 +248,9 @@ async fn dev_token(
             .into_response();
     }
     let user = request.user_id.trim();
-    if user.is_empty() || user.chars().count() > 256 {
-        return (StatusCode::BAD_REQUEST, "userId must be 1 to 256 characters\n").into_response();
+    if user.is_empty() || user.chars().count() > 256 || user.chars().any(char::is_control) {
+        return (StatusCode::BAD_REQUEST, "userId must be 1 to 256 characters, none of them a control character\n")
+            .into_response();
     }
     match shared.auth.mint(user, &request.roles, DEV_TOKEN_TTL) {
         Ok(token) => {

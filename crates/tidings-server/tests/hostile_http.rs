@@ -55,3 +55,48 @@ async fn a_request_body_that_never_comes_is_cut_off() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert!(started.elapsed() < Duration::from_secs(15), "cut off after {:?}", started.elapsed());
 }
+
+/// A bearer token is bounded as the WebSocket's `auth.token` is (8192 characters): a longer one, valid or not,
+/// is refused before it is verified, instead of being parsed whatever its size.
+#[tokio::test]
+async fn an_oversized_bearer_token_is_refused_like_a_websocket_one() {
+    let server = TestServer::start().await;
+    let roles: Vec<String> = (0..4000).map(|n| format!("role-{n}")).collect();
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let huge = server.token_for("alice", &roles, Duration::from_secs(600));
+    assert!(huge.len() > 8192, "{}", huge.len());
+    let bearer = format!("Bearer {huge}");
+    let reply =
+        common::rest::send(server.addr, "GET", "/api/v1/resources/order", &[("Authorization", &bearer)], b"").await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert_eq!(reply.json()["details"]["reason"], serde_json::json!("malformed"), "{reply:?}");
+}
+
+/// A user id with a control character (a newline that would forge a log line, an escape, NUL) gets no dev token.
+#[tokio::test]
+async fn the_dev_sign_in_refuses_control_characters_in_user_ids() {
+    let server = TestServer::start_with(|c| c.auth.secret = None).await;
+    for user in ["eve\nINFO tidings: admin signed in", "eve\u{1b}[2J", "eve\u{0}"] {
+        let body = serde_json::json!({ "userId": user }).to_string();
+        let host = format!("localhost:{}", server.addr.port());
+        let headers = [("Content-Type", "application/json")];
+        let reply = send_as(&server, "/auth/dev-token", &host, &headers, body.as_bytes()).await;
+        assert!(reply.starts_with("HTTP/1.1 400"), "{user:?}: {reply}");
+    }
+}
+
+/// Sends a POST to `path` with `host` as the Host header, and returns the whole response.
+async fn send_as(server: &TestServer, path: &str, host: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    stream.write_all(&bytes).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}

@@ -51,6 +51,9 @@ pub(super) mod at {
 /// The `Idempotency-Key` request header.
 pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
+/// The longest token accepted, over HTTP as over the WebSocket (`auth.token`).
+const MAX_TOKEN_CHARS: usize = 8192;
+
 /// The user a request's `Authorization: Bearer` token names, or the 401 to answer with.
 pub(super) fn bearer(auth: &Authenticator, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = headers
@@ -65,6 +68,10 @@ pub(super) fn bearer(auth: &Authenticator, headers: &HeaderMap) -> Result<Identi
             .with_detail("reason", "missing_token");
         return Err(error.into());
     };
+    // The same bound as the WebSocket's `auth.token` (at most 8192 characters): a longer one is not verified.
+    if token.chars().count() > MAX_TOKEN_CHARS {
+        return Err(crate::auth::Rejection::Malformed.payload().into());
+    }
     // The same verification, and the same payload, as a rejected WebSocket `auth` gets in `auth_failed`.
     auth.verify(token).map_err(|rejection| rejection.payload().into())
 }

@@ -274,10 +274,24 @@ impl<O: Outbound> Session<O> {
                     ErrorPayload::new(ErrorCode::InvalidMessage, "binary frames are not supported; send JSON text");
                 self.send(None, ServerMessage::Error(error)).await
             }
-            Inbound::Ping(payload) => match self.out.pong(&payload).await {
-                Ok(()) => Flow::Continue,
-                Err(_) => Flow::Stop,
-            },
+            Inbound::Ping(payload) => {
+                // Ping frames draw on the same budget as messages: answering every one would let a client spend
+                // the server's CPU a pong at a time. Over the budget a ping goes unanswered (a ping is only a
+                // liveness probe), and one that keeps on is closed with 1008 like any flood.
+                if self.rate.check().is_err() {
+                    self.refused_in_a_row += 1;
+                    if self.refused_in_a_row > self.shared.config.limits.rate_abuse_after {
+                        info!(session = %self.id, "closing a connection that kept sending pings while rate limited");
+                        return self.disconnect(CloseCode::PolicyViolation).await;
+                    }
+                    return Flow::Continue;
+                }
+                self.refused_in_a_row = 0;
+                match self.out.pong(&payload).await {
+                    Ok(()) => Flow::Continue,
+                    Err(_) => Flow::Stop,
+                }
+            }
             Inbound::Pong => Flow::Continue,
             Inbound::Close(_) => {
                 // The client closed: answer its close frame and end, without a `disconnect` of our own.
