@@ -203,6 +203,9 @@ impl Hub {
         let Inner { streams, index, .. } = &mut *inner;
         let Some(stream) = streams.get_mut(resource_type) else { return 0 };
         let Some(mut next) = stream.next else { return 0 };
+        if next >= first_kept {
+            return 0;
+        }
         let mut lost = 0;
         // What is missing below `first_kept` is lost; what waits there (it came through the broker) is released.
         let mut ready = Vec::new();
@@ -215,16 +218,15 @@ impl Hub {
                 next += 1;
             }
         }
-        if lost == 0 {
-            return 0;
-        }
         while let Some(event) = stream.early.remove(&next) {
             ready.push(event);
             next += 1;
         }
         stream.next = Some(next);
         let mut slow = Vec::new();
-        for (topic, mailbox) in index.topics_of_type(resource_type) {
+        // Nothing missing (every one below came early) means nobody missed anything: no word to send.
+        let told = if lost > 0 { index.topics_of_type(resource_type) } else { Vec::new() };
+        for (topic, mailbox) in told {
             let delivery = Delivery::Lost(LostPush { topic });
             if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
                 slow.push(mailbox.connection);
