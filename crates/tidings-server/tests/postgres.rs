@@ -110,25 +110,29 @@ impl CuttingProxy {
     }
 }
 
-/// Copies bytes both ways; once armed and a COMMIT passes, drops the client and reads out the server's answer.
+/// Copies bytes both ways. Once armed, the next COMMIT goes on to the server, and the server's answer to it is
+/// read and thrown away, which also closes the client's side: the commit took effect, and the client never hears.
 async fn relay(client: TcpStream, upstream: TcpStream, armed: Arc<AtomicBool>) {
-    let (mut client_in, client_out) = client.into_split();
+    let (mut client_in, mut client_out) = client.into_split();
     let (mut server_in, mut server_out) = upstream.into_split();
-    let down = tokio::spawn(async move {
-        let mut client_out = client_out;
-        tokio::io::copy(&mut server_in, &mut client_out).await.ok();
+    let cut = Arc::new(AtomicBool::new(false));
+    let cutting = Arc::clone(&cut);
+    tokio::spawn(async move {
+        let mut buffer = vec![0_u8; 64 * 1024];
+        while let Ok(n) = server_in.read(&mut buffer).await {
+            // The server answered the COMMIT: it has committed. Dropping the client's half hangs up on it.
+            if n == 0 || cutting.load(Ordering::SeqCst) || client_out.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
     });
     let mut buffer = vec![0_u8; 64 * 1024];
     while let Ok(n) = client_in.read(&mut buffer).await {
-        if n == 0 || server_out.write_all(&buffer[..n]).await.is_err() {
-            break;
-        }
         let commit = buffer[..n].windows(7).any(|w| w == b"COMMIT\0");
         if commit && armed.swap(false, Ordering::SeqCst) {
-            // The server has the COMMIT; the client hears nothing more. The server's side stays open a moment, so
-            // that it commits rather than notice a hang-up first.
-            down.abort();
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            cut.store(true, Ordering::SeqCst);
+        }
+        if n == 0 || server_out.write_all(&buffer[..n]).await.is_err() {
             break;
         }
     }

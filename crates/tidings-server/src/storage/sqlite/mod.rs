@@ -494,10 +494,9 @@ mod tests {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
                 let read = tokio::spawn(async move { reader.get("order", "O-1").await });
-                // Another task of the same runtime gets its turn while the read waits for a reader.
-                tokio::task::yield_now().await;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                alive.send(()).expect("the test listens");
+                // Another task of the same runtime gets its turn while the read waits for a reader: it cannot, if
+                // the read holds the runtime's one thread.
+                tokio::spawn(async move { alive.send(()).expect("the test listens") }).await.expect("a task");
                 read.await.expect("the read task")
             })
         });
