@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use libfuzzer_sys::fuzz_target;
 use tidings_protocol::{decode_server, CloseCode};
-use tidings_server::connection::{Inbound, Outbound};
+use tidings_server::connection::{self, Inbound, Outbound};
 use tidings_server::session::Session;
 use tidings_server::shared::Shared;
 
@@ -40,7 +40,8 @@ impl Outbound for Recorder {
     }
 
     async fn close(&mut self, code: u16, _reason: &str) -> std::io::Result<()> {
-        let known = CloseCode::ALL.iter().any(|c| c.code() == code);
+        // 1002 is RFC 6455's, sent by the connection layer for a frame that breaks it, without a `disconnect`.
+        let known = CloseCode::ALL.iter().any(|c| c.code() == code) || code == connection::PROTOCOL_ERROR;
         assert!(known, "closed with {code}, which is not one of the spec's close codes");
         let mut closed = self.closed.lock().expect("lock");
         assert!(closed.is_none(), "closed twice");
@@ -59,6 +60,7 @@ fn messages(data: &[u8], tokens: &[(&str, String)]) -> Vec<Inbound> {
             b"!binary" => Inbound::Binary,
             b"!toobig" => Inbound::TooBig,
             b"!badutf8" => Inbound::InvalidUtf8,
+            b"!protocolerror" => Inbound::ProtocolError,
             b"!close" => Inbound::Close(Some(1000)),
             _ => match std::str::from_utf8(line) {
                 Ok(text) => {

@@ -186,6 +186,13 @@ impl Authenticator {
         if claims.sub.is_empty() || claims.sub.chars().count() > 256 || claims.sub.chars().any(char::is_control) {
             return Err(Rejection::MissingClaim);
         }
+        // jsonwebtoken compares whole seconds and accepts `exp == now`, so a token was good for up to a second
+        // after its expiry (and a session just told TOKEN_EXPIRED could sign in again with it). RFC 7519 says the
+        // current time must be before `exp`: compared here in milliseconds, with only the configured leeway.
+        let leeway_ms = self.validation.leeway.saturating_mul(1000);
+        if now_ms() >= claims.exp.saturating_mul(1000).saturating_add(leeway_ms) {
+            return Err(Rejection::Expired);
+        }
         // Milliseconds, within what JavaScript holds exactly, however far in the future `exp` is.
         let expires_at_ms = claims.exp.saturating_mul(1000).min(tidings_protocol::MAX_SAFE_INTEGER);
         Ok(Identity { user_id: claims.sub, roles: claims.roles, expires_at_ms })
@@ -292,6 +299,20 @@ mod tests {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode");
         assert_eq!(auth.verify(&token), Err(Rejection::Expired));
         assert_eq!(Rejection::Expired.payload().code, ErrorCode::TokenExpired);
+    }
+
+    #[test]
+    fn a_token_is_refused_from_the_millisecond_of_its_exp() {
+        let auth = authenticator();
+        // `exp` is the second that has begun: now is at or after it, so the token has expired.
+        let token = signed(serde_json::json!({ "sub": "alice", "exp": now_ms() / 1000 }));
+        assert_eq!(auth.verify(&token), Err(Rejection::Expired));
+        // With a leeway, it is accepted for that much longer, and no more.
+        let lenient = AuthConfig { secret: Some("k".repeat(32)), leeway_seconds: 5, ..AuthConfig::default() };
+        let lenient = Authenticator::from_config(&lenient, Path::new("/nonexistent")).expect("valid config");
+        assert!(lenient.verify(&token).is_ok());
+        let older = signed(serde_json::json!({ "sub": "alice", "exp": now_ms() / 1000 - 5 }));
+        assert_eq!(lenient.verify(&older), Err(Rejection::Expired));
     }
 
     /// A token signed with the test key whose claims are `claims`, as written.

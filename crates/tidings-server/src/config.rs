@@ -25,6 +25,9 @@ pub struct Config {
     /// Origins allowed to open a WebSocket from a browser, such as `https://app.example.com`; `*` allows any.
     /// Empty: only pages served by this server itself (the Origin's host equals the Host header).
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` and `Forwarded` headers name the client: addresses or networks
+    /// such as `10.0.0.0/8`. Loopback by default, for a proxy on the same machine.
+    pub trusted_proxies: Vec<String>,
     /// Token verification.
     pub auth: AuthConfig,
     /// Heartbeat timing.
@@ -141,6 +144,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./tidings-data"),
             allowed_origins: Vec::new(),
+            trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1".to_owned()],
             auth: AuthConfig::default(),
             heartbeat: HeartbeatConfig::default(),
             limits: LimitsConfig::default(),
@@ -227,10 +231,16 @@ pub struct LimitsConfig {
     pub outbound_queue: usize,
     /// How long a write may wait for a client that does not read, in milliseconds; then the connection is dropped.
     pub write_timeout_ms: u64,
+    /// Bytes per second a client must read while the server waits on it (HTTP and WebSocket alike); a reader
+    /// slower than this is dropped a little after `write_timeout_ms`, so it cannot hold a reply in memory.
+    pub min_write_rate: u64,
     /// Connections the server holds at once; one more is closed with 4002.
     pub max_connections: usize,
     /// Authenticated connections per user; one more is closed with 4503.
     pub max_connections_per_user: usize,
+    /// WebSockets one client address may hold before they authenticate; one more is refused with HTTP 429.
+    /// Clients on loopback are not counted.
+    pub max_unauthenticated_per_address: usize,
 }
 
 impl Default for LimitsConfig {
@@ -244,8 +254,10 @@ impl Default for LimitsConfig {
             max_subscriptions: 100,
             outbound_queue: 4096,
             write_timeout_ms: 10_000,
+            min_write_rate: 16 * 1024,
             max_connections: 100_000,
             max_connections_per_user: 100,
+            max_unauthenticated_per_address: 32,
         }
     }
 }
@@ -368,6 +380,8 @@ impl Config {
             limits.hard_message_bytes >= limits.max_message_bytes,
             "limits.hard_message_bytes must be at least limits.max_message_bytes"
         );
+        crate::peer::TrustedProxies::parse(&self.trusted_proxies)?;
+        anyhow::ensure!(limits.min_write_rate > 0, "limits.min_write_rate must be positive");
         anyhow::ensure!(limits.rate_per_second > 0 && limits.rate_burst > 0, "limits.rate_* must be positive");
         anyhow::ensure!(self.heartbeat.ping_interval_ms > 0, "heartbeat.ping_interval_ms must be positive");
         anyhow::ensure!(
@@ -415,6 +429,14 @@ impl Config {
     /// The ping interval.
     pub fn ping_interval(&self) -> Duration {
         Duration::from_millis(self.heartbeat.ping_interval_ms)
+    }
+
+    /// How every client socket's writes are held to account.
+    pub fn pace(&self) -> crate::paced::Pace {
+        crate::paced::Pace {
+            timeout: Duration::from_millis(self.limits.write_timeout_ms),
+            min_rate: self.limits.min_write_rate,
+        }
     }
 
     /// The idle timeout.

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use fastwebsockets::{OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
@@ -31,11 +30,18 @@ pub enum Inbound {
     Close(Option<u16>),
     /// A message larger than the hard bound: the rest is not read.
     TooBig,
-    /// A text message that is not valid UTF-8.
+    /// A text message (or a close reason) that is not valid UTF-8.
     InvalidUtf8,
-    /// The socket failed or broke the WebSocket protocol; nothing more will come.
+    /// A frame broke RFC 6455 (not masked, reserved bits set, a bad opcode or close code, a fragment out of
+    /// place); the session closes with [`PROTOCOL_ERROR`], and nothing more is read.
+    ProtocolError,
+    /// The socket failed or the client hung up without a close frame; nothing more will come.
     Broken,
 }
+
+/// RFC 6455's close code for a peer that broke the WebSocket protocol. Sent with a bare close frame: a client
+/// whose frames cannot be read would not read a `disconnect` either.
+pub const PROTOCOL_ERROR: u16 = 1002;
 
 /// Where the session's frames go. Implemented by [`FrameWriter`] on a socket and by a recorder in tests.
 pub trait Outbound: Send {
@@ -50,9 +56,11 @@ pub trait Outbound: Send {
 }
 
 /// Writes frames to the write half of a WebSocket, through a buffer.
+///
+/// It sets no timeout of its own: the socket under it is [`crate::paced::Paced`], which fails a write whose
+/// reader falls behind, and so does the `flush` that waits on it.
 pub struct FrameWriter<W: AsyncWrite + Unpin> {
     ws: WebSocketWrite<Coalescing<W>>,
-    timeout: Duration,
 }
 
 impl<W: AsyncWrite + Unpin> std::fmt::Debug for FrameWriter<W> {
@@ -121,13 +129,8 @@ fn io_error(error: WebSocketError) -> io::Error {
 }
 
 impl<W: AsyncWrite + Unpin + Send> FrameWriter<W> {
-    /// Writes one frame; a socket that takes no bytes for the write timeout counts as dead, so a client that
-    /// stops reading cannot hold its session (and its memory) forever.
     async fn write(&mut self, frame: fastwebsockets::Frame<'_>) -> io::Result<()> {
-        match tokio::time::timeout(self.timeout, self.ws.write_frame(frame)).await {
-            Ok(result) => result.map_err(io_error),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
-        }
+        self.ws.write_frame(frame).await.map_err(io_error)
     }
 }
 
@@ -141,10 +144,7 @@ impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        match tokio::time::timeout(self.timeout, self.ws.flush()).await {
-            Ok(result) => result.map_err(io_error),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
-        }
+        self.ws.flush().await.map_err(io_error)
     }
 
     async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
@@ -157,11 +157,7 @@ impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
 ///
 /// The reader's channel is small on purpose: when the session is busy, the reader stops reading, and TCP flow
 /// control slows the client down, so a fast sender cannot fill the server's memory.
-pub fn split<S>(
-    ws: WebSocket<S>,
-    hard_limit: usize,
-    write_timeout: Duration,
-) -> (mpsc::Receiver<Inbound>, FrameWriter<WriteHalf<S>>)
+pub fn split<S>(ws: WebSocket<S>, hard_limit: usize) -> (mpsc::Receiver<Inbound>, FrameWriter<WriteHalf<S>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -188,13 +184,16 @@ where
                 () = tx.closed() => break,
             };
             let Some(inbound) = inbound else { continue };
-            let last = matches!(inbound, Inbound::Close(_) | Inbound::TooBig | Inbound::InvalidUtf8 | Inbound::Broken);
+            let last = matches!(
+                inbound,
+                Inbound::Close(_) | Inbound::TooBig | Inbound::InvalidUtf8 | Inbound::ProtocolError | Inbound::Broken
+            );
             if tx.send(inbound).await.is_err() || last {
                 break;
             }
         }
     });
-    (rx, FrameWriter { ws: write, timeout: write_timeout })
+    (rx, FrameWriter { ws: write })
 }
 
 /// A message being put together from its fragments.
@@ -211,19 +210,26 @@ async fn next<S: AsyncRead + Unpin>(
     hard_limit: usize,
 ) -> Option<Inbound> {
     let mut no_obligations = |_| async { Ok::<(), io::Error>(()) };
-    let frame = match read.read_frame(&mut no_obligations).await {
+    let mut frame = match read.read_frame(&mut no_obligations).await {
         Ok(frame) => frame,
         Err(WebSocketError::FrameTooLarge) => return Some(Inbound::TooBig),
         Err(WebSocketError::InvalidUTF8) => return Some(Inbound::InvalidUtf8),
-        Err(_) => return Some(Inbound::Broken),
+        Err(WebSocketError::IoError(_) | WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed) => {
+            return Some(Inbound::Broken)
+        }
+        Err(_) => return Some(Inbound::ProtocolError),
     };
+    // RFC 6455, 5.1: "a server MUST close the connection upon receiving a frame that is not masked".
+    // fastwebsockets keeps the key private; the header it would write back shows whether there was one.
+    let mut head = [0u8; 16];
+    frame.fmt_head(&mut head);
+    if head[1] & 0x80 == 0 {
+        return Some(Inbound::ProtocolError);
+    }
     match frame.opcode {
         OpCode::Ping => Some(Inbound::Ping(frame.payload.to_vec())),
         OpCode::Pong => Some(Inbound::Pong),
-        OpCode::Close => {
-            let code = (frame.payload.len() >= 2).then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
-            Some(Inbound::Close(code))
-        }
+        OpCode::Close => Some(close(&frame.payload)),
         OpCode::Text | OpCode::Binary if frame.fin && message.opcode.is_none() => {
             Some(complete(frame.opcode, frame.payload.to_vec()))
         }
@@ -245,7 +251,26 @@ async fn next<S: AsyncRead + Unpin>(
             Some(complete(opcode, std::mem::take(&mut message.bytes)))
         }
         // A new message inside a fragmented one, or a continuation of nothing.
-        _ => Some(Inbound::Broken),
+        _ => Some(Inbound::ProtocolError),
+    }
+}
+
+/// A close frame's payload: empty, or a valid code (RFC 6455, 7.4) and a UTF-8 reason.
+fn close(payload: &[u8]) -> Inbound {
+    match payload {
+        [] => Inbound::Close(None),
+        [code_high, code_low, reason @ ..] => {
+            let code = u16::from_be_bytes([*code_high, *code_low]);
+            // 1004-1006 and 1015 are reserved for reports and may never be sent; 1016-2999 are unassigned.
+            if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+                return Inbound::ProtocolError;
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Inbound::InvalidUtf8;
+            }
+            Inbound::Close(Some(code))
+        }
+        [_] => Inbound::ProtocolError,
     }
 }
 

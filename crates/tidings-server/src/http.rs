@@ -16,6 +16,7 @@ use tidings_protocol::{encode, CloseCode, Envelope, ServerMessage};
 use tracing::{debug, warn};
 
 use crate::connection::{self, Outbound};
+use crate::peer::TrustedProxies;
 use crate::push::goodbye;
 use crate::session::Session;
 use crate::shared::Shared;
@@ -68,13 +69,24 @@ async fn body_within_deadline(request: Request, next: axum::middleware::Next, li
 }
 
 /// `GET /ws`: checks the Origin and upgrades to a WebSocket that a new session then serves.
-async fn upgrade(State(shared): State<Arc<Shared>>, mut request: Request) -> Response {
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+) -> Response {
     if !origin_allowed(&shared.config.allowed_origins, request.headers()) {
         return (StatusCode::FORBIDDEN, "this Origin may not open a Tidings WebSocket\n").into_response();
     }
     if !fastwebsockets::upgrade::is_upgrade_request(&request) {
         return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade request\n").into_response();
     }
+    let client = shared.proxies.client(peer.ip(), request.headers());
+    let max = shared.config.limits.max_unauthenticated_per_address;
+    let Some(arrival) = shared.connections.arrive(client, max) else {
+        debug!(%client, "upgrade refused: {max} unauthenticated WebSockets from this address already");
+        let text = format!("{client} already holds {max} WebSockets that have not authenticated; retry later\n");
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], text).into_response();
+    };
     let (response, upgraded) = match fastwebsockets::upgrade::upgrade(&mut request) {
         Ok(pair) => pair,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("bad WebSocket upgrade: {e}\n")).into_response(),
@@ -86,10 +98,9 @@ async fn upgrade(State(shared): State<Arc<Shared>>, mut request: Request) -> Res
             Err(e) => return debug!("upgrade failed: {e}"),
         };
         let limits = &session_shared.config.limits;
-        let write_timeout = Duration::from_millis(limits.write_timeout_ms);
-        let (inbound, mut out) = connection::split(ws, limits.hard_message_bytes, write_timeout);
+        let (inbound, mut out) = connection::split(ws, limits.hard_message_bytes);
         match session_shared.connections.open(limits.max_connections) {
-            Some(permit) => Session::new(Arc::clone(&session_shared), out, permit).run(inbound).await,
+            Some(permit) => Session::new(Arc::clone(&session_shared), out, permit.arrived(arrival)).run(inbound).await,
             None => {
                 warn!("connection refused: the server holds its maximum of {} connections", limits.max_connections);
                 let close = CloseCode::ServerBusy;
@@ -203,10 +214,11 @@ fn dev_sign_in(shared: &Shared) -> bool {
     shared.auth.generated_secret().is_some() && shared.config.listen.ip().is_loopback()
 }
 
-/// Whether a request comes from this machine and is addressed to it: the client's address is loopback, and the
-/// `Host` it asked for is a loopback name or address. The second stops a page of another site whose name was
-/// rebound to 127.0.0.1 (DNS rebinding): its requests carry its own name as `Host`.
-fn from_and_to_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
+/// Whether a request comes from this machine and is addressed to it: the client's address is loopback (read
+/// through a trusted proxy's headers, so a local proxy does not make every client local), and the `Host` it asked
+/// for is a loopback name or address. The second stops a page of another site whose name was rebound to 127.0.0.1
+/// (DNS rebinding): its requests carry its own name as `Host`.
+fn from_and_to_this_machine(proxies: &TrustedProxies, peer: SocketAddr, headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
     // Without the port: `name:port`, or `[v6]:port`.
     let name = match host.strip_prefix('[') {
@@ -215,7 +227,7 @@ fn from_and_to_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
     };
     let loopback_name = name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost");
     let loopback_address = name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    peer.ip().is_loopback() && (loopback_name || loopback_address)
+    proxies.client(peer.ip(), headers).is_loopback() && (loopback_name || loopback_address)
 }
 
 /// `GET /auth/dev-token`: 204 when `POST` would sign in, 404 otherwise, so that the page knows which form to show.
@@ -224,7 +236,7 @@ async fn dev_sign_in_offered(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> StatusCode {
-    if dev_sign_in(&shared) && from_and_to_this_machine(peer, &headers) {
+    if dev_sign_in(&shared) && from_and_to_this_machine(&shared.proxies, peer, &headers) {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND
@@ -242,7 +254,7 @@ async fn dev_token(
         return (StatusCode::NOT_FOUND, "dev sign-in exists only on an unconfigured server on a loopback address\n")
             .into_response();
     }
-    if !from_and_to_this_machine(peer, &headers) {
+    if !from_and_to_this_machine(&shared.proxies, peer, &headers) {
         warn!(%peer, "dev sign-in refused: not from this machine to a loopback host");
         return (StatusCode::FORBIDDEN, "dev sign-in answers only this machine, at localhost or a loopback address\n")
             .into_response();
@@ -295,15 +307,22 @@ mod tests {
 
     #[test]
     fn only_this_machine_at_a_loopback_host_is_local() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1".to_owned()]).expect("valid");
         let here: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
         let elsewhere: SocketAddr = "192.0.2.7:5000".parse().expect("addr");
         for ok in ["localhost:8080", "LOCALHOST", "app.localhost:3000", "127.0.0.1:8080", "127.5.5.5", "[::1]:8080"] {
-            assert!(from_and_to_this_machine(here, &host(ok)), "{ok}");
+            assert!(from_and_to_this_machine(&proxies, here, &host(ok)), "{ok}");
         }
         for refused in ["evil.example:8080", "localhost.evil.example", "10.0.0.1:8080", "[::2]:80", ""] {
-            assert!(!from_and_to_this_machine(here, &host(refused)), "{refused}");
+            assert!(!from_and_to_this_machine(&proxies, here, &host(refused)), "{refused}");
         }
-        assert!(!from_and_to_this_machine(elsewhere, &host("localhost:8080")), "a client elsewhere, via a proxy");
-        assert!(!from_and_to_this_machine(here, &HeaderMap::new()), "no Host at all");
+        assert!(
+            !from_and_to_this_machine(&proxies, elsewhere, &host("localhost:8080")),
+            "a client elsewhere, via a proxy"
+        );
+        assert!(!from_and_to_this_machine(&proxies, here, &HeaderMap::new()), "no Host at all");
+        let mut forwarded = host("localhost:8080");
+        forwarded.insert("x-forwarded-for", "192.0.2.7".parse().expect("a header value"));
+        assert!(!from_and_to_this_machine(&proxies, here, &forwarded), "a client elsewhere, via a local proxy");
     }
 }

@@ -16,6 +16,8 @@ mod http;
 pub mod hub;
 pub mod metrics;
 pub mod notifications;
+pub mod paced;
+pub mod peer;
 pub mod push;
 pub mod relay;
 pub mod resources;

@@ -166,6 +166,9 @@ fn check(to: &Recipients, message: &Draft) -> Vec<FieldError> {
         for (n, user) in users.iter().enumerate() {
             if !(1..=256).contains(&user.chars().count()) {
                 errors.push(FieldError::new(format!("/to/{n}"), "must be 1 to 256 characters"));
+            } else if user.chars().any(char::is_control) {
+                // No token can name such a user (docs/security.md), and PostgreSQL cannot store a NUL.
+                errors.push(FieldError::new(format!("/to/{n}"), "must not contain control characters"));
             }
         }
     }
@@ -175,4 +178,17 @@ fn check(to: &Recipients, message: &Draft) -> Vec<FieldError> {
 fn not_stored(error: StorageError) -> ErrorPayload {
     warn!("notification storage failed: {error}");
     unavailable("notifications cannot be stored now; retry later")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_with_control_characters_are_refused_at_their_place() {
+        let draft = Draft { level: "info".into(), title: "t".into(), body: String::new(), data: Map::new() };
+        let to = Recipients::Users(vec!["alice".into(), "bo\u{0}b".into(), "eve\nINFO forged".into()]);
+        let pointers: Vec<String> = check(&to, &draft).into_iter().map(|e| e.pointer.to_string()).collect();
+        assert_eq!(pointers, ["/to/1", "/to/2"]);
+    }
 }

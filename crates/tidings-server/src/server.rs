@@ -19,6 +19,7 @@ use crate::directory::Directory;
 use crate::http;
 use crate::hub::Hub;
 use crate::notifications::Notifier;
+use crate::paced::{Pace, Paced};
 use crate::relay::Relay;
 use crate::resources::{ResourceTypes, Resources};
 use crate::shared::{Connections, Shared};
@@ -54,7 +55,9 @@ impl Server {
         relay.start_streams(types.names()).await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
         let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&relay));
         let resources = Resources::new(types, Arc::clone(&storage), Arc::clone(&relay), Arc::clone(&notifier));
+        let proxies = crate::peer::TrustedProxies::parse(&config.trusted_proxies)?;
         let shared = Arc::new(Shared {
+            proxies,
             config,
             auth,
             resources,
@@ -110,7 +113,8 @@ impl Server {
                     stop.cancelled().await;
                     stopping.graceful_shutdown(None);
                 });
-                let mut server = axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(shared.config.pace());
+                let mut server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle);
                 server
                     .http_builder()
                     .http1()
@@ -118,7 +122,7 @@ impl Server {
                     .header_read_timeout(HEADER_READ_TIMEOUT);
                 tokio::spawn(async move { server.serve(app.into_make_service_with_connect_info::<SocketAddr>()).await })
             }
-            _ => tokio::spawn(serve_plain(listener, app, stop)),
+            _ => tokio::spawn(serve_plain(listener, app, shared.config.pace(), stop)),
         };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
         let upkeep = tokio::spawn(crate::metrics::upkeep());
@@ -155,7 +159,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves plain HTTP/1.1 (and WebSocket upgrades) until `stop`, then lets requests in flight finish. A loop of
 /// our own rather than `axum::serve`, which sets no timer and so no header read timeout.
-async fn serve_plain(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> std::io::Result<()> {
+///
+/// Every socket is [`Paced`]: a client that does not read what it asked for is cut off rather than holding the
+/// response, or its WebSocket's replies, in memory.
+async fn serve_plain(
+    listener: TcpListener,
+    app: axum::Router,
+    pace: Pace,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -174,7 +186,7 @@ async fn serve_plain(listener: TcpListener, app: axum::Router, stop: Cancellatio
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), with_peer(&app, peer))
+            .serve_connection(hyper_util::rt::TokioIo::new(Paced::new(stream, pace)), with_peer(&app, peer))
             .with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {

@@ -1,6 +1,7 @@
 //! What every session shares: the config, the authenticator, connection counts and the shutdown signal.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -13,6 +14,7 @@ use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics;
 use crate::notifications::Notifier;
+use crate::peer::TrustedProxies;
 use crate::relay::Relay;
 use crate::resources::Resources;
 use crate::storage::Storage;
@@ -42,6 +44,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every session task, so that shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// Whose forwarding headers name the client (`trusted_proxies`).
+    pub proxies: TrustedProxies,
 }
 
 /// Connection counts, kept exact by permits that give their place back when dropped, so a session that ends
@@ -50,11 +54,39 @@ pub struct Shared {
 pub struct Connections {
     total: AtomicUsize,
     per_user: Mutex<HashMap<String, usize>>,
+    /// WebSockets not authenticated yet, per client address.
+    unauthenticated: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A WebSocket's place among its client address's unauthenticated ones, given back when it authenticates or
+/// ends. Without these, silent sockets from one address could fill `max_connections` and lock out every user.
+#[derive(Debug)]
+pub struct Arrival {
+    connections: Arc<Connections>,
+    /// `None` for a client that is not counted (loopback).
+    address: Option<IpAddr>,
 }
 
 /// One place among the server's connections.
 #[derive(Debug)]
-pub struct ConnectionPermit(Arc<Connections>);
+pub struct ConnectionPermit {
+    connections: Arc<Connections>,
+    /// Its place among its address's unauthenticated sockets, until it authenticates.
+    arrival: Option<Arrival>,
+}
+
+impl ConnectionPermit {
+    /// Counts this connection as `arrival` until it authenticates.
+    pub fn arrived(mut self, arrival: Arrival) -> Self {
+        self.arrival = Some(arrival);
+        self
+    }
+
+    /// The connection authenticated: its address's place among unauthenticated sockets is given back.
+    pub fn authenticated(&mut self) {
+        self.arrival = None;
+    }
+}
 
 /// One place among a user's authenticated connections.
 #[derive(Debug)]
@@ -67,7 +99,7 @@ impl Connections {
     /// Takes a place if fewer than `max` connections are open.
     pub fn open(self: &Arc<Self>, max: usize) -> Option<ConnectionPermit> {
         let taken = self.total.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
-        let permit = taken.ok().map(|_| ConnectionPermit(Arc::clone(self)))?;
+        let permit = taken.ok().map(|_| ConnectionPermit { connections: Arc::clone(self), arrival: None })?;
         ::metrics::gauge!(metrics::CONNECTIONS_OPEN).increment(1.0);
         ::metrics::counter!(metrics::CONNECTIONS_TOTAL).increment(1);
         Some(permit)
@@ -85,6 +117,22 @@ impl Connections {
         Some(UserPermit { connections: Arc::clone(self), user: user.to_owned() })
     }
 
+    /// Takes a place for a WebSocket from `address` that has not authenticated, if that address holds fewer than
+    /// `max`; loopback clients are not counted (a client on this machine has easier ways to hurt it).
+    pub fn arrive(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<Arrival> {
+        let counted = !address.is_loopback() && !address.to_canonical().is_loopback();
+        if !counted {
+            return Some(Arrival { connections: Arc::clone(self), address: None });
+        }
+        let mut unauthenticated = self.unauthenticated.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = unauthenticated.entry(address).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Arrival { connections: Arc::clone(self), address: Some(address) })
+    }
+
     /// Connections open now.
     pub fn total(&self) -> usize {
         self.total.load(Ordering::Acquire)
@@ -99,8 +147,21 @@ impl Connections {
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
-        self.0.total.fetch_sub(1, Ordering::AcqRel);
+        self.connections.total.fetch_sub(1, Ordering::AcqRel);
         ::metrics::gauge!(metrics::CONNECTIONS_OPEN).decrement(1.0);
+    }
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        let Some(address) = self.address else { return };
+        let mut unauthenticated = self.connections.unauthenticated.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = unauthenticated.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                unauthenticated.remove(&address);
+            }
+        }
     }
 }
 
@@ -136,5 +197,20 @@ mod tests {
         assert!(connections.authenticate("bob", 1).is_some());
         drop(alice);
         assert_eq!(connections.of_user("alice"), 0);
+    }
+
+    #[test]
+    fn an_address_holds_a_bounded_number_of_unauthenticated_sockets() {
+        let connections = Arc::new(Connections::default());
+        let remote: IpAddr = "198.51.100.7".parse().expect("an address");
+        let first = connections.arrive(remote, 2);
+        let second = connections.arrive(remote, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(connections.arrive(remote, 2).is_none(), "a third from the same address");
+        assert!(connections.arrive("198.51.100.8".parse().expect("an address"), 2).is_some());
+        drop(first);
+        assert!(connections.arrive(remote, 2).is_some(), "a place given back is taken again");
+        let local: Vec<_> = (0..10).map(|_| connections.arrive("127.0.0.1".parse().expect("loopback"), 2)).collect();
+        assert!(local.iter().all(Option::is_some), "loopback is not counted");
     }
 }

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
+use common::footprint::Footprint;
 use common::rest::send;
 use common::{call, exchange, raw, TestServer};
 use serde_json::{json, Value};
@@ -114,6 +115,9 @@ async fn injection_and_odd_characters_in_ids_types_and_filters_find_nothing_and_
             call(&mallory, "read", "l", json!({ "resourceType": "order", "filter": { "productId": value } })).await;
         assert_eq!(list["items"], json!([]), "filter {value:?}");
     }
+    // A NUL can be stored by no backend (PostgreSQL refuses it), so no value equals it: refused where it stands.
+    let code = outcome(&mallory, "read", json!({ "resourceType": "order", "filter": { "productId": "P\u{0}" } })).await;
+    assert_eq!(code, "INVALID_PARAMS", "a NUL in a filter value");
     let code = outcome(&mallory, "read", json!({ "resourceType": "order", "filter": { "owner_id) OR (1": 1 } })).await;
     assert_eq!(code, "INVALID_PARAMS", "a filter on a field the type does not declare");
     let code =
@@ -245,41 +249,6 @@ async fn half_open_and_slowloris_connections_are_closed_by_the_server_and_hold_n
     let read = tokio::time::timeout(Duration::from_secs(40), slow.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the server held a never-ending request for 40 s");
     still_serving(&server).await;
-}
-
-/// What the test process holds: resident memory, open descriptors and live tokio tasks. The server runs in this
-/// process, so a leak in it shows here.
-#[derive(Clone, Copy, Debug)]
-struct Footprint {
-    rss_kib: u64,
-    fds: usize,
-    tasks: usize,
-}
-
-impl Footprint {
-    fn now() -> Footprint {
-        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS");
-        let fds = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count();
-        let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
-        Footprint { rss_kib, fds, tasks }
-    }
-
-    /// Waits until the connections of an attack are gone: descriptors and tasks back at `baseline` or below.
-    async fn settled(baseline: Footprint) -> Footprint {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let now = Footprint::now();
-            if (now.fds <= baseline.fds && now.tasks <= baseline.tasks) || tokio::time::Instant::now() > deadline {
-                return now;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }
 
 /// One round of every attack that a connection can make, each checked for its outcome.

@@ -62,6 +62,7 @@ impl<O: Outbound> Session<O> {
                 info!(session = %self.id, user = %identity.user_id, "authenticated");
                 self.shared.directory.set_user(&self.id, &identity.user_id);
                 self.user = Some(User { identity: identity.clone(), _permit: permit });
+                self.permit.authenticated();
             }
         }
         self.state = State::Authenticated;

@@ -113,7 +113,7 @@ pub struct Session<O: Outbound> {
     subscriptions: Subscriptions,
     /// What this connection did with its user's notifications.
     inbox: Inbox,
-    _permit: ConnectionPermit,
+    permit: ConnectionPermit,
 }
 
 impl<O: Outbound> std::fmt::Debug for Session<O> {
@@ -149,7 +149,7 @@ impl<O: Outbound> Session<O> {
             slow,
             subscriptions: Subscriptions::new(),
             inbox: Inbox::default(),
-            _permit: permit,
+            permit,
         }
     }
 
@@ -301,6 +301,11 @@ impl<O: Outbound> Session<O> {
             }
             Inbound::TooBig => self.disconnect(CloseCode::MessageTooBig).await,
             Inbound::InvalidUtf8 => self.disconnect(CloseCode::InvalidPayload).await,
+            Inbound::ProtocolError => {
+                self.state = State::Closing;
+                let _ = self.out.close(crate::connection::PROTOCOL_ERROR, "protocol error").await;
+                Flow::Stop
+            }
             Inbound::Broken => Flow::Stop,
         }
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use tidings_protocol::{ErrorCode, ErrorPayload, RequestId, Seq, ServerMessage, Subscribed, Topic};
 
-use super::subscriptions::{subscription_id, Subscription, REPLAY_BATCH};
+use super::subscriptions::{subscription_id, Subscription};
 use super::{Flow, Session};
 use crate::connection::Outbound;
 use crate::errors::unavailable;
@@ -20,6 +20,10 @@ use crate::push::encode_notification;
 
 /// Notifications pushed at sign-in at most.
 const PENDING_AT_SIGN_IN: usize = 100;
+
+/// Notifications read per page of a `since` replay. A notification is at most about 17 KB (a 200-character title
+/// and a 4000-character body, in UTF-8), so a page, held while the client reads it, stays near 1 MiB.
+const NOTIFICATION_BATCH: usize = 64;
 
 /// What one connection did with its user's notifications.
 #[derive(Debug, Default)]
@@ -144,7 +148,7 @@ impl<O: Outbound> Session<O> {
         if recovered {
             let mut after = since;
             loop {
-                let page = match notifier.after(&user, after, REPLAY_BATCH).await {
+                let page = match notifier.after(&user, after, NOTIFICATION_BATCH).await {
                     Ok(page) => page,
                     Err(_) => {
                         let error = ErrorPayload::new(

@@ -292,7 +292,9 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
         actor: &str,
         check: DeleteCheck,
     ) -> Result<EventRecord, StorageError>;
-    /// Events of a type (or of one resource of it) after `after`, oldest first, at most `limit`.
+    /// Events of a type (or of one resource of it) after `after`, oldest first, at most `limit`, and no more
+    /// after the one whose `data` passes [`EVENTS_PAGE_BYTES`] in total: a replay page is read whole, and 500
+    /// large events would be tens of MiB per subscriber.
     async fn events_after(
         &self,
         resource_type: &str,
@@ -309,6 +311,9 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StorageError>;
 }
+
+/// How much `data` (as JSON text) one [`Storage::events_after`] returns at most, beyond the event that passes it.
+pub const EVENTS_PAGE_BYTES: usize = 1024 * 1024;
 
 /// Opens the configured storage: PostgreSQL for a `postgres://` URL, otherwise SQLite in the data dir; every call
 /// to it is measured for `/metrics`.

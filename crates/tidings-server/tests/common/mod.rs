@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod footprint;
 pub mod postgres;
 pub mod raw;
 pub mod redis;

@@ -44,7 +44,27 @@ pub struct RawSocket {
 
 /// Sends the upgrade request with `headers` and returns the HTTP status line and the socket.
 pub async fn upgrade(addr: SocketAddr, headers: &[(&str, &str)]) -> (String, RawSocket) {
-    let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
+    let stream = TcpStream::connect(addr).await.expect("tcp connect");
+    upgrade_on(stream, addr, headers).await
+}
+
+/// A TCP connection whose receive buffer is as small as the kernel allows, so that what the client does not read
+/// stays on the server's side instead of filling the kernel's buffers.
+pub async fn narrow(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(addr).await.expect("tcp connect")
+}
+
+/// A socket that upgraded successfully over a [`narrow`] connection.
+pub async fn open_narrow(addr: SocketAddr) -> RawSocket {
+    let (status, socket) = upgrade_on(narrow(addr).await, addr, &[]).await;
+    assert!(status.contains("101"), "upgrade refused: {status}");
+    socket
+}
+
+/// Sends the upgrade request on `stream`.
+pub async fn upgrade_on(mut stream: TcpStream, addr: SocketAddr, headers: &[(&str, &str)]) -> (String, RawSocket) {
     let mut request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -96,6 +116,26 @@ impl RawSocket {
     pub async fn send_frame(&mut self, opcode: u8, fin: bool, payload: &[u8]) {
         let bytes = encode_frame(opcode, fin, payload.len() as u64, payload);
         let _ = self.stream.write_all(&bytes).await;
+    }
+
+    /// Sends a frame without the mask that RFC 6455 requires of every client frame.
+    pub async fn send_unmasked(&mut self, opcode: u8, payload: &[u8]) {
+        let mut bytes = encode_frame(opcode, true, payload.len() as u64, payload);
+        // Clear the mask bit and drop the (zero) key that follows the length.
+        bytes[1] &= 0x7F;
+        let key_at = bytes.len() - payload.len() - 4;
+        bytes.drain(key_at..key_at + 4);
+        let _ = self.stream.write_all(&bytes).await;
+    }
+
+    /// Reads at most `max` bytes off the socket, frames or not; 0 when the server has closed it.
+    pub async fn read_some(&mut self, max: usize) -> usize {
+        let mut chunk = vec![0_u8; max];
+        match tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => 0,
+            Err(_) => panic!("the server sent nothing within {PATIENCE:?}"),
+        }
     }
 
     /// Sends a text frame.

@@ -10,7 +10,7 @@ use crate::auth::Identity;
 use crate::errors::{forbidden, invalid_params, storage_error};
 use crate::resources::access::{reach, Reach};
 use crate::resources::data::fingerprint;
-use crate::storage::{ListQuery, OrderKey};
+use crate::storage::{ListQuery, Listed, OrderKey};
 
 impl Resources {
     /// `read` without an id: a page of the resources of the type that `who` may see (its `id` is not looked at).
@@ -24,8 +24,12 @@ impl Resources {
         let mut errors = Vec::new();
         let mut filter = Vec::new();
         for (field, value) in read.filter.iter().flatten() {
-            if def.declares(field.as_str()) {
-                filter.push((field.as_str().to_owned(), serde_json::to_value(value).unwrap_or(Value::Null)));
+            let value = serde_json::to_value(value).unwrap_or(Value::Null);
+            if value.as_str().is_some_and(|text| text.contains('\0')) {
+                // As in data: PostgreSQL cannot hold a NUL, so no stored value can equal one.
+                errors.push(FieldError::new(format!("/filter/{field}"), "must not contain the NUL character"));
+            } else if def.declares(field.as_str()) {
+                filter.push((field.as_str().to_owned(), value));
             } else {
                 errors.push(FieldError::new(format!("/filter/{field}"), format!("is not a field of {}", def.name())));
             }
@@ -91,8 +95,9 @@ impl Resources {
             limit: limit + 1,
         };
         let mut page = self.storage.list(query).await.map_err(|e| storage_error(e, def.name(), None))?;
-        let next_cursor = if page.len() > limit {
-            page.truncate(limit);
+        let keep = within_page_bytes(&page, limit);
+        let next_cursor = if page.len() > keep {
+            page.truncate(keep);
             page.last().map(|last| encode_cursor(&query_id, &last.key, &last.record.id))
         } else {
             None
@@ -101,6 +106,40 @@ impl Resources {
         let next_cursor = next_cursor.and_then(|c| Text::new(c).ok());
         Ok(ResourceList { resource_type: read.resource_type, items, next_cursor })
     }
+}
+
+/// The most a list page holds, counted as its items' `data` in JSON: a reply is held whole while the client reads
+/// it, so a page of a hundred large resources would let one small request pin megabytes. A page stops before the
+/// item that would pass this (it always has at least one) and says so with `nextCursor`.
+pub const LIST_PAGE_BYTES: usize = 1024 * 1024;
+
+/// How many of `page` (at most `limit`) fit in [`LIST_PAGE_BYTES`].
+fn within_page_bytes(page: &[Listed], limit: usize) -> usize {
+    let mut bytes = 0;
+    for (n, listed) in page.iter().take(limit).enumerate() {
+        bytes += json_len(&listed.record.data);
+        if bytes > LIST_PAGE_BYTES && n > 0 {
+            return n;
+        }
+    }
+    page.len().min(limit)
+}
+
+/// The length of `value` as compact JSON, counted without building the text.
+fn json_len(value: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// A cursor: the position after the page's last item, bound to the query (owner, filter, order) it came from, so

@@ -32,6 +32,10 @@ impl<'a> EventTopic<'a> {
     }
 }
 
+/// The most a replay page holds, in encoded events, beyond the one that passes it: at most 500 events are read
+/// per page, and a page of large ones would otherwise pin tens of MiB per subscribing connection.
+pub const REPLAY_PAGE_BYTES: usize = 1024 * 1024;
+
 /// One step of a replay.
 #[derive(Debug, Default)]
 pub struct ReplayPage {
@@ -113,16 +117,25 @@ impl Resources {
         };
         let events = self.storage.events_after(name, id, after, limit).await.map_err(|e| storage_error(e, name, id))?;
         let position = |e: &EventRecord| if id.is_some() { e.version } else { e.seq };
-        let (first, last) = (events.first().map(position), events.last().map(position));
-        let visible = events.iter().filter(|event| match scope {
-            Some(Scope::Own(owner)) => &event.owner_id == owner,
-            _ => true,
-        });
-        let events = visible
-            .filter_map(|event| {
-                encode_event(event, topic.as_str(), position(event)).map(|text| (position(event), text))
-            })
-            .collect();
-        Ok(ReplayPage { events, first, last })
+        let first = events.first().map(position);
+        let (mut page, mut bytes) = (Vec::new(), 0);
+        let mut last = None;
+        for event in &events {
+            last = Some(position(event));
+            let visible = match scope {
+                Some(Scope::Own(owner)) => &event.owner_id == owner,
+                _ => true,
+            };
+            if let Some(text) = visible.then(|| encode_event(event, topic.as_str(), position(event))).flatten() {
+                bytes += text.len();
+                page.push((position(event), text));
+            }
+            // The page is held while the client reads it: it ends at the event that passes the bound, and the
+            // next page starts after it.
+            if bytes >= REPLAY_PAGE_BYTES {
+                break;
+            }
+        }
+        Ok(ReplayPage { events: page, first, last })
     }
 }

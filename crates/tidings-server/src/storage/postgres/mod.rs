@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use serde_json::{Map, Value};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -28,7 +29,7 @@ mod notifications;
 use self::list::{list_sql, Arg, KeyKind};
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
-    Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
+    Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
 };
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
@@ -538,8 +539,16 @@ impl Storage for Postgres {
             .bind(resource_type),
         };
         let mut c = self.connection().await?;
-        let rows = statement.bind(after).bind(limit).fetch_all(&mut *c).await.map_err(db_error)?;
-        rows.iter().map(event_of).collect()
+        let mut rows = statement.bind(after).bind(limit).fetch(&mut *c);
+        let (mut events, mut bytes) = (Vec::new(), 0);
+        // Read as a stream, so that rows past the bound are never held (sqlx discards the rest of the result).
+        while bytes < EVENTS_PAGE_BYTES {
+            let Some(row) = rows.try_next().await.map_err(db_error)? else { break };
+            let event = event_of(&row)?;
+            bytes += row.try_get::<&str, _>(7).map_or(0, str::len);
+            events.push(event);
+        }
+        Ok(events)
     }
 
     async fn head(&self, resource_type: &str) -> Result<u64, StorageError> {

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
-    Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
+    Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
 };
 
 /// Read connections.
@@ -443,8 +443,14 @@ impl Storage for Sqlite {
                 ),
             };
             let mut statement = c.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
-            let rows = statement.query_map(rusqlite::params_from_iter(args), event_of).map_err(|e| sql_error(&e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
+            let mut rows = statement.query(rusqlite::params_from_iter(args)).map_err(|e| sql_error(&e))?;
+            let (mut events, mut bytes) = (Vec::new(), 0);
+            while bytes < EVENTS_PAGE_BYTES {
+                let Some(row) = rows.next().map_err(|e| sql_error(&e))? else { break };
+                bytes += row.get_ref(7).map_err(|e| sql_error(&e))?.as_bytes().map_or(0, <[u8]>::len);
+                events.push(event_of(row).map_err(|e| sql_error(&e))?);
+            }
+            Ok(events)
         })
         .await
     }
