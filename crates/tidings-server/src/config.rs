@@ -85,11 +85,14 @@ impl Default for EventsConfig {
 pub struct NotificationsConfig {
     /// The age after which a delivered notification is dropped, in milliseconds.
     pub retain_ms: u64,
+    /// How long after their last sign-in a user still receives notifications sent to everyone, in milliseconds;
+    /// after it they are forgotten until they sign in again (their own notifications are kept).
+    pub forget_users_after_ms: u64,
 }
 
 impl Default for NotificationsConfig {
     fn default() -> Self {
-        NotificationsConfig { retain_ms: 30 * 24 * 3600 * 1000 }
+        NotificationsConfig { retain_ms: 30 * 24 * 3600 * 1000, forget_users_after_ms: 90 * 24 * 3600 * 1000 }
     }
 }
 

@@ -229,7 +229,8 @@ fn with_peer(
 /// A request as hyper reads it off a connection.
 type Incoming = hyper::Request<hyper::body::Incoming>;
 
-/// Prunes the event log and delivered notifications now and then, within the configured retentions.
+/// Prunes the event log and delivered notifications, and forgets users who stopped signing in, now and then,
+/// within the configured retentions.
 async fn prune(shared: Arc<Shared>) {
     let events = &shared.config.events;
     let mut every = tokio::time::interval(Duration::from_millis(events.prune_interval_ms));
@@ -247,6 +248,12 @@ async fn prune(shared: Arc<Shared>) {
             Ok(0) => {}
             Ok(dropped) => info!("dropped {dropped} delivered notifications past their retention"),
             Err(error) => warn!("could not prune delivered notifications: {error}"),
+        }
+        let before = tidings_protocol::now_ms().saturating_sub(shared.config.notifications.forget_users_after_ms);
+        match shared.storage.forget_users(before).await {
+            Ok(0) => {}
+            Ok(forgotten) => info!("forgot {forgotten} users who have not signed in for a while"),
+            Err(error) => warn!("could not forget users who stopped signing in: {error}"),
         }
     }
 }

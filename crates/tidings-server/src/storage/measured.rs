@@ -128,6 +128,10 @@ impl Notifications for Measured {
         measure("notification_head", self.0.notification_head(user_id)).await
     }
 
+    async fn forget_users(&self, before: u64) -> Result<u64, StorageError> {
+        measure("forget_users", self.0.forget_users(before)).await
+    }
+
     async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
         measure("prune_notifications", self.0.prune_notifications(before)).await
     }

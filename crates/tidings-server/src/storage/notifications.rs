@@ -95,12 +95,21 @@ pub struct NotificationHead {
     pub pruned: u64,
 }
 
+/// How stale a user's last sign-in may be before a sign-in writes it again (a day): precise enough for a
+/// retention counted in weeks, and it keeps a write off nearly every sign-in.
+pub const LAST_SEEN_STEP_MS: u64 = 24 * 3600 * 1000;
+
 /// A place to keep notifications (see the module docs for the contract).
 #[async_trait]
 pub trait Notifications: Send + Sync + 'static {
-    /// Notes that a user exists, so that notifications to everyone reach them.
+    /// Notes that a user signed in now, so that notifications to everyone reach them: a new user is added, and a
+    /// known one's last sign-in is moved forward when it is more than [`LAST_SEEN_STEP_MS`] old, so sign-ins
+    /// cost a read and at most one write a day per user.
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError>;
-    /// The users who ever authenticated, by id, after `after` (`""` for the first), at most `limit`: the pages in
+    /// Forgets the users whose last sign-in was before `before` (Unix ms): they get no notification sent to
+    /// everyone until they sign in again. Their own notifications, and their heads, are kept. Returns how many.
+    async fn forget_users(&self, before: u64) -> Result<u64, StorageError>;
+    /// The users who authenticated (and were not forgotten since), by id, after `after` (`""` for the first), at most `limit`: the pages in
     /// which a notification to everyone is sent.
     async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError>;
     /// Stores a notification for its recipients and returns each copy.

@@ -130,4 +130,7 @@ impl Notifications for Watched {
     async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
         self.inner.prune_notifications(before).await
     }
+    async fn forget_users(&self, before: u64) -> Result<u64, StorageError> {
+        self.inner.forget_users(before).await
+    }
 }

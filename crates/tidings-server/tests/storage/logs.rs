@@ -1,6 +1,7 @@
 //! The storage contract for the logs: per-user notifications, and pruning of the event log.
 
 use super::*;
+use tidings_protocol::now_ms;
 
 pub(crate) fn notification(title: &str) -> NewNotification {
     NewNotification {
@@ -84,4 +85,23 @@ pub(crate) async fn delivered_notifications_are_pruned_from_the_oldest(storage: 
     assert_eq!(storage.notification_head("ann").await.expect("head"), NotificationHead { seq: 4, pruned: 4 });
     let next = storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification("five")).await.expect("notify");
     assert_eq!(next[0].seq, 5, "seq never repeats");
+}
+
+pub(crate) async fn users_who_stopped_signing_in_are_forgotten_until_they_return(storage: Arc<dyn Storage>) {
+    storage.remember_user("ann").await.expect("remember");
+    storage.remember_user("ben").await.expect("remember");
+    storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification("mine")).await.expect("notify");
+    let everyone = |storage: Arc<dyn Storage>| async move { storage.users_after("", 100).await.expect("users") };
+    // Both signed in just now: a cut in the past forgets no one.
+    assert_eq!(storage.forget_users(now_ms() - 60_000).await.expect("forget"), 0);
+    assert_eq!(everyone(Arc::clone(&storage)).await, ["ann", "ben"]);
+    // A cut after their last sign-in forgets both: a notification to everyone reaches no one.
+    assert_eq!(storage.forget_users(now_ms() + 1).await.expect("forget"), 2);
+    assert!(everyone(Arc::clone(&storage)).await.is_empty());
+    assert!(storage.notify(Recipients::Everyone, notification("all")).await.expect("notify").is_empty());
+    // Ann's own notification and her place in the sequence stay; signing in again brings her back.
+    storage.remember_user("ann").await.expect("remember again");
+    assert_eq!(everyone(Arc::clone(&storage)).await, ["ann"]);
+    let copies = storage.notify(Recipients::Everyone, notification("welcome back")).await.expect("notify");
+    assert_eq!(copies.iter().map(|n| (n.user_id.as_str(), n.seq)).collect::<Vec<_>>(), [("ann", 2)]);
 }

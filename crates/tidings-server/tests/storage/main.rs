@@ -86,6 +86,7 @@ storage_tests!(
         a_taken_id_is_refused_as_taken_and_writes_nothing,
         a_check_that_panics_fails_its_write_and_harms_nothing_else,
         delivered_notifications_are_pruned_from_the_oldest,
+        users_who_stopped_signing_in_are_forgotten_until_they_return,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen],
 );

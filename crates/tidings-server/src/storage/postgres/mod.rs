@@ -76,6 +76,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE notification_heads ADD COLUMN pruned BIGINT NOT NULL DEFAULT 0;
     CREATE INDEX notifications_by_age ON notifications (created_at, user_id);
 "#,
+    r#"
+    ALTER TABLE users ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0;
+    UPDATE users SET last_seen = first_seen;
+    CREATE INDEX users_by_last_seen ON users (last_seen);
+"#,
 ];
 
 const RECORD_COLUMNS: &str = "resource_type, id, owner_id, version, created_at, updated_at, data::text";

@@ -7,7 +7,7 @@ use tidings_protocol::now_ms;
 
 use super::{db_error, int, json, object, uint, Postgres};
 use crate::storage::notifications::{
-    NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients,
+    NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients, LAST_SEEN_STEP_MS,
 };
 use crate::storage::StorageError;
 
@@ -40,13 +40,47 @@ impl Notifications for Postgres {
 
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
         let mut c = self.connection().await?;
-        sqlx::query("INSERT INTO users (user_id, first_seen) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING")
+        let now = now_ms();
+        // Most authentications are of users seen today: a read, and no write.
+        let last_seen: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM users WHERE user_id = $1")
             .bind(user_id)
-            .bind(int(now_ms())?)
-            .execute(&mut *c)
+            .fetch_optional(&mut *c)
             .await
             .map_err(db_error)?;
+        if last_seen.is_some_and(|seen| u64::try_from(seen).unwrap_or(0).saturating_add(LAST_SEEN_STEP_MS) > now) {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO users (user_id, first_seen, last_seen) VALUES ($1, $2, $2)
+             ON CONFLICT (user_id) DO UPDATE SET last_seen = GREATEST(users.last_seen, excluded.last_seen)",
+        )
+        .bind(user_id)
+        .bind(int(now)?)
+        .execute(&mut *c)
+        .await
+        .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn forget_users(&self, before: u64) -> Result<u64, StorageError> {
+        let mut c = self.connection().await?;
+        let mut forgotten = 0;
+        // A chunk at a time, by `users_by_last_seen`, so no statement holds many row locks for long.
+        loop {
+            let chunk = sqlx::query(
+                "DELETE FROM users WHERE user_id IN
+                 (SELECT user_id FROM users WHERE last_seen < $1 LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(int(before)?)
+            .execute(&mut *c)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+            forgotten += chunk;
+            if chunk < 1000 {
+                return Ok(forgotten);
+            }
+        }
     }
 
     async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {

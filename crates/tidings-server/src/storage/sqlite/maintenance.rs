@@ -88,7 +88,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let _db = Sqlite::open(&dir.path().join("t.db"), Duration::from_secs(60)).expect("open");
         let c = Connection::open(dir.path().join("t.db")).expect("connection");
-        for sql in [SWEEP_RECEIPTS, PRUNE_LAST_BEFORE, PRUNE_CHUNK] {
+        for sql in [SWEEP_RECEIPTS, PRUNE_LAST_BEFORE, PRUNE_CHUNK, super::super::notifications::FORGET_USERS] {
             let steps = plan(&c, sql);
             let scans: Vec<&String> = steps.iter().filter(|step| step.starts_with("SCAN")).collect();
             assert!(scans.is_empty(), "{sql}\nscans: {scans:?}\nplan: {steps:?}");

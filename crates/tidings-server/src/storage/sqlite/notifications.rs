@@ -5,11 +5,16 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{sql_error, Sqlite};
 use crate::storage::notifications::{
-    NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients,
+    NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients, LAST_SEEN_STEP_MS,
 };
 use crate::storage::StorageError;
+use tidings_protocol::now_ms;
 
 const COLUMNS: &str = "user_id, seq, id, level, title, body, data, created_at";
+
+/// A chunk of the users last seen before a time, by `users_by_last_seen`.
+pub(super) const FORGET_USERS: &str =
+    "DELETE FROM users WHERE rowid IN (SELECT rowid FROM users WHERE last_seen < ?1 LIMIT ?2)";
 
 fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<NotificationRecord> {
     let data: String = row.get(6)?;
@@ -91,26 +96,47 @@ impl Notifications for Sqlite {
 
     async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
         let user_id = user_id.to_owned();
-        // Most authentications are of known users: a read spares the writer.
-        let known = {
+        // Most authentications are of users seen today: a read spares the writer.
+        let last_seen: Option<u64> = {
             let user_id = user_id.clone();
             self.read(move |c| {
-                c.query_row("SELECT 1 FROM users WHERE user_id = ?", [user_id], |_| Ok(()))
+                c.query_row("SELECT last_seen FROM users WHERE user_id = ?", [user_id], |row| row.get(0))
                     .optional()
-                    .map(|found| found.is_some())
                     .map_err(|e| sql_error(&e))
             })
             .await?
         };
-        if known {
+        if last_seen.is_some_and(|seen| seen.saturating_add(LAST_SEEN_STEP_MS) > now_ms()) {
             return Ok(());
         }
         self.write(move |c, now| {
-            super::execute(c, "INSERT OR IGNORE INTO users (user_id, first_seen) VALUES (?, ?)", params![user_id, now])
-                .map(|_| ())
-                .map_err(|e| sql_error(&e))
+            super::execute(
+                c,
+                "INSERT INTO users (user_id, first_seen, last_seen) VALUES (?1, ?2, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
+                params![user_id, now],
+            )
+            .map(|_| ())
+            .map_err(|e| sql_error(&e))
         })
         .await
+    }
+
+    async fn forget_users(&self, before: u64) -> Result<u64, StorageError> {
+        let mut forgotten = 0;
+        // A chunk at a time, found by `users_by_last_seen`, each a short write of its own.
+        loop {
+            let chunk = self
+                .write(move |c, _| {
+                    super::execute(c, FORGET_USERS, params![before, super::maintenance::MAINTENANCE_CHUNK])
+                        .map_err(|e| sql_error(&e))
+                })
+                .await? as u64;
+            forgotten += chunk;
+            if chunk < super::maintenance::MAINTENANCE_CHUNK {
+                return Ok(forgotten);
+            }
+        }
     }
 
     async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {
