@@ -41,7 +41,7 @@ test('info and the local server', () => {
   const doc = requireDocument();
   assert.equal(doc.version(), '3.0.0');
   assert.equal(doc.info().title(), 'Tidings');
-  assert.equal(doc.info().version(), '1.0.0');
+  assert.equal(doc.info().version(), '1.1.0');
   const local = doc.servers().get('local');
   assert.ok(local, 'no server `local`');
   assert.equal(local.host(), '127.0.0.1:8080');
@@ -72,7 +72,15 @@ test('every message payload is its committed schema, resolved', () => {
     if (typeConst !== type) problems.push(`${name}: payload properties.type.const is ${JSON.stringify(typeConst)}, want ${JSON.stringify(type)} (is the $ref to schema/${side}/${type}.json resolved?)`);
     if (payload.title() !== schema.title) problems.push(`${name}: payload title ${JSON.stringify(payload.title())} is not that of schema/${side}/${type}.json (${JSON.stringify(schema.title)})`);
     // The schemas' internal refs (#/definitions/...) must resolve inside each schema file too.
-    const unresolved = JSON.stringify(payload.json()).match(/"\$ref":"[^"]*"/g);
+    // A recursive schema (a query's `and` holds queries) resolves into a cycle: each object is written once.
+    const written = new WeakSet();
+    const once = (_key, value) => {
+      if (value === null || typeof value !== 'object') return value;
+      if (written.has(value)) return undefined;
+      written.add(value);
+      return value;
+    };
+    const unresolved = JSON.stringify(payload.json(), once).match(/"\$ref":"[^"]*"/g);
     if (unresolved) problems.push(`${name}: unresolved ${unresolved.join(', ')}`);
   }
   assert.deepEqual(problems, []);

@@ -53,6 +53,33 @@ export type Version = number;
  */
 export type Scalar = null | boolean | number | string;
 /**
+ * A condition on resources.
+ */
+export type Query = And | Or | Not | Term;
+/**
+ * must be id, ownerId, version, createdAt, updatedAt, or data. and 1 to 8 field names joined by '.'
+ */
+export type FieldPath = string;
+/**
+ * A scalar operand: a string, a number, `true`, `false` or `null`.
+ */
+export type ScalarValue = string | number | boolean | null;
+/**
+ * An operand that has an order: a string or a number.
+ */
+export type OrderedValue = string | number;
+/**
+ * The operands of `in` and `nin`: 1 to 100 strings, numbers or booleans.
+ *
+ * @minItems 1
+ * @maxItems 100
+ */
+export type ValueList = [ElementValue, ...ElementValue[]];
+/**
+ * An operand that an array's element or a string can be compared with.
+ */
+export type ElementValue = string | number | boolean;
+/**
  * must be a field name, or '-' and a field name for descending order
  */
 export type OrderBy = string;
@@ -300,6 +327,11 @@ export interface ClientRead {
       [k: string]: Scalar | undefined;
     } | null;
     /**
+     * List only resources that match this query (protocol 1.1; docs/protocol.md, 7.5); with `filter`, both must
+     * hold.
+     */
+    query?: Query | null;
+    /**
      * The list's order: `createdAt` (the default), `-createdAt`, `updatedAt`, `id`, or a top-level data field.
      */
     orderBy?: OrderBy | null;
@@ -312,6 +344,92 @@ export interface ClientRead {
      */
     cursor?: string | null;
   };
+}
+/**
+ * `{"and": [...]}`.
+ */
+export interface And {
+  /**
+   * The conditions, 1 to 32.
+   *
+   * @minItems 1
+   * @maxItems 32
+   */
+  and: [Query, ...Query[]];
+}
+/**
+ * `{"or": [...]}`.
+ */
+export interface Or {
+  /**
+   * The conditions, 1 to 32.
+   *
+   * @minItems 1
+   * @maxItems 32
+   */
+  or: [Query, ...Query[]];
+}
+/**
+ * `{"not": ...}`.
+ */
+export interface Not {
+  /**
+   * The condition that must not hold.
+   */
+  not: Query;
+}
+/**
+ * A term: a field and exactly one operator, whose value is the operand.
+ */
+export interface Term {
+  /**
+   * `id`, `ownerId`, `version`, `createdAt`, `updatedAt`, or `data.` and a path into the resource's data.
+   */
+  field: FieldPath;
+  /**
+   * Equal to this (`null`: absent or null).
+   */
+  eq?: ScalarValue | null;
+  /**
+   * Not equal to this (`null`: present and not null).
+   */
+  ne?: ScalarValue | null;
+  /**
+   * Less than this.
+   */
+  lt?: OrderedValue | null;
+  /**
+   * Less than or equal to this.
+   */
+  lte?: OrderedValue | null;
+  /**
+   * Greater than this.
+   */
+  gt?: OrderedValue | null;
+  /**
+   * Greater than or equal to this.
+   */
+  gte?: OrderedValue | null;
+  /**
+   * Equal to one of these.
+   */
+  in?: ValueList | null;
+  /**
+   * Equal to none of these.
+   */
+  nin?: ValueList | null;
+  /**
+   * `true`: present and not null; `false`: absent or null.
+   */
+  exists?: boolean | null;
+  /**
+   * A string that starts with this.
+   */
+  prefix?: string | null;
+  /**
+   * A string that contains this, or an array with an element equal to it.
+   */
+  contains?: ElementValue | null;
 }
 /**
  * Subscribes to a topic, replaying events after `since` when given.
@@ -1083,7 +1201,7 @@ export const CLIENT_TYPES = ["auth","connect","create","delete","disconnect","pi
 export const SERVER_TYPES = ["auth_failed","auth_success","connect","create","delete","disconnect","error","event","notification","ping","pong","read","subscribe","unsubscribe","update"] as const;
 
 /** The payload schema of every server message, without documentation, for decodeServer. */
-export const SERVER_PAYLOAD_SCHEMAS: { definitions: Record<string, unknown>; server: Record<string, unknown> } = {"definitions":{"ProtocolVersion":{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,4})?$"},"ClientInfo":{"type":"object","properties":{"name":{"type":["string","null"],"maxLength":64,"minLength":1},"version":{"type":["string","null"],"maxLength":64,"minLength":1}}},"ResourceType":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,63}$"},"ResourceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},"Version":{"type":"integer","minimum":1,"maximum":9007199254740991},"Scalar":{"anyOf":[{"type":"null"},{"type":"boolean"},{"type":"number"},{"type":"string"}]},"OrderBy":{"type":"string","pattern":"^-?[A-Za-z_][A-Za-z0-9_]{0,63}$"},"Limit":{"type":"integer","minimum":1,"maximum":100},"Topic":{"type":"string","pattern":"^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$"},"Seq":{"type":"integer","minimum":0,"maximum":9007199254740991},"ErrorCode":{"type":"string","pattern":"^[A-Z][A-Z_]{0,63}$"},"Heartbeat":{"type":"object","properties":{"pingIntervalMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["pingIntervalMs","idleTimeoutMs"]},"Limits":{"type":"object","properties":{"maxMessageBytes":{"type":"integer","minimum":0,"maximum":9007199254740991},"maxSubscriptions":{"type":"integer","minimum":0,"maximum":4294967295},"rateLimit":{"allOf":[{"$ref":"#/definitions/RateLimit"}]}},"required":["maxMessageBytes","maxSubscriptions","rateLimit"]},"RateLimit":{"type":"object","properties":{"messagesPerSecond":{"type":"integer","minimum":0,"maximum":4294967295},"burst":{"type":"integer","minimum":0,"maximum":4294967295}},"required":["messagesPerSecond","burst"]},"Actor":{"type":"object","properties":{"kind":{"allOf":[{"$ref":"#/definitions/ActorKind"}]},"id":{"type":"string","maxLength":256,"minLength":1}},"required":["kind","id"]},"ActorKind":{"oneOf":[{"type":"string","const":"user"},{"type":"string","const":"system"}]},"Level":{"oneOf":[{"type":"string","const":"info"},{"type":"string","const":"success"},{"type":"string","const":"warning"},{"type":"string","const":"error"}]},"ResourceList":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"items":{"type":"array","items":{"$ref":"#/definitions/Resource"}},"nextCursor":{"type":["string","null"],"maxLength":512,"minLength":1}},"required":["resourceType","items"]},"Resource":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"ErrorPayload":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]}},"server":{"auth_failed":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"auth_success":{"type":"object","properties":{"userId":{"type":"string","maxLength":256,"minLength":1},"roles":{"type":"array","items":{"type":"string"}},"expiresAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["userId","roles","expiresAt"]},"connect":{"type":"object","properties":{"protocolVersion":{"type":"string"},"sessionId":{"type":"string"},"heartbeat":{"allOf":[{"$ref":"#/definitions/Heartbeat"}]},"authTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"limits":{"allOf":[{"$ref":"#/definitions/Limits"}]}},"required":["protocolVersion","sessionId","heartbeat","authTimeoutMs","limits"]},"create":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"delete":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"deletedAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["resourceType","id","version","deletedAt"]},"disconnect":{"type":"object","properties":{"code":{"type":"integer","minimum":0,"maximum":65535},"reason":{"type":"string"},"reconnect":{"type":"boolean"}},"required":["code","reason","reconnect"]},"error":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"event":{"type":"object","properties":{"eventType":{"type":"string","maxLength":128,"minLength":1},"data":{"type":"object","additionalProperties":true},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1},"seq":{"anyOf":[{"$ref":"#/definitions/Seq"},{"type":"null"}]},"resourceType":{"anyOf":[{"$ref":"#/definitions/ResourceType"},{"type":"null"}]},"id":{"anyOf":[{"$ref":"#/definitions/ResourceId"},{"type":"null"}]},"version":{"anyOf":[{"$ref":"#/definitions/Version"},{"type":"null"}]},"ownerId":{"type":["string","null"],"maxLength":256,"minLength":1},"actor":{"anyOf":[{"$ref":"#/definitions/Actor"},{"type":"null"}]},"occurredAt":{"type":["integer","null"],"minimum":0,"maximum":9007199254740991}},"required":["eventType","data"]},"notification":{"type":"object","properties":{"id":{"type":"string","maxLength":128,"minLength":1},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"level":{"allOf":[{"$ref":"#/definitions/Level"}]},"title":{"type":"string","maxLength":200},"body":{"type":"string","maxLength":4000},"data":{"type":"object","additionalProperties":true,"default":{}},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1}},"required":["id","seq","level","title","body","createdAt"]},"ping":{"type":"object"},"pong":{"type":"object"},"read":{"anyOf":[{"allOf":[{"$ref":"#/definitions/ResourceList"}]},{"allOf":[{"$ref":"#/definitions/Resource"}]}]},"subscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"allOf":[{"$ref":"#/definitions/Topic"}]},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"recovered":{"type":["boolean","null"]}},"required":["subscriptionId","topic","seq"]},"unsubscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"reason":{"anyOf":[{"$ref":"#/definitions/ErrorPayload"},{"type":"null"}]}},"required":["subscriptionId"]},"update":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]}}};
+export const SERVER_PAYLOAD_SCHEMAS: { definitions: Record<string, unknown>; server: Record<string, unknown> } = {"definitions":{"ProtocolVersion":{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,4})?$"},"ClientInfo":{"type":"object","properties":{"name":{"type":["string","null"],"maxLength":64,"minLength":1},"version":{"type":["string","null"],"maxLength":64,"minLength":1}}},"ResourceType":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,63}$"},"ResourceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},"Version":{"type":"integer","minimum":1,"maximum":9007199254740991},"Scalar":{"anyOf":[{"type":"null"},{"type":"boolean"},{"type":"number"},{"type":"string"}]},"Query":{"anyOf":[{"allOf":[{"$ref":"#/definitions/And"}]},{"allOf":[{"$ref":"#/definitions/Or"}]},{"allOf":[{"$ref":"#/definitions/Not"}]},{"allOf":[{"$ref":"#/definitions/Term"}]}]},"And":{"type":"object","additionalProperties":false,"properties":{"and":{"type":"array","items":{"$ref":"#/definitions/Query"},"minItems":1,"maxItems":32}},"required":["and"]},"Or":{"type":"object","additionalProperties":false,"properties":{"or":{"type":"array","items":{"$ref":"#/definitions/Query"},"minItems":1,"maxItems":32}},"required":["or"]},"Not":{"type":"object","additionalProperties":false,"properties":{"not":{"allOf":[{"$ref":"#/definitions/Query"}]}},"required":["not"]},"Term":{"type":"object","additionalProperties":false,"properties":{"field":{"allOf":[{"$ref":"#/definitions/FieldPath"}]},"eq":{"anyOf":[{"$ref":"#/definitions/ScalarValue"},{"type":"null"}]},"ne":{"anyOf":[{"$ref":"#/definitions/ScalarValue"},{"type":"null"}]},"lt":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"lte":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"gt":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"gte":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"in":{"anyOf":[{"$ref":"#/definitions/ValueList"},{"type":"null"}]},"nin":{"anyOf":[{"$ref":"#/definitions/ValueList"},{"type":"null"}]},"exists":{"type":["boolean","null"]},"prefix":{"type":["string","null"],"maxLength":1024},"contains":{"anyOf":[{"$ref":"#/definitions/ElementValue"},{"type":"null"}]}},"required":["field"],"minProperties":2,"maxProperties":2},"FieldPath":{"type":"string","pattern":"^(id|ownerId|version|createdAt|updatedAt|data(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,8})$"},"ScalarValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"OrderedValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"}]},"ValueList":{"type":"array","items":{"$ref":"#/definitions/ElementValue"},"minItems":1,"maxItems":100},"ElementValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]},"OrderBy":{"type":"string","pattern":"^-?[A-Za-z_][A-Za-z0-9_]{0,63}$"},"Limit":{"type":"integer","minimum":1,"maximum":100},"Topic":{"type":"string","pattern":"^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$"},"Seq":{"type":"integer","minimum":0,"maximum":9007199254740991},"ErrorCode":{"type":"string","pattern":"^[A-Z][A-Z_]{0,63}$"},"Heartbeat":{"type":"object","properties":{"pingIntervalMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["pingIntervalMs","idleTimeoutMs"]},"Limits":{"type":"object","properties":{"maxMessageBytes":{"type":"integer","minimum":0,"maximum":9007199254740991},"maxSubscriptions":{"type":"integer","minimum":0,"maximum":4294967295},"rateLimit":{"allOf":[{"$ref":"#/definitions/RateLimit"}]}},"required":["maxMessageBytes","maxSubscriptions","rateLimit"]},"RateLimit":{"type":"object","properties":{"messagesPerSecond":{"type":"integer","minimum":0,"maximum":4294967295},"burst":{"type":"integer","minimum":0,"maximum":4294967295}},"required":["messagesPerSecond","burst"]},"Actor":{"type":"object","properties":{"kind":{"allOf":[{"$ref":"#/definitions/ActorKind"}]},"id":{"type":"string","maxLength":256,"minLength":1}},"required":["kind","id"]},"ActorKind":{"oneOf":[{"type":"string","const":"user"},{"type":"string","const":"system"}]},"Level":{"oneOf":[{"type":"string","const":"info"},{"type":"string","const":"success"},{"type":"string","const":"warning"},{"type":"string","const":"error"}]},"ResourceList":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"items":{"type":"array","items":{"$ref":"#/definitions/Resource"}},"nextCursor":{"type":["string","null"],"maxLength":512,"minLength":1}},"required":["resourceType","items"]},"Resource":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"ErrorPayload":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]}},"server":{"auth_failed":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"auth_success":{"type":"object","properties":{"userId":{"type":"string","maxLength":256,"minLength":1},"roles":{"type":"array","items":{"type":"string"}},"expiresAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["userId","roles","expiresAt"]},"connect":{"type":"object","properties":{"protocolVersion":{"type":"string"},"sessionId":{"type":"string"},"heartbeat":{"allOf":[{"$ref":"#/definitions/Heartbeat"}]},"authTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"limits":{"allOf":[{"$ref":"#/definitions/Limits"}]}},"required":["protocolVersion","sessionId","heartbeat","authTimeoutMs","limits"]},"create":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"delete":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"deletedAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["resourceType","id","version","deletedAt"]},"disconnect":{"type":"object","properties":{"code":{"type":"integer","minimum":0,"maximum":65535},"reason":{"type":"string"},"reconnect":{"type":"boolean"}},"required":["code","reason","reconnect"]},"error":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"event":{"type":"object","properties":{"eventType":{"type":"string","maxLength":128,"minLength":1},"data":{"type":"object","additionalProperties":true},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1},"seq":{"anyOf":[{"$ref":"#/definitions/Seq"},{"type":"null"}]},"resourceType":{"anyOf":[{"$ref":"#/definitions/ResourceType"},{"type":"null"}]},"id":{"anyOf":[{"$ref":"#/definitions/ResourceId"},{"type":"null"}]},"version":{"anyOf":[{"$ref":"#/definitions/Version"},{"type":"null"}]},"ownerId":{"type":["string","null"],"maxLength":256,"minLength":1},"actor":{"anyOf":[{"$ref":"#/definitions/Actor"},{"type":"null"}]},"occurredAt":{"type":["integer","null"],"minimum":0,"maximum":9007199254740991}},"required":["eventType","data"]},"notification":{"type":"object","properties":{"id":{"type":"string","maxLength":128,"minLength":1},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"level":{"allOf":[{"$ref":"#/definitions/Level"}]},"title":{"type":"string","maxLength":200},"body":{"type":"string","maxLength":4000},"data":{"type":"object","additionalProperties":true,"default":{}},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1}},"required":["id","seq","level","title","body","createdAt"]},"ping":{"type":"object"},"pong":{"type":"object"},"read":{"anyOf":[{"allOf":[{"$ref":"#/definitions/ResourceList"}]},{"allOf":[{"$ref":"#/definitions/Resource"}]}]},"subscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"allOf":[{"$ref":"#/definitions/Topic"}]},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"recovered":{"type":["boolean","null"]}},"required":["subscriptionId","topic","seq"]},"unsubscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"reason":{"anyOf":[{"$ref":"#/definitions/ErrorPayload"},{"type":"null"}]}},"required":["subscriptionId"]},"update":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]}}};
 
 /** The error codes of protocol v1 (docs/protocol.md, section 10), from protocol/codes.json. */
 export const ERROR_CODES = ["INVALID_MESSAGE","INVALID_PARAMS","UNSUPPORTED_TYPE","INVALID_STATE","UNAUTHORIZED","FORBIDDEN","NOT_FOUND","CONFLICT","RATE_LIMITED","PAYLOAD_TOO_LARGE","LIMIT_EXCEEDED","TOKEN_EXPIRED","UNSUPPORTED_VERSION","UNAVAILABLE","INTERNAL"] as const;

@@ -12,6 +12,7 @@ use crate::fields::{
     Version,
 };
 use crate::message_type::MessageType;
+use crate::query::Query;
 
 /// A message from client to server: one variant per type a client may send.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,6 +129,10 @@ pub struct Read {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
     pub filter: Option<BTreeMap<FieldName, Scalar>>,
+    /// List only resources that match this query (protocol 1.1; docs/protocol.md, 7.5); with `filter`, both must
+    /// hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Query>,
     /// The list's order: `createdAt` (the default), `-createdAt`, `updatedAt`, `id`, or a top-level data field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<OrderBy>,
@@ -141,7 +146,7 @@ pub struct Read {
 
 impl Read {
     /// The list fields that a read of one resource may not carry.
-    const LIST_FIELDS: [&'static str; 4] = ["filter", "orderBy", "limit", "cursor"];
+    const LIST_FIELDS: [&'static str; 5] = ["filter", "query", "orderBy", "limit", "cursor"];
     /// How many fields one filter may name.
     const MAX_FILTERS: usize = 16;
 
@@ -153,10 +158,19 @@ impl Read {
         if self.filter.as_ref().is_some_and(|f| f.len() > Self::MAX_FILTERS) {
             errors.push(FieldError::new("/payload/filter", "must have at most 16 fields"));
         }
+        if let Some(query) = &self.query {
+            errors.extend(query.check("/payload/query"));
+        }
         if self.id.is_none() {
             return errors;
         }
-        let present = [self.filter.is_some(), self.order_by.is_some(), self.limit.is_some(), self.cursor.is_some()];
+        let present = [
+            self.filter.is_some(),
+            self.query.is_some(),
+            self.order_by.is_some(),
+            self.limit.is_some(),
+            self.cursor.is_some(),
+        ];
         let combined = Self::LIST_FIELDS.iter().zip(present).filter(|(_, present)| *present);
         errors.extend(
             combined.map(|(field, _)| FieldError::new(format!("/payload/{field}"), "cannot be combined with id")),

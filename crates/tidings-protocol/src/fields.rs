@@ -159,6 +159,27 @@ checked_string! {
     }
 }
 
+/// A query's field: one of the resource's own, or `data.` and 1 to 8 field names.
+fn is_field_path(value: &str) -> bool {
+    if ["id", "ownerId", "version", "createdAt", "updatedAt"].contains(&value) {
+        return true;
+    }
+    let Some(path) = value.strip_prefix("data.") else { return false };
+    let names: Vec<&str> = path.split('.').collect();
+    names.len() <= 8 && names.iter().all(|name| is_field_name(name))
+}
+
+checked_string! {
+    /// What a query term compares: `id`, `ownerId`, `version`, `createdAt`, `updatedAt`, or `data.` and a path of
+    /// 1 to 8 field names into the resource's data (`data.customer.city`).
+    FieldPath {
+        pattern: "^(id|ownerId|version|createdAt|updatedAt|data(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,8})$",
+        max_len: 525,
+        check: is_field_path,
+        reason: "must be id, ownerId, version, createdAt, updatedAt, or data. and 1 to 8 field names joined by '.'",
+    }
+}
+
 checked_string! {
     /// The order of a list: a field name, ascending, or `-` and a field name, descending.
     OrderBy {

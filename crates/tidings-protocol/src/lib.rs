@@ -13,6 +13,7 @@ mod error;
 mod fields;
 mod message_type;
 mod push;
+mod query;
 pub mod schema;
 mod server;
 
@@ -25,18 +26,19 @@ pub use decode::{decode_client, decode_server, peek_request_id};
 pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, SECONDS_BELOW};
 pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 pub use fields::{
-    FieldName, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic,
-    TopicKind, UserId, Version, MAX_SAFE_INTEGER,
+    FieldName, FieldPath, Limit, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Seq, SubscriptionId,
+    Text, Topic, TopicKind, UserId, Version, MAX_SAFE_INTEGER,
 };
 pub use message_type::{MessageType, Side};
 pub use push::{Actor, ActorKind, Event, Level, Notification};
+pub use query::{And, Not, Op, Or, Query, Term};
 pub use server::{
     AuthSuccess, Connected, Deleted, Disconnect, Heartbeat, Limits, RateLimit, ReadResult, Resource, ResourceList,
     ServerMessage, Subscribed, Unsubscribed,
 };
 
 /// The protocol version this crate implements.
-pub const PROTOCOL_VERSION: &str = "1.0";
+pub const PROTOCOL_VERSION: &str = "1.1";
 
 /// The major version: a peer with another major version is refused with UNSUPPORTED_VERSION.
 pub const PROTOCOL_MAJOR: u32 = 1;

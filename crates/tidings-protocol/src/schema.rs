@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::client::{Auth, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update};
 use crate::error::{ErrorCode, ErrorPayload, FieldError};
 use crate::fields::{
-    FieldName, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Topic, MAX_SAFE_INTEGER,
+    FieldName, FieldPath, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Topic, MAX_SAFE_INTEGER,
 };
 use crate::message_type::{MessageType, Side};
 use crate::push::{Event, Notification};
@@ -166,6 +166,13 @@ pub(crate) fn payload_errors(side: Side, ty: MessageType, payload: &str) -> Vec<
     validation_errors(validator, &instance, "/payload")
 }
 
+/// Every fault of a query that serde refused, with pointers under `prefix`, as the decoder reports a payload's.
+pub(crate) fn query_errors(instance: &Value, prefix: &str) -> Vec<FieldError> {
+    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| jsonschema::draft7::new(&generate::<crate::query::Query>()).ok());
+    validator.as_ref().map(|v| validation_errors(v, instance, prefix)).unwrap_or_default()
+}
+
 /// Every fault `validator` finds in `instance`, as field errors whose pointers start with `prefix`, in the
 /// spec's words ("is required", "must be at least 1"). The server uses it for resource data too.
 pub fn validation_errors(validator: &jsonschema::Validator, instance: &Value, prefix: &str) -> Vec<FieldError> {
@@ -190,6 +197,19 @@ fn collect(error: &jsonschema::ValidationError<'_>, prefix: &str, out: &mut Vec<
         _ if prefix == "/payload" && error.schema_path().as_str().contains("/then/") => {
             return out.push(FieldError::new(pointer, "cannot be combined with id"));
         }
+        // A query term has its field and one operator: the words for its shape are the query's own.
+        K::AdditionalProperties { unexpected } if error.schema_path().as_str().contains("/Term/") => {
+            let key = unexpected.first().map(String::as_str).unwrap_or_default();
+            pointer.push('/');
+            pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            return out.push(FieldError::new(
+                pointer,
+                "is not an operator: eq, ne, lt, lte, gt, gte, in, nin, exists, prefix or contains",
+            ));
+        }
+        K::MinProperties { .. } | K::MaxProperties { .. } if error.schema_path().as_str().contains("/Term/") => {
+            return out.push(FieldError::new(pointer, "must have a field and exactly one operator"));
+        }
         kind => {
             let reason = reason(kind, &mut pointer);
             return out.push(FieldError::new(pointer, reason));
@@ -198,7 +218,12 @@ fn collect(error: &jsonschema::ValidationError<'_>, prefix: &str, out: &mut Vec<
     // A branch that fails only on its type or constant (an optional field, a scalar, one value of an enum) does
     // not explain the fault: when every branch is such, the reason lists what the branches allow.
     let explains = |e: &jsonschema::ValidationError<'_>| !matches!(e.kind(), K::Type { .. } | K::Constant { .. });
-    match branches.iter().find(|branch| branch.iter().any(explains)) {
+    // Of the branches that explain, the one that least disputes the value's own shape: a query term with a bad
+    // field is a term with a bad field, not an `and` that lacks its list.
+    let own_level = |branch: &&Vec<jsonschema::ValidationError<'_>>| {
+        branch.iter().filter(|e| e.instance_path() == error.instance_path()).count()
+    };
+    match branches.iter().filter(|branch| branch.iter().any(explains)).min_by_key(own_level) {
         Some(branch) => branch.iter().for_each(|e| collect(e, prefix, out)),
         None => {
             let (mut types, mut values) = (Vec::new(), Vec::new());
@@ -294,6 +319,7 @@ fn pattern_reason(pattern: &str) -> String {
         (ResourceType::PATTERN, ResourceType::REASON),
         (ResourceId::PATTERN, ResourceId::REASON),
         (FieldName::PATTERN, FieldName::REASON),
+        (FieldPath::PATTERN, FieldPath::REASON),
         (OrderBy::PATTERN, OrderBy::REASON),
         (Topic::PATTERN, Topic::REASON),
         (ProtocolVersion::PATTERN, ProtocolVersion::REASON),
@@ -318,14 +344,16 @@ fn with_read_rules(mut schema: Value) -> Value {
         object.insert("if".to_owned(), json!({ "properties": { "id": { "type": "string" } }, "required": ["id"] }));
         object.insert(
             "then".to_owned(),
-            json!({ "properties": { "filter": absent, "orderBy": absent, "limit": absent, "cursor": absent } }),
+            json!({ "properties": {
+                "filter": absent, "query": absent, "orderBy": absent, "limit": absent, "cursor": absent
+            } }),
         );
     }
     schema
 }
 
-/// Makes generated schemas portable: Rust integer formats (`uint64`, ...) are not JSON Schema formats and
-/// strict validators such as Ajv reject them, so they become plain bounds.
+/// Makes generated schemas portable: Rust number formats (`uint64`, `double`, ...) are not JSON Schema formats
+/// and strict validators such as Ajv reject them, so integer ones become plain bounds and float ones go.
 fn tidy(schema: &mut Value) {
     match schema {
         Value::Object(object) => {
@@ -344,6 +372,11 @@ fn tidy_integer_format(object: &mut Map<String, Value>) {
         "uint16" => u64::from(u16::MAX),
         "uint32" | "uint" => u64::from(u32::MAX),
         "uint64" => MAX_SAFE_INTEGER,
+        // Rust's float formats say nothing JSON Schema does (a number is a number), and Ajv refuses them.
+        "double" | "float" => {
+            object.remove("format");
+            return;
+        }
         _ => return,
     };
     object.remove("format");

@@ -19,6 +19,7 @@ pub mod notifications;
 pub mod paced;
 pub mod peer;
 pub mod push;
+pub mod query;
 pub mod relay;
 pub mod resources;
 mod server;

@@ -314,6 +314,7 @@ fn read_list() -> tidings_protocol::Read {
         resource_type: ResourceType::new("order").expect("type"),
         id: None,
         filter: None,
+        query: None,
         order_by: None,
         limit: None,
         cursor: None,

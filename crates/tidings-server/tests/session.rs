@@ -13,7 +13,8 @@ use tidings_protocol::{ErrorCode, ServerMessage};
 async fn connect_reply_advertises_the_session_parameters() {
     let server = TestServer::start().await;
     let (_client, _pushes, connected) = Client::connect(&server.url).await.expect("connect");
-    assert_eq!(connected.protocol_version, "1.0");
+    // The server answers with the highest 1.x it speaks, whatever 1.x the client said.
+    assert_eq!(connected.protocol_version, "1.1");
     assert!(connected.session_id.starts_with("s-"), "{}", connected.session_id);
     assert_eq!(connected.heartbeat.ping_interval_ms, 25_000);
     assert_eq!(connected.heartbeat.idle_timeout_ms, 60_000);

@@ -123,6 +123,7 @@ fn parse(line: &str) -> anyhow::Result<ClientMessage> {
             resource_type: resource_type(&word("TYPE")?)?,
             id: Some(resource_id(&word("ID")?)?),
             filter: None,
+            query: None,
             order_by: None,
             limit: None,
             cursor: None,
@@ -140,7 +141,15 @@ fn parse(line: &str) -> anyhow::Result<ClientMessage> {
                 "" => None,
                 n => Some(Limit::new(n.parse().context("LIMIT must be a number")?).map_err(anyhow::Error::msg)?),
             };
-            ClientMessage::Read(Read { resource_type: ty, id: None, filter, order_by: None, limit, cursor: None })
+            ClientMessage::Read(Read {
+                resource_type: ty,
+                id: None,
+                filter,
+                query: None,
+                order_by: None,
+                limit,
+                cursor: None,
+            })
         }
         "update" => {
             let ty = resource_type(&word("TYPE")?)?;

@@ -236,8 +236,15 @@ async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watc
             signed_in = Instant::now() - TOKEN_TTL / 4;
             continue;
         }
-        let read =
-            Read { resource_type: order_type(), id: None, filter: None, order_by: None, limit: None, cursor: None };
+        let read = Read {
+            resource_type: order_type(),
+            id: None,
+            filter: None,
+            query: None,
+            order_by: None,
+            limit: None,
+            cursor: None,
+        };
         match current.request(ClientMessage::Read(read)).await {
             Ok(ServerMessage::Read(_)) => {
                 counters.reads.fetch_add(1, Ordering::Relaxed);
@@ -256,8 +263,15 @@ async fn churner(url: String, counters: Arc<Counters>, stop: watch::Receiver<boo
     while !*stop.borrow() {
         let Some(client) = reconnect(&url, "churner", &stop).await else { return };
         let subscribed = common::cluster::subscribe(&client, None).await.is_some();
-        let read =
-            Read { resource_type: order_type(), id: None, filter: None, order_by: None, limit: None, cursor: None };
+        let read = Read {
+            resource_type: order_type(),
+            id: None,
+            filter: None,
+            query: None,
+            order_by: None,
+            limit: None,
+            cursor: None,
+        };
         if subscribed && client.request(ClientMessage::Read(read)).await.is_ok() {
             counters.churn_cycles.fetch_add(1, Ordering::Relaxed);
         }

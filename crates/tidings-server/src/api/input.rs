@@ -2,7 +2,7 @@
 //!
 //! Every value is checked by the protocol crate's own field types, so a value the WebSocket decoder refuses is
 //! refused here with the same reason. A fault is reported at the pointer of the payload field the value becomes
-//! (`/resourceType`, `/id`, `/data`, `/patch`, `/filter/status`, `/orderBy`, `/limit`, `/cursor`,
+//! (`/resourceType`, `/id`, `/data`, `/patch`, `/filter/status`, `/query/and/0/eq`, `/orderBy`, `/limit`, `/cursor`,
 //! `/expectedVersion`), or `/requestId` for the Idempotency-Key header, as docs/http-api.md explains.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +46,8 @@ pub(super) mod at {
     pub const LIMIT: &str = "/limit";
     /// The `cursor` query parameter.
     pub const CURSOR: &str = "/cursor";
+    /// The `query` query parameter: a query as JSON (docs/protocol.md, 7.7).
+    pub const QUERY: &str = "/query";
 }
 
 /// The `Idempotency-Key` request header.
@@ -167,6 +169,8 @@ pub(super) fn expected_version(headers: &HeaderMap, query: &Query, errors: &mut 
 pub(super) struct ListParams {
     /// The `filter.FIELD` parameters, when there are any.
     pub filter: Option<BTreeMap<FieldName, Scalar>>,
+    /// `query`, read from its JSON.
+    pub query: Option<tidings_protocol::Query>,
     /// `orderBy`.
     pub order_by: Option<OrderBy>,
     /// `limit`.
@@ -199,7 +203,14 @@ pub(super) fn list_params(query: &Query, errors: &mut Vec<FieldError>) -> ListPa
     let limit =
         query.single("limit", at::LIMIT, errors).and_then(|v| checked(json_number::<Limit>(v), at::LIMIT, errors));
     let cursor = query.single("cursor", at::CURSOR, errors).and_then(|v| checked(Text::new(v), at::CURSOR, errors));
-    ListParams { filter: (!seen.is_empty()).then_some(filter), order_by, limit, cursor }
+    let conditions = query.single("query", at::QUERY, errors).and_then(|text| {
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+            errors.push(FieldError::new(at::QUERY, "must be a query as JSON (docs/protocol.md, 7.7)"));
+            return None;
+        };
+        tidings_protocol::Query::from_json(&json, at::QUERY).map_err(|faults| errors.extend(faults)).ok()
+    });
+    ListParams { filter: (!seen.is_empty()).then_some(filter), query: conditions, order_by, limit, cursor }
 }
 
 /// A filter value from its text in the query string (docs/http-api.md, "Filters"): `true`, `false`, `null` and

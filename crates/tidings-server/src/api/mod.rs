@@ -130,7 +130,8 @@ async fn read(State(api): State<Arc<Api>>, path: PathParams, headers: HeaderMap)
     Ok(output::resource(StatusCode::OK, &resource))
 }
 
-/// `GET /api/v1/resources/{type}?filter.FIELD=VALUE&orderBy=...&limit=...&cursor=...`: one page of the list.
+/// `GET /api/v1/resources/{type}?filter.FIELD=VALUE&query=JSON&orderBy=...&limit=...&cursor=...`: one page of the
+/// list.
 async fn list(
     State(api): State<Arc<Api>>,
     path: PathParams,
@@ -141,9 +142,9 @@ async fn list(
     let mut errors = Vec::new();
     let (resource_type, _) = input::path(path, &mut errors);
     let query = query_params(query, &mut errors);
-    let ListParams { filter, order_by, limit, cursor } = input::list_params(&query, &mut errors);
+    let ListParams { filter, query, order_by, limit, cursor } = input::list_params(&query, &mut errors);
     let Some(resource_type) = resource_type else { return Err(invalid_params(errors)) };
-    let read = Read { resource_type, id: None, filter, order_by, limit, cursor };
+    let read = Read { resource_type, id: None, filter, query, order_by, limit, cursor };
     // The decoder's own rules beyond the field types (at most 16 filters), with its pointers made relative.
     errors.extend(read.check().into_iter().map(relative));
     if !errors.is_empty() {

@@ -216,6 +216,8 @@ pub struct ListQuery {
     pub order: OrderKey,
     /// Descending instead of ascending.
     pub descending: bool,
+    /// Only resources that match this, as well as the filter.
+    pub condition: Option<crate::query::Condition>,
     /// Start after this position: the order key's value and the id of the previous page's last item.
     pub after: Option<(Value, String)>,
     /// How many to return at most.

@@ -5,6 +5,7 @@
 mod common;
 mod lists;
 mod logs;
+mod queries;
 mod writes;
 
 use std::collections::BTreeSet;
@@ -22,6 +23,7 @@ use tidings_server::storage::{
 
 use lists::*;
 use logs::*;
+use queries::*;
 use writes::*;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -87,6 +89,7 @@ storage_tests!(
         a_check_that_panics_fails_its_write_and_harms_nothing_else,
         delivered_notifications_are_pruned_from_the_oldest,
         users_who_stopped_signing_in_are_forgotten_until_they_return,
+        queries_list_exactly_what_the_in_memory_evaluator_matches,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen],
 );
@@ -141,6 +144,7 @@ pub(crate) fn list_query(order: OrderKey, descending: bool, limit: usize) -> Lis
         filter: Vec::new(),
         order,
         descending,
+        condition: None,
         after: None,
         limit,
     }

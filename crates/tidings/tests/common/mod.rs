@@ -126,6 +126,7 @@ pub async fn all_orders(client: &tidings_client::Client) -> Vec<tidings_protocol
             resource_type: ResourceType::new("order").expect("type"),
             id: None,
             filter: None,
+            query: None,
             order_by: None,
             limit: Limit::new(100).ok(),
             cursor,

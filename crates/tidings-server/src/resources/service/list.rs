@@ -60,14 +60,26 @@ impl Resources {
                 }
             }
         };
-        let query_id = fingerprint(
-            def.name(),
-            &Map::from_iter([
-                ("owner".to_owned(), json!(owner)),
-                ("filter".to_owned(), json!(filter)),
-                ("order".to_owned(), json!(format!("{order:?}{descending}"))),
-            ]),
-        );
+        let condition = match &read.query {
+            None => None,
+            Some(query) => match crate::query::check(query, &def.config.schema, "/query") {
+                Ok(condition) => Some(condition),
+                Err(query_errors) => {
+                    errors.extend(query_errors);
+                    None
+                }
+            },
+        };
+        let mut listed_by = Map::from_iter([
+            ("owner".to_owned(), json!(owner)),
+            ("filter".to_owned(), json!(filter)),
+            ("order".to_owned(), json!(format!("{order:?}{descending}"))),
+        ]);
+        // Only when there is one, so that the cursors of lists without a query stay what they were.
+        if let Some(query) = &read.query {
+            listed_by.insert("query".to_owned(), json!(query));
+        }
+        let query_id = fingerprint(def.name(), &listed_by);
         let after = match &read.cursor {
             None => None,
             Some(cursor) => match decode_cursor(cursor.as_str(), &query_id) {
@@ -91,6 +103,7 @@ impl Resources {
             filter,
             order,
             descending,
+            condition,
             after,
             limit: limit + 1,
         };

@@ -10,6 +10,9 @@ pub(super) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
     Float(Option<f64>),
+    TextList(Vec<String>),
+    FloatList(Vec<f64>),
+    BoolList(Vec<bool>),
 }
 
 /// How a list's order key is computed, bound and read back.
@@ -67,6 +70,9 @@ pub(super) fn list_sql(query: &ListQuery) -> Result<(String, Vec<Arg>, KeyKind),
             }
             _ => return Err(StorageError::Internal("a filter value must be a scalar".to_owned())),
         }
+    }
+    if let Some(condition) = &query.condition {
+        sql.push_str(&format!(" AND {}", super::query::condition_sql(condition, &mut args)));
     }
     let direction = if query.descending { "DESC" } else { "ASC" };
     let comparison = if query.descending { "<" } else { ">" };

@@ -25,6 +25,7 @@ use tidings_protocol::now_ms;
 
 mod list;
 mod notifications;
+mod query;
 
 use self::list::{list_sql, Arg, KeyKind};
 use super::{
@@ -440,6 +441,9 @@ impl Storage for Postgres {
                 Arg::Text(v) => statement.bind(v),
                 Arg::Int(v) => statement.bind(v),
                 Arg::Float(v) => statement.bind(v),
+                Arg::TextList(v) => statement.bind(v),
+                Arg::FloatList(v) => statement.bind(v),
+                Arg::BoolList(v) => statement.bind(v),
             };
         }
         let mut c = self.connection().await?;

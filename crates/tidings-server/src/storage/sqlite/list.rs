@@ -50,6 +50,9 @@ pub(super) fn list_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), Sto
             _ => return Err(StorageError::Internal("a filter value must be a scalar".to_owned())),
         }
     }
+    if let Some(condition) = &query.condition {
+        sql.push_str(&format!(" AND {}", super::query::condition_sql(condition, &mut args)));
+    }
     let direction = if query.descending { "DESC" } else { "ASC" };
     let comparison = if query.descending { "<" } else { ">" };
     if let Some((after_key, after_id)) = &query.after {

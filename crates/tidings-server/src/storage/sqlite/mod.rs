@@ -8,6 +8,7 @@
 mod list;
 mod maintenance;
 mod notifications;
+mod query;
 mod writer;
 
 use std::path::Path;

@@ -1,0 +1,178 @@
+//! The three evaluators of a query agree: for random queries over random resources (missing fields, nulls, values
+//! of the wrong type, unicode, large numbers), the backend's SQL lists exactly the resources that the in-memory
+//! evaluator says match.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tidings_protocol::Query;
+use tidings_server::query::{check, Condition, Subject};
+
+use super::*;
+
+/// The type's schema: one field of each kind, nested and untyped ones too.
+fn schema() -> Value {
+    json!({ "type": "object", "properties": {
+        "s": { "type": "string" },
+        "n": { "type": "number" },
+        "b": { "type": "boolean" },
+        "tags": { "type": "array", "items": { "type": "string" } },
+        "nums": { "type": "array", "items": { "type": "number" } },
+        "obj": { "type": "object", "properties": { "city": { "type": "string" }, "n": { "type": "integer" } } },
+        "any": {},
+        "note": { "type": ["string", "null"] }
+    }})
+}
+
+const STRINGS: [&str; 10] = ["", "a", "ab", "abc", "B", "é", "日本", "a%_", "Oslo", "oslo"];
+const NUMBERS: [f64; 9] = [-1.5, -1.0, 0.0, 1.0, 1.5, 2.0, 100.0, 1e15, 9_007_199_254_740_991.0];
+
+fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 1e16 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
+}
+
+/// Any JSON value a stored field might hold, mostly scalars.
+fn any_value(rng: &mut StdRng) -> Value {
+    match rng.random_range(0..10) {
+        0 => Value::Null,
+        1 | 2 => json!(STRINGS[rng.random_range(0..STRINGS.len())]),
+        3 | 4 => number(NUMBERS[rng.random_range(0..NUMBERS.len())]),
+        5 => json!(rng.random_bool(0.5)),
+        6 | 7 => {
+            let len = rng.random_range(0..4);
+            Value::Array((0..len).map(|_| scalar(rng)).collect())
+        }
+        8 => {
+            json!({ "city": STRINGS[rng.random_range(0..STRINGS.len())], "n": number(NUMBERS[rng.random_range(0..4)]) })
+        }
+        _ => json!(1.0),
+    }
+}
+
+fn scalar(rng: &mut StdRng) -> Value {
+    match rng.random_range(0..3) {
+        0 => json!(STRINGS[rng.random_range(0..STRINGS.len())]),
+        1 => number(NUMBERS[rng.random_range(0..NUMBERS.len())]),
+        _ => json!(rng.random_bool(0.5)),
+    }
+}
+
+fn resource_data(rng: &mut StdRng) -> serde_json::Map<String, Value> {
+    let mut data = serde_json::Map::new();
+    for field in ["s", "n", "b", "tags", "nums", "obj", "any", "note"] {
+        if rng.random_bool(0.8) {
+            data.insert(field.to_owned(), any_value(rng));
+        }
+    }
+    data
+}
+
+const PATHS: [&str; 12] = [
+    "data.s",
+    "data.n",
+    "data.b",
+    "data.tags",
+    "data.nums",
+    "data.obj.city",
+    "data.obj.n",
+    "data.any",
+    "data.note",
+    "id",
+    "ownerId",
+    "version",
+];
+const OPS: [&str; 11] = ["eq", "ne", "lt", "lte", "gt", "gte", "in", "nin", "exists", "prefix", "contains"];
+
+/// A random query; many fail the type check, and those are skipped by the caller.
+fn random_query(rng: &mut StdRng, depth: usize) -> Value {
+    if depth < 3 && rng.random_bool(0.3) {
+        let count = rng.random_range(1..4);
+        let list: Vec<Value> = (0..count).map(|_| random_query(rng, depth + 1)).collect();
+        return match rng.random_range(0..3) {
+            0 => json!({ "and": list }),
+            1 => json!({ "or": list }),
+            _ => json!({ "not": list[0] }),
+        };
+    }
+    let field = PATHS[rng.random_range(0..PATHS.len())];
+    let op = OPS[rng.random_range(0..OPS.len())];
+    let value = match op {
+        "in" | "nin" => {
+            let first = scalar(rng);
+            let count = rng.random_range(1..4);
+            // Of one type, as the check wants: more of the first's kind.
+            let same: Vec<Value> = (0..count)
+                .map(|_| loop {
+                    let next = scalar(rng);
+                    if std::mem::discriminant(&next) == std::mem::discriminant(&first)
+                        && next.is_number() == first.is_number()
+                    {
+                        break next;
+                    }
+                })
+                .collect();
+            Value::Array(same)
+        }
+        "exists" => json!(rng.random_bool(0.5)),
+        "prefix" => json!(STRINGS[rng.random_range(0..STRINGS.len())]),
+        "eq" | "ne" if rng.random_bool(0.1) => Value::Null,
+        _ if field == "id" || field == "ownerId" => json!(["R-1", "R-2", "u1", "u2", "R"][rng.random_range(0..5)]),
+        _ => scalar(rng),
+    };
+    json!({ "field": field, op: value })
+}
+
+pub(crate) async fn queries_list_exactly_what_the_in_memory_evaluator_matches(storage: Arc<dyn Storage>) {
+    let mut rng = StdRng::seed_from_u64(20_261_201);
+    let mut records = Vec::new();
+    for n in 0..80 {
+        let new = NewRecord {
+            resource_type: "item".to_owned(),
+            id: format!("R-{n}"),
+            owner_id: format!("u{}", n % 3),
+            data: resource_data(&mut rng),
+        };
+        let CreateOutcome::Created(record, _) = storage.create(new, None).await.expect("create") else {
+            panic!("a new id")
+        };
+        records.push(record);
+    }
+    let (mut compared, mut matched) = (0, 0);
+    while compared < 400 {
+        let text = random_query(&mut rng, 0);
+        let Ok(query) = serde_json::from_value::<Query>(text.clone()) else { continue };
+        if !query.check("/q").is_empty() {
+            continue;
+        }
+        let Ok(condition) = check(&query, &schema(), "/q") else { continue };
+        compared += 1;
+        let expected: BTreeSet<String> =
+            records.iter().filter(|r| condition.matches(&Subject::of(r))).map(|r| r.id.clone()).collect();
+        let listed = list_all(&storage, &condition).await;
+        matched += expected.len();
+        if listed != expected {
+            let differ: Vec<&Record> =
+                records.iter().filter(|r| listed.contains(&r.id) != expected.contains(&r.id)).take(3).collect();
+            panic!(
+                "query {text}\nSQL listed {} and memory matched {}; they differ on:\n{}",
+                listed.len(),
+                expected.len(),
+                differ
+                    .iter()
+                    .map(|r| format!("  {} (in SQL: {}): {}", r.id, listed.contains(&r.id), json!(r.data)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+    // The queries were not all trivially empty or full.
+    assert!(matched > 400 && matched < 400 * 80 - 400, "{matched} matches in all");
+}
+
+async fn list_all(storage: &Arc<dyn Storage>, condition: &Condition) -> BTreeSet<String> {
+    let query = ListQuery { condition: Some(condition.clone()), ..list_query(OrderKey::Id, false, 1000) };
+    storage.list(query).await.expect("list").into_iter().map(|listed| listed.record.id).collect()
+}
