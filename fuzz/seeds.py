@@ -87,6 +87,13 @@ def list_seeds():
         {"resourceType": "order", "filter": {"notes": None}, "orderBy": "-updatedAt", "limit": 1},
         {"resourceType": "order", "filter": {"productId": "%"}, "orderBy": "id"},
         {"resourceType": "order", "filter": {"paid": True}},
+        {"resourceType": "order", "query": {"field": "data.status", "eq": "paid"}, "limit": 4},
+        {"resourceType": "order", "query": {"and": [{"field": "data.totalAmount", "gte": 100},
+                                                    {"not": {"field": "data.productId", "in": ["A", "b", "%"]}}]}},
+        {"resourceType": "order", "query": {"or": [{"field": "data.productId", "prefix": "a'"},
+                                                   {"field": "data.productId", "contains": "_"},
+                                                   {"field": "ownerId", "ne": "alice"}]}, "orderBy": "-quantity"},
+        {"resourceType": "order", "query": {"field": "data.quantity", "lt": 3}, "filter": {"status": "pending"}},
     ]
     seeds = []
     for n, payload in enumerate(reads):

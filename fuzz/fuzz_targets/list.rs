@@ -1,6 +1,7 @@
-//! List reads with arbitrary filters, orders and page sizes over a fixed set of orders: storage never fails, and
-//! paging through every page with `nextCursor` yields exactly the orders the filter matches, each once, in the
-//! requested order, as an independent evaluation here says.
+//! List reads with arbitrary filters, queries, orders and page sizes over a fixed set of orders: storage never
+//! fails, and paging through every page with `nextCursor` yields exactly the orders the filter and the query
+//! match, each once, in the requested order, as an independent evaluation here says (the query by the in-memory
+//! evaluator, so that the SQL of lists and the evaluator of events are held to one meaning).
 //!
 //! The input is a client message (a `read` of `order` without `id`, as the decoder corpus has them); its first
 //! byte picks the reader: an admin, who sees every order, or a user, who sees their own.
@@ -104,10 +105,16 @@ fuzz_target!(|data: &[u8]| {
 /// by (the server answers those with INVALID_PARAMS, which the target accepts).
 fn expected(orders: &[Resource], read: &tidings_protocol::Read, reader: &Identity) -> Option<Vec<Resource>> {
     let admin = reader.roles.iter().any(|r| r == "admin");
+    // A query the type refuses is INVALID_PARAMS, which the target accepts.
+    let condition = match &read.query {
+        Some(query) => Some(tidings_server::query::check(query, &order_schema(), "/query").ok()?),
+        None => None,
+    };
     let mut matching: Vec<Resource> = orders
         .iter()
         .filter(|order| admin || order.owner_id.as_str() == reader.user_id)
         .filter(|order| read.filter.iter().flatten().all(|(field, want)| matches(order.data.get(field.as_str()), want)))
+        .filter(|order| condition.as_ref().is_none_or(|condition| condition.matches(&subject(order))))
         .cloned()
         .collect();
     let (field, descending) = match &read.order_by {
@@ -134,6 +141,23 @@ fn expected(orders: &[Resource], read: &tidings_protocol::Read, reader: &Identit
         }
     });
     Some(matching)
+}
+
+/// The schema of the `order` type the orders were created with.
+fn order_schema() -> Value {
+    tidings_server::config::default_types().remove(0).schema
+}
+
+/// What a query reads of an order.
+fn subject(order: &Resource) -> tidings_server::query::Subject<'_> {
+    tidings_server::query::Subject {
+        id: order.id.as_str(),
+        owner_id: order.owner_id.as_str(),
+        version: order.version.get(),
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+        data: &order.data,
+    }
 }
 
 /// The filter's equality: `null` matches an absent or null field; numbers compare by value; other scalars match
