@@ -306,6 +306,10 @@ pub struct ResourceTypeConfig {
     /// Fields whose change notifies the resource's owner (when someone else changes them).
     #[serde(default)]
     pub notify_owner_on: Vec<String>,
+    /// Data fields that queries compare often, as paths (`status`, `customer.city`): each gets an index, so that
+    /// a list by equality or range on it reads the index rather than every resource of the type.
+    #[serde(default)]
+    pub indexes: Vec<String>,
 }
 
 /// Who may do what, each a list of `authenticated`, `owner` or `role:NAME`; any one entry suffices.
@@ -354,6 +358,7 @@ pub fn default_types() -> Vec<ResourceTypeConfig> {
         field_roles: BTreeMap::from([("status".to_owned(), vec!["admin".to_owned()])]),
         permissions: PermissionsConfig::default(),
         notify_owner_on: vec!["status".to_owned()],
+        indexes: vec!["status".to_owned()],
     }]
 }
 

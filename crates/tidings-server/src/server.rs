@@ -49,6 +49,13 @@ impl Server {
         // Compiled here, once: the rest of the server shares these.
         let types = Arc::new(ResourceTypes::compile(&config.resource_types)?);
         let storage = crate::storage::open(&config).await?;
+        for name in types.names() {
+            let Some(def) = types.get(name) else { continue };
+            storage
+                .ensure_indexes(name, &def.config.indexes)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the indexes of {name}: {e}"))?;
+        }
         let hub = Hub::new();
         let (broker, inbound) = crate::broker::open(&config.broker, &node)?;
         let relay = Relay::new(Arc::clone(&hub), broker, Arc::clone(&storage));

@@ -92,6 +92,17 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
     for field in fields.chain(&config.notify_owner_on) {
         anyhow::ensure!(declared(field), "field '{field}' is not a property of the schema");
     }
+    for path in &config.indexes {
+        let mut at = &config.schema;
+        for name in path.split('.') {
+            let valid = tidings_protocol::FieldName::new(name).is_ok() && path.split('.').count() <= 8;
+            anyhow::ensure!(valid, "index '{path}' must be 1 to 8 field names joined by '.'");
+            at = at
+                .get("properties")
+                .and_then(|p| p.get(name))
+                .ok_or_else(|| anyhow::anyhow!("index '{path}': '{name}' is not a property of the schema"))?;
+        }
+    }
     for field in &config.server_set {
         let has_default = properties.and_then(|p| p.get(field)).and_then(|f| f.get("default")).is_some();
         anyhow::ensure!(has_default, "server_set field '{field}' needs a default in the schema");
@@ -143,6 +154,9 @@ mod tests {
         let mut bad = default_types();
         bad[0].permissions.read = vec!["everyone".to_owned()];
         assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("everyone"));
+        let mut bad = default_types();
+        bad[0].indexes = vec!["customer.city".to_owned()];
+        assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("customer"));
         let mut twice = default_types();
         twice.extend(default_types());
         assert!(ResourceTypes::compile(&twice).is_err());

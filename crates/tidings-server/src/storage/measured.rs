@@ -91,6 +91,10 @@ impl Storage for Measured {
     async fn ping(&self) -> Result<(), StorageError> {
         measure("ping", self.0.ping()).await
     }
+
+    async fn ensure_indexes(&self, resource_type: &str, paths: &[String]) -> Result<(), StorageError> {
+        measure("ensure_indexes", self.0.ensure_indexes(resource_type, paths)).await
+    }
 }
 
 #[async_trait]

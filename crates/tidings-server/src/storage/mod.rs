@@ -312,6 +312,22 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// Creates, if it is missing, an index on each data field `path` (`status`, `customer.city`) of the type's
+    /// resources, of the expression that the backend's query SQL compares, so that lists by query on the field
+    /// can use it. Idempotent, and safe while other nodes do the same.
+    async fn ensure_indexes(&self, resource_type: &str, paths: &[String]) -> Result<(), StorageError>;
+}
+
+/// The name of the index on data field `path` of `resource_type`: readable, and within PostgreSQL's 63 bytes.
+fn index_name(resource_type: &str, path: &str) -> String {
+    let name = format!("data_{resource_type}__{}", path.replace('.', "__"));
+    if name.len() <= 63 {
+        return name;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{}_{hex}", &name[..46])
 }
 
 /// How much `data` (as JSON text) one [`Storage::events_after`] returns at most, beyond the event that passes it.

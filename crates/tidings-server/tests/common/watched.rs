@@ -97,6 +97,9 @@ impl Storage for Watched {
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }
+    async fn ensure_indexes(&self, resource_type: &str, paths: &[String]) -> Result<(), StorageError> {
+        self.inner.ensure_indexes(resource_type, paths).await
+    }
 }
 
 #[async_trait]

@@ -1,9 +1,34 @@
-//! The SQL of a list page on PostgreSQL: equality filters on JSONB fields, keyset pagination on (order key, id).
+//! The SQL of a list page on PostgreSQL: equality filters on JSONB fields, a query's condition, keyset pagination on
+//! (order key, id); and how PostgreSQL would run it.
 
 use serde_json::Value;
 
-use super::RECORD_COLUMNS;
+use sqlx::AssertSqlSafe;
+
+use super::{db_error, Postgres, RECORD_COLUMNS};
 use crate::storage::{ListQuery, OrderKey, StorageError};
+
+impl Postgres {
+    /// How PostgreSQL would run a list, with the statistics of `resources` refreshed first (`ANALYZE`): the plan,
+    /// one line per step. For operators checking that their `indexes` serve their queries, and for the tests that
+    /// check it.
+    pub async fn explain_list(&self, query: ListQuery) -> Result<Vec<String>, StorageError> {
+        let (sql, args, _) = list_sql(&query)?;
+        let mut c = self.connection().await?;
+        sqlx::query("ANALYZE resources").execute(&mut *c).await.map_err(db_error)?;
+        let mut statement = sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("EXPLAIN {sql}")));
+        for arg in args {
+            statement = match arg {
+                Arg::Text(v) => statement.bind(v),
+                Arg::Int(v) => statement.bind(v),
+                Arg::Float(v) => statement.bind(v),
+                Arg::TextList(v) => statement.bind(v),
+                Arg::FloatList(v) => statement.bind(v),
+            };
+        }
+        statement.fetch_all(&mut *c).await.map_err(db_error)
+    }
+}
 
 /// A value bound to a list query.
 pub(super) enum Arg {
@@ -12,7 +37,6 @@ pub(super) enum Arg {
     Float(Option<f64>),
     TextList(Vec<String>),
     FloatList(Vec<f64>),
-    BoolList(Vec<bool>),
 }
 
 /// How a list's order key is computed, bound and read back.

@@ -443,7 +443,6 @@ impl Storage for Postgres {
                 Arg::Float(v) => statement.bind(v),
                 Arg::TextList(v) => statement.bind(v),
                 Arg::FloatList(v) => statement.bind(v),
-                Arg::BoolList(v) => statement.bind(v),
             };
         }
         let mut c = self.connection().await?;
@@ -586,6 +585,10 @@ impl Storage for Postgres {
         .await
         .map_err(db_error)?;
         Ok(dropped.rows_affected())
+    }
+
+    async fn ensure_indexes(&self, resource_type: &str, paths: &[String]) -> Result<(), StorageError> {
+        query::ensure_indexes(self, resource_type, paths).await
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

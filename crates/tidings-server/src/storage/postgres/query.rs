@@ -1,25 +1,64 @@
-//! A query's condition as PostgreSQL SQL over the `resources` table, by the rules in `query/mod.rs`. Every term
-//! is a boolean that is never NULL; casts happen only inside a `CASE` that has checked the JSON type first
-//! (PostgreSQL does not promise to evaluate `AND` left to right), and strings compare in the "C" collation, by
-//! code point, as SQLite and Rust do.
+//! A query's condition as PostgreSQL SQL over the `resources` table, by the rules in `query/mod.rs`.
+//!
+//! Data fields are compared as JSONB where JSONB's own order is the rule's (equality of any type: `"1"` is not
+//! `1`, and `1` is `1.0`; the order of numbers), so that an index on `data #> path` (`index_sql`) serves
+//! equality, `in` and number ranges. Strings are ordered as text in the "C" collation, by code point, as SQLite
+//! and Rust do. Nothing is cast from JSON text, so no term can fail on a value of another type; the one
+//! subquery that could (`jsonb_array_elements` of a non-array) sits behind a `CASE`, the only construct whose
+//! order of evaluation PostgreSQL promises.
+//!
+//! A test of an absent field is NULL. Where the condition counts positively (not under a `not`), NULL excludes a
+//! row just as false does, so tests are written bare, which keeps them indexable; under a `not` each is wrapped
+//! in `COALESCE(..., false)`.
+
+use sqlx::AssertSqlSafe;
 
 use super::list::Arg;
+use super::{db_error, Postgres};
 use crate::query::{Condition, Field, Operand, Test};
+use crate::storage::StorageError;
 
 /// The condition as an SQL expression, its operands appended to `args`.
 pub(super) fn condition_sql(condition: &Condition, args: &mut Vec<Arg>) -> String {
+    written(condition, true, args)
+}
+
+/// The index that a test of data field `path` of type `resource_type` can use: on the very expression the tests
+/// compare. Names are letters, digits and `_` (checked when the type is compiled).
+fn index_sql(resource_type: &str, path: &str) -> String {
+    let name = super::super::index_name(resource_type, path);
+    let path = path.replace('.', ",");
+    format!("CREATE INDEX IF NOT EXISTS \"{name}\" ON resources (resource_type, (data #> '{{{path}}}'))")
+}
+
+/// Creates each index of `index_sql` that is missing.
+pub(super) async fn ensure_indexes(db: &Postgres, resource_type: &str, paths: &[String]) -> Result<(), StorageError> {
+    let mut c = db.connection().await?;
+    for path in paths {
+        // Nodes starting together may race to create one index: the loser's error says it exists.
+        match sqlx::raw_sql(AssertSqlSafe(index_sql(resource_type, path))).execute(&mut *c).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("23505" | "42P07")) => {}
+            Err(e) => return Err(db_error(e)),
+        }
+    }
+    Ok(())
+}
+
+fn written(condition: &Condition, positive: bool, args: &mut Vec<Arg>) -> String {
     match condition {
         Condition::All(all) if all.is_empty() => "true".to_owned(),
         Condition::Any(any) if any.is_empty() => "false".to_owned(),
-        Condition::All(all) => joined(all, " AND ", args),
-        Condition::Any(any) => joined(any, " OR ", args),
-        Condition::Not(not) => format!("(NOT {})", condition_sql(not, args)),
+        Condition::All(all) => joined(all, " AND ", positive, args),
+        Condition::Any(any) => joined(any, " OR ", positive, args),
+        Condition::Not(not) => format!("(NOT {})", written(not, !positive, args)),
+        Condition::Test(field, test) if positive => format!("({})", test_sql(field, test, args)),
         Condition::Test(field, test) => format!("COALESCE(({}), false)", test_sql(field, test, args)),
     }
 }
 
-fn joined(conditions: &[Condition], with: &str, args: &mut Vec<Arg>) -> String {
-    let parts: Vec<String> = conditions.iter().map(|c| condition_sql(c, args)).collect();
+fn joined(conditions: &[Condition], with: &str, positive: bool, args: &mut Vec<Arg>) -> String {
+    let parts: Vec<String> = conditions.iter().map(|c| written(c, positive, args)).collect();
     format!("({})", parts.join(with))
 }
 
@@ -28,80 +67,50 @@ fn param(args: &mut Vec<Arg>, arg: Arg) -> String {
     format!("${}", args.len())
 }
 
-/// The operands, all of one kind, bound as one array; with the JSON type that holds them and how a JSON value's
-/// text is cast to compare with them.
-fn bind_all(args: &mut Vec<Arg>, operands: &[Operand]) -> (String, &'static str, &'static str) {
-    match operands.first() {
-        Some(Operand::Number(_)) => {
-            let list = operands.iter().filter_map(|o| if let Operand::Number(n) = o { Some(*n) } else { None });
-            (param(args, Arg::FloatList(list.collect())), "number", "::float8")
-        }
-        Some(Operand::Bool(_)) => {
-            let list = operands.iter().filter_map(|o| if let Operand::Bool(b) = o { Some(*b) } else { None });
-            (param(args, Arg::BoolList(list.collect())), "boolean", "::boolean")
-        }
-        _ => {
-            let list = operands.iter().filter_map(|o| if let Operand::Text(t) = o { Some(t.clone()) } else { None });
-            (param(args, Arg::TextList(list.collect())), "string", r#" COLLATE "C""#)
-        }
+/// An operand as JSON text, which PostgreSQL casts to JSONB.
+fn json_text(operand: &Operand) -> String {
+    match operand {
+        Operand::Text(text) => serde_json::Value::from(text.as_str()).to_string(),
+        Operand::Number(n) => serde_json::Number::from_f64(*n).map_or_else(|| "null".to_owned(), |n| n.to_string()),
+        Operand::Bool(b) => b.to_string(),
     }
-}
-
-/// A comparison of `text` (a JSON value's text, or NULL) of JSON type `json_type` with bound operands, written
-/// so that the cast happens only when the type is right.
-fn typed(json_type: &str, expected: &str, compare: String) -> String {
-    format!("CASE WHEN {json_type} = '{expected}' THEN {compare} ELSE false END")
 }
 
 fn test_sql(field: &Field, test: &Test, args: &mut Vec<Arg>) -> String {
     let Field::Data(path) = field else { return own_sql(field, test, args) };
-    let p = param(args, Arg::TextList(path.clone()));
-    let (json, text) = (format!("(data #> {p}::text[])"), format!("(data #>> {p}::text[])"));
+    // Names are letters, digits and `_` (FieldPath), so the path is safe to write into the SQL, and written so
+    // it is the expression of the index.
+    let path = path.join(",");
+    let (json, text) = (format!("(data #> '{{{path}}}')"), format!("(data #>> '{{{path}}}')"));
     let ty = format!("jsonb_typeof({json})");
     match test {
         Test::Exists => format!("{ty} <> 'null'"),
         Test::In(operands) => {
-            let (list, expected, cast) = bind_all(args, operands);
-            let element_type = match expected {
-                "number" => "float8",
-                "boolean" => "boolean",
-                _ => "text",
-            };
-            typed(&ty, expected, format!("({text}){cast} = ANY({list}::{element_type}[])"))
+            let list = param(args, Arg::TextList(operands.iter().map(json_text).collect()));
+            format!("{json} = ANY({list}::text[]::jsonb[])")
         }
-        Test::Compare(ordering, operand) => {
-            let (expected, cast, arg, arg_cast) = match operand {
-                Operand::Number(n) => ("number", "::float8", Arg::Float(Some(*n)), "::float8"),
-                Operand::Text(t) => ("string", r#" COLLATE "C""#, Arg::Text(Some(t.clone())), "::text"),
-                Operand::Bool(_) => return "false".to_owned(),
-            };
-            let o = param(args, arg);
-            typed(&ty, expected, format!("({text}){cast} {} {o}{arg_cast}", ordering.sql()))
+        Test::Compare(ordering, Operand::Number(n)) => {
+            let o = param(args, Arg::Text(Some(json_text(&Operand::Number(*n)))));
+            format!("{ty} = 'number' AND {json} {} {o}::text::jsonb", ordering.sql())
         }
+        Test::Compare(ordering, Operand::Text(t)) => {
+            let o = param(args, Arg::Text(Some(t.clone())));
+            format!(r#"{ty} = 'string' AND {text} COLLATE "C" {} {o}::text"#, ordering.sql())
+        }
+        Test::Compare(_, Operand::Bool(_)) => "false".to_owned(),
         Test::Prefix(prefix) => {
             let o = param(args, Arg::Text(Some(prefix.clone())));
-            typed(&ty, "string", format!("starts_with({text}, {o}::text)"))
+            format!("{ty} = 'string' AND starts_with({text}, {o}::text)")
         }
         Test::Substring(part) => {
             let o = param(args, Arg::Text(Some(part.clone())));
-            typed(&ty, "string", format!("strpos({text}, {o}::text) > 0"))
+            format!("{ty} = 'string' AND strpos({text}, {o}::text) > 0")
         }
         Test::Element(operand) => {
-            let (list, expected, cast) = bind_all(args, std::slice::from_ref(operand));
-            let element_type = match expected {
-                "number" => "float8",
-                "boolean" => "boolean",
-                _ => "text",
-            };
-            let element = typed(
-                "jsonb_typeof(element)",
-                expected,
-                format!("(element #>> '{{}}'){cast} = ANY({list}::{element_type}[])"),
-            );
-            typed(
-                &ty,
-                "array",
-                format!("EXISTS (SELECT 1 FROM jsonb_array_elements({json}) AS e(element) WHERE {element})"),
+            let o = param(args, Arg::Text(Some(json_text(operand))));
+            format!(
+                "CASE WHEN {ty} = 'array' THEN EXISTS (SELECT 1 FROM jsonb_array_elements({json}) AS e(element)
+                 WHERE element = {o}::text::jsonb) ELSE false END"
             )
         }
     }
@@ -121,10 +130,14 @@ fn own_sql(field: &Field, test: &Test, args: &mut Vec<Arg>) -> String {
     match test {
         Test::Exists => "true".to_owned(),
         Test::In(operands) if operands.iter().all(fits) && !operands.is_empty() => {
-            let (list, _, _) = bind_all(args, operands);
             if text {
+                let values =
+                    operands.iter().filter_map(|o| if let Operand::Text(t) = o { Some(t.clone()) } else { None });
+                let list = param(args, Arg::TextList(values.collect()));
                 format!("{column} = ANY({list}::text[])")
             } else {
+                let values = operands.iter().filter_map(|o| if let Operand::Number(n) = o { Some(*n) } else { None });
+                let list = param(args, Arg::FloatList(values.collect()));
                 format!("{column}::float8 = ANY({list}::float8[])")
             }
         }

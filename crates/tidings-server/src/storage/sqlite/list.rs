@@ -1,10 +1,29 @@
-//! The SQL of a list page on SQLite: equality filters on JSON fields, keyset pagination on (order key, id).
+//! The SQL of a list page on SQLite: equality filters on JSON fields, a query's condition, keyset pagination on
+//! (order key, id); and how SQLite would run it.
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use super::RECORD_COLUMNS;
+use super::{sql_error, Sqlite, RECORD_COLUMNS};
 use crate::storage::{ListQuery, OrderKey, StorageError};
+
+impl Sqlite {
+    /// How SQLite would run a list, with the statistics of `resources` refreshed first (`ANALYZE`): its query
+    /// plan, one step per line (`SEARCH resources USING INDEX ...`). For operators checking that their `indexes`
+    /// serve their queries, and for the tests that check it.
+    pub async fn explain_list(&self, query: ListQuery) -> Result<Vec<String>, StorageError> {
+        let (sql, args) = list_sql(&query)?;
+        self.write(|c, _| c.execute_batch("ANALYZE resources").map_err(|e| sql_error(&e))).await?;
+        self.read(move |c| {
+            let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(|e| sql_error(&e))?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(args), |row| row.get::<_, String>(3))
+                .map_err(|e| sql_error(&e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+}
 
 /// Builds the SQL of a list page: equality filters on JSON fields, keyset pagination on (order key, id).
 pub(super) fn list_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), StorageError> {

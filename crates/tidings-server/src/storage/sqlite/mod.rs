@@ -477,6 +477,20 @@ impl Storage for Sqlite {
         self.prune(keep, before).await
     }
 
+    async fn ensure_indexes(&self, resource_type: &str, paths: &[String]) -> Result<(), StorageError> {
+        let statements: Vec<String> = paths.iter().map(|path| query::index_sql(resource_type, path)).collect();
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c, _| {
+            for sql in &statements {
+                c.execute_batch(sql).map_err(|e| sql_error(&e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         // Ready means writes can be stored: a writer thread that has stopped makes the server not ready, where
         // answering the read below alone would say ready while every write fails.

@@ -1,5 +1,10 @@
-//! A query's condition as SQLite SQL over the `resources` table, by the rules in `query/mod.rs`: every term is a
-//! boolean that is never NULL, and a field of another JSON type than the operand matches nothing.
+//! A query's condition as SQLite SQL over the `resources` table, by the rules in `query/mod.rs`: a field of
+//! another JSON type than the operand matches nothing.
+//!
+//! A test of an absent field is NULL in SQL. Where the condition counts positively (not under a `not`), NULL
+//! excludes a row just as false does, so the test is written bare, which lets SQLite use an index on
+//! `json_extract(data, path)` (`index_sql`); under a `not` it is wrapped in `COALESCE(..., 0)`, so that "not
+//! unmatched" is true.
 
 use rusqlite::types::Value as SqlValue;
 
@@ -7,18 +12,30 @@ use crate::query::{Condition, Field, Operand, Test};
 
 /// The condition as an SQL expression, its operands appended to `args`.
 pub(super) fn condition_sql(condition: &Condition, args: &mut Vec<SqlValue>) -> String {
+    written(condition, true, args)
+}
+
+/// The index that a test of data field `path` of type `resource_type` can use: on the very expression the tests
+/// compare. Names are letters, digits and `_` (checked when the type is compiled).
+pub(super) fn index_sql(resource_type: &str, path: &str) -> String {
+    let name = super::super::index_name(resource_type, path);
+    format!("CREATE INDEX IF NOT EXISTS \"{name}\" ON resources (resource_type, json_extract(data, '$.{path}'))")
+}
+
+fn written(condition: &Condition, positive: bool, args: &mut Vec<SqlValue>) -> String {
     match condition {
         Condition::All(all) if all.is_empty() => "1".to_owned(),
         Condition::Any(any) if any.is_empty() => "0".to_owned(),
-        Condition::All(all) => joined(all, " AND ", args),
-        Condition::Any(any) => joined(any, " OR ", args),
-        Condition::Not(not) => format!("(NOT {})", condition_sql(not, args)),
+        Condition::All(all) => joined(all, " AND ", positive, args),
+        Condition::Any(any) => joined(any, " OR ", positive, args),
+        Condition::Not(not) => format!("(NOT {})", written(not, !positive, args)),
+        Condition::Test(field, test) if positive => format!("({})", test_sql(field, test, args)),
         Condition::Test(field, test) => format!("COALESCE(({}), 0)", test_sql(field, test, args)),
     }
 }
 
-fn joined(conditions: &[Condition], with: &str, args: &mut Vec<SqlValue>) -> String {
-    let parts: Vec<String> = conditions.iter().map(|c| condition_sql(c, args)).collect();
+fn joined(conditions: &[Condition], with: &str, positive: bool, args: &mut Vec<SqlValue>) -> String {
+    let parts: Vec<String> = conditions.iter().map(|c| written(c, positive, args)).collect();
     format!("({})", parts.join(with))
 }
 
