@@ -3,17 +3,20 @@
 //!
 //! scripts/test runs it for 20 s with two kills, so that it keeps working; `bench/soak/run` runs it for an hour
 //! in release mode and writes bench/soak/REPORT.md from what it measured. Settings (environment):
-//! `SOAK_SECONDS` (20), `SOAK_KILL_EVERY_SECONDS` (6), `SOAK_SAMPLE_SECONDS` (1) and
-//! `SOAK_REPORT` (a path for the JSON report; none by default).
+//! `SOAK_SECONDS` (20), `SOAK_KILL_EVERY_SECONDS` (6), `SOAK_SAMPLE_SECONDS` (1),
+//! `SOAK_REPORT` (a path for the JSON report; none by default), and for a cluster: `SOAK_NODES` (1; more runs
+//! them on PostgreSQL and Redis, kills them in turn, and clients resume on another node),
+//! `SOAK_BROKER_OUTAGE_SECONDS` (0; with a cluster, Redis is killed half way through and started again after
+//! this long) and `SOAK_RETAIN_COUNT` (events kept per type; small, so that pruning happens under load).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{signed_in, Follower, SECRET};
+use common::cluster::{signed_in, Cluster, Follower, SECRET};
 use common::Served;
 use serde_json::{json, Value};
 use tidings_client::Client;
@@ -35,6 +38,9 @@ const SETTINGS: &[(&str, &str)] = &[
 #[derive(Clone, Debug, serde::Serialize)]
 struct Sample {
     seconds: u64,
+    /// Which node (0 on a single server).
+    node: usize,
+    /// Which process of that node: each kill starts a new one.
     lifetime: usize,
     rss_kib: u64,
     fds: usize,
@@ -303,22 +309,57 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
     let sample_every = Duration::from_secs(setting("SOAK_SAMPLE_SECONDS", 1));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 
-    let mut served = Served::start_in(tempfile::tempdir().expect("temp dir"), SETTINGS);
-    let (url, address) = (served.url.clone(), served.address());
-    let pid = Arc::new(AtomicU32::new(served.child.id()));
+    let nodes = setting("SOAK_NODES", 1) as usize;
+    let outage = Duration::from_secs(setting("SOAK_BROKER_OUTAGE_SECONDS", 0));
+    let mut cluster = if nodes > 1 {
+        match Cluster::start("soak") {
+            Some(cluster) => Some(cluster),
+            None => return eprintln!("skipped: a cluster soak needs PostgreSQL and Redis"),
+        }
+    } else {
+        None
+    };
+    // Each node's settings, kept to start it again after a kill.
+    let settings: Vec<Vec<(String, String)>> = (0..nodes)
+        .map(|n| {
+            let mut own: Vec<(String, String)> = match &cluster {
+                Some(cluster) => {
+                    cluster.node_settings(&format!("node-{n}")).into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                }
+                None => SETTINGS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            };
+            if let Ok(count) = std::env::var("SOAK_RETAIN_COUNT") {
+                own.push(("TIDINGS_EVENTS__RETAIN_COUNT".to_owned(), count));
+                own.push(("TIDINGS_EVENTS__PRUNE_INTERVAL_MS".to_owned(), "1000".to_owned()));
+            }
+            own
+        })
+        .collect();
+    let start = |n: usize, listen: &str, data_dir: tempfile::TempDir| {
+        let own: Vec<(&str, &str)> = settings[n].iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Served::start_on(listen, data_dir, &own)
+    };
+    let mut served: Vec<Served> =
+        (0..nodes).map(|n| start(n, "127.0.0.1:0", tempfile::tempdir().expect("temp dir"))).collect();
+    let urls: Vec<String> = served.iter().map(|s| s.url.clone()).collect();
+    let addresses: Vec<String> = served.iter().map(Served::address).collect();
+    let url = urls[0].clone();
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop) = watch::channel(false);
     let started = Instant::now();
 
     let (followers, writers, others) = runtime.block_on(async {
         let mut followers = Vec::new();
-        for _ in 0..3 {
-            followers.push(Follower::start(std::slice::from_ref(&url)).await);
+        for f in 0..3 {
+            // Each starts on its own node and resumes on the next when that one goes.
+            let mut order = urls.clone();
+            order.rotate_left(f % nodes);
+            followers.push(Follower::start(&order).await);
         }
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 tokio::spawn(writer(
-                    url.clone(),
+                    urls[w % nodes].clone(),
                     format!("writer{w}"),
                     Duration::from_millis(20),
                     Arc::clone(&counters),
@@ -327,30 +368,36 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
             })
             .collect();
         let mut others = Vec::new();
-        for _ in 0..2 {
+        for r in 0..2 {
+            let url = urls[r % nodes].clone();
             others.push(tokio::spawn(reader(
                 url.clone(),
                 Duration::from_millis(50),
                 Arc::clone(&counters),
                 stop.clone(),
             )));
-            others.push(tokio::spawn(churner(url.clone(), Arc::clone(&counters), stop.clone())));
+            others.push(tokio::spawn(churner(url, Arc::clone(&counters), stop.clone())));
         }
         (followers, writers, others)
     });
 
-    // The supervisor: samples the server, and kills and restarts it on its schedule, on the same port and data.
+    // The supervisor: samples the nodes, kills and restarts them in turn on their schedule (same port, same
+    // data), and takes the broker away for a while half way through.
     let mut samples: Vec<Sample> = Vec::new();
-    let (mut lifetime, mut next_kill, mut next_sample) = (0, started + kill_every, started);
+    let (mut lifetimes, mut next_kill, mut next_sample) = (vec![0; nodes], started + kill_every, started);
     let mut kills = Vec::new();
+    let mut outages = Vec::new();
+    let outage_at = started + Duration::from_secs(seconds) / 2;
     while started.elapsed() < Duration::from_secs(seconds) {
         let now = Instant::now();
         if now >= next_sample {
-            if let Some((rss_kib, fds)) = process_footprint(pid.load(Ordering::Relaxed)) {
-                let status = common::cluster::status(&url);
+            for (node, server) in served.iter().enumerate() {
+                let Some((rss_kib, fds)) = process_footprint(server.child.id()) else { continue };
+                let status = common::cluster::status(&server.url);
                 samples.push(Sample {
                     seconds: started.elapsed().as_secs(),
-                    lifetime,
+                    node,
+                    lifetime: lifetimes[node],
                     rss_kib,
                     fds,
                     connections: status["connections"].as_u64().unwrap_or(0),
@@ -361,12 +408,21 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
             }
             next_sample += sample_every;
         }
+        if let Some(cluster) = cluster.as_mut().filter(|_| !outage.is_zero()) {
+            if outages.is_empty() && now >= outage_at {
+                cluster.start_broker_outage();
+                outages.push(started.elapsed().as_secs());
+            } else if outages.len() == 1 && now >= outage_at + outage {
+                cluster.end_broker_outage();
+                outages.push(started.elapsed().as_secs());
+            }
+        }
         if now >= next_kill && started.elapsed() + kill_every / 2 < Duration::from_secs(seconds) {
-            let data_dir = served.crash();
+            let node = kills.len() % nodes;
+            let data_dir = served.remove(node).crash();
             kills.push(started.elapsed().as_secs());
-            served = Served::start_on(&address, data_dir, SETTINGS);
-            pid.store(served.child.id(), Ordering::Relaxed);
-            lifetime += 1;
+            served.insert(node, start(node, &addresses[node], data_dir));
+            lifetimes[node] += 1;
             next_kill += kill_every;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -410,7 +466,10 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
         }
         json!({
             "seconds": seconds,
+            "nodes": nodes,
             "kills": kills,
+            "broker_outage": outages,
+            "retain_count": std::env::var("SOAK_RETAIN_COUNT").ok(),
             "creates": counters.creates.load(Ordering::Relaxed),
             "updates": counters.updates.load(Ordering::Relaxed),
             "deletes": counters.deletes.load(Ordering::Relaxed),
@@ -437,8 +496,10 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
     }
     assert!(!kills.is_empty() && report["creates"].as_u64() > Some(0), "the soak ran: {summary}");
     assert!(report["token_renewals"].as_u64() > Some(0), "tokens were renewed on open connections: {summary}");
+    // On one server every follower resumes after every kill; in a cluster, at least the one on the killed node.
+    let resumes_per_kill = if nodes == 1 { 3 } else { 1 };
     assert!(
-        report["follower_resumes"].as_u64() >= Some(3 * kills.len() as u64),
+        report["follower_resumes"].as_u64() >= Some(resumes_per_kill * kills.len() as u64),
         "followers resumed after each kill: {summary}"
     );
     assert_eq!(report["events_lost"], Value::from(0), "{summary}");
@@ -447,8 +508,9 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
     // Memory is flat when, in each lifetime of the process, it stops growing once warm: the last sample is within
     // a quarter (plus 16 MiB of slack for the allocator) of the first one taken a minute in. Lifetimes shorter
     // than three minutes, as in the 20 s run, say nothing either way.
-    for lifetime in 0..=kills.len() {
-        let own: Vec<&Sample> = samples_kept.iter().filter(|s| s.lifetime == lifetime).collect();
+    let processes: BTreeSet<(usize, usize)> = samples_kept.iter().map(|s| (s.node, s.lifetime)).collect();
+    for (node, lifetime) in processes {
+        let own: Vec<&Sample> = samples_kept.iter().filter(|s| (s.node, s.lifetime) == (node, lifetime)).collect();
         let (Some(first), Some(last)) = (own.first(), own.last()) else { continue };
         if last.seconds - first.seconds < 180 {
             continue;
@@ -456,7 +518,7 @@ fn mixed_load_with_churn_and_kills_loses_and_repeats_nothing() {
         let warm = own.iter().find(|s| s.seconds >= first.seconds + 60).expect("a sample after a minute");
         assert!(
             last.rss_kib <= warm.rss_kib + warm.rss_kib / 4 + 16 * 1024,
-            "lifetime {lifetime}: memory grew from {} KiB to {} KiB",
+            "node {node}, lifetime {lifetime}: memory grew from {} KiB to {} KiB",
             warm.rss_kib,
             last.rss_kib
         );

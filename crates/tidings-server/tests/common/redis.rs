@@ -23,7 +23,8 @@ impl RedisServer {
         Self::start_on(port)
     }
 
-    fn start_on(port: u16) -> Option<RedisServer> {
+    /// Starts one on `port` (as Redis comes back after an outage).
+    pub fn start_on(port: u16) -> Option<RedisServer> {
         let spawned = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())

@@ -22,6 +22,8 @@ pub const SECRET: &str = "the-cluster-tests-shared-secret-0123456789";
 /// The shared parts of a cluster.
 pub struct Cluster {
     pub redis: Option<RedisServer>,
+    /// Redis's URL, which stays the same across an outage.
+    pub redis_url: String,
     pub database: String,
 }
 
@@ -30,24 +32,41 @@ impl Cluster {
     pub fn start(name: &str) -> Option<Cluster> {
         let database = super::postgres_database(name)?;
         let redis = RedisServer::start()?;
-        Some(Cluster { redis: Some(redis), database })
+        Some(Cluster { redis_url: redis.url(), redis: Some(redis), database })
     }
 
     /// Starts node `name` of the cluster on a free port.
     pub fn node(&self, name: &str) -> Served {
-        let redis = self.redis.as_ref().expect("redis is up").url();
-        let settings = [
-            ("TIDINGS_NODE", name),
-            ("TIDINGS_STORAGE__URL", self.database.as_str()),
-            ("TIDINGS_BROKER__URL", redis.as_str()),
-            // No sweep within a test: what arrives comes through Redis, or from the log after a resync or a gap.
-            ("TIDINGS_BROKER__SWEEP_INTERVAL_MS", "600000"),
-            ("TIDINGS_AUTH__SECRET", SECRET),
-            // Writers here go faster than the default per-connection rate allows.
-            ("TIDINGS_LIMITS__RATE_PER_SECOND", "1000000"),
-            ("TIDINGS_LIMITS__RATE_BURST", "1000000"),
-        ];
+        let settings = self.node_settings(name);
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
         Served::start_in(tempfile::tempdir().expect("temp dir"), &settings)
+    }
+
+    /// The `TIDINGS_*` settings of node `name`, to start it (or start it again) with more of them.
+    pub fn node_settings(&self, name: &str) -> Vec<(&'static str, String)> {
+        let redis = self.redis.as_ref().map_or_else(|| self.redis_url.clone(), RedisServer::url);
+        vec![
+            ("TIDINGS_NODE", name.to_owned()),
+            ("TIDINGS_STORAGE__URL", self.database.clone()),
+            ("TIDINGS_BROKER__URL", redis),
+            // No sweep within a test: what arrives comes through Redis, or from the log after a resync or a gap.
+            ("TIDINGS_BROKER__SWEEP_INTERVAL_MS", "600000".to_owned()),
+            ("TIDINGS_AUTH__SECRET", SECRET.to_owned()),
+            // Writers here go faster than the default per-connection rate allows.
+            ("TIDINGS_LIMITS__RATE_PER_SECOND", "1000000".to_owned()),
+            ("TIDINGS_LIMITS__RATE_BURST", "1000000".to_owned()),
+        ]
+    }
+
+    /// Kills Redis (SIGKILL): the broker is out until `end_broker_outage`.
+    pub fn start_broker_outage(&mut self) {
+        drop(self.redis.take());
+    }
+
+    /// Starts Redis again on its port, empty.
+    pub fn end_broker_outage(&mut self) {
+        let port = self.redis_url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+        self.redis = Some(RedisServer::start_on(port).expect("redis-server starts again"));
     }
 
     /// Kills Redis and starts a fresh one on the same port: every message in flight is lost.
@@ -216,12 +235,18 @@ impl Follower {
                 loop {
                     match pushes.next().await {
                         Some(Push::Message(envelope)) => {
-                            if let ServerMessage::Event(event) = envelope.message {
-                                let seq = event.seq.map_or(0, |s| s.get());
-                                seqs_in.lock().expect("lock").push(seq);
-                                let id = event.id.map(|id| id.into_string()).unwrap_or_default();
-                                changes_in.lock().expect("lock").push((id, event.version.map_or(0, |v| v.get())));
-                                last_tx.send_replace(seq);
+                            match envelope.message {
+                                ServerMessage::Event(event) => {
+                                    let seq = event.seq.map_or(0, |s| s.get());
+                                    seqs_in.lock().expect("lock").push(seq);
+                                    let id = event.id.map(|id| id.into_string()).unwrap_or_default();
+                                    changes_in.lock().expect("lock").push((id, event.version.map_or(0, |v| v.get())));
+                                    last_tx.send_replace(seq);
+                                }
+                                // The server ended the subscription (its node lost events it could not fill):
+                                // subscribe again with `since`, on another connection, as the SDK does.
+                                ServerMessage::Unsubscribe(_) => break,
+                                _ => {}
                             }
                         }
                         Some(Push::Closed { .. }) | None => break,
