@@ -143,6 +143,21 @@ mod tests {
         NewRecord { resource_type: "order".to_owned(), id: format!("O-{n}"), owner_id: "a".to_owned(), data }
     }
 
+    /// An I/O error while committing may have left the commit record on disk: the outcome is unknown, which the
+    /// service answers with UNAVAILABLE and `outcome: "unknown"`, never with "nothing was changed". Other commit
+    /// failures (busy, full) rolled everything back. (An I/O error at COMMIT cannot be caused on this machine
+    /// without a faulty device, so the classification is tested on the errors SQLite reports.)
+    #[test]
+    fn an_io_error_at_commit_leaves_the_outcome_unknown() {
+        let failure = |code: std::ffi::c_int| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        for io in [rusqlite::ffi::SQLITE_IOERR, rusqlite::ffi::SQLITE_IOERR_WRITE, rusqlite::ffi::SQLITE_IOERR_FSYNC] {
+            assert!(matches!(super::commit_error(&failure(io)), StorageError::Unknown(_)), "{io}");
+        }
+        for other in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_FULL, rusqlite::ffi::SQLITE_CONSTRAINT] {
+            assert!(!matches!(super::commit_error(&failure(other)), StorageError::Unknown(_)), "{other}");
+        }
+    }
+
     /// A full disk is UNAVAILABLE ("retry later"), never INTERNAL: SQLite rolls the whole transaction back on
     /// SQLITE_FULL, and the savepoint's own rollback must not then replace the real error with its failure.
     #[tokio::test]
