@@ -218,6 +218,10 @@ impl Query {
     pub const MAX_DEPTH: usize = 8;
     /// How many terms one query may have.
     pub const MAX_TERMS: usize = 64;
+    /// How many values `in` and `nin` may list.
+    pub const MAX_VALUES: usize = 100;
+    /// The longest string operand, in characters.
+    pub const MAX_TEXT: usize = 1024;
 
     /// Checks what the JSON Schema cannot: at most [`Self::MAX_DEPTH`] levels and [`Self::MAX_TERMS`] terms, and
     /// one operator per term. `pointer` is where the query is in the message (`/payload/query`).
@@ -264,8 +268,23 @@ impl Query {
             Query::Not(Not { not }) => not.walk(&format!("{pointer}/not"), depth + 1, terms, errors),
             Query::Term(term) => {
                 *terms += 1;
-                if term.operator().is_none() {
-                    errors.push(FieldError::new(pointer, "must have a field and exactly one operator"));
+                let Some((op, operand)) = term.operator() else {
+                    return errors.push(FieldError::new(pointer, "must have a field and exactly one operator"));
+                };
+                // What the JSON Schema says too, but the decoder reads a valid-looking query without it.
+                let at = format!("{pointer}/{}", op.name());
+                let long = |value: &Value| value.as_str().is_some_and(|s| s.chars().count() > Self::MAX_TEXT);
+                match &operand {
+                    Value::Array(items) if !(1..=Self::MAX_VALUES).contains(&items.len()) => {
+                        errors.push(FieldError::new(at, format!("must have 1 to {} values", Self::MAX_VALUES)));
+                    }
+                    Value::Array(items) => {
+                        if let Some(n) = items.iter().position(long) {
+                            errors.push(FieldError::new(format!("{at}/{n}"), "must be at most 1024 characters"));
+                        }
+                    }
+                    value if long(value) => errors.push(FieldError::new(at, "must be at most 1024 characters")),
+                    _ => {}
                 }
             }
         }
@@ -317,6 +336,22 @@ mod tests {
         ]})).collect::<Vec<_>>() });
         let errors = query(wide).check("/q");
         assert_eq!(errors.len(), 1, "96 terms: {errors:?}");
+    }
+
+    #[test]
+    fn operands_are_bounded_as_the_spec_says() {
+        let long = "x".repeat(1025);
+        let many: Vec<u32> = (0..101).collect();
+        for (text, at) in [
+            (serde_json::json!({ "field": "data.a", "eq": long }), "/q/eq"),
+            (serde_json::json!({ "field": "data.a", "in": many }), "/q/in"),
+            (serde_json::json!({ "field": "data.a", "nin": [] }), "/q/nin"),
+            (serde_json::json!({ "field": "data.a", "in": ["a", long] }), "/q/in/1"),
+            (serde_json::json!({ "not": { "field": "data.a", "prefix": long } }), "/q/not/prefix"),
+        ] {
+            let errors = query(text).check("/q");
+            assert_eq!(errors.iter().map(|e| e.pointer.as_str()).collect::<Vec<_>>(), [at]);
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Config {
     /// Origins allowed to open a WebSocket from a browser, such as `https://app.example.com`; `*` allows any.
     /// Empty: only pages served by this server itself (the Origin's host equals the Host header).
     pub allowed_origins: Vec<String>,
-    /// Reverse proxies whose `X-Forwarded-For` and `Forwarded` headers name the client: addresses or networks
+    /// Reverse proxies whose `X-Forwarded-For` header names the client: addresses or networks
     /// such as `10.0.0.0/8`. Loopback by default, for a proxy on the same machine.
     pub trusted_proxies: Vec<String>,
     /// Token verification.
@@ -389,6 +389,14 @@ impl Config {
             "limits.hard_message_bytes must be at least limits.max_message_bytes"
         );
         crate::peer::TrustedProxies::parse(&self.trusted_proxies)?;
+        // A sign-in moves a user's last sign-in forward at most once a day: a shorter memory would forget users
+        // who sign in every day.
+        let step = crate::storage::notifications::LAST_SEEN_STEP_MS;
+        anyhow::ensure!(
+            self.notifications.forget_users_after_ms >= 2 * step,
+            "notifications.forget_users_after_ms must be at least two days ({} ms)",
+            2 * step
+        );
         anyhow::ensure!(limits.min_write_rate > 0, "limits.min_write_rate must be positive");
         anyhow::ensure!(limits.rate_per_second > 0 && limits.rate_burst > 0, "limits.rate_* must be positive");
         anyhow::ensure!(self.heartbeat.ping_interval_ms > 0, "heartbeat.ping_interval_ms must be positive");

@@ -227,7 +227,10 @@ fn from_and_to_this_machine(proxies: &TrustedProxies, peer: SocketAddr, headers:
     };
     let loopback_name = name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost");
     let loopback_address = name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    proxies.client(peer.ip(), headers).is_loopback() && (loopback_name || loopback_address)
+    // A request a proxy forwarded is not this machine's, even from a proxy on it that names no client.
+    !crate::peer::forwarded(headers)
+        && proxies.client(peer.ip(), headers).is_loopback()
+        && (loopback_name || loopback_address)
 }
 
 /// `GET /auth/dev-token`: 204 when `POST` would sign in, 404 otherwise, so that the page knows which form to show.

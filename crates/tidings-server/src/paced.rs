@@ -2,10 +2,11 @@
 //! written at no less than a minimum rate, or the connection ends and its memory is freed.
 //!
 //! A plain write timeout is not enough: a client that reads a few bytes now and then resets it for ever while a
-//! large reply, or a replay page, stays in memory. So the clock runs only while the socket makes the server wait,
-//! starts with `limits.write_timeout_ms` of credit, and every byte the client takes earns `1 / min_rate` seconds
-//! back (never more than the full timeout). A client that stops reading is cut off after the timeout; one that
-//! reads at a tenth of the minimum rate, a little later; one that keeps up never sees the clock.
+//! large reply, or a replay page, stays in memory. So each socket holds a credit of time, at most
+//! `limits.write_timeout_ms`: it is spent while the socket makes the server wait, every byte the client takes
+//! earns `1 / min_rate` seconds back, and time in which the server does not wait earns it back second for second.
+//! A client that stops reading is cut off after the timeout; one that reads at a tenth of the minimum rate, a
+//! little later; one that keeps up never runs out, and neither does one that stalled once and then went quiet.
 
 use std::future::Future as _;
 use std::io;
@@ -44,35 +45,51 @@ impl Discard for tokio::net::TcpStream {
 pub struct Paced<S> {
     inner: S,
     pace: Pace,
-    /// Set while the socket owes the server progress: when the credit runs out. Boxed so that an idle
-    /// connection, which owes nothing, pays only for the `None`.
+    /// The time the client may still make the server wait, as of `settled`.
+    credit: Duration,
+    /// When `credit` was last worked out.
+    settled: Instant,
+    /// While the server waits: the moment the credit runs out. Made at the first wait and kept (a connection that
+    /// never makes the server wait, the common case, pays only for the `None`).
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Whether the server is waiting now, so that `deadline` is armed.
+    waiting: bool,
 }
 
 impl<S: Discard> Paced<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, pace: Pace) -> Self {
-        Paced { inner, pace, deadline: None }
+        Paced { inner, pace, credit: pace.timeout, settled: Instant::now(), deadline: None, waiting: false }
     }
 
-    /// Credits `written` bytes taken by the client; with the full timeout earned back, the clock stops.
+    /// Credits `written` bytes taken by the client, and ends the wait if there was one.
     fn progress(&mut self, written: usize) {
-        let Some(deadline) = self.deadline.as_mut() else { return };
+        let now = Instant::now();
         let rate = self.pace.min_rate.max(1);
         let earned = Duration::from_secs_f64(written as f64 / rate as f64);
-        let full = Instant::now() + self.pace.timeout;
-        let next = deadline.deadline() + earned;
-        if next >= full {
-            self.deadline = None;
-        } else {
-            deadline.as_mut().reset(next);
-        }
+        let left = match (&self.deadline, self.waiting) {
+            (Some(deadline), true) => deadline.deadline().saturating_duration_since(now),
+            _ => self.credit + now.saturating_duration_since(self.settled),
+        };
+        self.credit = (left + earned).min(self.pace.timeout);
+        self.settled = now;
+        self.waiting = false;
     }
 
-    /// The client made the server wait: starts the clock, or fails the write when the credit has run out.
+    /// The client made the server wait: spends the credit, or fails the write when it has run out.
     fn waiting(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let timeout = self.pace.timeout;
-        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if !self.waiting {
+            // Time in which the server did not wait on this socket earns the credit back.
+            let now = Instant::now();
+            let credit = (self.credit + now.saturating_duration_since(self.settled)).min(self.pace.timeout);
+            let until = now + credit;
+            match self.deadline.as_mut() {
+                Some(deadline) => deadline.as_mut().reset(until),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(until))),
+            }
+            self.waiting = true;
+        }
+        let Some(deadline) = self.deadline.as_mut() else { return Poll::Pending };
         match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 self.inner.discard_unsent();
@@ -207,6 +224,26 @@ mod tests {
         let (took, cut) = write_against_reader(1 << 20, 1024, Duration::from_secs(3600)).await;
         assert!(cut);
         assert!(took >= PACE.timeout && took < PACE.timeout + Duration::from_secs(1), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_long_ago_does_not_count_against_the_next_write() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut paced = Paced::new(server, PACE);
+        let writing = tokio::spawn(async move {
+            paced.write_all(&[1u8; 4096]).await.expect("first write");
+            // Idle for a minute: nothing is owed.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            paced.write_all(&[2u8; 4096]).await.map(|()| paced)
+        });
+        let mut buf = vec![0u8; 4096];
+        // The first write stalls 9 s of its 10 s credit, then drains.
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        tokio::io::AsyncReadExt::read_exact(&mut client, &mut buf).await.expect("first read");
+        // The second stalls 9 s too, which a credit still spent from the first would not survive.
+        tokio::time::sleep(Duration::from_secs(69)).await;
+        tokio::io::AsyncReadExt::read_exact(&mut client, &mut buf).await.expect("second read");
+        assert!(writing.await.expect("no panic").is_ok(), "the second write was cut off");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,9 +1,12 @@
 //! Who is calling: the client's address, read through the proxies the operator trusts.
 //!
 //! Behind a reverse proxy every socket comes from the proxy's address, so the client's own is read from
-//! `X-Forwarded-For` or `Forwarded`, but only when the socket comes from a trusted proxy (anyone else could write
-//! those headers): the list is walked from the right, past the trusted proxies, to the first address that is not
-//! one. Loopback is trusted by default, so a proxy on the same machine works without configuration.
+//! `X-Forwarded-For`, but only when the socket comes from a trusted proxy (anyone else could write it): the list
+//! is walked from the right, past the trusted proxies, to the first address that is not one. Loopback is trusted
+//! by default, so a proxy on the same machine works without configuration.
+//!
+//! `Forwarded` (RFC 7239) is not read: common proxies append to `X-Forwarded-For` but pass a client's own
+//! `Forwarded` through untouched, so believing it would let any client name itself.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -29,23 +32,25 @@ impl TrustedProxies {
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.0.iter().any(|net| net.contains(&ip))
     }
 
     /// The client's address: the socket's peer, or, when the peer is a trusted proxy, the nearest untrusted
     /// address its forwarding headers name.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.trusts(peer) {
             return peer;
         }
-        let forwarded = forwarded_for(headers);
-        let hops = if forwarded.is_empty() { x_forwarded_for(headers) } else { forwarded };
         // The rightmost entries were added by the proxies nearest to us; the first one that is not a trusted
-        // proxy is the client as far as anyone we trust can tell.
+        // proxy is the client as far as anyone we trust can tell. An entry that is not an address stops the
+        // walk: what lies left of it was written by someone we cannot vouch for.
         let mut client = peer;
-        for hop in hops.into_iter().rev() {
-            client = hop;
-            if !self.trusts(hop) {
+        for hop in x_forwarded_for(headers).iter().rev() {
+            let Some(hop) = parse_hop(hop) else { break };
+            client = hop.to_canonical();
+            if !self.trusts(client) {
                 break;
             }
         }
@@ -53,29 +58,19 @@ impl TrustedProxies {
     }
 }
 
-fn x_forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
+/// Whether a request passed through a proxy that said so.
+pub fn forwarded(headers: &HeaderMap) -> bool {
+    ["x-forwarded-for", "forwarded", "x-real-ip"].iter().any(|name| headers.contains_key(*name))
+}
+
+/// Every entry of every `X-Forwarded-For` line, in order, split on commas in the raw bytes: one entry that is not
+/// UTF-8 must not hide the others (the nearest proxy's among them).
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|hop| parse_hop(hop.trim()))
-        .collect()
-}
-
-/// The `for=` of every element of RFC 7239's `Forwarded`, in order.
-fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
-    headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                name.eq_ignore_ascii_case("for").then(|| parse_hop(value.trim().trim_matches('"'))).flatten()
-            })
-        })
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(|hop| String::from_utf8_lossy(hop).trim().to_owned())
         .collect()
 }
 
@@ -121,8 +116,22 @@ mod tests {
         // The client wrote a fake first entry; our two proxies appended the real address and their own.
         let forwarded = headers(&[("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.3")]);
         assert_eq!(trusted.client(ip("127.0.0.1"), &forwarded), ip("198.51.100.7"));
-        let rfc7239 = headers(&[("forwarded", "for=1.2.3.4, for=\"[2001:db8::7]:4711\";proto=https")]);
-        assert_eq!(trusted.client(ip("127.0.0.1"), &rfc7239), ip("2001:db8::7"));
+        // A client's own `Forwarded`, passed through by the proxy, names no one.
+        let mut spoofed = headers(&[("forwarded", "for=127.0.0.1")]);
+        spoofed.append("x-forwarded-for", "198.51.100.9".parse().expect("a value"));
+        assert_eq!(trusted.client(ip("127.0.0.1"), &spoofed), ip("198.51.100.9"));
+        // A mapped IPv4 address is that address, for trust and for counting alike.
+        assert_eq!(trusted.client(ip("::ffff:127.0.0.1"), &forwarded), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_bad_entry_stops_the_walk_and_hides_nothing_to_its_right() {
+        let trusted = TrustedProxies::parse(&["127.0.0.1".to_owned()]).expect("valid");
+        let mut odd = HeaderMap::new();
+        odd.append("x-forwarded-for", axum::http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").expect("bytes"));
+        assert_eq!(trusted.client(ip("127.0.0.1"), &odd), ip("198.51.100.7"), "non-UTF-8 entry to the left");
+        let hidden = headers(&[("x-forwarded-for", "198.51.100.1, garbage, 127.0.0.1")]);
+        assert_eq!(trusted.client(ip("127.0.0.1"), &hidden), ip("127.0.0.1"), "no client past an entry we cannot read");
     }
 
     #[test]

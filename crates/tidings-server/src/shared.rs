@@ -119,11 +119,17 @@ impl Connections {
 
     /// Takes a place for a WebSocket from `address` that has not authenticated, if that address holds fewer than
     /// `max`; loopback clients are not counted (a client on this machine has easier ways to hurt it).
+    /// IPv6 clients are counted by their /64, the block one subscriber usually holds whole.
     pub fn arrive(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<Arrival> {
-        let counted = !address.is_loopback() && !address.to_canonical().is_loopback();
-        if !counted {
+        let address = address.to_canonical();
+        let address = match address {
+            _ if address.is_loopback() => None,
+            IpAddr::V6(v6) => Some(IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX)))),
+            v4 => Some(v4),
+        };
+        let Some(address) = address else {
             return Some(Arrival { connections: Arc::clone(self), address: None });
-        }
+        };
         let mut unauthenticated = self.unauthenticated.lock().unwrap_or_else(PoisonError::into_inner);
         let count = unauthenticated.entry(address).or_default();
         if *count >= max {
@@ -212,5 +218,11 @@ mod tests {
         assert!(connections.arrive(remote, 2).is_some(), "a place given back is taken again");
         let local: Vec<_> = (0..10).map(|_| connections.arrive("127.0.0.1".parse().expect("loopback"), 2)).collect();
         assert!(local.iter().all(Option::is_some), "loopback is not counted");
+        // One /64 is one client, whichever of its addresses it uses.
+        let v6 = |text: &str| connections.arrive(text.parse().expect("an address"), 2);
+        let (first, second) = (v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff::9"));
+        assert!(first.is_some() && second.is_some());
+        assert!(v6("2001:db8:1:2::77").is_none(), "a third address of the same /64");
+        assert!(v6("2001:db8:1:3::1").is_some(), "another /64");
     }
 }

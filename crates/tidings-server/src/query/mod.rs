@@ -188,11 +188,17 @@ fn term_condition(term: &Term, schema: &Value, pointer: &str) -> Result<Conditio
             let exists = Condition::Test(field, Test::Exists);
             return Ok(if value == Value::Bool(true) { exists } else { Condition::Not(Box::new(exists)) });
         }
+        Op::Prefix if value.as_str().is_some_and(|text| text.contains('\0')) => {
+            return Err(FieldError::new(at, "must not contain the NUL character"));
+        }
         Op::Prefix => match kind {
             Kind::Text | Kind::Any => Test::Prefix(value.as_str().unwrap_or_default().to_owned()),
             _ => return Err(FieldError::new(at, "applies to string fields only")),
         },
         Op::Contains => match (kind, &value) {
+            (Kind::Text, Value::String(text)) if text.contains('\0') => {
+                return Err(FieldError::new(at, "must not contain the NUL character"));
+            }
             (Kind::Text, Value::String(text)) => Test::Substring(text.clone()),
             (Kind::Text, _) => return Err(FieldError::new(at, "must be a string, as the field is")),
             (Kind::Array | Kind::Any, _) => Test::Element(operand_of(&value, Kind::Any, &at)?),
@@ -226,6 +232,10 @@ fn operand_of(value: &Value, kind: Kind, at: &str) -> Result<Operand, FieldError
             Kind::Array | Kind::Any => "an element of the array (use contains)",
         };
         return Err(FieldError::new(at, format!("must be {expected}, as the field is")));
+    }
+    if matches!(&operand, Operand::Text(text) if text.contains('\0')) {
+        // No stored string holds one (PostgreSQL cannot), and PostgreSQL refuses it as an operand.
+        return Err(FieldError::new(at, "must not contain the NUL character"));
     }
     if matches!(operand, Operand::Number(n) if !n.is_finite() || n.abs() > tidings_protocol::MAX_SAFE_INTEGER as f64) {
         return Err(FieldError::new(at, "must be a number between -(2^53-1) and 2^53-1"));
@@ -321,6 +331,8 @@ mod tests {
             { "or": [ { "field": "data.paid", "gt": true }, { "field": "data.total", "prefix": "1" } ] },
             { "field": "data.status", "in": ["a", 1] },
             { "field": "createdAt", "gte": 1e300 },
+            { "field": "id", "eq": "ORD-\u{0}" },
+            { "field": "data.status", "prefix": "a\u{0}" },
         ]}))
         .expect_err("bad terms");
         assert_eq!(
@@ -332,6 +344,8 @@ mod tests {
                 "/payload/query/and/2/or/1/prefix applies to string fields only",
                 "/payload/query/and/3/in/1 must be a string, as the field is",
                 "/payload/query/and/4/gte must be a number between -(2^53-1) and 2^53-1",
+                "/payload/query/and/5/eq must not contain the NUL character",
+                "/payload/query/and/6/prefix must not contain the NUL character",
             ]
         );
     }

@@ -19,7 +19,8 @@ fn schema() -> Value {
         "nums": { "type": "array", "items": { "type": "number" } },
         "obj": { "type": "object", "properties": { "city": { "type": "string" }, "n": { "type": "integer" } } },
         "any": {},
-        "note": { "type": ["string", "null"] }
+        "note": { "type": ["string", "null"] },
+        "null": { "type": "string" }
     }})
 }
 
@@ -62,7 +63,8 @@ fn scalar(rng: &mut StdRng) -> Value {
 
 fn resource_data(rng: &mut StdRng) -> serde_json::Map<String, Value> {
     let mut data = serde_json::Map::new();
-    for field in ["s", "n", "b", "tags", "nums", "obj", "any", "note"] {
+    // `null` too: a field may be called that, and PostgreSQL's array literals read a bare `null` as NULL.
+    for field in ["s", "n", "b", "tags", "nums", "obj", "any", "note", "null"] {
         if rng.random_bool(0.8) {
             data.insert(field.to_owned(), any_value(rng));
         }
@@ -70,7 +72,7 @@ fn resource_data(rng: &mut StdRng) -> serde_json::Map<String, Value> {
     data
 }
 
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "data.s",
     "data.n",
     "data.b",
@@ -80,6 +82,7 @@ const PATHS: [&str; 12] = [
     "data.obj.n",
     "data.any",
     "data.note",
+    "data.null",
     "id",
     "ownerId",
     "version",

@@ -78,8 +78,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX notifications_by_age ON notifications (created_at, user_id);
 "#,
     r#"
-    ALTER TABLE users ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0;
-    UPDATE users SET last_seen = first_seen;
+    ALTER TABLE users ADD COLUMN last_seen BIGINT NOT NULL DEFAULT ((EXTRACT(EPOCH FROM now()) * 1000)::bigint);
     CREATE INDEX users_by_last_seen ON users (last_seen);
 "#,
 ];

@@ -27,8 +27,14 @@ pub(super) fn condition_sql(condition: &Condition, args: &mut Vec<Arg>) -> Strin
 /// compare. Names are letters, digits and `_` (checked when the type is compiled).
 fn index_sql(resource_type: &str, path: &str) -> String {
     let name = super::super::index_name(resource_type, path);
-    let path = path.replace('.', ",");
-    format!("CREATE INDEX IF NOT EXISTS \"{name}\" ON resources (resource_type, (data #> '{{{path}}}'))")
+    let path = path_literal(path.split('.'));
+    format!("CREATE INDEX IF NOT EXISTS \"{name}\" ON resources (resource_type, (data #> {path}))")
+}
+
+/// A data path as a text array literal, each name quoted: unquoted, a field named `null` would be SQL NULL.
+fn path_literal<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = names.map(|name| format!("\"{name}\"")).collect();
+    format!("'{{{}}}'", quoted.join(","))
 }
 
 /// Creates each index of `index_sql` that is missing.
@@ -80,8 +86,8 @@ fn test_sql(field: &Field, test: &Test, args: &mut Vec<Arg>) -> String {
     let Field::Data(path) = field else { return own_sql(field, test, args) };
     // Names are letters, digits and `_` (FieldPath), so the path is safe to write into the SQL, and written so
     // it is the expression of the index.
-    let path = path.join(",");
-    let (json, text) = (format!("(data #> '{{{path}}}')"), format!("(data #>> '{{{path}}}')"));
+    let path = path_literal(path.iter().map(String::as_str));
+    let (json, text) = (format!("(data #> {path})"), format!("(data #>> {path})"));
     let ty = format!("jsonb_typeof({json})");
     match test {
         Test::Exists => format!("{ty} <> 'null'"),

@@ -70,10 +70,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE notification_heads ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX notifications_by_age ON notifications (created_at, user_id);
 ",
-    // Users who stopped signing in are forgotten after a while: each one's last sign-in, found by age.
+    // Users who stopped signing in are forgotten after a while: each one's last sign-in, found by age. Users known
+    // before count as seen now, so that an upgrade forgets no one at once.
     r"
     ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
-    UPDATE users SET last_seen = first_seen;
+    UPDATE users SET last_seen = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
     CREATE INDEX users_by_last_seen ON users (last_seen);
 ",
 ];
