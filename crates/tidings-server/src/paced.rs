@@ -76,6 +76,21 @@ impl<S: Discard> Paced<S> {
         self.waiting = false;
     }
 
+    /// Accounts for one write to the socket: bytes taken earn credit, a wait spends it.
+    fn account(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Ready(Ok(written)) => {
+                self.progress(written);
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => {
+                ready!(self.waiting(cx))?;
+                Poll::Pending
+            }
+        }
+    }
+
     /// The client made the server wait: spends the credit, or fails the write when it has run out.
     fn waiting(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.waiting {
@@ -102,17 +117,8 @@ impl<S: Discard> Paced<S> {
 
 impl<S: AsyncWrite + Discard + Unpin> AsyncWrite for Paced<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(Ok(written)) => {
-                self.progress(written);
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => {
-                ready!(self.waiting(cx))?;
-                Poll::Pending
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.account(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -120,17 +126,8 @@ impl<S: AsyncWrite + Discard + Unpin> AsyncWrite for Paced<S> {
         cx: &mut Context<'_>,
         data: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, data) {
-            Poll::Ready(Ok(written)) => {
-                self.progress(written);
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => {
-                ready!(self.waiting(cx))?;
-                Poll::Pending
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, data);
+        self.account(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
