@@ -14,6 +14,10 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// How stale a user's last sign-in may be before a sign-in writes it again (a day): precise enough for a
+/// retention counted in weeks, and it keeps a write off nearly every sign-in. A setting's bound, hence here.
+pub const LAST_SEEN_STEP_MS: u64 = 24 * 3600 * 1000;
+
 /// Every setting of `tidings serve`. Field names are the TOML keys; nested tables map to `TIDINGS_TABLE__KEY`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -388,10 +392,9 @@ impl Config {
             limits.hard_message_bytes >= limits.max_message_bytes,
             "limits.hard_message_bytes must be at least limits.max_message_bytes"
         );
-        crate::peer::TrustedProxies::parse(&self.trusted_proxies)?;
         // A sign-in moves a user's last sign-in forward at most once a day: a shorter memory would forget users
         // who sign in every day.
-        let step = crate::storage::notifications::LAST_SEEN_STEP_MS;
+        let step = LAST_SEEN_STEP_MS;
         anyhow::ensure!(
             self.notifications.forget_users_after_ms >= 2 * step,
             "notifications.forget_users_after_ms must be at least two days ({} ms)",
@@ -445,14 +448,6 @@ impl Config {
     /// The ping interval.
     pub fn ping_interval(&self) -> Duration {
         Duration::from_millis(self.heartbeat.ping_interval_ms)
-    }
-
-    /// How every client socket's writes are held to account.
-    pub fn pace(&self) -> crate::paced::Pace {
-        crate::paced::Pace {
-            timeout: Duration::from_millis(self.limits.write_timeout_ms),
-            min_rate: self.limits.min_write_rate,
-        }
     }
 
     /// The idle timeout.

@@ -26,6 +26,13 @@ pub struct Pace {
     pub min_rate: u64,
 }
 
+impl Pace {
+    /// The pace the settings ask of every client socket.
+    pub fn of(config: &crate::config::Config) -> Pace {
+        Pace { timeout: Duration::from_millis(config.limits.write_timeout_ms), min_rate: config.limits.min_write_rate }
+    }
+}
+
 /// A socket that can be told to throw away what it has not sent yet, when it is closed.
 pub trait Discard {
     /// From now on, closing resets the connection instead of delivering what is queued.

@@ -38,6 +38,7 @@ impl Server {
     /// Prepares the data dir and the authenticator, and binds `config.listen`.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         config.check()?;
+        let proxies = crate::peer::TrustedProxies::parse(&config.trusted_proxies)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -62,7 +63,6 @@ impl Server {
         relay.start_streams(types.names()).await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
         let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&relay));
         let resources = Resources::new(types, Arc::clone(&storage), Arc::clone(&relay), Arc::clone(&notifier));
-        let proxies = crate::peer::TrustedProxies::parse(&config.trusted_proxies)?;
         let shared = Arc::new(Shared {
             proxies,
             config,
@@ -120,7 +120,7 @@ impl Server {
                     stop.cancelled().await;
                     stopping.graceful_shutdown(None);
                 });
-                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(shared.config.pace());
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(crate::paced::Pace::of(&shared.config));
                 let mut server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle);
                 server
                     .http_builder()
@@ -129,7 +129,7 @@ impl Server {
                     .header_read_timeout(HEADER_READ_TIMEOUT);
                 tokio::spawn(async move { server.serve(app.into_make_service_with_connect_info::<SocketAddr>()).await })
             }
-            _ => tokio::spawn(serve_plain(listener, app, shared.config.pace(), stop)),
+            _ => tokio::spawn(serve_plain(listener, app, crate::paced::Pace::of(&shared.config), stop)),
         };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
         let upkeep = tokio::spawn(crate::metrics::upkeep());

@@ -9,7 +9,7 @@
 //!   messages back (it has already handed them to its hub).
 //! - Delivery is best effort: a broker restart or a network blip loses messages. Whenever a node's receiving side
 //!   (re)connects, and whenever it may have missed messages, the broker reports [`Received::Resync`]; the node then
-//!   reads what it missed from the shared event log ([`crate::fanout`]). The broker never has to be durable: the
+//!   reads what it missed from the shared event log ([`crate::relay`]). The broker never has to be durable: the
 //!   log is the source of truth, the broker only makes the fan-out fast.
 //! - Messages from one publisher arrive in the order it published them.
 //!

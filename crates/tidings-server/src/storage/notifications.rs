@@ -95,9 +95,7 @@ pub struct NotificationHead {
     pub pruned: u64,
 }
 
-/// How stale a user's last sign-in may be before a sign-in writes it again (a day): precise enough for a
-/// retention counted in weeks, and it keeps a write off nearly every sign-in.
-pub const LAST_SEEN_STEP_MS: u64 = 24 * 3600 * 1000;
+pub use crate::config::LAST_SEEN_STEP_MS;
 
 /// A place to keep notifications (see the module docs for the contract).
 #[async_trait]
