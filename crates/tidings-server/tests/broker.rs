@@ -62,6 +62,7 @@ fn event(seq: u64) -> EventRecord {
         actor: "alice".to_owned(),
         data: Map::new(),
         occurred_at: 1_764_000_000_000 + seq,
+        previous: None,
     }
 }
 

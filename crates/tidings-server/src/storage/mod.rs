@@ -105,11 +105,43 @@ pub struct EventRecord {
     pub data: Map<String, Value>,
     /// When it was committed, Unix ms.
     pub occurred_at: u64,
+    /// For an update or a deletion, the resource as it was before: what a query matched then, so that a query
+    /// subscription learns that a resource entered or left it without a storage read. `None` for a creation, and
+    /// for events logged before Tidings kept it (a query subscription then treats the past as unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+}
+
+/// A resource as it was before a change, as far as a query reads it (its id, owner and version are the event's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Previous {
+    /// `createdAt`, Unix ms (which no change moves).
+    pub created_at: u64,
+    /// `updatedAt` before the change, Unix ms.
+    pub updated_at: u64,
+    /// `data` before the change.
+    pub data: Map<String, Value>,
+}
+
+impl Previous {
+    /// What a query reads of `record`, the resource before a change.
+    pub fn of(record: &Record) -> Previous {
+        Previous { created_at: record.created_at, updated_at: record.updated_at, data: record.data.clone() }
+    }
 }
 
 impl EventRecord {
-    /// The event of a change that left `record` as it is, at position `seq` of its type's topic.
-    pub fn of(record: &Record, kind: EventKind, actor: &str, seq: u64, occurred_at: u64) -> EventRecord {
+    /// The event of a change that left `record` as it is, at position `seq` of its type's topic; `previous` is
+    /// the resource before the change (none for a creation).
+    pub fn of(
+        record: &Record,
+        kind: EventKind,
+        actor: &str,
+        seq: u64,
+        occurred_at: u64,
+        previous: Option<Previous>,
+    ) -> EventRecord {
         EventRecord {
             resource_type: record.resource_type.clone(),
             seq,
@@ -120,6 +152,7 @@ impl EventRecord {
             actor: actor.to_owned(),
             data: record.data.clone(),
             occurred_at,
+            previous,
         }
     }
 }

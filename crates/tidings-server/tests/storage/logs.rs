@@ -105,3 +105,22 @@ pub(crate) async fn users_who_stopped_signing_in_are_forgotten_until_they_return
     let copies = storage.notify(Recipients::Everyone, notification("welcome back")).await.expect("notify");
     assert_eq!(copies.iter().map(|n| (n.user_id.as_str(), n.seq)).collect::<Vec<_>>(), [("ann", 2)]);
 }
+
+/// An update's and a deletion's event keep the resource as it was before the change, live and in the log, so
+/// that a query subscription knows what its query matched then; a creation's has nothing before it.
+pub(crate) async fn events_keep_the_resource_as_it_was_before(storage: Arc<dyn Storage>) {
+    let (created, born) = create(&storage, "order", "O-1", json!({ "status": "pending", "n": 1 })).await;
+    assert_eq!(born.previous, None);
+    let changed = match storage.update("order", "O-1", "olga", set("status", json!("shipped"))).await {
+        Ok(UpdateOutcome::Changed(_, event)) => event,
+        other => panic!("expected a change, got {other:?}"),
+    };
+    let before = changed.previous.clone().expect("an update keeps the resource before it");
+    assert_eq!(Value::Object(before.data.clone()), json!({ "status": "pending", "n": 1 }));
+    assert_eq!((before.created_at, before.updated_at), (created.created_at, created.updated_at));
+    let gone = storage.delete("order", "O-1", "olga", Box::new(|_| Ok(()))).await.expect("deleted");
+    let last = gone.previous.clone().expect("a deletion keeps the resource before it");
+    assert_eq!(Value::Object(last.data), json!({ "status": "shipped", "n": 1 }));
+    let logged = storage.events_after("order", None, 0, 10).await.expect("events");
+    assert_eq!(logged, [born, changed, gone], "the log holds what was published");
+}

@@ -16,21 +16,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use serde_json::{Map, Value};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use tidings_protocol::now_ms;
 
+mod events;
 mod list;
 mod notifications;
 mod query;
 
+use self::events::append;
 use self::list::{list_sql, Arg, KeyKind};
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
-    Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
+    Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
@@ -81,10 +82,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_seen BIGINT NOT NULL DEFAULT ((EXTRACT(EPOCH FROM now()) * 1000)::bigint);
     CREATE INDEX users_by_last_seen ON users (last_seen);
 "#,
+    // An update's or a deletion's event keeps the resource as it was before, for query subscriptions' replays.
+    r#"
+    ALTER TABLE events ADD COLUMN previous JSONB;
+"#,
 ];
 
 const RECORD_COLUMNS: &str = "resource_type, id, owner_id, version, created_at, updated_at, data::text";
-const EVENT_COLUMNS: &str = "resource_type, seq, id, version, kind, owner_id, actor, data::text, occurred_at";
 
 /// PostgreSQL storage.
 #[derive(Debug)]
@@ -208,7 +212,7 @@ impl Postgres {
                 other => other.map_err(db_error)?,
             };
         }
-        let event = append(&mut tx, &record, EventKind::Created, &record.owner_id, now).await?;
+        let event = append(&mut tx, &record, EventKind::Created, &record.owner_id, now, None).await?;
         self.commit(tx, &event).await?;
         Ok(Some(CreateOutcome::Created(record, event)))
     }
@@ -292,42 +296,6 @@ async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// Appends the event of a change with the type's next `seq`; the head's row stays locked until the commit.
-async fn append(
-    tx: &mut Tx,
-    record: &Record,
-    kind: EventKind,
-    actor: &str,
-    now: u64,
-) -> Result<EventRecord, StorageError> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO topic_heads (resource_type, seq) VALUES ($1, 1)
-         ON CONFLICT (resource_type) DO UPDATE SET seq = topic_heads.seq + 1 RETURNING seq",
-    )
-    .bind(&record.resource_type)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    let event = EventRecord::of(record, kind, actor, uint(seq)?, now);
-    sqlx::query(
-        "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
-    )
-    .bind(&event.resource_type)
-    .bind(seq)
-    .bind(&event.id)
-    .bind(int(event.version)?)
-    .bind(kind.as_str())
-    .bind(&event.owner_id)
-    .bind(actor)
-    .bind(json(&event.data))
-    .bind(int(now)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    Ok(event)
-}
-
 /// Reads a resource inside a write, locking its row until the commit.
 async fn current(tx: &mut Tx, resource_type: &str, id: &str) -> Result<Record, StorageError> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE");
@@ -349,21 +317,6 @@ fn record_of(row: &PgRow) -> Result<Record, StorageError> {
         created_at: uint(row.try_get(4).map_err(db_error)?)?,
         updated_at: uint(row.try_get(5).map_err(db_error)?)?,
         data: object(row.try_get(6).map_err(db_error)?)?,
-    })
-}
-
-fn event_of(row: &PgRow) -> Result<EventRecord, StorageError> {
-    let kind: String = row.try_get(4).map_err(db_error)?;
-    Ok(EventRecord {
-        resource_type: row.try_get(0).map_err(db_error)?,
-        seq: uint(row.try_get(1).map_err(db_error)?)?,
-        id: row.try_get(2).map_err(db_error)?,
-        version: uint(row.try_get(3).map_err(db_error)?)?,
-        kind: EventKind::parse(&kind).ok_or_else(|| StorageError::Internal(format!("unknown event kind {kind}")))?,
-        owner_id: row.try_get(5).map_err(db_error)?,
-        actor: row.try_get(6).map_err(db_error)?,
-        data: object(row.try_get(7).map_err(db_error)?)?,
-        occurred_at: uint(row.try_get(8).map_err(db_error)?)?,
     })
 }
 
@@ -485,6 +438,7 @@ impl Storage for Postgres {
             return Ok(UpdateOutcome::Unchanged(current));
         };
         let now = now_ms();
+        let previous = Previous::of(&current);
         let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
         sqlx::query(
             "UPDATE resources SET version = $1, updated_at = $2, data = $3::jsonb WHERE resource_type = $4 AND id = $5",
@@ -497,7 +451,7 @@ impl Storage for Postgres {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let event = append(&mut tx, &record, EventKind::Updated, actor, now).await?;
+        let event = append(&mut tx, &record, EventKind::Updated, actor, now, Some(previous)).await?;
         self.commit(tx, &event).await?;
         Ok(UpdateOutcome::Changed(record, event))
     }
@@ -518,8 +472,9 @@ impl Storage for Postgres {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        let previous = Previous::of(&current);
         let gone = Record { version: current.version + 1, ..current };
-        let event = append(&mut tx, &gone, EventKind::Deleted, actor, now_ms()).await?;
+        let event = append(&mut tx, &gone, EventKind::Deleted, actor, now_ms(), Some(previous)).await?;
         self.commit(tx, &event).await?;
         Ok(event)
     }
@@ -531,59 +486,15 @@ impl Storage for Postgres {
         after: u64,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StorageError> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = match id {
-            Some(id) => sqlx::query(AssertSqlSafe(format!(
-                "SELECT {EVENT_COLUMNS} FROM events
-                 WHERE resource_type = $1 AND id = $2 AND version > $3 ORDER BY version LIMIT $4"
-            )))
-            .bind(resource_type)
-            .bind(id.to_owned()),
-            None => sqlx::query(AssertSqlSafe(format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE resource_type = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-            )))
-            .bind(resource_type),
-        };
-        let mut c = self.connection().await?;
-        let mut rows = statement.bind(after).bind(limit).fetch(&mut *c);
-        let (mut events, mut bytes) = (Vec::new(), 0);
-        // Read as a stream, so that rows past the bound are never held (sqlx discards the rest of the result).
-        while bytes < EVENTS_PAGE_BYTES {
-            let Some(row) = rows.try_next().await.map_err(db_error)? else { break };
-            let event = event_of(&row)?;
-            bytes += row.try_get::<&str, _>(7).map_or(0, str::len);
-            events.push(event);
-        }
-        Ok(events)
+        self.read_events(resource_type, id, after, limit).await
     }
 
     async fn head(&self, resource_type: &str) -> Result<u64, StorageError> {
-        let mut c = self.connection().await?;
-        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM topic_heads WHERE resource_type = $1")
-            .bind(resource_type)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(db_error)?;
-        uint(seq.unwrap_or(0))
+        self.read_head(resource_type).await
     }
 
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
-        let mut c = self.connection().await?;
-        // Each type's log loses a prefix, up to the later of the two cuts (the count kept, the age kept), so the
-        // kept range never has a hole, even when nodes' clocks made `occurred_at` go backwards.
-        let dropped = sqlx::query(
-            "DELETE FROM events e USING topic_heads h
-             WHERE e.resource_type = h.resource_type
-               AND e.seq <= GREATEST(h.seq - $2, COALESCE((SELECT MAX(x.seq) FROM events x
-                   WHERE x.resource_type = h.resource_type AND x.occurred_at < $1), 0))",
-        )
-        .bind(int(before)?)
-        .bind(int(keep)?)
-        .execute(&mut *c)
-        .await
-        .map_err(db_error)?;
-        Ok(dropped.rows_affected())
+        self.prune(keep, before).await
     }
 
     async fn ensure_indexes(&self, resource_type: &str, paths: &[String]) -> Result<(), StorageError> {

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
-    Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
+    Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
 };
 
 /// Read connections.
@@ -76,6 +76,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
     UPDATE users SET last_seen = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
     CREATE INDEX users_by_last_seen ON users (last_seen);
+",
+    // An update's or a deletion's event keeps the resource as it was before (`Previous`, as JSON), so that a
+    // query subscription's replay knows what the query matched then.
+    r"
+    ALTER TABLE events ADD COLUMN previous TEXT;
 ",
 ];
 
@@ -237,7 +242,7 @@ fn create(
         }
         other => sql_error(&other),
     })?;
-    let event = append(c, &record, EventKind::Created, &record.owner_id, now)?;
+    let event = append(c, &record, EventKind::Created, &record.owner_id, now, None)?;
     if let Some(key) = key {
         let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
         execute(
@@ -262,6 +267,7 @@ fn update(
     let Some(data) = run_check(check, &current)? else {
         return Ok(UpdateOutcome::Unchanged(current));
     };
+    let previous = Previous::of(&current);
     let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
     execute(
         c,
@@ -269,7 +275,7 @@ fn update(
         params![record.version, record.updated_at, json(&record.data), resource_type, id],
     )
     .map_err(|e| sql_error(&e))?;
-    let event = append(c, &record, EventKind::Updated, actor, now)?;
+    let event = append(c, &record, EventKind::Updated, actor, now, Some(previous))?;
     Ok(UpdateOutcome::Changed(record, event))
 }
 
@@ -285,8 +291,9 @@ fn delete(
     run_check(check, &current)?;
     execute(c, "DELETE FROM resources WHERE resource_type = ? AND id = ?", params![resource_type, id])
         .map_err(|e| sql_error(&e))?;
+    let previous = Previous::of(&current);
     let gone = Record { version: current.version + 1, ..current };
-    append(c, &gone, EventKind::Deleted, actor, now)
+    append(c, &gone, EventKind::Deleted, actor, now, Some(previous))
 }
 
 /// Appends the event of a change, with the type's next `seq`.
@@ -296,6 +303,7 @@ fn append(
     kind: EventKind,
     actor: &str,
     now: u64,
+    previous: Option<Previous>,
 ) -> Result<EventRecord, StorageError> {
     let seq: u64 = c
         .query_row(
@@ -305,11 +313,12 @@ fn append(
             |row| row.get(0),
         )
         .map_err(|e| sql_error(&e))?;
-    let event = EventRecord::of(record, kind, actor, seq, now);
+    let event = EventRecord::of(record, kind, actor, seq, now, previous);
+    let previous = event.previous.as_ref().map(|p| serde_json::to_string(p).unwrap_or_default());
     execute(
         c,
-        "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        params![event.resource_type, seq, event.id, event.version, kind.as_str(), event.owner_id, actor, json(&event.data), now],
+        "INSERT INTO events (resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at, previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![event.resource_type, seq, event.id, event.version, kind.as_str(), event.owner_id, actor, json(&event.data), now, previous],
     )
     .map_err(|e| sql_error(&e))?;
     Ok(event)
@@ -358,6 +367,10 @@ fn event_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
         actor: row.get(6)?,
         data: serde_json::from_str(&data).map_err(|e| bad(7, Box::new(e)))?,
         occurred_at: row.get(8)?,
+        previous: match row.get::<_, Option<String>>(9)? {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| bad(9, Box::new(e)))?),
+            None => None,
+        },
     })
 }
 
@@ -439,7 +452,7 @@ impl Storage for Sqlite {
         let (resource_type, id) = (resource_type.to_owned(), id.map(str::to_owned));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
-            let columns = "resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at";
+            let columns = "resource_type, seq, id, version, kind, owner_id, actor, data, occurred_at, previous";
             let (sql, args) = match &id {
                 Some(id) => (
                     format!("SELECT {columns} FROM events WHERE resource_type = ? AND id = ? AND version > ? ORDER BY version LIMIT ?"),
@@ -455,7 +468,9 @@ impl Storage for Sqlite {
             let (mut events, mut bytes) = (Vec::new(), 0);
             while bytes < EVENTS_PAGE_BYTES {
                 let Some(row) = rows.next().map_err(|e| sql_error(&e))? else { break };
-                bytes += row.get_ref(7).map_err(|e| sql_error(&e))?.as_bytes().map_or(0, <[u8]>::len);
+                for column in [7, 9] {
+                    bytes += row.get_ref(column).map_err(|e| sql_error(&e))?.as_bytes().map_or(0, <[u8]>::len);
+                }
                 events.push(event_of(row).map_err(|e| sql_error(&e))?);
             }
             Ok(events)
