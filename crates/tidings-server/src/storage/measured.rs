@@ -46,6 +46,10 @@ impl Storage for Measured {
         measure("list", self.0.list(query)).await
     }
 
+    async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
+        measure("list", self.0.list_at_head(query)).await
+    }
+
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         measure("create", self.0.create(new, key)).await
     }

@@ -309,6 +309,10 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError>;
     /// A page of resources, each with the value of its order key (for the next page's cursor).
     async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError>;
+    /// A page of resources and the `seq` of the type's latest event, read at one moment: the page shows the
+    /// resources exactly as that event left them (a query subscription's snapshot, followed by the events after
+    /// that `seq`).
+    async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError>;
     /// Creates a resource and its `created` event, or replays an earlier create with the same key.
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError>;
     /// Changes a resource as `check` decides, with its `updated` event.

@@ -57,6 +57,9 @@ impl Storage for Watched {
     async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
         self.inner.list(query).await
     }
+    async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
+        self.inner.list_at_head(query).await
+    }
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         self.inner.create(new, key).await
     }

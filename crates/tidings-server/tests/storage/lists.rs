@@ -102,3 +102,38 @@ pub(crate) async fn lists_filter_by_strings_numbers_booleans_and_null(storage: A
     let page = storage.list(query).await.expect("a page");
     assert_eq!(page.iter().map(|l| l.record.id.as_str()).collect::<Vec<_>>(), ["ITM-5"]);
 }
+
+/// A list read at the head shows the resources exactly as the head's event left them, while writes go on: every
+/// resource in the page is at the version its last event up to the head gave it, and every resource whose last
+/// event up to the head left it present is in the page.
+pub(crate) async fn a_list_at_the_head_is_one_moment(storage: Arc<dyn Storage>) {
+    for n in 0..20 {
+        create(&storage, "order", &format!("O-{n:02}"), json!({ "n": 0 })).await;
+    }
+    let writer = {
+        let storage = Arc::clone(&storage);
+        tokio::spawn(async move {
+            for round in 1..=15 {
+                for n in 0..20 {
+                    let id = format!("O-{n:02}");
+                    storage.update("order", &id, "olga", set("n", json!(round))).await.expect("updated");
+                }
+            }
+        })
+    };
+    let mut moments = 0;
+    while !writer.is_finished() || moments == 0 {
+        let query = ListQuery { resource_type: "order".to_owned(), ..list_query(OrderKey::Id, false, 100) };
+        let (page, head) = storage.list_at_head(query).await.expect("listed");
+        let events = storage.events_after("order", None, 0, 10_000).await.expect("events");
+        let mut expected = std::collections::BTreeMap::new();
+        for event in events.iter().filter(|e| e.seq <= head) {
+            expected.insert(event.id.clone(), event.version);
+        }
+        let seen: std::collections::BTreeMap<String, u64> =
+            page.iter().map(|l| (l.record.id.clone(), l.record.version)).collect();
+        assert_eq!(seen, expected, "the page at head {head} is what the log says up to it");
+        moments += 1;
+    }
+    writer.await.expect("the writer finished");
+}

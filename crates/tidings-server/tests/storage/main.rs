@@ -91,6 +91,7 @@ storage_tests!(
         users_who_stopped_signing_in_are_forgotten_until_they_return,
         queries_list_exactly_what_the_in_memory_evaluator_matches,
         events_keep_the_resource_as_it_was_before,
+        a_list_at_the_head_is_one_moment,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen, a_list_by_an_indexed_field_reads_its_index],
 );

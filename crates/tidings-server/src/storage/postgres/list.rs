@@ -3,12 +3,37 @@
 
 use serde_json::Value;
 
-use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, Row};
 
-use super::{db_error, Postgres, RECORD_COLUMNS};
-use crate::storage::{ListQuery, OrderKey, StorageError};
+use super::{db_error, no_connection, record_of, uint, Postgres, RECORD_COLUMNS};
+use crate::storage::{ListQuery, Listed, OrderKey, StorageError};
 
 impl Postgres {
+    /// [`Storage::list`](crate::storage::Storage::list).
+    pub(super) async fn list_page(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
+        let (sql, args, kind) = list_sql(&query)?;
+        let mut c = self.connection().await?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(args)?).fetch_all(&mut *c).await.map_err(db_error)?;
+        rows.iter().map(|row| listed(row, &kind)).collect()
+    }
+
+    /// [`Storage::list_at_head`](crate::storage::Storage::list_at_head): one REPEATABLE READ transaction sees the
+    /// head and the rows as one commit left them (writers of a type commit in `seq` order, holding its head row).
+    pub(super) async fn list_page_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
+        let (sql, args, kind) = list_sql(&query)?;
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(no_connection)?;
+        let head: Option<i64> = sqlx::query_scalar("SELECT seq FROM topic_heads WHERE resource_type = $1")
+            .bind(&query.resource_type)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(args)?).fetch_all(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let page = rows.iter().map(|row| listed(row, &kind)).collect::<Result<_, _>>()?;
+        Ok((page, uint(head.unwrap_or(0))?))
+    }
+
     /// How PostgreSQL would run a list, with the statistics of `resources` refreshed first (`ANALYZE`): the plan,
     /// one line per step. For operators checking that their `indexes` serve their queries, and for the tests that
     /// check it.
@@ -16,18 +41,39 @@ impl Postgres {
         let (sql, args, _) = list_sql(&query)?;
         let mut c = self.connection().await?;
         sqlx::query("ANALYZE resources").execute(&mut *c).await.map_err(db_error)?;
-        let mut statement = sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("EXPLAIN {sql}")));
-        for arg in args {
-            statement = match arg {
-                Arg::Text(v) => statement.bind(v),
-                Arg::Int(v) => statement.bind(v),
-                Arg::Float(v) => statement.bind(v),
-                Arg::TextList(v) => statement.bind(v),
-                Arg::FloatList(v) => statement.bind(v),
-            };
-        }
-        statement.fetch_all(&mut *c).await.map_err(db_error)
+        sqlx::query_scalar_with::<_, String, _>(AssertSqlSafe(format!("EXPLAIN {sql}")), arguments(args)?)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_error)
     }
+}
+
+/// The values of a list query, bound in order.
+fn arguments(args: Vec<Arg>) -> Result<PgArguments, StorageError> {
+    let mut bound = PgArguments::default();
+    for arg in args {
+        match arg {
+            Arg::Text(v) => bound.add(v),
+            Arg::Int(v) => bound.add(v),
+            Arg::Float(v) => bound.add(v),
+            Arg::TextList(v) => bound.add(v),
+            Arg::FloatList(v) => bound.add(v),
+        }
+        .map_err(|e| StorageError::Internal(format!("cannot bind a list argument: {e}")))?;
+    }
+    Ok(bound)
+}
+
+/// A row of a list page: the record, and its order key as [`list_sql`] computed it.
+fn listed(row: &PgRow, kind: &KeyKind) -> Result<Listed, StorageError> {
+    let key = match kind {
+        KeyKind::Int => Value::from(row.try_get::<i64, _>(7).map_err(db_error)?),
+        KeyKind::Text => Value::String(row.try_get(7).map_err(db_error)?),
+        KeyKind::Float => {
+            serde_json::Number::from_f64(row.try_get(7).map_err(db_error)?).map_or(Value::Null, Value::Number)
+        }
+    };
+    Ok(Listed { record: record_of(row)?, key })
 }
 
 /// A value bound to a list query.
@@ -40,14 +86,14 @@ pub(super) enum Arg {
 }
 
 /// How a list's order key is computed, bound and read back.
-pub(super) enum KeyKind {
+enum KeyKind {
     Int,
     Text,
     Float,
 }
 
 /// Builds the SQL of a list page: equality filters on JSONB fields, keyset pagination on (order key, id).
-pub(super) fn list_sql(query: &ListQuery) -> Result<(String, Vec<Arg>, KeyKind), StorageError> {
+fn list_sql(query: &ListQuery) -> Result<(String, Vec<Arg>, KeyKind), StorageError> {
     fn param(args: &mut Vec<Arg>, arg: Arg) -> String {
         args.push(arg);
         format!("${}", args.len())

@@ -28,7 +28,6 @@ mod notifications;
 mod query;
 
 use self::events::append;
-use self::list::{list_sql, Arg, KeyKind};
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
     Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
@@ -386,30 +385,11 @@ impl Storage for Postgres {
     }
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
-        let (sql, args, kind) = list_sql(&query)?;
-        let mut statement = sqlx::query(AssertSqlSafe(sql));
-        for arg in args {
-            statement = match arg {
-                Arg::Text(v) => statement.bind(v),
-                Arg::Int(v) => statement.bind(v),
-                Arg::Float(v) => statement.bind(v),
-                Arg::TextList(v) => statement.bind(v),
-                Arg::FloatList(v) => statement.bind(v),
-            };
-        }
-        let mut c = self.connection().await?;
-        let rows = statement.fetch_all(&mut *c).await.map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let key = match kind {
-                    KeyKind::Int => Value::from(row.try_get::<i64, _>(7).map_err(db_error)?),
-                    KeyKind::Text => Value::String(row.try_get(7).map_err(db_error)?),
-                    KeyKind::Float => serde_json::Number::from_f64(row.try_get(7).map_err(db_error)?)
-                        .map_or(Value::Null, Value::Number),
-                };
-                Ok(Listed { record: record_of(row)?, key })
-            })
-            .collect()
+        self.list_page(query).await
+    }
+
+    async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
+        self.list_page_at_head(query).await
     }
 
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {

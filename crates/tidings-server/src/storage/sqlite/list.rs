@@ -4,8 +4,10 @@
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use super::{sql_error, Sqlite, RECORD_COLUMNS};
-use crate::storage::{ListQuery, OrderKey, StorageError};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{record_of, sql_error, Sqlite, RECORD_COLUMNS};
+use crate::storage::{ListQuery, Listed, OrderKey, StorageError};
 
 impl Sqlite {
     /// How SQLite would run a list, with the statistics of `resources` refreshed first (`ANALYZE`): its query
@@ -23,6 +25,43 @@ impl Sqlite {
         })
         .await
     }
+}
+
+/// The rows of a list page built by [`list_sql`].
+pub(super) fn rows(c: &Connection, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Listed>, StorageError> {
+    let mut statement = c.prepare_cached(sql).map_err(|e| sql_error(&e))?;
+    let rows = statement
+        .query_map(rusqlite::params_from_iter(args), |row| {
+            let key: SqlValue = row.get(7)?;
+            Ok(Listed { record: record_of(row)?, key: json_of(key) })
+        })
+        .map_err(|e| sql_error(&e))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
+}
+
+/// The rows of a list page and the type's head, read in one transaction: WAL gives it one snapshot of the
+/// database, so the page shows the resources exactly as the head's event left them.
+pub(super) fn rows_at_head(
+    c: &Connection,
+    resource_type: &str,
+    sql: &str,
+    args: Vec<SqlValue>,
+) -> Result<(Vec<Listed>, u64), StorageError> {
+    c.execute_batch("BEGIN").map_err(|e| sql_error(&e))?;
+    let read = (|| {
+        let head: Option<u64> = c
+            .query_row("SELECT seq FROM topic_heads WHERE resource_type = ?", [resource_type], |row| row.get(0))
+            .optional()
+            .map_err(|e| sql_error(&e))?;
+        Ok((rows(c, sql, args)?, head.unwrap_or(0)))
+    })();
+    // A read-only transaction: ending it either way gives the snapshot back, and a failure to end it is a
+    // failure of the read.
+    if let Err(error) = c.execute_batch("COMMIT") {
+        let _ = c.execute_batch("ROLLBACK");
+        return Err(sql_error(&error));
+    }
+    read
 }
 
 /// Builds the SQL of a list page: equality filters on JSON fields, keyset pagination on (order key, id).

@@ -402,17 +402,12 @@ impl Storage for Sqlite {
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Listed>, StorageError> {
         let (sql, args) = list::list_sql(&query)?;
-        self.read(move |c| {
-            let mut statement = c.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(args), |row| {
-                    let key: SqlValue = row.get(7)?;
-                    Ok(Listed { record: record_of(row)?, key: list::json_of(key) })
-                })
-                .map_err(|e| sql_error(&e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
-        })
-        .await
+        self.read(move |c| list::rows(c, &sql, args)).await
+    }
+
+    async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
+        let (sql, args) = list::list_sql(&query)?;
+        self.read(move |c| list::rows_at_head(c, &query.resource_type, &sql, args)).await
     }
 
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
