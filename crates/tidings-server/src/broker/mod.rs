@@ -122,11 +122,11 @@ mod tests {
             actor: "olga".to_owned(),
             data: serde_json::from_str(r#"{"status":"paid","quantity":2}"#).expect("json"),
             occurred_at: 1_764_000_000_000,
-            previous: Some(crate::storage::Previous {
+            previous: Some(Box::new(crate::storage::Previous {
                 created_at: 1_763_000_000_000,
                 updated_at: 1_763_500_000_000,
                 data: serde_json::from_str(r#"{"status":"pending","quantity":2}"#).expect("json"),
-            }),
+            })),
         };
         let bytes = Wire::encode("node-a", Publication::Event { event: event.clone() });
         let back = Wire::decode(&bytes).expect("decodes");

@@ -109,7 +109,7 @@ pub struct EventRecord {
     /// subscription learns that a resource entered or left it without a storage read. `None` for a creation, and
     /// for events logged before Tidings kept it (a query subscription then treats the past as unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<Previous>,
+    pub previous: Option<Box<Previous>>,
 }
 
 /// A resource as it was before a change, as far as a query reads it (its id, owner and version are the event's).
@@ -152,7 +152,7 @@ impl EventRecord {
             actor: actor.to_owned(),
             data: record.data.clone(),
             occurred_at,
-            previous,
+            previous: previous.map(Box::new),
         }
     }
 }
