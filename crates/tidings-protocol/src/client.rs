@@ -230,6 +230,35 @@ pub struct Subscribe {
     /// Replay every event with a greater `seq` before going live; the reply says whether all could be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<Seq>,
+    /// Only the resources of a type topic that match this query (protocol 1.1; docs/protocol.md, 8.5): their
+    /// changes, and word when one enters or leaves the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Query>,
+    /// With `true`, on a type topic (protocol 1.1): the reply carries the first page of what the topic covers now
+    /// (what matches the query, when there is one), exactly as of the reply's `seq`; when `since` is recovered,
+    /// the replay is sent instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<bool>,
+}
+
+impl Subscribe {
+    /// Checks what the field types alone cannot: a query's bounds, and that `query` and `snapshot` go with a
+    /// resource-type topic only. Pointers start at the message root.
+    pub fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let on_type = matches!(self.topic.kind(), crate::TopicKind::ResourceType(_));
+        if let Some(query) = &self.query {
+            if on_type {
+                errors.extend(query.check("/payload/query"));
+            } else {
+                errors.push(FieldError::new("/payload/query", "applies to a resource-type topic only"));
+            }
+        }
+        if self.snapshot == Some(true) && !on_type {
+            errors.push(FieldError::new("/payload/snapshot", "applies to a resource-type topic only"));
+        }
+        errors
+    }
 }
 
 /// `unsubscribe` from a client: ends one subscription of this connection.

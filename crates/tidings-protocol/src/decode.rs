@@ -289,17 +289,20 @@ impl Decode for ClientMessage {
                     .with_detail("requested", connect.protocol_version.as_str())
                     .with_detail("supported", vec![crate::PROTOCOL_VERSION]))
             }
-            ClientMessage::Read(read) => {
-                let errors = read.check();
-                if errors.is_empty() {
-                    return Ok(());
-                }
-                let message = format!("invalid read payload: {}", summary(&errors));
-                Err(ErrorPayload::with_field_errors(ErrorCode::InvalidParams, message, errors))
-            }
+            ClientMessage::Read(read) => rules_kept("read", read.check()),
+            ClientMessage::Subscribe(subscribe) => rules_kept("subscribe", subscribe.check()),
             _ => Ok(()),
         }
     }
+}
+
+/// INVALID_PARAMS for a payload that breaks the rules its field types alone cannot say (`Read::check`, ...).
+fn rules_kept(ty: &str, errors: Vec<FieldError>) -> Result<(), ErrorPayload> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let message = format!("invalid {ty} payload: {}", summary(&errors));
+    Err(ErrorPayload::with_field_errors(ErrorCode::InvalidParams, message, errors))
 }
 
 impl Decode for ServerMessage {

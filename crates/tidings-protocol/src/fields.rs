@@ -446,6 +446,8 @@ bounded_integer! {
 impl Limit {
     /// The page size when a list read names none.
     pub const DEFAULT: Limit = Limit(20);
+    /// The largest page: also a query subscription's snapshot.
+    pub const LARGEST: Limit = Limit(100);
 }
 
 #[cfg(test)]

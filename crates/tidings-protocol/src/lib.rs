@@ -30,7 +30,7 @@ pub use fields::{
     Text, Topic, TopicKind, UserId, Version, MAX_SAFE_INTEGER,
 };
 pub use message_type::{MessageType, Side};
-pub use push::{Actor, ActorKind, Event, Level, Notification};
+pub use push::{Actor, ActorKind, Event, LeaveReason, Level, Notification};
 pub use query::{And, Not, Op, Or, Query, Term};
 pub use server::{
     AuthSuccess, Connected, Deleted, Disconnect, Heartbeat, Limits, RateLimit, ReadResult, Resource, ResourceList,

@@ -13,7 +13,8 @@ use crate::fields::{ResourceId, ResourceType, Seq, SubscriptionId, Text, Topic, 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// `<resourceType>_created`, `<resourceType>_updated` or `<resourceType>_deleted`, such as `order_created`.
+    /// `<resourceType>_created`, `<resourceType>_updated` or `<resourceType>_deleted`, such as `order_created`;
+    /// through a query subscription (protocol 1.1) also `<resourceType>_entered` and `<resourceType>_left`.
     pub event_type: Text<1, 128>,
     /// The resource's `data` after the change; for a deletion, its last `data`.
     pub data: Map<String, Value>,
@@ -48,6 +49,68 @@ pub struct Event {
         deserialize_with = "crate::fields::optional_safe_integer"
     )]
     pub occurred_at: Option<u64>,
+    /// On a `_left` event (protocol 1.1): why the resource left the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<LeaveReason>,
+}
+
+/// Why a resource left a query subscription's view. Later minor versions may add reasons (such as one for a
+/// resource that an access rule hides); a client reads those as [`LeaveReason::Other`] and drops the resource all
+/// the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// A change made it stop matching the query: `unmatched`.
+    Unmatched,
+    /// It was deleted: `deleted`.
+    Deleted,
+    /// A reason this version does not know.
+    Other,
+}
+
+impl LeaveReason {
+    /// What the wire says for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Unmatched => "unmatched",
+            LeaveReason::Deleted => "deleted",
+            LeaveReason::Other => "other",
+        }
+    }
+}
+
+impl Serialize for LeaveReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LeaveReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let reason = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        if reason.is_empty() || reason.len() > 32 || !reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(serde::de::Error::custom("must be 1 to 32 lowercase letters or underscores"));
+        }
+        Ok(match reason.as_ref() {
+            "unmatched" => LeaveReason::Unmatched,
+            "deleted" => LeaveReason::Deleted,
+            _ => LeaveReason::Other,
+        })
+    }
+}
+
+impl JsonSchema for LeaveReason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LeaveReason".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // Open on purpose, like error codes: later minor versions may add reasons, and clients must read them.
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z_]{1,32}$",
+            "description": "Why a resource left a query subscription: unmatched (a change made it stop matching) or deleted; later versions may add others.",
+        })
+    }
 }
 
 /// Who made a change: a user, or the server itself (its HTTP API, a retention job).

@@ -30,7 +30,7 @@ pub fn payload_schema(side: Side, ty: MessageType) -> Option<Value> {
         (Side::Client, T::Read) => with_read_rules(generate::<Read>()),
         (Side::Client, T::Update) => generate::<Update>(),
         (Side::Client, T::Delete) => generate::<Delete>(),
-        (Side::Client, T::Subscribe) => generate::<Subscribe>(),
+        (Side::Client, T::Subscribe) => with_subscribe_rules(generate::<Subscribe>()),
         (Side::Client, T::Unsubscribe) => generate::<Unsubscribe>(),
         (_, T::Ping | T::Pong) => generate::<Empty>(),
         (Side::Server, T::Connect) => generate::<Connected>(),
@@ -192,8 +192,12 @@ fn collect(error: &jsonschema::ValidationError<'_>, prefix: &str, out: &mut Vec<
     let mut pointer = format!("{prefix}{}", error.instance_path().as_str());
     let branches = match error.kind() {
         K::AnyOf { context } | K::OneOfNotValid { context } => context,
-        // In message schemas the only `then` branch is the read-by-id rule of `with_read_rules`; resource
-        // schemas (validated with another prefix) may have their own.
+        // In message schemas the `then` branches are the subscribe rule of `with_subscribe_rules` (under `allOf`)
+        // and the read-by-id rule of `with_read_rules`; resource schemas (validated with another prefix) may have
+        // their own.
+        _ if prefix == "/payload" && error.schema_path().as_str().contains("/allOf/0/then/") => {
+            return out.push(FieldError::new(pointer, "applies to a resource-type topic only"));
+        }
         _ if prefix == "/payload" && error.schema_path().as_str().contains("/then/") => {
             return out.push(FieldError::new(pointer, "cannot be combined with id"));
         }
@@ -348,6 +352,21 @@ fn with_read_rules(mut schema: Value) -> Value {
                 "filter": absent, "query": absent, "orderBy": absent, "limit": absent, "cursor": absent
             } }),
         );
+    }
+    schema
+}
+
+/// A query and a snapshot go with a resource-type topic only; the decoder checks the same rule in
+/// `Subscribe::check`.
+fn with_subscribe_rules(mut schema: Value) -> Value {
+    if let Some(object) = schema.as_object_mut() {
+        // Not a type topic: the notifications topic, or one resource (`type:id`).
+        let other_topic = json!({ "properties": { "topic": { "type": "string", "pattern": "^(notifications$|[^:]*:)" } },
+                                  "required": ["topic"] });
+        let rule = json!({ "if": other_topic, "then": { "properties": {
+            "query": { "type": "null" }, "snapshot": { "enum": [false, null] }
+        } } });
+        object.insert("allOf".to_owned(), json!([rule]));
     }
     schema
 }

@@ -210,7 +210,7 @@ pub struct Deleted {
 }
 
 /// The `subscribe` reply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscribed {
     /// Names this subscription in its events and in `unsubscribe`.
@@ -223,6 +223,13 @@ pub struct Subscribed {
     /// some are gone (outside retention) and the client must re-read what it shows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<bool>,
+    /// Present when the request asked for a `snapshot` (protocol 1.1) and no replay follows: the first page of
+    /// what the subscription covers, exactly as of `seq`, in the order of `createdAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Resource>>,
+    /// With `items`, when more match: read the rest with `read` (the same `query`, this `cursor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<Text<1, 512>>,
 }
 
 /// The `unsubscribe` reply, or a push when the server ends a subscription (then with `reason`).

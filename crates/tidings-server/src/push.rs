@@ -8,20 +8,40 @@
 use std::sync::Arc;
 
 use tidings_protocol::{
-    encode, Actor, ActorKind, CloseCode, Disconnect, Envelope, Event, Level, Notification, ResourceId, ResourceType,
-    Seq, ServerMessage, Text, Topic, Version,
+    encode, Actor, ActorKind, CloseCode, Disconnect, Envelope, Event, LeaveReason, Level, Notification, ResourceId,
+    ResourceType, Seq, ServerMessage, Text, Topic, Version,
 };
 
+use crate::query::Change;
 use crate::storage::{EventRecord, NotificationRecord};
 
 /// The `event` push of a stored event for one topic, whose `seq` is `seq` (the type's seq, or the version for a
 /// one-resource topic). The topic is also the subscription's id, which is what lets one encoding serve everyone.
 pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<str>> {
+    encode_as(event, (topic, topic, seq), event.kind.as_str(), None)
+}
+
+/// The `event` push of a stored event through a query subscription on its type's topic: `subscription` is the
+/// query's id, the same for every subscriber to the query, and `change` what the event means to the query.
+pub fn encode_change(event: &EventRecord, subscription: &str, change: Change) -> Option<Arc<str>> {
+    let reason = match change {
+        Change::Left(reason) => Some(reason),
+        _ => None,
+    };
+    encode_as(event, (&event.resource_type, subscription, event.seq), change.as_str(), reason)
+}
+
+fn encode_as(
+    event: &EventRecord,
+    (topic, subscription, seq): (&str, &str, u64),
+    suffix: &str,
+    reason: Option<LeaveReason>,
+) -> Option<Arc<str>> {
     let payload = Event {
-        event_type: Text::new(format!("{}_{}", event.resource_type, event.kind.as_str())).ok()?,
+        event_type: Text::new(format!("{}_{suffix}", event.resource_type)).ok()?,
         data: event.data.clone(),
         topic: Some(Topic::new(topic).ok()?),
-        subscription_id: Some(Text::new(topic).ok()?),
+        subscription_id: Some(Text::new(subscription).ok()?),
         seq: Some(Seq::new(seq).ok()?),
         resource_type: Some(ResourceType::new(event.resource_type.clone()).ok()?),
         id: Some(ResourceId::new(event.id.clone()).ok()?),
@@ -29,6 +49,7 @@ pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<st
         owner_id: Some(Text::new(event.owner_id.clone()).ok()?),
         actor: Some(Actor { kind: ActorKind::User, id: Text::new(event.actor.clone()).ok()? }),
         occurred_at: Some(event.occurred_at),
+        reason,
     };
     Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Event(payload)))))
 }

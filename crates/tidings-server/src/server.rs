@@ -120,7 +120,8 @@ impl Server {
                     stop.cancelled().await;
                     stopping.graceful_shutdown(None);
                 });
-                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(crate::paced::Pace::of(&shared.config));
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+                    .acceptor(crate::paced::Pace::of(&shared.config));
                 let mut server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle);
                 server
                     .http_builder()

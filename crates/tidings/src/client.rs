@@ -168,7 +168,7 @@ fn parse(line: &str) -> anyhow::Result<ClientMessage> {
             let topic = Topic::new(word("TOPIC")?).map_err(anyhow::Error::msg)?;
             let since = words.next().map(|s| s.parse::<u64>().context("SINCE must be a number")).transpose()?;
             let since = since.map(Seq::new).transpose().map_err(anyhow::Error::msg)?;
-            ClientMessage::Subscribe(Subscribe { topic, since })
+            ClientMessage::Subscribe(Subscribe { topic, since, query: None, snapshot: None })
         }
         "unsubscribe" => {
             let id = Text::new(word("a subscription id")?).map_err(anyhow::Error::msg)?;

@@ -52,6 +52,12 @@ fn every_workload_runs_and_reports() {
     let published = fanout["extra"]["events_published"].as_u64().expect("events published");
     assert!(fanout["operations"].as_u64() <= Some(20 * published), "{fanout}");
 
+    // Forty subscribers over twenty queries, each order matching two of them: four deliveries per event at most.
+    let filtered = bench(&served, "fanout-filtered", &["--subscribers", "40", "--queries", "20"]);
+    let published = filtered["extra"]["events_published"].as_u64().expect("events published");
+    assert!(filtered["operations"].as_u64() <= Some(4 * published), "{filtered}");
+    assert_eq!(filtered["extra"]["queries"], 20, "{filtered}");
+
     let slow = bench(&served, "slow-consumer", &["--subscribers", "20"]);
     assert!(slow["extra"]["slow_subscriber_still_connected"].is_boolean(), "{slow}");
     assert!(slow["extra"]["server_peak_rss_bytes"].as_u64() > Some(0), "{slow}");

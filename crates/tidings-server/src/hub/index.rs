@@ -1,4 +1,7 @@
 //! The subscriber index: topic and owner to mailboxes, so an event finds its subscribers without a scan.
+//!
+//! A type topic's subscribers are kept in groups by subscription id: the plain topic is one group, and each
+//! distinct query on the type another, so that the fan-out evaluates a query once for everyone who follows it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,6 +9,26 @@ use std::sync::Arc;
 use tidings_protocol::{Topic, TopicKind};
 
 use super::Mailbox;
+use crate::query::Condition;
+
+/// What one subscription follows in the hub: a topic, and on a type topic, perhaps a query.
+#[derive(Clone, Debug)]
+pub struct Follow {
+    /// The topic.
+    pub topic: Topic,
+    /// The subscription's id: the topic itself, or for a query, the type and a digest of the query. The same for
+    /// every subscriber to the same query, so that its events are evaluated and encoded once for them all.
+    pub id: Arc<str>,
+    /// On a type topic: only the changes of what this matches.
+    pub condition: Option<Arc<Condition>>,
+}
+
+impl Follow {
+    /// A whole topic; its id is the topic.
+    pub fn topic(topic: Topic) -> Follow {
+        Follow { id: Arc::from(topic.as_str()), topic, condition: None }
+    }
+}
 
 /// How much of a type topic a subscription reaches, decided by the type's read rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,16 +39,44 @@ pub enum Scope {
     Own(String),
 }
 
+/// The subscribers of a type topic that share one subscription id.
 #[derive(Debug, Default)]
-struct TypeSubscribers {
+pub struct Group {
+    /// For a query subscription, its query.
+    pub condition: Option<Arc<Condition>>,
     all: Vec<Mailbox>,
     owners: HashMap<String, Vec<Mailbox>>,
+}
+
+impl Group {
+    /// The mailboxes that may see an event of a resource owned by `owner`.
+    pub fn subscribers<'a>(&'a self, owner: &str) -> impl Iterator<Item = &'a Mailbox> {
+        let own = self.owners.get(owner).map(Vec::as_slice).unwrap_or_default();
+        self.all.iter().chain(own)
+    }
+
+    fn mailboxes(&self) -> impl Iterator<Item = &Mailbox> {
+        self.all.iter().chain(self.owners.values().flatten())
+    }
+
+    fn remove(&mut self, connection: u64) -> usize {
+        let mut removed = retain_others(&mut self.all, connection);
+        for list in self.owners.values_mut() {
+            removed += retain_others(list, connection);
+        }
+        self.owners.retain(|_, list| !list.is_empty());
+        removed
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all.is_empty() && self.owners.is_empty()
+    }
 }
 
 /// Mailboxes by topic.
 #[derive(Debug, Default)]
 pub struct Index {
-    types: HashMap<String, TypeSubscribers>,
+    types: HashMap<String, HashMap<Arc<str>, Group>>,
     resources: HashMap<(String, String), Vec<Mailbox>>,
     users: HashMap<String, Vec<Mailbox>>,
     count: usize,
@@ -33,13 +84,16 @@ pub struct Index {
 
 impl Index {
     /// Adds one subscription.
-    pub fn add(&mut self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
-        let list = match topic.kind() {
+    pub fn add(&mut self, follow: &Follow, mailbox: &Mailbox, scope: Scope) {
+        let list = match follow.topic.kind() {
             TopicKind::ResourceType(ty) => {
-                let subscribers = self.types.entry(ty.to_owned()).or_default();
+                let groups = self.types.entry(ty.to_owned()).or_default();
+                let group = groups
+                    .entry(Arc::clone(&follow.id))
+                    .or_insert_with(|| Group { condition: follow.condition.clone(), ..Group::default() });
                 match scope {
-                    Scope::All => &mut subscribers.all,
-                    Scope::Own(owner) => subscribers.owners.entry(owner).or_default(),
+                    Scope::All => &mut group.all,
+                    Scope::Own(owner) => group.owners.entry(owner).or_default(),
                 }
             }
             TopicKind::Resource(ty, id) => self.resources.entry((ty.to_owned(), id.to_owned())).or_default(),
@@ -49,17 +103,21 @@ impl Index {
         self.count += 1;
     }
 
-    /// Removes a connection's subscription to one topic.
-    pub fn remove(&mut self, topic: &Topic, connection: u64) {
-        let removed = match topic.kind() {
-            TopicKind::ResourceType(ty) => self.types.get_mut(ty).map_or(0, |subscribers| {
-                let mut removed = retain_others(&mut subscribers.all, connection);
-                for list in subscribers.owners.values_mut() {
-                    removed += retain_others(list, connection);
+    /// Removes a connection's subscription.
+    pub fn remove(&mut self, follow: &Follow, connection: u64) {
+        let removed = match follow.topic.kind() {
+            TopicKind::ResourceType(ty) => {
+                let Some(groups) = self.types.get_mut(ty) else { return };
+                let Some(group) = groups.get_mut(&*follow.id) else { return };
+                let removed = group.remove(connection);
+                if group.is_empty() {
+                    groups.remove(&*follow.id);
                 }
-                subscribers.owners.retain(|_, list| !list.is_empty());
+                if groups.is_empty() {
+                    self.types.remove(ty);
+                }
                 removed
-            }),
+            }
             TopicKind::Resource(ty, id) => {
                 let key = (ty.to_owned(), id.to_owned());
                 let removed = self.resources.get_mut(&key).map_or(0, |list| retain_others(list, connection));
@@ -76,12 +134,13 @@ impl Index {
     /// Removes every subscription of a connection (a slow consumer), wherever it is.
     pub fn drop_connection(&mut self, connection: u64) {
         let mut removed = 0;
-        for subscribers in self.types.values_mut() {
-            removed += retain_others(&mut subscribers.all, connection);
-            for list in subscribers.owners.values_mut() {
-                removed += retain_others(list, connection);
+        for groups in self.types.values_mut() {
+            for group in groups.values_mut() {
+                removed += group.remove(connection);
             }
+            groups.retain(|_, group| !group.is_empty());
         }
+        self.types.retain(|_, groups| !groups.is_empty());
         for list in self.resources.values_mut() {
             removed += retain_others(list, connection);
         }
@@ -91,12 +150,9 @@ impl Index {
         self.count -= removed;
     }
 
-    /// The mailboxes of a type topic that may see an event of a resource owned by `owner`.
-    pub fn type_subscribers<'a>(&'a self, resource_type: &str, owner: &str) -> impl Iterator<Item = &'a Mailbox> {
-        let subscribers = self.types.get(resource_type);
-        let all = subscribers.map(|s| s.all.as_slice()).unwrap_or_default();
-        let own = subscribers.and_then(|s| s.owners.get(owner)).map(Vec::as_slice).unwrap_or_default();
-        all.iter().chain(own)
+    /// The groups of a type topic's subscribers, by subscription id.
+    pub fn type_groups(&self, resource_type: &str) -> impl Iterator<Item = (&Arc<str>, &Group)> {
+        self.types.get(resource_type).into_iter().flatten()
     }
 
     /// The mailboxes of a one-resource topic.
@@ -105,15 +161,13 @@ impl Index {
         self.resources.get(&key).map(Vec::as_slice).unwrap_or_default().iter()
     }
 
-    /// Every subscription to a type's topic and to its resources' topics, as (topic, mailbox): for word that the
-    /// type lost events. A rare walk over the type's one-resource topics, never on the path of an event.
+    /// Every subscription to a type's topic (queries included) and to its resources' topics, as (subscription id,
+    /// mailbox): for word that the type lost events. A rare walk over the type's one-resource topics, never on the
+    /// path of an event.
     pub fn topics_of_type(&self, resource_type: &str) -> Vec<(Arc<str>, Mailbox)> {
         let mut found = Vec::new();
-        if let Some(subscribers) = self.types.get(resource_type) {
-            let topic: Arc<str> = Arc::from(resource_type);
-            for mailbox in subscribers.all.iter().chain(subscribers.owners.values().flatten()) {
-                found.push((Arc::clone(&topic), mailbox.clone()));
-            }
+        for (id, group) in self.type_groups(resource_type) {
+            found.extend(group.mailboxes().map(|mailbox| (Arc::clone(id), mailbox.clone())));
         }
         for ((ty, id), mailboxes) in &self.resources {
             if ty == resource_type {

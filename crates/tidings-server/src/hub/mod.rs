@@ -3,7 +3,8 @@
 //! The hub does no I/O. Writers publish events after their commit, possibly out of order when several commit at
 //! once; the hub releases each type's events strictly in `seq` order, holding early ones until the missing ones
 //! arrive (a gap that stays open is filled from storage by the task that [`Hub::publish`] asks for). Each event is
-//! encoded once per topic, and the same bytes go to every mailbox that may see it. Subscribers are found through
+//! encoded once per subscription id (a topic, or a distinct query on a type, evaluated once), and the same bytes go
+//! to every mailbox that may see it. Subscribers are found through
 //! an index by topic and owner, never by scanning connections. A mailbox is bounded: when it is full, its
 //! connection is flagged as a slow consumer and dropped from the fan-out, and never delays anyone else.
 
@@ -14,14 +15,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tidings_protocol::Topic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::push::encode_event;
+use crate::push::{encode_change, encode_event};
 use crate::storage::{EventKind, EventRecord};
 use index::Index;
-pub use index::Scope;
+pub use index::{Follow, Scope};
 
 /// What a mailbox carries to its session: one encoded push.
 #[derive(Clone, Debug)]
@@ -51,14 +51,14 @@ impl Delivery {
 /// learns from `recovered` whether to re-read.
 #[derive(Clone, Debug)]
 pub struct LostPush {
-    /// The subscription (its topic) that missed events.
+    /// The subscription (its id) that missed events.
     pub topic: Arc<str>,
 }
 
 /// An event on its way to one subscriber.
 #[derive(Clone, Debug)]
 pub struct EventPush {
-    /// The subscription (its topic) the push belongs to.
+    /// The subscription (its id) the push belongs to.
     pub topic: Arc<str>,
     /// Its position in the topic, to drop what a replay already sent.
     pub seq: u64,
@@ -251,16 +251,16 @@ impl Hub {
         stream.next.map(|next| next.saturating_sub(1))
     }
 
-    /// Adds a subscription of `mailbox` to `topic`, reaching what `scope` allows.
-    pub fn subscribe(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
-        self.inner().index.add(topic, mailbox, scope);
+    /// Adds a subscription of `mailbox`, reaching what `scope` allows.
+    pub fn subscribe(&self, follow: &Follow, mailbox: &Mailbox, scope: Scope) {
+        self.inner().index.add(follow, mailbox, scope);
     }
 
-    /// Changes the scope of a connection's subscription to `topic` under one lock, so no event falls between.
-    pub fn rescope(&self, topic: &Topic, mailbox: &Mailbox, scope: Scope) {
+    /// Changes the scope of a connection's subscription under one lock, so no event falls between.
+    pub fn rescope(&self, follow: &Follow, mailbox: &Mailbox, scope: Scope) {
         let mut state = self.inner();
-        state.index.remove(topic, mailbox.connection);
-        state.index.add(topic, mailbox, scope);
+        state.index.remove(follow, mailbox.connection);
+        state.index.add(follow, mailbox, scope);
     }
 
     /// The last `seq` of a type's stream the hub has released, once the stream has started.
@@ -268,16 +268,16 @@ impl Hub {
         self.inner().streams.get(resource_type).and_then(|s| s.next).map(|next| next.saturating_sub(1))
     }
 
-    /// Removes a connection's subscription to `topic`.
-    pub fn unsubscribe(&self, topic: &Topic, connection: u64) {
-        self.inner().index.remove(topic, connection);
+    /// Removes a connection's subscription.
+    pub fn unsubscribe(&self, follow: &Follow, connection: u64) {
+        self.inner().index.remove(follow, connection);
     }
 
     /// Removes every subscription of a connection.
-    pub fn leave(&self, topics: &[Topic], connection: u64) {
+    pub fn leave(&self, follows: &[Follow], connection: u64) {
         let mut state = self.inner();
-        for topic in topics {
-            state.index.remove(topic, connection);
+        for follow in follows {
+            state.index.remove(follow, connection);
         }
     }
 
@@ -287,17 +287,25 @@ impl Hub {
     }
 }
 
-/// Encodes an event once per topic and offers it to every mailbox that may see it.
+/// Encodes an event once per subscription id and offers it to every mailbox that may see it. A query is
+/// evaluated only when someone who may see the event follows it.
 fn fan_out(index: &mut Index, event: &EventRecord) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
-    {
-        let type_topic: Arc<str> = Arc::from(event.resource_type.as_str());
-        let mut subscribers = index.type_subscribers(&event.resource_type, &event.owner_id).peekable();
-        if subscribers.peek().is_some() {
-            if let Some(text) = encode_event(event, &type_topic, event.seq) {
-                offer_all(subscribers, (&type_topic, event.seq, false), &text, &mut slow);
-            }
+    for (id, group) in index.type_groups(&event.resource_type) {
+        let mut subscribers = group.subscribers(&event.owner_id).peekable();
+        if subscribers.peek().is_none() {
+            continue;
+        }
+        let text = match &group.condition {
+            None => encode_event(event, id, event.seq),
+            Some(condition) => match condition.change(event) {
+                Some(change) => encode_change(event, id, change),
+                None => continue,
+            },
+        };
+        if let Some(text) = text {
+            offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
         }
     }
     {

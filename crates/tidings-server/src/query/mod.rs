@@ -13,8 +13,10 @@
 //! `ne`, `nin`, `exists: false` and `eq null` are rewritten as `not` of their opposite, so the evaluators know
 //! five tests and three combinations only.
 
+mod change;
 mod eval;
 
+pub use change::Change;
 pub use eval::Subject;
 
 use serde_json::Value;

@@ -15,7 +15,7 @@ use super::subscriptions::{subscription_id, Subscription};
 use super::{Flow, Session};
 use crate::connection::Outbound;
 use crate::errors::unavailable;
-use crate::hub::NotificationPush;
+use crate::hub::{Follow, NotificationPush};
 use crate::push::encode_notification;
 
 /// Notifications pushed at sign-in at most.
@@ -114,10 +114,12 @@ impl<O: Outbound> Session<O> {
             // its way (stored, not yet here) comes through it rather than being taken for a replayed one.
             let position = self.inbox.position();
             let reply = Subscribed {
-                subscription_id: subscription_id(&topic),
+                subscription_id: subscription_id(&Follow::topic(topic.clone())),
                 topic: topic.clone(),
                 seq: Seq::saturating(position),
                 recovered: None,
+                items: None,
+                next_cursor: None,
             };
             self.subscriptions.insert(topic.as_str().to_owned(), Subscription::of_notifications(topic, position));
             self.list_subscriptions();
@@ -136,10 +138,12 @@ impl<O: Outbound> Session<O> {
         let (head, pruned) = (head.seq, head.pruned);
         let recovered = pruned <= since && since <= head;
         let reply = Subscribed {
-            subscription_id: subscription_id(&topic),
+            subscription_id: subscription_id(&Follow::topic(topic.clone())),
             topic: topic.clone(),
             seq: Seq::saturating(head),
             recovered: Some(recovered),
+            items: None,
+            next_cursor: None,
         };
         if self.send(request_id, ServerMessage::Subscribe(reply)).await == Flow::Stop {
             return Flow::Stop;
@@ -155,7 +159,7 @@ impl<O: Outbound> Session<O> {
                             ErrorCode::Unavailable,
                             "notifications cannot be read now; subscribe again",
                         );
-                        return self.end_subscription(&topic, error).await;
+                        return self.end_subscription(topic.as_str(), error).await;
                     }
                 };
                 let Some(last) = page.last().map(|n| n.seq) else { break };

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 
 use tidings_protocol::{
-    ErrorCode, ErrorPayload, RequestId, Seq, ServerMessage, Subscribe, Subscribed, SubscriptionId, Topic, TopicKind,
-    Unsubscribe, Unsubscribed,
+    ErrorCode, ErrorPayload, Limit, Read, RequestId, ResourceType, Seq, ServerMessage, Subscribe, Subscribed,
+    SubscriptionId, Topic, TopicKind, Unsubscribe, Unsubscribed,
 };
 
 use super::{Flow, Session};
 use crate::connection::Outbound;
 use crate::errors::prefix_pointers;
-use crate::hub::{Delivery, EventPush, Scope};
+use crate::hub::{Delivery, EventPush, Follow, Scope};
 use crate::resources::EventTopic;
 
 /// Events (or notifications) read from storage per step of a replay.
@@ -25,7 +25,8 @@ pub(super) const REPLAY_BATCH: usize = 500;
 /// One live subscription of a connection.
 #[derive(Debug)]
 pub(super) struct Subscription {
-    pub(super) topic: Topic,
+    /// What it follows in the hub: its topic, its id and any query.
+    pub(super) follow: Follow,
     /// For a type topic: what it reaches.
     pub(super) scope: Option<Scope>,
     /// For a one-resource topic: the resource's owner.
@@ -37,22 +38,33 @@ pub(super) struct Subscription {
 impl Subscription {
     /// The `notifications` subscription, having sent everything up to `last_seq`.
     pub(super) fn of_notifications(topic: Topic, last_seq: u64) -> Subscription {
-        Subscription { topic, scope: None, owner: None, last_seq }
+        Subscription { follow: Follow::topic(topic), scope: None, owner: None, last_seq }
+    }
+
+    /// Its topic.
+    pub(super) fn topic(&self) -> &Topic {
+        &self.follow.topic
     }
 }
 
-/// A connection's subscriptions, by their id (which is their topic).
+/// A connection's subscriptions, by their id (the topic, or for a query, the type and the query's digest).
 pub(super) type Subscriptions = HashMap<String, Subscription>;
 
 impl<O: Outbound> Session<O> {
-    /// Starts a subscription: checks, joins the hub, replies, replays after `since`.
+    /// Starts a subscription: checks, joins the hub, replies (with a snapshot when asked), replays after `since`.
     pub(super) async fn subscribe(&mut self, request_id: Option<RequestId>, subscribe: Subscribe) -> Flow {
         let Some(user) = &self.user else { return Flow::Continue };
-        let topic = subscribe.topic;
-        if self.subscriptions.contains_key(topic.as_str()) {
-            let error =
-                ErrorPayload::new(ErrorCode::Conflict, format!("this connection already subscribes to {topic}"))
-                    .with_detail("subscriptionId", topic.as_str());
+        let identity = user.identity.clone();
+        let Subscribe { topic, since, query, snapshot } = subscribe;
+        let follow = match self.shared.resources.follow(&topic, query.as_ref()) {
+            Ok(follow) => follow,
+            Err(error) => return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await,
+        };
+        let key = follow.id.to_string();
+        if self.subscriptions.contains_key(&key) {
+            let what = if follow.condition.is_some() { format!("this query of {topic}") } else { topic.to_string() };
+            let error = ErrorPayload::new(ErrorCode::Conflict, format!("this connection already subscribes to {what}"))
+                .with_detail("subscriptionId", key.as_str());
             return self.send(request_id, ServerMessage::Error(error)).await;
         }
         let max = self.shared.config.limits.max_subscriptions;
@@ -63,14 +75,14 @@ impl<O: Outbound> Session<O> {
                     .with_detail("max", max);
             return self.send(request_id, ServerMessage::Error(error)).await;
         }
-        let since = subscribe.since.map(Seq::get);
+        let since = since.map(Seq::get);
         let Some(followed) = EventTopic::of(&topic) else {
             return self.subscribe_notifications(request_id, topic, since).await;
         };
         // Join the hub before reading where the topic stands: an event committed in between then reaches the
         // mailbox (and is dropped there if the head or the replay covers it) instead of falling between the two.
         let scope = match followed {
-            EventTopic::Type(name) => match self.shared.resources.scope_for(&user.identity, name) {
+            EventTopic::Type(name) => match self.shared.resources.scope_for(&identity, name) {
                 Ok(scope) => Some(scope),
                 Err(error) => {
                     return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await
@@ -78,11 +90,11 @@ impl<O: Outbound> Session<O> {
             },
             EventTopic::Resource(..) => None,
         };
-        self.shared.hub.subscribe(&topic, &self.mailbox, scope.clone().unwrap_or(Scope::All));
-        let opened = match self.shared.resources.open_subscription(&user.identity, followed).await {
+        self.shared.hub.subscribe(&follow, &self.mailbox, scope.clone().unwrap_or(Scope::All));
+        let opened = match self.shared.resources.open_subscription(&identity, followed).await {
             Ok(opened) => opened,
             Err(error) => {
-                self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
+                self.shared.hub.unsubscribe(&follow, self.mailbox.connection);
                 return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
             }
         };
@@ -94,26 +106,53 @@ impl<O: Outbound> Session<O> {
         let mut first_page = None;
         if let (Some(since), Some(true)) = (since, recovered) {
             if since < opened.head {
-                match self.shared.resources.replay(&topic, scope.as_ref(), since, REPLAY_BATCH).await {
+                match self.shared.resources.replay(&follow, scope.as_ref(), since, REPLAY_BATCH).await {
                     Ok(page) if page.first != Some(since + 1) => recovered = Some(false),
                     Ok(page) => first_page = Some(page),
                     Err(error) => {
-                        self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
+                        self.shared.hub.unsubscribe(&follow, self.mailbox.connection);
                         return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
                     }
                 }
             }
         }
+        // A snapshot replaces what a client would otherwise re-read: asked for, and no replay brings it up to
+        // date. It is exact as of its own `seq`, which live events then follow.
+        let (mut head, mut items, mut next_cursor) = (opened.head, None, None);
+        // (The decoder refused a snapshot of any other topic than a type's.)
+        let snapshot_of = match followed {
+            EventTopic::Type(name) if snapshot == Some(true) && recovered != Some(true) => ResourceType::new(name).ok(),
+            _ => None,
+        };
+        if let Some(resource_type) = snapshot_of {
+            let read = Read {
+                resource_type,
+                id: None,
+                filter: None,
+                query,
+                order_by: None,
+                limit: Some(Limit::LARGEST),
+                cursor: None,
+            };
+            match self.shared.resources.snapshot(&identity, &read).await {
+                Ok((page, cursor, at)) => (head, items, next_cursor) = (at, Some(page), cursor),
+                Err(error) => {
+                    self.shared.hub.unsubscribe(&follow, self.mailbox.connection);
+                    return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
+                }
+            }
+        }
         // Recorded before anything is sent, so that however this ends, leaving the hub removes it.
-        let key = topic.as_str().to_owned();
-        let subscription = Subscription { topic: topic.clone(), scope, owner: opened.owner, last_seq: opened.head };
+        let subscription = Subscription { follow: follow.clone(), scope, owner: opened.owner, last_seq: head };
         self.subscriptions.insert(key.clone(), subscription);
         self.list_subscriptions();
         let reply = Subscribed {
-            subscription_id: subscription_id(&topic),
+            subscription_id: subscription_id(&follow),
             topic: topic.clone(),
-            seq: Seq::saturating(opened.head),
+            seq: Seq::saturating(head),
             recovered,
+            items,
+            next_cursor,
         };
         if self.send(request_id, ServerMessage::Subscribe(reply)).await == Flow::Stop {
             return Flow::Stop;
@@ -144,10 +183,10 @@ impl<O: Outbound> Session<O> {
                 // Ended meanwhile (its events were lost on this node): nothing more to replay.
                 return Flow::Continue;
             };
-            page = match self.shared.resources.replay(&topic, scope.as_ref(), last, REPLAY_BATCH).await {
+            page = match self.shared.resources.replay(&follow, scope.as_ref(), last, REPLAY_BATCH).await {
                 Ok(page) => page,
                 // The reply is out: the subscription ends, saying why, and the client may subscribe again.
-                Err(error) => return self.end_subscription(&topic, error).await,
+                Err(error) => return self.end_subscription(&key, error).await,
             };
             // Every page must follow the one before: a hole means the log was pruned past this point during the
             // replay. Skipping it would lose events silently; ending the subscription lets the client subscribe
@@ -157,12 +196,12 @@ impl<O: Outbound> Session<O> {
                     ErrorCode::Unavailable,
                     format!("events of {topic} after seq {last} are no longer kept; subscribe again with since"),
                 );
-                return self.end_subscription(&topic, error).await;
+                return self.end_subscription(&key, error).await;
             }
         }
         if deleted {
             let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted"));
-            return self.end_subscription(&topic, error).await;
+            return self.end_subscription(&key, error).await;
         }
         Flow::Continue
     }
@@ -195,11 +234,11 @@ impl<O: Outbound> Session<O> {
             .with_detail("subscriptionId", unsubscribe.subscription_id.as_str());
             return self.send(request_id, ServerMessage::Error(error)).await;
         };
-        self.shared.hub.unsubscribe(&subscription.topic, self.mailbox.connection);
+        self.shared.hub.unsubscribe(&subscription.follow, self.mailbox.connection);
         self.list_subscriptions();
         let reply = Unsubscribed {
-            subscription_id: subscription_id(&subscription.topic),
-            topic: Some(subscription.topic),
+            subscription_id: subscription_id(&subscription.follow),
+            topic: Some(subscription.follow.topic),
             reason: None,
         };
         self.send(request_id, ServerMessage::Unsubscribe(reply)).await
@@ -211,14 +250,14 @@ impl<O: Outbound> Session<O> {
             Delivery::Event(event) => self.deliver_event(event).await,
             Delivery::Notification(notification) => self.deliver_notification(notification).await,
             Delivery::Lost(lost) => {
-                let Some(topic) = self.subscriptions.get(&*lost.topic).map(|s| s.topic.clone()) else {
+                let Some(topic) = self.subscriptions.get(&*lost.topic).map(|s| s.topic().clone()) else {
                     return Flow::Continue;
                 };
                 let error = ErrorPayload::new(
                     ErrorCode::Unavailable,
                     format!("this server lost events of {topic}; subscribe again with since to learn whether they can be recovered"),
                 );
-                self.end_subscription(&topic, error).await
+                self.end_subscription(&lost.topic, error).await
             }
         }
     }
@@ -229,9 +268,8 @@ impl<O: Outbound> Session<O> {
         if delivery.seq <= subscription.last_seq {
             if delivery.ends {
                 // The replay already sent the deletion; the subscription still has to end.
-                let topic = subscription.topic.clone();
-                let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted"));
-                return self.end_subscription(&topic, error).await;
+                let error = ErrorPayload::new(ErrorCode::NotFound, format!("{} was deleted", subscription.topic()));
+                return self.end_subscription(&delivery.topic, error).await;
             }
             return Flow::Continue;
         }
@@ -240,9 +278,8 @@ impl<O: Outbound> Session<O> {
             return Flow::Stop;
         }
         if delivery.ends {
-            let topic = subscription.topic.clone();
-            let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted"));
-            return self.end_subscription(&topic, error).await;
+            let error = ErrorPayload::new(ErrorCode::NotFound, format!("{} was deleted", subscription.topic()));
+            return self.end_subscription(&delivery.topic, error).await;
         }
         Flow::Continue
     }
@@ -251,9 +288,10 @@ impl<O: Outbound> Session<O> {
     pub(super) async fn recheck_subscriptions(&mut self) -> Flow {
         let Some(user) = &self.user else { return Flow::Continue };
         let identity = user.identity.clone();
-        let topics: Vec<Topic> = self.subscriptions.values().map(|s| s.topic.clone()).collect();
-        for topic in topics {
-            let Some(subscription) = self.subscriptions.get(topic.as_str()) else { continue };
+        let keys: Vec<String> = self.subscriptions.keys().cloned().collect();
+        for key in keys {
+            let Some(subscription) = self.subscriptions.get(&key) else { continue };
+            let topic = subscription.topic().clone();
             // Decided by the rules alone: a storage hiccup must not end a subscription as FORBIDDEN.
             let still = match (topic.kind(), &subscription.owner) {
                 (TopicKind::Notifications, _) => Some(None),
@@ -265,18 +303,17 @@ impl<O: Outbound> Session<O> {
             };
             match still {
                 None => {
-                    self.shared.hub.unsubscribe(&topic, self.mailbox.connection);
                     let error = ErrorPayload::new(
                         ErrorCode::Forbidden,
                         format!("the new token no longer grants reading {topic}"),
                     );
-                    if self.end_subscription(&topic, error).await == Flow::Stop {
+                    if self.end_subscription(&key, error).await == Flow::Stop {
                         return Flow::Stop;
                     }
                 }
                 Some(Some(scope)) if subscription.scope.as_ref() != Some(&scope) => {
-                    self.shared.hub.rescope(&topic, &self.mailbox, scope.clone());
-                    if let Some(subscription) = self.subscriptions.get_mut(topic.as_str()) {
+                    self.shared.hub.rescope(&subscription.follow, &self.mailbox, scope.clone());
+                    if let Some(subscription) = self.subscriptions.get_mut(&key) {
                         subscription.scope = Some(scope);
                     }
                 }
@@ -286,13 +323,16 @@ impl<O: Outbound> Session<O> {
         Flow::Continue
     }
 
-    /// Ends a subscription from the server's side, with an `unsubscribe` push saying why.
-    pub(super) async fn end_subscription(&mut self, topic: &Topic, reason: ErrorPayload) -> Flow {
-        self.subscriptions.remove(topic.as_str());
+    /// Ends subscription `key` from the server's side, with an `unsubscribe` push saying why.
+    pub(super) async fn end_subscription(&mut self, key: &str, reason: ErrorPayload) -> Flow {
+        let Some(subscription) = self.subscriptions.remove(key) else { return Flow::Continue };
         self.list_subscriptions();
-        self.shared.hub.unsubscribe(topic, self.mailbox.connection);
-        let push =
-            Unsubscribed { subscription_id: subscription_id(topic), topic: Some(topic.clone()), reason: Some(reason) };
+        self.shared.hub.unsubscribe(&subscription.follow, self.mailbox.connection);
+        let push = Unsubscribed {
+            subscription_id: subscription_id(&subscription.follow),
+            topic: Some(subscription.follow.topic),
+            reason: Some(reason),
+        };
         self.send(None, ServerMessage::Unsubscribe(push)).await
     }
 
@@ -303,17 +343,18 @@ impl<O: Outbound> Session<O> {
 
     /// Leaves the hub when the session ends.
     pub(super) fn leave_hub(&mut self) {
-        let topics: Vec<Topic> = self.subscriptions.drain().map(|(_, s)| s.topic).collect();
-        self.shared.hub.leave(&topics, self.mailbox.connection);
+        let follows: Vec<Follow> = self.subscriptions.drain().map(|(_, s)| s.follow).collect();
+        self.shared.hub.leave(&follows, self.mailbox.connection);
         if let Some(user) = &self.user {
             self.shared.hub.leave_user(&user.identity.user_id, self.mailbox.connection);
         }
     }
 }
 
-/// A subscription's id is its topic: unique within a connection (a topic is subscribed once), and the same for
-/// every subscriber, so that the hub encodes each event once for all of them.
-pub(super) fn subscription_id(topic: &Topic) -> SubscriptionId {
-    // A topic has at most 193 characters and a subscription id may have 200, so this cannot fail.
-    SubscriptionId::new(topic.as_str()).expect("a topic fits a subscription id")
+/// A subscription's id: its topic, or for a query, the type and the query's digest. Unique within a connection
+/// (each is subscribed once), and the same for every subscriber, so that the hub encodes each event once for all.
+pub(super) fn subscription_id(follow: &Follow) -> SubscriptionId {
+    // A topic has at most 193 characters, a query's id at most a type name and 17 more, and a subscription id may
+    // have 200, so this cannot fail.
+    SubscriptionId::new(&*follow.id).expect("a subscription's id fits a subscription id")
 }

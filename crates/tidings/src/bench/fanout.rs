@@ -1,5 +1,6 @@
-//! Fan-out workloads: `fanout` (one topic, many subscribers, create-to-delivery latency), `slow-consumer` (the
-//! same with one subscriber reading at a tenth of the rate), `churn` (connect, sign in, subscribe, close, in a
+//! Fan-out workloads: `fanout` (one topic, many subscribers, create-to-delivery latency), `fanout-filtered` (the
+//! same through many distinct queries of the topic), `slow-consumer` (the same with one subscriber reading at a
+//! tenth of the rate), `churn` (connect, sign in, subscribe, close, in a
 //! loop, beside a fan-out at a given rate) and `idle` (connections held open, server memory per connection).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,10 +13,20 @@ use serde_json::json;
 
 use super::conn::{Conn, Reply};
 use super::report::{histogram, record, rss_bytes, Stats};
-use super::requests::{create_message, nonce};
+use super::requests::{create_message_of, nonce};
 use super::Run;
 
 pub const SUBSCRIBE: &str = r#"{"type":"subscribe","timestamp":0,"requestId":"s","payload":{"topic":"order"}}"#;
+
+/// The subscribe of query `n` of `fanout-filtered`: the orders of quantity `1 + n % 10`, made distinct from the
+/// other queries of that quantity by a bound that every order passes. An order thus matches a tenth of the queries.
+pub fn subscribe_query(n: usize) -> String {
+    let quantity = 1 + n % 10;
+    let bound = 1_000_000 + n;
+    format!(
+        r#"{{"type":"subscribe","timestamp":0,"requestId":"s","payload":{{"topic":"order","query":{{"and":[{{"field":"data.quantity","eq":{quantity}}},{{"field":"data.totalAmount","lt":{bound}}}]}}}}}}"#
+    )
+}
 
 /// The part of an event the generator reads: the product id, which carries the create's send time.
 #[derive(Deserialize)]
@@ -35,11 +46,14 @@ fn micros_since(base: Instant) -> u64 {
     base.elapsed().as_micros() as u64
 }
 
-/// Opens `count` subscribers of `order`.
-async fn subscribers(run: &Run, count: usize) -> anyhow::Result<Vec<Conn>> {
+/// Opens `count` subscribers of `order`; with `queries`, subscriber `n` follows query `n % queries`.
+async fn subscribers(run: &Run, count: usize, queries: Option<usize>) -> anyhow::Result<Vec<Conn>> {
     let mut conns = run.open_all(count).await?;
-    for conn in &mut conns {
-        conn.call("s", SUBSCRIBE).await?;
+    for (n, conn) in conns.iter_mut().enumerate() {
+        match queries {
+            Some(queries) => conn.call("s", &subscribe_query(n % queries.max(1))).await?,
+            None => conn.call("s", SUBSCRIBE).await?,
+        };
     }
     Ok(conns)
 }
@@ -65,8 +79,12 @@ fn publisher(
                 if let Some(ticks) = ticks.as_mut() {
                     ticks.tick().await;
                 }
-                let message =
-                    create_message(&format!("e{}-{publisher:08x}-{n}", nonce()), &format!("t{}", micros_since(base)));
+                // Quantities 1 to 10 in turn: each order matches a tenth of `fanout-filtered`'s queries.
+                let message = create_message_of(
+                    &format!("e{}-{publisher:08x}-{n}", nonce()),
+                    &format!("t{}", micros_since(base)),
+                    1 + n % 10,
+                );
                 if conn.send(&message).await.is_err() {
                     return;
                 }
@@ -138,10 +156,16 @@ async fn subscriber(
 }
 
 /// `fanout`, and `slow-consumer` when `slow` is set: `--publishers` connections create orders (events come from
-/// many users at once, as they would), `subscriber_count` connections receive them.
-pub async fn fanout(run: &Run, subscriber_count: usize, rate: Option<f64>, slow: bool) -> anyhow::Result<()> {
+/// many users at once, as they would), `subscriber_count` connections receive them; through `queries` distinct
+/// queries (`fanout-filtered`) when given.
+pub async fn fanout(
+    run: &Run,
+    subscriber_count: usize,
+    (rate, queries): (Option<f64>, Option<usize>),
+    slow: bool,
+) -> anyhow::Result<()> {
     let base = Instant::now();
-    let subs = subscribers(run, subscriber_count).await?;
+    let subs = subscribers(run, subscriber_count, queries).await?;
     let mut publisher_conns = Vec::new();
     for p in 0..run.args.publishers.max(1) {
         publisher_conns.push(run.open(subscriber_count + p).await?);
@@ -177,6 +201,9 @@ pub async fn fanout(run: &Run, subscriber_count: usize, rate: Option<f64>, slow:
         "events_published": published.load(Ordering::Relaxed),
         "subscribers": subscriber_count,
     });
+    if let Some(queries) = queries {
+        extra["queries"] = json!(queries);
+    }
     if slow {
         extra["slow_subscriber_still_connected"] = json!(still_open.first().copied().unwrap_or(false));
     }
@@ -211,7 +238,7 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
         })
     });
     let base = Instant::now();
-    let subs = subscribers(run, 100).await?;
+    let subs = subscribers(run, 100, None).await?;
     let end = run.end();
     let published = Arc::new(AtomicU64::new(0));
     let background = publisher(run.open(100).await?, base, (rate, run.args.in_flight), end, Arc::clone(&published));

@@ -34,6 +34,9 @@ pub enum Workload {
     Create,
     /// One topic, `--subscribers` subscribers, one publisher creating orders.
     Fanout,
+    /// The same through `--queries` distinct queries of the topic (protocol 1.1), each order matching a tenth of
+    /// them: as many deliveries per event as `fanout` to a tenth of the subscribers.
+    FanoutFiltered,
     /// Connections held open, signed in and subscribed; server memory per connection with `--server-pid`.
     Idle,
     /// Fan-out where one subscriber reads at a tenth of the publish rate.
@@ -62,9 +65,12 @@ pub struct Args {
     /// Requests in flight per connection (rpc-pipelined), and creates in flight from a fan-out's publisher.
     #[arg(long, default_value_t = 32)]
     in_flight: usize,
-    /// Subscribers of the topic (fanout, slow-consumer).
+    /// Subscribers of the topic (fanout, fanout-filtered, slow-consumer).
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
+    /// Distinct queries the subscribers follow (fanout-filtered).
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
     /// Connections that create the events of a fan-out (fanout, slow-consumer).
     #[arg(long, default_value_t = 8)]
     publishers: usize,
@@ -174,8 +180,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 requests::run(&run, requests::Kind::Read(ids), 1).await
             }
             Workload::Create => requests::run(&run, requests::Kind::Create, 1).await,
-            Workload::Fanout => fanout::fanout(&run, args.subscribers, args.rate, false).await,
-            Workload::SlowConsumer => fanout::fanout(&run, args.subscribers, args.rate, true).await,
+            Workload::Fanout => fanout::fanout(&run, args.subscribers, (args.rate, None), false).await,
+            Workload::FanoutFiltered => {
+                fanout::fanout(&run, args.subscribers, (args.rate, Some(args.queries)), false).await
+            }
+            Workload::SlowConsumer => fanout::fanout(&run, args.subscribers, (args.rate, None), true).await,
             Workload::Churn => fanout::churn(&run, args.rate).await,
             Workload::Idle => fanout::idle(&run).await,
         }?;
@@ -185,7 +194,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         let seconds = args.duration.min(started.elapsed().as_secs_f64());
         let connections = match args.workload {
-            Workload::Fanout | Workload::SlowConsumer => args.subscribers + args.publishers,
+            Workload::Fanout | Workload::FanoutFiltered | Workload::SlowConsumer => args.subscribers + args.publishers,
             _ => args.connections,
         };
         let name =
@@ -216,7 +225,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::conn::{auth_message, CONNECT, PONG};
-    use super::fanout::SUBSCRIBE;
+    use super::fanout::{subscribe_query, SUBSCRIBE};
     use super::requests::Kind;
 
     /// The generator writes its messages by hand (conn.rs says why); each must still be one the protocol crate
@@ -229,6 +238,8 @@ mod tests {
             auth_message("a.b.c"),
             PONG.to_owned(),
             SUBSCRIBE.to_owned(),
+            subscribe_query(0),
+            subscribe_query(999),
             Kind::Ping.request(1, 2),
             Kind::Read(ids).request(1, 2),
             Kind::Create.request(1, 2),

@@ -52,8 +52,13 @@ pub fn nonce() -> u64 {
 
 /// A `create` of an order whose `productId` is `product` (about 100 bytes of data).
 pub fn create_message(request_id: &str, product: &str) -> String {
+    create_message_of(request_id, product, 2)
+}
+
+/// A create of an order of `quantity` (1 to 10 for the queries of `fanout-filtered`).
+pub fn create_message_of(request_id: &str, product: &str, quantity: u64) -> String {
     format!(
-        r#"{{"type":"create","timestamp":0,"requestId":"{request_id}","payload":{{"resourceType":"order","data":{{"productId":"{product}","quantity":2,"totalAmount":99.99,"status":"pending"}}}}}}"#
+        r#"{{"type":"create","timestamp":0,"requestId":"{request_id}","payload":{{"resourceType":"order","data":{{"productId":"{product}","quantity":{quantity},"totalAmount":99.99,"status":"pending"}}}}}}"#
     )
 }
 

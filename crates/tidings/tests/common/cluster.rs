@@ -127,7 +127,8 @@ pub async fn create(client: &Client, n: usize) -> Option<String> {
 
 /// Subscribes to `order`, after `since` when given; returns the topic's seq and whether the replay is whole.
 pub async fn subscribe(client: &Client, since: Option<u64>) -> Option<(u64, Option<bool>)> {
-    let subscribe = Subscribe { topic: Topic::new("order").expect("topic"), since: since.map(Seq::saturating) };
+    let topic = Topic::new("order").expect("topic");
+    let subscribe = Subscribe { topic, since: since.map(Seq::saturating), query: None, snapshot: None };
     match client.request(ClientMessage::Subscribe(subscribe)).await.ok()? {
         ServerMessage::Subscribe(subscribed) => Some((subscribed.seq.get(), subscribed.recovered)),
         other => panic!("subscribe failed: {other:?}"),

@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use tidings_protocol::{ErrorPayload, FieldError, Read, ResourceList, Text};
+use tidings_protocol::{ErrorPayload, FieldError, Read, Resource, ResourceList, Text};
 
 use super::{resource, Resources};
 use crate::auth::Identity;
@@ -12,9 +12,39 @@ use crate::resources::access::{reach, Reach};
 use crate::resources::data::fingerprint;
 use crate::storage::{ListQuery, Listed, OrderKey};
 
+/// A list as storage runs it, and what its pages need: the page size asked for, and the id its cursors carry.
+struct Plan {
+    query: ListQuery,
+    limit: usize,
+    query_id: String,
+}
+
 impl Resources {
     /// `read` without an id: a page of the resources of the type that `who` may see (its `id` is not looked at).
     pub async fn list(&self, who: &Identity, read: Read) -> Result<ResourceList, ErrorPayload> {
+        let plan = self.plan(who, &read)?;
+        let name = plan.query.resource_type.clone();
+        let page = self.storage.list(plan.query).await.map_err(|e| storage_error(e, &name, None))?;
+        let (items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
+        Ok(ResourceList { resource_type: read.resource_type, items, next_cursor })
+    }
+
+    /// A query subscription's snapshot: the first page of `read` (by `createdAt`), exactly as of the `seq` it
+    /// returns, with a cursor that `read` with the same query continues.
+    pub async fn snapshot(
+        &self,
+        who: &Identity,
+        read: &Read,
+    ) -> Result<(Vec<Resource>, Option<Text<1, 512>>, u64), ErrorPayload> {
+        let plan = self.plan(who, read)?;
+        let name = plan.query.resource_type.clone();
+        let (page, head) = self.storage.list_at_head(plan.query).await.map_err(|e| storage_error(e, &name, None))?;
+        let (items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
+        Ok((items, next_cursor, head))
+    }
+
+    /// Checks a list read and says how storage runs it.
+    fn plan(&self, who: &Identity, read: &Read) -> Result<Plan, ErrorPayload> {
         let def = self.type_of(read.resource_type.as_str())?;
         let owner = match reach(&def.rules.read, who) {
             Reach::All => None,
@@ -107,18 +137,25 @@ impl Resources {
             after,
             limit: limit + 1,
         };
-        let mut page = self.storage.list(query).await.map_err(|e| storage_error(e, def.name(), None))?;
-        let keep = within_page_bytes(&page, limit);
-        let next_cursor = if page.len() > keep {
-            page.truncate(keep);
-            page.last().map(|last| encode_cursor(&query_id, &last.key, &last.record.id))
-        } else {
-            None
-        };
-        let items = page.into_iter().map(|listed| resource(listed.record)).collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = next_cursor.and_then(|c| Text::new(c).ok());
-        Ok(ResourceList { resource_type: read.resource_type, items, next_cursor })
+        Ok(Plan { query, limit, query_id })
     }
+}
+
+/// A page as the client gets it: at most `limit` items within [`LIST_PAGE_BYTES`], and a cursor when more follow.
+fn page_of(
+    mut page: Vec<Listed>,
+    limit: usize,
+    query_id: &str,
+) -> Result<(Vec<Resource>, Option<Text<1, 512>>), ErrorPayload> {
+    let keep = within_page_bytes(&page, limit);
+    let next_cursor = if page.len() > keep {
+        page.truncate(keep);
+        page.last().map(|last| encode_cursor(query_id, &last.key, &last.record.id))
+    } else {
+        None
+    };
+    let items = page.into_iter().map(|listed| resource(listed.record)).collect::<Result<Vec<_>, _>>()?;
+    Ok((items, next_cursor.and_then(|c| Text::new(c).ok())))
 }
 
 /// The most a list page holds, counted as its items' `data` in JSON: a reply is held whole while the client reads

@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use tidings_protocol::{ErrorPayload, Topic, TopicKind};
+use serde_json::{json, Map, Value};
+use tidings_protocol::{ErrorPayload, Query, Topic, TopicKind};
 
 use super::{allows, reach, Reach, Resources};
 use crate::auth::Identity;
-use crate::errors::{forbidden, not_found, storage_error};
-use crate::hub::Scope;
-use crate::push::encode_event;
+use crate::errors::{forbidden, invalid_params, not_found, storage_error};
+use crate::hub::{Follow, Scope};
+use crate::push::{encode_change, encode_event};
+use crate::resources::data::fingerprint;
 use crate::storage::EventRecord;
 
 /// A topic of resource events: a whole type, or one resource. (The `notifications` topic is not one: the
@@ -29,6 +31,27 @@ impl<'a> EventTopic<'a> {
             TopicKind::Resource(name, id) => Some(EventTopic::Resource(name, id)),
             TopicKind::Notifications => None,
         }
+    }
+}
+
+/// A query with the terms of every `and` and `or` in one order, so that the same query written in another order
+/// has the same id (object keys need no such care: the fingerprint sorts them).
+fn canonical(query: Value) -> Value {
+    match query {
+        Value::Object(mut object) => {
+            for key in ["and", "or"] {
+                if let Some(Value::Array(terms)) = object.remove(key) {
+                    let mut terms: Vec<Value> = terms.into_iter().map(canonical).collect();
+                    terms.sort_by_cached_key(|term| fingerprint("", term.as_object().unwrap_or(&Map::new())));
+                    object.insert(key.to_owned(), Value::Array(terms));
+                }
+            }
+            if let Some(not) = object.remove("not") {
+                object.insert("not".to_owned(), canonical(not));
+            }
+            Value::Object(object)
+        }
+        other => other,
     }
 }
 
@@ -59,6 +82,21 @@ pub struct Opened {
 }
 
 impl Resources {
+    /// What a subscription to `topic` with `query` follows in the hub. A query is checked against the type's
+    /// schema (errors point into `/query`); its subscription id is the type and a digest of the query, the same
+    /// for everyone who sends the same query, however its keys are ordered.
+    pub fn follow(&self, topic: &Topic, query: Option<&Query>) -> Result<Follow, ErrorPayload> {
+        let (Some(query), TopicKind::ResourceType(name)) = (query, topic.kind()) else {
+            return Ok(Follow::topic(topic.clone()));
+        };
+        let def = self.type_of(name)?;
+        let condition = crate::query::check(query, &def.config.schema, "/query")
+            .map_err(|errors| invalid_params(format!("invalid query of {name}"), errors))?;
+        let digest = fingerprint(name, &Map::from_iter([("query".to_owned(), canonical(json!(query)))]));
+        let id = format!("{name}?{}", &digest[..digest.len().min(16)]);
+        Ok(Follow { topic: topic.clone(), id: Arc::from(id), condition: Some(Arc::new(condition)) })
+    }
+
     /// How much of a type topic `who` may read, decided by the rules alone (no storage read), for joining the hub
     /// before reading where the topic stands, and for re-checks after a re-authentication.
     pub fn scope_for(&self, who: &Identity, resource_type: &str) -> Result<Scope, ErrorPayload> {
@@ -101,16 +139,17 @@ impl Resources {
         self.types.get(resource_type).is_some_and(|def| allows(&def.rules.read, who, owner))
     }
 
-    /// The events of `topic` after `after` that `scope` lets its subscriber see, encoded; at most `limit` are read
-    /// from storage per call.
+    /// The events of a subscription after `after` that `scope` lets its subscriber see, encoded as it delivers
+    /// them (through a query: only what concerns the query, as its changes); at most `limit` are read from
+    /// storage per call.
     pub async fn replay(
         &self,
-        topic: &Topic,
+        follow: &Follow,
         scope: Option<&Scope>,
         after: u64,
         limit: usize,
     ) -> Result<ReplayPage, ErrorPayload> {
-        let (name, id) = match EventTopic::of(topic) {
+        let (name, id) = match EventTopic::of(&follow.topic) {
             Some(EventTopic::Type(name)) => (name, None),
             Some(EventTopic::Resource(name, id)) => (name, Some(id)),
             None => return Ok(ReplayPage::default()),
@@ -126,7 +165,12 @@ impl Resources {
                 Some(Scope::Own(owner)) => &event.owner_id == owner,
                 _ => true,
             };
-            if let Some(text) = visible.then(|| encode_event(event, topic.as_str(), position(event))).flatten() {
+            let text = match (&follow.condition, visible) {
+                (_, false) => None,
+                (None, true) => encode_event(event, follow.topic.as_str(), position(event)),
+                (Some(condition), true) => condition.change(event).and_then(|c| encode_change(event, &follow.id, c)),
+            };
+            if let Some(text) = text {
                 bytes += text.len();
                 page.push((position(event), text));
             }

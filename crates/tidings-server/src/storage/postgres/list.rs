@@ -22,13 +22,15 @@ impl Postgres {
     /// head and the rows as one commit left them (writers of a type commit in `seq` order, holding its head row).
     pub(super) async fn list_page_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
         let (sql, args, kind) = list_sql(&query)?;
-        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(no_connection)?;
+        let mut tx =
+            self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(no_connection)?;
         let head: Option<i64> = sqlx::query_scalar("SELECT seq FROM topic_heads WHERE resource_type = $1")
             .bind(&query.resource_type)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_error)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(args)?).fetch_all(&mut *tx).await.map_err(db_error)?;
+        let rows =
+            sqlx::query_with(AssertSqlSafe(sql), arguments(args)?).fetch_all(&mut *tx).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         let page = rows.iter().map(|row| listed(row, &kind)).collect::<Result<_, _>>()?;
         Ok((page, uint(head.unwrap_or(0))?))

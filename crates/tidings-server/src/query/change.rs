@@ -1,0 +1,147 @@
+//! What an event means to a query subscription: a resource that was created in the query, changed in it, entered
+//! it or left it. Decided from the event alone (its data after the change and the resource before, which every
+//! update's and deletion's event carries), so the hub decides it once per distinct query with no storage read.
+
+use tidings_protocol::LeaveReason;
+
+use super::{Condition, Subject};
+use crate::storage::{EventKind, EventRecord};
+
+/// An event as a query subscription delivers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Created, matching: `_created`.
+    Created,
+    /// Changed, matching before and after: `_updated`.
+    Updated,
+    /// Changed into a match: `_entered`, with the whole resource.
+    Entered,
+    /// No longer in the query, changed or deleted: `_left`.
+    Left(LeaveReason),
+}
+
+impl Change {
+    /// The suffix of the event's `eventType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::Entered => "entered",
+            Change::Left(_) => "left",
+        }
+    }
+}
+
+impl Condition {
+    /// What `event` means to a subscription to this condition; `None` when it does not concern it (the resource
+    /// matched neither before nor after).
+    ///
+    /// An event logged before Tidings kept the previous resource cannot say whether it matched before: a change
+    /// that matches after is then delivered as `_updated` (a client upserts either way), and one that does not as
+    /// `_left` (a client drops what it does not hold), so that a view is never left stale.
+    pub fn change(&self, event: &EventRecord) -> Option<Change> {
+        let before = match (&event.kind, &event.previous) {
+            (EventKind::Created, _) => Some(false),
+            (_, Some(previous)) => Some(self.matches(&Subject {
+                id: &event.id,
+                owner_id: &event.owner_id,
+                version: event.version.saturating_sub(1),
+                created_at: previous.created_at,
+                updated_at: previous.updated_at,
+                data: &previous.data,
+            })),
+            (_, None) => None,
+        };
+        if event.kind == EventKind::Deleted {
+            return (before != Some(false)).then_some(Change::Left(LeaveReason::Deleted));
+        }
+        // The resource after the change, as storage wrote it: an update keeps `createdAt` and moves `updatedAt`
+        // to the commit time (never backwards).
+        let (created_at, updated_at) = match &event.previous {
+            Some(previous) => (previous.created_at, previous.updated_at.max(event.occurred_at)),
+            None => (event.occurred_at, event.occurred_at),
+        };
+        let after = self.matches(&Subject {
+            id: &event.id,
+            owner_id: &event.owner_id,
+            version: event.version,
+            created_at,
+            updated_at,
+            data: &event.data,
+        });
+        match (event.kind, before, after) {
+            (EventKind::Created, _, true) => Some(Change::Created),
+            (_, Some(true) | None, true) => Some(Change::Updated),
+            (_, Some(false), true) => Some(Change::Entered),
+            (_, Some(true) | None, false) => Some(Change::Left(LeaveReason::Unmatched)),
+            (_, Some(false), false) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+    use crate::query::{Field, Operand, Test};
+    use crate::storage::Previous;
+
+    fn pending() -> Condition {
+        Condition::Test(Field::Data(vec!["status".into()]), Test::In(vec![Operand::Text("pending".into())]))
+    }
+
+    fn data(status: &str) -> Map<String, Value> {
+        json!({ "status": status }).as_object().cloned().expect("an object")
+    }
+
+    fn event(kind: EventKind, after: &str, before: Option<&str>) -> EventRecord {
+        EventRecord {
+            resource_type: "order".into(),
+            seq: 9,
+            id: "ORD-1".into(),
+            version: if kind == EventKind::Created { 1 } else { 4 },
+            kind,
+            owner_id: "alice".into(),
+            actor: "olga".into(),
+            data: data(after),
+            occurred_at: 2_000,
+            previous: before.map(|b| Box::new(Previous { created_at: 1_000, updated_at: 1_500, data: data(b) })),
+        }
+    }
+
+    #[test]
+    fn events_become_creations_changes_enters_and_leaves() {
+        let query = pending();
+        let cases = [
+            (event(EventKind::Created, "pending", None), Some(Change::Created)),
+            (event(EventKind::Created, "shipped", None), None),
+            (event(EventKind::Updated, "pending", Some("pending")), Some(Change::Updated)),
+            (event(EventKind::Updated, "pending", Some("draft")), Some(Change::Entered)),
+            (event(EventKind::Updated, "shipped", Some("pending")), Some(Change::Left(LeaveReason::Unmatched))),
+            (event(EventKind::Updated, "shipped", Some("draft")), None),
+            (event(EventKind::Deleted, "pending", Some("pending")), Some(Change::Left(LeaveReason::Deleted))),
+            (event(EventKind::Deleted, "shipped", Some("shipped")), None),
+            // Logged without the resource before: a view is never left stale.
+            (event(EventKind::Updated, "pending", None), Some(Change::Updated)),
+            (event(EventKind::Updated, "shipped", None), Some(Change::Left(LeaveReason::Unmatched))),
+            (event(EventKind::Deleted, "shipped", None), Some(Change::Left(LeaveReason::Deleted))),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(query.change(&event), expected, "{:?} from {:?}", event.kind, event.previous);
+        }
+    }
+
+    #[test]
+    fn own_fields_are_read_before_and_after_the_change() {
+        // `version` moves by one and `updatedAt` to the commit: a query on them sees the resource leave.
+        let young = Condition::Test(Field::Version, Test::Compare(super::super::Ordering::Less, Operand::Number(4.0)));
+        let changed = event(EventKind::Updated, "pending", Some("pending"));
+        assert_eq!(young.change(&changed), Some(Change::Left(LeaveReason::Unmatched)));
+        let recent =
+            Condition::Test(Field::UpdatedAt, Test::Compare(super::super::Ordering::Greater, Operand::Number(1_800.0)));
+        assert_eq!(recent.change(&changed), Some(Change::Entered));
+        let old = Condition::Test(Field::CreatedAt, Test::In(vec![Operand::Number(1_000.0)]));
+        assert_eq!(old.change(&changed), Some(Change::Updated));
+    }
+}
