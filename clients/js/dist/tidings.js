@@ -3,7 +3,7 @@
 // src/generated.ts
 var CLIENT_TYPES = ["auth", "connect", "create", "delete", "disconnect", "ping", "pong", "read", "subscribe", "unsubscribe", "update"];
 var SERVER_TYPES = ["auth_failed", "auth_success", "connect", "create", "delete", "disconnect", "error", "event", "notification", "ping", "pong", "read", "subscribe", "unsubscribe", "update"];
-var SERVER_PAYLOAD_SCHEMAS = { "definitions": { "ProtocolVersion": { "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,4})?$" }, "ClientInfo": { "type": "object", "properties": { "name": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 }, "version": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 } } }, "ResourceType": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$" }, "ResourceId": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" }, "Version": { "type": "integer", "minimum": 1, "maximum": 9007199254740991 }, "Scalar": { "anyOf": [{ "type": "null" }, { "type": "boolean" }, { "type": "number" }, { "type": "string" }] }, "Query": { "anyOf": [{ "allOf": [{ "$ref": "#/definitions/And" }] }, { "allOf": [{ "$ref": "#/definitions/Or" }] }, { "allOf": [{ "$ref": "#/definitions/Not" }] }, { "allOf": [{ "$ref": "#/definitions/Term" }] }] }, "And": { "type": "object", "additionalProperties": false, "properties": { "and": { "type": "array", "items": { "$ref": "#/definitions/Query" }, "minItems": 1, "maxItems": 32 } }, "required": ["and"] }, "Or": { "type": "object", "additionalProperties": false, "properties": { "or": { "type": "array", "items": { "$ref": "#/definitions/Query" }, "minItems": 1, "maxItems": 32 } }, "required": ["or"] }, "Not": { "type": "object", "additionalProperties": false, "properties": { "not": { "allOf": [{ "$ref": "#/definitions/Query" }] } }, "required": ["not"] }, "Term": { "type": "object", "additionalProperties": false, "properties": { "field": { "allOf": [{ "$ref": "#/definitions/FieldPath" }] }, "eq": { "anyOf": [{ "$ref": "#/definitions/ScalarValue" }, { "type": "null" }] }, "ne": { "anyOf": [{ "$ref": "#/definitions/ScalarValue" }, { "type": "null" }] }, "lt": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "lte": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "gt": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "gte": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "in": { "anyOf": [{ "$ref": "#/definitions/ValueList" }, { "type": "null" }] }, "nin": { "anyOf": [{ "$ref": "#/definitions/ValueList" }, { "type": "null" }] }, "exists": { "type": ["boolean", "null"] }, "prefix": { "type": ["string", "null"], "maxLength": 1024 }, "contains": { "anyOf": [{ "$ref": "#/definitions/ElementValue" }, { "type": "null" }] } }, "required": ["field"], "minProperties": 2, "maxProperties": 2 }, "FieldPath": { "type": "string", "pattern": "^(id|ownerId|version|createdAt|updatedAt|data(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,8})$" }, "ScalarValue": { "anyOf": [{ "type": "string", "maxLength": 1024 }, { "type": "number" }, { "type": "boolean" }, { "type": "null" }] }, "OrderedValue": { "anyOf": [{ "type": "string", "maxLength": 1024 }, { "type": "number" }] }, "ValueList": { "type": "array", "items": { "$ref": "#/definitions/ElementValue" }, "minItems": 1, "maxItems": 100 }, "ElementValue": { "anyOf": [{ "type": "string", "maxLength": 1024 }, { "type": "number" }, { "type": "boolean" }] }, "OrderBy": { "type": "string", "pattern": "^-?[A-Za-z_][A-Za-z0-9_]{0,63}$" }, "Limit": { "type": "integer", "minimum": 1, "maximum": 100 }, "Topic": { "type": "string", "pattern": "^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$" }, "Seq": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "ErrorCode": { "type": "string", "pattern": "^[A-Z][A-Z_]{0,63}$" }, "Heartbeat": { "type": "object", "properties": { "pingIntervalMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "idleTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["pingIntervalMs", "idleTimeoutMs"] }, "Limits": { "type": "object", "properties": { "maxMessageBytes": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "maxSubscriptions": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "rateLimit": { "allOf": [{ "$ref": "#/definitions/RateLimit" }] } }, "required": ["maxMessageBytes", "maxSubscriptions", "rateLimit"] }, "RateLimit": { "type": "object", "properties": { "messagesPerSecond": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "burst": { "type": "integer", "minimum": 0, "maximum": 4294967295 } }, "required": ["messagesPerSecond", "burst"] }, "Actor": { "type": "object", "properties": { "kind": { "allOf": [{ "$ref": "#/definitions/ActorKind" }] }, "id": { "type": "string", "maxLength": 256, "minLength": 1 } }, "required": ["kind", "id"] }, "ActorKind": { "oneOf": [{ "type": "string", "const": "user" }, { "type": "string", "const": "system" }] }, "Level": { "oneOf": [{ "type": "string", "const": "info" }, { "type": "string", "const": "success" }, { "type": "string", "const": "warning" }, { "type": "string", "const": "error" }] }, "ResourceList": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "items": { "type": "array", "items": { "$ref": "#/definitions/Resource" } }, "nextCursor": { "type": ["string", "null"], "maxLength": 512, "minLength": 1 } }, "required": ["resourceType", "items"] }, "Resource": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "ErrorPayload": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] } }, "server": { "auth_failed": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "auth_success": { "type": "object", "properties": { "userId": { "type": "string", "maxLength": 256, "minLength": 1 }, "roles": { "type": "array", "items": { "type": "string" } }, "expiresAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["userId", "roles", "expiresAt"] }, "connect": { "type": "object", "properties": { "protocolVersion": { "type": "string" }, "sessionId": { "type": "string" }, "heartbeat": { "allOf": [{ "$ref": "#/definitions/Heartbeat" }] }, "authTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "limits": { "allOf": [{ "$ref": "#/definitions/Limits" }] } }, "required": ["protocolVersion", "sessionId", "heartbeat", "authTimeoutMs", "limits"] }, "create": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "delete": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "deletedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["resourceType", "id", "version", "deletedAt"] }, "disconnect": { "type": "object", "properties": { "code": { "type": "integer", "minimum": 0, "maximum": 65535 }, "reason": { "type": "string" }, "reconnect": { "type": "boolean" } }, "required": ["code", "reason", "reconnect"] }, "error": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "event": { "type": "object", "properties": { "eventType": { "type": "string", "maxLength": 128, "minLength": 1 }, "data": { "type": "object", "additionalProperties": true }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 }, "seq": { "anyOf": [{ "$ref": "#/definitions/Seq" }, { "type": "null" }] }, "resourceType": { "anyOf": [{ "$ref": "#/definitions/ResourceType" }, { "type": "null" }] }, "id": { "anyOf": [{ "$ref": "#/definitions/ResourceId" }, { "type": "null" }] }, "version": { "anyOf": [{ "$ref": "#/definitions/Version" }, { "type": "null" }] }, "ownerId": { "type": ["string", "null"], "maxLength": 256, "minLength": 1 }, "actor": { "anyOf": [{ "$ref": "#/definitions/Actor" }, { "type": "null" }] }, "occurredAt": { "type": ["integer", "null"], "minimum": 0, "maximum": 9007199254740991 } }, "required": ["eventType", "data"] }, "notification": { "type": "object", "properties": { "id": { "type": "string", "maxLength": 128, "minLength": 1 }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "level": { "allOf": [{ "$ref": "#/definitions/Level" }] }, "title": { "type": "string", "maxLength": 200 }, "body": { "type": "string", "maxLength": 4e3 }, "data": { "type": "object", "additionalProperties": true, "default": {} }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 } }, "required": ["id", "seq", "level", "title", "body", "createdAt"] }, "ping": { "type": "object" }, "pong": { "type": "object" }, "read": { "anyOf": [{ "allOf": [{ "$ref": "#/definitions/ResourceList" }] }, { "allOf": [{ "$ref": "#/definitions/Resource" }] }] }, "subscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "allOf": [{ "$ref": "#/definitions/Topic" }] }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "recovered": { "type": ["boolean", "null"] } }, "required": ["subscriptionId", "topic", "seq"] }, "unsubscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "reason": { "anyOf": [{ "$ref": "#/definitions/ErrorPayload" }, { "type": "null" }] } }, "required": ["subscriptionId"] }, "update": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] } } };
+var SERVER_PAYLOAD_SCHEMAS = { "definitions": { "ProtocolVersion": { "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,4})?$" }, "ClientInfo": { "type": "object", "properties": { "name": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 }, "version": { "type": ["string", "null"], "maxLength": 64, "minLength": 1 } } }, "ResourceType": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$" }, "ResourceId": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" }, "Version": { "type": "integer", "minimum": 1, "maximum": 9007199254740991 }, "Scalar": { "anyOf": [{ "type": "null" }, { "type": "boolean" }, { "type": "number" }, { "type": "string" }] }, "Query": { "anyOf": [{ "allOf": [{ "$ref": "#/definitions/And" }] }, { "allOf": [{ "$ref": "#/definitions/Or" }] }, { "allOf": [{ "$ref": "#/definitions/Not" }] }, { "allOf": [{ "$ref": "#/definitions/Term" }] }] }, "And": { "type": "object", "additionalProperties": false, "properties": { "and": { "type": "array", "items": { "$ref": "#/definitions/Query" }, "minItems": 1, "maxItems": 32 } }, "required": ["and"] }, "Or": { "type": "object", "additionalProperties": false, "properties": { "or": { "type": "array", "items": { "$ref": "#/definitions/Query" }, "minItems": 1, "maxItems": 32 } }, "required": ["or"] }, "Not": { "type": "object", "additionalProperties": false, "properties": { "not": { "allOf": [{ "$ref": "#/definitions/Query" }] } }, "required": ["not"] }, "Term": { "type": "object", "additionalProperties": false, "properties": { "field": { "allOf": [{ "$ref": "#/definitions/FieldPath" }] }, "eq": { "anyOf": [{ "$ref": "#/definitions/ScalarValue" }, { "type": "null" }] }, "ne": { "anyOf": [{ "$ref": "#/definitions/ScalarValue" }, { "type": "null" }] }, "lt": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "lte": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "gt": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "gte": { "anyOf": [{ "$ref": "#/definitions/OrderedValue" }, { "type": "null" }] }, "in": { "anyOf": [{ "$ref": "#/definitions/ValueList" }, { "type": "null" }] }, "nin": { "anyOf": [{ "$ref": "#/definitions/ValueList" }, { "type": "null" }] }, "exists": { "type": ["boolean", "null"] }, "prefix": { "type": ["string", "null"], "maxLength": 1024 }, "contains": { "anyOf": [{ "$ref": "#/definitions/ElementValue" }, { "type": "null" }] } }, "required": ["field"], "minProperties": 2, "maxProperties": 2 }, "FieldPath": { "type": "string", "pattern": "^(id|ownerId|version|createdAt|updatedAt|data(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,8})$" }, "ScalarValue": { "anyOf": [{ "type": "string", "maxLength": 1024 }, { "type": "number" }, { "type": "boolean" }, { "type": "null" }] }, "OrderedValue": { "anyOf": [{ "type": "string", "maxLength": 1024 }, { "type": "number" }] }, "ValueList": { "type": "array", "items": { "$ref": "#/definitions/ElementValue" }, "minItems": 1, "maxItems": 100 }, "ElementValue": { "anyOf": [{ "type": "string", "maxLength": 1024 }, { "type": "number" }, { "type": "boolean" }] }, "OrderBy": { "type": "string", "pattern": "^-?[A-Za-z_][A-Za-z0-9_]{0,63}$" }, "Limit": { "type": "integer", "minimum": 1, "maximum": 100 }, "Topic": { "type": "string", "pattern": "^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$" }, "Seq": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "ErrorCode": { "type": "string", "pattern": "^[A-Z][A-Z_]{0,63}$" }, "Heartbeat": { "type": "object", "properties": { "pingIntervalMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "idleTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["pingIntervalMs", "idleTimeoutMs"] }, "Limits": { "type": "object", "properties": { "maxMessageBytes": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "maxSubscriptions": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "rateLimit": { "allOf": [{ "$ref": "#/definitions/RateLimit" }] } }, "required": ["maxMessageBytes", "maxSubscriptions", "rateLimit"] }, "RateLimit": { "type": "object", "properties": { "messagesPerSecond": { "type": "integer", "minimum": 0, "maximum": 4294967295 }, "burst": { "type": "integer", "minimum": 0, "maximum": 4294967295 } }, "required": ["messagesPerSecond", "burst"] }, "Actor": { "type": "object", "properties": { "kind": { "allOf": [{ "$ref": "#/definitions/ActorKind" }] }, "id": { "type": "string", "maxLength": 256, "minLength": 1 } }, "required": ["kind", "id"] }, "ActorKind": { "oneOf": [{ "type": "string", "const": "user" }, { "type": "string", "const": "system" }] }, "LeaveReason": { "type": "string", "pattern": "^[a-z_]{1,32}$" }, "Level": { "oneOf": [{ "type": "string", "const": "info" }, { "type": "string", "const": "success" }, { "type": "string", "const": "warning" }, { "type": "string", "const": "error" }] }, "ResourceList": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "items": { "type": "array", "items": { "$ref": "#/definitions/Resource" } }, "nextCursor": { "type": ["string", "null"], "maxLength": 512, "minLength": 1 } }, "required": ["resourceType", "items"] }, "Resource": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "ErrorPayload": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] } }, "server": { "auth_failed": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "auth_success": { "type": "object", "properties": { "userId": { "type": "string", "maxLength": 256, "minLength": 1 }, "roles": { "type": "array", "items": { "type": "string" } }, "expiresAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["userId", "roles", "expiresAt"] }, "connect": { "type": "object", "properties": { "protocolVersion": { "type": "string" }, "sessionId": { "type": "string" }, "heartbeat": { "allOf": [{ "$ref": "#/definitions/Heartbeat" }] }, "authTimeoutMs": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "limits": { "allOf": [{ "$ref": "#/definitions/Limits" }] } }, "required": ["protocolVersion", "sessionId", "heartbeat", "authTimeoutMs", "limits"] }, "create": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] }, "delete": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "deletedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 } }, "required": ["resourceType", "id", "version", "deletedAt"] }, "disconnect": { "type": "object", "properties": { "code": { "type": "integer", "minimum": 0, "maximum": 65535 }, "reason": { "type": "string" }, "reconnect": { "type": "boolean" } }, "required": ["code", "reason", "reconnect"] }, "error": { "type": "object", "properties": { "code": { "allOf": [{ "$ref": "#/definitions/ErrorCode" }] }, "message": { "type": "string" }, "details": { "type": ["object", "null"], "additionalProperties": true } }, "required": ["code", "message"] }, "event": { "type": "object", "properties": { "eventType": { "type": "string", "maxLength": 128, "minLength": 1 }, "data": { "type": "object", "additionalProperties": true }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 }, "seq": { "anyOf": [{ "$ref": "#/definitions/Seq" }, { "type": "null" }] }, "resourceType": { "anyOf": [{ "$ref": "#/definitions/ResourceType" }, { "type": "null" }] }, "id": { "anyOf": [{ "$ref": "#/definitions/ResourceId" }, { "type": "null" }] }, "version": { "anyOf": [{ "$ref": "#/definitions/Version" }, { "type": "null" }] }, "ownerId": { "type": ["string", "null"], "maxLength": 256, "minLength": 1 }, "actor": { "anyOf": [{ "$ref": "#/definitions/Actor" }, { "type": "null" }] }, "occurredAt": { "type": ["integer", "null"], "minimum": 0, "maximum": 9007199254740991 }, "reason": { "anyOf": [{ "$ref": "#/definitions/LeaveReason" }, { "type": "null" }] } }, "required": ["eventType", "data"] }, "notification": { "type": "object", "properties": { "id": { "type": "string", "maxLength": 128, "minLength": 1 }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "level": { "allOf": [{ "$ref": "#/definitions/Level" }] }, "title": { "type": "string", "maxLength": 200 }, "body": { "type": "string", "maxLength": 4e3 }, "data": { "type": "object", "additionalProperties": true, "default": {} }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "subscriptionId": { "type": ["string", "null"], "maxLength": 200, "minLength": 1 } }, "required": ["id", "seq", "level", "title", "body", "createdAt"] }, "ping": { "type": "object" }, "pong": { "type": "object" }, "read": { "anyOf": [{ "allOf": [{ "$ref": "#/definitions/ResourceList" }] }, { "allOf": [{ "$ref": "#/definitions/Resource" }] }] }, "subscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "allOf": [{ "$ref": "#/definitions/Topic" }] }, "seq": { "allOf": [{ "$ref": "#/definitions/Seq" }] }, "recovered": { "type": ["boolean", "null"] }, "items": { "type": ["array", "null"], "items": { "$ref": "#/definitions/Resource" } }, "nextCursor": { "type": ["string", "null"], "maxLength": 512, "minLength": 1 } }, "required": ["subscriptionId", "topic", "seq"] }, "unsubscribe": { "type": "object", "properties": { "subscriptionId": { "type": "string", "maxLength": 200, "minLength": 1 }, "topic": { "anyOf": [{ "$ref": "#/definitions/Topic" }, { "type": "null" }] }, "reason": { "anyOf": [{ "$ref": "#/definitions/ErrorPayload" }, { "type": "null" }] } }, "required": ["subscriptionId"] }, "update": { "type": "object", "properties": { "resourceType": { "allOf": [{ "$ref": "#/definitions/ResourceType" }] }, "id": { "allOf": [{ "$ref": "#/definitions/ResourceId" }] }, "version": { "allOf": [{ "$ref": "#/definitions/Version" }] }, "ownerId": { "type": "string", "maxLength": 256, "minLength": 1 }, "createdAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "updatedAt": { "type": "integer", "minimum": 0, "maximum": 9007199254740991 }, "data": { "type": "object", "additionalProperties": true } }, "required": ["resourceType", "id", "version", "ownerId", "createdAt", "updatedAt", "data"] } } };
 var ERROR_CODES = ["INVALID_MESSAGE", "INVALID_PARAMS", "UNSUPPORTED_TYPE", "INVALID_STATE", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "RATE_LIMITED", "PAYLOAD_TOO_LARGE", "LIMIT_EXCEEDED", "TOKEN_EXPIRED", "UNSUPPORTED_VERSION", "UNAVAILABLE", "INTERNAL"];
 var ServerErrorCode = {
   INVALID_MESSAGE: "INVALID_MESSAGE",
@@ -54,7 +54,7 @@ var CLOSE_CODES = {
 };
 
 // src/common.ts
-var PROTOCOL_VERSION = "1.0";
+var PROTOCOL_VERSION = "1.1";
 var MAX_SAFE = 9007199254740991;
 var ClientErrorCode = {
   TIMEOUT: "TIMEOUT",
@@ -356,7 +356,9 @@ function createRequests(state, settings) {
         payload,
         resolve: (message) => {
           settle(req);
-          resolve(message);
+          const reply = message;
+          opts.onReply?.(reply);
+          resolve(reply);
         },
         reject: (error) => {
           settle(req);
@@ -403,10 +405,78 @@ function createRequests(state, settings) {
   return { send, transmit, pacer, request, routeReply };
 }
 
+// src/query.ts
+var q = {
+  /** The field equals the value; `null`: the field is absent or null. */
+  eq: (field, value) => ({ field, eq: value }),
+  /** The field does not equal the value; `null`: the field is present and not null. */
+  ne: (field, value) => ({ field, ne: value }),
+  /** The field is less than the value (a string or a number). */
+  lt: (field, value) => ({ field, lt: value }),
+  /** The field is less than or equal to the value. */
+  lte: (field, value) => ({ field, lte: value }),
+  /** The field is greater than the value. */
+  gt: (field, value) => ({ field, gt: value }),
+  /** The field is greater than or equal to the value. */
+  gte: (field, value) => ({ field, gte: value }),
+  /** The field equals one of the values: 1 to 100 strings, numbers or booleans, all of one type. */
+  in: (field, values) => ({ field, in: [...values] }),
+  /** The field equals none of the values: 1 to 100, as for `in`. */
+  nin: (field, values) => ({ field, nin: [...values] }),
+  /** `true`: the field is present and not null; `false`: it is absent or null. */
+  exists: (field, present = true) => ({ field, exists: present }),
+  /** The field is a string that starts with the text (case-sensitive, at most 1024 characters). */
+  prefix: (field, text) => ({ field, prefix: text }),
+  /** The field is a string that contains the value, or an array with an element equal to it. */
+  contains: (field, value) => ({ field, contains: value }),
+  /** Every query holds (1 to 32). */
+  and: (...queries) => ({ and: queries }),
+  /** At least one query holds (1 to 32). */
+  or: (...queries) => ({ or: queries }),
+  /** The query does not hold. */
+  not: (query) => ({ not: query })
+};
+function canonicalQuery(query) {
+  return canonical(query, false);
+}
+function canonical(value, commutative) {
+  if (Array.isArray(value)) {
+    const items = value.map((item) => canonical(item, false));
+    if (commutative) items.sort();
+    return `[${items.join(",")}]`;
+  }
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value).filter(([, v]) => v !== void 0).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v, k === "and" || k === "or")}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
 // src/subscriptions.ts
 var NOTIFICATIONS = "notifications";
-function pending(topic, since) {
-  return { topic, subscriptionId: "", lastSeq: since ?? 0, pending: true, ahead: /* @__PURE__ */ new Set() };
+function subscriptionKey(topic, query) {
+  return query === void 0 || query === null ? topic : `${topic}?${canonicalQuery(query)}`;
+}
+function pending(topic, query, since, snapshot) {
+  const sub = {
+    key: subscriptionKey(topic, query),
+    topic,
+    subscriptionId: "",
+    lastSeq: since ?? 0,
+    snapshot,
+    pending: true,
+    ahead: /* @__PURE__ */ new Set(),
+    held: void 0
+  };
+  if (query !== void 0) sub.query = query;
+  return sub;
+}
+function recordOf(subscriptions, subscriptionId, topic) {
+  if (subscriptionId) {
+    for (const sub of subscriptions.values()) if (sub.subscriptionId === subscriptionId) return sub;
+    return void 0;
+  }
+  return topic ? subscriptions.get(topic) : void 0;
 }
 function applyReply(sub, reply, since) {
   sub.pending = false;
@@ -415,12 +485,28 @@ function applyReply(sub, reply, since) {
   else sub.recovered = reply.recovered;
   const from = reply.recovered === false ? reply.seq : since ?? reply.seq;
   if (from > sub.lastSeq) advance(sub, from);
-  return reply.recovered === false ? { topic: sub.topic, since: since ?? reply.seq, seq: reply.seq } : void 0;
+  if (reply.recovered !== false) return void 0;
+  const gap = { topic: sub.topic, subscriptionId: sub.subscriptionId, since: since ?? reply.seq, seq: reply.seq };
+  if (sub.query !== void 0) gap.query = sub.query;
+  return withSnapshot(gap, reply);
 }
-function view(sub) {
+function view(sub, reply) {
   const out = { topic: sub.topic, subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq };
+  if (sub.query !== void 0) out.query = sub.query;
   if (sub.recovered !== void 0) out.recovered = sub.recovered;
-  return out;
+  return reply === void 0 ? out : withSnapshot(out, reply);
+}
+function withSnapshot(target, reply) {
+  if (Array.isArray(reply.items)) {
+    target.items = reply.items;
+    target.nextCursor = reply.nextCursor ?? null;
+  }
+  return target;
+}
+function ended(sub, reason) {
+  const info = { topic: sub.topic, subscriptionId: sub.subscriptionId, reason };
+  if (sub.query !== void 0) info.query = sub.query;
+  return info;
 }
 function advance(sub, seq) {
   sub.lastSeq = seq;
@@ -480,11 +566,9 @@ function createConnection({ options, settings, state, requests, emit, setState, 
       requestId
     );
     for (const req of state.queue.splice(0)) req.reject(reason(req.requestId));
-    const ended = [...state.subscriptions.values()];
+    const gone = [...state.subscriptions.values()];
     state.subscriptions.clear();
-    for (const sub of ended.filter((s) => !s.pending)) {
-      emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: reason() });
-    }
+    for (const sub of gone.filter((s) => !s.pending)) emit("unsubscribed", ended(sub, reason()));
   }
   function open() {
     return new Promise((resolve, reject) => {
@@ -547,21 +631,26 @@ function createConnection({ options, settings, state, requests, emit, setState, 
   }
   async function resubscribe() {
     const resumed = [...state.subscriptions.values()].filter((sub) => !sub.pending);
-    const pending2 = resumed.map(async (sub) => {
-      const since = sub.lastSeq;
-      try {
-        const reply = await request("subscribe", { topic: sub.topic, since }, { internal: true });
-        const gap = applyReply(sub, reply.payload, since);
-        if (gap !== void 0) emit("gap", gap);
-      } catch (error) {
-        if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
-          throw error;
-        }
-        state.subscriptions.delete(sub.topic);
-        emit("unsubscribed", { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
+    await Promise.all(resumed.map(resume));
+  }
+  async function resume(sub) {
+    const since = sub.lastSeq;
+    const payload = { topic: sub.topic, since };
+    if (sub.query !== void 0) payload.query = sub.query;
+    if (sub.snapshot) payload.snapshot = true;
+    const onReply = (reply) => {
+      const gap = applyReply(sub, reply.payload, since);
+      if (gap !== void 0) emit("gap", gap);
+    };
+    try {
+      await request("subscribe", payload, { internal: true, onReply });
+    } catch (error) {
+      if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
+        throw error;
       }
-    });
-    await Promise.all(pending2);
+      if (state.subscriptions.get(sub.key) === sub) state.subscriptions.delete(sub.key);
+      emit("unsubscribed", ended(sub, error));
+    }
   }
   function onClosed(reconnect, error) {
     clearTimeout(state.watchdog);
@@ -793,8 +882,11 @@ function createClient(options) {
     }
     handlePush(decoded.message);
   }
-  function topicOf(topic, subscriptionId) {
-    return topic ?? [...state.subscriptions.values()].find((s) => s.subscriptionId === subscriptionId)?.topic;
+  function release(sub) {
+    const held = sub.held ?? [];
+    sub.held = void 0;
+    if (state.subscriptions.get(sub.key) !== sub) return;
+    for (const event of held) emit("event", event);
   }
   function handlePush(message) {
     switch (message.type) {
@@ -803,9 +895,10 @@ function createClient(options) {
         return;
       case "event": {
         const event = message.payload;
-        const topic = topicOf(event.topic, event.subscriptionId);
-        const sub = topic === void 0 || topic === null ? void 0 : state.subscriptions.get(topic);
-        if (countEvent(sub, event)) emit("event", event);
+        const sub = recordOf(state.subscriptions, event.subscriptionId, event.topic);
+        if (!countEvent(sub, event)) return;
+        if (sub?.held !== void 0) sub.held.push(event);
+        else emit("event", event);
         return;
       }
       case "notification": {
@@ -815,14 +908,12 @@ function createClient(options) {
       }
       case "unsubscribe": {
         const p = message.payload;
-        const topic = topicOf(p.topic, p.subscriptionId);
-        if (topic !== void 0 && topic !== null) state.subscriptions.delete(topic);
-        const reason = p.reason ?? { code: ServerErrorCode.INTERNAL, message: "the server ended the subscription" };
-        emit("unsubscribed", {
-          topic: topic ?? p.subscriptionId,
-          subscriptionId: p.subscriptionId,
-          reason: new TidingsError(reason.code, reason.message, reason.details ?? null)
-        });
+        const sub = recordOf(state.subscriptions, p.subscriptionId, p.topic);
+        if (sub !== void 0) state.subscriptions.delete(sub.key);
+        const cause = p.reason ?? { code: ServerErrorCode.INTERNAL, message: "the server ended the subscription" };
+        const reason = new TidingsError(cause.code, cause.message, cause.details ?? null);
+        const unknown = { topic: p.topic ?? p.subscriptionId, subscriptionId: p.subscriptionId, reason };
+        emit("unsubscribed", sub === void 0 ? unknown : ended(sub, reason));
         return;
       }
       case "error": {
@@ -910,29 +1001,47 @@ function createClient(options) {
       return reply.payload;
     },
     async subscribe(topic, opts = {}) {
+      const { since, query, snapshot = false, ...requestOptions } = opts;
       const payload = { topic };
-      if (opts.since !== void 0) payload.since = opts.since;
-      const mine = state.subscriptions.has(topic) ? void 0 : pending(topic, opts.since);
-      if (mine !== void 0) state.subscriptions.set(topic, mine);
-      let reply;
+      if (since !== void 0) payload.since = since;
+      if (query !== void 0) payload.query = query;
+      if (snapshot) payload.snapshot = true;
+      const key = subscriptionKey(topic, query);
+      const mine = state.subscriptions.has(key) ? void 0 : pending(topic, query, since, snapshot);
+      if (mine !== void 0) state.subscriptions.set(key, mine);
+      let sub;
+      let shown;
+      const onReply = (reply) => {
+        sub = mine ?? pending(topic, query, since, snapshot);
+        state.subscriptions.set(key, sub);
+        if (query !== void 0 || snapshot) sub.held = [];
+        const gap = applyReply(sub, reply, since);
+        shown = view(sub, reply);
+        if (gap !== void 0) emit("gap", gap);
+      };
       try {
-        reply = (await request("subscribe", payload, opts)).payload;
+        await request("subscribe", payload, { ...requestOptions, onReply: (m) => onReply(m.payload) });
       } catch (error) {
-        if (mine !== void 0 && state.subscriptions.get(topic) === mine) state.subscriptions.delete(topic);
+        if (mine !== void 0 && state.subscriptions.get(key) === mine) state.subscriptions.delete(key);
         throw error;
       }
-      const sub = mine ?? pending(topic, opts.since);
-      const gap = applyReply(sub, reply, opts.since);
-      state.subscriptions.set(topic, sub);
-      if (gap !== void 0) emit("gap", gap);
-      return view(sub);
+      const done = sub;
+      if (done.held !== void 0) setTimeout(() => release(done), 0);
+      return shown;
     },
-    async unsubscribe(topic, opts = {}) {
-      const sub = state.subscriptions.get(topic);
-      if (sub === void 0 || sub.pending) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
-      state.subscriptions.delete(topic);
+    async unsubscribe(target, opts = {}) {
+      const { query, ...requestOptions } = opts;
+      const found = typeof target === "string" ? void 0 : recordOf(state.subscriptions, target.subscriptionId, void 0);
+      const topic = typeof target === "string" ? target : target.topic;
+      const sub = found ?? state.subscriptions.get(subscriptionKey(topic, typeof target === "string" ? query : target.query));
+      if (sub === void 0 || sub.pending) {
+        const what = query === void 0 ? topic : `${topic} with this query`;
+        throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${what}`, { topic });
+      }
+      state.subscriptions.delete(sub.key);
+      sub.held = void 0;
       if (!state.authenticated) return;
-      await request("unsubscribe", { subscriptionId: sub.subscriptionId }, opts);
+      await request("unsubscribe", { subscriptionId: sub.subscriptionId }, requestOptions);
     },
     async ping(opts = {}) {
       await request("ping", {}, opts);
@@ -944,7 +1053,7 @@ function createClient(options) {
       };
     },
     subscriptions() {
-      return [...state.subscriptions.values()].filter((s) => !s.pending).map(view);
+      return [...state.subscriptions.values()].filter((s) => !s.pending).map((s) => view(s));
     }
   };
   return client;
@@ -963,10 +1072,12 @@ export {
   ServerErrorCode,
   TidingsError,
   backoffDelay,
+  canonicalQuery,
   createClient,
   decodeServer,
   isClientMessage,
   knownErrorCode,
   normalizeTimestamp,
+  q,
   shouldReconnect
 };

@@ -11,10 +11,21 @@ import {
 } from './common.js';
 import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
-import type { ClientEvents, ClientOptions, Client, ConnectionState, WriteOptions } from './options.js';
+import type { ClientEvents, ClientOptions, Client, ConnectionState, Subscription, WriteOptions } from './options.js';
 import { createRequests, retryAfter } from './requests.js';
 import { initialState } from './state.js';
-import { NOTIFICATIONS, applyReply, countEvent, countNotification, pending, view } from './subscriptions.js';
+import {
+  NOTIFICATIONS,
+  applyReply,
+  countEvent,
+  countNotification,
+  ended,
+  pending,
+  recordOf,
+  subscriptionKey,
+  view,
+  type SubscriptionRecord,
+} from './subscriptions.js';
 
 /** Creates a client. Nothing is sent before connect(). */
 export function createClient(options: ClientOptions): Client {
@@ -70,9 +81,12 @@ export function createClient(options: ClientOptions): Client {
     handlePush(decoded.message);
   }
 
-  /** The topic of a push: its own, or else that of the subscription with its subscriptionId. */
-  function topicOf(topic: string | null | undefined, subscriptionId: string | null | undefined): string | null | undefined {
-    return topic ?? [...state.subscriptions.values()].find((s) => s.subscriptionId === subscriptionId)?.topic;
+  /** Delivers the events a subscription held back while its subscribe() resolved, if it is still held. */
+  function release(sub: SubscriptionRecord): void {
+    const held = sub.held ?? [];
+    sub.held = undefined;
+    if (state.subscriptions.get(sub.key) !== sub) return;
+    for (const event of held) emit('event', event);
   }
 
   function handlePush(message: ServerMessage): void {
@@ -81,10 +95,12 @@ export function createClient(options: ClientOptions): Client {
         send({ type: 'pong', payload: {} });
         return;
       case 'event': {
+        // Routed by subscriptionId: a plain topic and queries of it are subscriptions of their own.
         const event = message.payload;
-        const topic = topicOf(event.topic, event.subscriptionId);
-        const sub = topic === undefined || topic === null ? undefined : state.subscriptions.get(topic);
-        if (countEvent(sub, event)) emit('event', event);
+        const sub = recordOf(state.subscriptions, event.subscriptionId, event.topic);
+        if (!countEvent(sub, event)) return;
+        if (sub?.held !== undefined) sub.held.push(event);
+        else emit('event', event);
         return;
       }
       case 'notification': {
@@ -95,14 +111,12 @@ export function createClient(options: ClientOptions): Client {
       }
       case 'unsubscribe': {
         const p = message.payload;
-        const topic = topicOf(p.topic, p.subscriptionId);
-        if (topic !== undefined && topic !== null) state.subscriptions.delete(topic);
-        const reason = p.reason ?? { code: ServerErrorCode.INTERNAL, message: 'the server ended the subscription' };
-        emit('unsubscribed', {
-          topic: topic ?? p.subscriptionId,
-          subscriptionId: p.subscriptionId,
-          reason: new TidingsError(reason.code, reason.message, reason.details ?? null),
-        });
+        const sub = recordOf(state.subscriptions, p.subscriptionId, p.topic);
+        if (sub !== undefined) state.subscriptions.delete(sub.key);
+        const cause = p.reason ?? { code: ServerErrorCode.INTERNAL, message: 'the server ended the subscription' };
+        const reason = new TidingsError(cause.code, cause.message, cause.details ?? null);
+        const unknown = { topic: p.topic ?? p.subscriptionId, subscriptionId: p.subscriptionId, reason };
+        emit('unsubscribed', sub === undefined ? unknown : ended(sub, reason));
         return;
       }
       case 'error': {
@@ -199,31 +213,54 @@ export function createClient(options: ClientOptions): Client {
       return reply.payload;
     },
     async subscribe(topic, opts = {}) {
+      const { since, query, snapshot = false, ...requestOptions } = opts;
       const payload: RequestPayload<'subscribe'> = { topic };
-      if (opts.since !== undefined) payload.since = opts.since;
-      // Recorded before the subscribe goes out, so that events emitted in one burst with its reply count toward
-      // it; a topic already recorded is left alone, and the server answers CONFLICT.
-      const mine = state.subscriptions.has(topic) ? undefined : pending(topic, opts.since);
-      if (mine !== undefined) state.subscriptions.set(topic, mine);
-      let reply: ServerSubscribe['payload'];
+      if (since !== undefined) payload.since = since;
+      if (query !== undefined) payload.query = query;
+      if (snapshot) payload.snapshot = true;
+      const key = subscriptionKey(topic, query);
+      // Recorded before the subscribe goes out, and completed by its reply the moment it arrives, so that events
+      // emitted in one burst with the reply count toward it; a key already recorded is left alone, and the server
+      // answers CONFLICT.
+      const mine = state.subscriptions.has(key) ? undefined : pending(topic, query, since, snapshot);
+      if (mine !== undefined) state.subscriptions.set(key, mine);
+      let sub: SubscriptionRecord | undefined;
+      let shown: Subscription | undefined;
+      const onReply = (reply: ServerSubscribe['payload']) => {
+        sub = mine ?? pending(topic, query, since, snapshot);
+        state.subscriptions.set(key, sub);
+        // The caller learns a query's id and a snapshot's items from the promise: until then, its events wait.
+        if (query !== undefined || snapshot) sub.held = [];
+        const gap = applyReply(sub, reply, since);
+        // As of the reply: the events held back are not delivered yet.
+        shown = view(sub, reply);
+        if (gap !== undefined) emit('gap', gap);
+      };
       try {
-        reply = (await request('subscribe', payload, opts)).payload;
+        await request('subscribe', payload, { ...requestOptions, onReply: (m) => onReply(m.payload) });
       } catch (error) {
-        if (mine !== undefined && state.subscriptions.get(topic) === mine) state.subscriptions.delete(topic);
+        if (mine !== undefined && state.subscriptions.get(key) === mine) state.subscriptions.delete(key);
         throw error;
       }
-      const sub = mine ?? pending(topic, opts.since);
-      const gap = applyReply(sub, reply, opts.since);
-      state.subscriptions.set(topic, sub);
-      if (gap !== undefined) emit('gap', gap);
-      return view(sub);
+      const done = sub as SubscriptionRecord;
+      // Released from a later task, once the caller has resumed with what this resolves with.
+      if (done.held !== undefined) setTimeout(() => release(done), 0);
+      return shown as Subscription;
     },
-    async unsubscribe(topic, opts = {}) {
-      const sub = state.subscriptions.get(topic);
-      if (sub === undefined || sub.pending) throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${topic}`, { topic });
-      state.subscriptions.delete(topic);
+    async unsubscribe(target, opts = {}) {
+      const { query, ...requestOptions } = opts;
+      // A Subscription is found by its id; a topic, by its key with the query given.
+      const found = typeof target === 'string' ? undefined : recordOf(state.subscriptions, target.subscriptionId, undefined);
+      const topic = typeof target === 'string' ? target : target.topic;
+      const sub = found ?? state.subscriptions.get(subscriptionKey(topic, typeof target === 'string' ? query : target.query));
+      if (sub === undefined || sub.pending) {
+        const what = query === undefined ? topic : `${topic} with this query`;
+        throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${what}`, { topic });
+      }
+      state.subscriptions.delete(sub.key);
+      sub.held = undefined;
       if (!state.authenticated) return;
-      await request('unsubscribe', { subscriptionId: sub.subscriptionId }, opts);
+      await request('unsubscribe', { subscriptionId: sub.subscriptionId }, requestOptions);
     },
     async ping(opts = {}) {
       await request('ping', {}, opts);
@@ -235,7 +272,7 @@ export function createClient(options: ClientOptions): Client {
       };
     },
     subscriptions() {
-      return [...state.subscriptions.values()].filter((s) => !s.pending).map(view);
+      return [...state.subscriptions.values()].filter((s) => !s.pending).map((s) => view(s));
     },
   };
   return client;

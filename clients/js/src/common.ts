@@ -17,8 +17,8 @@ import {
 
 export * from './generated.js';
 
-/** The protocol version this client speaks, sent in `connect`. */
-export const PROTOCOL_VERSION = '1.0';
+/** The protocol version this client speaks, sent in `connect`: 1.1, which added queries (docs/protocol.md, 15). */
+export const PROTOCOL_VERSION = '1.1';
 
 /** The largest integer on the wire, 2^53-1. */
 export const MAX_SAFE = 9007199254740991;

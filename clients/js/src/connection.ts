@@ -9,12 +9,14 @@ import {
   TidingsError,
   backoffDelay,
   shouldReconnect,
+  type RequestPayload,
+  type ServerSubscribe,
 } from './common.js';
 import type { Settings } from './defaults.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './options.js';
 import { OPEN, type Requests } from './requests.js';
 import type { ClientState, PendingRequest } from './state.js';
-import { applyReply } from './subscriptions.js';
+import { applyReply, ended, type SubscriptionRecord } from './subscriptions.js';
 
 /** The longest delay setTimeout keeps, 2^31-1 ms; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -102,12 +104,10 @@ export function createConnection({ options, settings, state, requests, emit, set
         requestId,
       );
     for (const req of state.queue.splice(0)) req.reject(reason(req.requestId));
-    const ended = [...state.subscriptions.values()];
+    const gone = [...state.subscriptions.values()];
     state.subscriptions.clear();
     // A pending subscription's own subscribe was in the queue, and its caller has the error already.
-    for (const sub of ended.filter((s) => !s.pending)) {
-      emit('unsubscribed', { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: reason() });
-    }
+    for (const sub of gone.filter((s) => !s.pending)) emit('unsubscribed', ended(sub, reason()));
   }
 
   function open(): Promise<void> {
@@ -175,26 +175,37 @@ export function createConnection({ options, settings, state, requests, emit, set
     });
   }
 
-  /** Subscribes again to every topic with since = the last seq seen, and reports the gaps. */
+  /**
+   * Subscribes again to every subscription, each with its query, with since = the last seq seen, and reports the
+   * gaps. One that asked for a snapshot asks again: the server sends it only when it cannot replay, and the gap
+   * carries it.
+   */
   async function resubscribe(): Promise<void> {
     // A pending subscription's own subscribe is still to go out, from the queue.
     const resumed = [...state.subscriptions.values()].filter((sub) => !sub.pending);
-    const pending = resumed.map(async (sub) => {
-      const since = sub.lastSeq;
-      try {
-        const reply = await request('subscribe', { topic: sub.topic, since }, { internal: true });
-        const gap = applyReply(sub, reply.payload, since);
-        if (gap !== undefined) emit('gap', gap);
-      } catch (error) {
-        // A lost connection or a timeout fails this attempt; any other failure ends only this subscription.
-        if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
-          throw error;
-        }
-        state.subscriptions.delete(sub.topic);
-        emit('unsubscribed', { topic: sub.topic, subscriptionId: sub.subscriptionId, reason: error });
+    await Promise.all(resumed.map(resume));
+  }
+
+  async function resume(sub: SubscriptionRecord): Promise<void> {
+    const since = sub.lastSeq;
+    const payload: RequestPayload<'subscribe'> = { topic: sub.topic, since };
+    if (sub.query !== undefined) payload.query = sub.query;
+    if (sub.snapshot) payload.snapshot = true;
+    // The reply is applied as it arrives, so that the gap comes before the events that follow it in one burst.
+    const onReply = (reply: ServerSubscribe) => {
+      const gap = applyReply(sub, reply.payload, since);
+      if (gap !== undefined) emit('gap', gap);
+    };
+    try {
+      await request('subscribe', payload, { internal: true, onReply });
+    } catch (error) {
+      // A lost connection or a timeout fails this attempt; any other failure ends only this subscription.
+      if (!(error instanceof TidingsError) || error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.TIMEOUT) {
+        throw error;
       }
-    });
-    await Promise.all(pending);
+      if (state.subscriptions.get(sub.key) === sub) state.subscriptions.delete(sub.key);
+      emit('unsubscribed', ended(sub, error));
+    }
   }
 
   /** After a close: fail or keep the requests in flight, then reconnect or shut down. */

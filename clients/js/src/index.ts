@@ -1,4 +1,5 @@
-// The package's entry point: the client and the protocol module.
+// The package's entry point: the client, the protocol module and the query builders.
 export * from './common.js';
 export * from './options.js';
 export * from './client.js';
+export * from './query.js';

@@ -1,6 +1,7 @@
 // The client's public shapes: its options with their defaults, its events, and the Client interface.
 import {
   TidingsError,
+  type Query,
   type Resource,
   type ResourceList,
   type Scalar,
@@ -138,32 +139,87 @@ export interface ClientOptions {
   eventTarget?: { addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void };
 }
 
-/** An event as a subscription delivers it. */
+/**
+ * An event as a subscription delivers it. `eventType` is `<type>_created`, `_updated` or `_deleted`; through a
+ * query subscription it is `_created`, `_updated`, `_entered` or `_left`, and a `_left` carries its `reason`
+ * (`unmatched` or `deleted`; treat a reason you do not know alike). `subscriptionId` names the subscription that
+ * delivered it, so that an app with several subscriptions of one type knows which view it changes.
+ */
 export type TidingsEvent = ServerEvent['payload'];
 /** A notification. */
 export type TidingsNotification = ServerNotification['payload'];
 /** The reply to `delete`. */
 export type DeleteResult = ServerDelete['payload'];
 
-/** A gap: after a reconnect the server could not replay every event after `since`; re-read what you show. */
+/**
+ * A gap: after a reconnect the server could not replay every event after `since` (`recovered: false`); re-read
+ * what you show of that subscription. For a subscription made with `snapshot: true`, the re-read came with the
+ * reply: `items` is what the subscription covers as of `seq` (replace the view with it), and the events that follow
+ * the gap come after it.
+ */
 export interface Gap {
   topic: string;
+  /** The subscription that missed events: the topic, or a query's id such as `order?3ea3b651e737ab32`. */
+  subscriptionId: string;
+  /** The subscription's query, when it has one. */
+  query?: Query;
   since: number;
   seq: number;
+  /** With a snapshot: the first page (up to 100, by createdAt) of what the subscription covers as of `seq`. */
+  items?: Resource[];
+  /** With `items`: where the rest is (list with the same query and this cursor), or null when that was all. */
+  nextCursor?: string | null;
 }
 
 /** A subscription as the client holds it. */
 export interface Subscription {
   topic: string;
+  /**
+   * The id its events carry in `subscriptionId`: the topic itself, or for a query, the type and a digest of the
+   * query (`order?3ea3b651e737ab32`), the same for the same query on every connection.
+   */
   subscriptionId: string;
+  /** The query it follows, when it has one. */
+  query?: Query;
   /** The seq of the last event delivered, or the topic's seq when subscribed if none came since. */
   lastSeq: number;
   /** Present when subscribed with since: whether every event after since could be replayed. */
   recovered?: boolean;
+  /**
+   * Only on what subscribe() resolves with, when it asked for a snapshot and no replay followed: the first page
+   * (up to 100, by createdAt) of what the subscription covers, exactly as of the reply's seq. Every event of the
+   * subscription comes after it.
+   */
+  items?: Resource[];
+  /**
+   * With `items`: null when they are all that matched; else a cursor to `list` the rest with the same query. Those
+   * pages are read later than the snapshot, so keep, for each id, the highest version seen (`_left` events count).
+   */
+  nextCursor?: string | null;
+}
+
+/** What `unsubscribed` reports: the subscription that ended, and why. */
+export interface Unsubscribed {
+  topic: string;
+  subscriptionId: string;
+  /** The subscription's query, when it had one. */
+  query?: Query;
+  reason: TidingsError;
 }
 
 /** The callbacks of `on`, by name. */
 export interface ClientEvents {
+  /**
+   * An event of a subscription, delivered once, in `seq` order per subscription. To keep a view of a query (or of
+   * a whole type) on screen: start it from the `items` of the Subscription that subscribe() resolved with (ask for
+   * `snapshot: true`), then, for the events whose `subscriptionId` is the subscription's, upsert the resource on
+   * `_created`, `_updated` and `_entered` (an `_entered` carries the whole resource, as a create does), and drop it
+   * on `_left` (whatever its `reason`) and on `_deleted`. Keep the highest `version` seen per id, so that an older
+   * copy (a later list page) does not bring back what changed; a `_left` for an id you do not hold is ignored. On
+   * `gap`, replace the view with the gap's `items` (or re-read it). The events of a subscription with a query or a
+   * snapshot are delivered only after its subscribe() has resolved, so none comes before the view has its id and
+   * items.
+   */
   event: (event: TidingsEvent) => void;
   notification: (notification: TidingsNotification) => void;
   state: (state: ConnectionState, error?: TidingsError) => void;
@@ -172,7 +228,7 @@ export interface ClientEvents {
    * The server ended a subscription (unsubscribe push), resuming it failed, or a reconnect signed in another user
    * (USER_CHANGED); `reason` says why.
    */
-  unsubscribed: (info: { topic: string; subscriptionId: string; reason: TidingsError }) => void;
+  unsubscribed: (info: Unsubscribed) => void;
   /** An `error` push about the session (TOKEN_EXPIRED, RATE_LIMITED), or an unreadable server message. */
   error: (error: TidingsError) => void;
 }
@@ -208,6 +264,30 @@ export interface SubscribeOptions extends RequestOptions {
    * @default undefined (live events only)
    */
   since?: number;
+  /**
+   * On a type topic (`order`), follows only the resources that match this query (build it with `q`): their
+   * changes as `_created` and `_updated`, and `_entered` and `_left` (with `reason`) when one starts or stops
+   * matching. A connection may hold the plain topic and several queries of it at once; each is resumed with its
+   * query after a reconnect. Needs a server of protocol 1.1 or later.
+   * @default undefined (every event of the topic)
+   */
+  query?: Query;
+  /**
+   * On a type topic, asks for what the subscription covers now: the Subscription's `items` (and `nextCursor`),
+   * exactly as of its seq, with every later change as an event; none when a replay after `since` follows instead.
+   * A resume after a reconnect asks again, and the server sends it only when it cannot replay (then in the `gap`).
+   * @default false
+   */
+  snapshot?: boolean;
+}
+
+/** Options of `unsubscribe`. */
+export interface UnsubscribeOptions extends RequestOptions {
+  /**
+   * With a topic: ends the subscription to this query of it instead of the plain topic.
+   * @default undefined (the plain topic)
+   */
+  query?: Query;
 }
 
 /** The list query of `list`; what it leaves out, the server decides (docs/protocol.md). */
@@ -217,6 +297,12 @@ export interface ListQuery {
    * @default undefined (no filter)
    */
   filter?: Record<string, Scalar>;
+  /**
+   * Lists only the resources that match this query (build it with `q`); with `filter`, both must hold. Needs a
+   * server of protocol 1.1 or later.
+   * @default undefined (no query)
+   */
+  query?: Query;
   /**
    * The order: `createdAt`, `-createdAt`, `updatedAt`, `id`, or a top-level data field.
    * @default undefined (the server orders by createdAt)
@@ -249,10 +335,16 @@ export interface Client {
   list(resourceType: string, query?: ListQuery, options?: RequestOptions): Promise<ResourceList>;
   update(resourceType: string, id: string, patch: Record<string, unknown>, options?: WriteOptions): Promise<Resource>;
   delete(resourceType: string, id: string, options?: WriteOptions): Promise<DeleteResult>;
-  /** Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it. */
+  /**
+   * Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it; with
+   * a query, follows the resources of a type that match it; with snapshot, resolves with what it covers now.
+   */
   subscribe(topic: string, options?: SubscribeOptions): Promise<Subscription>;
-  /** Ends the subscription to a topic. */
-  unsubscribe(topic: string, options?: RequestOptions): Promise<void>;
+  /**
+   * Ends a subscription: the one subscribe() resolved with, or a topic's (its query's, with `options.query`).
+   * Rejects with NOT_FOUND when the client holds no such subscription.
+   */
+  unsubscribe(subscription: string | Pick<Subscription, 'topic' | 'subscriptionId' | 'query'>, options?: UnsubscribeOptions): Promise<void>;
   /** Sends `ping` and resolves on `pong`. */
   ping(options?: RequestOptions): Promise<void>;
   /** Adds a callback; returns a function that removes it. */

@@ -17,12 +17,17 @@ import type { ClientState, PendingRequest } from './state.js';
 /** WebSocket.OPEN, the readyState in which a socket sends; the `ws` package has no global to read it from. */
 export const OPEN = 1;
 
-/** How the client sends its own requests, beyond what a caller may ask. */
-export interface InternalRequestOptions extends RequestOptions {
+/** How the client sends its own requests, beyond what a caller may ask; R is the reply. */
+export interface InternalRequestOptions<R = ServerMessage> extends RequestOptions {
   /** Sent at once, before authentication: `connect`, `auth`, resubscriptions and probes are part of connecting. */
   internal?: boolean;
   /** Safe to send again on a new connection; see PendingRequest.retry. */
   retry?: boolean;
+  /**
+   * Called with the reply the moment it arrives, before the promise resolves: a subscription is completed by it
+   * before the events that came in the same burst are handled.
+   */
+  onReply?: (reply: R) => void;
 }
 
 /** The requests of one client. */
@@ -43,7 +48,7 @@ export interface Requests {
   request<T extends RequestType, P extends RequestPayload<T>>(
     type: T,
     payload: P,
-    options?: InternalRequestOptions,
+    options?: InternalRequestOptions<Reply<T, P>>,
   ): Promise<Reply<T, P>>;
   /** Resolves with the reply, or rejects with the TidingsError of an `error` or `auth_failed` reply. */
   routeReply(request: PendingRequest, message: ServerMessage): void;
@@ -98,7 +103,7 @@ export function createRequests(state: ClientState, settings: Settings): Requests
   function request<T extends RequestType, P extends RequestPayload<T>>(
     type: T,
     payload: P,
-    opts: InternalRequestOptions = {},
+    opts: InternalRequestOptions<Reply<T, P>> = {},
   ): Promise<Reply<T, P>> {
     return new Promise<Reply<T, P>>((resolve, reject) => {
       const req: PendingRequest = {
@@ -109,7 +114,9 @@ export function createRequests(state: ClientState, settings: Settings): Requests
           settle(req);
           // The one cast of a reply. The server answers each request with the message Reply names for it; the
           // client does not check that, as decodeServer checks a message against the schema of its own type only.
-          resolve(message as Reply<T, P>);
+          const reply = message as Reply<T, P>;
+          opts.onReply?.(reply);
+          resolve(reply);
         },
         reject: (error) => {
           settle(req);

@@ -57,7 +57,7 @@ export interface ClientState {
   inFlight: Map<string, PendingRequest>;
   /** The requests waiting for a connection, in the order they will go out. */
   queue: PendingRequest[];
-  /** The subscriptions to resume after a reconnect, by topic. */
+  /** The subscriptions to resume after a reconnect, by key: the topic, or the topic and a query (subscriptionKey). */
   subscriptions: Map<string, SubscriptionRecord>;
 }
 

@@ -1,17 +1,21 @@
 // The subscriptions as the client keeps them between reconnects: which events and notifications are new to the app,
-// and the `seq` each topic resumes from.
-import type { ServerSubscribe } from './common.js';
-import type { Gap, TidingsEvent, TidingsNotification, Subscription } from './options.js';
+// and the `seq` each subscription resumes from.
+import type { Query, Resource, ServerSubscribe, TidingsError } from './common.js';
+import type { Gap, TidingsEvent, TidingsNotification, Subscription, Unsubscribed } from './options.js';
+import { canonicalQuery } from './query.js';
 
 /** The topic whose subscription carries the user's notifications instead of events. */
 export const NOTIFICATIONS = 'notifications';
 
 /** A subscription with what resuming it needs beyond what the app sees. */
 export interface SubscriptionRecord extends Subscription {
+  /** Its key among the client's subscriptions: subscriptionKey(topic, query). */
+  key: string;
+  /** Whether it asked for a snapshot: resuming it asks again, and the server sends one only when it cannot replay. */
+  snapshot: boolean;
   /**
-   * From the `subscribe` sent until its reply is handled. Under Node's ws the reply and the events right behind it
-   * can be emitted in one synchronous burst, before the code awaiting the reply resumes; a pending record lets
-   * those events count toward lastSeq. It is not listed by subscriptions(), and not resumed.
+   * From the `subscribe` sent until its reply is handled. It is not listed by subscriptions(), and not resumed.
+   * The reply completes the record the moment it arrives, before the events that follow it in the same burst.
    */
   pending: boolean;
   /**
@@ -19,18 +23,55 @@ export interface SubscriptionRecord extends Subscription {
    * at sign-in, before the subscription is resumed. When the subscription brings one of them again, it is dropped.
    */
   ahead: Set<number>;
+  /**
+   * The events held back until the caller of subscribe() has its Subscription (a query's id, a snapshot's items),
+   * for a subscription with a query or a snapshot; undefined once they are released.
+   */
+  held: TidingsEvent[] | undefined;
+}
+
+/**
+ * The key of a subscription among the client's: the topic, or for a query, the topic, `?` and the query's canonical
+ * form. A connection holds each once, as the server does, so the plain topic and any number of its queries coexist.
+ */
+export function subscriptionKey(topic: string, query: Query | null | undefined): string {
+  return query === undefined || query === null ? topic : `${topic}?${canonicalQuery(query)}`;
 }
 
 /** The record of a subscription about to be asked for, with `since` if given; its reply completes it. */
-export function pending(topic: string, since: number | undefined): SubscriptionRecord {
+export function pending(topic: string, query: Query | undefined, since: number | undefined, snapshot: boolean): SubscriptionRecord {
   // Without since only live events come, every one above the reply's seq, which is not known yet.
-  return { topic, subscriptionId: '', lastSeq: since ?? 0, pending: true, ahead: new Set() };
+  const sub: SubscriptionRecord = {
+    key: subscriptionKey(topic, query),
+    topic,
+    subscriptionId: '',
+    lastSeq: since ?? 0,
+    snapshot,
+    pending: true,
+    ahead: new Set(),
+    held: undefined,
+  };
+  if (query !== undefined) sub.query = query;
+  return sub;
+}
+
+/** The subscription's record whose events carry this subscriptionId, or for an event without one, the topic's. */
+export function recordOf(
+  subscriptions: Map<string, SubscriptionRecord>,
+  subscriptionId: string | null | undefined,
+  topic: string | null | undefined,
+): SubscriptionRecord | undefined {
+  if (subscriptionId) {
+    for (const sub of subscriptions.values()) if (sub.subscriptionId === subscriptionId) return sub;
+    return undefined;
+  }
+  return topic ? subscriptions.get(topic) : undefined;
 }
 
 /**
  * Completes a record with the reply to its `subscribe`, sent with `since` (undefined: live events only), and
- * returns the gap to report when the server could not replay every event after since. Events that came in the
- * same burst as the reply may have moved lastSeq on already: it never goes back.
+ * returns the gap to report when the server could not replay every event after since, with the snapshot the reply
+ * carries in its place. Events may have moved lastSeq on already: it never goes back.
  */
 export function applyReply(sub: SubscriptionRecord, reply: ServerSubscribe['payload'], since: number | undefined): Gap | undefined {
   sub.pending = false;
@@ -40,14 +81,34 @@ export function applyReply(sub: SubscriptionRecord, reply: ServerSubscribe['payl
   // recovered false: no replay comes, and live events go on after the reply's seq.
   const from = reply.recovered === false ? reply.seq : (since ?? reply.seq);
   if (from > sub.lastSeq) advance(sub, from);
-  return reply.recovered === false ? { topic: sub.topic, since: since ?? reply.seq, seq: reply.seq } : undefined;
+  if (reply.recovered !== false) return undefined;
+  const gap: Gap = { topic: sub.topic, subscriptionId: sub.subscriptionId, since: since ?? reply.seq, seq: reply.seq };
+  if (sub.query !== undefined) gap.query = sub.query;
+  return withSnapshot(gap, reply);
 }
 
-/** The subscription as the app sees it: a copy, without the client's bookkeeping. */
-export function view(sub: SubscriptionRecord): Subscription {
+/** The subscription as the app sees it: a copy, without the client's bookkeeping; with the reply's snapshot if given. */
+export function view(sub: SubscriptionRecord, reply?: ServerSubscribe['payload']): Subscription {
   const out: Subscription = { topic: sub.topic, subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq };
+  if (sub.query !== undefined) out.query = sub.query;
   if (sub.recovered !== undefined) out.recovered = sub.recovered;
-  return out;
+  return reply === undefined ? out : withSnapshot(out, reply);
+}
+
+/** Copies a reply's snapshot, when it has one, onto a gap or a view. */
+function withSnapshot<T extends { items?: Resource[]; nextCursor?: string | null }>(target: T, reply: ServerSubscribe['payload']): T {
+  if (Array.isArray(reply.items)) {
+    target.items = reply.items;
+    target.nextCursor = reply.nextCursor ?? null;
+  }
+  return target;
+}
+
+/** What `unsubscribed` reports of a subscription that ended. */
+export function ended(sub: SubscriptionRecord, reason: TidingsError): Unsubscribed {
+  const info: Unsubscribed = { topic: sub.topic, subscriptionId: sub.subscriptionId, reason };
+  if (sub.query !== undefined) info.query = sub.query;
+  return info;
 }
 
 /** Moves lastSeq on to seq, and forgets what it delivered ahead that lastSeq now covers. */

@@ -200,6 +200,33 @@ test('events that come with the subscribe reply count toward the subscription: a
   assert.deepEqual(client.subscriptions().map((s) => [s.topic, s.lastSeq]), [['order', 12]]);
 });
 
+test('a query subscription\'s reply and events in one burst: the events come after subscribe() resolved, by its id', async (t) => {
+  // The fake answers a subscribe with a query and a snapshot, and sends two events right behind the reply: one of
+  // the query's and one of the plain topic's, which the client also holds.
+  const query = { field: 'data.status', eq: 'pending' };
+  const event = (subscriptionId, seq) => ['event', { eventType: 'order_entered', topic: 'order', subscriptionId, seq, id: `O-${seq}`, data: {} }];
+  const subscribe = (socket, { requestId, payload }) => {
+    if (payload.query === undefined) return socket.burst([['subscribe', { subscriptionId: 'order', topic: 'order', seq: 10 }, requestId]]);
+    const item = { resourceType: 'order', id: 'O-1', version: 1, ownerId: 'u', createdAt: 1, updatedAt: 1, data: {} };
+    const reply = { subscriptionId: 'order?0123456789abcdef', topic: 'order', seq: 10, items: [item], nextCursor: null };
+    socket.burst([['subscribe', reply, requestId], event('order?0123456789abcdef', 11), event('order', 12)]);
+  };
+  const server = fakeServer({ answers: { subscribe } });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  t.after(() => client.close());
+  await withTimeout(client.connect(), 5000, 'connect');
+  await client.subscribe('order');
+  const seen = [];
+  client.on('event', (e) => seen.push([e.subscriptionId, e.seq]));
+  const sub = await client.subscribe('order', { query, snapshot: true });
+  // The plain topic's event is not held; the query's waits until the caller has the Subscription.
+  assert.deepEqual(seen, [['order', 12]]);
+  assert.deepEqual([sub.subscriptionId, sub.lastSeq, sub.items.map((r) => r.id), sub.nextCursor], ['order?0123456789abcdef', 10, ['O-1'], null]);
+  await withTimeout(new Promise((r) => client.on('event', r)), 5000, 'the held event');
+  assert.deepEqual(seen, [['order', 12], ['order?0123456789abcdef', 11]]);
+  assert.deepEqual(client.subscriptions().map((s) => [s.subscriptionId, s.lastSeq]), [['order', 12], ['order?0123456789abcdef', 11]]);
+});
+
 test('a resubscription and a queued request answered RATE_LIMITED go out again after retryAfterMs', async (t) => {
   // On the second socket the fake refuses the first subscribe and the first read, as a server whose bucket is empty.
   const refused = new Set();

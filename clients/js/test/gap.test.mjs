@@ -24,7 +24,7 @@ test('a subscription resumed beyond the retained log reports a gap', async () =>
     }
     assert.equal(subscription.recovered, false, 'the old events were pruned');
     await withTimeout(new Promise((r) => { const wait = () => (gaps.length ? r() : setImmediate(wait)); wait(); }), 5000, 'the gap callback');
-    assert.deepEqual(gaps[0], { topic: 'order', since: 1, seq: 5 });
+    assert.deepEqual(gaps[0], { topic: 'order', subscriptionId: 'order', since: 1, seq: 5 });
   } finally {
     alice.close();
     watcher.close();
