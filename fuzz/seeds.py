@@ -94,6 +94,11 @@ def list_seeds():
                                                    {"field": "data.productId", "contains": "_"},
                                                    {"field": "ownerId", "ne": "alice"}]}, "orderBy": "-quantity"},
         {"resourceType": "order", "query": {"field": "data.quantity", "lt": 3}, "filter": {"status": "pending"}},
+        {"resourceType": "order", "orderBy": ["status", "-totalAmount"], "limit": 3, "count": True},
+        {"resourceType": "order", "orderBy": ["-quantity", "productId", "-createdAt"], "fields": ["quantity"]},
+        {"resourceType": "order", "orderBy": ["productId", "productId"]},
+        {"resourceType": "order", "query": {"field": "data.status", "ne": "paid"}, "orderBy": ["-status", "id"],
+         "fields": ["status", "productId"], "count": True, "limit": 2},
     ]
     seeds = []
     for n, payload in enumerate(reads):

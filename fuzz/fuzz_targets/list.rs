@@ -1,7 +1,8 @@
-//! List reads with arbitrary filters, queries, orders and page sizes over a fixed set of orders: storage never
-//! fails, and paging through every page with `nextCursor` yields exactly the orders the filter and the query
-//! match, each once, in the requested order, as an independent evaluation here says (the query by the in-memory
-//! evaluator, so that the SQL of lists and the evaluator of events are held to one meaning).
+//! List reads with arbitrary filters, queries, orders (of several keys too), projections, counts and page sizes
+//! over a fixed set of orders: storage never fails, and paging through every page with `nextCursor` yields exactly
+//! the orders the filter and the query match, each once, in the requested order, as an independent evaluation here
+//! says (the query by the in-memory evaluator, so that the SQL of lists and the evaluator of events are held to one
+//! meaning); a count is the number they match, and a projection keeps only the fields asked for.
 //!
 //! The input is a client message (a `read` of `order` without `id`, as the decoder corpus has them); its first
 //! byte picks the reader: an admin, who sees every order, or a user, who sees their own.
@@ -83,6 +84,14 @@ fuzz_target!(|data: &[u8]| {
             Err(error) if error.code == ErrorCode::InvalidParams && listed.is_empty() => return,
             Err(error) => panic!("a list read failed: {error}"),
         };
+        // A count is of the whole list, whichever page carries it; a projection keeps the fields asked for only.
+        if let Some(total) = page.total {
+            assert_eq!(total, expected.len() as u64, "the count of {text} is not the number of orders it matches");
+        }
+        if let Some(fields) = &first.fields {
+            let kept = |name: &String| fields.iter().any(|field| field.as_str() == name);
+            assert!(page.items.iter().all(|item| item.data.keys().all(kept)), "{text} returned fields not asked for");
+        }
         listed.extend(page.items);
         match page.next_cursor {
             Some(cursor) => read.cursor = Some(cursor),
@@ -117,28 +126,31 @@ fn expected(orders: &[Resource], read: &tidings_protocol::Read, reader: &Identit
         .filter(|order| condition.as_ref().is_none_or(|condition| condition.matches(&subject(order))))
         .cloned()
         .collect();
-    let (field, descending) = match &read.order_by {
-        Some(order_by) => (order_by.field().to_owned(), order_by.descending()),
-        None => ("createdAt".to_owned(), false),
+    let keys: Vec<(String, bool)> = match &read.order_by {
+        Some(order) => order.keys().iter().map(|key| (key.field().to_owned(), key.descending())).collect(),
+        None => vec![("createdAt".to_owned(), false)],
     };
-    let key = |order: &Resource| -> Value {
-        match field.as_str() {
+    let key = |order: &Resource, field: &str| -> Value {
+        match field {
             "createdAt" => json!(order.created_at),
             "updatedAt" => json!(order.updated_at),
             "id" => json!(order.id.as_str()),
             other => order.data.get(other).cloned().unwrap_or(Value::Null),
         }
     };
-    if !["createdAt", "updatedAt", "id", "productId", "quantity", "totalAmount", "status"].contains(&field.as_str()) {
+    let known = ["createdAt", "updatedAt", "id", "productId", "quantity", "totalAmount", "status"];
+    if keys.iter().any(|(field, _)| !known.contains(&field.as_str())) {
         return None;
     }
+    // Each key in its direction; the id decides the last ties, in the direction of the last key.
     matching.sort_by(|a, b| {
-        let by_key = compare(&key(a), &key(b)).then_with(|| a.id.as_str().cmp(b.id.as_str()));
-        if descending {
-            by_key.reverse()
-        } else {
-            by_key
+        let mut order = std::cmp::Ordering::Equal;
+        for (field, descending) in &keys {
+            let by_key = compare(&key(a, field), &key(b, field));
+            order = order.then(if *descending { by_key.reverse() } else { by_key });
         }
+        let by_id = a.id.as_str().cmp(b.id.as_str());
+        order.then(if keys.last().is_some_and(|(_, descending)| *descending) { by_id.reverse() } else { by_id })
     });
     Some(matching)
 }

@@ -133,20 +133,53 @@ pub struct Read {
     /// hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<Query>,
-    /// The list's order: `createdAt` (the default), `-createdAt`, `updatedAt`, `id`, or a top-level data field.
+    /// The list's order: `createdAt` (the default), `-createdAt`, `updatedAt`, `id`, or a top-level data field;
+    /// since 1.1 also a list of up to four such keys, each deciding the ties of the one before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_by: Option<OrderBy>,
+    pub order_by: Option<Order>,
     /// The page size, 1 to 100; 20 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
     /// The `nextCursor` of the previous page; the other list fields must be the same as for that page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Text<1, 512>>,
+    /// Only these top-level `data` fields in the items (protocol 1.1); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub fields: Option<Vec<FieldName>>,
+    /// With `true`, the reply's `total` counts every resource of the list (all pages), as of the read (protocol
+    /// 1.1). It costs the server a pass over what matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<bool>,
+}
+
+/// The order of a list: one key, or (since 1.1) up to four, each deciding the ties of the one before; the id
+/// decides the last ties, in the direction of the last key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Order {
+    /// One key: `status`, `-createdAt`.
+    One(OrderBy),
+    /// Up to four keys: `["status", "-totalAmount"]`.
+    Many(#[schemars(length(min = 1, max = 4))] Vec<OrderBy>),
+}
+
+impl Order {
+    /// The most keys an order may have.
+    pub const MAX_KEYS: usize = 4;
+
+    /// The keys, first to last.
+    pub fn keys(&self) -> &[OrderBy] {
+        match self {
+            Order::One(key) => std::slice::from_ref(key),
+            Order::Many(keys) => keys,
+        }
+    }
 }
 
 impl Read {
     /// The list fields that a read of one resource may not carry.
-    const LIST_FIELDS: [&'static str; 5] = ["filter", "query", "orderBy", "limit", "cursor"];
+    const LIST_FIELDS: [&'static str; 7] = ["filter", "query", "orderBy", "limit", "cursor", "fields", "count"];
     /// How many fields one filter may name.
     const MAX_FILTERS: usize = 16;
 
@@ -161,6 +194,15 @@ impl Read {
         if let Some(query) = &self.query {
             errors.extend(query.check("/payload/query"));
         }
+        // The HTTP API builds reads without the schema: the bounds the schema sets on lists, checked again.
+        if let Some(Order::Many(keys)) = &self.order_by {
+            if keys.is_empty() || keys.len() > Order::MAX_KEYS {
+                errors.push(FieldError::new("/payload/orderBy", "must have 1 to 4 keys"));
+            }
+        }
+        if self.fields.as_ref().is_some_and(|fields| fields.is_empty() || fields.len() > 64) {
+            errors.push(FieldError::new("/payload/fields", "must name 1 to 64 fields"));
+        }
         if self.id.is_none() {
             return errors;
         }
@@ -170,6 +212,8 @@ impl Read {
             self.order_by.is_some(),
             self.limit.is_some(),
             self.cursor.is_some(),
+            self.fields.is_some(),
+            self.count.is_some(),
         ];
         let combined = Self::LIST_FIELDS.iter().zip(present).filter(|(_, present)| *present);
         errors.extend(

@@ -18,7 +18,7 @@ pub mod schema;
 mod server;
 
 pub use client::{
-    Auth, ClientInfo, ClientMessage, Connect, Create, Delete, DisconnectRequest, Empty, Read, Scalar, Subscribe,
+    Auth, ClientInfo, ClientMessage, Connect, Create, Delete, DisconnectRequest, Empty, Order, Read, Scalar, Subscribe,
     Unsubscribe, Update,
 };
 pub use close::{should_reconnect, CloseCode};

@@ -349,7 +349,8 @@ fn with_read_rules(mut schema: Value) -> Value {
         object.insert(
             "then".to_owned(),
             json!({ "properties": {
-                "filter": absent, "query": absent, "orderBy": absent, "limit": absent, "cursor": absent
+                "filter": absent, "query": absent, "orderBy": absent, "limit": absent, "cursor": absent,
+                "fields": absent, "count": absent
             } }),
         );
     }

@@ -182,6 +182,13 @@ pub struct ResourceList {
     pub items: Vec<Resource>,
     /// Pass this as `cursor` to read the next page; `null` on the last page.
     pub next_cursor: Option<Text<1, 512>>,
+    /// When the read asked to `count` (protocol 1.1): how many resources the whole list has.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::optional_safe_integer"
+    )]
+    pub total: Option<u64>,
 }
 
 /// The `read` reply: a resource when the request named an `id`, a list page otherwise.

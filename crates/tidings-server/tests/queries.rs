@@ -14,6 +14,7 @@ on_both_backends!(
     a_query_lists_what_matches_page_by_page_and_only_what_the_user_may_see,
     a_bad_query_is_refused_at_each_bad_term,
     the_http_api_lists_by_the_same_query,
+    a_list_orders_by_several_keys_projects_fields_and_counts,
 );
 
 /// Creates an order as `client` and returns its id.
@@ -151,4 +152,68 @@ async fn the_http_api_lists_by_the_same_query(server: TestServer) {
     let path = "/api/v1/resources/order?query=not-json";
     let garbage = common::rest::send(server.addr, "GET", path, &[("Authorization", &bearer)], b"").await;
     assert_eq!((garbage.status, garbage.json()["details"]["errors"][0]["pointer"].clone()), (400, json!("/query")));
+}
+
+async fn a_list_orders_by_several_keys_projects_fields_and_counts(server: TestServer) {
+    let (alice, _a) = server.signed_in("alice").await;
+    let mut made = Vec::new();
+    for (product, total) in [("P-b", 5.0), ("P-a", 50.0), ("P-b", 500.0), ("P-a", 5.0), ("P-c", 50.0)] {
+        made.push((product, total, order(&alice, product, total).await));
+    }
+    // By product ascending, then by total descending; ties of both would go by id, descending.
+    let read = json!({ "resourceType": "order", "orderBy": ["productId", "-totalAmount"], "limit": 2,
+                       "fields": ["productId"], "count": true });
+    let (mut ids, mut cursor, mut totals) = (Vec::new(), Value::Null, Vec::new());
+    loop {
+        let mut read = read.clone();
+        if !cursor.is_null() {
+            read["cursor"] = cursor.clone();
+        }
+        let (kind, page) = exchange(&alice, "read", "r", read).await;
+        assert_eq!(kind, "read", "{page}");
+        totals.push(page["total"].clone());
+        for item in page["items"].as_array().expect("items") {
+            let data = item["data"].as_object().expect("data");
+            assert_eq!(data.keys().collect::<Vec<_>>(), ["productId"], "only the fields asked for: {item}");
+            ids.push(item["id"].as_str().expect("id").to_owned());
+        }
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    let mut expected = made.clone();
+    expected.sort_by(|a, b| a.0.cmp(b.0).then(b.1.total_cmp(&a.1)));
+    assert_eq!(ids, expected.iter().map(|(_, _, id)| id.clone()).collect::<Vec<_>>());
+    assert_eq!(totals, [json!(5), json!(5), json!(5)], "every page counts the whole list");
+    let (_, plain) = exchange(&alice, "read", "r", json!({ "resourceType": "order" })).await;
+    assert!(plain.get("total").is_none(), "a count only when asked for: {plain}");
+
+    for (read, pointer) in [
+        (json!({ "resourceType": "order", "orderBy": ["productId", "-productId"] }), "/payload/orderBy/1"),
+        (json!({ "resourceType": "order", "orderBy": ["productId", "nope"] }), "/payload/orderBy/1"),
+        (json!({ "resourceType": "order", "orderBy": ["a", "b", "c", "d", "e"] }), "/payload/orderBy"),
+        (json!({ "resourceType": "order", "fields": ["productId", "nope"] }), "/payload/fields/1"),
+        (json!({ "resourceType": "order", "id": "ORD-1", "count": true }), "/payload/count"),
+    ] {
+        let (kind, error) = exchange(&alice, "read", "r", read.clone()).await;
+        assert_eq!(kind, "error", "{read}");
+        let pointers: Vec<&str> =
+            error["details"]["errors"].as_array().into_iter().flatten().filter_map(|e| e["pointer"].as_str()).collect();
+        assert!(pointers.contains(&pointer), "{read} -> {error}");
+    }
+
+    // The HTTP API: orderBy and fields separated by commas, count=true.
+    let bearer = format!("Bearer {}", server.token("alice"));
+    let path = "/api/v1/resources/order?orderBy=productId,-totalAmount&fields=totalAmount&count=true&limit=100";
+    let page = common::rest::send(server.addr, "GET", path, &[("Authorization", &bearer)], b"").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = page.json();
+    let got: Vec<&str> = body["items"].as_array().expect("items").iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(got, ids);
+    assert_eq!((body["total"].as_u64(), body["items"][0]["data"]["productId"].is_null()), (Some(5), true));
+    let bad =
+        common::rest::send(server.addr, "GET", "/api/v1/resources/order?count=yes", &[("Authorization", &bearer)], b"")
+            .await;
+    assert_eq!((bad.status, bad.json()["details"]["errors"][0]["pointer"].clone()), (400, json!("/count")));
 }

@@ -318,6 +318,8 @@ fn read_list() -> tidings_protocol::Read {
         order_by: None,
         limit: None,
         cursor: None,
+        fields: None,
+        count: None,
     }
 }
 

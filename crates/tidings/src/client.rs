@@ -127,6 +127,8 @@ fn parse(line: &str) -> anyhow::Result<ClientMessage> {
             order_by: None,
             limit: None,
             cursor: None,
+            fields: None,
+            count: None,
         }),
         "list" => {
             let ty = resource_type(&word("TYPE")?)?;
@@ -149,6 +151,8 @@ fn parse(line: &str) -> anyhow::Result<ClientMessage> {
                 order_by: None,
                 limit,
                 cursor: None,
+                fields: None,
+                count: None,
             })
         }
         "update" => {

@@ -250,6 +250,8 @@ async fn reader(url: String, pace: Duration, counters: Arc<Counters>, stop: watc
             order_by: None,
             limit: None,
             cursor: None,
+            fields: None,
+            count: None,
         };
         match current.request(ClientMessage::Read(read)).await {
             Ok(ServerMessage::Read(_)) => {
@@ -277,6 +279,8 @@ async fn churner(url: String, counters: Arc<Counters>, stop: watch::Receiver<boo
             order_by: None,
             limit: None,
             cursor: None,
+            fields: None,
+            count: None,
         };
         if subscribed && client.request(ClientMessage::Read(read)).await.is_ok() {
             counters.churn_cycles.fetch_add(1, Ordering::Relaxed);

@@ -17,8 +17,8 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tidings_protocol::{
-    ErrorCode, ErrorPayload, FieldError, FieldName, Limit, OrderBy, RequestId, ResourceId, ResourceType, Scalar, Text,
-    Version,
+    ErrorCode, ErrorPayload, FieldError, FieldName, Limit, Order, OrderBy, RequestId, ResourceId, ResourceType, Scalar,
+    Text, Version,
 };
 
 use super::output::ApiError;
@@ -48,6 +48,10 @@ pub(super) mod at {
     pub const CURSOR: &str = "/cursor";
     /// The `query` query parameter: a query as JSON (docs/protocol.md, 7.7).
     pub const QUERY: &str = "/query";
+    /// The `fields` query parameter.
+    pub const FIELDS: &str = "/fields";
+    /// The `count` query parameter.
+    pub const COUNT: &str = "/count";
 }
 
 /// The `Idempotency-Key` request header.
@@ -171,15 +175,19 @@ pub(super) struct ListParams {
     pub filter: Option<BTreeMap<FieldName, Scalar>>,
     /// `query`, read from its JSON.
     pub query: Option<tidings_protocol::Query>,
-    /// `orderBy`.
-    pub order_by: Option<OrderBy>,
+    /// `orderBy`: one key, or several separated by commas.
+    pub order_by: Option<Order>,
     /// `limit`.
     pub limit: Option<Limit>,
     /// `cursor`.
     pub cursor: Option<Text<1, 512>>,
+    /// `fields`, separated by commas.
+    pub fields: Option<Vec<FieldName>>,
+    /// `count`: `true` or `false`.
+    pub count: Option<bool>,
 }
 
-/// Reads `filter.FIELD`, `orderBy`, `limit` and `cursor`; other parameters are ignored, as unknown payload
+/// Reads `filter.FIELD`, `query`, `orderBy`, `limit`, `cursor`, `fields` and `count`; other parameters are ignored, as unknown payload
 /// fields are.
 pub(super) fn list_params(query: &Query, errors: &mut Vec<FieldError>) -> ListParams {
     let mut filter = BTreeMap::new();
@@ -198,8 +206,35 @@ pub(super) fn list_params(query: &Query, errors: &mut Vec<FieldError>) -> ListPa
             filter.insert(name, value);
         }
     }
-    let order_by =
-        query.single("orderBy", at::ORDER_BY, errors).and_then(|v| checked(OrderBy::new(v), at::ORDER_BY, errors));
+    let order_by = query.single("orderBy", at::ORDER_BY, errors).and_then(|text| {
+        let keys: Vec<Option<OrderBy>> = text
+            .split(',')
+            .enumerate()
+            .map(|(n, key)| {
+                let pointer =
+                    if text.contains(',') { format!("{}/{n}", at::ORDER_BY) } else { at::ORDER_BY.to_owned() };
+                checked(OrderBy::new(key), &pointer, errors)
+            })
+            .collect();
+        let mut keys: Vec<OrderBy> = keys.into_iter().collect::<Option<_>>()?;
+        Some(if keys.len() == 1 { Order::One(keys.remove(0)) } else { Order::Many(keys) })
+    });
+    let fields = query.single("fields", at::FIELDS, errors).and_then(|text| {
+        let names: Vec<Option<FieldName>> = text
+            .split(',')
+            .enumerate()
+            .map(|(n, name)| checked(FieldName::new(name), &format!("{}/{n}", at::FIELDS), errors))
+            .collect();
+        names.into_iter().collect::<Option<Vec<_>>>()
+    });
+    let count = query.single("count", at::COUNT, errors).and_then(|text| match text {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => {
+            errors.push(FieldError::new(at::COUNT, "must be true or false"));
+            None
+        }
+    });
     let limit =
         query.single("limit", at::LIMIT, errors).and_then(|v| checked(json_number::<Limit>(v), at::LIMIT, errors));
     let cursor = query.single("cursor", at::CURSOR, errors).and_then(|v| checked(Text::new(v), at::CURSOR, errors));
@@ -210,7 +245,15 @@ pub(super) fn list_params(query: &Query, errors: &mut Vec<FieldError>) -> ListPa
         };
         tidings_protocol::Query::from_json(&json, at::QUERY).map_err(|faults| errors.extend(faults)).ok()
     });
-    ListParams { filter: (!seen.is_empty()).then_some(filter), query: conditions, order_by, limit, cursor }
+    ListParams {
+        filter: (!seen.is_empty()).then_some(filter),
+        query: conditions,
+        order_by,
+        limit,
+        cursor,
+        fields,
+        count,
+    }
 }
 
 /// A filter value from its text in the query string (docs/http-api.md, "Filters"): `true`, `false`, `null` and

@@ -142,9 +142,9 @@ async fn list(
     let mut errors = Vec::new();
     let (resource_type, _) = input::path(path, &mut errors);
     let query = query_params(query, &mut errors);
-    let ListParams { filter, query, order_by, limit, cursor } = input::list_params(&query, &mut errors);
+    let ListParams { filter, query, order_by, limit, cursor, fields, count } = input::list_params(&query, &mut errors);
     let Some(resource_type) = resource_type else { return Err(invalid_params(errors)) };
-    let read = Read { resource_type, id: None, filter, query, order_by, limit, cursor };
+    let read = Read { resource_type, id: None, filter, query, order_by, limit, cursor, fields, count };
     // The decoder's own rules beyond the field types (at most 16 filters), with its pointers made relative.
     errors.extend(read.check().into_iter().map(relative));
     if !errors.is_empty() {

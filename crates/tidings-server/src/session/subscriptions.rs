@@ -133,6 +133,8 @@ impl<O: Outbound> Session<O> {
                 order_by: None,
                 limit: Some(Limit::LARGEST),
                 cursor: None,
+                fields: None,
+                count: None,
             };
             match self.shared.resources.snapshot(&identity, &read).await {
                 Ok((page, cursor, at)) => (head, items, next_cursor) = (at, Some(page), cursor),

@@ -50,6 +50,10 @@ impl Storage for Measured {
         measure("list", self.0.list_at_head(query)).await
     }
 
+    async fn count(&self, query: ListQuery) -> Result<u64, StorageError> {
+        measure("count", self.0.count(query)).await
+    }
+
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         measure("create", self.0.create(new, key)).await
     }

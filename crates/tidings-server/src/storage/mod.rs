@@ -236,6 +236,22 @@ pub enum OrderKey {
     Field(String, String),
 }
 
+/// One key of a list's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sort {
+    /// What is compared.
+    pub key: OrderKey,
+    /// Descending instead of ascending.
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `key`, ascending.
+    pub fn ascending(key: OrderKey) -> Sort {
+        Sort { key, descending: false }
+    }
+}
+
 /// A page of a list, as the service asks for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListQuery {
@@ -245,25 +261,23 @@ pub struct ListQuery {
     pub owner: Option<String>,
     /// Top-level data fields and the JSON scalar each must equal (`null`: absent or null).
     pub filter: Vec<(String, Value)>,
-    /// The order.
-    pub order: OrderKey,
-    /// Descending instead of ascending.
-    pub descending: bool,
+    /// The order: one key or more, each ascending or descending; ties go by id, in the last key's direction.
+    pub order: Vec<Sort>,
     /// Only resources that match this, as well as the filter.
     pub condition: Option<crate::query::Condition>,
-    /// Start after this position: the order key's value and the id of the previous page's last item.
-    pub after: Option<(Value, String)>,
+    /// Start after this position: the order keys' values and the id of the previous page's last item.
+    pub after: Option<(Vec<Value>, String)>,
     /// How many to return at most.
     pub limit: usize,
 }
 
-/// One item of a list page: the record and the value its order key had, as the backend compares it.
+/// One item of a list page: the record and the values its order keys had, as the backend compares them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listed {
     /// The resource.
     pub record: Record,
-    /// The value of the order key (absent fields replaced as the backend sorts them).
-    pub key: Value,
+    /// The value of each order key, in order (absent fields replaced as the backend sorts them).
+    pub key: Vec<Value>,
 }
 
 /// Why storage could not do what it was asked.
@@ -313,6 +327,8 @@ pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
     /// resources exactly as that event left them (a query subscription's snapshot, followed by the events after
     /// that `seq`).
     async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError>;
+    /// How many resources a whole list has, every page (its order, `after` and `limit` are not looked at).
+    async fn count(&self, query: ListQuery) -> Result<u64, StorageError>;
     /// Creates a resource and its `created` event, or replays an earlier create with the same key.
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError>;
     /// Changes a resource as `check` decides, with its `updated` event.

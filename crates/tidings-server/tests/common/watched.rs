@@ -60,6 +60,9 @@ impl Storage for Watched {
     async fn list_at_head(&self, query: ListQuery) -> Result<(Vec<Listed>, u64), StorageError> {
         self.inner.list_at_head(query).await
     }
+    async fn count(&self, query: ListQuery) -> Result<u64, StorageError> {
+        self.inner.count(query).await
+    }
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         self.inner.create(new, key).await
     }

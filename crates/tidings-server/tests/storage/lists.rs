@@ -54,7 +54,7 @@ pub(crate) async fn lists_page_through_ties_without_repeating_or_skipping(storag
         let items = all_pages(&storage, list_query(order.clone(), false, 3)).await;
         let ids: Vec<&str> = items.iter().map(|l| l.record.id.as_str()).collect();
         assert_eq!(ids.len(), 10, "{order:?}: {ids:?}");
-        let keys: Vec<(Value, &str)> = items.iter().map(|l| (l.key.clone(), l.record.id.as_str())).collect();
+        let keys: Vec<(Value, &str)> = items.iter().map(|l| (l.key[0].clone(), l.record.id.as_str())).collect();
         if order == OrderKey::Id {
             assert_eq!(ids, (0..10).map(|n| format!("ITM-{n}")).collect::<Vec<_>>());
         } else {
@@ -136,4 +136,48 @@ pub(crate) async fn a_list_at_the_head_is_one_moment(storage: Arc<dyn Storage>) 
         moments += 1;
     }
     writer.await.expect("the writer finished");
+}
+
+/// Several order keys, each in its own direction (and all in one), page without repeats or gaps; the id decides
+/// the last ties in the direction of the last key. A count is of the whole list, whatever the page.
+pub(crate) async fn lists_order_by_several_keys_and_count_every_page(storage: Arc<dyn Storage>) {
+    let ranks = [2, 1, 3, 2, 1, 3, 2, 3, 1, 2, 2, 1];
+    let names = ["b", "a", "c", "a", "b", "b", "b", "a", "a", "c", "b", "c"];
+    for (n, (rank, name)) in ranks.iter().zip(names).enumerate() {
+        create(&storage, "item", &format!("ITM-{n:02}"), json!({ "rank": rank, "name": name })).await;
+    }
+    let rank = OrderKey::Field("rank".to_owned(), "integer".to_owned());
+    let name = OrderKey::Field("name".to_owned(), "string".to_owned());
+    for (rank_descending, name_descending) in [(false, true), (true, false), (true, true), (false, false)] {
+        let order = vec![
+            Sort { key: rank.clone(), descending: rank_descending },
+            Sort { key: name.clone(), descending: name_descending },
+        ];
+        let mut expected: Vec<(i64, String, String)> = ranks
+            .iter()
+            .zip(names)
+            .enumerate()
+            .map(|(n, (rank, name))| (*rank, name.to_owned(), format!("ITM-{n:02}")))
+            .collect();
+        expected.sort_by(|a, b| {
+            let by_rank = if rank_descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+            let by_name = if name_descending { b.1.cmp(&a.1) } else { a.1.cmp(&b.1) };
+            let by_id = if name_descending { b.2.cmp(&a.2) } else { a.2.cmp(&b.2) };
+            by_rank.then(by_name).then(by_id)
+        });
+        let expected: Vec<String> = expected.into_iter().map(|(_, _, id)| id).collect();
+        for limit in [1, 2, 5, 100] {
+            let query = ListQuery { order: order.clone(), ..list_query(OrderKey::Id, false, limit) };
+            let ids: Vec<String> = all_pages(&storage, query).await.into_iter().map(|l| l.record.id).collect();
+            assert_eq!(
+                ids, expected,
+                "rank descending {rank_descending}, name descending {name_descending}, by {limit}"
+            );
+        }
+    }
+    let mut query = list_query(OrderKey::Id, false, 2);
+    assert_eq!(storage.count(query.clone()).await.expect("a count"), 12);
+    query.filter = vec![("name".to_owned(), json!("b"))];
+    query.after = Some((vec![json!("ITM-05")], "ITM-05".to_owned()));
+    assert_eq!(storage.count(query).await.expect("a count"), 5, "every page, whatever the cursor and the limit");
 }

@@ -18,7 +18,7 @@ use tidings_protocol::{ErrorCode, ErrorPayload};
 use tidings_server::resources::data::fingerprint;
 use tidings_server::storage::{
     CreateOutcome, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord,
-    NotificationHead, OrderKey, Postgres, Recipients, Record, Sqlite, Storage, StorageError, UpdateOutcome,
+    NotificationHead, OrderKey, Postgres, Recipients, Record, Sort, Sqlite, Storage, StorageError, UpdateOutcome,
 };
 
 use lists::*;
@@ -92,6 +92,7 @@ storage_tests!(
         queries_list_exactly_what_the_in_memory_evaluator_matches,
         events_keep_the_resource_as_it_was_before,
         a_list_at_the_head_is_one_moment,
+        lists_order_by_several_keys_and_count_every_page,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen, a_list_by_an_indexed_field_reads_its_index],
 );
@@ -144,8 +145,7 @@ pub(crate) fn list_query(order: OrderKey, descending: bool, limit: usize) -> Lis
         resource_type: "item".to_owned(),
         owner: None,
         filter: Vec::new(),
-        order,
-        descending,
+        order: vec![Sort { key: order, descending }],
         condition: None,
         after: None,
         limit,

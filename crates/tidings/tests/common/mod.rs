@@ -130,6 +130,8 @@ pub async fn all_orders(client: &tidings_client::Client) -> Vec<tidings_protocol
             order_by: None,
             limit: Limit::new(100).ok(),
             cursor,
+            fields: None,
+            count: None,
         };
         let Ok(ServerMessage::Read(ReadResult::List(page))) = client.request(ClientMessage::Read(read)).await else {
             panic!("a list page")

@@ -3,20 +3,24 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use tidings_protocol::{ErrorPayload, FieldError, Read, Resource, ResourceList, Text};
+use tidings_protocol::{ErrorPayload, FieldError, Order, Read, Resource, ResourceList, Text};
 
 use super::{resource, Resources};
 use crate::auth::Identity;
 use crate::errors::{forbidden, invalid_params, storage_error};
 use crate::resources::access::{reach, Reach};
 use crate::resources::data::fingerprint;
-use crate::storage::{ListQuery, Listed, OrderKey};
+use crate::storage::{ListQuery, Listed, OrderKey, Sort};
 
 /// A list as storage runs it, and what its pages need: the page size asked for, and the id its cursors carry.
 struct Plan {
     query: ListQuery,
     limit: usize,
     query_id: String,
+    /// Only these data fields in the items.
+    fields: Option<Vec<String>>,
+    /// Count the whole list.
+    count: bool,
 }
 
 impl Resources {
@@ -24,9 +28,18 @@ impl Resources {
     pub async fn list(&self, who: &Identity, read: Read) -> Result<ResourceList, ErrorPayload> {
         let plan = self.plan(who, &read)?;
         let name = plan.query.resource_type.clone();
+        let total = match plan.count {
+            true => Some(self.storage.count(plan.query.clone()).await.map_err(|e| storage_error(e, &name, None))?),
+            false => None,
+        };
         let page = self.storage.list(plan.query).await.map_err(|e| storage_error(e, &name, None))?;
-        let (items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
-        Ok(ResourceList { resource_type: read.resource_type, items, next_cursor })
+        let (mut items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
+        if let Some(fields) = &plan.fields {
+            for item in &mut items {
+                item.data.retain(|name, _| fields.contains(name));
+            }
+        }
+        Ok(ResourceList { resource_type: read.resource_type, items, next_cursor, total })
     }
 
     /// A query subscription's snapshot: the first page of `read` (by `createdAt`), exactly as of the `seq` it
@@ -64,32 +77,47 @@ impl Resources {
                 errors.push(FieldError::new(format!("/filter/{field}"), format!("is not a field of {}", def.name())));
             }
         }
-        let (order, descending) = match &read.order_by {
-            None => (OrderKey::CreatedAt, false),
-            Some(order_by) => {
-                let key = match order_by.field() {
-                    "createdAt" => Some(OrderKey::CreatedAt),
-                    "updatedAt" => Some(OrderKey::UpdatedAt),
-                    "id" => Some(OrderKey::Id),
-                    field => match def.field_type(field) {
-                        Some(ty @ ("string" | "number" | "integer")) => {
-                            Some(OrderKey::Field(field.to_owned(), ty.to_owned()))
-                        }
-                        _ => None,
-                    },
-                };
-                match key {
-                    Some(key) => (key, order_by.descending()),
-                    None => {
-                        errors.push(FieldError::new(
-                            "/orderBy",
-                            format!("must be createdAt, updatedAt, id or a string or number field of {}", def.name()),
-                        ));
-                        (OrderKey::CreatedAt, false)
+        let keys = read.order_by.as_ref().map_or(&[][..], Order::keys);
+        let mut order = Vec::with_capacity(keys.len().max(1));
+        for (n, order_by) in keys.iter().enumerate() {
+            let key = match order_by.field() {
+                "createdAt" => Some(OrderKey::CreatedAt),
+                "updatedAt" => Some(OrderKey::UpdatedAt),
+                "id" => Some(OrderKey::Id),
+                field => match def.field_type(field) {
+                    Some(ty @ ("string" | "number" | "integer")) => {
+                        Some(OrderKey::Field(field.to_owned(), ty.to_owned()))
                     }
+                    _ => None,
+                },
+            };
+            let pointer = match read.order_by {
+                Some(Order::Many(_)) => format!("/orderBy/{n}"),
+                _ => "/orderBy".to_owned(),
+            };
+            if keys[..n].iter().any(|earlier| earlier.field() == order_by.field()) {
+                errors.push(FieldError::new(pointer, "orders by a field already named"));
+                continue;
+            }
+            match key {
+                Some(key) => order.push(Sort { key, descending: order_by.descending() }),
+                None => errors.push(FieldError::new(
+                    pointer,
+                    format!("must be createdAt, updatedAt, id or a string or number field of {}", def.name()),
+                )),
+            }
+        }
+        if order.is_empty() {
+            order.push(Sort::ascending(OrderKey::CreatedAt));
+        }
+        let fields = read.fields.as_ref().map(|fields| {
+            for (n, field) in fields.iter().enumerate() {
+                if !def.declares(field.as_str()) {
+                    errors.push(FieldError::new(format!("/fields/{n}"), format!("is not a field of {}", def.name())));
                 }
             }
-        };
+            fields.iter().map(|field| field.as_str().to_owned()).collect::<Vec<_>>()
+        });
         let condition = match &read.query {
             None => None,
             Some(query) => match crate::query::check(query, &def.config.schema, "/query") {
@@ -103,7 +131,7 @@ impl Resources {
         let mut listed_by = Map::from_iter([
             ("owner".to_owned(), json!(owner)),
             ("filter".to_owned(), json!(filter)),
-            ("order".to_owned(), json!(format!("{order:?}{descending}"))),
+            ("order".to_owned(), json!(order_id(&order))),
         ]);
         // Only when there is one, so that the cursors of lists without a query stay what they were.
         if let Some(query) = &read.query {
@@ -112,7 +140,7 @@ impl Resources {
         let query_id = fingerprint(def.name(), &listed_by);
         let after = match &read.cursor {
             None => None,
-            Some(cursor) => match decode_cursor(cursor.as_str(), &query_id) {
+            Some(cursor) => match decode_cursor(cursor.as_str(), &query_id, order.len()) {
                 Some(after) => Some(after),
                 None => {
                     errors.push(FieldError::new(
@@ -132,12 +160,11 @@ impl Resources {
             owner,
             filter,
             order,
-            descending,
             condition,
             after,
             limit: limit + 1,
         };
-        Ok(Plan { query, limit, query_id })
+        Ok(Plan { query, limit, query_id, fields, count: read.count == Some(true) })
     }
 }
 
@@ -192,17 +219,35 @@ fn json_len(value: &Map<String, Value>) -> usize {
     count.0
 }
 
+/// How a cursor names its list's order: one key as cursors always named it (so that they stay valid across an
+/// upgrade), several as the list of them.
+fn order_id(order: &[Sort]) -> String {
+    match order {
+        [one] => format!("{:?}{}", one.key, one.descending),
+        several => format!("{several:?}"),
+    }
+}
+
 /// A cursor: the position after the page's last item, bound to the query (owner, filter, order) it came from, so
-/// that a cursor of one list is refused by another.
-fn encode_cursor(query_id: &str, key: &Value, id: &str) -> String {
+/// that a cursor of one list is refused by another. One key's value is written alone, as cursors always had it.
+fn encode_cursor(query_id: &str, key: &[Value], id: &str) -> String {
+    let key = match key {
+        [one] => one.clone(),
+        several => Value::Array(several.to_vec()),
+    };
     URL_SAFE_NO_PAD.encode(json!({ "q": query_id, "k": key, "i": id }).to_string())
 }
 
-fn decode_cursor(cursor: &str, query_id: &str) -> Option<(Value, String)> {
+fn decode_cursor(cursor: &str, query_id: &str, keys: usize) -> Option<(Vec<Value>, String)> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let value: Value = serde_json::from_slice(&bytes).ok()?;
     if value.get("q")?.as_str()? != query_id {
         return None;
     }
-    Some((value.get("k")?.clone(), value.get("i")?.as_str()?.to_owned()))
+    let key = match (keys, value.get("k")?) {
+        (1, one) => vec![one.clone()],
+        (_, Value::Array(several)) if several.len() == keys => several.clone(),
+        _ => return None,
+    };
+    Some((key, value.get("i")?.as_str()?.to_owned()))
 }

@@ -392,6 +392,10 @@ impl Storage for Postgres {
         self.list_page_at_head(query).await
     }
 
+    async fn count(&self, query: ListQuery) -> Result<u64, StorageError> {
+        self.count_list(query).await
+    }
+
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         let now = now_ms();
         self.sweep_receipts(now);

@@ -32,8 +32,10 @@ pub(super) fn rows(c: &Connection, sql: &str, args: Vec<SqlValue>) -> Result<Vec
     let mut statement = c.prepare_cached(sql).map_err(|e| sql_error(&e))?;
     let rows = statement
         .query_map(rusqlite::params_from_iter(args), |row| {
-            let key: SqlValue = row.get(7)?;
-            Ok(Listed { record: record_of(row)?, key: json_of(key) })
+            // The order keys follow the record's seven columns.
+            let keys = 7..row.as_ref().column_count();
+            let key = keys.map(|n| row.get::<_, SqlValue>(n).map(json_of)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Listed { record: record_of(row)?, key })
         })
         .map_err(|e| sql_error(&e))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql_error(&e))
@@ -64,26 +66,53 @@ pub(super) fn rows_at_head(
     read
 }
 
-/// Builds the SQL of a list page: equality filters on JSON fields, keyset pagination on (order key, id).
+/// Builds the SQL of a list page: equality filters on JSON fields, a query's condition, keyset pagination on
+/// (order keys, id). The keys are selected as `order_key_0`, `order_key_1`, ... after the record's columns.
 pub(super) fn list_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), StorageError> {
-    let mut sql = format!("SELECT {RECORD_COLUMNS}, ");
-    let key = match &query.order {
-        OrderKey::CreatedAt => "created_at".to_owned(),
-        OrderKey::UpdatedAt => "updated_at".to_owned(),
-        OrderKey::Id => "id".to_owned(),
-        OrderKey::Field(field, ty) => {
-            let path = field_path(field)?;
-            // Absent fields sort first (ascending) as the lowest value of their type.
-            let missing = match ty.as_str() {
-                "string" => "''",
-                _ => "-1.0e308",
-            };
-            format!("COALESCE(json_extract(data, '{path}'), {missing})")
+    let mut sql = format!("SELECT {RECORD_COLUMNS}");
+    let mut keys = Vec::with_capacity(query.order.len());
+    for (n, sort) in query.order.iter().enumerate() {
+        let key = key_sql(&sort.key)?;
+        sql.push_str(&format!(", {key} AS order_key_{n}"));
+        keys.push(key);
+    }
+    let mut args = Vec::new();
+    where_sql(query, &mut sql, &mut args)?;
+    let last_descending = query.order.last().is_some_and(|sort| sort.descending);
+    if let Some((after_keys, after_id)) = &query.after {
+        if after_keys.len() != keys.len() {
+            return Err(StorageError::Internal("a cursor must hold one value per order key".to_owned()));
         }
-    };
-    sql.push_str(&key);
-    sql.push_str(" AS order_key FROM resources WHERE resource_type = ?");
-    let mut args = vec![SqlValue::Text(query.resource_type.clone())];
+        let mut columns: Vec<(String, bool, SqlValue)> = keys
+            .iter()
+            .zip(&query.order)
+            .zip(after_keys)
+            .map(|((key, sort), value)| (key.clone(), sort.descending, sql_value(value)))
+            .collect();
+        columns.push(("id".to_owned(), last_descending, SqlValue::Text(after_id.clone())));
+        sql.push_str(&format!(" AND {}", after_sql(&columns, &mut args)));
+    }
+    let mut order: Vec<String> = (0..keys.len())
+        .map(|n| format!("order_key_{n} {}", if query.order[n].descending { "DESC" } else { "ASC" }))
+        .collect();
+    order.push(format!("id {}", if last_descending { "DESC" } else { "ASC" }));
+    sql.push_str(&format!(" ORDER BY {} LIMIT ?", order.join(", ")));
+    args.push(SqlValue::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+    Ok((sql, args))
+}
+
+/// The SQL that counts the resources of a whole list (every page).
+pub(super) fn count_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), StorageError> {
+    let mut sql = "SELECT COUNT(*)".to_owned();
+    let mut args = Vec::new();
+    where_sql(query, &mut sql, &mut args)?;
+    Ok((sql, args))
+}
+
+/// `FROM` and `WHERE` of a list: its type, owner, filter and condition.
+fn where_sql(query: &ListQuery, sql: &mut String, args: &mut Vec<SqlValue>) -> Result<(), StorageError> {
+    sql.push_str(" FROM resources WHERE resource_type = ?");
+    args.push(SqlValue::Text(query.resource_type.clone()));
     if let Some(owner) = &query.owner {
         sql.push_str(" AND owner_id = ?");
         args.push(SqlValue::Text(owner.clone()));
@@ -109,18 +138,52 @@ pub(super) fn list_sql(query: &ListQuery) -> Result<(String, Vec<SqlValue>), Sto
         }
     }
     if let Some(condition) = &query.condition {
-        sql.push_str(&format!(" AND {}", super::query::condition_sql(condition, &mut args)));
+        sql.push_str(&format!(" AND {}", super::query::condition_sql(condition, args)));
     }
-    let direction = if query.descending { "DESC" } else { "ASC" };
-    let comparison = if query.descending { "<" } else { ">" };
-    if let Some((after_key, after_id)) = &query.after {
-        sql.push_str(&format!(" AND ({key}, id) {comparison} (?, ?)"));
-        args.push(sql_value(after_key));
-        args.push(SqlValue::Text(after_id.clone()));
+    Ok(())
+}
+
+/// The expression an order key compares.
+fn key_sql(key: &OrderKey) -> Result<String, StorageError> {
+    Ok(match key {
+        OrderKey::CreatedAt => "created_at".to_owned(),
+        OrderKey::UpdatedAt => "updated_at".to_owned(),
+        OrderKey::Id => "id".to_owned(),
+        OrderKey::Field(field, ty) => {
+            let path = field_path(field)?;
+            // Absent fields sort first (ascending) as the lowest value of their type.
+            let missing = match ty.as_str() {
+                "string" => "''",
+                _ => "-1.0e308",
+            };
+            format!("COALESCE(json_extract(data, '{path}'), {missing})")
+        }
+    })
+}
+
+/// "After this position" for columns each in its own direction: one row-value comparison when every direction is
+/// the same (which the planner walks an index for), else the expanded form: greater in the first column, or equal
+/// there and greater in the next, and so on.
+fn after_sql(columns: &[(String, bool, SqlValue)], args: &mut Vec<SqlValue>) -> String {
+    let beyond = |descending: bool| if descending { "<" } else { ">" };
+    if columns.windows(2).all(|pair| pair[0].1 == pair[1].1) {
+        let names: Vec<&str> = columns.iter().map(|(name, _, _)| name.as_str()).collect();
+        let marks = vec!["?"; columns.len()].join(", ");
+        args.extend(columns.iter().map(|(_, _, value)| value.clone()));
+        return format!("({}) {} ({marks})", names.join(", "), beyond(columns[0].1));
     }
-    sql.push_str(&format!(" ORDER BY order_key {direction}, id {direction} LIMIT ?"));
-    args.push(SqlValue::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
-    Ok((sql, args))
+    let mut branches = Vec::new();
+    for (n, (name, descending, value)) in columns.iter().enumerate() {
+        let mut terms = Vec::new();
+        for (earlier, _, equal) in &columns[..n] {
+            terms.push(format!("{earlier} = ?"));
+            args.push(equal.clone());
+        }
+        terms.push(format!("{name} {} ?", beyond(*descending)));
+        args.push(value.clone());
+        branches.push(format!("({})", terms.join(" AND ")));
+    }
+    format!("({})", branches.join(" OR "))
 }
 
 /// The JSON path of a top-level field; field names are letters, digits and `_` only, so the path is safe in SQL.
@@ -141,7 +204,7 @@ fn sql_value(value: &Value) -> SqlValue {
     }
 }
 
-pub(super) fn json_of(value: SqlValue) -> Value {
+fn json_of(value: SqlValue) -> Value {
     match value {
         SqlValue::Integer(n) => Value::from(n),
         SqlValue::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),

@@ -410,6 +410,15 @@ impl Storage for Sqlite {
         self.read(move |c| list::rows_at_head(c, &query.resource_type, &sql, args)).await
     }
 
+    async fn count(&self, query: ListQuery) -> Result<u64, StorageError> {
+        let (sql, args) = list::count_sql(&query)?;
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
+            statement.query_row(rusqlite::params_from_iter(args), |row| row.get(0)).map_err(|e| sql_error(&e))
+        })
+        .await
+    }
+
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         let window_ms = self.window_ms;
         self.write(move |c, now| create(c, new, key, now, window_ms)).await
