@@ -1,31 +1,118 @@
-// The orders list: the orders the user may see, kept live from the `order` subscription, drawn as a keyed list.
+// The orders list and its views: each view a query subscription's orders (a snapshot, then its events), drawn as a
+// keyed list.
 import { span } from './dom.js';
+import { q } from './tidings.js';
 
 const STATUSES = ['pending', 'paid', 'shipped', 'cancelled'];
 
+/**
+ * The views of the list, in the order they are offered. Each is a subscription to `order` with its query (none for
+ * `all`, which only an admin is offered) and a snapshot; `matches` says the same of an order the page itself just
+ * created or changed, so that it is shown at once only where the subscription will keep it.
+ */
+export const VIEWS = {
+  all: {
+    label: 'All',
+    title: 'All orders',
+    empty: 'No orders yet. Create one, or open this page in a second window.',
+    adminOnly: true,
+    query: () => undefined,
+    matches: () => true,
+  },
+  mine: {
+    label: 'Mine',
+    title: 'My orders',
+    empty: 'No orders yet. Create one, or open this page in a second window.',
+    query: (user) => q.eq('ownerId', user),
+    matches: (order, user) => order.ownerId === user,
+  },
+  pending: {
+    label: 'Pending',
+    title: 'Pending orders',
+    empty: 'No pending orders.',
+    query: () => q.eq('data.status', 'pending'),
+    matches: (order) => order.data.status === 'pending',
+  },
+  shipped: {
+    label: 'Shipped',
+    title: 'Shipped orders',
+    empty: 'No shipped orders.',
+    query: () => q.eq('data.status', 'shipped'),
+    matches: (order) => order.data.status === 'shipped',
+  },
+};
+
+/** The names of the views offered to a user (admin or not); the first is shown at sign-in. */
+export function viewsFor(admin) {
+  return Object.keys(VIEWS).filter((name) => admin || !VIEWS[name].adminOnly);
+}
+
 export class Board {
   /**
-   * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, title: HTMLElement}} view
+   * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, title: HTMLElement, views: HTMLElement}} view
    * @param {{user: string, admin: boolean, setStatus: (order: object, status: string) => void,
-   *          remove: (order: object) => void}} actions
+   *          remove: (order: object) => void, choose: (view: string) => void}} actions
    */
   constructor(view, actions) {
     this.view = view;
     this.actions = actions;
     /** @type {Map<string, {order: object, node: HTMLElement}>} */
     this.rows = new Map();
-    // The version at which each order was deleted: a list answer that raced the delete must not bring it back.
+    // The version at which each order was deleted or left the view: a list page that raced it must not bring it
+    // back (a later enter has a higher version).
     this.deleted = new Map();
-    view.title.firstChild.textContent = actions.admin ? 'All orders ' : 'My orders ';
+    /** The name of the view shown. */
+    this.name = undefined;
+    this.drawViews();
     this.updateCount();
   }
 
-  /** Replaces what is shown with a list answer (at sign-in, and after a gap). */
+  /** The view buttons: one per view offered; the one shown is pressed. */
+  drawViews() {
+    const buttons = viewsFor(this.actions.admin).map((name) => {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'view quiet';
+      button.dataset.view = name;
+      button.textContent = VIEWS[name].label;
+      button.setAttribute('aria-pressed', 'false');
+      button.addEventListener('click', () => this.actions.choose(name));
+      return button;
+    });
+    this.view.views.replaceChildren(...buttons);
+  }
+
+  /** Switches to a view: its title and button at once, an empty list until its snapshot is in (loaded). */
+  show(name) {
+    this.name = name;
+    delete this.view.list.dataset.view;
+    this.view.title.firstChild.textContent = `${VIEWS[name].title} `;
+    this.view.empty.textContent = VIEWS[name].empty;
+    for (const button of this.view.views.children) {
+      button.setAttribute('aria-pressed', String(button.dataset.view === name));
+    }
+    this.reset([]);
+  }
+
+  /** Shows the snapshot of the view `name` (`data-view` on the list says which view's orders it holds). */
+  loaded(name, orders) {
+    if (name !== this.name) return;
+    this.reset(orders);
+    this.view.list.dataset.view = name;
+  }
+
+  /** Whether the view shown keeps this order: an order the page just created or changed is shown at once if so. */
+  accepts(order) {
+    return this.name !== undefined && VIEWS[this.name].matches(order, this.actions.user);
+  }
+
+  /** Replaces what is shown with a snapshot or a list answer (a view's start, and after a gap). */
   reset(orders) {
     for (const row of this.rows.values()) row.node.remove();
     this.rows.clear();
     this.deleted.clear();
     for (const order of orders) this.upsert(order, false);
+    this.updateCount();
   }
 
   /** Merges resources from a list answer into what events already delivered. */
@@ -33,7 +120,10 @@ export class Board {
     for (const order of orders) this.upsert(order, false);
   }
 
-  /** Applies an event of the `order` subscription. */
+  /**
+   * Applies an event of the view's subscription: `_created`, `_updated` and `_entered` show the order (an enter
+   * carries all of it), `_left` (whatever its reason) and `_deleted` take it away.
+   */
   apply(event) {
     const order = {
       id: event.id,
@@ -43,8 +133,10 @@ export class Board {
       createdAt: this.rows.get(event.id)?.order.createdAt ?? event.occurredAt,
       updatedAt: event.occurredAt,
     };
-    if (event.eventType.endsWith('_deleted')) this.remove(order.id, order.version);
-    else this.upsert(order, true);
+    // `order_left` is `<type>_<kind>`; an event of a kind this page does not know is ignored, as the spec asks.
+    const kind = event.eventType.slice(event.eventType.lastIndexOf('_') + 1);
+    if (kind === 'deleted' || kind === 'left') this.remove(order.id, order.version);
+    else if (kind === 'created' || kind === 'updated' || kind === 'entered') this.upsert(order, true);
   }
 
   /** Shows an order, unless what is shown is as new or newer. */
@@ -72,12 +164,16 @@ export class Board {
     return this.rows.get(id)?.order;
   }
 
-  /** Newest first: by creation time, then by id. */
+  /**
+   * Newest first: by creation time, then by id; the node goes before the first row on screen that it is newer than.
+   * (An order that entered the view sorts by when it entered: the event does not say when it was created.)
+   */
   insertSorted(order, node) {
-    const later = [...this.rows.values()].find(
-      (row) => row.node !== node && row.node.isConnected && before(order, row.order),
-    );
-    this.view.list.insertBefore(node, later?.node ?? null);
+    const older = [...this.view.list.children].find((child) => {
+      const row = this.rows.get(child.dataset.id);
+      return child !== node && row !== undefined && before(order, row.order);
+    });
+    this.view.list.insertBefore(node, older ?? null);
   }
 
   updateCount() {

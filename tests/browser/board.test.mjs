@@ -99,8 +99,7 @@ test('the inspector lists every message as protocol JSON and filters by type and
     const types = await all.evaluateAll((items) => items.map((i) => `${i.dataset.direction} ${i.dataset.type}`));
     // Newest first; the session began with connect and auth, each answered.
     for (const expected of ['sent connect', 'received connect', 'sent auth', 'received auth_success',
-      'sent subscribe', 'received subscribe', 'sent read', 'received read', 'sent create', 'received create',
-      'received event']) {
+      'sent subscribe', 'received subscribe', 'sent create', 'received create', 'received event']) {
       assert.ok(types.includes(expected), `the inspector lists "${expected}": ${types.join(', ')}`);
     }
 

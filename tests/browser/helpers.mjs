@@ -42,14 +42,22 @@ export async function openPage(browser, url, viewport = { width: 1280, height: 8
   return page;
 }
 
-/** Signs in through the dev sign-in form and waits until the board is connected and has listed the orders. */
+/** Signs in through the dev sign-in form and waits until the board is connected and shows its first view. */
 export async function signIn(page, user, { admin = false } = {}) {
   await page.getByLabel('User').fill(user);
   await page.getByLabel(/^Admin/).setChecked(admin);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await connection(page, 'connected');
-  // The board lists the orders after it subscribed: the list's answer is the last step of signing in.
-  await page.locator('#inspector-list li.received[data-type="read"]').waitFor({ state: 'attached' });
+  // The list shows a view once its subscription's snapshot is in: the last step of signing in.
+  await page.locator('#orders[data-view]').waitFor({ state: 'attached' });
+}
+
+/** Opens one of the list's views (`Pending`, ...) and waits until it shows that view's orders. */
+export async function openView(page, label) {
+  const button = page.getByRole('group', { name: 'View' }).getByRole('button', { name: label, exact: true });
+  await button.click();
+  const name = await button.getAttribute('data-view');
+  await page.locator(`#orders[data-view="${name}"]`).waitFor({ state: 'attached' });
 }
 
 /** Waits until the connection indicator says `state`. */
