@@ -60,5 +60,5 @@ pub fn token(user: &str, roles: &[&str]) -> String {
 
 /// The identity a verified token of `user` with `roles` gives.
 pub fn identity(user: &str, roles: &[&str]) -> Identity {
-    shared().auth.verify(&token(user, roles)).expect("a token the server accepts")
+    runtime().block_on(shared().auth.verify(&token(user, roles))).expect("a token the server accepts")
 }

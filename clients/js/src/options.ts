@@ -1,6 +1,8 @@
 // The client's public shapes: its options with their defaults, its events, and the Client interface.
 import {
   TidingsError,
+  type FieldName,
+  type Order,
   type Query,
   type Resource,
   type ResourceList,
@@ -304,10 +306,12 @@ export interface ListQuery {
    */
   query?: Query;
   /**
-   * The order: `createdAt`, `-createdAt`, `updatedAt`, `id`, or a top-level data field.
+   * The order: `createdAt`, `-createdAt`, `updatedAt`, `id`, or a top-level data field; or, with a server of
+   * protocol 1.1 or later, up to four such keys, each deciding the ties of the one before
+   * (`['status', '-totalAmount']`).
    * @default undefined (the server orders by createdAt)
    */
-  orderBy?: string;
+  orderBy?: Order;
   /**
    * The page size, 1 to 100.
    * @default undefined (the server sends 20)
@@ -318,6 +322,17 @@ export interface ListQuery {
    * @default undefined (the first page)
    */
   cursor?: string;
+  /**
+   * Only these top-level `data` fields in each item (protocol 1.1).
+   * @default undefined (every field)
+   */
+  fields?: [FieldName, ...FieldName[]];
+  /**
+   * With `true`, the page's `total` counts every resource of the list, all pages (protocol 1.1). It costs the
+   * server a pass over the list: ask for it when the number is shown, not on every page.
+   * @default undefined (no total)
+   */
+  count?: boolean;
 }
 
 /** A Tidings client. */

@@ -252,3 +252,16 @@ test('list takes a query built with q', async () => {
   assert.equal(wrong.code, 'INVALID_PARAMS');
   assert.deepEqual(wrong.errors.map((e) => e.pointer), ['/payload/query/eq']);
 });
+
+test('list orders by several keys, keeps only the fields asked for, and counts the whole list', async () => {
+  const ids = [];
+  for (const [product, quantity] of [['M-b', 1], ['M-a', 2], ['M-b', 3], ['M-a', 1]]) ids.push(await create(product, { quantity }));
+  const query = q.prefix('data.productId', 'M-');
+  const first = await alice.list('order', { query, orderBy: ['productId', '-quantity'], fields: ['quantity'], count: true, limit: 3 });
+  assert.equal(first.total, 4);
+  assert.deepEqual(first.items.map((r) => Object.keys(r.data)), [['quantity'], ['quantity'], ['quantity']]);
+  const rest = await alice.list('order', { query, orderBy: ['productId', '-quantity'], cursor: first.nextCursor });
+  // M-a by quantity descending (2, 1), then M-b (3, 1).
+  assert.deepEqual([...first.items, ...rest.items].map((r) => r.id), [ids[1], ids[3], ids[2], ids[0]]);
+  assert.equal(rest.total, undefined);
+});

@@ -129,7 +129,7 @@ pub struct Read {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
     pub filter: Option<BTreeMap<FieldName, Scalar>>,
-    /// List only resources that match this query (protocol 1.1; docs/protocol.md, 7.5); with `filter`, both must
+    /// List only resources that match this query (protocol 1.1; docs/protocol.md, 7.7); with `filter`, both must
     /// hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<Query>,

@@ -1,4 +1,4 @@
-//! The query language of protocol 1.1 (docs/protocol.md, 7.5): conditions on resources, as JSON structures.
+//! The query language of protocol 1.1 (docs/protocol.md, 7.7): conditions on resources, as JSON structures.
 //!
 //! A query is a tree: `{"and": [...]}`, `{"or": [...]}`, `{"not": ...}`, or a term `{"field": ..., <op>: value}`
 //! with exactly one operator. The shapes are checked by serde and the JSON Schema; what neither can say (the

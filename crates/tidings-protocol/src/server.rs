@@ -111,6 +111,37 @@ pub struct Limits {
     pub max_subscriptions: u32,
     /// The per-connection token bucket; messages beyond it get RATE_LIMITED.
     pub rate_limit: RateLimit,
+    /// The bounds of a query (protocol 1.1; docs/protocol.md, 7.7), the same on every server of a version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryLimits>,
+}
+
+/// The bounds of a query: beyond any of them, a query is INVALID_PARAMS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryLimits {
+    /// How deep `and`, `or` and `not` may nest.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_depth: u32,
+    /// How many terms one query may have.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_terms: u32,
+    /// How many values `in` and `nin` may list.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_values: u32,
+    /// The longest string operand, in characters.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_string_length: u32,
+}
+
+impl QueryLimits {
+    /// The bounds this crate's [`crate::Query`] checks.
+    pub const OF_THIS_VERSION: QueryLimits = QueryLimits {
+        max_depth: crate::Query::MAX_DEPTH as u32,
+        max_terms: crate::Query::MAX_TERMS as u32,
+        max_values: crate::Query::MAX_VALUES as u32,
+        max_string_length: crate::Query::MAX_TEXT as u32,
+    };
 }
 
 /// A token bucket: `burst` messages at once, refilled at `messagesPerSecond`.

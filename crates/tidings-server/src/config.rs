@@ -177,10 +177,23 @@ impl Default for Config {
 pub struct AuthConfig {
     /// The HS256 shared secret.
     pub secret: Option<String>,
+    /// A file holding the HS256 shared secret (a container secret), instead of `secret`.
+    pub secret_file: Option<PathBuf>,
     /// A PEM file with the RS256 or ES256 public key that verifies tokens.
     pub public_key_file: Option<PathBuf>,
     /// The algorithm of `public_key_file`: `RS256` or `ES256`.
     pub algorithm: Option<String>,
+    /// The URL where an identity provider publishes its keys (a JWKS), instead of a fixed key.
+    pub jwks_url: Option<String>,
+    /// When set, tokens must name this issuer (`iss`).
+    pub issuer: Option<String>,
+    /// When set, tokens must name this audience (`aud`).
+    pub audience: Option<String>,
+    /// The claim that holds the user's roles: a name, or names joined by `.` (`realm_access.roles`); `roles` when
+    /// absent.
+    pub roles_claim: Option<String>,
+    /// More identity providers, tried after the one above for the tokens whose issuer they take.
+    pub providers: Vec<ProviderConfig>,
     /// Time from socket open to `auth_success`, in milliseconds; then the server closes with 4500.
     pub auth_timeout_ms: u64,
     /// Time after a session's token expires in which a fresh `auth` restores it, in milliseconds; then 4501.
@@ -193,12 +206,50 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             secret: None,
+            secret_file: None,
             public_key_file: None,
             algorithm: None,
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            roles_claim: None,
+            providers: Vec::new(),
             auth_timeout_ms: 10_000,
             token_grace_ms: 30_000,
             leeway_seconds: 0,
         }
+    }
+}
+
+/// One identity provider whose tokens the server accepts: exactly one key (`secret`, `secret_file`,
+/// `public_key_file` with `algorithm`, or `jwks_url`), and what its tokens must name. [`AuthConfig`] spells the
+/// same keys out at its top level, for the first provider: `auth.secret` keeps its name, and serde cannot flatten
+/// a struct into one that refuses unknown keys.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// An HS256 shared secret.
+    pub secret: Option<String>,
+    /// A file holding an HS256 shared secret.
+    pub secret_file: Option<PathBuf>,
+    /// A PEM file with an RS256 or ES256 public key.
+    pub public_key_file: Option<PathBuf>,
+    /// The algorithm of `public_key_file`.
+    pub algorithm: Option<String>,
+    /// The URL of the provider's published keys (a JWKS).
+    pub jwks_url: Option<String>,
+    /// The issuer (`iss`) its tokens name; tokens that name another are not offered to it.
+    pub issuer: Option<String>,
+    /// The audience (`aud`) its tokens must name.
+    pub audience: Option<String>,
+    /// The claim that holds the roles, as for `auth.roles_claim`.
+    pub roles_claim: Option<String>,
+}
+
+impl ProviderConfig {
+    /// Whether it names a key.
+    pub fn has_keys(&self) -> bool {
+        self.secret.is_some() || self.secret_file.is_some() || self.public_key_file.is_some() || self.jwks_url.is_some()
     }
 }
 

@@ -47,6 +47,9 @@ impl Server {
         // Installed before anything is counted.
         crate::metrics::install(&node);
         let auth = Authenticator::from_config(&config.auth, &config.data_dir)?;
+        // Published keys are fetched before the first sign-in needs them; a provider that cannot be reached now
+        // is tried again when a token asks for its keys.
+        auth.prefetch().await;
         // Compiled here, once: the rest of the server shares these.
         let types = Arc::new(ResourceTypes::compile(&config.resource_types)?);
         let storage = crate::storage::open(&config).await?;

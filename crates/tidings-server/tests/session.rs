@@ -23,6 +23,8 @@ async fn connect_reply_advertises_the_session_parameters() {
     assert_eq!(connected.limits.rate_limit.messages_per_second, 50);
     assert_eq!(connected.limits.rate_limit.burst, 100);
     assert_eq!(connected.limits.max_subscriptions, 100);
+    let query = connected.limits.query.expect("a 1.1 server states the bounds of a query");
+    assert_eq!((query.max_depth, query.max_terms, query.max_values, query.max_string_length), (8, 64, 100, 1024));
 }
 
 #[tokio::test]

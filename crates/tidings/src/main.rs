@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Token(args) => token::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => token::run(&args),
         Command::Client(args) => client::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Notify(args) => notify::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Admin(args) => admin::run(&args).map(|()| ExitCode::SUCCESS),

@@ -169,3 +169,25 @@ fn tidings_notify_and_tidings_admin_work_through_the_server_api() {
         }
     });
 }
+
+#[test]
+fn token_inspect_shows_the_claims_and_what_the_server_would_answer() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        let output = Command::new(TIDINGS).args(args).arg("--data-dir").arg(data_dir.path()).output().expect("runs");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let (minted, token) = run(&["token", "--user", "alice", "--role", "admin"]);
+    assert!(minted, "{token}");
+    let token = token.trim().to_owned();
+    let (accepted, text) = run(&["token", "inspect", &token]);
+    assert!(accepted, "{text}");
+    assert!(text.contains("\"sub\": \"alice\""), "the claims are shown: {text}");
+    assert!(text.contains("accepted: user alice, roles [\"admin\"]"), "{text}");
+    // Another signature: refused, with the reason auth_failed would give, and a failing exit status.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    parts[2] = "AAAA";
+    let (accepted, text) = run(&["token", "inspect", &parts.join(".")]);
+    assert!(!accepted, "{text}");
+    assert!(text.contains("refused: bad_signature (UNAUTHORIZED)"), "{text}");
+}

@@ -61,7 +61,7 @@ pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempote
 const MAX_TOKEN_CHARS: usize = 8192;
 
 /// The user a request's `Authorization: Bearer` token names, or the 401 to answer with.
-pub(super) fn bearer(auth: &Authenticator, headers: &HeaderMap) -> Result<Identity, ApiError> {
+pub(super) async fn bearer(auth: &Authenticator, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -79,7 +79,7 @@ pub(super) fn bearer(auth: &Authenticator, headers: &HeaderMap) -> Result<Identi
         return Err(crate::auth::Rejection::Malformed.payload().into());
     }
     // The same verification, and the same payload, as a rejected WebSocket `auth` gets in `auth_failed`.
-    auth.verify(token).map_err(|rejection| rejection.payload().into())
+    auth.verify(token).await.map_err(|rejection| rejection.payload().into())
 }
 
 /// The `{type}` and `{id}` of the path, as far as they are valid.

@@ -73,8 +73,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 impl Api {
     /// Authenticates the request and takes one token from the user's bucket.
-    fn admit(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
-        let who = input::bearer(&self.shared.auth, headers)?;
+    async fn admit(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
+        let who = input::bearer(&self.shared.auth, headers).await?;
         if self.requests.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             // Buckets that are full again hold no information; dropping them keeps the map to active users.
             self.rate.retain_recent();
@@ -103,7 +103,7 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = api.admit(&headers)?;
+    let who = api.admit(&headers).await?;
     let request_id = input::idempotency_key(&headers)?;
     let mut errors = Vec::new();
     let (resource_type, _) = input::path(path, &mut errors);
@@ -120,7 +120,7 @@ async fn create(
 
 /// `GET /api/v1/resources/{type}/{id}`: one resource.
 async fn read(State(api): State<Arc<Api>>, path: PathParams, headers: HeaderMap) -> Result<Response, ApiError> {
-    let who = api.admit(&headers)?;
+    let who = api.admit(&headers).await?;
     let mut errors = Vec::new();
     let (resource_type, id) = input::path(path, &mut errors);
     let (Some(resource_type), Some(id), true) = (resource_type, id, errors.is_empty()) else {
@@ -138,7 +138,7 @@ async fn list(
     query: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = api.admit(&headers)?;
+    let who = api.admit(&headers).await?;
     let mut errors = Vec::new();
     let (resource_type, _) = input::path(path, &mut errors);
     let query = query_params(query, &mut errors);
@@ -162,7 +162,7 @@ async fn update(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = api.admit(&headers)?;
+    let who = api.admit(&headers).await?;
     let mut errors = Vec::new();
     let (resource_type, id) = input::path(path, &mut errors);
     let query = query_params(query, &mut errors);
@@ -182,7 +182,7 @@ async fn delete(
     query: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = api.admit(&headers)?;
+    let who = api.admit(&headers).await?;
     let mut errors = Vec::new();
     let (resource_type, id) = input::path(path, &mut errors);
     let query = query_params(query, &mut errors);

@@ -1,4 +1,4 @@
-//! Queries checked against a resource type: the protocol's [`Query`] (docs/protocol.md, 7.5) resolved into a
+//! Queries checked against a resource type: the protocol's [`Query`] (docs/protocol.md, 7.7) resolved into a
 //! [`Condition`] whose every term names a known field and compares values of that field's type.
 //!
 //! A condition has three evaluators that must agree on every resource: [`Condition::matches`] in memory

@@ -1,8 +1,8 @@
 //! `connect` and `auth`: opening a session and proving who its user is.
 
 use tidings_protocol::{
-    Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, RateLimit, RequestId, ServerMessage, Text,
-    PROTOCOL_VERSION,
+    Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, QueryLimits, RateLimit, RequestId,
+    ServerMessage, Text, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
 use tracing::info;
@@ -28,6 +28,7 @@ impl<O: Outbound> Session<O> {
                 max_message_bytes: u64::try_from(limits.max_message_bytes).unwrap_or(u64::MAX),
                 max_subscriptions: limits.max_subscriptions,
                 rate_limit: RateLimit { messages_per_second: limits.rate_per_second, burst: limits.rate_burst },
+                query: Some(QueryLimits::OF_THIS_VERSION),
             },
         };
         self.state = State::Connected;
@@ -36,7 +37,7 @@ impl<O: Outbound> Session<O> {
 
     /// Verifies the token of `auth`: the first time it authenticates the session, later it refreshes it.
     pub(super) async fn auth(&mut self, request_id: Option<RequestId>, auth: Auth) -> Flow {
-        let identity = match self.shared.auth.verify(auth.token.as_str()) {
+        let identity = match self.shared.auth.verify(auth.token.as_str()).await {
             Ok(identity) => identity,
             Err(rejection) => return self.auth_failed(request_id, rejection).await,
         };

@@ -1,4 +1,13 @@
-//! Token verification and minting: JWTs signed with HS256, or verified with an RS256/ES256 public key.
+//! Token verification and minting: JWTs checked by one identity provider or several, each with a shared secret
+//! (HS256), a public key file (RS256, ES256) or the keys published at a JWKS URL, and optionally an issuer and an
+//! audience; roles are read from a claim path of the provider's choosing.
+//!
+//! A token is offered to the providers whose issuer it names (a provider without an issuer takes any), in the
+//! order configured; the first that accepts it decides. When none does, the rejection is the one that says most:
+//! a failed claim of a genuine signature before an unknown key, before a bad signature, before a wrong algorithm.
+
+mod keys;
+mod provider;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -6,12 +15,12 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use tidings_protocol::{now_ms, ErrorCode, ErrorPayload};
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, ProviderConfig};
+use provider::Provider;
 
 /// The file in the data dir that holds the generated HS256 secret of an unconfigured server.
 pub const GENERATED_SECRET_FILE: &str = "auth-secret";
@@ -61,6 +70,12 @@ pub enum Rejection {
     UserMismatch,
     /// A re-authentication names another user than the session's.
     UserChange,
+    /// The token's `iss` is not the issuer of any configured provider.
+    WrongIssuer,
+    /// The token's `aud` does not name the audience its provider expects.
+    WrongAudience,
+    /// The token names a key (`kid`) its provider does not publish, even after fetching its keys again.
+    UnknownKey,
 }
 
 impl Rejection {
@@ -75,6 +90,20 @@ impl Rejection {
             Rejection::Expired => "expired",
             Rejection::UserMismatch => "user_mismatch",
             Rejection::UserChange => "user_change",
+            Rejection::WrongIssuer => "wrong_issuer",
+            Rejection::WrongAudience => "wrong_audience",
+            Rejection::UnknownKey => "unknown_key",
+        }
+    }
+
+    /// How much the rejection says about the token, to pick the one to report when no provider accepts it: a
+    /// failed claim (the signature was genuine) says most.
+    fn weight(self) -> u8 {
+        match self {
+            Rejection::Malformed | Rejection::AlgorithmNotAllowed => 0,
+            Rejection::BadSignature => 1,
+            Rejection::UnknownKey | Rejection::WrongIssuer => 2,
+            _ => 3,
         }
     }
 
@@ -93,6 +122,13 @@ impl Rejection {
             Rejection::UserChange => {
                 (ErrorCode::Unauthorized, "a connection belongs to one user; reconnect to sign in as another")
             }
+            Rejection::WrongIssuer => {
+                (ErrorCode::Unauthorized, "the token's issuer ('iss') is not one this server trusts")
+            }
+            Rejection::WrongAudience => (ErrorCode::Unauthorized, "the token was issued for another audience ('aud')"),
+            Rejection::UnknownKey => {
+                (ErrorCode::Unauthorized, "the token is signed with a key ('kid') its issuer does not publish")
+            }
         };
         ErrorPayload::new(code, message).with_detail("reason", self.reason())
     }
@@ -100,59 +136,68 @@ impl Rejection {
 
 /// Verifies tokens, and mints them where the server holds the signing secret.
 pub struct Authenticator {
-    algorithm: Algorithm,
-    decoding: DecodingKey,
+    providers: Vec<Provider>,
+    /// The first HS256 secret configured (or generated), which `tidings token` and the dev sign-in sign with.
     encoding: Option<EncodingKey>,
-    validation: Validation,
     /// Set when the secret was generated because none was configured: the dev sign-in is allowed then.
     generated: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("algorithm", &self.algorithm).field("generated", &self.generated).finish()
+        f.debug_struct("Authenticator")
+            .field("providers", &self.providers.len())
+            .field("generated", &self.generated)
+            .finish()
     }
 }
 
 impl Authenticator {
-    /// Builds the authenticator from the config; with no key configured, reads or creates the secret in `data_dir`.
+    /// Builds the authenticator from the config: the provider of the top-level keys, then each of `providers`;
+    /// with no key configured at all, reads or creates a secret in `data_dir`.
     pub fn from_config(config: &AuthConfig, data_dir: &Path) -> anyhow::Result<Authenticator> {
-        if let Some(path) = &config.public_key_file {
-            let pem = fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            let (algorithm, decoding) = match config.algorithm.as_deref() {
-                Some("RS256") => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)?),
-                Some("ES256") => (Algorithm::ES256, DecodingKey::from_ec_pem(&pem)?),
-                other => anyhow::bail!("auth.algorithm must be RS256 or ES256 with a public key, not {other:?}"),
-            };
-            return Ok(Self::new(algorithm, decoding, None, config.leeway_seconds, None));
-        }
-        if let Some(algorithm) = config.algorithm.as_deref().filter(|a| *a != "HS256") {
-            anyhow::bail!("auth.algorithm {algorithm} needs auth.public_key_file; a secret signs HS256");
-        }
-        let (secret, generated) = match &config.secret {
-            Some(secret) => (secret.clone().into_bytes(), None),
-            None => {
-                let (secret, path) = generated_secret(data_dir)?;
-                (secret, Some(path))
-            }
+        let top = ProviderConfig {
+            secret: config.secret.clone(),
+            secret_file: config.secret_file.clone(),
+            public_key_file: config.public_key_file.clone(),
+            algorithm: config.algorithm.clone(),
+            jwks_url: config.jwks_url.clone(),
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            roles_claim: config.roles_claim.clone(),
         };
-        anyhow::ensure!(secret.len() >= 32, "auth.secret must be at least 32 bytes long");
-        let keys = (DecodingKey::from_secret(&secret), Some(EncodingKey::from_secret(&secret)));
-        Ok(Self::new(Algorithm::HS256, keys.0, keys.1, config.leeway_seconds, generated))
-    }
-
-    fn new(
-        algorithm: Algorithm,
-        decoding: DecodingKey,
-        encoding: Option<EncodingKey>,
-        leeway: u64,
-        generated: Option<PathBuf>,
-    ) -> Self {
-        let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["sub", "exp"]);
-        validation.leeway = leeway;
-        validation.validate_nbf = true;
-        Authenticator { algorithm, decoding, encoding, validation, generated }
+        let mut configured = Vec::new();
+        if top.has_keys() {
+            configured.push(("auth", top.clone()));
+        } else if top.issuer.is_some() || top.audience.is_some() {
+            anyhow::bail!(
+                "auth.issuer and auth.audience need a key: auth.secret, secret_file, public_key_file or jwks_url"
+            );
+        }
+        for (n, provider) in config.providers.iter().enumerate() {
+            anyhow::ensure!(
+                provider.has_keys(),
+                "auth.providers[{n}] needs a key: secret, secret_file, public_key_file or jwks_url"
+            );
+            configured.push(("auth.providers", provider.clone()));
+        }
+        let mut generated = None;
+        if configured.is_empty() {
+            let (secret, path) = generated_secret(data_dir)?;
+            generated = Some(path);
+            configured.push(("auth", ProviderConfig { secret: Some(String::from_utf8(secret)?), ..top }));
+        }
+        let mut providers = Vec::with_capacity(configured.len());
+        let mut encoding = None;
+        for (at, provider) in &configured {
+            let (built, secret) =
+                Provider::from_config(provider, config.leeway_seconds).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+            if encoding.is_none() {
+                encoding = secret.map(|secret| EncodingKey::from_secret(&secret));
+            }
+            providers.push(built);
+        }
+        Ok(Authenticator { providers, encoding, generated })
     }
 
     /// The file of the generated secret, when the server made one because none was configured.
@@ -160,70 +205,70 @@ impl Authenticator {
         self.generated.as_deref()
     }
 
-    /// Checks a token and says whom it names.
-    pub fn verify(&self, token: &str) -> Result<Identity, Rejection> {
-        // The header is checked by hand first, so that `alg: none` and other algorithms get their own reason
-        // rather than a parse error.
-        match header_algorithm(token) {
-            None => return Err(Rejection::Malformed),
-            Some(alg) if alg != algorithm_name(self.algorithm) => return Err(Rejection::AlgorithmNotAllowed),
-            Some(_) => {}
+    /// Fetches the key sets of the providers that publish theirs, so that the first sign-ins find them.
+    pub async fn prefetch(&self) {
+        for provider in &self.providers {
+            provider.prefetch().await;
         }
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => Rejection::BadSignature,
-                ErrorKind::ExpiredSignature => Rejection::Expired,
-                ErrorKind::ImmatureSignature => Rejection::NotYetValid,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Rejection::AlgorithmNotAllowed,
-                ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => Rejection::MissingClaim,
-                // The claims are JSON of the wrong shape (a numeric `sub`, no `exp`): a claim is missing or wrong.
-                ErrorKind::Json(e) if e.is_data() => Rejection::MissingClaim,
-                _ => Rejection::Malformed,
-            })?;
-        let claims = data.claims;
-        // A user id is 1 to 256 characters with no control character: NUL cannot be stored by PostgreSQL, and a
-        // newline or an escape would let a token write lines of its own into the server's log.
-        if claims.sub.is_empty() || claims.sub.chars().count() > 256 || claims.sub.chars().any(char::is_control) {
-            return Err(Rejection::MissingClaim);
+    }
+
+    /// Checks a token and says whom it names. A token signed with a key its provider has not published yet may
+    /// wait for one fetch of the provider's keys (rate-limited); every other check is in memory.
+    pub async fn verify(&self, token: &str) -> Result<Identity, Rejection> {
+        // The header is read by hand first, so that `alg: none` and other algorithms get their own reason rather
+        // than a parse error.
+        let Some(header) = header_of(token) else { return Err(Rejection::Malformed) };
+        let Ok(algorithm) = header.alg.parse::<Algorithm>() else { return Err(Rejection::AlgorithmNotAllowed) };
+        let issuer = issuer_of(token);
+        let mut rejection: Option<Rejection> = None;
+        for provider in &self.providers {
+            if !provider.takes_issuer(issuer.as_deref()) {
+                rejection = rejection.or(Some(Rejection::WrongIssuer));
+                continue;
+            }
+            match provider.verify(token, algorithm, header.kid.as_deref()).await {
+                Ok(identity) => return Ok(identity),
+                Err(refused) if rejection.is_none_or(|r| refused.weight() > r.weight()) => rejection = Some(refused),
+                Err(_) => {}
+            }
         }
-        // jsonwebtoken compares whole seconds and accepts `exp == now`, so a token was good for up to a second
-        // after its expiry (and a session just told TOKEN_EXPIRED could sign in again with it). RFC 7519 says the
-        // current time must be before `exp`: compared here in milliseconds, with only the configured leeway.
-        let leeway_ms = self.validation.leeway.saturating_mul(1000);
-        if now_ms() >= claims.exp.saturating_mul(1000).saturating_add(leeway_ms) {
-            return Err(Rejection::Expired);
-        }
-        // Milliseconds, within what JavaScript holds exactly, however far in the future `exp` is.
-        let expires_at_ms = claims.exp.saturating_mul(1000).min(tidings_protocol::MAX_SAFE_INTEGER);
-        Ok(Identity { user_id: claims.sub, roles: claims.roles, expires_at_ms })
+        Err(rejection.unwrap_or(Rejection::WrongIssuer))
     }
 
     /// Signs a token for `user` with `roles`, valid for `ttl`; only a server that holds an HS256 secret can.
     pub fn mint(&self, user: &str, roles: &[String], ttl: Duration) -> anyhow::Result<String> {
         let Some(key) = &self.encoding else {
-            anyhow::bail!("this server verifies tokens with a public key; sign them with the matching private key");
+            anyhow::bail!("this server verifies tokens with public keys; sign them with the matching private key");
         };
         let now = now_ms() / 1000;
         let claims =
             Claims { sub: user.to_owned(), exp: now + ttl.as_secs().max(1), roles: roles.to_vec(), iat: Some(now) };
-        Ok(jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key)?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)?)
     }
 }
 
-fn algorithm_name(algorithm: Algorithm) -> &'static str {
-    match algorithm {
-        Algorithm::RS256 => "RS256",
-        Algorithm::ES256 => "ES256",
-        _ => "HS256",
-    }
+/// What a token's header says, read without checking anything.
+struct TokenHeader {
+    alg: String,
+    kid: Option<String>,
 }
 
-/// The `alg` of a token's header, if the header is base64url JSON with a string `alg`.
-fn header_algorithm(token: &str) -> Option<String> {
+/// The header of a token, if it is base64url JSON with a string `alg`.
+fn header_of(token: &str) -> Option<TokenHeader> {
     let header = token.split('.').next()?;
     let bytes = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok()?;
     let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some(header.get("alg")?.as_str()?.to_owned())
+    let alg = header.get("alg")?.as_str()?.to_owned();
+    let kid = header.get("kid").and_then(serde_json::Value::as_str).map(str::to_owned);
+    Some(TokenHeader { alg, kid })
+}
+
+/// The `iss` a token claims, read without checking its signature: only to choose which providers to ask.
+fn issuer_of(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(claims.get("iss")?.as_str()?.to_owned())
 }
 
 /// Reads the generated secret from the data dir, creating it (32 random bytes, hex) on first use.
@@ -262,57 +307,57 @@ mod tests {
         Authenticator::from_config(&config, Path::new("/nonexistent")).expect("valid config")
     }
 
-    #[test]
-    fn a_minted_token_verifies_with_its_claims() {
+    #[tokio::test]
+    async fn a_minted_token_verifies_with_its_claims() {
         let auth = authenticator();
         let token = auth.mint("alice", &["admin".to_owned()], Duration::from_secs(60)).expect("mint");
-        let identity = auth.verify(&token).expect("valid token");
+        let identity = auth.verify(&token).await.expect("valid token");
         assert_eq!(identity.user_id, "alice");
         assert_eq!(identity.roles, vec!["admin".to_owned()]);
         assert!(identity.expires_at_ms > now_ms());
     }
 
-    #[test]
-    fn tampered_foreign_and_unsigned_tokens_are_rejected_with_their_reason() {
+    #[tokio::test]
+    async fn tampered_foreign_and_unsigned_tokens_are_rejected_with_their_reason() {
         let auth = authenticator();
         let token = auth.mint("alice", &[], Duration::from_secs(60)).expect("mint");
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory","exp":9999999999}"#);
         parts[1] = &forged;
-        assert_eq!(auth.verify(&parts.join(".")), Err(Rejection::BadSignature));
+        assert_eq!(auth.verify(&parts.join(".")).await, Err(Rejection::BadSignature));
 
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert_eq!(auth.verify(&format!("{none_header}.{forged}.")), Err(Rejection::AlgorithmNotAllowed));
-        assert_eq!(auth.verify("not a token"), Err(Rejection::Malformed));
+        assert_eq!(auth.verify(&format!("{none_header}.{forged}.")).await, Err(Rejection::AlgorithmNotAllowed));
+        assert_eq!(auth.verify("not a token").await, Err(Rejection::Malformed));
 
         let other = AuthConfig { secret: Some("z".repeat(32)), ..AuthConfig::default() };
         let other = Authenticator::from_config(&other, Path::new("/nonexistent")).expect("valid config");
         let foreign = other.mint("alice", &[], Duration::from_secs(60)).expect("mint");
-        assert_eq!(auth.verify(&foreign), Err(Rejection::BadSignature));
+        assert_eq!(auth.verify(&foreign).await, Err(Rejection::BadSignature));
     }
 
-    #[test]
-    fn expired_tokens_are_rejected_as_expired() {
+    #[tokio::test]
+    async fn expired_tokens_are_rejected_as_expired() {
         let auth = authenticator();
         let key = EncodingKey::from_secret("k".repeat(32).as_bytes());
         let claims = Claims { sub: "alice".into(), exp: now_ms() / 1000 - 10, roles: vec![], iat: None };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode");
-        assert_eq!(auth.verify(&token), Err(Rejection::Expired));
+        assert_eq!(auth.verify(&token).await, Err(Rejection::Expired));
         assert_eq!(Rejection::Expired.payload().code, ErrorCode::TokenExpired);
     }
 
-    #[test]
-    fn a_token_is_refused_from_the_millisecond_of_its_exp() {
+    #[tokio::test]
+    async fn a_token_is_refused_from_the_millisecond_of_its_exp() {
         let auth = authenticator();
         // `exp` is the second that has begun: now is at or after it, so the token has expired.
         let token = signed(serde_json::json!({ "sub": "alice", "exp": now_ms() / 1000 }));
-        assert_eq!(auth.verify(&token), Err(Rejection::Expired));
+        assert_eq!(auth.verify(&token).await, Err(Rejection::Expired));
         // With a leeway, it is accepted for that much longer, and no more.
         let lenient = AuthConfig { secret: Some("k".repeat(32)), leeway_seconds: 5, ..AuthConfig::default() };
         let lenient = Authenticator::from_config(&lenient, Path::new("/nonexistent")).expect("valid config");
-        assert!(lenient.verify(&token).is_ok());
+        assert!(lenient.verify(&token).await.is_ok());
         let older = signed(serde_json::json!({ "sub": "alice", "exp": now_ms() / 1000 - 5 }));
-        assert_eq!(lenient.verify(&older), Err(Rejection::Expired));
+        assert_eq!(lenient.verify(&older).await, Err(Rejection::Expired));
     }
 
     /// A token signed with the test key whose claims are `claims`, as written.
@@ -321,8 +366,8 @@ mod tests {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode")
     }
 
-    #[test]
-    fn claims_are_judged_as_the_docs_say() {
+    #[tokio::test]
+    async fn claims_are_judged_as_the_docs_say() {
         let auth = authenticator();
         let later = now_ms() / 1000 + 600;
         // A `sub` that is not a usable user id, and a missing `exp`, are `missing_claim`, not `malformed`.
@@ -333,23 +378,38 @@ mod tests {
             serde_json::json!({ "sub": "ali\u{0}ce", "exp": later }),
             serde_json::json!({ "sub": "alice\nINFO forged log line", "exp": later }),
             serde_json::json!({ "sub": "\u{1b}[31malice", "exp": later }),
+            serde_json::json!({ "sub": "alice", "exp": later, "roles": ["admin", 7] }),
+            serde_json::json!({ "sub": "alice", "exp": later, "roles": { "admin": true } }),
         ] {
-            assert_eq!(auth.verify(&signed(claims.clone())), Err(Rejection::MissingClaim), "{claims}");
+            assert_eq!(auth.verify(&signed(claims.clone())).await, Err(Rejection::MissingClaim), "{claims}");
+        }
+        // Roles: an array of strings, one string, or none at all.
+        for (roles, expected) in [
+            (serde_json::json!(["admin", "clerk"]), vec!["admin", "clerk"]),
+            (serde_json::json!("admin"), vec!["admin"]),
+            (serde_json::Value::Null, vec![]),
+        ] {
+            let token = signed(serde_json::json!({ "sub": "alice", "exp": later, "roles": roles }));
+            assert_eq!(
+                auth.verify(&token).await.map(|i| i.roles),
+                Ok(expected.iter().map(|r| (*r).to_owned()).collect())
+            );
         }
         // A far-future `exp` is accepted, and its expiry stays a number JavaScript holds exactly.
-        let far = auth.verify(&signed(serde_json::json!({ "sub": "alice", "exp": u64::MAX / 2 }))).expect("valid");
+        let far =
+            auth.verify(&signed(serde_json::json!({ "sub": "alice", "exp": u64::MAX / 2 }))).await.expect("valid");
         assert!(far.expires_at_ms <= tidings_protocol::MAX_SAFE_INTEGER, "{}", far.expires_at_ms);
     }
 
-    #[test]
-    fn an_unconfigured_server_generates_and_then_reuses_its_secret() {
+    #[tokio::test]
+    async fn an_unconfigured_server_generates_and_then_reuses_its_secret() {
         let dir = std::env::temp_dir().join(format!("tidings-auth-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let first = Authenticator::from_config(&AuthConfig::default(), &dir).expect("generates");
         assert!(first.generated_secret().is_some());
         let token = first.mint("bob", &[], Duration::from_secs(60)).expect("mint");
         let second = Authenticator::from_config(&AuthConfig::default(), &dir).expect("reuses");
-        assert_eq!(second.verify(&token).map(|i| i.user_id), Ok("bob".to_owned()));
+        assert_eq!(second.verify(&token).await.map(|i| i.user_id), Ok("bob".to_owned()));
         let _ = fs::remove_dir_all(&dir);
     }
 }
