@@ -68,11 +68,45 @@ pub struct Empty {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Connect {
-    /// The protocol version the client speaks, such as `1.0`; the major version must be 1.
+    /// The protocol version the client speaks, such as `1.0`; the major version must be 1. Since 1.1 it may be
+    /// left out (the newest 1.x) or given as a whole number, a major version (`1`).
+    #[serde(default = "newest_version", deserialize_with = "version_or_major")]
+    #[schemars(with = "Option<VersionOrMajor>")]
     pub protocol_version: ProtocolVersion,
     /// Who the client is, for the server's logs and connection list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientInfo>,
+}
+
+/// A protocol version as `connect` may give it: `"1.1"`, or a major version as a whole number.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum VersionOrMajor {
+    /// `MAJOR.MINOR` or `MAJOR`, as a string.
+    Version(ProtocolVersion),
+    /// A major version: a whole number (`1`, or `1.0` as some encoders write it).
+    Major(#[schemars(with = "u32", range(min = 0, max = 9999))] serde_json::Number),
+}
+
+/// The version a client that names none speaks: the newest this crate knows.
+fn newest_version() -> ProtocolVersion {
+    ProtocolVersion::new(crate::PROTOCOL_VERSION).expect("the crate's version is a valid version")
+}
+
+fn version_or_major<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<ProtocolVersion, D::Error> {
+    // `null` counts as absent, as for every optional field.
+    match Option::<VersionOrMajor>::deserialize(deserializer)? {
+        None => Ok(newest_version()),
+        Some(VersionOrMajor::Version(version)) => Ok(version),
+        Some(VersionOrMajor::Major(number)) => {
+            let whole =
+                number.as_u64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+            let major = whole.filter(|n| *n <= 9999).ok_or_else(|| {
+                serde::de::Error::custom("must be a version such as '1.1', or a whole major version such as 1")
+            })?;
+            ProtocolVersion::new(major.to_string()).map_err(serde::de::Error::custom)
+        }
+    }
 }
 
 /// A client's name and version, as shown to operators.

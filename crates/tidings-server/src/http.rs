@@ -75,6 +75,14 @@ async fn upgrade(
     mut request: Request,
 ) -> Response {
     if !origin_allowed(&shared.config.allowed_origins, request.headers()) {
+        let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or_default();
+        if shared.refused_origins.first_time(origin) {
+            warn!(
+                %origin,
+                "refused a WebSocket from a page of this Origin; to allow it, add it to allowed_origins \
+                 (TIDINGS_ALLOWED_ORIGINS='[\"{origin}\"]'), or run tidings serve --dev on this machine"
+            );
+        }
         return (StatusCode::FORBIDDEN, "this Origin may not open a Tidings WebSocket\n").into_response();
     }
     if !fastwebsockets::upgrade::is_upgrade_request(&request) {
@@ -119,7 +127,7 @@ fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
         // Not a browser: servers and tools send no Origin, and cannot be hijacked cross-site.
         return true;
     };
-    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin) || any_port(a, origin)) {
         return true;
     }
     if !allowed.is_empty() {
@@ -129,6 +137,17 @@ fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// Whether `pattern` ends with `:*` (any port, as `http://localhost:*`) and `origin` is it with a port.
+fn any_port(pattern: &str, origin: &str) -> bool {
+    let Some(site) = pattern.strip_suffix(":*") else { return false };
+    let Some(port) =
+        origin.get(..site.len()).filter(|head| head.eq_ignore_ascii_case(site)).map(|_| &origin[site.len()..])
+    else {
+        return false;
+    };
+    port.strip_prefix(':').is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `GET /healthz`: the process is alive.
@@ -300,6 +319,11 @@ mod tests {
         assert!(origin_allowed(&list, &headers(Some("https://app.example.com"), "api.example.com")));
         assert!(!origin_allowed(&list, &headers(Some("https://api.example.com"), "api.example.com")));
         assert!(origin_allowed(&["*".to_owned()], &headers(Some("https://any.example"), "x")));
+        let dev = ["http://localhost:*".to_owned()];
+        assert!(origin_allowed(&dev, &headers(Some("http://localhost:5173"), "127.0.0.1:8080")));
+        assert!(!origin_allowed(&dev, &headers(Some("http://localhost"), "127.0.0.1:8080")));
+        assert!(!origin_allowed(&dev, &headers(Some("http://localhost:5173.evil.example"), "127.0.0.1:8080")));
+        assert!(!origin_allowed(&dev, &headers(Some("http://localhost.evil.example:5173"), "127.0.0.1:8080")));
     }
 
     fn host(value: &str) -> HeaderMap {

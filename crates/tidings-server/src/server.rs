@@ -67,6 +67,7 @@ impl Server {
         let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&relay));
         let resources = Resources::new(types, Arc::clone(&storage), Arc::clone(&relay), Arc::clone(&notifier));
         let shared = Arc::new(Shared {
+            refused_origins: Default::default(),
             proxies,
             config,
             auth,

@@ -46,6 +46,27 @@ pub struct Shared {
     pub sessions: TaskTracker,
     /// Whose forwarding headers name the client (`trusted_proxies`).
     pub proxies: TrustedProxies,
+    /// The Origins refused so far, each logged once.
+    pub refused_origins: RefusedOrigins,
+}
+
+/// The browser Origins refused at the WebSocket upgrade: a browser shows its page nothing but a failed socket, so
+/// the server logs each refused Origin once, with the setting that would allow it. At most [`Self::MAX`] are
+/// remembered, so that a client sending made-up Origins cannot grow the set.
+#[derive(Debug, Default)]
+pub struct RefusedOrigins {
+    seen: Mutex<std::collections::HashSet<String>>,
+}
+
+impl RefusedOrigins {
+    /// How many distinct Origins are logged.
+    pub const MAX: usize = 64;
+
+    /// Whether `origin` is refused for the first time (and may be logged).
+    pub fn first_time(&self, origin: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.len() < Self::MAX && seen.insert(origin.to_owned())
+    }
 }
 
 /// Connection counts, kept exact by permits that give their place back when dropped, so a session that ends

@@ -46,9 +46,11 @@ async fn ping_gets_pong_with_the_request_id_in_every_state() {
 async fn messages_out_of_their_state_get_the_spec_errors() {
     let server = TestServer::start().await;
     let (client, _pushes) = Client::open(&server.url).await.expect("open");
-    let error = client.auth(&server.token("alice")).await.expect_err("auth before connect");
-    assert_eq!(error.payload().map(|e| e.code), Some(ErrorCode::InvalidState));
-    assert_eq!(error.payload().and_then(|e| e.details.as_ref()).and_then(|d| d.get("state")), Some(&json!("open")));
+    let read = json!({"type":"read","timestamp":1,"requestId":"r0","payload":{"resourceType":"order"}});
+    let reply = client.request_text("r0", read.to_string()).await.expect("reply");
+    let ServerMessage::Error(error) = reply.message else { panic!("read before connect: {reply:?}") };
+    assert_eq!(error.code, ErrorCode::InvalidState);
+    assert_eq!(error.details.as_ref().and_then(|d| d.get("state")), Some(&json!("open")));
 
     let (client, _pushes) = server.connected().await;
     let create = json!({"type":"create","timestamp":1,"requestId":"c1","payload":{"resourceType":"order","data":{}}});
@@ -239,4 +241,34 @@ fn error_code(message: &ServerMessage) -> Option<ErrorCode> {
         ServerMessage::Error(e) | ServerMessage::AuthFailed(e) => Some(e.code),
         _ => None,
     }
+}
+
+#[tokio::test]
+async fn the_design_notes_flow_signs_in_without_connect_and_connect_forgives_its_version() {
+    let server = TestServer::start().await;
+    // Open the socket, send auth, then create: no connect, no reply to one.
+    let (client, _pushes) = Client::open(&server.url).await.expect("open");
+    let token = server.token("alice");
+    let auth = format!(r#"{{"type":"auth","timestamp":1630423456,"requestId":"a1","payload":{{"token":"{token}"}}}}"#);
+    let reply = client.request_text("a1", auth).await.expect("a reply to auth");
+    assert!(matches!(reply.message, ServerMessage::AuthSuccess(_)), "{reply:?}");
+    let create = r#"{"type":"create","timestamp":1630423457,"requestId":"c1","payload":{"resourceType":"order","data":{"productId":"P1","quantity":1,"totalAmount":5}}}"#;
+    let reply = client.request_text("c1", create.to_owned()).await.expect("a reply to create");
+    assert!(matches!(reply.message, ServerMessage::Create(_)), "{reply:?}");
+
+    // connect without protocolVersion, or with a whole number for the major version.
+    for payload in [r#"{}"#, r#"{"protocolVersion":1}"#, r#"{"protocolVersion":null}"#] {
+        let (client, _pushes) = Client::open(&server.url).await.expect("open");
+        let connect = format!(r#"{{"type":"connect","timestamp":1630423456,"requestId":"c","payload":{payload}}}"#);
+        let reply = client.request_text("c", connect).await.expect("a reply to connect");
+        let ServerMessage::Connect(connected) = reply.message else { panic!("{payload}: {reply:?}") };
+        assert_eq!(connected.protocol_version, "1.1", "{payload}");
+    }
+    let (client, _pushes) = Client::open(&server.url).await.expect("open");
+    let two = r#"{"type":"connect","timestamp":1630423456,"requestId":"c","payload":{"protocolVersion":2}}"#;
+    let reply = client.request_text("c", two.to_owned()).await.expect("a reply to connect");
+    assert!(
+        matches!(reply.message, ServerMessage::Error(ref e) if e.code == ErrorCode::UnsupportedVersion),
+        "{reply:?}"
+    );
 }

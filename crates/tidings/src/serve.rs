@@ -41,6 +41,9 @@ pub fn load(
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let config = load(args.config.as_ref(), args.listen, args.data_dir.as_ref())?;
     init_logging(&config.log.format, &config.log.level);
+    for name in &config.ignored_environment {
+        tracing::warn!("{name} names no setting of tidings serve; it is ignored (docs/configuration.md lists them)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();

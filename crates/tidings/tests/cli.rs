@@ -191,3 +191,23 @@ fn token_inspect_shows_the_claims_and_what_the_server_would_answer() {
     assert!(!accepted, "{text}");
     assert!(text.contains("refused: bad_signature (UNAUTHORIZED)"), "{text}");
 }
+
+#[test]
+fn variables_of_the_cli_in_the_environment_never_stop_the_server() {
+    // The shell of an operator who uses `tidings notify` and `tidings admin` exports TIDINGS_API_KEY.
+    let exported = [("TIDINGS_API_KEY", "key-of-the-cli"), ("TIDINGS_NOT__A_SETTING", "1")];
+    let served = Served::start_in(tempfile::tempdir().expect("temp dir"), &exported);
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(TIDINGS)
+        .args(["token", "--user", "alice", "--data-dir"])
+        .arg(data_dir.path())
+        .envs(exported)
+        .output()
+        .expect("tidings token runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, _pushes, _) = Client::connect(&served.url).await.expect("the server serves");
+        client.auth(&served.token("alice")).await.expect("auth");
+    });
+}

@@ -374,6 +374,12 @@ impl<O: Outbound> Session<O> {
             (_, _, ClientMessage::Ping(_)) => self.send(request_id, ServerMessage::Pong(Empty {})).await,
             (_, _, ClientMessage::Pong(_)) => Flow::Continue,
             (State::Open, _, ClientMessage::Connect(connect)) => self.connect(request_id, &connect).await,
+            // The design notes' flow signs in without `connect`: `auth` first connects with the newest 1.x, without
+            // a `connect` reply (the client asked for none), then signs in.
+            (State::Open, _, ClientMessage::Auth(auth)) => {
+                self.state = State::Connected;
+                self.auth(request_id, auth).await
+            }
             (State::Open, _, _) => self.refuse(request_id, ErrorCode::InvalidState, "send connect first").await,
             (_, _, ClientMessage::Connect(_)) => {
                 self.refuse(request_id, ErrorCode::InvalidState, "this connection has already sent connect").await

@@ -4,12 +4,14 @@
 //! settings without a loop. Settings are plain data here; what needs compiling (resource types' schemas and
 //! rules) is compiled once, by `Server::bind`, from these values.
 
+mod environment;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -52,6 +54,9 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// TLS termination: serve `wss://` with this certificate and key; absent, plain `ws://` (behind a proxy).
     pub tls: Option<TlsConfig>,
+    /// The `TIDINGS_*` variables of the environment that name no setting: left out, for the server to warn about.
+    #[serde(skip)]
+    pub ignored_environment: Vec<String>,
     /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
     pub api_keys: Vec<String>,
     /// This node's name in a cluster, as logs, metrics (`node` label), `/status` and the admin API show it.
@@ -166,6 +171,7 @@ impl Default for Config {
             node: None,
             broker: BrokerConfig::default(),
             tls: None,
+            ignored_environment: Vec::new(),
         }
     }
 }
@@ -425,12 +431,10 @@ impl Config {
             anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        // TIDINGS_TEST_* and TIDINGS_BLESS steer the test suite; they are not settings.
-        let env = Env::prefixed("TIDINGS_").filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            !key.starts_with("test_") && key != "bless"
-        });
-        let config: Config = figment.merge(env.split("__")).extract()?;
+        let defaults = serde_json::to_value(Config::default())?;
+        let (env, ignored) = environment::settings(&defaults);
+        let mut config: Config = figment.merge(env).extract()?;
+        config.ignored_environment = ignored;
         config.check()?;
         Ok(config)
     }
