@@ -228,9 +228,10 @@ struct DevToken {
 /// How long a dev sign-in token lives.
 const DEV_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-/// Whether this server signs anyone in: a generated key, and a loopback listener.
+/// Whether this server signs anyone in: a loopback listener, and a generated key, or dev mode with a secret.
 fn dev_sign_in(shared: &Shared) -> bool {
-    shared.auth.generated_secret().is_some() && shared.config.listen.ip().is_loopback()
+    let keyed = shared.auth.generated_secret().is_some() || (shared.config.dev && shared.auth.can_mint());
+    keyed && shared.config.listen.ip().is_loopback()
 }
 
 /// Whether a request comes from this machine and is addressed to it: the client's address is loopback (read

@@ -34,10 +34,17 @@ pub struct Server {
     inbound: mpsc::Receiver<Received>,
 }
 
+/// The Origins dev mode lets connect: pages of this machine, on any port.
+const DEV_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
 impl Server {
     /// Prepares the data dir and the authenticator, and binds `config.listen`.
-    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+    pub async fn bind(mut config: Config) -> anyhow::Result<Server> {
         config.check()?;
+        if config.dev {
+            // A front end's dev server (Vite, Next, ...) serves its pages from another port of this machine.
+            config.allowed_origins.extend(DEV_ORIGINS.iter().map(|origin| (*origin).to_owned()));
+        }
         let proxies = crate::peer::TrustedProxies::parse(&config.trusted_proxies)?;
         let listener = TcpListener::bind(config.listen)
             .await

@@ -18,6 +18,10 @@ pub struct Args {
     /// A TOML config file (docs/configuration.md).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Development mode, on this machine only: anyone may sign in (`POST /auth/dev-token`), and pages on
+    /// http://localhost:* (a front end's dev server) may connect.
+    #[arg(long)]
+    dev: bool,
 }
 
 /// Loads the config: defaults, then the file, then `TIDINGS_*`, then the flags.
@@ -39,7 +43,9 @@ pub fn load(
 
 /// Runs the server.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let config = load(args.config.as_ref(), args.listen, args.data_dir.as_ref())?;
+    let mut config = load(args.config.as_ref(), args.listen, args.data_dir.as_ref())?;
+    config.dev |= args.dev;
+    config.check()?;
     init_logging(&config.log.format, &config.log.level);
     for name in &config.ignored_environment {
         tracing::warn!("{name} names no setting of tidings serve; it is ignored (docs/configuration.md lists them)");
@@ -62,7 +68,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                     println!("Dev sign-in:  POST http://{addr}/auth/dev-token {{\"userId\":\"alice\"}}");
                 }
             }
-            None => println!("Tokens are verified with the configured key (auth.secret or auth.public_key_file)."),
+            None => {
+                println!("Tokens are verified with the configured keys (auth.secret, public_key_file or jwks_url).")
+            }
+        }
+        if server.shared().config.dev {
+            println!("Development mode: anyone may sign in, and pages on http://localhost:* may connect.");
+            println!("The board:    {http}://{addr}/");
+            println!(
+                "In a page:    const client = createClient({{ url: '{ws}://{addr}/ws', getToken: () => \
+                 fetch('{http}://{addr}/auth/dev-token', {{ method: 'POST', headers: {{ 'content-type': \
+                 'application/json' }}, body: JSON.stringify({{ userId: 'alice' }}) }}).then((r) => r.json())\
+                 .then((r) => r.token) }});"
+            );
         }
         println!("Try it:       tidings client {ws}://{addr}/ws --token <token>");
         server.run(shutdown_signal()).await

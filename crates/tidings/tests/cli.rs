@@ -211,3 +211,48 @@ fn variables_of_the_cli_in_the_environment_never_stop_the_server() {
         client.auth(&served.token("alice")).await.expect("auth");
     });
 }
+
+/// The status line of a raw HTTP/1.1 request to `served`.
+fn http_status(served: &Served, request: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut stream = std::net::TcpStream::connect(served.address()).expect("connects");
+    stream.write_all(request.as_bytes()).expect("sends");
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).expect("a status line");
+    status.trim().to_owned()
+}
+
+#[test]
+fn dev_mode_signs_anyone_in_and_lets_a_front_ends_dev_server_connect() {
+    let secret = ("TIDINGS_AUTH__SECRET", "a-configured-secret-of-at-least-32-bytes");
+    let upgrade = |served: &Served, origin: &str| {
+        let host = served.address();
+        http_status(
+            served,
+            &format!(
+                "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            ),
+        )
+    };
+    let sign_in = |served: &Served| {
+        let (host, body) = (served.address(), r#"{"userId":"alice"}"#);
+        http_status(
+            served,
+            &format!(
+                "POST /auth/dev-token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let strict = Served::start_in(tempfile::tempdir().expect("temp dir"), &[secret]);
+    assert!(upgrade(&strict, "http://localhost:5173").contains("403"), "a page of another port is refused");
+    assert!(sign_in(&strict).contains("404"), "a configured secret signs no one in");
+
+    let dev = Served::start_in(tempfile::tempdir().expect("temp dir"), &[secret, ("TIDINGS_DEV", "true")]);
+    assert!(upgrade(&dev, "http://localhost:5173").contains("101"), "a Vite page may connect");
+    assert!(upgrade(&dev, "http://127.0.0.1:3000").contains("101"));
+    assert!(upgrade(&dev, "https://evil.example").contains("403"), "other sites may not");
+    assert!(sign_in(&dev).contains("200"), "anyone may sign in");
+}

@@ -200,6 +200,11 @@ impl Authenticator {
         Ok(Authenticator { providers, encoding, generated })
     }
 
+    /// Whether it can sign tokens: it holds an HS256 secret, configured or generated.
+    pub fn can_mint(&self) -> bool {
+        self.encoding.is_some()
+    }
+
     /// The file of the generated secret, when the server made one because none was configured.
     pub fn generated_secret(&self) -> Option<&Path> {
         self.generated.as_deref()

@@ -66,6 +66,10 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// Whether `/` serves the orders board, the demo page built on the TypeScript SDK (web/).
     pub web_page: bool,
+    /// Development mode (`tidings serve --dev`), on a loopback address only: the dev sign-in is offered with a
+    /// configured secret too, and pages of `http://localhost` and `http://127.0.0.1` on any port may connect (a
+    /// front end's dev server, such as Vite's).
+    pub dev: bool,
 }
 
 /// Retention of the event log: events beyond either bound are dropped; a `since` before them is `recovered: false`.
@@ -168,6 +172,7 @@ impl Default for Config {
             notifications: NotificationsConfig::default(),
             api_keys: Vec::new(),
             web_page: true,
+            dev: false,
             node: None,
             broker: BrokerConfig::default(),
             tls: None,
@@ -441,6 +446,11 @@ impl Config {
 
     /// Refuses settings that cannot work together.
     pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.dev || self.listen.ip().is_loopback(),
+            "dev mode signs anyone in: it listens on a loopback address only, not {}",
+            self.listen
+        );
         let limits = &self.limits;
         anyhow::ensure!(limits.max_message_bytes > 0, "limits.max_message_bytes must be positive");
         anyhow::ensure!(
