@@ -355,8 +355,13 @@ pub struct ResourceTypeConfig {
     pub name: String,
     /// The start of every id, such as `ORD` for `ORD-7K3M9Q2XAB`.
     pub id_prefix: String,
-    /// The JSON Schema (draft-07) of `data`; its top-level `default`s fill missing fields on create.
+    /// The JSON Schema (draft-07) of `data`; its top-level `default`s fill missing fields on create. Give this or
+    /// `schema_file`.
+    #[serde(default)]
     pub schema: Value,
+    /// A file holding the JSON Schema of `data`, relative to the config file: each type's schema in its own file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_file: Option<PathBuf>,
     /// Fields a client may set on create but never change.
     #[serde(default)]
     pub read_only: Vec<String>,
@@ -404,6 +409,20 @@ impl Default for PermissionsConfig {
     }
 }
 
+impl ResourceTypeConfig {
+    /// Reads `schema_file` (relative to `base`, the config file's folder) into `schema`.
+    fn read_schema_file(&mut self, base: &Path) -> anyhow::Result<()> {
+        let Some(file) = &self.schema_file else { return Ok(()) };
+        anyhow::ensure!(self.schema.is_null(), "resource type '{}': give schema or schema_file, not both", self.name);
+        let path = base.join(file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("resource type '{}': cannot read {}: {e}", self.name, path.display()))?;
+        self.schema = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("resource type '{}': {} is not JSON: {e}", self.name, path.display()))?;
+        Ok(())
+    }
+}
+
 /// The design notes' `order`: what `tidings serve` offers with no config.
 pub fn default_types() -> Vec<ResourceTypeConfig> {
     vec![ResourceTypeConfig {
@@ -425,6 +444,7 @@ pub fn default_types() -> Vec<ResourceTypeConfig> {
         permissions: PermissionsConfig::default(),
         notify_owner_on: vec!["status".to_owned()],
         indexes: vec!["status".to_owned()],
+        schema_file: None,
     }]
 }
 
@@ -440,6 +460,10 @@ impl Config {
         let (env, ignored) = environment::settings(&defaults);
         let mut config: Config = figment.merge(env).extract()?;
         config.ignored_environment = ignored;
+        let base = file.and_then(Path::parent).unwrap_or(Path::new("."));
+        for resource_type in &mut config.resource_types {
+            resource_type.read_schema_file(base)?;
+        }
         config.check()?;
         Ok(config)
     }
@@ -532,46 +556,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_documented_ones() {
-        let config = Config::default();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.data_dir, PathBuf::from("./tidings-data"));
-        assert!(config.check().is_ok());
-    }
-
-    #[test]
-    fn a_file_then_the_environment_override_defaults() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("tidings.toml", "listen = \"127.0.0.1:9000\"\n[limits]\nmax_message_bytes = 1000\n")?;
-            jail.set_env("TIDINGS_LIMITS__RATE_BURST", "7");
-            jail.set_env("TIDINGS_ALLOWED_ORIGINS", r#"["https://app.example.com"]"#);
-            let config = Config::load(Some(Path::new("tidings.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(config.listen.port(), 9000);
-            assert_eq!(config.limits.max_message_bytes, 1000);
-            assert_eq!(config.limits.rate_burst, 7);
-            assert_eq!(config.limits.rate_per_second, 50);
-            assert_eq!(config.allowed_origins, ["https://app.example.com"]);
-            jail.set_env("TIDINGS_TEST_POSTGRES_URL", "postgres://somewhere/else");
-            jail.set_env("TIDINGS_STORAGE__URL", "postgres://db/tidings");
-            let config = Config::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(config.storage.url.as_deref(), Some("postgres://db/tidings"), "test variables are not settings");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn unknown_keys_and_contradictions_are_refused() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("bad.toml", "listn = \"127.0.0.1:9000\"\n")?;
-            let error = Config::load(Some(Path::new("bad.toml"))).expect_err("unknown key");
-            assert!(error.to_string().contains("listn"), "{error}");
-            jail.create_file("worse.toml", "[heartbeat]\nping_interval_ms = 5000\nidle_timeout_ms = 1000\n")?;
-            assert!(Config::load(Some(Path::new("worse.toml"))).is_err());
-            Ok(())
-        });
-    }
-}
+mod tests;

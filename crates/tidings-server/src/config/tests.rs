@@ -1,0 +1,61 @@
+//! The settings' unit tests: defaults, a file then the environment, schema files, and what is refused.
+
+use super::*;
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let config = Config::default();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.data_dir, PathBuf::from("./tidings-data"));
+    assert!(config.check().is_ok());
+}
+
+#[test]
+fn a_file_then_the_environment_override_defaults() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("tidings.toml", "listen = \"127.0.0.1:9000\"\n[limits]\nmax_message_bytes = 1000\n")?;
+        jail.set_env("TIDINGS_LIMITS__RATE_BURST", "7");
+        jail.set_env("TIDINGS_ALLOWED_ORIGINS", r#"["https://app.example.com"]"#);
+        let config = Config::load(Some(Path::new("tidings.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.max_message_bytes, 1000);
+        assert_eq!(config.limits.rate_burst, 7);
+        assert_eq!(config.limits.rate_per_second, 50);
+        assert_eq!(config.allowed_origins, ["https://app.example.com"]);
+        jail.set_env("TIDINGS_TEST_POSTGRES_URL", "postgres://somewhere/else");
+        jail.set_env("TIDINGS_STORAGE__URL", "postgres://db/tidings");
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.storage.url.as_deref(), Some("postgres://db/tidings"), "test variables are not settings");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_schema_file_is_read_beside_the_config_and_never_with_a_schema() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_dir("conf")?;
+        jail.create_dir("conf/schemas")?;
+        jail.create_file("conf/schemas/note.json", r#"{ "type": "object", "properties": { "text": {} } }"#)?;
+        let note = "[[resource_types]]\nname = \"note\"\nid_prefix = \"NTE\"\nschema_file = \"schemas/note.json\"\n";
+        jail.create_file("conf/tidings.toml", note)?;
+        let config = Config::load(Some(Path::new("conf/tidings.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(config.resource_types[0].schema["properties"]["text"], json!({}));
+        let both = format!("{note}schema = {{ type = \"object\" }}\n");
+        jail.create_file("conf/both.toml", &both)?;
+        let error = Config::load(Some(Path::new("conf/both.toml"))).expect_err("both");
+        assert!(error.to_string().contains("not both"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_keys_and_contradictions_are_refused() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("bad.toml", "listn = \"127.0.0.1:9000\"\n")?;
+        let error = Config::load(Some(Path::new("bad.toml"))).expect_err("unknown key");
+        assert!(error.to_string().contains("listn"), "{error}");
+        jail.create_file("worse.toml", "[heartbeat]\nping_interval_ms = 5000\nidle_timeout_ms = 1000\n")?;
+        assert!(Config::load(Some(Path::new("worse.toml"))).is_err());
+        Ok(())
+    });
+}
