@@ -12,7 +12,7 @@ mod index;
 mod notifications;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
@@ -86,7 +86,10 @@ pub struct Mailbox {
     /// Which connection it belongs to.
     pub connection: u64,
     sender: mpsc::Sender<Delivery>,
+    /// Tells the session that it is too slow (it waits on this).
     slow: CancellationToken,
+    /// The same, for the fan-out to read on every offer: a token's state sits behind a lock, an atomic does not.
+    flagged: Arc<AtomicBool>,
 }
 
 impl Mailbox {
@@ -95,7 +98,8 @@ impl Mailbox {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let slow = CancellationToken::new();
-        let mailbox = Mailbox { connection: NEXT.fetch_add(1, Ordering::Relaxed), sender, slow: slow.clone() };
+        let connection = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mailbox = Mailbox { connection, sender, slow: slow.clone(), flagged: Arc::new(AtomicBool::new(false)) };
         (mailbox, receiver, slow)
     }
 
@@ -104,20 +108,30 @@ impl Mailbox {
         self.sender.max_capacity() - self.sender.capacity()
     }
 
+    /// Whether its connection was found too slow (or gone): the fan-out drops it.
+    fn is_slow(&self) -> bool {
+        self.flagged.load(Ordering::Relaxed)
+    }
+
+    fn flag_slow(&self) {
+        self.flagged.store(true, Ordering::Relaxed);
+        self.slow.cancel();
+    }
+
     /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses.
     fn offer(&self, delivery: Delivery) -> bool {
-        if self.slow.is_cancelled() {
+        if self.is_slow() {
             return false;
         }
         match self.sender.try_send(delivery) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.slow.cancel();
+                self.flag_slow();
                 false
             }
             // The session is gone: flag the mailbox, so that the fan-out drops its stale entries.
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.slow.cancel();
+                self.flag_slow();
                 false
             }
         }
@@ -228,7 +242,7 @@ impl Hub {
         let told = if lost > 0 { index.topics_of_type(resource_type) } else { Vec::new() };
         for (topic, mailbox) in told {
             let delivery = Delivery::Lost(LostPush { topic });
-            if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
+            if !mailbox.offer(delivery) && mailbox.is_slow() {
                 slow.push(mailbox.connection);
             }
         }
@@ -334,7 +348,7 @@ fn offer_all<'a>(
         let delivery = Delivery::Event(EventPush { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends });
         if mailbox.offer(delivery) {
             ::metrics::counter!(crate::metrics::EVENTS_DELIVERED).increment(1);
-        } else if mailbox.slow.is_cancelled() {
+        } else if mailbox.is_slow() {
             slow.push(mailbox.connection);
         }
     }

@@ -110,7 +110,7 @@ impl Hub {
         let topic: Arc<str> = Arc::from(Topic::NOTIFICATIONS);
         let mut slow = Vec::new();
         for mailbox in index.user_mailboxes(user) {
-            if !mailbox.offer(Delivery::Lost(LostPush { topic: Arc::clone(&topic) })) && mailbox.slow.is_cancelled() {
+            if !mailbox.offer(Delivery::Lost(LostPush { topic: Arc::clone(&topic) })) && mailbox.is_slow() {
                 slow.push(mailbox.connection);
             }
         }
@@ -147,7 +147,7 @@ fn release(user: &str, stream: &mut UserStream, index: &mut super::index::Index)
                 plain: Arc::clone(&plain),
                 subscribed: Arc::clone(&subscribed),
             });
-            if !mailbox.offer(delivery) && mailbox.slow.is_cancelled() {
+            if !mailbox.offer(delivery) && mailbox.is_slow() {
                 slow.push(mailbox.connection);
             }
         }
