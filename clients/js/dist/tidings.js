@@ -608,6 +608,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
             { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
             { internal: true, timeoutMs: settings.connectTimeoutMs }
           );
+          state.serverVersion = connect.payload.protocolVersion;
           pacer.limit(connect.payload.limits.rateLimit);
           state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;
           armWatchdog();
@@ -811,6 +812,11 @@ function settingsOf(options) {
 }
 
 // src/state.ts
+function serverSpeaks(state, minor) {
+  if (state.serverVersion === void 0) return true;
+  const [major, stated = "0"] = state.serverVersion.split(".");
+  return Number(major) > 1 || Number(major) === 1 && Number(stated) >= minor;
+}
 function initialState() {
   return {
     connection: "idle",
@@ -829,7 +835,8 @@ function initialState() {
     probing: false,
     inFlight: /* @__PURE__ */ new Map(),
     queue: [],
-    subscriptions: /* @__PURE__ */ new Map()
+    subscriptions: /* @__PURE__ */ new Map(),
+    serverVersion: void 0
   };
 }
 
@@ -940,6 +947,11 @@ function createClient(options) {
       if (next === "closed") off(), reject(error ?? new TidingsError(ClientErrorCode.CLOSED, "closed"));
     });
   }
+  const needs11 = (what) => {
+    if (serverSpeaks(state, 1)) return;
+    const message = `this server speaks protocol ${state.serverVersion ?? "?"}; ${what} needs 1.1 or later`;
+    throw new TidingsError(ServerErrorCode.UNSUPPORTED_VERSION, message, { serverVersion: state.serverVersion });
+  };
   const client = {
     get state() {
       return state.connection;
@@ -985,6 +997,8 @@ function createClient(options) {
       return reply.payload;
     },
     async list(resourceType, query = {}, opts = {}) {
+      const newer = query.query !== void 0 || query.fields !== void 0 || query.count !== void 0 || Array.isArray(query.orderBy);
+      if (newer) needs11("a query, fields, count or several order keys");
       const reply = await request("read", { resourceType, ...query }, { ...opts, retry: true });
       return reply.payload;
     },
@@ -1002,6 +1016,7 @@ function createClient(options) {
     },
     async subscribe(topic, opts = {}) {
       const { since, query, snapshot = false, ...requestOptions } = opts;
+      if (query !== void 0 || snapshot) needs11("a query subscription or a snapshot");
       const payload = { topic };
       if (since !== void 0) payload.since = since;
       if (query !== void 0) payload.query = query;

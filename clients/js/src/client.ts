@@ -13,7 +13,7 @@ import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
 import type { ClientEvents, ClientOptions, Client, ConnectionState, Subscription, WriteOptions } from './options.js';
 import { createRequests, retryAfter } from './requests.js';
-import { initialState } from './state.js';
+import { initialState, serverSpeaks } from './state.js';
 import {
   NOTIFICATIONS,
   applyReply,
@@ -150,6 +150,16 @@ export function createClient(options: ClientOptions): Client {
     });
   }
 
+  /**
+   * Refuses, before anything is sent, what a server that stated protocol 1.0 would not understand: it would ignore a
+   * query and answer with the whole topic or list, which the app would take for the filtered one.
+   */
+  const needs11 = (what: string): void => {
+    if (serverSpeaks(state, 1)) return;
+    const message = `this server speaks protocol ${state.serverVersion ?? '?'}; ${what} needs 1.1 or later`;
+    throw new TidingsError(ServerErrorCode.UNSUPPORTED_VERSION, message, { serverVersion: state.serverVersion });
+  };
+
   const client: Client = {
     get state() {
       return state.connection;
@@ -197,6 +207,8 @@ export function createClient(options: ClientOptions): Client {
       return reply.payload;
     },
     async list(resourceType, query = {}, opts = {}) {
+      const newer = query.query !== undefined || query.fields !== undefined || query.count !== undefined || Array.isArray(query.orderBy);
+      if (newer) needs11('a query, fields, count or several order keys');
       const reply = await request('read', { resourceType, ...query }, { ...opts, retry: true });
       return reply.payload;
     },
@@ -214,6 +226,7 @@ export function createClient(options: ClientOptions): Client {
     },
     async subscribe(topic, opts = {}) {
       const { since, query, snapshot = false, ...requestOptions } = opts;
+      if (query !== undefined || snapshot) needs11('a query subscription or a snapshot');
       const payload: RequestPayload<'subscribe'> = { topic };
       if (since !== undefined) payload.since = since;
       if (query !== undefined) payload.query = query;

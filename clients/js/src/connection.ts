@@ -150,6 +150,7 @@ export function createConnection({ options, settings, state, requests, emit, set
             { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
             { internal: true, timeoutMs: settings.connectTimeoutMs },
           );
+          state.serverVersion = connect.payload.protocolVersion;
           // What follows (auth, the resubscriptions, the queue) is paced within the advertised rate limit.
           pacer.limit(connect.payload.limits.rateLimit);
           state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;

@@ -59,6 +59,15 @@ export interface ClientState {
   queue: PendingRequest[];
   /** The subscriptions to resume after a reconnect, by key: the topic, or the topic and a query (subscriptionKey). */
   subscriptions: Map<string, SubscriptionRecord>;
+  /** The protocol version the server stated in its last `connect` reply; undefined before the first. */
+  serverVersion: string | undefined;
+}
+
+/** Whether the server, as far as its last `connect` reply says, speaks protocol 1.`minor` or later (true before it said). */
+export function serverSpeaks(state: ClientState, minor: number): boolean {
+  if (state.serverVersion === undefined) return true;
+  const [major, stated = '0'] = state.serverVersion.split('.');
+  return Number(major) > 1 || (Number(major) === 1 && Number(stated) >= minor);
 }
 
 /** The state of a client that has not connected yet. */
@@ -81,5 +90,6 @@ export function initialState(): ClientState {
     inFlight: new Map(),
     queue: [],
     subscriptions: new Map(),
+    serverVersion: undefined,
   };
 }

@@ -8,7 +8,7 @@ import { withTimeout } from './helpers.mjs';
  * A fake server side: every socket the client opens, with the messages it sent, and a way to answer. `answers`
  * maps a message type to a function (socket, message) that answers it instead of the default.
  */
-function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3600000, answers = {} } = {}) {
+function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3600000, answers = {}, protocolVersion = '1.1' } = {}) {
   const sockets = [];
   let notify = () => undefined;
   class FakeSocket {
@@ -35,7 +35,7 @@ function fakeServer({ pingIntervalMs = 25000, answerAuth = true, expiresInMs = 3
         queueMicrotask(() => this.onmessage?.({ data: JSON.stringify({ type, timestamp: Date.now(), requestId: message.requestId, payload }) }));
       if (message.type === 'connect') {
         reply('connect', {
-          protocolVersion: '1.0', sessionId: 's', authTimeoutMs: 10000,
+          protocolVersion, sessionId: 's', authTimeoutMs: 10000,
           heartbeat: { pingIntervalMs, idleTimeoutMs: 60000 },
           limits: { maxMessageBytes: 65536, maxSubscriptions: 100, rateLimit: { messagesPerSecond: 50, burst: 100 } },
         });
@@ -265,4 +265,24 @@ test('a resubscription and a queued request answered RATE_LIMITED go out again a
   assert.deepEqual(second.map((m) => m.type).sort(), ['read', 'read', 'subscribe', 'subscribe']);
   const subscribes = second.filter((m) => m.type === 'subscribe');
   assert.ok(subscribes[1].timestamp - subscribes[0].timestamp >= 40, 'the resubscription waited retryAfterMs');
+});
+
+test('with a server that states protocol 1.0, a query or a snapshot fails at once and nothing is sent', async (t) => {
+  const server = fakeServer({ protocolVersion: '1.0' });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  t.after(() => client.close());
+  await withTimeout(client.connect(), 5000, 'connect');
+  const query = { field: 'data.status', eq: 'pending' };
+  for (const attempt of [
+    () => client.subscribe('order', { query }),
+    () => client.subscribe('order', { snapshot: true }),
+    () => client.list('order', { query }),
+    () => client.list('order', { orderBy: ['status', '-totalAmount'] }),
+  ]) {
+    const error = await attempt().catch((e) => e);
+    assert.equal(error.code, 'UNSUPPORTED_VERSION', String(error));
+    assert.equal(error.details.serverVersion, '1.0');
+  }
+  assert.deepEqual(server.sentOf('subscribe'), []);
+  assert.deepEqual(server.sentOf('read'), []);
 });
