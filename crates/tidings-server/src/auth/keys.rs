@@ -120,7 +120,8 @@ impl KeySet {
         self.refresh().await;
     }
 
-    /// The key if cached, and whether the cache is stale.
+    /// The key if cached, and whether the cache is stale and due for a refresh: a stale set whose refresh was tried
+    /// a moment ago (its provider may be down) is not, so that sign-ins do not start a refresh each.
     fn look_up(&self, alg: Algorithm, kid: Option<&str>) -> (Option<DecodingKey>, bool) {
         let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
         let key = cache
@@ -128,7 +129,9 @@ impl KeySet {
             .iter()
             .find(|k| k.algorithm == alg && (kid.is_none() || k.kid.as_deref() == kid))
             .map(|k| k.key.clone());
-        (key, cache.fetched.is_none_or(|(at, max_age)| at.elapsed() >= max_age))
+        let stale = cache.fetched.is_none_or(|(at, max_age)| at.elapsed() >= max_age);
+        let tried = cache.refreshed.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
+        (key, stale && !tried)
     }
 
     /// Fetches the key set for a key id it did not hold, unless that was tried less than [`REFETCH_AFTER`] ago
