@@ -763,6 +763,9 @@ function createConnection({ options, settings, state, requests, emit, setState, 
   return { open, authenticate, armWatchdog, drop, shutdown, addProbes };
 }
 
+// src/version.ts
+var VERSION = "0.1.0";
+
 // src/defaults.ts
 var defaults = {
   requestTimeoutMs: 1e4,
@@ -774,7 +777,7 @@ var defaults = {
   heartbeatMarginMs: 1e4,
   probeTimeoutMs: 5e3,
   refreshBeforeExpiryMs: 6e4,
-  clientInfo: { name: "tidings-js", version: "0.1.0" },
+  clientInfo: { name: "tidings-js", version: VERSION },
   generateId: () => globalThis.crypto.randomUUID(),
   get WebSocket() {
     return globalThis.WebSocket;
@@ -1086,6 +1089,7 @@ export {
   SERVER_TYPES,
   ServerErrorCode,
   TidingsError,
+  VERSION,
   backoffDelay,
   canonicalQuery,
   createClient,

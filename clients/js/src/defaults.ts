@@ -1,5 +1,6 @@
 // The defaults of the client's options in one place, and the settings a client runs with once they are applied.
 import type { ClientOptions, WebSocketConstructor } from './options.js';
+import { VERSION } from './version.js';
 
 /** Where the client listens for `online` and `visibilitychange`. */
 type ProbeTarget = NonNullable<ClientOptions['eventTarget']>;
@@ -19,7 +20,7 @@ export const defaults = {
   heartbeatMarginMs: 10000,
   probeTimeoutMs: 5000,
   refreshBeforeExpiryMs: 60000,
-  clientInfo: { name: 'tidings-js', version: '0.1.0' },
+  clientInfo: { name: 'tidings-js', version: VERSION },
   generateId: (): string => globalThis.crypto.randomUUID(),
   get WebSocket(): WebSocketConstructor | undefined {
     return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;

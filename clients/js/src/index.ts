@@ -3,3 +3,4 @@ export * from './common.js';
 export * from './options.js';
 export * from './client.js';
 export * from './query.js';
+export { VERSION } from './version.js';

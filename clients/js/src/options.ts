@@ -121,7 +121,8 @@ export interface ClientOptions {
   refreshBeforeExpiryMs?: number;
   /**
    * The client's name and version, sent in `connect`; a field given here replaces that field of the default.
-   * @default { name: 'tidings-js', version: '0.1.0' }
+   * VERSION is this package's version, from its package.json.
+   * @default { name: 'tidings-js', version: VERSION }
    */
   clientInfo?: { name?: string; version?: string };
   /**

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { defaults } from '../dist/defaults.js';
+import { VERSION } from '../dist/index.js';
 
 const source = readFileSync(new URL('../src/options.ts', import.meta.url), 'utf8');
 
@@ -49,6 +50,11 @@ test('the @default of every option with a value default is the value in defaults
   for (const [name, value] of Object.entries(defaults.retry)) assert.equal(stated(retry[name]), String(value), `retry.${name}`);
   const { baseMs, maxMs, attempts } = defaults.retry;
   assert.equal(stated(options.retry), `{ baseMs: ${baseMs}, maxMs: ${maxMs}, attempts: ${attempts} }`);
-  const { name, version } = defaults.clientInfo;
-  assert.equal(stated(options.clientInfo), `{ name: '${name}', version: '${version}' }`);
+  assert.equal(stated(options.clientInfo), `{ name: '${defaults.clientInfo.name}', version: VERSION }`);
+});
+
+test('the version the client reports is the one in package.json', () => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  assert.equal(defaults.clientInfo.version, version);
+  assert.equal(VERSION, version);
 });

@@ -1,0 +1,58 @@
+// The package as npm ships it: packed from this tree (prepack builds it), installed into a new project, then both
+// imported and required there, as a user of ES modules and a user of CommonJS would.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pack } from '../scripts/check-package.mjs';
+import { tempDir } from './helpers.mjs';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+/** What a consumer script prints of the module it loaded: enough to tell that each part of the API is there. */
+const probe = `
+  const out = {
+    createClient: typeof tidings.createClient,
+    version: tidings.VERSION,
+    query: tidings.q.and(tidings.q.eq('data.status', 'pending'), tidings.q.gt('version', 1)),
+    error: new tidings.TidingsError('TIMEOUT', 'late') instanceof Error,
+    closeCode: tidings.CloseCode.TokenExpired,
+    decoded: tidings.decodeServer('{"type":"pong","timestamp":1,"payload":{}}').kind,
+  };
+  console.log(JSON.stringify(out));
+`;
+
+test('the packed tarball installs into a new project, and both import and require load it', { timeout: 120000 }, () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { tarball, files } = pack(dir);
+    for (const file of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'dist/index.js', 'dist/index.d.ts', 'dist/index.cjs', 'dist/index.d.cts', 'dist/tidings.js']) {
+      assert.ok(files.includes(file), `the tarball holds ${file}: ${files.join(', ')}`);
+    }
+    const project = join(dir, 'app');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    // The package has no runtime dependency, so installing it needs no registry.
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: project, stdio: 'pipe' });
+    writeFileSync(join(project, 'esm.mjs'), `import * as tidings from 'tidings';\n${probe}`);
+    writeFileSync(join(project, 'cjs.cjs'), `const tidings = require('tidings');\n${probe}`);
+    const expected = {
+      createClient: 'function',
+      version,
+      query: { and: [{ field: 'data.status', eq: 'pending' }, { field: 'version', gt: 1 }] },
+      error: true,
+      closeCode: 4501,
+      decoded: 'push',
+    };
+    for (const script of ['esm.mjs', 'cjs.cjs']) {
+      const output = execFileSync(process.execPath, [script], { cwd: project, encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(output), expected, script);
+    }
+    // require() must get the CommonJS build, not Node's require of the ES module, which Node 20 before 20.19 lacks.
+    const resolved = execFileSync(process.execPath, ['-p', "require.resolve('tidings')"], { cwd: project, encoding: 'utf8' }).trim();
+    assert.match(resolved, /dist[/\\]index\.cjs$/);
+  } finally {
+    cleanup();
+  }
+});
