@@ -1,0 +1,1 @@
+# Message models generated from schema/ by clients/python/scripts/generate (datamodel-code-generator); do not edit.

@@ -1,0 +1,86 @@
+# Message models generated from schema/ by clients/python/scripts/generate (datamodel-code-generator); do not edit.
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
+from typing_extensions import TypeAliasType
+
+ResourceType = TypeAliasType(
+    "ResourceType",
+    Annotated[
+        StrictStr,
+        Field(
+            description="must be a lowercase letter followed by up to 63 lowercase letters, digits or underscores",
+            pattern="^[a-z][a-z0-9_]{0,63}$",
+        ),
+    ],
+)
+
+
+ResourceId = TypeAliasType(
+    "ResourceId",
+    Annotated[
+        StrictStr,
+        Field(
+            description="must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        ),
+    ],
+)
+
+
+Version = TypeAliasType(
+    "Version",
+    Annotated[
+        StrictInt,
+        Field(
+            description="must be an integer from 1 to 2^53-1", ge=1, le=9007199254740991
+        ),
+    ],
+)
+
+
+class Payload(BaseModel):
+    resource_type: Annotated[
+        ResourceType,
+        Field(alias="resourceType", description="The type of the deleted resource."),
+    ]
+    id: Annotated[ResourceId, Field(description="Its id.")]
+    version: Annotated[
+        Version,
+        Field(
+            description="The version the deletion gave it: one more than its last version."
+        ),
+    ]
+    deleted_at: Annotated[
+        StrictInt,
+        Field(
+            alias="deletedAt",
+            description="When it was deleted, in Unix milliseconds.",
+            ge=0,
+            le=9007199254740991,
+        ),
+    ]
+
+
+class DeleteServerToClient(BaseModel):
+    type: Literal["delete"]
+    timestamp: Annotated[
+        StrictFloat,
+        Field(
+            description="Unix time in milliseconds when the server sent the message.",
+            ge=0.0,
+            le=9007199254740991.0,
+        ),
+    ]
+    request_id: Annotated[
+        StrictStr | None,
+        Field(
+            alias="requestId",
+            description="Correlates a reply with its request: 1 to 128 printable ASCII characters.",
+            pattern="^[ -~]{1,128}$",
+        ),
+    ] = None
+    payload: Annotated[Payload, Field(description="The `delete` reply.")]
