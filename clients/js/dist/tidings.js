@@ -63,7 +63,8 @@ var ClientErrorCode = {
   CONNECTION_LOST: "CONNECTION_LOST",
   CLOSED: "CLOSED",
   INVALID_REPLY: "INVALID_REPLY",
-  USER_CHANGED: "USER_CHANGED"
+  USER_CHANGED: "USER_CHANGED",
+  SIGNED_OUT: "SIGNED_OUT"
 };
 function knownErrorCode(code) {
   return ERROR_CODES.includes(code) ? code : "UNKNOWN";
@@ -530,12 +531,15 @@ function countNotification(sub, notification) {
 
 // src/connection.ts
 var MAX_TIMER_MS = 2 ** 31 - 1;
+var FATAL = [ServerErrorCode.UNAUTHORIZED, ServerErrorCode.UNSUPPORTED_VERSION, ClientErrorCode.SIGNED_OUT];
 var MIN_REFRESH_WAIT_MS = 1e3;
 function createConnection({ options, settings, state, requests, emit, setState, onMessage }) {
   const { request, transmit, pacer } = requests;
+  const log = settings.logger;
   function token() {
-    if (options.getToken === void 0) return Promise.resolve(options.token);
-    state.tokenInFlight ??= Promise.resolve().then(() => options.getToken()).finally(() => {
+    const getToken = options.getToken;
+    if (getToken === void 0) return Promise.resolve(options.token);
+    state.tokenInFlight ??= Promise.resolve().then(() => getToken()).then((fresh) => fresh ?? null).finally(() => {
       state.tokenInFlight = void 0;
     });
     return state.tokenInFlight;
@@ -547,6 +551,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
   }
   async function authenticate() {
     const fresh = await token();
+    if (fresh === null) throw new TidingsError(ClientErrorCode.SIGNED_OUT, "getToken returned no token: the user signed out");
     const reply = await request("auth", { token: fresh }, { internal: true, timeoutMs: settings.connectTimeoutMs });
     if (reply.type !== "auth_success") return;
     const previous = state.userId;
@@ -555,8 +560,20 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     clearTimeout(state.refreshTimer);
     if (options.getToken !== void 0) {
       const waitMs = Math.max(MIN_REFRESH_WAIT_MS, reply.payload.expiresAt - Date.now() - settings.refreshBeforeExpiryMs);
-      state.refreshTimer = setTimeout(() => void authenticate().catch(() => void 0), Math.min(waitMs, MAX_TIMER_MS));
+      state.refreshTimer = setTimeout(refresh, Math.min(waitMs, MAX_TIMER_MS));
     }
+  }
+  function refresh() {
+    authenticate().catch((error) => {
+      if (error instanceof TidingsError && error.code === ClientErrorCode.SIGNED_OUT) return shutdown(error);
+      log.warn(`authenticating again with a fresh token failed: ${String(error)}`, error);
+    });
+  }
+  function failed(attempt, error, code, closeReason) {
+    const reason = closeReason === "" ? error.message : closeReason;
+    log.warn(`connection attempt ${attempt} failed: ${reason}`, { attempt, code, error });
+    if (settings.failFast && state.firstConnect !== void 0) state.abandon = error;
+    emit("attemptFailed", { attempt, code, reason, error });
   }
   function userChanged(previous, current) {
     const reason = (requestId) => new TidingsError(
@@ -573,17 +590,20 @@ function createConnection({ options, settings, state, requests, emit, setState, 
   function open() {
     return new Promise((resolve, reject) => {
       state.lastDisconnect = void 0;
+      state.tries += 1;
+      const attempt = state.tries;
       const url = typeof options.url === "function" ? options.url() : options.url;
       const ws = new settings.WebSocket(url);
       state.socket = ws;
       pacer.reset();
       let done = false;
-      const finish = (error) => {
+      const finish = (error, code, closeReason = "") => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
+        if (error === void 0) return resolve();
+        failed(attempt, error, code, closeReason);
+        reject(error);
       };
       const timer = setTimeout(() => {
         finish(new TidingsError(ClientErrorCode.TIMEOUT, `not authenticated within ${settings.connectTimeoutMs} ms`));
@@ -595,10 +615,11 @@ function createConnection({ options, settings, state, requests, emit, setState, 
         if (state.socket !== ws) return;
         const last = state.lastDisconnect;
         const code = last?.code ?? event.code;
+        const reason = last?.reason ?? event.reason;
         const again = last?.reconnect ?? shouldReconnect(code);
-        const message = `the connection closed (${code} ${last?.reason ?? event.reason})`;
+        const message = `the connection closed (${code}${reason ? ` ${reason}` : ""})`;
         const error = new TidingsError(ClientErrorCode.CONNECTION_LOST, message, { code, reconnect: again });
-        finish(error);
+        finish(error, code, reason);
         onClosed(again || code === CloseCode.TokenExpired && options.getToken !== void 0, error);
       };
       ws.onopen = () => {
@@ -615,6 +636,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
           await authenticate();
           state.authenticated = true;
           state.attempt = 0;
+          state.tries = 0;
           await resubscribe();
           for (const req of state.queue.splice(0)) transmit(req);
           setState("connected");
@@ -622,7 +644,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
         })().catch((error) => {
           const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
           finish(failure);
-          const fatal = failure.code === ServerErrorCode.UNAUTHORIZED || failure.code === ServerErrorCode.UNSUPPORTED_VERSION;
+          const fatal = FATAL.includes(failure.code);
           if (state.socket === ws) {
             fatal ? shutdown(failure) : drop(`handshake failed: ${failure.message}`);
           }
@@ -650,6 +672,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
         throw error;
       }
       if (state.subscriptions.get(sub.key) === sub) state.subscriptions.delete(sub.key);
+      log.warn(`resuming the subscription ${sub.subscriptionId} failed: ${error.message}`, error);
       emit("unsubscribed", ended(sub, error));
     }
   }
@@ -670,6 +693,9 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     state.inFlight.clear();
     state.queue.unshift(...retried);
     if (state.closedByUser) return;
+    const abandon = state.abandon;
+    state.abandon = void 0;
+    if (abandon !== void 0) return shutdown(abandon);
     if (!reconnect) return shutdown(error);
     void reconnectLoop();
   }
@@ -684,7 +710,9 @@ function createConnection({ options, settings, state, requests, emit, setState, 
           return shutdown(new TidingsError(ClientErrorCode.CLOSED, `gave up after ${attempts} reconnection attempts`));
         }
         setState("reconnecting");
-        await settings.retryWait(state.attempt, backoffDelay(state.attempt, baseMs, maxMs));
+        const delayMs = backoffDelay(state.attempt, baseMs, maxMs);
+        log.info(`reconnecting in ${Math.round(delayMs)} ms (reconnection attempt ${state.attempt})`);
+        await settings.retryWait(state.attempt, delayMs);
         if (state.closedByUser) return;
         try {
           await open();
@@ -760,7 +788,20 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     target.removeEventListener("online", probe);
     target.removeEventListener("visibilitychange", onVisibility);
   }
-  return { open, authenticate, armWatchdog, drop, shutdown, addProbes };
+  return { open, authenticate, refresh, armWatchdog, drop, shutdown, addProbes };
+}
+
+// src/ids.ts
+function randomId() {
+  const crypto = globalThis.crypto;
+  if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (typeof crypto?.getRandomValues === "function") crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+  bytes[6] = bytes[6] & 15 | 64;
+  bytes[8] = bytes[8] & 63 | 128;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 // src/version.ts
@@ -770,6 +811,7 @@ var VERSION = "0.1.0";
 var defaults = {
   requestTimeoutMs: 1e4,
   connectTimeoutMs: 1e4,
+  failFast: false,
   retry: { baseMs: 500, maxMs: 3e4, attempts: Infinity },
   retryWait: (_attempt, delayMs) => new Promise((r) => setTimeout(r, delayMs)),
   queueWhileDisconnected: true,
@@ -778,7 +820,7 @@ var defaults = {
   probeTimeoutMs: 5e3,
   refreshBeforeExpiryMs: 6e4,
   clientInfo: { name: "tidings-js", version: VERSION },
-  generateId: () => globalThis.crypto.randomUUID(),
+  generateId: randomId,
   get WebSocket() {
     return globalThis.WebSocket;
   },
@@ -788,6 +830,11 @@ var defaults = {
     return global.window !== void 0 && global.document !== void 0 ? globalThis : void 0;
   }
 };
+var silent = { debug() {
+}, info() {
+}, warn() {
+}, error() {
+} };
 function settingsOf(options) {
   if (options.token === void 0 && options.getToken === void 0) throw new TypeError("createClient needs token or getToken");
   const WebSocket = options.WebSocket ?? defaults.WebSocket;
@@ -796,6 +843,8 @@ function settingsOf(options) {
     WebSocket,
     requestTimeoutMs: options.requestTimeoutMs ?? defaults.requestTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
+    failFast: options.failFast ?? defaults.failFast,
+    logger: options.logger ?? silent,
     retry: {
       baseMs: options.retry?.baseMs ?? defaults.retry.baseMs,
       maxMs: options.retry?.maxMs ?? defaults.retry.maxMs,
@@ -828,6 +877,8 @@ function initialState() {
     authenticated: false,
     closedByUser: false,
     attempt: 0,
+    tries: 0,
+    abandon: void 0,
     reconnecting: false,
     watchdog: void 0,
     silenceLimitMs: void 0,
@@ -853,8 +904,10 @@ function createClient(options) {
     state: /* @__PURE__ */ new Set(),
     gap: /* @__PURE__ */ new Set(),
     unsubscribed: /* @__PURE__ */ new Set(),
-    error: /* @__PURE__ */ new Set()
+    error: /* @__PURE__ */ new Set(),
+    attemptFailed: /* @__PURE__ */ new Set()
   };
+  const log = settings.logger;
   const requests = createRequests(state, settings);
   const { request, send, routeReply } = requests;
   const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
@@ -863,6 +916,7 @@ function createClient(options) {
       try {
         listener(...args);
       } catch (error) {
+        log.error(`an on('${name}') listener threw: ${String(error)}`, error);
         queueMicrotask(() => {
           throw error;
         });
@@ -872,6 +926,8 @@ function createClient(options) {
   function setState(next, error) {
     if (state.connection === next) return;
     state.connection = next;
+    if (next === "connected" || next === "closed") log.info(`${next}${error ? `: ${error.message}` : ""}`, error);
+    else log.debug(next);
     options.onStateChange?.(next, error);
     emit("state", next, error);
   }
@@ -881,6 +937,7 @@ function createClient(options) {
     if (decoded.kind === "invalid") {
       const message = `unreadable server message (${decoded.code})`;
       const error = new TidingsError(ClientErrorCode.INVALID_REPLY, message, { errors: decoded.errors }, decoded.requestId);
+      log.warn(message, error);
       const req = decoded.requestId === void 0 ? void 0 : state.inFlight.get(decoded.requestId);
       if (req !== void 0) req.reject(error);
       else emit("error", error);
@@ -930,9 +987,7 @@ function createClient(options) {
         const p = message.payload;
         const error = new TidingsError(p.code, p.message, p.details ?? null);
         if (p.code === ServerErrorCode.RATE_LIMITED) requests.pacer.pause(retryAfter(p.details));
-        if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== void 0) {
-          void connection.authenticate().catch(() => void 0);
-        }
+        if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== void 0) connection.refresh();
         emit("error", error);
         return;
       }
@@ -966,6 +1021,8 @@ function createClient(options) {
       }
       state.closedByUser = false;
       state.attempt = 0;
+      state.tries = 0;
+      state.abandon = void 0;
       setState("connecting");
       connection.addProbes();
       return new Promise((resolve, reject) => {

@@ -38,7 +38,9 @@ export function createClient(options: ClientOptions): Client {
     gap: new Set(),
     unsubscribed: new Set(),
     error: new Set(),
+    attemptFailed: new Set(),
   };
+  const log = settings.logger;
   const requests = createRequests(state, settings);
   const { request, send, routeReply } = requests;
   const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
@@ -49,6 +51,7 @@ export function createClient(options: ClientOptions): Client {
         (listener as (...a: Parameters<ClientEvents[K]>) => void)(...args);
       } catch (error) {
         // A listener's failure must not break the connection; it is reported asynchronously.
+        log.error(`an on('${name}') listener threw: ${String(error)}`, error);
         queueMicrotask(() => {
           throw error;
         });
@@ -59,6 +62,8 @@ export function createClient(options: ClientOptions): Client {
   function setState(next: ConnectionState, error?: TidingsError): void {
     if (state.connection === next) return;
     state.connection = next;
+    if (next === 'connected' || next === 'closed') log.info(`${next}${error ? `: ${error.message}` : ''}`, error);
+    else log.debug(next);
     options.onStateChange?.(next, error);
     emit('state', next, error);
   }
@@ -69,6 +74,7 @@ export function createClient(options: ClientOptions): Client {
     if (decoded.kind === 'invalid') {
       const message = `unreadable server message (${decoded.code})`;
       const error = new TidingsError(ClientErrorCode.INVALID_REPLY, message, { errors: decoded.errors }, decoded.requestId);
+      log.warn(message, error);
       const req = decoded.requestId === undefined ? undefined : state.inFlight.get(decoded.requestId);
       if (req !== undefined) req.reject(error);
       else emit('error', error);
@@ -124,9 +130,7 @@ export function createClient(options: ClientOptions): Client {
         const error = new TidingsError(p.code, p.message, p.details ?? null);
         // A RATE_LIMITED without requestId is about a message whose requestId the server could not read.
         if (p.code === ServerErrorCode.RATE_LIMITED) requests.pacer.pause(retryAfter(p.details));
-        if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== undefined) {
-          void connection.authenticate().catch(() => undefined);
-        }
+        if (p.code === ServerErrorCode.TOKEN_EXPIRED && options.getToken !== undefined) connection.refresh();
         emit('error', error);
         return;
       }
@@ -171,6 +175,8 @@ export function createClient(options: ClientOptions): Client {
       }
       state.closedByUser = false;
       state.attempt = 0;
+      state.tries = 0;
+      state.abandon = undefined;
       setState('connecting');
       connection.addProbes();
       return new Promise<void>((resolve, reject) => {

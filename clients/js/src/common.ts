@@ -40,6 +40,7 @@ export const ClientErrorCode = {
   CLOSED: 'CLOSED',
   INVALID_REPLY: 'INVALID_REPLY',
   USER_CHANGED: 'USER_CHANGED',
+  SIGNED_OUT: 'SIGNED_OUT',
 } as const;
 
 /** A code of the SDK's own, as ClientErrorCode lists them. */

@@ -21,6 +21,9 @@ import { applyReply, ended, type SubscriptionRecord } from './subscriptions.js';
 /** The longest delay setTimeout keeps, 2^31-1 ms; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** The failures of a handshake that end the client: another attempt would fail the same way. */
+const FATAL = [ServerErrorCode.UNAUTHORIZED, ServerErrorCode.UNSUPPORTED_VERSION, ClientErrorCode.SIGNED_OUT] as const;
+
 /** The shortest wait before a token refresh, so that a token already near its expiry is not refreshed in a loop. */
 const MIN_REFRESH_WAIT_MS = 1000;
 
@@ -40,8 +43,10 @@ export interface ClientContext {
 export interface Connection {
   /** One connection attempt: open, connect, auth, resubscribe, then resend and flush; rejects when it fails. */
   open(): Promise<void>;
-  /** Sends `auth` with a fresh token and schedules the next refresh before expiry. */
+  /** Sends `auth` with a fresh token and schedules the next refresh before expiry; SIGNED_OUT when getToken gave none. */
   authenticate(): Promise<void>;
+  /** Authenticates again on the live connection: a sign-out ends the client, another failure is logged. */
+  refresh(): void;
   /** Restarts the heartbeat watchdog, as any message from the server does. */
   armWatchdog(): void;
   /** Drops the current socket at once, as if the network had failed, and reconnects. */
@@ -55,12 +60,15 @@ export interface Connection {
 /** The connection of the client with this context. */
 export function createConnection({ options, settings, state, requests, emit, setState, onMessage }: ClientContext): Connection {
   const { request, transmit, pacer } = requests;
+  const log = settings.logger;
 
-  /** Asks for a token, with one getToken call in flight at a time. */
-  function token(): Promise<string> {
-    if (options.getToken === undefined) return Promise.resolve(options.token as string);
+  /** Asks for a token, with one getToken call in flight at a time; null when getToken says the user signed out. */
+  function token(): Promise<string | null> {
+    const getToken = options.getToken;
+    if (getToken === undefined) return Promise.resolve(options.token as string);
     state.tokenInFlight ??= Promise.resolve()
-      .then(() => (options.getToken as () => string | Promise<string>)())
+      .then(() => getToken())
+      .then((fresh) => fresh ?? null)
       .finally(() => {
         state.tokenInFlight = undefined;
       });
@@ -75,6 +83,7 @@ export function createConnection({ options, settings, state, requests, emit, set
 
   async function authenticate(): Promise<void> {
     const fresh = await token();
+    if (fresh === null) throw new TidingsError(ClientErrorCode.SIGNED_OUT, 'getToken returned no token: the user signed out');
     const reply = await request('auth', { token: fresh }, { internal: true, timeoutMs: settings.connectTimeoutMs });
     // Reply types this as auth_success; the check stays for a server that answers auth with another type.
     if (reply.type !== 'auth_success') return;
@@ -86,8 +95,28 @@ export function createConnection({ options, settings, state, requests, emit, set
     if (options.getToken !== undefined) {
       const waitMs = Math.max(MIN_REFRESH_WAIT_MS, reply.payload.expiresAt - Date.now() - settings.refreshBeforeExpiryMs);
       // A token valid beyond the longest timer is refreshed at the latest after that, about 24 days.
-      state.refreshTimer = setTimeout(() => void authenticate().catch(() => undefined), Math.min(waitMs, MAX_TIMER_MS));
+      state.refreshTimer = setTimeout(refresh, Math.min(waitMs, MAX_TIMER_MS));
     }
+  }
+
+  function refresh(): void {
+    authenticate().catch((error: unknown) => {
+      if (error instanceof TidingsError && error.code === ClientErrorCode.SIGNED_OUT) return shutdown(error);
+      // The server closes the connection with TokenExpired (4501) once the token expires, and the client then
+      // reconnects with a token from getToken; until then the failure is only worth a line in the log.
+      log.warn(`authenticating again with a fresh token failed: ${String(error)}`, error);
+    });
+  }
+
+  /**
+   * Reports a connection attempt that failed, and with failFast, marks connect() as given up, so that the close that
+   * follows ends the client instead of reconnecting.
+   */
+  function failed(attempt: number, error: TidingsError, code: number | undefined, closeReason: string): void {
+    const reason = closeReason === '' ? error.message : closeReason;
+    log.warn(`connection attempt ${attempt} failed: ${reason}`, { attempt, code, error });
+    if (settings.failFast && state.firstConnect !== undefined) state.abandon = error;
+    emit('attemptFailed', { attempt, code, reason, error });
   }
 
   /**
@@ -113,18 +142,22 @@ export function createConnection({ options, settings, state, requests, emit, set
   function open(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       state.lastDisconnect = undefined;
+      state.tries += 1;
+      const attempt = state.tries;
       const url = typeof options.url === 'function' ? options.url() : options.url;
       const ws = new settings.WebSocket(url);
       state.socket = ws;
       // The server's bucket is per connection: a new socket starts with a full one.
       pacer.reset();
       let done = false;
-      const finish = (error?: TidingsError) => {
+      /** Settles the attempt; a failure is reported with the socket's close code and reason when it closed. */
+      const finish = (error?: TidingsError, code?: number, closeReason = '') => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
+        if (error === undefined) return resolve();
+        failed(attempt, error, code, closeReason);
+        reject(error);
       };
       const timer = setTimeout(() => {
         finish(new TidingsError(ClientErrorCode.TIMEOUT, `not authenticated within ${settings.connectTimeoutMs} ms`));
@@ -136,10 +169,11 @@ export function createConnection({ options, settings, state, requests, emit, set
         if (state.socket !== ws) return;
         const last = state.lastDisconnect;
         const code = last?.code ?? event.code;
+        const reason = last?.reason ?? event.reason;
         const again = last?.reconnect ?? shouldReconnect(code);
-        const message = `the connection closed (${code} ${last?.reason ?? event.reason})`;
+        const message = `the connection closed (${code}${reason ? ` ${reason}` : ''})`;
         const error = new TidingsError(ClientErrorCode.CONNECTION_LOST, message, { code, reconnect: again });
-        finish(error);
+        finish(error, code, reason);
         // After TokenExpired the server says not to reconnect, but getToken can give the fresh token it needs.
         onClosed(again || (code === CloseCode.TokenExpired && options.getToken !== undefined), error);
       };
@@ -158,6 +192,7 @@ export function createConnection({ options, settings, state, requests, emit, set
           await authenticate();
           state.authenticated = true;
           state.attempt = 0;
+          state.tries = 0;
           await resubscribe();
           // Retried requests first, in their order, then what was queued while disconnected.
           for (const req of state.queue.splice(0)) transmit(req);
@@ -166,8 +201,8 @@ export function createConnection({ options, settings, state, requests, emit, set
         })().catch((error: unknown) => {
           const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
           finish(failure);
-          // A rejected token is final unless getToken may give a better one next time.
-          const fatal = failure.code === ServerErrorCode.UNAUTHORIZED || failure.code === ServerErrorCode.UNSUPPORTED_VERSION;
+          // A rejected token is final unless getToken may give a better one next time; so is a sign-out.
+          const fatal = (FATAL as readonly string[]).includes(failure.code);
           if (state.socket === ws) {
             fatal ? shutdown(failure) : drop(`handshake failed: ${failure.message}`);
           }
@@ -205,6 +240,7 @@ export function createConnection({ options, settings, state, requests, emit, set
         throw error;
       }
       if (state.subscriptions.get(sub.key) === sub) state.subscriptions.delete(sub.key);
+      log.warn(`resuming the subscription ${sub.subscriptionId} failed: ${error.message}`, error);
       emit('unsubscribed', ended(sub, error));
     }
   }
@@ -229,6 +265,9 @@ export function createConnection({ options, settings, state, requests, emit, set
     state.inFlight.clear();
     state.queue.unshift(...retried);
     if (state.closedByUser) return;
+    const abandon = state.abandon;
+    state.abandon = undefined;
+    if (abandon !== undefined) return shutdown(abandon);
     if (!reconnect) return shutdown(error);
     void reconnectLoop();
   }
@@ -244,7 +283,9 @@ export function createConnection({ options, settings, state, requests, emit, set
           return shutdown(new TidingsError(ClientErrorCode.CLOSED, `gave up after ${attempts} reconnection attempts`));
         }
         setState('reconnecting');
-        await settings.retryWait(state.attempt, backoffDelay(state.attempt, baseMs, maxMs));
+        const delayMs = backoffDelay(state.attempt, baseMs, maxMs);
+        log.info(`reconnecting in ${Math.round(delayMs)} ms (reconnection attempt ${state.attempt})`);
+        await settings.retryWait(state.attempt, delayMs);
         if (state.closedByUser) return;
         try {
           await open();
@@ -335,5 +376,5 @@ export function createConnection({ options, settings, state, requests, emit, set
     target.removeEventListener('visibilitychange', onVisibility);
   }
 
-  return { open, authenticate, armWatchdog, drop, shutdown, addProbes };
+  return { open, authenticate, refresh, armWatchdog, drop, shutdown, addProbes };
 }

@@ -1,5 +1,6 @@
 // The defaults of the client's options in one place, and the settings a client runs with once they are applied.
-import type { ClientOptions, WebSocketConstructor } from './options.js';
+import { randomId } from './ids.js';
+import type { ClientOptions, Logger, WebSocketConstructor } from './options.js';
 import { VERSION } from './version.js';
 
 /** Where the client listens for `online` and `visibilitychange`. */
@@ -13,6 +14,7 @@ type ProbeTarget = NonNullable<ClientOptions['eventTarget']>;
 export const defaults = {
   requestTimeoutMs: 10000,
   connectTimeoutMs: 10000,
+  failFast: false,
   retry: { baseMs: 500, maxMs: 30000, attempts: Infinity },
   retryWait: (_attempt: number, delayMs: number): Promise<void> => new Promise<void>((r) => setTimeout(r, delayMs)),
   queueWhileDisconnected: true,
@@ -21,7 +23,7 @@ export const defaults = {
   probeTimeoutMs: 5000,
   refreshBeforeExpiryMs: 60000,
   clientInfo: { name: 'tidings-js', version: VERSION },
-  generateId: (): string => globalThis.crypto.randomUUID(),
+  generateId: randomId,
   get WebSocket(): WebSocketConstructor | undefined {
     return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   },
@@ -32,6 +34,9 @@ export const defaults = {
   },
 } as const;
 
+/** The logger of a client given none: it drops every line. */
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
 /**
  * The options that have a default, with the defaults applied. url, token, getToken and onStateChange have none;
  * the client reads them from the options each time it needs them.
@@ -40,6 +45,8 @@ export interface Settings {
   WebSocket: WebSocketConstructor;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  failFast: boolean;
+  logger: Logger;
   retry: { baseMs: number; maxMs: number; attempts: number };
   retryWait: (attempt: number, delayMs: number) => Promise<void>;
   queueWhileDisconnected: boolean;
@@ -61,6 +68,8 @@ export function settingsOf(options: ClientOptions): Settings {
     WebSocket,
     requestTimeoutMs: options.requestTimeoutMs ?? defaults.requestTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
+    failFast: options.failFast ?? defaults.failFast,
+    logger: options.logger ?? silent,
     retry: {
       baseMs: options.retry?.baseMs ?? defaults.retry.baseMs,
       maxMs: options.retry?.maxMs ?? defaults.retry.maxMs,

@@ -29,6 +29,36 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** The connection's state, as `on('state')` and `onStateChange` report it. */
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
+/**
+ * Where the client writes what it does and what goes wrong: `console` fits, and so does any logger with these
+ * methods. Each call gets a sentence and, when there is one, an object of facts (an error, a close code).
+ */
+export interface Logger {
+  debug(message: string, details?: unknown): void;
+  info(message: string, details?: unknown): void;
+  warn(message: string, details?: unknown): void;
+  error(message: string, details?: unknown): void;
+}
+
+/** A connection attempt that failed, as `on('attemptFailed')` reports it. */
+export interface FailedAttempt {
+  /**
+   * Which attempt in a row failed: 1 for the first attempt of connect(), or for the first attempt to reconnect after
+   * a connection was lost; a success starts the count again.
+   */
+  attempt: number;
+  /**
+   * The close code of the socket, when it closed: the server's (section 11 of docs/protocol.md), or 1006
+   * (ABNORMAL_CLOSURE) when the server could not be reached or the link broke. Undefined when the client ended the
+   * attempt itself: connectTimeoutMs passed, the server refused `connect` or `auth`, or getToken signed out.
+   */
+  code: number | undefined;
+  /** Why it failed, in a sentence: the close reason, or the error's message. */
+  reason: string;
+  /** The failure, as a TidingsError: CONNECTION_LOST with `details.code`, TIMEOUT, UNAUTHORIZED, SIGNED_OUT, ... */
+  error: TidingsError;
+}
+
 /** Settings of the reconnection backoff; `defaults.retry` holds their defaults. */
 export interface RetryOptions {
   /**
@@ -63,10 +93,11 @@ export interface ClientOptions {
   /**
    * Returns a fresh token; asked before every authentication, with one call in flight at a time. When given, it
    * wins over token, the client authenticates again before the token expires, and a close with TokenExpired
-   * (4501) reconnects.
+   * (4501) reconnects. Returning null (or undefined) says the user signed out: the client then stops, closes with
+   * SIGNED_OUT, and does not reconnect until connect() is called again.
    * @default undefined (the fixed token is used for every authentication)
    */
-  getToken?: () => string | Promise<string>;
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /**
    * The WebSocket implementation; createClient throws a TypeError when there is none.
    * @default globalThis.WebSocket (browsers, Node 22 and later), looked up when the client is created
@@ -83,6 +114,21 @@ export interface ClientOptions {
    * @default 10000
    */
   connectTimeoutMs?: number;
+  /**
+   * With true, connect() rejects with the failure of its first attempt (the server cannot be reached, refuses the
+   * token, or does not answer within connectTimeoutMs), and the client closes instead of retrying. It applies to
+   * connect() only: once connected, a lost connection is retried as usual. Without it, connect() retries with the
+   * backoff of `retry`, and stays pending until it succeeds or gives up.
+   * @default false
+   */
+  failFast?: boolean;
+  /**
+   * Where the client logs its connection's life: each failed attempt and each reconnection (warn), connected and
+   * closed (info), state changes (debug), and what it would otherwise drop silently, such as a failed token
+   * refresh or an unreadable server message (warn, error). `console` works.
+   * @default undefined (logs nothing)
+   */
+  logger?: Logger;
   /**
    * The backoff between reconnection attempts; each field has its own default.
    * @default { baseMs: 500, maxMs: 30000, attempts: Infinity }
@@ -127,7 +173,7 @@ export interface ClientOptions {
   clientInfo?: { name?: string; version?: string };
   /**
    * Makes requestIds.
-   * @default () => crypto.randomUUID()
+   * @default crypto.randomUUID() where it exists; else a version 4 UUID from crypto.getRandomValues, or from Math.random where there is no crypto (a page on plain HTTP, React Native)
    */
   generateId?: () => string;
   /**
@@ -234,6 +280,11 @@ export interface ClientEvents {
   unsubscribed: (info: Unsubscribed) => void;
   /** An `error` push about the session (TOKEN_EXPIRED, RATE_LIMITED), or an unreadable server message. */
   error: (error: TidingsError) => void;
+  /**
+   * A connection attempt failed, with its number in a row, the close code and the reason; called for each attempt
+   * of connect() and of a reconnection, before the client waits to try again (or closes).
+   */
+  attemptFailed: (failure: FailedAttempt) => void;
 }
 
 /** Options of one request. */
@@ -340,7 +391,11 @@ export interface ListQuery {
 export interface Client {
   /** The connection's state. */
   readonly state: ConnectionState;
-  /** Opens the connection and authenticates; resolves once authenticated, rejects when the first attempts fail for good. */
+  /**
+   * Opens the connection and authenticates; resolves once authenticated. Rejects when the attempts fail for good (a
+   * refused token, `retry.attempts` spent, getToken signed out), or, with `failFast`, when the first attempt fails.
+   * Each failed attempt is reported to on('attemptFailed').
+   */
   connect(): Promise<void>;
   /** Sends `disconnect`, closes the socket, fails what waits with CLOSED, and does not reconnect. */
   close(): void;

@@ -37,6 +37,13 @@ export interface ClientState {
   closedByUser: boolean;
   /** Reconnection attempts in a row since the last successful connection. */
   attempt: number;
+  /** Connection attempts in a row, connect()'s first included, since connect() or the last successful connection. */
+  tries: number;
+  /**
+   * Set when an attempt of connect() failed with failFast: the close that follows ends the client with this error
+   * instead of reconnecting.
+   */
+  abandon: TidingsError | undefined;
   /** Whether a reconnection loop runs, so that a close during one does not start a second. */
   reconnecting: boolean;
   /** Drops the link when the server has been silent for silenceLimitMs. */
@@ -46,7 +53,7 @@ export interface ClientState {
   /** Authenticates again with a fresh token from getToken before the current one expires. */
   refreshTimer: Timer | undefined;
   /** The getToken call in flight, shared by every need for a token until it settles. */
-  tokenInFlight: Promise<string> | undefined;
+  tokenInFlight: Promise<string | null> | undefined;
   /** The promise of connect() until its connection succeeds or the client closes. */
   firstConnect: { resolve: () => void; reject: (error: TidingsError) => void } | undefined;
   /** The server's `disconnect` before the current socket's close: its `reconnect` decides over the close code. */
@@ -79,6 +86,8 @@ export function initialState(): ClientState {
     authenticated: false,
     closedByUser: false,
     attempt: 0,
+    tries: 0,
+    abandon: undefined,
     reconnecting: false,
     watchdog: undefined,
     silenceLimitMs: undefined,
