@@ -863,6 +863,182 @@ function settingsOf(options) {
   };
 }
 
+// src/handles.ts
+var Handle = class {
+  topic;
+  subscriptionId;
+  query;
+  lastSeq;
+  recovered;
+  items;
+  nextCursor;
+  #release;
+  #logger;
+  #listeners = { event: /* @__PURE__ */ new Set(), gap: /* @__PURE__ */ new Set(), left: /* @__PURE__ */ new Set() };
+  /** Called once when the handle ends, by its own unsubscribe or a 'left': each ends an async iteration. */
+  #enders = /* @__PURE__ */ new Set();
+  #held;
+  #active = true;
+  /** The seq of the last event this handle delivered; lastSeq stays as subscribe() resolved, as of its items. */
+  #seen;
+  constructor(shown, hold, logger, release) {
+    this.topic = shown.topic;
+    this.subscriptionId = shown.subscriptionId;
+    if (shown.query !== void 0) this.query = shown.query;
+    this.lastSeq = shown.lastSeq;
+    this.#seen = shown.lastSeq;
+    if (shown.recovered !== void 0) this.recovered = shown.recovered;
+    if (shown.items !== void 0) {
+      this.items = shown.items;
+      this.nextCursor = shown.nextCursor ?? null;
+    }
+    this.#held = hold ? [] : void 0;
+    this.#logger = logger;
+    this.#release = release;
+  }
+  get active() {
+    return this.#active;
+  }
+  unsubscribe(options = {}) {
+    if (!this.#active) return Promise.resolve();
+    this.end();
+    return this.#release(this, options);
+  }
+  on(name, listener) {
+    this.#listeners[name].add(listener);
+    return () => {
+      this.#listeners[name].delete(listener);
+    };
+  }
+  [Symbol.asyncIterator]() {
+    const queue = [];
+    let finished = !this.#active;
+    let wake;
+    const off = this.on("event", (event) => {
+      queue.push(event);
+      wake?.();
+    });
+    const stop = () => {
+      finished = true;
+      off();
+      this.#enders.delete(stop);
+      wake?.();
+    };
+    if (!finished) this.#enders.add(stop);
+    return {
+      next: async () => {
+        while (queue.length === 0 && !finished) await new Promise((resolve) => wake = resolve);
+        wake = void 0;
+        const event = queue.shift();
+        if (event !== void 0) return { value: event, done: false };
+        stop();
+        return { value: void 0, done: true };
+      },
+      // Leaving a for-await loop early ends that iteration only: the handle stays subscribed until unsubscribe().
+      return: async () => {
+        queue.length = 0;
+        stop();
+        return { value: void 0, done: true };
+      }
+    };
+  }
+  /** Delivers one event or gap: held back while the handle holds, and events it has seen (by seq) are dropped. */
+  deliver(delivery) {
+    if (!this.#active) return;
+    if (this.#held !== void 0) return void this.#held.push(delivery);
+    const [name, payload] = delivery;
+    if (name === "event") {
+      if (typeof payload.seq === "number" && payload.seq <= this.#seen) return;
+      if (typeof payload.seq === "number") this.#seen = payload.seq;
+      this.emit("event", payload);
+    } else {
+      this.#seen = Math.max(this.#seen, payload.seq);
+      this.emit("gap", payload);
+    }
+  }
+  /** Delivers what the handle held back, in order, and stops holding. */
+  releaseHeld() {
+    const held = this.#held ?? [];
+    this.#held = void 0;
+    for (const delivery of held) this.deliver(delivery);
+  }
+  /** The subscription ended without this handle's unsubscribe: reports `left`, then ends. */
+  leave(info) {
+    if (!this.#active) return;
+    this.end();
+    this.emit("left", info);
+  }
+  /** Marks the handle ended: no more deliveries, and every async iteration finishes. */
+  end() {
+    this.#active = false;
+    this.#held = void 0;
+    for (const stop of [...this.#enders]) stop();
+  }
+  emit(name, payload) {
+    for (const listener of [...this.#listeners[name]]) {
+      try {
+        listener(payload);
+      } catch (error) {
+        this.#logger.error(`a subscription's on('${name}') listener threw: ${String(error)}`, error);
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+};
+var symbols = Symbol;
+if (symbols.dispose !== void 0) {
+  Object.defineProperty(Handle.prototype, symbols.dispose, {
+    value() {
+      this.unsubscribe().catch(() => void 0);
+    }
+  });
+}
+if (symbols.asyncDispose !== void 0) {
+  Object.defineProperty(Handle.prototype, symbols.asyncDispose, {
+    value() {
+      return this.unsubscribe();
+    }
+  });
+}
+function createHandles(host) {
+  const byKey = /* @__PURE__ */ new Map();
+  const keyOf = /* @__PURE__ */ new WeakMap();
+  async function release(handle, options) {
+    const key = keyOf.get(handle);
+    const shared = byKey.get(key);
+    if (shared === void 0 || !shared.delete(handle)) return;
+    if (shared.size > 0) return;
+    byKey.delete(key);
+    await host.unsubscribeLast(key, options);
+  }
+  return {
+    attach(key, shown, hold) {
+      const handle = new Handle(shown, hold, host.logger, release);
+      keyOf.set(handle, key);
+      const shared = byKey.get(key) ?? /* @__PURE__ */ new Set();
+      shared.add(handle);
+      byKey.set(key, shared);
+      return handle;
+    },
+    deliver(key, delivery) {
+      for (const handle of [...byKey.get(key) ?? []]) handle.deliver(delivery);
+    },
+    leave(key, info) {
+      const shared = byKey.get(key);
+      byKey.delete(key);
+      for (const handle of shared ?? []) handle.leave(info);
+    },
+    owns(value) {
+      return value instanceof Handle && keyOf.has(value);
+    },
+    count(key) {
+      return byKey.get(key)?.size ?? 0;
+    }
+  };
+}
+
 // src/state.ts
 function serverSpeaks(state, minor) {
   if (state.serverVersion === void 0) return true;
@@ -895,6 +1071,7 @@ function initialState() {
 }
 
 // src/client.ts
+var SNAPSHOT_PAGE = 100;
 function createClient(options) {
   const settings = settingsOf(options);
   const state = initialState();
@@ -911,6 +1088,9 @@ function createClient(options) {
   const requests = createRequests(state, settings);
   const { request, send, routeReply } = requests;
   const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
+  const handles = createHandles({ logger: log, unsubscribeLast });
+  const closing = /* @__PURE__ */ new Map();
+  const opening = /* @__PURE__ */ new Map();
   function emit(name, ...args) {
     for (const listener of [...listeners[name]]) {
       try {
@@ -921,6 +1101,21 @@ function createClient(options) {
           throw error;
         });
       }
+    }
+    route(name, args[0]);
+  }
+  function route(name, payload) {
+    if (name === "event") {
+      const event = payload;
+      const sub = recordOf(state.subscriptions, event.subscriptionId, event.topic);
+      if (sub !== void 0) handles.deliver(sub.key, ["event", event]);
+    } else if (name === "gap") {
+      const gap = payload;
+      handles.deliver(subscriptionKey(gap.topic, gap.query), ["gap", gap]);
+    } else if (name === "unsubscribed") {
+      const info = payload;
+      const key = subscriptionKey(info.topic, info.query);
+      if (!state.subscriptions.has(key)) handles.leave(key, info);
     }
   }
   function setState(next, error) {
@@ -1010,6 +1205,74 @@ function createClient(options) {
     const message = `this server speaks protocol ${state.serverVersion ?? "?"}; ${what} needs 1.1 or later`;
     throw new TidingsError(ServerErrorCode.UNSUPPORTED_VERSION, message, { serverVersion: state.serverVersion });
   };
+  async function subscribeOnServer(topic, key, opts) {
+    const { since, query, snapshot = false, ...requestOptions } = opts;
+    const payload = { topic };
+    if (since !== void 0) payload.since = since;
+    if (query !== void 0) payload.query = query;
+    if (snapshot) payload.snapshot = true;
+    const mine = pending(topic, query, since, snapshot);
+    state.subscriptions.set(key, mine);
+    let handle;
+    const onReply = (reply) => {
+      state.subscriptions.set(key, mine);
+      if (query !== void 0 || snapshot) mine.held = [];
+      const gap = applyReply(mine, reply, since);
+      handle = handles.attach(key, view(mine, reply), true);
+      if (gap !== void 0) emit("gap", gap);
+    };
+    try {
+      await request("subscribe", payload, { ...requestOptions, onReply: (m) => onReply(m.payload) });
+    } catch (error) {
+      if (state.subscriptions.get(key) === mine) state.subscriptions.delete(key);
+      throw error;
+    }
+    const made = handle;
+    setTimeout(() => {
+      if (mine.held !== void 0) release(mine);
+      made.releaseHeld();
+    }, 0);
+    return made;
+  }
+  async function share(sub, opts) {
+    const { since, snapshot = false, ...requestOptions } = opts;
+    if (since !== void 0 && since < sub.lastSeq) {
+      const message = `this client subscribes to ${sub.subscriptionId} already, from seq ${sub.lastSeq}: no replay from ${since} can be asked for one more handle`;
+      throw new TidingsError(ServerErrorCode.CONFLICT, message, { subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq });
+    }
+    const shown = view(sub);
+    if (since !== void 0) {
+      shown.lastSeq = since;
+      shown.recovered = true;
+    }
+    const handle = handles.attach(sub.key, shown, true);
+    if (snapshot && since === void 0) {
+      const payload = { resourceType: sub.topic, limit: SNAPSHOT_PAGE };
+      if (sub.query !== void 0) payload.query = sub.query;
+      try {
+        const page = await request("read", payload, { ...requestOptions, retry: true });
+        handle.items = page.payload.items;
+        handle.nextCursor = page.payload.nextCursor ?? null;
+      } catch (error) {
+        handle.unsubscribe().catch(() => void 0);
+        throw error;
+      }
+    }
+    setTimeout(() => handle.releaseHeld(), 0);
+    return handle;
+  }
+  async function unsubscribeLast(key, requestOptions) {
+    const sub = state.subscriptions.get(key);
+    if (sub === void 0 || sub.pending) return;
+    state.subscriptions.delete(key);
+    sub.held = void 0;
+    if (!state.authenticated) return;
+    const done = request("unsubscribe", { subscriptionId: sub.subscriptionId }, requestOptions).then(() => void 0);
+    const settled = done.catch(() => void 0);
+    closing.set(key, settled);
+    void settled.then(() => closing.get(key) === settled && closing.delete(key));
+    await done;
+  }
   const client = {
     get state() {
       return state.connection;
@@ -1075,36 +1338,22 @@ function createClient(options) {
       return reply.payload;
     },
     async subscribe(topic, opts = {}) {
-      const { since, query, snapshot = false, ...requestOptions } = opts;
-      if (query !== void 0 || snapshot) needs11("a query subscription or a snapshot");
-      const payload = { topic };
-      if (since !== void 0) payload.since = since;
-      if (query !== void 0) payload.query = query;
-      if (snapshot) payload.snapshot = true;
-      const key = subscriptionKey(topic, query);
-      const mine = state.subscriptions.has(key) ? void 0 : pending(topic, query, since, snapshot);
-      if (mine !== void 0) state.subscriptions.set(key, mine);
-      let sub;
-      let shown;
-      const onReply = (reply) => {
-        sub = mine ?? pending(topic, query, since, snapshot);
-        state.subscriptions.set(key, sub);
-        if (query !== void 0 || snapshot) sub.held = [];
-        const gap = applyReply(sub, reply, since);
-        shown = view(sub, reply);
-        if (gap !== void 0) emit("gap", gap);
-      };
-      try {
-        await request("subscribe", payload, { ...requestOptions, onReply: (m) => onReply(m.payload) });
-      } catch (error) {
-        if (mine !== void 0 && state.subscriptions.get(key) === mine) state.subscriptions.delete(key);
-        throw error;
-      }
-      const done = sub;
-      if (done.held !== void 0) setTimeout(() => release(done), 0);
-      return shown;
+      if (opts.query !== void 0 || opts.snapshot) needs11("a query subscription or a snapshot");
+      const key = subscriptionKey(topic, opts.query);
+      for (let wait = closing.get(key) ?? opening.get(key); wait !== void 0; wait = closing.get(key) ?? opening.get(key)) await wait;
+      const held = state.subscriptions.get(key);
+      if (held !== void 0 && !held.pending) return share(held, opts);
+      const made = subscribeOnServer(topic, key, opts);
+      const settled = made.then(
+        () => void 0,
+        () => void 0
+      );
+      opening.set(key, settled);
+      void settled.then(() => opening.get(key) === settled && opening.delete(key));
+      return made;
     },
     async unsubscribe(target, opts = {}) {
+      if (handles.owns(target)) return target.unsubscribe(opts);
       const { query, ...requestOptions } = opts;
       const found = typeof target === "string" ? void 0 : recordOf(state.subscriptions, target.subscriptionId, void 0);
       const topic = typeof target === "string" ? target : target.topic;
@@ -1113,10 +1362,10 @@ function createClient(options) {
         const what = query === void 0 ? topic : `${topic} with this query`;
         throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${what}`, { topic });
       }
-      state.subscriptions.delete(sub.key);
-      sub.held = void 0;
-      if (!state.authenticated) return;
-      await request("unsubscribe", { subscriptionId: sub.subscriptionId }, requestOptions);
+      const done = unsubscribeLast(sub.key, requestOptions);
+      const reason = new TidingsError(ClientErrorCode.CLOSED, `client.unsubscribe ended the subscription ${sub.subscriptionId}`);
+      handles.leave(sub.key, ended(sub, reason));
+      await done;
     },
     async ping(opts = {}) {
       await request("ping", {}, opts);

@@ -11,7 +11,8 @@ import {
 } from './common.js';
 import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
-import type { ClientEvents, ClientOptions, Client, ConnectionState, Subscription, WriteOptions } from './options.js';
+import { createHandles, type Handle } from './handles.js';
+import type { ClientEvents, ClientOptions, Client, ConnectionState, RequestOptions, SubscribeOptions, WriteOptions } from './options.js';
 import { createRequests, retryAfter } from './requests.js';
 import { initialState, serverSpeaks } from './state.js';
 import {
@@ -26,6 +27,9 @@ import {
   view,
   type SubscriptionRecord,
 } from './subscriptions.js';
+
+/** The page a snapshot holds: the server sends up to 100 items with a subscribe, and a shared one lists as many. */
+const SNAPSHOT_PAGE = 100;
 
 /** Creates a client. Nothing is sent before connect(). */
 export function createClient(options: ClientOptions): Client {
@@ -44,6 +48,11 @@ export function createClient(options: ClientOptions): Client {
   const requests = createRequests(state, settings);
   const { request, send, routeReply } = requests;
   const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
+  const handles = createHandles({ logger: log, unsubscribeLast });
+  /** The unsubscribes in flight by key: a new subscribe of the key waits for its own, or the server says CONFLICT. */
+  const closing = new Map<string, Promise<void>>();
+  /** The subscribes in flight by key: another subscribe of the key waits for it, then shares what it made. */
+  const opening = new Map<string, Promise<void>>();
 
   function emit<K extends keyof ClientEvents>(name: K, ...args: Parameters<ClientEvents[K]>): void {
     for (const listener of [...listeners[name]]) {
@@ -56,6 +65,24 @@ export function createClient(options: ClientOptions): Client {
           throw error;
         });
       }
+    }
+    route(name, args[0]);
+  }
+
+  /** Passes an event, a gap or the end of a subscription on to the handles of that subscription. */
+  function route(name: keyof ClientEvents, payload: unknown): void {
+    if (name === 'event') {
+      const event = payload as Parameters<ClientEvents['event']>[0];
+      const sub = recordOf(state.subscriptions, event.subscriptionId, event.topic);
+      if (sub !== undefined) handles.deliver(sub.key, ['event', event]);
+    } else if (name === 'gap') {
+      const gap = payload as Parameters<ClientEvents['gap']>[0];
+      handles.deliver(subscriptionKey(gap.topic, gap.query), ['gap', gap]);
+    } else if (name === 'unsubscribed') {
+      const info = payload as Parameters<ClientEvents['unsubscribed']>[0];
+      const key = subscriptionKey(info.topic, info.query);
+      // A push about a subscription the client no longer holds concerns no handle of a newer one under the key.
+      if (!state.subscriptions.has(key)) handles.leave(key, info);
     }
   }
 
@@ -164,6 +191,92 @@ export function createClient(options: ClientOptions): Client {
     throw new TidingsError(ServerErrorCode.UNSUPPORTED_VERSION, message, { serverVersion: state.serverVersion });
   };
 
+  /**
+   * Subscribes on the server. The record goes in before the subscribe goes out, and the reply completes it and makes
+   * the first handle the moment it arrives, so that events in one burst with the reply count toward it.
+   */
+  async function subscribeOnServer(topic: string, key: string, opts: SubscribeOptions): Promise<Handle> {
+    const { since, query, snapshot = false, ...requestOptions } = opts;
+    const payload: RequestPayload<'subscribe'> = { topic };
+    if (since !== undefined) payload.since = since;
+    if (query !== undefined) payload.query = query;
+    if (snapshot) payload.snapshot = true;
+    const mine = pending(topic, query, since, snapshot);
+    state.subscriptions.set(key, mine);
+    let handle: Handle | undefined;
+    const onReply = (reply: ServerSubscribe['payload']) => {
+      state.subscriptions.set(key, mine);
+      // The caller learns a query's id and a snapshot's items from the promise: until then, its events wait.
+      if (query !== undefined || snapshot) mine.held = [];
+      const gap = applyReply(mine, reply, since);
+      // As of the reply. The handle holds what it gets until its caller has it, to add listeners to.
+      handle = handles.attach(key, view(mine, reply), true);
+      if (gap !== undefined) emit('gap', gap);
+    };
+    try {
+      await request('subscribe', payload, { ...requestOptions, onReply: (m) => onReply(m.payload) });
+    } catch (error) {
+      if (state.subscriptions.get(key) === mine) state.subscriptions.delete(key);
+      throw error;
+    }
+    const made = handle as Handle;
+    // Released from a later task, once the caller has resumed with what this resolves with.
+    setTimeout(() => {
+      if (mine.held !== undefined) release(mine);
+      made.releaseHeld();
+    }, 0);
+    return made;
+  }
+
+  /**
+   * A new handle on a subscription the client holds already. No replay can be asked for it alone, so a `since`
+   * below the subscription's lastSeq is refused; a snapshot is read with `list`, later than the handle starts, so
+   * the events that follow may repeat what the items show (keep the highest version of each id, as for any page).
+   */
+  async function share(sub: SubscriptionRecord, opts: SubscribeOptions): Promise<Handle> {
+    const { since, snapshot = false, ...requestOptions } = opts;
+    if (since !== undefined && since < sub.lastSeq) {
+      const message = `this client subscribes to ${sub.subscriptionId} already, from seq ${sub.lastSeq}: no replay from ${since} can be asked for one more handle`;
+      throw new TidingsError(ServerErrorCode.CONFLICT, message, { subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq });
+    }
+    const shown = view(sub);
+    if (since !== undefined) {
+      // Every event after since is still to come, as a replay would have brought it.
+      shown.lastSeq = since;
+      shown.recovered = true;
+    }
+    const handle = handles.attach(sub.key, shown, true);
+    if (snapshot && since === undefined) {
+      const payload: RequestPayload<'read'> = { resourceType: sub.topic, limit: SNAPSHOT_PAGE };
+      if (sub.query !== undefined) payload.query = sub.query;
+      try {
+        const page = await request('read', payload, { ...requestOptions, retry: true });
+        handle.items = page.payload.items;
+        handle.nextCursor = page.payload.nextCursor ?? null;
+      } catch (error) {
+        handle.unsubscribe().catch(() => undefined);
+        throw error;
+      }
+    }
+    setTimeout(() => handle.releaseHeld(), 0);
+    return handle;
+  }
+
+  /** Ends the server subscription under key, its last handle gone: drops the record, and unsubscribes if connected. */
+  async function unsubscribeLast(key: string, requestOptions: RequestOptions): Promise<void> {
+    const sub = state.subscriptions.get(key);
+    if (sub === undefined || sub.pending) return;
+    state.subscriptions.delete(key);
+    sub.held = undefined;
+    // Without a connection the server has no subscription left to end.
+    if (!state.authenticated) return;
+    const done = request('unsubscribe', { subscriptionId: sub.subscriptionId }, requestOptions).then(() => undefined);
+    const settled = done.catch(() => undefined);
+    closing.set(key, settled);
+    void settled.then(() => closing.get(key) === settled && closing.delete(key));
+    await done;
+  }
+
   const client: Client = {
     get state() {
       return state.connection;
@@ -231,42 +344,23 @@ export function createClient(options: ClientOptions): Client {
       return reply.payload;
     },
     async subscribe(topic, opts = {}) {
-      const { since, query, snapshot = false, ...requestOptions } = opts;
-      if (query !== undefined || snapshot) needs11('a query subscription or a snapshot');
-      const payload: RequestPayload<'subscribe'> = { topic };
-      if (since !== undefined) payload.since = since;
-      if (query !== undefined) payload.query = query;
-      if (snapshot) payload.snapshot = true;
-      const key = subscriptionKey(topic, query);
-      // Recorded before the subscribe goes out, and completed by its reply the moment it arrives, so that events
-      // emitted in one burst with the reply count toward it; a key already recorded is left alone, and the server
-      // answers CONFLICT.
-      const mine = state.subscriptions.has(key) ? undefined : pending(topic, query, since, snapshot);
-      if (mine !== undefined) state.subscriptions.set(key, mine);
-      let sub: SubscriptionRecord | undefined;
-      let shown: Subscription | undefined;
-      const onReply = (reply: ServerSubscribe['payload']) => {
-        sub = mine ?? pending(topic, query, since, snapshot);
-        state.subscriptions.set(key, sub);
-        // The caller learns a query's id and a snapshot's items from the promise: until then, its events wait.
-        if (query !== undefined || snapshot) sub.held = [];
-        const gap = applyReply(sub, reply, since);
-        // As of the reply: the events held back are not delivered yet.
-        shown = view(sub, reply);
-        if (gap !== undefined) emit('gap', gap);
-      };
-      try {
-        await request('subscribe', payload, { ...requestOptions, onReply: (m) => onReply(m.payload) });
-      } catch (error) {
-        if (mine !== undefined && state.subscriptions.get(key) === mine) state.subscriptions.delete(key);
-        throw error;
-      }
-      const done = sub as SubscriptionRecord;
-      // Released from a later task, once the caller has resumed with what this resolves with.
-      if (done.held !== undefined) setTimeout(() => release(done), 0);
-      return shown as Subscription;
+      if (opts.query !== undefined || opts.snapshot) needs11('a query subscription or a snapshot');
+      const key = subscriptionKey(topic, opts.query);
+      // One subscribe or unsubscribe of a key at a time: the server holds each key once per connection.
+      for (let wait = closing.get(key) ?? opening.get(key); wait !== undefined; wait = closing.get(key) ?? opening.get(key)) await wait;
+      const held = state.subscriptions.get(key);
+      if (held !== undefined && !held.pending) return share(held, opts);
+      const made = subscribeOnServer(topic, key, opts);
+      const settled = made.then(
+        () => undefined,
+        () => undefined,
+      );
+      opening.set(key, settled);
+      void settled.then(() => opening.get(key) === settled && opening.delete(key));
+      return made;
     },
     async unsubscribe(target, opts = {}) {
+      if (handles.owns(target)) return target.unsubscribe(opts);
       const { query, ...requestOptions } = opts;
       // A Subscription is found by its id; a topic, by its key with the query given.
       const found = typeof target === 'string' ? undefined : recordOf(state.subscriptions, target.subscriptionId, undefined);
@@ -276,10 +370,11 @@ export function createClient(options: ClientOptions): Client {
         const what = query === undefined ? topic : `${topic} with this query`;
         throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${what}`, { topic });
       }
-      state.subscriptions.delete(sub.key);
-      sub.held = undefined;
-      if (!state.authenticated) return;
-      await request('unsubscribe', { subscriptionId: sub.subscriptionId }, requestOptions);
+      const done = unsubscribeLast(sub.key, requestOptions);
+      // Every handle of it hears why it ended; the record is gone already, so no newer subscription is concerned.
+      const reason = new TidingsError(ClientErrorCode.CLOSED, `client.unsubscribe ended the subscription ${sub.subscriptionId}`);
+      handles.leave(sub.key, ended(sub, reason));
+      await done;
     },
     async ping(opts = {}) {
       await request('ping', {}, opts);

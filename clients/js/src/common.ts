@@ -29,7 +29,8 @@ export const MAX_SAFE = 9007199254740991;
  * for a connection is full), CONNECTION_LOST (the connection closed before the reply, and the request is not safe
  * to retry), CLOSED (the client was closed, or gave up reconnecting), INVALID_REPLY (the server's reply did not
  * decode), USER_CHANGED (a reconnect signed in another user than the session's: the previous user's queued requests
- * and subscriptions are not carried over). The server's codes are ServerErrorCode, generated from
+ * and subscriptions are not carried over), SIGNED_OUT (getToken returned null: the user signed out, and the client
+ * closed). The server's codes are ServerErrorCode, generated from
  * protocol/codes.json.
  */
 export const ClientErrorCode = {

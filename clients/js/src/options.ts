@@ -1,4 +1,6 @@
 // The client's public shapes: its options with their defaults, its events, and the Client interface.
+/// <reference lib="esnext.disposable" preserve="true" />
+// The directive above gives an app the types of Symbol.dispose, which SubscriptionHandle names, whatever its lib.
 import {
   TidingsError,
   type FieldName,
@@ -247,6 +249,54 @@ export interface Subscription {
   nextCursor?: string | null;
 }
 
+/** The callbacks of a subscription handle's `on`, by name. */
+export interface HandleEvents {
+  /**
+   * An event of this subscription, once, in seq order, from the handle's `lastSeq` on. A handle of a subscription
+   * with a query or a snapshot gets its first event only after its subscribe() has resolved.
+   */
+  event: (event: TidingsEvent) => void;
+  /** Resuming the subscription after a reconnect could not replay every event: re-read, or use the gap's `items`. */
+  gap: (gap: Gap) => void;
+  /**
+   * The subscription ended without this handle's unsubscribe(): the server ended it, resuming it failed, another
+   * user signed in (USER_CHANGED), or client.unsubscribe(topic) ended it for every handle. The handle is then
+   * inactive and its async iterations finish.
+   */
+  left: (info: Unsubscribed) => void;
+}
+
+/**
+ * What subscribe() resolves with: the Subscription, and the handle of one subscriber on it. Several subscribe()
+ * calls with the same topic and query share one subscription on the server, each with its own handle; the server
+ * subscription ends when the last handle is unsubscribed.
+ */
+export interface SubscriptionHandle extends Subscription {
+  /** False once unsubscribe() was called, or the subscription ended (`left`). */
+  readonly active: boolean;
+  /**
+   * Lets go of this handle: its listeners hear nothing more and its iterations finish. When it was the last handle
+   * of its subscription, the client unsubscribes on the server, and this resolves once the server confirmed it.
+   * Calling it again does nothing.
+   */
+  unsubscribe(options?: RequestOptions): Promise<void>;
+  /** Adds a callback for this subscription only; returns a function that removes it. */
+  on<K extends keyof HandleEvents>(name: K, listener: HandleEvents[K]): () => void;
+  /**
+   * Iterates over the events of this subscription from now on, as `for await (const event of handle)`. It finishes
+   * when the handle is unsubscribed or the subscription ends; leaving the loop early ends the iteration only, not
+   * the subscription. Events wait in memory until the loop takes them. Gaps are not in it: listen with on('gap').
+   */
+  [Symbol.asyncIterator](): AsyncIterator<TidingsEvent, undefined>;
+  /**
+   * The same as unsubscribe(), without waiting, for `using handle = await client.subscribe(...)`: the handle is let go
+   * at the end of the block. Present where the runtime defines Symbol.dispose (Node 20, current browsers).
+   */
+  [Symbol.dispose](): void;
+  /** unsubscribe(), for `await using`. Present where the runtime defines Symbol.asyncDispose. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
 /** What `unsubscribed` reports: the subscription that ended, and why. */
 export interface Unsubscribed {
   topic: string;
@@ -408,14 +458,18 @@ export interface Client {
   delete(resourceType: string, id: string, options?: WriteOptions): Promise<DeleteResult>;
   /**
    * Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it; with
-   * a query, follows the resources of a type that match it; with snapshot, resolves with what it covers now.
+   * a query, follows the resources of a type that match it; with snapshot, resolves with what it covers now. It
+   * resolves with a handle of its own. A topic and query the client already subscribes to is not asked of the server
+   * again: the new handle shares the subscription (its snapshot is then read with `list`, and a `since` below the
+   * subscription's lastSeq is refused with CONFLICT, since no replay can be asked for one handle).
    */
-  subscribe(topic: string, options?: SubscribeOptions): Promise<Subscription>;
+  subscribe(topic: string, options?: SubscribeOptions): Promise<SubscriptionHandle>;
   /**
-   * Ends a subscription: the one subscribe() resolved with, or a topic's (its query's, with `options.query`).
-   * Rejects with NOT_FOUND when the client holds no such subscription.
+   * With a handle: the same as handle.unsubscribe(). With a topic (its query's, with `options.query`) or a
+   * Subscription that is no handle: ends the subscription for every handle of it, which hear `left`. Rejects with
+   * NOT_FOUND when the client holds no such subscription.
    */
-  unsubscribe(subscription: string | Pick<Subscription, 'topic' | 'subscriptionId' | 'query'>, options?: UnsubscribeOptions): Promise<void>;
+  unsubscribe(subscription: string | SubscriptionHandle | Pick<Subscription, 'topic' | 'subscriptionId' | 'query'>, options?: UnsubscribeOptions): Promise<void>;
   /** Sends `ping` and resolves on `pong`. */
   ping(options?: RequestOptions): Promise<void>;
   /** Adds a callback; returns a function that removes it. */

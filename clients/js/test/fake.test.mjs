@@ -221,3 +221,22 @@ test('with a server that states protocol 1.0, a query or a snapshot fails at onc
   assert.deepEqual(server.sentOf('subscribe'), []);
   assert.deepEqual(server.sentOf('read'), []);
 });
+
+test('events in one burst with a plain subscribe reply reach the listeners of its handle, added once it resolved', async (t) => {
+  const event = (seq) => ['event', { eventType: 'order_created', topic: 'order', subscriptionId: 'order', seq, data: {} }];
+  const subscribe = (socket, { requestId }) => socket.burst([['subscribe', { subscriptionId: 'order', topic: 'order', seq: 10 }, requestId], event(11), event(12)]);
+  const server = fakeServer({ answers: { subscribe } });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  t.after(() => client.close());
+  const global = [];
+  client.on('event', (e) => global.push(e.seq));
+  await withTimeout(client.connect(), 5000, 'connect');
+  const handle = await client.subscribe('order');
+  // The client's own callback heard them with the reply; the handle held them for its caller.
+  assert.deepEqual(global, [11, 12]);
+  const seqs = [];
+  handle.on('event', (e) => seqs.push(e.seq));
+  await withTimeout(new Promise((r) => handle.on('event', (e) => e.seq === 12 && r())), 5000, 'the held events');
+  assert.deepEqual(seqs, [11, 12]);
+  assert.equal(handle.lastSeq, 10, 'lastSeq stays as of the reply');
+});

@@ -23,6 +23,38 @@ const probe = `
   console.log(JSON.stringify(out));
 `;
 
+/** A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await. */
+const TYPED_ESM = `
+import { createClient, q, type FailedAttempt, type SubscriptionHandle, type TidingsEvent } from 'tidings';
+const seen: string[] = [];
+const quiet = () => undefined;
+const client = createClient({ url: 'ws://localhost/ws', getToken: () => null, failFast: true, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+client.on('attemptFailed', (failure: FailedAttempt) => seen.push(\`\${failure.attempt} \${failure.code ?? '-'} \${failure.error.code}\`));
+export async function run(): Promise<string[]> {
+  await client.connect();
+  using handle = await client.subscribe('order', { query: q.eq('data.status', 'pending'), snapshot: true });
+  const typed: SubscriptionHandle = handle;
+  typed.on('left', (info) => seen.push(info.reason.code));
+  for (const item of handle.items ?? []) seen.push(item.id);
+  for await (const event of handle) {
+    const e: TidingsEvent = event;
+    seen.push(e.eventType);
+  }
+  return seen;
+}
+`;
+
+/** The same as CommonJS, with \`await using\`. */
+const TYPED_CJS = `
+import { createClient, VERSION } from 'tidings';
+const client = createClient({ url: 'ws://localhost/ws', token: 't' });
+export async function run(): Promise<string> {
+  await using handle = await client.subscribe('order');
+  handle.on('event', (e) => void e.seq);
+  return VERSION;
+}
+`;
+
 test('the packed tarball installs into a new project, and both import and require load it', { timeout: 120000 }, () => {
   const { dir, cleanup } = tempDir();
   try {
@@ -49,6 +81,13 @@ test('the packed tarball installs into a new project, and both import and requir
       const output = execFileSync(process.execPath, [script], { cwd: project, encoding: 'utf8' });
       assert.deepEqual(JSON.parse(output), expected, script);
     }
+    // A strict TypeScript app, as an ES module and as CommonJS, with the lib of ES2022 only and the package's types
+    // checked too: every export it uses is typed, and `using` finds Symbol.dispose through the package's types.
+    writeFileSync(join(project, 'app.mts'), TYPED_ESM);
+    writeFileSync(join(project, 'app.cts'), TYPED_CJS);
+    const tsc = new URL('../node_modules/.bin/tsc', import.meta.url).pathname;
+    const flags = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022', '--types', '', '--skipLibCheck', 'false'];
+    execFileSync(tsc, [...flags, 'app.mts', 'app.cts'], { cwd: project, encoding: 'utf8' });
     // require() must get the CommonJS build, not Node's require of the ES module, which Node 20 before 20.19 lacks.
     const resolved = execFileSync(process.execPath, ['-p', "require.resolve('tidings')"], { cwd: project, encoding: 'utf8' }).trim();
     assert.match(resolved, /dist[/\\]index\.cjs$/);
