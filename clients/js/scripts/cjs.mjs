@@ -9,15 +9,15 @@ const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..', 'dist');
 
 /**
- * Writes dist/index.cjs, one file bundled from src/ (the package has no runtime dependency to leave out), and a
- * .d.cts beside every .d.ts that tsc wrote. TypeScript reads a .d.ts of this package as an ES module, which a
+ * Writes index.cjs into `out` (dist/ unless given), one file bundled from src/ (the package has no runtime dependency
+ * to leave out), and a .d.cts beside every .d.ts that tsc wrote there. TypeScript reads a .d.ts of this package as an ES module, which a
  * require() cannot load, so each declaration file is copied as CommonJS declarations with its relative imports
  * pointed at the .d.cts copies.
  */
-export async function buildCjs() {
+export async function buildCjs(out = DIST) {
   await build({
     entryPoints: [ENTRY],
-    outfile: join(DIST, 'index.cjs'),
+    outfile: join(out, 'index.cjs'),
     bundle: true,
     format: 'cjs',
     platform: 'neutral',
@@ -25,10 +25,10 @@ export async function buildCjs() {
     legalComments: 'none',
     banner: { js: '// Tidings SDK as one CommonJS module, built by scripts/cjs.mjs from src/. Do not edit.' },
   });
-  for (const name of readdirSync(DIST).filter((n) => n.endsWith('.d.ts'))) {
-    const text = readFileSync(join(DIST, name), 'utf8');
+  for (const name of readdirSync(out).filter((n) => n.endsWith('.d.ts'))) {
+    const text = readFileSync(join(out, name), 'utf8');
     const cjs = text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.js\2/g, '$1$2$3.cjs$2');
-    writeFileSync(join(DIST, name.replace(/\.d\.ts$/, '.d.cts')), cjs);
+    writeFileSync(join(out, name.replace(/\.d\.ts$/, '.d.cts')), cjs);
   }
 }
 
