@@ -1039,6 +1039,329 @@ function createHandles(host) {
   };
 }
 
+// src/live.ts
+var PAGE = 100;
+var MAX_RETRY_MS = 3e4;
+var PASSING = /* @__PURE__ */ new Set([
+  ClientErrorCode.TIMEOUT,
+  ClientErrorCode.CONNECTION_LOST,
+  ClientErrorCode.DISCONNECTED,
+  ClientErrorCode.QUEUE_FULL,
+  ClientErrorCode.CLOSED,
+  ServerErrorCode.RATE_LIMITED,
+  ServerErrorCode.UNAVAILABLE
+]);
+var EMPTY = Object.freeze([]);
+var byCreation = (a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+var Contents = class {
+  items = /* @__PURE__ */ new Map();
+  versions = /* @__PURE__ */ new Map();
+  /**
+   * Holds the resource unless a version as new or newer was seen; says whether it changed what is held. `exact`
+   * says the resource comes from the server whole (a snapshot or a page): its createdAt then also corrects that of
+   * a newer copy learned from an event, which can only guess it.
+   */
+  upsert(resource, exact) {
+    if ((this.versions.get(resource.id) ?? 0) >= resource.version) {
+      const held = this.items.get(resource.id);
+      if (!exact || held === void 0 || held.createdAt === resource.createdAt) return false;
+      this.items.set(resource.id, { ...held, createdAt: resource.createdAt });
+      return true;
+    }
+    this.versions.set(resource.id, resource.version);
+    this.items.set(resource.id, resource);
+    return true;
+  }
+  /**
+   * Drops the resource unless a newer version was seen: a `_left` for an id never held is kept as a tombstone only
+   * (8.5 says a client ignores it). Says whether it changed what is held.
+   */
+  remove(id, version) {
+    if ((this.versions.get(id) ?? 0) > version) return false;
+    this.versions.set(id, version);
+    return this.items.delete(id);
+  }
+};
+function asError(error) {
+  return error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
+}
+function createLive(client, resourceType, query, options = {}) {
+  return new Live(client, resourceType, query, options);
+}
+var Live = class {
+  resourceType;
+  query;
+  #client;
+  #compare;
+  #timeout;
+  #contents = new Contents();
+  /**
+   * After a gap that came without a snapshot: the contents being read anew, until their first page is in. Events
+   * go to both, so that the old contents stay on screen meanwhile and the new ones miss no change.
+   */
+  #next;
+  #snapshot = EMPTY;
+  #dirty = false;
+  #listeners = /* @__PURE__ */ new Set();
+  #status = "loading";
+  #error;
+  #handle;
+  #handleOffs = [];
+  #clientOff;
+  /** Counts each (re)load; a page that an older one reads late is dropped. */
+  #epoch = 0;
+  /** Whether pages are still being read: the collection is not live before they are all in. */
+  #reading = false;
+  /** The seq of the last event applied, to resume from when the server ends the subscription having lost events. */
+  #lastSeq;
+  /** What to try again after a passing failure: at once when the connection comes back, else after #retryMs. */
+  #retry;
+  #retryTimer;
+  #retryMs = 1e3;
+  #closed = false;
+  constructor(client, resourceType, query, options) {
+    this.#client = client;
+    this.resourceType = resourceType;
+    this.query = query;
+    this.#compare = options.compare ?? byCreation;
+    this.#timeout = options.timeoutMs === void 0 ? {} : { timeoutMs: options.timeoutMs };
+    this.#clientOff = client.on("state", (state, error) => this.#onState(state, error));
+    void this.#open(void 0);
+  }
+  get status() {
+    return this.#status;
+  }
+  get error() {
+    return this.#error;
+  }
+  // Arrow functions, so that they can be passed around unbound, as useSyncExternalStore does.
+  getSnapshot = () => {
+    if (this.#dirty) {
+      this.#dirty = false;
+      this.#snapshot = Object.freeze([...this.#contents.items.values()].sort(this.#compare));
+    }
+    return this.#snapshot;
+  };
+  subscribe = (listener) => {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  };
+  get(id) {
+    return this.#contents.items.get(id);
+  }
+  close() {
+    if (this.#closed) return Promise.resolve();
+    return this.#end(void 0);
+  }
+  /**
+   * Subscribes with a snapshot (with `since`: resumes from there, after the server ended the subscription), then
+   * fills the contents from what the handle brings. A handle of a subscription the client holds already shares it.
+   */
+  async #open(since) {
+    const epoch = ++this.#epoch;
+    const opts = { snapshot: true, ...this.#timeout };
+    if (this.query !== void 0) opts.query = this.query;
+    if (since !== void 0) opts.since = since;
+    let handle;
+    try {
+      handle = await this.#client.subscribe(this.resourceType, opts);
+    } catch (error) {
+      if (epoch === this.#epoch && !this.#closed) this.#failed(error, () => void this.#open(since));
+      return;
+    }
+    if (this.#closed) {
+      handle.unsubscribe().catch(() => void 0);
+      return;
+    }
+    this.#handle = handle;
+    this.#lastSeq = handle.lastSeq;
+    this.#handleOffs = [
+      handle.on("event", (event) => this.#apply(event)),
+      handle.on("gap", (gap) => this.#onGap(gap)),
+      handle.on("left", (info) => this.#left(info))
+    ];
+    if (handle.items !== void 0) this.#load(handle.items, handle.nextCursor ?? null);
+    else if (since !== void 0) this.#done();
+    else this.#reload();
+  }
+  /** Replaces the contents with a snapshot (the subscription's, or a gap's), then reads the pages beyond it. */
+  #load(items, cursor) {
+    const epoch = ++this.#epoch;
+    this.#contents = new Contents();
+    this.#next = void 0;
+    for (const item of items) this.#contents.upsert(item, true);
+    this.#changed();
+    void this.#pages(epoch, cursor, false);
+  }
+  /** Reads the contents anew from the first page, keeping the old ones on screen until it is in. */
+  #reload() {
+    const epoch = ++this.#epoch;
+    this.#next = new Contents();
+    void this.#pages(epoch, null, true);
+  }
+  /**
+   * Reads pages until nextCursor is null. The pages are read later than the snapshot or the gap, while events keep
+   * coming, so they are merged by version. With `first`, the first page is read into #next, which then replaces
+   * the contents.
+   */
+  async #pages(epoch, cursor, first) {
+    if (epoch !== this.#epoch) return;
+    this.#reading = true;
+    if (this.#status !== "loading") this.#setStatus("resyncing", this.#error);
+    while (first || cursor !== null) {
+      const list = { limit: PAGE };
+      if (this.query !== void 0) list.query = this.query;
+      if (cursor !== null) list.cursor = cursor;
+      let page;
+      try {
+        page = await this.#client.list(this.resourceType, list, this.#timeout);
+      } catch (error) {
+        if (epoch === this.#epoch && !this.#closed) this.#failed(error, () => void this.#pages(epoch, cursor, first));
+        return;
+      }
+      if (epoch !== this.#epoch || this.#closed) return;
+      const into = first ? this.#next ?? new Contents() : this.#contents;
+      for (const item of page.items) into.upsert(item, true);
+      if (first) {
+        this.#contents = into;
+        this.#next = void 0;
+        first = false;
+      }
+      this.#changed();
+      cursor = page.nextCursor ?? null;
+    }
+    this.#done();
+  }
+  /** Every page is in: live, unless the connection went meanwhile. */
+  #done() {
+    this.#reading = false;
+    this.#retryMs = 1e3;
+    if (this.#client.state === "connected") this.#setStatus("live", void 0);
+    else this.#setStatus(this.#status === "loading" ? "loading" : "resyncing", this.#error);
+  }
+  /**
+   * Applies an event: `_created`, `_updated` and `_entered` hold the resource at its version, `_left` (whatever its
+   * reason, `hidden` with empty data included) and `_deleted` drop it; an event type it does not know is ignored.
+   */
+  #apply(event) {
+    if (typeof event.seq === "number") this.#lastSeq = event.seq;
+    const { id, version } = event;
+    if (typeof id !== "string" || typeof version !== "number") return;
+    const kind = event.eventType.slice(event.eventType.lastIndexOf("_") + 1);
+    const gone = kind === "left" || kind === "deleted";
+    if (!gone && kind !== "created" && kind !== "updated" && kind !== "entered") return;
+    let changed = false;
+    for (const contents of [this.#contents, this.#next]) {
+      if (contents === void 0) continue;
+      const held = contents.items.get(id) ?? this.#contents.items.get(id);
+      const applied = gone ? contents.remove(id, version) : contents.upsert(fromEvent(this.resourceType, event, id, version, held), false);
+      if (contents === this.#contents) changed = applied;
+    }
+    if (changed) this.#changed();
+  }
+  /**
+   * Resuming could not replay every event: the gap's snapshot (the subscription asked for one) replaces the
+   * contents as of its seq, before the events after it; without one, the contents are read anew.
+   */
+  #onGap(gap) {
+    this.#lastSeq = gap.seq;
+    if (gap.items !== void 0) this.#load(gap.items, gap.nextCursor ?? null);
+    else this.#reload();
+  }
+  /** The subscription ended: the server lost events (UNAVAILABLE) and says to subscribe again; else it is over. */
+  #left(info) {
+    this.#handle = void 0;
+    for (const off of this.#handleOffs.splice(0)) off();
+    if (info.reason.code !== ServerErrorCode.UNAVAILABLE) {
+      void this.#end(info.reason);
+      return;
+    }
+    this.#setStatus(this.#status === "loading" ? "loading" : "resyncing", info.reason);
+    void this.#open(this.#lastSeq);
+  }
+  #onState(state, error) {
+    if (this.#closed) return;
+    if (state === "connected") {
+      const retry = this.#retry;
+      this.#retry = void 0;
+      clearTimeout(this.#retryTimer);
+      if (retry !== void 0) retry();
+      else if (this.#status !== "live" && this.#handle !== void 0 && !this.#reading) this.#setStatus("live", void 0);
+    } else if (this.#status === "live") {
+      this.#setStatus("resyncing", error ?? this.#error);
+    }
+  }
+  /**
+   * A subscribe or a read failed: a passing failure is tried again when the connection comes back (or after a
+   * growing wait, if it is up); any other closes the collection with it.
+   */
+  #failed(error, retry) {
+    const failure = asError(error);
+    if (!PASSING.has(failure.code)) {
+      void this.#end(failure);
+      return;
+    }
+    this.#retry = retry;
+    this.#setStatus(this.#status, failure);
+    if (this.#client.state !== "connected") return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      const again = this.#retry;
+      this.#retry = void 0;
+      again?.();
+    }, this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
+  }
+  /** Ends the collection, with the error that ended it (none for close()), and lets go of its handle. */
+  #end(error) {
+    this.#closed = true;
+    this.#epoch += 1;
+    this.#retry = void 0;
+    clearTimeout(this.#retryTimer);
+    this.#clientOff();
+    for (const off of this.#handleOffs.splice(0)) off();
+    const handle = this.#handle;
+    this.#handle = void 0;
+    this.#setStatus("closed", error);
+    return handle === void 0 ? Promise.resolve() : handle.unsubscribe();
+  }
+  #changed() {
+    this.#dirty = true;
+    this.#notify();
+  }
+  #setStatus(status, error) {
+    if (status === this.#status && error === this.#error) return;
+    this.#status = status;
+    this.#error = error;
+    this.#notify();
+  }
+  #notify() {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+};
+function fromEvent(resourceType, event, id, version, held) {
+  const at = event.occurredAt ?? Date.now();
+  return {
+    resourceType: event.resourceType ?? resourceType,
+    id,
+    version,
+    ownerId: event.ownerId ?? held?.ownerId ?? "",
+    createdAt: held?.createdAt ?? at,
+    updatedAt: at,
+    data: event.data
+  };
+}
+
 // src/state.ts
 function serverSpeaks(state, minor) {
   if (state.serverVersion === void 0) return true;
@@ -1366,6 +1689,9 @@ function createClient(options) {
       const reason = new TidingsError(ClientErrorCode.CLOSED, `client.unsubscribe ended the subscription ${sub.subscriptionId}`);
       handles.leave(sub.key, ended(sub, reason));
       await done;
+    },
+    live(resourceType, query, opts = {}) {
+      return createLive(client, resourceType, query, opts);
     },
     async ping(opts = {}) {
       await request("ping", {}, opts);

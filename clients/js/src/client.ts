@@ -12,6 +12,7 @@ import {
 import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
 import { createHandles, type Handle } from './handles.js';
+import { createLive } from './live.js';
 import type { ClientEvents, ClientOptions, Client, ConnectionState, RequestOptions, SubscribeOptions, WriteOptions } from './options.js';
 import { createRequests, retryAfter } from './requests.js';
 import { initialState, serverSpeaks } from './state.js';
@@ -375,6 +376,9 @@ export function createClient(options: ClientOptions): Client {
       const reason = new TidingsError(ClientErrorCode.CLOSED, `client.unsubscribe ended the subscription ${sub.subscriptionId}`);
       handles.leave(sub.key, ended(sub, reason));
       await done;
+    },
+    live(resourceType, query, opts = {}) {
+      return createLive(client, resourceType, query, opts);
     },
     async ping(opts = {}) {
       await request('ping', {}, opts);

@@ -3,4 +3,5 @@ export * from './common.js';
 export * from './options.js';
 export * from './client.js';
 export * from './query.js';
+export type { LiveCollection, LiveStatus } from './live.js';
 export { VERSION } from './version.js';

@@ -13,6 +13,7 @@ import {
   type ServerEvent,
   type ServerNotification,
 } from './common.js';
+import type { LiveCollection } from './live.js';
 
 /** The part of the WebSocket API the client uses: the browser's, or the `ws` package's in Node. */
 export interface WebSocketLike {
@@ -437,6 +438,20 @@ export interface ListQuery {
   count?: boolean;
 }
 
+/** Options of `live`. */
+export interface LiveOptions {
+  /**
+   * The order of the collection's snapshot array, as for Array.prototype.sort.
+   * @default by createdAt, then by id, oldest first (the order of the server's snapshot)
+   */
+  compare?: (a: Resource, b: Resource) => number;
+  /**
+   * The timeout of each of its requests (the subscribe and the list pages), in ms.
+   * @default the client's requestTimeoutMs
+   */
+  timeoutMs?: number;
+}
+
 /** A Tidings client. */
 export interface Client {
   /** The connection's state. */
@@ -470,6 +485,13 @@ export interface Client {
    * NOT_FOUND when the client holds no such subscription.
    */
   unsubscribe(subscription: string | SubscriptionHandle | Pick<Subscription, 'topic' | 'subscriptionId' | 'query'>, options?: UnsubscribeOptions): Promise<void>;
+  /**
+   * A live collection: the resources of a type that match the query (every one the user may read, without a
+   * query), kept equal to the server's. It subscribes with a snapshot (sharing the subscription when the client
+   * holds it already), reads the pages beyond it, then applies every change by version; it resumes after a
+   * reconnect and reads anew after a gap. Call its close() when done. Needs a server of protocol 1.1 or later.
+   */
+  live(resourceType: string, query?: Query, options?: LiveOptions): LiveCollection;
   /** Sends `ping` and resolves on `pong`. */
   ping(options?: RequestOptions): Promise<void>;
   /** Adds a callback; returns a function that removes it. */
