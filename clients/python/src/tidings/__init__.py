@@ -14,6 +14,7 @@ from .protocol import (  # noqa: E402
     TidingsError,
     backoff_delay,
     decode_server,
+    is_client_message,
     known_error_code,
     should_reconnect,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "TidingsError",
     "backoff_delay",
     "decode_server",
+    "is_client_message",
     "known_error_code",
     "should_reconnect",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import uuid
@@ -22,6 +23,9 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 
 #: How many notifications the client keeps for `client.notifications` until someone takes them.
 DEFAULT_NOTIFICATION_BUFFER = 10_000
+
+#: How many notification ids the client remembers to drop a notification that a server pushes again.
+SEEN_NOTIFICATIONS = 10_000
 
 
 class Client:
@@ -81,6 +85,7 @@ class Client:
         self._notification_handlers: list[Callable[[Notification], Any]] = []
         self._state_changed = asyncio.Event()
         self._subscriptions: dict[str, Subscription] = {}
+        self._seen_notifications: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._connection = Connection(self)
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -94,6 +99,7 @@ class Client:
         if state == self._state:
             return
         self._state = state
+        self.logger.debug("the client is %s", state)
         self._state_changed.set()
         self._state_changed = asyncio.Event()
         for handler in list(self._state_handlers):
@@ -310,6 +316,13 @@ class Client:
         sub = self._subscriptions.get(NOTIFICATIONS)
         if sub is not None and not sub._count_notification(note):
             return
+        # A server that crashed may not have stored that it delivered a notification, and pushes it again at the
+        # next sign-in; the ids seen last keep it from reaching the app twice.
+        if note.id in self._seen_notifications:
+            return
+        self._seen_notifications[note.id] = None
+        if len(self._seen_notifications) > SEEN_NOTIFICATIONS:
+            self._seen_notifications.popitem(last=False)
         if sub is not None:
             sub._put(note)
         self.notifications._put(note)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State as WebSocketState
 
 from .protocol import PROTOCOL_VERSION, Decoded, TidingsError, backoff_delay, decode_server, should_reconnect
 
@@ -23,6 +24,9 @@ ABNORMAL_CLOSURE = 1006
 
 #: The server closes with this code when the token expired (docs/protocol.md, section 11).
 TOKEN_EXPIRED_CLOSE = 4501
+
+#: How often, in seconds, the reader looks up from waiting to check the link: its state and the server's silence.
+READ_TICK = 1.0
 
 #: The largest message the client reads; the server's list pages and events may be larger than what it accepts.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -68,7 +72,13 @@ class Connection:
         self.ready = asyncio.Event()
         first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.runner = asyncio.create_task(self._run(first))
+        self.runner.add_done_callback(self._runner_done)
         await first
+
+    def _runner_done(self, runner: asyncio.Task[None]) -> None:
+        # The loop of connections ends only when the client closes; anything else is a bug to report loudly.
+        if not runner.cancelled() and runner.exception() is not None:
+            self.client.logger.error("the connection loop failed", exc_info=runner.exception())
 
     async def _run(self, first: asyncio.Future[None]) -> None:
         client = self.client
@@ -96,6 +106,7 @@ class Connection:
                 first.set_result(None)
             client._set_state("connected")
             lost = await reader
+            client.logger.debug("the reader ended: %s", lost)
             if self.closed:
                 return
             client.logger.info("connection closed (%d %s); reconnect: %s", lost.code, lost.reason, lost.again)
@@ -204,18 +215,40 @@ class Connection:
 
     async def _read(self, ws: ClientConnection) -> Lost:
         """Reads the socket until it closes or falls silent; returns how it ended, having failed what waited."""
+        loop = asyncio.get_running_loop()
         code, reason = ABNORMAL_CLOSURE, ""
+        heard = loop.time()
         try:
             while True:
-                text = await asyncio.wait_for(ws.recv(), self.silence) if self.silence else await ws.recv()
+                try:
+                    text = await asyncio.wait_for(ws.recv(), READ_TICK)
+                except asyncio.TimeoutError:
+                    # websockets reports the end only once the TCP transport is gone, and after a peer that vanished
+                    # (EOF, then our half-close) that can take long; the protocol's own state says it at once.
+                    if ws.state is WebSocketState.CLOSED:
+                        received = ws.protocol.close_rcvd
+                        code = received.code if received is not None else ABNORMAL_CLOSURE
+                        reason = received.reason if received is not None else "the connection ended"
+                        ws.transport.abort()
+                        break
+                    if self.silence is not None and loop.time() - heard > self.silence:
+                        reason = "no message from the server; the link is dead"
+                        self._spawn(self._close_socket(ws, 4000, reason))
+                        break
+                    continue
+                heard = loop.time()
                 self._dispatch(ws, text)
-        except asyncio.TimeoutError:
-            reason = "no message from the server; the link is dead"
-            self._spawn(self._close_socket(ws, 4000, reason))
         except ConnectionClosed:
             # A close without a close frame from the server (a dead TCP link) is 1006, as browsers report it.
-            received = ws.close_code if ws.protocol.close_rcvd is not None else None
-            code, reason = received or ABNORMAL_CLOSURE, ws.close_reason or ""
+            received = ws.protocol.close_rcvd
+            code = received.code if received is not None else ABNORMAL_CLOSURE
+            reason = received.reason if received is not None else ""
+        except Exception as error:
+            # Whatever else ends the reading (a bug in a handler included) ends the link, which is then reconnected:
+            # a reader that died quietly would leave the client connected to nothing.
+            self.client.logger.exception("reading from the server failed")
+            reason = f"reading failed: {error!r}"
+            self._spawn(self._close_socket(ws, 4000, reason))
         if self.goodbye is not None:
             code, reason, again = self.goodbye
         else:
@@ -302,7 +335,11 @@ class Connection:
             await ws.send(json.dumps(message, separators=(",", ":")))
             return await asyncio.wait_for(future, timeout)
         except ConnectionClosed:
-            # The reader fails the future with the close's details; this only covers a send that lost the race.
+            # The reader fails the future with the close's details; this only covers a send that lost the race. The
+            # socket is no longer ready even if the reader has not seen the close yet: a request that would go out
+            # again waits for the next connection, rather than failing on this one in a loop that never yields.
+            if self.ws is ws:
+                self.ready.clear()
             if future.done() and not future.cancelled() and isinstance(future.exception(), Lost):
                 raise future.exception() from None  # type: ignore[misc]
             raise Lost(ABNORMAL_CLOSURE, "closed while sending", True) from None
@@ -346,6 +383,8 @@ class Connection:
                 if not retry:
                     message = f"the connection closed before the reply to {type}; it may or may not have been applied"
                     raise TidingsError("CONNECTION_LOST", message, {"code": lost.code}, request_id) from None
+                # Whatever happens next, the reader and the reconnection get their turn first.
+                await asyncio.sleep(0)
             except TidingsError as error:
                 if error.code != "RATE_LIMITED":
                     raise
@@ -382,7 +421,12 @@ class Connection:
         self.pending.clear()
         self.hooks.clear()
         if ws is not None:
-            await self._send(ws, {"type": "disconnect", "timestamp": _now_ms(), "payload": {"reason": "client closed"}})
+            goodbye = {"type": "disconnect", "timestamp": _now_ms(), "payload": {"reason": "client closed"}}
+            try:
+                # A send waits while the socket's buffer is full, as it stays when the server is gone.
+                await asyncio.wait_for(self._send(ws, goodbye), 2)
+            except asyncio.TimeoutError:
+                pass
             await self._close_socket(ws, 1000, "client closed")
         if self.runner is not None and self.runner is not asyncio.current_task() and not self.runner.done():
             self.runner.cancel()

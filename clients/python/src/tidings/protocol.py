@@ -295,6 +295,22 @@ def decode_server(text: str | bytes) -> Decoded:
     return Decoded("reply", message=message, raw=raw, request_id=echoed, type=kind)
 
 
+def is_client_message(value: Any) -> bool:
+    """A light structural check that a value is a client message: a known client type, a valid envelope and an
+    object payload. The payload's fields are the server's to check (the models in tidings.models.client can)."""
+    if not isinstance(value, dict):
+        return False
+    timestamp, request_id = value.get("timestamp"), value.get("requestId", "-")
+    return (
+        value.get("type") in CLIENT_TYPES
+        and _is_number(timestamp)
+        and 0 <= timestamp <= MAX_SAFE
+        and isinstance(request_id, str)
+        and _REQUEST_ID.match(request_id) is not None
+        and isinstance(value.get("payload"), dict)
+    )
+
+
 # Standard WebSocket codes after which a client does not reconnect (docs/protocol.md, section 11): normal, protocol
 # error, unsupported data, invalid payload, policy violation, message too big, mandatory extension.
 _FINAL_STANDARD_CODES = frozenset({1000, 1002, 1003, 1007, 1008, 1009, 1010})
