@@ -11,6 +11,7 @@ import os
 import re
 import selectors
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -84,6 +85,18 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def freeze(self, timeout: float = 10.0) -> None:
+        """Stops the process (SIGSTOP) and returns once it is stopped, so that what clients send stays unread."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+        def stopped() -> bool:
+            # The third field of /proc/PID/stat is the state; T means stopped by a signal.
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()  # type: ignore[union-attr]
+            return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+        wait_until(stopped, timeout, "the server to stop")
 
     def restart(self, timeout: float = 20.0) -> None:
         """Starts the server again on the same data dir, on the same port when it is still free."""

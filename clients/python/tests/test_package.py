@@ -19,3 +19,12 @@ def test_the_version_and_license_of_pyproject() -> None:
     assert project["name"] == "tidings"
     assert project["license"] == "MIT OR Apache-2.0"
     assert project["version"] == tidings.__version__
+
+
+def test_the_dev_extra_pins_what_requirements_dev_txt_pins() -> None:
+    # scripts/test installs requirements/dev.txt; the `dev` extra is for those who install with pip's extras. The
+    # two must not drift apart.
+    pins = {line.strip() for line in (PACKAGE / "requirements" / "dev.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+    extra = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert set(extra) <= pins, set(extra) - pins

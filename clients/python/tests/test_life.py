@@ -1,0 +1,115 @@
+"""The connection's life against the real server: a kick that forbids reconnecting, a subscription the server ends,
+a token refreshed before it expires, and requests failed or retried across a lost connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tidings import Client, TidingsError
+
+from conftest import API_KEY, Server
+
+
+async def test_a_kick_closes_the_client_for_good(server: Server) -> None:
+    client = Client(server.url, server.token("alice"))
+    await client.connect()
+    try:
+        orders = await client.subscribe("order")
+        async with httpx.AsyncClient(base_url=server.http_url, headers={"x-api-key": API_KEY}) as admin:
+            answer = await admin.delete(f"/api/v1/admin/connections/{client.session_id}", params={"reason": "bye"})
+            assert answer.status_code in (200, 204), answer.text
+        # 4502 says not to reconnect: the client closes, and what waited on it ends.
+        await client.wait_for_state("closed", 10)
+        assert orders.ended and orders.end_reason is not None
+        assert orders.end_reason.details.get("code") == 4502
+        with pytest.raises(TidingsError) as closed:
+            await client.read("order", "ORD-1")
+        assert closed.value.code == "CLOSED"
+    finally:
+        await client.close()
+
+
+async def test_the_server_ends_the_subscription_of_a_deleted_resource(server: Server) -> None:
+    async with Client(server.url, server.token("alice")) as client:
+        order = await client.create("order", {"productId": "P-end", "quantity": 1, "totalAmount": 1})
+        one = await client.subscribe(f"order:{order.id}")
+        await client.delete("order", order.id)
+        deleted = await one.next(timeout=10)
+        assert deleted.event_type == "order_deleted"
+
+        async def rest() -> list[object]:
+            return [e async for e in one]
+
+        # After the _deleted event the server ends the subscription with an unsubscribe push (NOT_FOUND).
+        assert await asyncio.wait_for(rest(), 10) == []
+        assert one.end_reason is not None and one.end_reason.code == "NOT_FOUND"
+        assert client.subscriptions() == []
+
+
+async def test_a_token_is_refreshed_on_the_same_connection(server: Server) -> None:
+    calls = 0
+    refreshed = asyncio.Event()
+
+    async def get_token() -> str:
+        nonlocal calls
+        calls += 1
+        if calls >= 2:
+            refreshed.set()
+        return await asyncio.to_thread(server.token, "alice")
+
+    # The refresh is due at once (its wait is bounded below by a second), so the second sign-in comes quickly.
+    client = Client(server.url, get_token=get_token, refresh_before_expiry=7200)
+    states: list[str] = []
+    client.on_state(states.append)
+    await client.connect()
+    try:
+        session = client.session_id
+        await asyncio.wait_for(refreshed.wait(), 10)
+        assert await client.ping() >= 0
+        assert client.session_id == session and states == ["connecting", "connected"], "no reconnect was needed"
+    finally:
+        await client.close()
+
+
+async def test_requests_in_flight_when_the_connection_is_lost(server: Server) -> None:
+    # The server is stopped (SIGSTOP) so that requests stay in flight, then killed. An update without an expected
+    # version may or may not have been applied, so it fails with CONNECTION_LOST; an update with one, and a create
+    # (deduplicated by its requestId), go out again on the next connection and succeed.
+    gate = asyncio.Event()
+
+    async def retry_wait(attempt: int, delay: float) -> None:
+        await gate.wait()
+
+    client = Client(lambda: server.url, server.token("alice"), retry_wait=retry_wait, request_timeout=30)
+    await client.connect()
+    try:
+        order = await client.create("order", {"productId": "P-lost", "quantity": 1, "totalAmount": 1})
+        server.freeze()
+        unsafe = asyncio.create_task(client.update("order", order.id, {"quantity": 2}))
+        safe = asyncio.create_task(client.update("order", order.id, {"productId": "P-safe"}, expected_version=1))
+        created = asyncio.create_task(client.create("order", {"productId": "P-later", "quantity": 1, "totalAmount": 1}))
+
+        async def in_flight() -> None:
+            while len(client._connection.pending) < 3:
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(in_flight(), 10)
+        server.kill()
+        with pytest.raises(TidingsError) as lost:
+            await asyncio.wait_for(unsafe, 10)
+        assert lost.value.code == "CONNECTION_LOST"
+
+        await asyncio.to_thread(server.restart)
+        gate.set()
+        updated = await asyncio.wait_for(safe, 15)
+        assert (updated.version, updated.data["productId"]) == (2, "P-safe")
+        later = await asyncio.wait_for(created, 15)
+        assert later.data["productId"] == "P-later"
+        # The stopped server never read the unsafe update, and nothing sent it again.
+        assert (await client.read("order", order.id)).data["quantity"] == 1
+        assert len((await client.list("order", filter={"productId": "P-later"})).items) == 1
+    finally:
+        await client.close()
