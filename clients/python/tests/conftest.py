@@ -1,6 +1,6 @@
 """Test support: the tidings binary as a server process on 127.0.0.1, tokens from `tidings token`, and waiting helpers.
 
-The binary is $TIDINGS_BINARY, by default <repo>/target/debug/tidings. The server is started as
+The binary is $TIDINGS_BINARY, by default <repo>/target/debug/tidings (or under $CARGO_TARGET_DIR). The server is started as
 tests/support/process.mjs starts it for the JavaScript tests: `tidings serve --listen 127.0.0.1:0 --data-dir DIR`,
 RUST_LOG=warn, settings as TIDINGS_* variables, and the bound address read from the first line of its output.
 """
@@ -35,7 +35,9 @@ _ADDRESS = re.compile(r"(ws://\S+/ws)")
 
 
 def binary() -> str:
-    path = os.environ.get("TIDINGS_BINARY") or str(ROOT / "target" / "debug" / "tidings")
+    # As tests/support/process.mjs does, a CARGO_TARGET_DIR (relative to the repository) moves the default.
+    target = ROOT / os.environ["CARGO_TARGET_DIR"] if os.environ.get("CARGO_TARGET_DIR") else ROOT / "target"
+    path = os.environ.get("TIDINGS_BINARY") or str(target / "debug" / "tidings")
     if not os.access(path, os.X_OK):
         pytest.fail(f"no tidings binary at {path}: build it (cargo build -p tidings) or set TIDINGS_BINARY")
     return path

@@ -14,7 +14,7 @@ from .connection import Connection
 from .models.server.delete import Payload as Deleted
 from .models.server.read import Resource, ResourceList
 from .protocol import TidingsError
-from .subscriptions import NOTIFICATIONS, Notification, Stream, Subscription, subscription_key
+from .subscriptions import NOTIFICATIONS, Event, Notification, Stream, Subscription, subscription_key
 
 State = Literal["idle", "connecting", "connected", "reconnecting", "closed"]
 
@@ -301,8 +301,6 @@ class Client:
         return self._subscriptions.get(topic) if topic else None
 
     def _on_event(self, payload: dict[str, Any]) -> None:
-        from .subscriptions import Event
-
         event = Event.model_validate(payload)
         sub = self._subscription_of(event.subscription_id, event.topic)
         if sub is None:

@@ -88,14 +88,19 @@ class Connection:
                 reader = await self._open()
             except Exception as error:
                 client.logger.warning("connection attempt %d failed: %s", attempt + 1, error)
+                if isinstance(error, Lost):
+                    # The socket closed during the handshake, as after `disconnect` 4503 (too many connections).
+                    error = TidingsError("CONNECTION_LOST", str(error), {"code": error.code, "reconnect": error.again})
                 if not first.done():
                     # The first attempt fails fast, so that a wrong address or token shows at once.
                     first.set_exception(error)
                     await self.shutdown(TidingsError("CLOSED", f"the first connection failed: {error}"))
                     return
-                final = isinstance(error, Lost) and not error.again
-                if final or (isinstance(error, TidingsError) and error.code in ("UNAUTHORIZED", "UNSUPPORTED_VERSION")):
-                    await self.shutdown(error if isinstance(error, TidingsError) else TidingsError("CLOSED", str(error)))
+                # A rejected token or version, and a close that says not to come back, end the client.
+                final = isinstance(error, TidingsError) and (
+                    error.code in ("UNAUTHORIZED", "UNSUPPORTED_VERSION") or error.details.get("reconnect") is False)
+                if final:
+                    await self.shutdown(error)  # type: ignore[arg-type]
                     return
                 attempt += 1
                 if not await self._wait(attempt):

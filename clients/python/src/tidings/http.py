@@ -106,7 +106,8 @@ class HttpClient:
             except httpx.TransportError as error:
                 if safe and attempt <= self.retries:
                     continue
-                raise TidingsError("UNAVAILABLE", f"{method} {path}: {error}") from error
+                # Like a WebSocket request in flight at a close, it may or may not have been applied.
+                raise TidingsError("CONNECTION_LOST", f"{method} {path}: {error}") from error
             self.last_status = response.status_code
             if response.status_code in RETRYABLE_STATUSES and safe and attempt <= self.retries:
                 retry_after = response.headers.get("retry-after", "")
