@@ -118,7 +118,7 @@ export type ErrorCode = string;
  */
 export type ActorKind = 'user' | 'system';
 /**
- * Why a resource left a query subscription: unmatched (a change made it stop matching) or deleted; later versions may add others.
+ * Why a resource left a subscription's view: unmatched (a change made it stop matching the query), deleted, or hidden (a change made the read rule hide it from the subscriber; the event carries no data); later versions may add others.
  */
 export type LeaveReason = string;
 /**
@@ -948,7 +948,7 @@ export interface ServerEvent {
      */
     occurredAt?: number | null;
     /**
-     * On a `_left` event (protocol 1.1): why the resource left the query.
+     * On a `_left` event (protocol 1.1): why the resource left the subscriber's view.
      */
     reason?: LeaveReason | null;
   };

@@ -49,20 +49,21 @@ pub struct Event {
         deserialize_with = "crate::fields::optional_safe_integer"
     )]
     pub occurred_at: Option<u64>,
-    /// On a `_left` event (protocol 1.1): why the resource left the query.
+    /// On a `_left` event (protocol 1.1): why the resource left the subscriber's view.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<LeaveReason>,
 }
 
-/// Why a resource left a query subscription's view. Later minor versions may add reasons (such as one for a
-/// resource that an access rule hides); a client reads those as [`LeaveReason::Other`] and drops the resource all
-/// the same.
+/// Why a resource left a subscription's view. Later minor versions may add reasons; a client reads those as
+/// [`LeaveReason::Other`] and drops the resource all the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaveReason {
     /// A change made it stop matching the query: `unmatched`.
     Unmatched,
     /// It was deleted: `deleted`.
     Deleted,
+    /// A change made the type's read rule hide it from the subscriber: `hidden`. The event carries no data.
+    Hidden,
     /// A reason this version does not know.
     Other,
 }
@@ -73,6 +74,7 @@ impl LeaveReason {
         match self {
             LeaveReason::Unmatched => "unmatched",
             LeaveReason::Deleted => "deleted",
+            LeaveReason::Hidden => "hidden",
             LeaveReason::Other => "other",
         }
     }
@@ -93,6 +95,7 @@ impl<'de> Deserialize<'de> for LeaveReason {
         Ok(match reason.as_ref() {
             "unmatched" => LeaveReason::Unmatched,
             "deleted" => LeaveReason::Deleted,
+            "hidden" => LeaveReason::Hidden,
             _ => LeaveReason::Other,
         })
     }
@@ -108,7 +111,7 @@ impl JsonSchema for LeaveReason {
         schemars::json_schema!({
             "type": "string",
             "pattern": "^[a-z_]{1,32}$",
-            "description": "Why a resource left a query subscription: unmatched (a change made it stop matching) or deleted; later versions may add others.",
+            "description": "Why a resource left a subscription's view: unmatched (a change made it stop matching the query), deleted, or hidden (a change made the read rule hide it from the subscriber; the event carries no data); later versions may add others.",
         })
     }
 }

@@ -13,7 +13,7 @@ use tidings_protocol::{
 };
 
 use crate::query::Change;
-use crate::storage::{EventRecord, NotificationRecord};
+use crate::storage::{EventKind, EventRecord, NotificationRecord};
 
 /// The `event` push of a stored event for one topic, whose `seq` is `seq` (the type's seq, or the version for a
 /// one-resource topic). The topic is also the subscription's id, which is what lets one encoding serve everyone.
@@ -24,11 +24,28 @@ pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<st
 /// The `event` push of a stored event through a query subscription on its type's topic: `subscription` is the
 /// query's id, the same for every subscriber to the query, and `change` what the event means to the query.
 pub fn encode_change(event: &EventRecord, subscription: &str, change: Change) -> Option<Arc<str>> {
-    let reason = match change {
-        Change::Left(reason) => Some(reason),
-        _ => None,
+    encode_seen(event, (&event.resource_type, subscription, event.seq), change, false)
+}
+
+/// The `event` push of a stored event as `change` says it appears to a subscriber (`query::judge`). Through a
+/// query (`plain` false) it is told as for the query; through a whole topic (`plain`), as the topic's own events:
+/// `_created`, `_updated` (also for a resource that came into sight), `_deleted`, and for a resource that a change
+/// hid from the subscriber, `_left` with reason `hidden`. A hidden resource's push carries no data: the
+/// subscriber may no longer read it.
+pub fn encode_seen(
+    event: &EventRecord,
+    (topic, subscription, seq): (&str, &str, u64),
+    change: Change,
+    plain: bool,
+) -> Option<Arc<str>> {
+    let (suffix, reason) = match (change, plain) {
+        (Change::Left(LeaveReason::Hidden), _) => ("left", Some(LeaveReason::Hidden)),
+        (Change::Left(_), true) => (EventKind::Deleted.as_str(), None),
+        (Change::Entered, true) => (EventKind::Updated.as_str(), None),
+        (Change::Left(reason), false) => ("left", Some(reason)),
+        (change, _) => (change.as_str(), None),
     };
-    encode_as(event, (&event.resource_type, subscription, event.seq), change.as_str(), reason)
+    encode_as(event, (topic, subscription, seq), suffix, reason)
 }
 
 fn encode_as(
@@ -37,9 +54,13 @@ fn encode_as(
     suffix: &str,
     reason: Option<LeaveReason>,
 ) -> Option<Arc<str>> {
+    let data = match reason {
+        Some(LeaveReason::Hidden) => serde_json::Map::new(),
+        _ => event.data.clone(),
+    };
     let payload = Event {
         event_type: Text::new(format!("{}_{suffix}", event.resource_type)).ok()?,
-        data: event.data.clone(),
+        data,
         topic: Some(Topic::new(topic).ok()?),
         subscription_id: Some(Text::new(subscription).ok()?),
         seq: Some(Seq::new(seq).ok()?),

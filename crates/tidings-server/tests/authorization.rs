@@ -3,21 +3,11 @@
 
 mod common;
 
-use common::{exchange, on_both_backends, TestServer};
+use common::{exchange, on_both_backends, outcome, TestServer};
 use serde_json::{json, Value};
 use tidings_client::Client;
 
 on_both_backends!(every_actor_gets_exactly_what_the_rules_allow);
-
-/// What a reply was: `ok`, or the error code.
-async fn outcome(client: &Client, ty: &str, payload: Value) -> String {
-    let (reply_type, reply) = exchange(client, ty, "m", payload).await;
-    if reply_type == "error" {
-        reply["code"].as_str().unwrap_or("?").to_owned()
-    } else {
-        "ok".to_owned()
-    }
-}
 
 async fn order(client: &Client) -> String {
     let data = json!({ "productId": "P", "quantity": 1, "totalAmount": 2 });

@@ -249,7 +249,7 @@ async fn a_reauthentication_ends_subscriptions_the_new_token_does_not_allow() {
         let mut ledger = tidings_server::config::default_types().remove(0);
         ledger.name = "ledger".to_owned();
         ledger.id_prefix = "LED".to_owned();
-        ledger.permissions.read = vec!["role:auditor".to_owned()];
+        ledger.permissions.read = vec![serde_json::json!("role:auditor")];
         c.resource_types.push(ledger);
     })
     .await;

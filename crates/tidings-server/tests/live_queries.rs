@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{call, exchange, next_push, on_both_backends, TestServer};
+use common::{call, exchange, expect, next_event, on_both_backends, seen, TestServer};
 use serde_json::{json, Value};
-use tidings_client::{Client, Pushes};
-use tidings_protocol::{Event, LeaveReason, ServerMessage};
+use tidings_client::Client;
+use tidings_protocol::LeaveReason;
 
 on_both_backends!(
     an_order_enters_and_leaves_a_query_and_others_are_never_heard_of,
@@ -37,27 +37,6 @@ async fn patch(client: &Client, id: &str, patch: Value) {
 
 async fn subscribe(client: &Client, payload: Value) -> Value {
     call(client, "subscribe", "s", payload).await
-}
-
-/// The next event; notifications (an owner hears of a status change) are not what these tests watch.
-async fn next_event(pushes: &mut Pushes) -> Event {
-    loop {
-        match next_push(pushes).await {
-            ServerMessage::Event(event) => return event,
-            ServerMessage::Notification(_) => continue,
-            other => panic!("expected an event, got {other:?}"),
-        }
-    }
-}
-
-/// The event's type, resource id and leave reason, for comparing a run of events at once.
-fn seen(event: &Event) -> (String, String, Option<LeaveReason>) {
-    let id = event.id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
-    (event.event_type.as_str().to_owned(), id, event.reason)
-}
-
-fn expect(event_type: &str, id: &str, reason: Option<LeaveReason>) -> (String, String, Option<LeaveReason>) {
-    (event_type.to_owned(), id.to_owned(), reason)
 }
 
 async fn an_order_enters_and_leaves_a_query_and_others_are_never_heard_of(server: TestServer) {

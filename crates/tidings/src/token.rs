@@ -21,6 +21,10 @@ pub struct Args {
     /// A role to grant, such as `admin`; repeat for several.
     #[arg(long = "role")]
     roles: Vec<String>,
+    /// A further claim, `NAME=VALUE`, such as `org=acme`; a VALUE that is JSON (`7`, `true`, `["a","b"]`) is
+    /// taken as JSON, anything else as a string. Repeat for several.
+    #[arg(long = "claim", value_parser = claim)]
+    claims: Vec<(String, serde_json::Value)>,
     /// How long the token is valid, such as `1h`, `30m` or `7d`.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     ttl: Duration,
@@ -59,8 +63,19 @@ pub fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
     let user = args.user.as_deref().unwrap_or_default();
     anyhow::ensure!(!user.is_empty() && user.chars().count() <= 256, "--user must be 1 to 256 characters");
     let auth = authenticator(&args.server)?;
-    println!("{}", auth.mint(user, &args.roles, args.ttl)?);
+    let claims = args.claims.iter().cloned().collect();
+    println!("{}", auth.mint_with(user, &args.roles, claims, args.ttl)?);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `NAME=VALUE` as a claim: VALUE as JSON when it is JSON, else as a string.
+fn claim(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, value) = text.split_once('=').ok_or("a claim is NAME=VALUE")?;
+    if name.is_empty() || ["sub", "exp", "iat", "roles"].contains(&name) {
+        return Err(format!("'{name}' cannot be set with --claim (use --user, --ttl or --role)"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::from(value));
+    Ok((name.to_owned(), value))
 }
 
 fn authenticator(server: &Server) -> anyhow::Result<Authenticator> {

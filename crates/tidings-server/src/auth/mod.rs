@@ -11,12 +11,14 @@ mod provider;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tidings_protocol::{now_ms, ErrorCode, ErrorPayload};
 
 use crate::config::{AuthConfig, ProviderConfig};
@@ -49,6 +51,20 @@ pub struct Identity {
     pub roles: Vec<String>,
     /// The token's `exp`, in Unix milliseconds.
     pub expires_at_ms: u64,
+    /// Every claim of the token, for access rules that name one (`auth.claims.org`).
+    pub claims: Arc<Map<String, Value>>,
+}
+
+impl Identity {
+    /// A user with roles and no other claims, whose token never expires: for tests and the server's own work.
+    pub fn of(user_id: &str, roles: &[&str]) -> Identity {
+        Identity {
+            user_id: user_id.to_owned(),
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            expires_at_ms: u64::MAX,
+            claims: Arc::default(),
+        }
+    }
 }
 
 /// Why a token was rejected: the `details.reason` of `auth_failed`.
@@ -242,13 +258,29 @@ impl Authenticator {
 
     /// Signs a token for `user` with `roles`, valid for `ttl`; only a server that holds an HS256 secret can.
     pub fn mint(&self, user: &str, roles: &[String], ttl: Duration) -> anyhow::Result<String> {
+        self.mint_with(user, roles, Map::new(), ttl)
+    }
+
+    /// Like [`Authenticator::mint`], with further claims (`org`, ...); `sub`, `exp`, `roles` and `iat` are the
+    /// arguments' and cannot be overridden.
+    pub fn mint_with(
+        &self,
+        user: &str,
+        roles: &[String],
+        extra: Map<String, Value>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
         let Some(key) = &self.encoding else {
             anyhow::bail!("this server verifies tokens with public keys; sign them with the matching private key");
         };
         let now = now_ms() / 1000;
         let claims =
             Claims { sub: user.to_owned(), exp: now + ttl.as_secs().max(1), roles: roles.to_vec(), iat: Some(now) };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)?)
+        let mut all = extra;
+        if let Value::Object(own) = serde_json::to_value(&claims)? {
+            all.extend(own);
+        }
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &all, key)?)
     }
 }
 

@@ -122,11 +122,11 @@ impl Provider {
                 ErrorKind::Json(e) if e.is_data() => Rejection::MissingClaim,
                 _ => Rejection::Malformed,
             })?;
-        self.identity(&data.claims)
+        self.identity(data.claims)
     }
 
     /// Whom verified claims name.
-    fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, Rejection> {
+    fn identity(&self, claims: Map<String, Value>) -> Result<Identity, Rejection> {
         let sub = claims.get("sub").and_then(Value::as_str).ok_or(Rejection::MissingClaim)?;
         // A user id is 1 to 256 characters with no control character: NUL cannot be stored by PostgreSQL, and a
         // newline or an escape would let a token write lines of its own into the server's log.
@@ -145,7 +145,7 @@ impl Provider {
         let expires_at_ms = exp.saturating_mul(1000).min(tidings_protocol::MAX_SAFE_INTEGER);
         // Roles are an array of strings, or one string; absent or null is none. Anything else is a claim of the
         // wrong shape, refused rather than read as fewer roles than the provider meant.
-        let roles = match claim_at(claims, &self.roles_claim) {
+        let roles = match claim_at(&claims, &self.roles_claim) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(one)) => vec![one.clone()],
             Some(Value::Array(items)) => items
@@ -155,7 +155,8 @@ impl Provider {
                 .ok_or(Rejection::MissingClaim)?,
             Some(_) => return Err(Rejection::MissingClaim),
         };
-        Ok(Identity { user_id: sub.to_owned(), roles, expires_at_ms })
+        let user_id = sub.to_owned();
+        Ok(Identity { user_id, roles, expires_at_ms, claims: std::sync::Arc::new(claims) })
     }
 }
 

@@ -383,25 +383,27 @@ pub struct ResourceTypeConfig {
     pub indexes: Vec<String>,
 }
 
-/// Who may do what, each a list of `authenticated`, `owner` or `role:NAME`; any one entry suffices.
+/// Who may do what, per operation a list of shorthands and rules; any one entry suffices, and an empty list
+/// allows nobody.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionsConfig {
-    /// Who may create.
-    pub create: Vec<String>,
-    /// Who may read (one resource, lists, subscriptions).
-    pub read: Vec<String>,
-    /// Who may update.
-    pub update: Vec<String>,
-    /// Who may delete.
-    pub delete: Vec<String>,
+    /// Who may create: each entry a shorthand (`authenticated`, `owner`, `role:NAME`) or a rule in the query
+    /// language over `auth` and `data` (docs/resource-types.md); any one that holds allows.
+    pub create: Vec<Value>,
+    /// Who may read (one resource, lists, subscriptions): shorthands or rules over `auth` and `resource`.
+    pub read: Vec<Value>,
+    /// Who may update: shorthands or rules over `auth`, `resource` and `data` (the fields the change sets).
+    pub update: Vec<Value>,
+    /// Who may delete: shorthands or rules over `auth` and `resource`.
+    pub delete: Vec<Value>,
 }
 
 impl Default for PermissionsConfig {
     fn default() -> Self {
-        let owner_or_admin = vec!["owner".to_owned(), "role:admin".to_owned()];
+        let owner_or_admin = vec![Value::from("owner"), Value::from("role:admin")];
         PermissionsConfig {
-            create: vec!["authenticated".to_owned()],
+            create: vec![Value::from("authenticated")],
             read: owner_or_admin.clone(),
             update: owner_or_admin.clone(),
             delete: owner_or_admin,

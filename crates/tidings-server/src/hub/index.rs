@@ -1,7 +1,9 @@
-//! The subscriber index: topic and owner to mailboxes, so an event finds its subscribers without a scan.
+//! The subscriber index: topic, owner and audience to mailboxes, so an event finds its subscribers without a scan.
 //!
 //! A type topic's subscribers are kept in groups by subscription id: the plain topic is one group, and each
 //! distinct query on the type another, so that the fan-out evaluates a query once for everyone who follows it.
+//! Within a group, the subscribers whose read rule depends on the data are kept by what they may see (an
+//! audience), so that a rule too is evaluated once per event for everyone who sees the same.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,13 +32,37 @@ impl Follow {
     }
 }
 
-/// How much of a type topic a subscription reaches, decided by the type's read rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How much of a type a subscription reaches: the type's read rule, specialized for its subscriber
+/// (`resources/access.rs`).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Scope {
     /// Every event of the type.
     All,
     /// Events of this user's resources only.
     Own(String),
+    /// Events of the resources this matches, before or after their change: the subscriber hears a resource
+    /// enter their sight and leave it.
+    Where(Arc<Condition>),
+}
+
+/// The subscribers of one subscription id who see the same part of the type (the same [`Scope::Where`]), so that
+/// the rule is evaluated once per event for them all, as a query is.
+#[derive(Debug)]
+pub struct Audience {
+    /// What they may see.
+    pub condition: Arc<Condition>,
+    /// Their mailboxes.
+    pub mailboxes: Vec<Mailbox>,
+}
+
+/// A subscriber of a one-resource topic, and what the read rule lets them see of it when that depends on its
+/// data (`None` when it does not: their right was checked when they subscribed, and an owner never changes).
+#[derive(Clone, Debug)]
+pub struct Watcher {
+    /// Their mailbox.
+    pub mailbox: Mailbox,
+    /// What they may see.
+    pub visible: Option<Arc<Condition>>,
 }
 
 /// The subscribers of a type topic that share one subscription id.
@@ -46,6 +72,8 @@ pub struct Group {
     pub condition: Option<Arc<Condition>>,
     all: Vec<Mailbox>,
     owners: HashMap<String, Vec<Mailbox>>,
+    /// By the condition's debug form, which is the same for equal conditions.
+    audiences: HashMap<String, Audience>,
 }
 
 impl Group {
@@ -55,8 +83,14 @@ impl Group {
         self.all.iter().chain(own)
     }
 
+    /// The subscribers who see a part of the type that a rule decides, by what they see.
+    pub fn audiences(&self) -> impl Iterator<Item = &Audience> {
+        self.audiences.values()
+    }
+
     fn mailboxes(&self) -> impl Iterator<Item = &Mailbox> {
-        self.all.iter().chain(self.owners.values().flatten())
+        let audiences = self.audiences.values().flat_map(|audience| &audience.mailboxes);
+        self.all.iter().chain(self.owners.values().flatten()).chain(audiences)
     }
 
     fn remove(&mut self, connection: u64) -> usize {
@@ -65,11 +99,15 @@ impl Group {
             removed += retain_others(list, connection);
         }
         self.owners.retain(|_, list| !list.is_empty());
+        for audience in self.audiences.values_mut() {
+            removed += retain_others(&mut audience.mailboxes, connection);
+        }
+        self.audiences.retain(|_, audience| !audience.mailboxes.is_empty());
         removed
     }
 
     fn is_empty(&self) -> bool {
-        self.all.is_empty() && self.owners.is_empty()
+        self.all.is_empty() && self.owners.is_empty() && self.audiences.is_empty()
     }
 }
 
@@ -77,7 +115,7 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct Index {
     types: HashMap<String, HashMap<Arc<str>, Group>>,
-    resources: HashMap<(String, String), Vec<Mailbox>>,
+    resources: HashMap<(String, String), Vec<Watcher>>,
     users: HashMap<String, Vec<Mailbox>>,
     count: usize,
 }
@@ -94,9 +132,24 @@ impl Index {
                 match scope {
                     Scope::All => &mut group.all,
                     Scope::Own(owner) => group.owners.entry(owner).or_default(),
+                    Scope::Where(condition) => {
+                        let key = format!("{condition:?}");
+                        let audience =
+                            group.audiences.entry(key).or_insert_with(|| Audience { condition, mailboxes: Vec::new() });
+                        &mut audience.mailboxes
+                    }
                 }
             }
-            TopicKind::Resource(ty, id) => self.resources.entry((ty.to_owned(), id.to_owned())).or_default(),
+            TopicKind::Resource(ty, id) => {
+                let visible = match scope {
+                    Scope::Where(condition) => Some(condition),
+                    Scope::All | Scope::Own(_) => None,
+                };
+                let watchers = self.resources.entry((ty.to_owned(), id.to_owned())).or_default();
+                watchers.push(Watcher { mailbox: mailbox.clone(), visible });
+                self.count += 1;
+                return;
+            }
             TopicKind::Notifications => return,
         };
         list.push(mailbox.clone());
@@ -120,7 +173,7 @@ impl Index {
             }
             TopicKind::Resource(ty, id) => {
                 let key = (ty.to_owned(), id.to_owned());
-                let removed = self.resources.get_mut(&key).map_or(0, |list| retain_others(list, connection));
+                let removed = self.resources.get_mut(&key).map_or(0, |list| retain_watchers(list, connection));
                 if self.resources.get(&key).is_some_and(Vec::is_empty) {
                     self.resources.remove(&key);
                 }
@@ -142,8 +195,9 @@ impl Index {
         }
         self.types.retain(|_, groups| !groups.is_empty());
         for list in self.resources.values_mut() {
-            removed += retain_others(list, connection);
+            removed += retain_watchers(list, connection);
         }
+        self.resources.retain(|_, list| !list.is_empty());
         for list in self.users.values_mut() {
             retain_others(list, connection);
         }
@@ -155,10 +209,10 @@ impl Index {
         self.types.get(resource_type).into_iter().flatten()
     }
 
-    /// The mailboxes of a one-resource topic.
-    pub fn resource_subscribers<'a>(&'a self, resource_type: &str, id: &str) -> impl Iterator<Item = &'a Mailbox> {
+    /// The subscribers of a one-resource topic.
+    pub fn resource_subscribers(&self, resource_type: &str, id: &str) -> &[Watcher] {
         let key = (resource_type.to_owned(), id.to_owned());
-        self.resources.get(&key).map(Vec::as_slice).unwrap_or_default().iter()
+        self.resources.get(&key).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Every subscription to a type's topic (queries included) and to its resources' topics, as (subscription id,
@@ -169,10 +223,10 @@ impl Index {
         for (id, group) in self.type_groups(resource_type) {
             found.extend(group.mailboxes().map(|mailbox| (Arc::clone(id), mailbox.clone())));
         }
-        for ((ty, id), mailboxes) in &self.resources {
+        for ((ty, id), watchers) in &self.resources {
             if ty == resource_type {
                 let topic: Arc<str> = Arc::from(format!("{ty}:{id}"));
-                found.extend(mailboxes.iter().map(|mailbox| (Arc::clone(&topic), mailbox.clone())));
+                found.extend(watchers.iter().map(|watcher| (Arc::clone(&topic), watcher.mailbox.clone())));
             }
         }
         found
@@ -202,6 +256,12 @@ impl Index {
     pub fn len(&self) -> usize {
         self.count
     }
+}
+
+fn retain_watchers(list: &mut Vec<Watcher>, connection: u64) -> usize {
+    let before = list.len();
+    list.retain(|w| w.mailbox.connection != connection);
+    before - list.len()
 }
 
 fn retain_others(list: &mut Vec<Mailbox>, connection: u64) -> usize {

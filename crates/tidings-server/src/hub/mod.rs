@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::push::{encode_change, encode_event};
+use crate::push::{encode_change, encode_event, encode_seen};
+use crate::query::{judge, Change};
 use crate::storage::{EventKind, EventRecord};
-use index::Index;
 pub use index::{Follow, Scope};
+use index::{Index, Watcher};
 
 /// What a mailbox carries to its session: one encoded push.
 #[derive(Clone, Debug)]
@@ -301,34 +302,45 @@ impl Hub {
     }
 }
 
-/// Encodes an event once per subscription id and offers it to every mailbox that may see it. A query is
-/// evaluated only when someone who may see the event follows it.
+/// Encodes an event once per subscription id (and audience) and offers it to every mailbox that may see it. A
+/// query or a rule is evaluated only when someone who may see the event follows it.
 fn fan_out(index: &mut Index, event: &EventRecord) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
     for (id, group) in index.type_groups(&event.resource_type) {
         let mut subscribers = group.subscribers(&event.owner_id).peekable();
-        if subscribers.peek().is_none() {
-            continue;
+        if subscribers.peek().is_some() {
+            let text = match &group.condition {
+                None => encode_event(event, id, event.seq),
+                Some(condition) => condition.change(event).and_then(|change| encode_change(event, id, change)),
+            };
+            if let Some(text) = text {
+                offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
+            }
         }
-        let text = match &group.condition {
-            None => encode_event(event, id, event.seq),
-            Some(condition) => match condition.change(event) {
-                Some(change) => encode_change(event, id, change),
-                None => continue,
-            },
-        };
-        if let Some(text) = text {
-            offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
+        for audience in group.audiences() {
+            let Some(change) = judge(event, group.condition.as_deref(), Some(&audience.condition)) else { continue };
+            let plain = group.condition.is_none();
+            if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain) {
+                offer_all(audience.mailboxes.iter(), (id, event.seq, false), &text, &mut slow);
+            }
         }
     }
-    {
-        let mut subscribers = index.resource_subscribers(&event.resource_type, &event.id).peekable();
-        if subscribers.peek().is_some() {
-            let topic: Arc<str> = Arc::from(format!("{}:{}", event.resource_type, event.id));
+    let watchers = index.resource_subscribers(&event.resource_type, &event.id);
+    if !watchers.is_empty() {
+        let topic: Arc<str> = Arc::from(format!("{}:{}", event.resource_type, event.id));
+        let (plain, ruled): (Vec<&Watcher>, Vec<&Watcher>) = watchers.iter().partition(|w| w.visible.is_none());
+        if !plain.is_empty() {
             if let Some(text) = encode_event(event, &topic, event.version) {
                 let ends = event.kind == EventKind::Deleted;
-                offer_all(subscribers, (&topic, event.version, ends), &text, &mut slow);
+                offer_all(plain.iter().map(|w| &w.mailbox), (&topic, event.version, ends), &text, &mut slow);
+            }
+        }
+        for watcher in ruled {
+            let Some(change) = judge(event, None, watcher.visible.as_deref()) else { continue };
+            let ends = matches!(change, Change::Left(_));
+            if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true) {
+                offer_all(std::iter::once(&watcher.mailbox), (&topic, event.version, ends), &text, &mut slow);
             }
         }
     }

@@ -40,6 +40,11 @@ impl Condition {
     /// that matches after is then delivered as `_updated` (a client upserts either way), and one that does not as
     /// `_left` (a client drops what it does not hold), so that a view is never left stale.
     pub fn change(&self, event: &EventRecord) -> Option<Change> {
+        judge(event, Some(self), None)
+    }
+
+    /// Whether the resource matched before the event (`None`: the event cannot say) and matches after it.
+    fn sides(&self, event: &EventRecord) -> (Option<bool>, bool) {
         let before = match (&event.kind, &event.previous) {
             (EventKind::Created, _) => Some(false),
             (_, Some(previous)) => Some(self.matches(&Subject {
@@ -52,9 +57,6 @@ impl Condition {
             })),
             (_, None) => None,
         };
-        if event.kind == EventKind::Deleted {
-            return (before != Some(false)).then_some(Change::Left(LeaveReason::Deleted));
-        }
         // The resource after the change, as storage wrote it: an update keeps `createdAt` and moves `updatedAt`
         // to the commit time (never backwards).
         let (created_at, updated_at) = match &event.previous {
@@ -69,13 +71,39 @@ impl Condition {
             updated_at,
             data: &event.data,
         });
-        match (event.kind, before, after) {
-            (EventKind::Created, _, true) => Some(Change::Created),
-            (_, Some(true) | None, true) => Some(Change::Updated),
-            (_, Some(false), true) => Some(Change::Entered),
-            (_, Some(true) | None, false) => Some(Change::Left(LeaveReason::Unmatched)),
-            (_, Some(false), false) => None,
-        }
+        (before, after)
+    }
+}
+
+/// What `event` means to a subscription that follows `query` (or, without one, the whole topic) for a subscriber
+/// who sees what `visible` matches (or, without one, everything the subscription reaches); `None` when it does
+/// not concern them. A resource that a change hides from the subscriber leaves with [`LeaveReason::Hidden`],
+/// whether or not it still matches the query, so that the leave tells nothing of what the subscriber may not see.
+/// A resource the event cannot say was visible before (logged before Tidings kept it) is not announced as
+/// hidden: a leave would tell that it exists.
+pub fn judge(event: &EventRecord, query: Option<&Condition>, visible: Option<&Condition>) -> Option<Change> {
+    let whole = (Some(event.kind != EventKind::Created), true);
+    let (query_before, query_after) = query.map_or(whole, |query| query.sides(event));
+    let (seen_before, seen_after) = visible.map_or(whole, |visible| visible.sides(event));
+    let before = match (query_before, seen_before) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    };
+    if event.kind == EventKind::Deleted {
+        // A deletion's data is the resource as it was: whether it was visible is known.
+        let was_seen = visible.is_none_or(|visible| visible.sides(event).1);
+        return (before != Some(false) && was_seen).then_some(Change::Left(LeaveReason::Deleted));
+    }
+    let after = query_after && seen_after;
+    match (event.kind, before, after) {
+        (EventKind::Created, _, true) => Some(Change::Created),
+        (_, Some(true) | None, true) => Some(Change::Updated),
+        (_, Some(false), true) => Some(Change::Entered),
+        (_, Some(true), false) if !seen_after => Some(Change::Left(LeaveReason::Hidden)),
+        (_, None, false) if !seen_after => None,
+        (_, Some(true) | None, false) => Some(Change::Left(LeaveReason::Unmatched)),
+        (_, Some(false), false) => None,
     }
 }
 
@@ -130,6 +158,32 @@ mod tests {
         for (event, expected) in cases {
             assert_eq!(query.change(&event), expected, "{:?} from {:?}", event.kind, event.previous);
         }
+    }
+
+    #[test]
+    fn a_resource_a_rule_hides_leaves_as_hidden_and_one_it_shows_enters() {
+        // The subscriber sees pending orders (their rule); they follow the whole topic, or a query on `version`.
+        let visible = pending();
+        let whole = None;
+        let cases = [
+            (event(EventKind::Updated, "shipped", Some("pending")), Some(Change::Left(LeaveReason::Hidden))),
+            (event(EventKind::Updated, "pending", Some("shipped")), Some(Change::Entered)),
+            (event(EventKind::Updated, "shipped", Some("draft")), None),
+            (event(EventKind::Created, "shipped", None), None),
+            (event(EventKind::Deleted, "shipped", Some("shipped")), None),
+            (event(EventKind::Deleted, "pending", Some("pending")), Some(Change::Left(LeaveReason::Deleted))),
+            // Logged without the resource before: a leave would tell that it exists.
+            (event(EventKind::Updated, "shipped", None), None),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(judge(&event, whole, Some(&visible)), expected, "{:?} from {:?}", event.kind, event.previous);
+        }
+        // Hidden wins over unmatched: the leave tells nothing of the data the subscriber may no longer see.
+        let query = Condition::Test(Field::Version, Test::Compare(super::super::Ordering::Less, Operand::Number(4.0)));
+        let hidden = event(EventKind::Updated, "shipped", Some("pending"));
+        assert_eq!(judge(&hidden, Some(&query), Some(&visible)), Some(Change::Left(LeaveReason::Hidden)));
+        let unmatched = event(EventKind::Updated, "pending", Some("pending"));
+        assert_eq!(judge(&unmatched, Some(&query), Some(&visible)), Some(Change::Left(LeaveReason::Unmatched)));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 mod change;
 mod eval;
 
-pub use change::Change;
+pub use change::{judge, Change};
 pub use eval::Subject;
 
 use serde_json::Value;
@@ -137,7 +137,7 @@ fn resolve(query: &Query, schema: &Value, pointer: &str, errors: &mut Vec<FieldE
             or.iter().enumerate().map(|(n, q)| resolve(q, schema, &format!("{pointer}/or/{n}"), errors)).collect(),
         ),
         Query::Not(Not { not }) => Condition::Not(Box::new(resolve(not, schema, &format!("{pointer}/not"), errors))),
-        Query::Term(term) => match term_condition(term, schema, pointer) {
+        Query::Term(term) => match resolve_term(term, schema, pointer) {
             Ok(condition) => condition,
             Err(error) => {
                 errors.push(error);
@@ -147,7 +147,8 @@ fn resolve(query: &Query, schema: &Value, pointer: &str, errors: &mut Vec<FieldE
     }
 }
 
-fn term_condition(term: &Term, schema: &Value, pointer: &str) -> Result<Condition, FieldError> {
+/// One term resolved against a type's schema (also how access rules resolve theirs, `resources/access.rs`).
+pub(crate) fn resolve_term(term: &Term, schema: &Value, pointer: &str) -> Result<Condition, FieldError> {
     let Some((op, value)) = term.operator() else {
         return Err(FieldError::new(pointer, "must have a field and exactly one operator"));
     };

@@ -3,11 +3,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tidings_protocol::{ResourceType, Topic};
 
-use super::access::{Rule, Rules};
+use super::access::{compile as compile_rule, Operation, Rule};
+use crate::auth::Identity;
 use crate::config::ResourceTypeConfig;
+use crate::hub::Scope;
+use crate::query::Subject;
+use crate::storage::Record;
 
 /// A resource type ready to serve: its config, compiled schema and parsed rules.
 #[derive(Debug)]
@@ -16,8 +20,21 @@ pub struct ResourceTypeDef {
     pub config: ResourceTypeConfig,
     /// The compiled schema of `data`.
     pub validator: jsonschema::Validator,
-    /// The parsed permissions.
+    /// The compiled permissions.
     pub rules: Rules,
+}
+
+/// The compiled permissions of a type, one rule per operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// Who may create.
+    pub create: Rule,
+    /// Who may read, list and subscribe, and what they see.
+    pub read: Rule,
+    /// Who may update.
+    pub update: Rule,
+    /// Who may delete.
+    pub delete: Rule,
 }
 
 impl ResourceTypeDef {
@@ -34,6 +51,29 @@ impl ResourceTypeDef {
     /// Whether `field` is a top-level property of the schema (the fields lists may filter and order by).
     pub fn declares(&self, field: &str) -> bool {
         self.config.schema.get("properties").and_then(|p| p.get(field)).is_some()
+    }
+
+    /// What `who` may see of the type by its read rule; `None` for nothing.
+    pub fn scope(&self, who: &Identity) -> Option<Scope> {
+        self.rules.read.scope(who, &self.config.schema)
+    }
+
+    /// Whether the rule of `operation` lets `who` act on `record` (none for a create) with `incoming` data (the
+    /// data of a create, the changed fields of an update).
+    pub fn allows(
+        &self,
+        operation: Operation,
+        who: &Identity,
+        record: Option<&Record>,
+        incoming: Option<&Map<String, Value>>,
+    ) -> bool {
+        let rule = match operation {
+            Operation::Create => &self.rules.create,
+            Operation::Read => &self.rules.read,
+            Operation::Update => &self.rules.update,
+            Operation::Delete => &self.rules.delete,
+        };
+        rule.allows(who, record.map(Subject::of), incoming, &self.config.schema)
     }
 
     /// The JSON type the schema gives a top-level field (`string`, `number`, ...), if it gives one.
@@ -108,27 +148,15 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
         let has_default = properties.and_then(|p| p.get(field)).and_then(|f| f.get("default")).is_some();
         anyhow::ensure!(has_default, "server_set field '{field}' needs a default in the schema");
     }
+    let permissions = &config.permissions;
+    let schema = &config.schema;
     let rules = Rules {
-        create: parse_rules(&config.permissions.create)?,
-        read: parse_rules(&config.permissions.read)?,
-        update: parse_rules(&config.permissions.update)?,
-        delete: parse_rules(&config.permissions.delete)?,
+        create: compile_rule(&permissions.create, Operation::Create, schema, "permissions.create")?,
+        read: compile_rule(&permissions.read, Operation::Read, schema, "permissions.read")?,
+        update: compile_rule(&permissions.update, Operation::Update, schema, "permissions.update")?,
+        delete: compile_rule(&permissions.delete, Operation::Delete, schema, "permissions.delete")?,
     };
     Ok(ResourceTypeDef { config: config.clone(), validator, rules })
-}
-
-fn parse_rules(entries: &[String]) -> anyhow::Result<Vec<Rule>> {
-    entries
-        .iter()
-        .map(|entry| match entry.as_str() {
-            "authenticated" => Ok(Rule::Authenticated),
-            "owner" => Ok(Rule::Owner),
-            other => match other.strip_prefix("role:") {
-                Some(role) if !role.is_empty() => Ok(Rule::Role(role.to_owned())),
-                _ => anyhow::bail!("permission '{other}' must be authenticated, owner or role:NAME"),
-            },
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -153,7 +181,7 @@ mod tests {
         bad[0].field_roles.insert("colour".to_owned(), vec!["admin".to_owned()]);
         assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("colour"));
         let mut bad = default_types();
-        bad[0].permissions.read = vec!["everyone".to_owned()];
+        bad[0].permissions.read = vec![json!("everyone")];
         assert!(ResourceTypes::compile(&bad).expect_err("refused").to_string().contains("everyone"));
         let mut bad = default_types();
         bad[0].indexes = vec!["customer.city".to_owned()];

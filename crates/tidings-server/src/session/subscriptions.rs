@@ -88,7 +88,8 @@ impl<O: Outbound> Session<O> {
                     return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await
                 }
             },
-            EventTopic::Resource(..) => None,
+            // A resource the user may not read does not exist for them: opening it below answers NOT_FOUND.
+            EventTopic::Resource(name, _) => self.shared.resources.scope_for(&identity, name).ok(),
         };
         self.shared.hub.subscribe(&follow, &self.mailbox, scope.clone().unwrap_or(Scope::All));
         let opened = match self.shared.resources.open_subscription(&identity, followed).await {
@@ -202,7 +203,7 @@ impl<O: Outbound> Session<O> {
             }
         }
         if deleted {
-            let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted"));
+            let error = ErrorPayload::new(ErrorCode::NotFound, format!("{topic} was deleted or hidden from you"));
             return self.end_subscription(&key, error).await;
         }
         Flow::Continue
@@ -270,7 +271,10 @@ impl<O: Outbound> Session<O> {
         if delivery.seq <= subscription.last_seq {
             if delivery.ends {
                 // The replay already sent the deletion; the subscription still has to end.
-                let error = ErrorPayload::new(ErrorCode::NotFound, format!("{} was deleted", subscription.topic()));
+                let error = ErrorPayload::new(
+                    ErrorCode::NotFound,
+                    format!("{} was deleted or hidden from you", subscription.topic()),
+                );
                 return self.end_subscription(&delivery.topic, error).await;
             }
             return Flow::Continue;
@@ -280,7 +284,10 @@ impl<O: Outbound> Session<O> {
             return Flow::Stop;
         }
         if delivery.ends {
-            let error = ErrorPayload::new(ErrorCode::NotFound, format!("{} was deleted", subscription.topic()));
+            let error = ErrorPayload::new(
+                ErrorCode::NotFound,
+                format!("{} was deleted or hidden from you", subscription.topic()),
+            );
             return self.end_subscription(&delivery.topic, error).await;
         }
         Flow::Continue
@@ -297,8 +304,12 @@ impl<O: Outbound> Session<O> {
             // Decided by the rules alone: a storage hiccup must not end a subscription as FORBIDDEN.
             let still = match (topic.kind(), &subscription.owner) {
                 (TopicKind::Notifications, _) => Some(None),
-                (TopicKind::Resource(name, _), Some(owner)) => {
-                    self.shared.resources.may_read(&identity, name, owner).then_some(None)
+                (TopicKind::Resource(name, id), Some(owner)) => {
+                    let resources = &self.shared.resources;
+                    match resources.may_read(&identity, name, id, owner).await {
+                        true => resources.scope_for(&identity, name).ok().map(Some),
+                        false => None,
+                    }
                 }
                 (TopicKind::ResourceType(name), _) => self.shared.resources.scope_for(&identity, name).ok().map(Some),
                 _ => None,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod footprint;
+pub mod jwks;
 pub mod postgres;
 pub mod raw;
 pub mod redis;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tidings_client::{Client, Push, Pushes};
-use tidings_protocol::{Disconnect, ServerMessage};
+use tidings_protocol::{Disconnect, Event, LeaveReason, ServerMessage};
 use tidings_server::{Authenticator, Config, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -83,9 +84,18 @@ impl TestServer {
 
     /// Like `start`, on a fresh PostgreSQL database of its own; `None` when PostgreSQL tests are skipped.
     pub async fn start_on_postgres(test: &str) -> Option<TestServer> {
+        Self::start_on_postgres_with(test, |_| {}).await
+    }
+
+    /// Like `start_on_postgres`, after `adjust` has changed the config.
+    pub async fn start_on_postgres_with(test: &str, adjust: impl FnOnce(&mut Config)) -> Option<TestServer> {
         let database = TestDatabase::create(test).await?;
         let url = database.url.clone();
-        let mut server = Self::start_with(|config| config.storage.url = Some(url)).await;
+        let mut server = Self::start_with(|config| {
+            adjust(config);
+            config.storage.url = Some(url);
+        })
+        .await;
         server.database = Some(database);
         Some(server)
     }
@@ -110,6 +120,13 @@ impl TestServer {
     pub fn token_for(&self, user: &str, roles: &[&str], ttl: Duration) -> String {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         self.auth.mint(user, &roles, ttl).expect("mint")
+    }
+
+    /// A token for `user` with `roles` and further `claims` (an object), valid for an hour.
+    pub fn token_with(&self, user: &str, roles: &[&str], claims: serde_json::Value) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        self.auth.mint_with(user, &roles, claims, Duration::from_secs(3600)).expect("mint")
     }
 
     /// A token for `user` valid for an hour.
@@ -249,3 +266,58 @@ macro_rules! on_both_backends {
 }
 #[allow(unused_imports)]
 pub(crate) use on_both_backends;
+
+/// Like `on_both_backends!`, with servers whose config `$adjust` (a `fn(&mut Config)`) changed first.
+#[allow(unused_macros)]
+macro_rules! on_both_backends_with {
+    ($adjust:path; $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::TestServer::start_with($adjust).await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let server = $crate::common::TestServer::start_on_postgres_with(stringify!($name), $adjust).await;
+                if let Some(server) = server {
+                    super::$name(server).await;
+                }
+            }
+        }
+    )+};
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends_with;
+
+/// What a request came to: `ok`, or the error's code.
+pub async fn outcome(client: &Client, ty: &str, payload: serde_json::Value) -> String {
+    let (reply_type, reply) = exchange(client, ty, "o", payload).await;
+    if reply_type == "error" {
+        reply["code"].as_str().unwrap_or("?").to_owned()
+    } else {
+        "ok".to_owned()
+    }
+}
+
+/// The next event pushed; notifications (an owner hears of a status change) are passed over.
+pub async fn next_event(pushes: &mut Pushes) -> Event {
+    loop {
+        match next_push(pushes).await {
+            ServerMessage::Event(event) => return event,
+            ServerMessage::Notification(_) => continue,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+}
+
+/// An event's type, resource id and leave reason, for comparing a run of events at once (with [`expect`]).
+pub fn seen(event: &Event) -> (String, String, Option<LeaveReason>) {
+    let id = event.id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
+    (event.event_type.as_str().to_owned(), id, event.reason)
+}
+
+/// What [`seen`] should say.
+pub fn expect(event_type: &str, id: &str, reason: Option<LeaveReason>) -> (String, String, Option<LeaveReason>) {
+    (event_type.to_owned(), id.to_owned(), reason)
+}

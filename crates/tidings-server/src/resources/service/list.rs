@@ -8,7 +8,8 @@ use tidings_protocol::{ErrorPayload, FieldError, Order, Read, Resource, Resource
 use super::{resource, Resources};
 use crate::auth::Identity;
 use crate::errors::{forbidden, invalid_params, storage_error};
-use crate::resources::access::{reach, Reach};
+use crate::hub::Scope;
+use crate::query::Condition;
 use crate::resources::data::fingerprint;
 use crate::storage::{ListQuery, Listed, OrderKey, Sort};
 
@@ -59,10 +60,12 @@ impl Resources {
     /// Checks a list read and says how storage runs it.
     fn plan(&self, who: &Identity, read: &Read) -> Result<Plan, ErrorPayload> {
         let def = self.type_of(read.resource_type.as_str())?;
-        let owner = match reach(&def.rules.read, who) {
-            Reach::All => None,
-            Reach::Own => Some(who.user_id.clone()),
-            Reach::Nothing => return Err(forbidden(format!("you may not list {}", def.name()))),
+        // What the read rule lets this user see becomes part of the SQL, so that pages stay full.
+        let (owner, visible) = match def.scope(who) {
+            Some(Scope::All) => (None, None),
+            Some(Scope::Own(owner)) => (Some(owner), None),
+            Some(Scope::Where(condition)) => (None, Some(condition)),
+            None => return Err(forbidden(format!("you may not list {}", def.name()))),
         };
         let mut errors = Vec::new();
         let mut filter = Vec::new();
@@ -137,6 +140,15 @@ impl Resources {
         if let Some(query) = &read.query {
             listed_by.insert("query".to_owned(), json!(query));
         }
+        // A cursor is good only for the same sight: a page of one organization does not continue another's.
+        if let Some(visible) = &visible {
+            listed_by.insert("visible".to_owned(), json!(format!("{visible:?}")));
+        }
+        let condition = match (condition, visible) {
+            (Some(condition), Some(visible)) => Some(Condition::All(vec![condition, (*visible).clone()])),
+            (None, Some(visible)) => Some((*visible).clone()),
+            (condition, None) => condition,
+        };
         let query_id = fingerprint(def.name(), &listed_by);
         let after = match &read.cursor {
             None => None,

@@ -13,7 +13,7 @@ use tidings_protocol::{
     Create, Delete, Deleted, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Resource, Text, Update, Version,
 };
 
-use super::access::{allows, has_any_role, reach, Reach};
+use super::access::{has_any_role, Operation};
 use super::data::{apply_defaults, fingerprint, merge, validate};
 use super::types::{ResourceTypeDef, ResourceTypes};
 mod list;
@@ -88,7 +88,8 @@ impl Resources {
         create: Create,
     ) -> Result<Created, ErrorPayload> {
         let def = self.type_of(create.resource_type.as_str())?;
-        if reach(&def.rules.create, who) == Reach::Nothing {
+        // The rule sees the data as sent, before defaults: what the user asks to write.
+        if !def.allows(Operation::Create, who, None, Some(&create.data)) {
             return Err(forbidden(format!("you may not create {}", def.name())));
         }
         let key = request_id.map(|request_id| IdempotencyKey {
@@ -140,7 +141,7 @@ impl Resources {
         let def = self.type_of(resource_type)?;
         let record = self.storage.get(def.name(), id).await.map_err(|e| storage_error(e, def.name(), Some(id)))?;
         match record {
-            Some(record) if allows(&def.rules.read, who, &record.owner_id) => resource(record),
+            Some(record) if def.allows(Operation::Read, who, Some(&record), None) => resource(record),
             _ => Err(not_found(def.name(), id)),
         }
     }
@@ -172,14 +173,20 @@ impl Resources {
         let notify_on = def.config.notify_owner_on.clone();
         let check = Box::new(move |current: &Record| {
             let who = &who_owned;
-            if !allows(&def.rules.read, who, &current.owner_id) {
+            if !def.allows(Operation::Read, who, Some(current), None) {
                 return Err(not_found(def.name(), &current.id));
-            }
-            if !allows(&def.rules.update, who, &current.owner_id) {
-                return Err(forbidden(format!("you may not change this {}", def.name())));
             }
             check_version(expected, current)?;
             let data = merge(&current.data, &patch);
+            // The update rule sees the fields the patch changes, with their new values (null when removed).
+            let changed: Map<String, Value> = patch
+                .keys()
+                .filter(|field| data.get(*field) != current.data.get(*field))
+                .map(|field| (field.clone(), data.get(field).cloned().unwrap_or(Value::Null)))
+                .collect();
+            if !def.allows(Operation::Update, who, Some(current), Some(&changed)) {
+                return Err(forbidden(format!("you may not make this change to this {}", def.name())));
+            }
             if data == current.data {
                 return Ok(None);
             }
@@ -245,10 +252,10 @@ impl Resources {
         let who_owned = who.clone();
         let expected = delete.expected_version;
         let check = Box::new(move |current: &Record| {
-            if !allows(&def.rules.read, &who_owned, &current.owner_id) {
+            if !def.allows(Operation::Read, &who_owned, Some(current), None) {
                 return Err(not_found(def.name(), &current.id));
             }
-            if !allows(&def.rules.delete, &who_owned, &current.owner_id) {
+            if !def.allows(Operation::Delete, &who_owned, Some(current), None) {
                 return Err(forbidden(format!("you may not delete this {}", def.name())));
             }
             check_version(expected, current)

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 use tidings_protocol::{ErrorPayload, Query, Topic, TopicKind};
 
-use super::{allows, reach, Reach, Resources};
+use super::{Operation, Resources};
 use crate::auth::Identity;
 use crate::errors::{forbidden, invalid_params, not_found, storage_error};
 use crate::hub::{Follow, Scope};
-use crate::push::{encode_change, encode_event};
+use crate::push::{encode_change, encode_event, encode_seen};
+use crate::query::judge;
 use crate::resources::data::fingerprint;
 use crate::storage::EventRecord;
 
@@ -71,7 +72,7 @@ pub struct ReplayPage {
 }
 
 /// What a subscription to a topic may see, and where the topic stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Opened {
     /// For a type topic, how much of it the user reaches; `None` for a one-resource topic.
     pub scope: Option<Scope>,
@@ -97,27 +98,18 @@ impl Resources {
         Ok(Follow { topic: topic.clone(), id: Arc::from(id), condition: Some(Arc::new(condition)) })
     }
 
-    /// How much of a type topic `who` may read, decided by the rules alone (no storage read), for joining the hub
+    /// How much of a type `who` may read, decided by the rules alone (no storage read), for joining the hub
     /// before reading where the topic stands, and for re-checks after a re-authentication.
     pub fn scope_for(&self, who: &Identity, resource_type: &str) -> Result<Scope, ErrorPayload> {
         let def = self.type_of(resource_type)?;
-        match reach(&def.rules.read, who) {
-            Reach::All => Ok(Scope::All),
-            Reach::Own => Ok(Scope::Own(who.user_id.clone())),
-            Reach::Nothing => Err(forbidden(format!("you may not read {resource_type}"))),
-        }
+        def.scope(who).ok_or_else(|| forbidden(format!("you may not read {resource_type}")))
     }
 
     /// Checks that `who` may subscribe to `topic` and says what the subscription reaches.
     pub async fn open_subscription(&self, who: &Identity, topic: EventTopic<'_>) -> Result<Opened, ErrorPayload> {
         match topic {
             EventTopic::Type(name) => {
-                let def = self.type_of(name)?;
-                let scope = match reach(&def.rules.read, who) {
-                    Reach::All => Scope::All,
-                    Reach::Own => Scope::Own(who.user_id.clone()),
-                    Reach::Nothing => return Err(forbidden(format!("you may not read {name}"))),
-                };
+                let scope = self.scope_for(who, name)?;
                 let head = self.storage.head(name).await.map_err(|e| storage_error(e, name, None))?;
                 Ok(Opened { scope: Some(scope), owner: None, head })
             }
@@ -125,7 +117,7 @@ impl Resources {
                 let def = self.type_of(name)?;
                 let record = self.storage.get(name, id).await.map_err(|e| storage_error(e, name, Some(id)))?;
                 match record {
-                    Some(record) if allows(&def.rules.read, who, &record.owner_id) => {
+                    Some(record) if def.allows(Operation::Read, who, Some(&record), None) => {
                         Ok(Opened { scope: None, owner: Some(record.owner_id), head: record.version })
                     }
                     _ => Err(not_found(name, id)),
@@ -134,9 +126,21 @@ impl Resources {
         }
     }
 
-    /// Whether `who` may still read a one-resource topic whose resource `owner` owns.
-    pub fn may_read(&self, who: &Identity, resource_type: &str, owner: &str) -> bool {
-        self.types.get(resource_type).is_some_and(|def| allows(&def.rules.read, who, owner))
+    /// Whether `who` may still read the resource `id`, for a one-resource topic after a re-authentication: by the
+    /// rules alone when they do not depend on the data, else by reading it (a re-authentication is rare). A
+    /// storage error keeps the subscription: a hiccup must not end it as FORBIDDEN.
+    pub async fn may_read(&self, who: &Identity, resource_type: &str, id: &str, owner: &str) -> bool {
+        let Some(def) = self.types.get(resource_type) else { return false };
+        match def.scope(who) {
+            Some(Scope::All) => true,
+            Some(Scope::Own(own)) => own == owner,
+            None => false,
+            Some(Scope::Where(_)) => match self.storage.get(resource_type, id).await {
+                Ok(Some(record)) => def.allows(Operation::Read, who, Some(&record), None),
+                Ok(None) => false,
+                Err(_) => true,
+            },
+        }
     }
 
     /// The events of a subscription after `after` that `scope` lets its subscriber see, encoded as it delivers
@@ -161,14 +165,21 @@ impl Resources {
         let mut last = None;
         for event in &events {
             last = Some(position(event));
-            let visible = match scope {
-                Some(Scope::Own(owner)) => &event.owner_id == owner,
-                _ => true,
-            };
-            let text = match (&follow.condition, visible) {
-                (_, false) => None,
-                (None, true) => encode_event(event, follow.topic.as_str(), position(event)),
-                (Some(condition), true) => condition.change(event).and_then(|c| encode_change(event, &follow.id, c)),
+            let text = match (scope, &follow.condition) {
+                (Some(Scope::Own(owner)), _) if &event.owner_id != owner => None,
+                // Told exactly as the hub tells it live (`hub/mod.rs`, `fan_out`).
+                (Some(Scope::Where(visible)), query) => {
+                    judge(event, query.as_deref(), Some(visible)).and_then(|change| {
+                        encode_seen(
+                            event,
+                            (follow.topic.as_str(), &follow.id, position(event)),
+                            change,
+                            query.is_none(),
+                        )
+                    })
+                }
+                (_, None) => encode_event(event, follow.topic.as_str(), position(event)),
+                (_, Some(condition)) => condition.change(event).and_then(|c| encode_change(event, &follow.id, c)),
             };
             if let Some(text) = text {
                 bytes += text.len();
