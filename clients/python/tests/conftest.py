@@ -82,11 +82,12 @@ class Server:
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
         return self
 
-    def kill(self) -> None:
-        """Kills the process (SIGKILL: no goodbye to its clients) and waits for it to end."""
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Ends the process and waits for it: SIGKILL by default (no goodbye to its clients); with SIGTERM the
+        server shuts down and tells its clients (`disconnect` 1001, reconnect)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
 
     def freeze(self, timeout: float = 10.0) -> None:
         """Stops the process (SIGSTOP) and returns once it is stopped, so that what clients send stays unread."""

@@ -113,3 +113,69 @@ async def test_requests_in_flight_when_the_connection_is_lost(server: Server) ->
         assert len((await client.list("order", filter={"productId": "P-later"})).items) == 1
     finally:
         await client.close()
+
+
+class _Count:
+    """Counts the messages from the server that hold a word, as the client reads them."""
+
+    def __init__(self, client: Client, word: str) -> None:
+        self.seen = 0
+        self._changed = asyncio.Event()
+        connection = client._connection
+        dispatch = connection._dispatch
+
+        def counting(ws, text):  # type: ignore[no-untyped-def]
+            if word in text:
+                self.seen += 1
+                self._changed.set()
+            dispatch(ws, text)
+
+        connection._dispatch = counting  # type: ignore[method-assign]
+
+    async def reach(self, count: int, timeout: float) -> None:
+        async def reached() -> None:
+            while self.seen < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(reached(), timeout)
+
+
+async def test_the_client_answers_the_servers_pings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Pings every 100 ms and a close after 400 ms of silence: a client that did not answer would be cut off
+    # (4000) and come back as a new session long before the sixth ping.
+    fast = Server(str(tmp_path), {"TIDINGS_HEARTBEAT__PING_INTERVAL_MS": "100", "TIDINGS_HEARTBEAT__IDLE_TIMEOUT_MS": "400"})
+    fast.start()
+    try:
+        client = Client(fast.url, fast.token("alice"))
+        pings = _Count(client, '"type":"ping"')
+        states: list[str] = []
+        client.on_state(states.append)
+        await client.connect()
+        session = client.session_id
+        changed = asyncio.Event()
+        client.on_state(lambda state: changed.set())
+
+        await pings.reach(6, 10)
+        assert not changed.is_set() and client.session_id == session, states
+        assert await client.ping() >= 0
+        await client.close()
+    finally:
+        fast.kill()
+
+
+async def test_a_refused_request_is_sent_again_after_the_wait_the_server_asks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    limited = Server(str(tmp_path), {"TIDINGS_LIMITS__RATE_BURST": "5", "TIDINGS_LIMITS__RATE_PER_SECOND": "20"})
+    limited.start()
+    try:
+        async with Client(limited.url, limited.token("alice")) as client:
+            refused = _Count(client, "RATE_LIMITED")
+            # Thirty reads at once against a bucket of five: the server refuses most, and each goes out again
+            # after its retryAfterMs until all are answered.
+            order = await client.create("order", {"productId": "P-rate", "quantity": 1, "totalAmount": 1})
+            reads = await asyncio.gather(*(client.read("order", order.id) for _ in range(30)))
+            assert all(r.id == order.id for r in reads)
+            assert refused.seen > 0, "the server refused nothing: the test did not reach the limit"
+            assert client.state == "connected"
+    finally:
+        limited.kill()

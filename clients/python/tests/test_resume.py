@@ -1,9 +1,12 @@
-"""Resume after the server drops the connection: SIGKILL and restart while orders keep coming, then every event
-exactly once, in order, and no create applied twice."""
+"""Resume after the server drops the connection: SIGKILL (or SIGTERM) and restart while orders keep coming, then
+every event exactly once, in order, and no create applied twice."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+
+import pytest
 
 from tidings import Client, Event, HttpClient
 
@@ -24,7 +27,8 @@ async def _wait_for(check, changed: asyncio.Event, timeout: float, what: str) ->
         raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
 
 
-async def test_sigkill_and_restart_delivers_every_event_once_in_order(server: Server) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+async def test_a_restart_delivers_every_event_once_in_order(server: Server, sig: int) -> None:
     # The subscriber's first reconnection waits until the test opens the gate, so that orders are created while it
     # is away and must come from the replay after `since`.
     gate = asyncio.Event()
@@ -70,7 +74,8 @@ async def test_sigkill_and_restart_delivers_every_event_once_in_order(server: Se
         loop = asyncio.create_task(produce())
         await _wait_for(lambda: len(events) >= 5, got_event, 10, "five events before the kill")
 
-        server.kill()
+        # SIGKILL drops the connections without a word; SIGTERM shuts the server down with `disconnect` 1001.
+        await asyncio.to_thread(server.kill, sig)
         await subscriber.wait_for_state("reconnecting", 10)
         before_restart = len(created)
         await asyncio.to_thread(server.restart)
