@@ -1,7 +1,7 @@
-// The orders board's entry point: sign-in, one SDK client, the list's views as query subscriptions, and the wiring
-// from the client's callbacks to the page.
+// The orders board's entry point: sign-in, one SDK client, and the wiring from the client's callbacks and the forms
+// to the page; the list's views are live collections (board.js).
 import { createClient } from './tidings.js';
-import { Board, VIEWS, viewsFor } from './board.js';
+import { Board, viewsFor } from './board.js';
 import { Inspector } from './inspector.js';
 import * as signin from './signin.js';
 
@@ -15,10 +15,7 @@ const inspector = new Inspector({
   count: $('inspector-count'),
 });
 
-/**
- * The signed-in session: its client, board, the view shown (`view.subscription` once subscribed) and the view
- * switches in turn (`switching`); undefined while signed out.
- */
+/** The signed-in session: its client, board and sign-in; undefined while signed out. */
 let current;
 
 // --- The connection indicator -------------------------------------------------------------------------------
@@ -90,27 +87,10 @@ async function start(signIn) {
   const parts = { list: $('orders'), empty: $('orders-empty'), count: $('orders-count'), title: $('orders-title') };
   const board = new Board(
     { ...parts, views: $('views') },
-    { user: signIn.user, admin, setStatus, remove, choose: (name) => showView(session, name) },
+    { client, user: signIn.user, admin, setStatus, remove, choose: (name) => board.show(name), failed: (error) => toast(failure(error)) },
   );
-  const session = { client, board, signIn, view: undefined, wanted: undefined, switching: Promise.resolve() };
-  current = session;
-  /** Whether a push is about the subscription of the view shown. */
-  const shown = (id) => id !== undefined && id === session.view?.subscription?.subscriptionId;
-  client.on('event', (event) => {
-    if (shown(event.subscriptionId)) board.apply(event);
-  });
+  current = { client, board, signIn };
   client.on('notification', (n) => toast({ level: n.level, title: n.title, body: n.body ?? '' }));
-  // A gap means some events could not be replayed after a reconnect: the view's snapshot came with it instead.
-  client.on('gap', (gap) => {
-    if (shown(gap.subscriptionId)) void fill(session, session.view.name, gap).catch((error) => toast(failure(error)));
-  });
-  // The server ended the view's subscription: when it lost events (UNAVAILABLE) the view is opened again.
-  client.on('unsubscribed', ({ subscriptionId, reason }) => {
-    if (!shown(subscriptionId)) return;
-    session.view.subscription = undefined;
-    if (reason.code === 'UNAVAILABLE') showView(session, session.view.name);
-    else toast(failure(reason));
-  });
   client.on('error', (error) => toast(failure(error)));
   client.on('state', (state, error) => {
     if (state === 'closed' && error !== undefined) toast(failure(error));
@@ -121,68 +101,12 @@ async function start(signIn) {
   $('sign-in').hidden = true;
   $('board').hidden = false;
   $('order-productId').focus();
-  await showView(session, viewsFor(admin)[0]);
-}
-
-// --- Views ----------------------------------------------------------------------------------------------------------
-
-/** The most list pages read after a snapshot that says more match: 100 orders each. */
-const MAX_PAGES = 10;
-
-/**
- * Shows a view: its subscription replaces the previous view's. Switches run one at a time, and one that a later
- * choice overtook before it began is skipped.
- */
-function showView(session, name) {
-  session.wanted = name;
-  session.board.show(name);
-  session.switching = session.switching
-    .then(() => switchView(session, name))
-    .catch((error) => {
-      if (session === current) toast(failure(error));
-    });
-  return session.switching;
-}
-
-async function switchView(session, name) {
-  if (session !== current || session.wanted !== name) return;
-  const { client } = session;
-  const previous = session.view?.subscription;
-  session.view = { name, subscription: undefined };
-  // NOT_FOUND: the server ended it already.
-  if (previous !== undefined) await client.unsubscribe(previous).catch(() => undefined);
-  const query = VIEWS[name].query(session.signIn.user);
-  // With a snapshot: the reply holds what the view covers as of its seq, and every event of it comes after.
-  const subscription = await client.subscribe('order', { ...(query ? { query } : {}), snapshot: true });
-  if (session !== current || session.wanted !== name) {
-    await client.unsubscribe(subscription).catch(() => undefined);
-    return;
-  }
-  session.view.subscription = subscription;
-  await fill(session, name, subscription);
-}
-
-/**
- * Shows a view's snapshot (from its subscription or a gap), then reads the pages beyond it, when more match. Those
- * are read later than the snapshot, so the board keeps the newest version of each order.
- */
-async function fill(session, name, snapshot) {
-  const query = VIEWS[name].query(session.signIn.user);
-  const filter = query ? { query } : {};
-  // A subscription made with a snapshot always has one; without, the first page is read.
-  const first = snapshot.items ? snapshot : await session.client.list('order', { ...filter, limit: 100 });
-  session.board.loaded(name, first.items);
-  let cursor = first.nextCursor;
-  for (let page = 0; cursor && page < MAX_PAGES && session.view?.name === name; page += 1) {
-    const list = await session.client.list('order', { ...filter, cursor, limit: 100 });
-    if (session.view?.name === name) session.board.merge(list.items);
-    cursor = list.nextCursor;
-  }
+  board.show(viewsFor(admin)[0]);
 }
 
 function signOut() {
+  current?.board.close();
   current?.client.close();
-  current?.board.reset([]);
   current = undefined;
   signin.forget();
   showState('closed');
@@ -213,9 +137,8 @@ async function createOrder(event) {
     totalAmount: numberOrText($('order-totalAmount').value),
   };
   try {
-    const order = await current.client.create('order', JSON.parse(JSON.stringify(data)));
-    // Shown at once if the view keeps it; its event brings it too.
-    if (current.board.accepts(order)) current.board.upsert(order, true);
+    // The view's live collection shows it, if its query keeps it, when its event comes.
+    await current.client.create('order', JSON.parse(JSON.stringify(data)));
     $('order-productId').value = '';
     $('order-productId').focus();
   } catch (error) {
@@ -244,22 +167,18 @@ function showFieldErrors(error) {
 
 async function setStatus(order, status) {
   try {
-    const updated = await current.client.update('order', order.id, { status }, { expectedVersion: order.version });
-    // Shown at once as the view's subscription will have it: changed, or gone from the view.
-    if (current.board.accepts(updated)) current.board.upsert(updated, true);
-    else current.board.remove(updated.id, updated.version);
+    // The change comes back as the view's event: the row changes, or leaves a view whose query no longer holds it.
+    await current.client.update('order', order.id, { status }, { expectedVersion: order.version });
   } catch (error) {
     toast(failure(error));
-    // Draw the order again so that the select shows the status the server holds.
-    const shown = current.board.order(order.id);
-    if (shown) current.board.renderRow(shown, current.board.rows.get(order.id).node);
+    // Draw the order again so that the select shows the status the view holds.
+    current.board.redraw(order.id);
   }
 }
 
 async function remove(order) {
   try {
     await current.client.delete('order', order.id, { expectedVersion: order.version });
-    current.board.remove(order.id, order.version + 1);
   } catch (error) {
     toast(failure(error));
   }

@@ -1,14 +1,13 @@
-// The orders list and its views: each view a query subscription's orders (a snapshot, then its events), drawn as a
-// keyed list.
+// The orders list and its views: each view a live collection of the SDK (client.live with the view's query), drawn
+// as a keyed list.
 import { span } from './dom.js';
 import { q } from './tidings.js';
 
 const STATUSES = ['pending', 'paid', 'shipped', 'cancelled'];
 
 /**
- * The views of the list, in the order they are offered. Each is a subscription to `order` with its query (none for
- * `all`, which only an admin is offered) and a snapshot; `matches` says the same of an order the page itself just
- * created or changed, so that it is shown at once only where the subscription will keep it.
+ * The views of the list, in the order they are offered. Each is a live collection of `order` with its query (none
+ * for `all`, which only an admin is offered).
  */
 export const VIEWS = {
   all: {
@@ -17,28 +16,24 @@ export const VIEWS = {
     empty: 'No orders yet. Create one, or open this page in a second window.',
     adminOnly: true,
     query: () => undefined,
-    matches: () => true,
   },
   mine: {
     label: 'Mine',
     title: 'My orders',
     empty: 'No orders yet. Create one, or open this page in a second window.',
     query: (user) => q.eq('ownerId', user),
-    matches: (order, user) => order.ownerId === user,
   },
   pending: {
     label: 'Pending',
     title: 'Pending orders',
     empty: 'No pending orders.',
     query: () => q.eq('data.status', 'pending'),
-    matches: (order) => order.data.status === 'pending',
   },
   shipped: {
     label: 'Shipped',
     title: 'Shipped orders',
     empty: 'No shipped orders.',
     query: () => q.eq('data.status', 'shipped'),
-    matches: (order) => order.data.status === 'shipped',
   },
 };
 
@@ -50,19 +45,20 @@ export function viewsFor(admin) {
 export class Board {
   /**
    * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, title: HTMLElement, views: HTMLElement}} view
-   * @param {{user: string, admin: boolean, setStatus: (order: object, status: string) => void,
-   *          remove: (order: object) => void, choose: (view: string) => void}} actions
+   * @param {{client: object, user: string, admin: boolean, setStatus: (order: object, status: string) => void,
+   *          remove: (order: object) => void, choose: (view: string) => void, failed: (error: Error) => void}} actions
    */
   constructor(view, actions) {
     this.view = view;
     this.actions = actions;
-    /** @type {Map<string, {order: object, node: HTMLElement}>} */
+    /** The rows on screen by order id, each with the resource it was drawn from. */
     this.rows = new Map();
-    // The version at which each order was deleted or left the view: a list page that raced it must not bring it
-    // back (a later enter has a higher version).
-    this.deleted = new Map();
-    /** The name of the view shown. */
+    /** The name of the view shown, its live collection, and the function that stops listening to it. */
     this.name = undefined;
+    this.live = undefined;
+    this.off = () => undefined;
+    /** The array of the collection last drawn: the collection returns the same one until something changes. */
+    this.drawn = undefined;
     this.drawViews();
     this.updateCount();
   }
@@ -82,8 +78,13 @@ export class Board {
     this.view.views.replaceChildren(...buttons);
   }
 
-  /** Switches to a view: its title and button at once, an empty list until its snapshot is in (loaded). */
+  /**
+   * Switches to a view: its title and button at once, and its live collection in place of the previous view's
+   * (closing that one ends its subscription). The list is empty until the collection's first contents are in;
+   * `data-view` on the list then says which view's orders it holds.
+   */
   show(name) {
+    this.close();
     this.name = name;
     delete this.view.list.dataset.view;
     this.view.title.firstChild.textContent = `${VIEWS[name].title} `;
@@ -91,89 +92,67 @@ export class Board {
     for (const button of this.view.views.children) {
       button.setAttribute('aria-pressed', String(button.dataset.view === name));
     }
-    this.reset([]);
+    const live = this.actions.client.live('order', VIEWS[name].query(this.actions.user), { compare: newestFirst });
+    this.live = live;
+    this.off = live.subscribe(() => this.draw(live));
+    this.draw(live);
   }
 
-  /** Shows the snapshot of the view `name` (`data-view` on the list says which view's orders it holds). */
-  loaded(name, orders) {
-    if (name !== this.name) return;
-    this.reset(orders);
-    this.view.list.dataset.view = name;
-  }
-
-  /** Whether the view shown keeps this order: an order the page just created or changed is shown at once if so. */
-  accepts(order) {
-    return this.name !== undefined && VIEWS[this.name].matches(order, this.actions.user);
-  }
-
-  /** Replaces what is shown with a snapshot or a list answer (a view's start, and after a gap). */
-  reset(orders) {
+  /** Closes the view's collection and empties the list (switching views, signing out). */
+  close() {
+    this.off();
+    this.off = () => undefined;
+    void this.live?.close().catch(() => undefined);
+    this.live = undefined;
+    this.drawn = undefined;
     for (const row of this.rows.values()) row.node.remove();
     this.rows.clear();
-    this.deleted.clear();
-    for (const order of orders) this.upsert(order, false);
     this.updateCount();
   }
 
-  /** Merges resources from a list answer into what events already delivered. */
-  merge(orders) {
-    for (const order of orders) this.upsert(order, false);
-  }
-
-  /**
-   * Applies an event of the view's subscription: `_created`, `_updated` and `_entered` show the order (an enter
-   * carries all of it), `_left` (whatever its reason) and `_deleted` take it away.
-   */
-  apply(event) {
-    const order = {
-      id: event.id,
-      version: event.version,
-      ownerId: event.ownerId,
-      data: event.data,
-      createdAt: this.rows.get(event.id)?.order.createdAt ?? event.occurredAt,
-      updatedAt: event.occurredAt,
-    };
-    // `order_left` is `<type>_<kind>`; an event of a kind this page does not know is ignored, as the spec asks.
-    const kind = event.eventType.slice(event.eventType.lastIndexOf('_') + 1);
-    if (kind === 'deleted' || kind === 'left') this.remove(order.id, order.version);
-    else if (kind === 'created' || kind === 'updated' || kind === 'entered') this.upsert(order, true);
-  }
-
-  /** Shows an order, unless what is shown is as new or newer. */
-  upsert(order, highlight) {
-    const shown = this.rows.get(order.id);
-    if (shown !== undefined && shown.order.version >= order.version) return;
-    if ((this.deleted.get(order.id) ?? 0) >= order.version) return;
-    const node = this.renderRow(order, shown?.node);
-    this.rows.set(order.id, { order, node });
-    if (shown === undefined) this.insertSorted(order, node);
-    if (highlight) flash(node);
+  /** Draws what the collection holds now, keyed by id: a row is drawn again only when its order changed. */
+  draw(live) {
+    if (live !== this.live) return;
+    const { list } = this.view;
+    list.dataset.status = live.status;
+    // A collection that the server ended for good (USER_CHANGED, FORBIDDEN) says why, once.
+    if (live.status === 'closed' && live.error !== undefined && this.reported !== live) {
+      this.reported = live;
+      this.actions.failed(live.error);
+    }
+    if (live.status !== 'loading') list.dataset.view = this.name;
+    const orders = live.getSnapshot();
+    if (orders === this.drawn) return;
+    // Only changes that come while the view is live are marked: not its first contents, nor a reset after a gap.
+    const mark = live.status === 'live' && this.drawn !== undefined;
+    this.drawn = orders;
+    const rows = new Map();
+    for (const order of orders) {
+      const shown = this.rows.get(order.id);
+      const node = shown?.order === order ? shown.node : this.renderRow(order, shown?.node);
+      if (mark && shown?.order !== order) flash(node);
+      rows.set(order.id, { order, node });
+    }
+    for (const [id, row] of this.rows) if (!rows.has(id)) row.node.remove();
+    // Only rows out of place move, so that a row keeps the keyboard focus it holds.
+    let next = list.firstElementChild;
+    for (const { node } of rows.values()) {
+      if (node === next) next = next.nextElementSibling;
+      else list.insertBefore(node, next);
+    }
+    this.rows = rows;
     this.updateCount();
   }
 
-  remove(id, version) {
-    this.deleted.set(id, Math.max(version, this.deleted.get(id) ?? 0));
-    const shown = this.rows.get(id);
-    if (shown === undefined || shown.order.version > version) return;
-    shown.node.remove();
-    this.rows.delete(id);
-    this.updateCount();
-  }
-
+  /** The order as the view holds it now. */
   order(id) {
-    return this.rows.get(id)?.order;
+    return this.live?.get(id);
   }
 
-  /**
-   * Newest first: by creation time, then by id; the node goes before the first row on screen that it is newer than.
-   * (An order that entered the view sorts by when it entered: the event does not say when it was created.)
-   */
-  insertSorted(order, node) {
-    const older = [...this.view.list.children].find((child) => {
-      const row = this.rows.get(child.dataset.id);
-      return child !== node && row !== undefined && before(order, row.order);
-    });
-    this.view.list.insertBefore(node, older ?? null);
+  /** Draws an order's row again from what the view holds, such as after a refused status change. */
+  redraw(id) {
+    const row = this.rows.get(id);
+    if (row !== undefined) this.renderRow(row.order, row.node);
   }
 
   updateCount() {
@@ -224,8 +203,12 @@ export class Board {
   }
 }
 
-function before(a, b) {
-  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id);
+/**
+ * Newest first: by creation time, then by id. (An order that entered the view sorts by when it entered, until the
+ * view reads it from the server: the event does not say when it was created.)
+ */
+function newestFirst(a, b) {
+  return b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
 /** Marks a row that just changed; CSS fades the mark out (or not at all with reduced motion). */

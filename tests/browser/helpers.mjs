@@ -1,5 +1,5 @@
 // Browser test helpers: Debian's chromium through playwright-core, signing in on the board, and screenshots.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT } from '../support/process.mjs';
@@ -31,9 +31,62 @@ export function launch() {
   });
 }
 
+/** The file in the working tree that the server serves at this path (it compiles them in), if any. */
+function fileOf(pathname) {
+  if (pathname === '/') return join(ROOT, 'web', 'index.html');
+  const name = /^\/assets\/([\w.-]+)$/.exec(pathname)?.[1];
+  if (name === undefined) return undefined;
+  return name === 'tidings.js' ? join(ROOT, 'clients', 'js', 'dist', 'tidings.js') : join(ROOT, 'web', name);
+}
+
+/** The servers whose page files were found to be those of the working tree. */
+const checked = new Set();
+
+/**
+ * Makes the context load the page as the working tree has it. The server compiles web/ and the SDK's bundle into
+ * its binary, so a binary built before a change to them serves the old page. With TIDINGS_TEST_WEB_FROM_DISK=1 the
+ * page's files come from the working tree instead (the server still answers, with its headers, such as the
+ * Content-Security-Policy): for testing a change to the page without building the server again. Without it, a
+ * server that serves other files than the working tree holds fails the test at once, saying so, instead of testing
+ * an old page.
+ */
+async function currentPage(context, url) {
+  if (process.env.TIDINGS_TEST_WEB_FROM_DISK === '1') {
+    // Only the assets: chromium's local network access checks would block the WebSocket of a page whose document
+    // the test supplied, so index.html must be the server's own.
+    const index = await (await fetch(`${new URL(url).origin}/`)).text();
+    if (index !== readFileSync(fileOf('/'), 'utf8')) {
+      throw new Error('web/index.html changed since the server was built: build it again (cargo build -p tidings)');
+    }
+    await context.route((u) => u.pathname.startsWith('/assets/') && fileOf(u.pathname) !== undefined, async (route) => {
+      const response = await route.fetch();
+      const file = fileOf(new URL(route.request().url()).pathname);
+      if (!response.ok()) return route.fulfill({ response });
+      return route.fulfill({ response, body: readFileSync(file, 'utf8') });
+    });
+    return;
+  }
+  const origin = new URL(url).origin;
+  if (checked.has(origin)) return;
+  const index = await (await fetch(`${origin}/`)).text();
+  const names = ['tidings.js', ...[...index.matchAll(/\/assets\/([\w.-]+)/g)].map((m) => m[1])];
+  const imported = readFileSync(join(ROOT, 'web', 'app.js'), 'utf8').matchAll(/from '\.\/([\w.-]+)'/g);
+  for (const path of ['/', ...new Set([...names, ...[...imported].map((m) => m[1])].map((n) => `/assets/${n}`))]) {
+    const served = path === '/' ? index : await (await fetch(`${origin}${path}`)).text();
+    if (served !== readFileSync(fileOf(path), 'utf8')) {
+      throw new Error(
+        `the server serves another ${path} than the working tree holds: its binary is older than the page. Build it ` +
+          'again (cargo build -p tidings), or set TIDINGS_TEST_WEB_FROM_DISK=1 to load the page from the working tree',
+      );
+    }
+  }
+  checked.add(origin);
+}
+
 /** A page in a fresh context (its own sessionStorage), with page errors failing the test that reads them. */
 export async function openPage(browser, url, viewport = { width: 1280, height: 860 }) {
   const context = await browser.newContext({ viewport });
+  await currentPage(context, url);
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (error) => page.errors.push(error.message));

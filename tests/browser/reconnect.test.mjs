@@ -1,5 +1,5 @@
 // The orders board across a server restart and a network change: it shows reconnecting, recovers, and shows
-// what happened while it was away.
+// what happened while it was away, by a replay or, when the server cannot replay, by the snapshot of a gap.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
@@ -63,6 +63,55 @@ test('after a server restart the page shows reconnecting, recovers, and shows th
   } finally {
     await server.kill();
     cleanup();
+  }
+});
+
+test('when the server cannot replay what the page missed, the list is replaced with what the server holds', async () => {
+  const first = tempDir();
+  const second = tempDir();
+  let server = await startServer(first.dir);
+  const url = base(server);
+  try {
+    const page = await openPage(browser, url);
+    // The gate keeps the page away until the second server holds what the page must show.
+    const gate = { open: true };
+    await page.routeWebSocket(/\/ws$/, (socket) => {
+      if (gate.open) socket.connectToServer();
+      else socket.close({ code: 1013, reason: 'the test holds the page offline' });
+    });
+    await page.reload();
+    await page.locator('body[data-ready="true"]').waitFor();
+    await signIn(page, 'olga', { admin: true });
+    const admin = await devToken(url, 'olga', ['admin']);
+    for (const productId of ['P-OLD-1', 'P-OLD-2', 'P-OLD-3']) {
+      await api(url, admin, 'POST', '/resources/order', { productId, quantity: 1, totalAmount: 1 });
+      await row(page, productId).waitFor();
+    }
+
+    // Another server on the same port with another data dir: its log is shorter than the seq the page resumes
+    // from, so it answers recovered: false, with the view's snapshot.
+    gate.open = false;
+    await server.kill('SIGKILL');
+    await connection(page, 'reconnecting');
+    server = await startServer(second.dir, server.port);
+    const other = await devToken(url, 'olga', ['admin']);
+    await api(url, other, 'POST', '/resources/order', { productId: 'P-NEW', quantity: 2, totalAmount: 2 });
+    gate.open = true;
+    await connection(page, 'connected', 20000);
+    await row(page, 'P-NEW').waitFor();
+    await row(page, 'P-OLD-1').waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#orders li.order').count(), 1);
+    assert.equal(await page.locator('#orders-title').innerText(), 'All orders (1)');
+    const answer = JSON.parse(await page.locator('#inspector-list li.received[data-type="subscribe"] pre').first().textContent());
+    assert.equal(answer.payload.recovered, false);
+    assert.deepEqual(answer.payload.items.map((r) => r.data.productId), ['P-NEW'], 'the snapshot came with the gap');
+    await page.locator('#orders[data-status="live"]').waitFor({ state: 'attached' });
+    await screenshot(page, 'gap-replaced');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await server.kill();
+    first.cleanup();
+    second.cleanup();
   }
 });
 
