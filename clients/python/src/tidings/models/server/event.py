@@ -76,7 +76,7 @@ LeaveReason = TypeAliasType(
     Annotated[
         StrictStr,
         Field(
-            description="Why a resource left a query subscription: unmatched (a change made it stop matching) or deleted; later versions may add others.",
+            description="Why a resource left a subscription's view: unmatched (a change made it stop matching the query), deleted, or hidden (a change made the read rule hide it from the subscriber; the event carries no data); later versions may add others.",
             pattern="^[a-z_]{1,32}$",
         ),
     ],
@@ -164,7 +164,7 @@ class Payload(BaseModel):
     reason: Annotated[
         LeaveReason | None,
         Field(
-            description="On a `_left` event (protocol 1.1): why the resource left the query."
+            description="On a `_left` event (protocol 1.1): why the resource left the subscriber's view."
         ),
     ] = None
 
