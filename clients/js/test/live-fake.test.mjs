@@ -1,5 +1,6 @@
 // Live collections against a scripted server, for the races a real server makes only by chance: a list page that
-// arrives after events newer than its items (versions and tombstones decide), and a gap without a snapshot.
+// arrives after events newer than its items (versions and tombstones decide), a gap without a snapshot, and the server
+// ending the subscription.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient } from '../dist/index.js';
@@ -120,4 +121,33 @@ test('a gap without a snapshot reads the collection anew, keeping the old conten
   ]);
   await whenStore(live, () => live.status === 'live', 'the collection to be live again');
   assert.deepEqual(held(live), ['O-2@5', 'O-3@1', 'O-6@1'], 'O-1 went while the client was away');
+});
+
+test('a subscription the server ended having lost events is opened again from the last seq; any other end closes', async (t) => {
+  const { server, next, answer } = scripted();
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  t.after(() => client.close());
+  await client.connect();
+  const live = client.live('order', query);
+  answer(await next('subscribe'), { subscriptionId: ID, topic: 'order', seq: 10, items: [order('O-1', 1)], nextCursor: null });
+  await whenStore(live, () => live.status === 'live', 'the collection to be live');
+  const socket = server.sockets[0];
+  socket.burst([event('order_created', 'O-2', 1, 12)]);
+  await whenStore(live, () => live.get('O-2') !== undefined, 'the create');
+
+  socket.push('unsubscribe', { subscriptionId: ID, topic: 'order', reason: { code: 'UNAVAILABLE', message: 'events were lost' } });
+  const again = await next('subscribe');
+  assert.deepEqual(again.message.payload, { topic: 'order', since: 12, query, snapshot: true });
+  assert.equal(live.status, 'resyncing');
+  answer(again, { subscriptionId: ID, topic: 'order', seq: 14, recovered: true }, []);
+  await whenStore(live, () => live.status === 'live', 'the collection to be live again');
+  socket.burst([event('order_updated', 'O-1', 2, 13)]);
+  await whenStore(live, () => live.get('O-1')?.version === 2, 'the replayed change');
+  assert.deepEqual(held(live), ['O-1@2', 'O-2@1']);
+
+  socket.push('unsubscribe', { subscriptionId: ID, topic: 'order', reason: { code: 'FORBIDDEN', message: 'no longer allowed' } });
+  await whenStore(live, () => live.status === 'closed', 'the collection to close');
+  assert.equal(live.error.code, 'FORBIDDEN');
+  assert.deepEqual(held(live), ['O-1@2', 'O-2@1'], 'a closed collection keeps what it held');
+  assert.equal(server.sentOf('subscribe').length, 2, 'not opened again');
 });
