@@ -1,7 +1,9 @@
-"""Package facts a release needs: the license files equal the repository's, and the version is stated once."""
+"""Package facts a release needs: the license files equal the repository's, the version is stated once, and the
+pins of the dev extra are those of requirements/dev.txt."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import tomllib
 
 import tidings
@@ -14,11 +16,12 @@ def test_the_license_files_are_the_repositorys() -> None:
         assert (PACKAGE / name).read_text() == (ROOT / name).read_text(), f"{name} differs from the repository's"
 
 
-def test_the_version_and_license_of_pyproject() -> None:
+def test_the_name_license_and_version_of_the_package() -> None:
     project = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]
     assert project["name"] == "tidings"
     assert project["license"] == "MIT OR Apache-2.0"
-    assert project["version"] == tidings.__version__
+    # The installed package's version is read from __version__, which the client sends in `connect`.
+    assert importlib.metadata.version("tidings") == tidings.__version__
 
 
 def test_the_dev_extra_pins_what_requirements_dev_txt_pins() -> None:
