@@ -109,9 +109,9 @@ class Server:
             # The port was taken in between; clients that take a url function follow the new one.
             self.start(0, timeout)
 
-    def token(self, user: str, roles: tuple[str, ...] = ()) -> str:
-        """A token for a user, signed with the data dir's secret."""
-        args = [binary(), "token", "--data-dir", self.data_dir, "--user", user]
+    def token(self, user: str, roles: tuple[str, ...] = (), ttl: str = "1h") -> str:
+        """A token for a user, signed with the data dir's secret, valid for `ttl` (such as 2s or 1h)."""
+        args = [binary(), "token", "--data-dir", self.data_dir, "--user", user, "--ttl", ttl]
         for role in roles:
             args += ["--role", role]
         return subprocess.run(args, check=True, capture_output=True, text=True, timeout=30).stdout.strip()

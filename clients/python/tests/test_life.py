@@ -179,3 +179,46 @@ async def test_a_refused_request_is_sent_again_after_the_wait_the_server_asks(tm
             assert client.state == "connected"
     finally:
         limited.kill()
+
+
+async def test_an_expired_token_ends_a_client_that_cannot_renew_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    short = Server(str(tmp_path), {"TIDINGS_AUTH__TOKEN_GRACE_MS": "200"})
+    short.start()
+    try:
+        client = Client(short.url, short.token("alice", ttl="2s"))
+        await client.connect()
+        orders = await client.subscribe("order")
+        # The server pushes TOKEN_EXPIRED, and after the grace closes with 4501, which says not to reconnect.
+        await client.wait_for_state("closed", 15)
+        assert orders.end_reason is not None and orders.end_reason.details.get("code") == 4501
+    finally:
+        short.kill()
+
+
+async def test_get_token_keeps_a_session_past_its_tokens_expiry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    short = Server(str(tmp_path), {"TIDINGS_AUTH__TOKEN_GRACE_MS": "1000"})
+    short.start()
+    calls = 0
+    fourth = asyncio.Event()
+
+    async def get_token() -> str:
+        nonlocal calls
+        calls += 1
+        if calls >= 4:
+            fourth.set()
+        return await asyncio.to_thread(short.token, "alice", (), "2s")
+
+    # Tokens of two seconds, each renewed 0.8 s before it expires: by the fourth (after some 3.6 s), the first
+    # token's expiry and grace (3 s) are over, and only the renewals on the same connection kept the session.
+    client = Client(short.url, get_token=get_token, refresh_before_expiry=0.8)
+    states: list[str] = []
+    client.on_state(states.append)
+    try:
+        await client.connect()
+        session = client.session_id
+        await asyncio.wait_for(fourth.wait(), 20)
+        assert await client.ping() >= 0
+        assert client.session_id == session and states == ["connecting", "connected"]
+    finally:
+        await client.close()
+        short.kill()

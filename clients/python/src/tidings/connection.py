@@ -96,8 +96,10 @@ class Connection:
                     first.set_exception(error)
                     await self.shutdown(TidingsError("CLOSED", f"the first connection failed: {error}"))
                     return
-                # A rejected token or version, and a close that says not to come back, end the client.
-                final = isinstance(error, TidingsError) and (
+                # A rejected token or version, an expired token that no get_token can renew, and a close that says
+                # not to come back end the client: trying again would only repeat them.
+                expired = isinstance(error, TidingsError) and error.code == "TOKEN_EXPIRED" and client.get_token is None
+                final = expired or isinstance(error, TidingsError) and (
                     error.code in ("UNAUTHORIZED", "UNSUPPORTED_VERSION") or error.details.get("reconnect") is False)
                 if final:
                     await self.shutdown(error)  # type: ignore[arg-type]
