@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -31,10 +32,13 @@ async def test_a_rejected_token_fails_connect_at_once(shared_server: Server) -> 
 
 
 async def test_an_unreachable_server_fails_connect_at_once(shared_server: Server) -> None:
-    # A port that nothing listens on: the first attempt's error comes back instead of a connect() that never ends.
-    client = Client("ws://127.0.0.1:9/ws", shared_server.token("alice"))
-    with pytest.raises(OSError):
-        await asyncio.wait_for(client.connect(), 10)
+    # A port held by a socket that does not listen: the first attempt's error (connection refused) comes back
+    # instead of a connect() that never ends.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        client = Client(f"ws://127.0.0.1:{held.getsockname()[1]}/ws", shared_server.token("alice"))
+        with pytest.raises(OSError):
+            await asyncio.wait_for(client.connect(), 10)
     assert client.state == "closed"
 
 
