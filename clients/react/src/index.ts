@@ -1,0 +1,200 @@
+// React bindings of the Tidings SDK: TidingsProvider and useClient, useLive (a live collection) and useSubscription
+// (a topic's events), each hook on useSyncExternalStore.
+import { createContext, createElement, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactElement, type ReactNode } from 'react';
+import {
+  canonicalQuery,
+  type Client,
+  type LiveCollection,
+  type LiveOptions,
+  type LiveStatus,
+  type Query,
+  type Resource,
+  type TidingsError,
+  type TidingsEvent,
+} from 'tidings';
+
+const ClientContext = createContext<Client | undefined>(undefined);
+
+/** The props of TidingsProvider. */
+export interface TidingsProviderProps {
+  /** The client the components below use: made once by the app with createClient, and connected by it. */
+  client: Client;
+  children?: ReactNode;
+}
+
+/**
+ * Gives the components below it the client, for useClient, useLive and useSubscription. The app makes the client
+ * (createClient), connects it and closes it: the provider neither opens nor closes it, so that a remount does not
+ * drop the connection.
+ */
+export function TidingsProvider({ client, children }: TidingsProviderProps): ReactElement {
+  return createElement(ClientContext.Provider, { value: client }, children);
+}
+
+/** The client of the nearest TidingsProvider; throws when there is none, which is a mistake in the app. */
+export function useClient(): Client {
+  const client = useContext(ClientContext);
+  if (client === undefined) throw new Error('useClient: no TidingsProvider above this component gives a client');
+  return client;
+}
+
+/** What useLive returns: the collection's items, where it stands, and its last error. */
+export interface LiveState {
+  /** The resources, as LiveCollection.getSnapshot() has them: the same array until they change. */
+  items: readonly Resource[];
+  /** `loading` until the first contents are in, then `live`, `resyncing` while it catches up, `closed` when it ended. */
+  status: LiveStatus;
+  /** The failure that closed it, or one it recovers from by itself; undefined when there is none. */
+  error: TidingsError | undefined;
+}
+
+/** Options of useSubscription. */
+export interface SubscriptionOptions {
+  /**
+   * On a type topic, follows only the resources that match this query (build it with `q`).
+   * @default undefined (every event of the topic)
+   */
+  query?: Query;
+  /**
+   * How many of the newest events `events` holds.
+   * @default 20
+   */
+  keep?: number;
+  /**
+   * Called with each event of the subscription, once, in order; the newest function given is called, so an inline
+   * one does not subscribe again.
+   * @default undefined (none)
+   */
+  onEvent?: (event: TidingsEvent) => void;
+}
+
+/** What useSubscription returns. */
+export interface SubscriptionState {
+  /** The newest events, oldest first, at most `keep` of them. */
+  events: readonly TidingsEvent[];
+  /** The newest event, if any came. */
+  last: TidingsEvent | undefined;
+  /** `subscribing` until the server answered, `active` while events come, `ended` when it failed or the server ended it. */
+  status: 'subscribing' | 'active' | 'ended';
+  /** Why it ended, when it did. */
+  error: TidingsError | undefined;
+}
+
+/** A store of useSyncExternalStore: a snapshot, the way to hear of changes, and the way to stop. */
+interface Store<T> {
+  subscribe(listener: () => void): () => void;
+  getSnapshot(): T;
+  close(): void;
+}
+
+const EMPTY: readonly Resource[] = Object.freeze([]);
+const LOADING: LiveState = Object.freeze({ items: EMPTY, status: 'loading', error: undefined });
+const SUBSCRIBING: SubscriptionState = Object.freeze({ events: Object.freeze([]), last: undefined, status: 'subscribing', error: undefined });
+const noListener = () => () => undefined;
+
+/**
+ * Opens a store with `open` in an effect (so that a render never subscribes: React may render and throw the result
+ * away) and closes it when the key changes or the component unmounts; until the store of the current key is open,
+ * `fallback` stands in for its snapshot.
+ */
+function useStore<T>(key: string, open: () => Store<T>, fallback: T): T {
+  const client = useClient();
+  const [opened, setOpened] = useState<{ key: string; client: Client; store: Store<T> } | undefined>(undefined);
+  const latest = useRef(open);
+  latest.current = open;
+  useEffect(() => {
+    const store = latest.current();
+    setOpened({ key, client, store });
+    return () => store.close();
+  }, [client, key]);
+  const store = opened !== undefined && opened.key === key && opened.client === client ? opened.store : undefined;
+  const subscribe = store?.subscribe ?? noListener;
+  return useSyncExternalStore(subscribe, store?.getSnapshot ?? (() => fallback), () => fallback);
+}
+
+/**
+ * The resources of a type that match the query (every one the user may read, without a query), kept equal to the
+ * server's by a live collection (client.live): `{items, status, error}`, rendered again on every change. Components
+ * using the same type and query share one server subscription. A query written anew at each render is the same
+ * query if it says the same: the collection changes only when the type or the query's meaning does; `options` are
+ * read when it opens.
+ */
+export function useLive(resourceType: string, query?: Query, options?: LiveOptions): LiveState {
+  const client = useClient();
+  const key = `${resourceType}?${query === undefined ? '' : canonicalQuery(query)}`;
+  return useStore(key, () => liveStore(client.live(resourceType, query, options)), LOADING);
+}
+
+/** A live collection as a store of one LiveState, a new object only when the items, the status or the error change. */
+function liveStore(live: LiveCollection): Store<LiveState> {
+  let state: LiveState = { items: live.getSnapshot(), status: live.status, error: live.error };
+  const getSnapshot = () => {
+    const items = live.getSnapshot();
+    if (items !== state.items || live.status !== state.status || live.error !== state.error) {
+      state = { items, status: live.status, error: live.error };
+    }
+    return state;
+  };
+  return {
+    subscribe: live.subscribe,
+    getSnapshot,
+    close: () => void live.close().catch(() => undefined),
+  };
+}
+
+/**
+ * Subscribes to a topic (`order`, `order:ORD-1`; the user's notifications come through the client's
+ * on('notification') instead) while the component is mounted: `{events, last, status, error}`, rendered again on every event. Components that
+ * subscribe to the same topic and query share one server subscription, each with a handle of its own: one unmounting
+ * lets go of its handle only, and the others keep hearing every event.
+ */
+export function useSubscription(topic: string, options: SubscriptionOptions = {}): SubscriptionState {
+  const client = useClient();
+  const { query, keep = 20 } = options;
+  const onEvent = useRef(options.onEvent);
+  onEvent.current = options.onEvent;
+  const key = `${topic}?${query === undefined ? '' : canonicalQuery(query)}#${keep}`;
+  return useStore(key, () => subscriptionStore(client, topic, query, keep, (event) => onEvent.current?.(event)), SUBSCRIBING);
+}
+
+/** A subscription handle as a store of one SubscriptionState, a new object at each change. */
+function subscriptionStore(client: Client, topic: string, query: Query | undefined, keep: number, onEvent: (event: TidingsEvent) => void): Store<SubscriptionState> {
+  let state = SUBSCRIBING;
+  let closed = false;
+  let release: () => void = () => undefined;
+  const listeners = new Set<() => void>();
+  const set = (next: Partial<SubscriptionState>) => {
+    state = { ...state, ...next };
+    for (const listener of [...listeners]) listener();
+  };
+  client.subscribe(topic, query === undefined ? {} : { query }).then(
+    (handle) => {
+      // Unmounted before the server answered: the handle is let go at once.
+      if (closed) return void handle.unsubscribe().catch(() => undefined);
+      release = () => void handle.unsubscribe().catch(() => undefined);
+      handle.on('event', (event) => {
+        set({ events: [...state.events, event].slice(-keep), last: event });
+        onEvent(event);
+      });
+      handle.on('left', (info) => set({ status: 'ended', error: info.reason }));
+      set({ status: 'active' });
+    },
+    (error: TidingsError) => {
+      if (!closed) set({ status: 'ended', error });
+    },
+  );
+  return {
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    getSnapshot: () => state,
+    close() {
+      closed = true;
+      listeners.clear();
+      release();
+    },
+  };
+}
