@@ -15,7 +15,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,17 +88,13 @@ class Server:
             self.process.send_signal(sig)
             self.process.wait(timeout=20)
 
-    def freeze(self, timeout: float = 10.0) -> None:
+    def freeze(self) -> None:
         """Stops the process (SIGSTOP) and returns once it is stopped, so that what clients send stays unread."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGSTOP)
-
-        def stopped() -> bool:
-            # The third field of /proc/PID/stat is the state; T means stopped by a signal.
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()  # type: ignore[union-attr]
-            return stat.rsplit(")", 1)[1].split()[0] == "T"
-
-        wait_until(stopped, timeout, "the server to stop")
+        # waitpid with WUNTRACED returns when the child has stopped; the process is reaped later, by kill().
+        _, status = os.waitpid(self.process.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"the server did not stop: status {status}"
 
     def restart(self, timeout: float = 20.0) -> None:
         """Starts the server again on the same data dir, on the same port when it is still free."""
@@ -137,12 +132,3 @@ def server() -> Iterator[Server]:
 def shared_server() -> Iterator[Server]:
     """A server shared by the tests of one module that do not disturb each other, killed after the module."""
     yield from _start(API_SETTINGS)
-
-
-def wait_until(check, timeout: float = 10.0, what: str = "a condition") -> None:
-    """For synchronous facts only (a process ended): asks again until check() is true or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
