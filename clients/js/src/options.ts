@@ -310,15 +310,15 @@ export interface Unsubscribed {
 /** The callbacks of `on`, by name. */
 export interface ClientEvents {
   /**
-   * An event of a subscription, delivered once, in `seq` order per subscription. To keep a view of a query (or of
-   * a whole type) on screen: start it from the `items` of the Subscription that subscribe() resolved with (ask for
-   * `snapshot: true`), then, for the events whose `subscriptionId` is the subscription's, upsert the resource on
-   * `_created`, `_updated` and `_entered` (an `_entered` carries the whole resource, as a create does), and drop it
-   * on `_left` (whatever its `reason`) and on `_deleted`. Keep the highest `version` seen per id, so that an older
-   * copy (a later list page) does not bring back what changed; a `_left` for an id you do not hold is ignored. On
-   * `gap`, replace the view with the gap's `items` (or re-read it). The events of a subscription with a query or a
-   * snapshot are delivered only after its subscribe() has resolved, so none comes before the view has its id and
-   * items.
+   * An event of a subscription, delivered once, in `seq` order per subscription. `client.live` keeps a view of a
+   * query for you; to keep one by hand: start it from the `items` of the Subscription that subscribe() resolved
+   * with (ask for `snapshot: true`), then, for the events whose `subscriptionId` is the subscription's, upsert the
+   * resource on `_created`, `_updated` and `_entered` (an `_entered` carries the whole resource, as a create does),
+   * and drop it on `_left` (whatever its `reason`) and on `_deleted`. Keep the highest `version` seen per id, so
+   * that an older copy (a later list page) does not bring back what changed; a `_left` for an id you do not hold is
+   * ignored. On `gap`, replace the view with the gap's `items` (or re-read it). The events of a subscription with a
+   * query or a snapshot are delivered only after its subscribe() has resolved, so none comes before the view has
+   * its id and items.
    */
   event: (event: TidingsEvent) => void;
   notification: (notification: TidingsNotification) => void;
