@@ -4,6 +4,7 @@ a token refreshed before it expires, and requests failed or retried across a los
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import httpx
 import pytest
@@ -222,3 +223,30 @@ async def test_get_token_keeps_a_session_past_its_tokens_expiry(tmp_path) -> Non
     finally:
         await client.close()
         short.kill()
+
+
+async def test_resubscriptions_refused_for_the_rate_are_sent_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A bucket of five: connect, auth and eight resumed subscriptions after a restart exceed it, and the refused
+    # ones must go out again rather than end their subscriptions.
+    limited = Server(str(tmp_path), {"TIDINGS_LIMITS__RATE_BURST": "5", "TIDINGS_LIMITS__RATE_PER_SECOND": "20"})
+    limited.start()
+    client = Client(lambda: limited.url, limited.token("alice"), retry_base=0.05, request_timeout=30)
+    try:
+        await client.connect()
+        orders = [await client.create("order", {"productId": f"R{n}", "quantity": 1, "totalAmount": 1})
+                  for n in range(8)]
+        subs = [await client.subscribe(f"order:{order.id}") for order in orders]
+        refused = _Count(client, "RATE_LIMITED")
+        await asyncio.to_thread(limited.kill, signal.SIGTERM)
+        await client.wait_for_state("reconnecting", 10)
+        await asyncio.to_thread(limited.restart)
+        await client.wait_for_state("connected", 20)
+        assert refused.seen > 0, "the server refused nothing: the test did not reach the limit"
+        assert not any(sub.ended for sub in subs) and len(client.subscriptions()) == 8
+        for order in orders:
+            await client.update("order", order.id, {"quantity": 2})
+        events = [await sub.next(timeout=10) for sub in subs]
+        assert [(e.id, e.version) for e in events] == [(o.id, 2) for o in orders]
+    finally:
+        await client.close()
+        limited.kill()

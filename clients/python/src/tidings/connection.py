@@ -173,16 +173,24 @@ class Connection:
             payload["query"] = sub.query
         if sub.snapshot:
             payload["snapshot"] = True
-        try:
-            # The reply is applied as it is read, so that a gap is reported before the events that follow it.
-            await self._call("subscribe", payload, str(uuid.uuid4()), self.client.request_timeout,
-                             lambda reply: sub._apply_reply(reply, since))
-        except TidingsError as error:
-            if error.code == "TIMEOUT":
-                raise
-            # NOT_FOUND: the resource was deleted or is no longer visible; FORBIDDEN: no longer allowed.
-            self.client._subscriptions.pop(sub.key, None)
-            sub._end(error)
+        while True:
+            try:
+                # The reply is applied as it is read, so that a gap is reported before the events that follow it.
+                await self._call("subscribe", payload, str(uuid.uuid4()), self.client.request_timeout,
+                                 lambda reply: sub._apply_reply(reply, since))
+                return
+            except TidingsError as error:
+                if error.code == "RATE_LIMITED":
+                    # Many subscriptions resumed at once can exceed the connection's burst; the server did not
+                    # process the refused ones, which go out again after the wait it asks for.
+                    await asyncio.sleep((error.details.get("retryAfterMs") or 1000) / 1000)
+                    continue
+                if error.code == "TIMEOUT":
+                    raise
+                # NOT_FOUND: the resource was deleted or is no longer visible; FORBIDDEN: no longer allowed.
+                self.client._subscriptions.pop(sub.key, None)
+                sub._end(error)
+                return
 
     async def authenticate(self, timeout: float) -> None:
         """Sends `auth` with a token, and with get_token schedules the next one before this one expires."""
