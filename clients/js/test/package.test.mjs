@@ -23,9 +23,9 @@ const probe = `
   console.log(JSON.stringify(out));
 `;
 
-/** A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await. */
+/** A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await, a live collection. */
 const TYPED_ESM = `
-import { createClient, q, type FailedAttempt, type SubscriptionHandle, type TidingsEvent } from 'tidings';
+import { createClient, q, type FailedAttempt, type LiveCollection, type LiveStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
 const seen: string[] = [];
 const quiet = () => undefined;
 const client = createClient({ url: 'ws://localhost/ws', getToken: () => null, failFast: true, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
@@ -36,6 +36,10 @@ export async function run(): Promise<string[]> {
   const typed: SubscriptionHandle = handle;
   typed.on('left', (info) => seen.push(info.reason.code));
   for (const item of handle.items ?? []) seen.push(item.id);
+  const live: LiveCollection = client.live('order', q.eq('data.status', 'pending'), { compare: (a, b) => b.version - a.version });
+  const status: LiveStatus = live.status;
+  live.subscribe(() => seen.push(\`\${status} \${live.getSnapshot().length} \${live.error?.code ?? ''}\`));
+  await live.close();
   for await (const event of handle) {
     const e: TidingsEvent = event;
     seen.push(e.eventType);
