@@ -30,7 +30,7 @@ async fn node_b(storage: &Arc<dyn Storage>, bus: &Bus) -> (NodeB, mpsc::Receiver
     let relay = Relay::new(Arc::clone(&hub), broker, Arc::clone(storage));
     relay.start_streams(["order"]).await.expect("heads read");
     let (mailbox, deliveries, _slow) = Mailbox::new(1024);
-    hub.subscribe(&Follow::topic(Topic::new("order").expect("topic")), &mailbox, Scope::All);
+    hub.subscribe(&Follow::topic(Topic::new("order").expect("topic")), &mailbox, Scope::All, None);
     (NodeB { relay, hub, deliveries, _mailbox: mailbox }, inbound)
 }
 
@@ -123,7 +123,7 @@ async fn a_gap_whose_events_were_pruned_is_passed_and_its_subscribers_are_told()
     let (mut b, mut inbound) = node_b(&storage, &bus).await;
     let hub_of_b = b.hub.clone();
     let (one, mut one_deliveries, _slow) = Mailbox::new(64);
-    hub_of_b.subscribe(&Follow::topic(Topic::new("order:ORD-1").expect("topic")), &one, Scope::All);
+    hub_of_b.subscribe(&Follow::topic(Topic::new("order:ORD-1").expect("topic")), &one, Scope::All, None);
     // The broker's first word is a resync, which would read the log at a moment of its own choosing; it is taken
     // here, so that only the gap below reads the log.
     assert_eq!(inbound.recv().await, Some(Received::Resync));

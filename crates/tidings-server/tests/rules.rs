@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 
 use common::jwks::{Provider, SigningKey, AUDIENCE, ISSUER};
-use common::{call, expect, next_event, next_push, on_both_backends_with, outcome, rest, seen, TestServer};
+use common::{call, exchange, expect, next_event, next_push, on_both_backends_with, outcome, rest, seen, TestServer};
 use serde_json::{json, Value};
 use tidings_client::{Client, Pushes};
 use tidings_protocol::{LeaveReason, ServerMessage};
@@ -23,6 +23,7 @@ on_both_backends_with!(
     members_reach_their_organization_and_nobody_else_learns_of_it,
     a_project_that_moves_away_leaves_every_view_of_the_members_who_lose_it,
     resume_and_new_claims_see_only_what_the_rule_allows,
+    a_field_hidden_from_a_member_is_in_no_reply_event_or_query_of_theirs,
 );
 
 /// The resource types of the multi-tenant example in docs/resource-types.md, read from the page.
@@ -317,4 +318,64 @@ async fn tenants_signed_in_by_a_provider_whose_keys_rotate() {
     let (ids, _) = list_all(&admin, 10).await;
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&plans) && ids.contains(&roadmap));
+}
+
+async fn a_field_hidden_from_a_member_is_in_no_reply_event_or_query_of_theirs(server: TestServer) {
+    let (ann, _a) = member(&server, "ann", Some("acme"), &[]).await;
+    let (fin, _f) = member(&server, "fay", Some("acme"), &["finance"]).await;
+    let (root, _r) = member(&server, "root", None, &["admin"]).await;
+    let roadmap = create(&ann, "acme", "roadmap").await;
+    let (ann_watch, mut ann_pushes) = member(&server, "ann", Some("acme"), &[]).await;
+    let (fin_watch, mut fin_pushes) = member(&server, "fay", Some("acme"), &["finance"]).await;
+    let (ann_one, mut ann_one_pushes) = member(&server, "ann", Some("acme"), &[]).await;
+    call(&ann_watch, "subscribe", "s", json!({ "topic": "project" })).await;
+    call(&fin_watch, "subscribe", "s", json!({ "topic": "project" })).await;
+    call(&ann_one, "subscribe", "s", json!({ "topic": format!("project:{roadmap}") })).await;
+
+    // Only an admin sets the budget; the reply to his own write shows it to him.
+    let budget = json!({ "resourceType": "project", "id": roadmap, "patch": { "budget": 5000 } });
+    assert_eq!(outcome(&fin, "update", budget.clone()).await, "FORBIDDEN");
+    let updated = call(&root, "update", "u", budget).await;
+    assert_eq!(updated["data"]["budget"], 5000);
+
+    // The change reaches both members; only the finance role sees the budget in it.
+    let seen_by_ann = next_event(&mut ann_pushes).await;
+    assert_eq!(seen(&seen_by_ann), expect("project_updated", &roadmap, None));
+    assert!(!seen_by_ann.data.contains_key("budget") && seen_by_ann.data["name"] == "roadmap", "{seen_by_ann:?}");
+    let one = next_event(&mut ann_one_pushes).await;
+    assert!(!one.data.contains_key("budget"), "{one:?}");
+    assert_eq!(next_event(&mut fin_pushes).await.data["budget"], 5000);
+
+    // Reads, lists, snapshots and the HTTP API leave it out for ann, and keep it for the finance role.
+    let read = json!({ "resourceType": "project", "id": roadmap });
+    assert!(call(&ann, "read", "r", read.clone()).await["data"].get("budget").is_none());
+    assert_eq!(call(&fin, "read", "r", read).await["data"]["budget"], 5000);
+    let list = call(&ann, "read", "l", json!({ "resourceType": "project" })).await;
+    assert!(list["items"].as_array().expect("items").iter().all(|item| item["data"].get("budget").is_none()));
+    let (snap, _s) = member(&server, "ann", Some("acme"), &[]).await;
+    let snapshot = call(&snap, "subscribe", "s", json!({ "topic": "project", "snapshot": true })).await;
+    assert_eq!(snapshot["items"].as_array().expect("items").len(), 1);
+    assert!(snapshot["items"][0]["data"].get("budget").is_none(), "{snapshot}");
+    let token = format!("Bearer {}", server.token_with("ann", &[], json!({ "org": "acme" })));
+    let path = format!("/api/v1/resources/project/{roadmap}");
+    let over_http = rest::send(server.addr, "GET", &path, &[("Authorization", token.as_str())], b"").await;
+    assert_eq!(over_http.status, 200, "{over_http:?}");
+    assert!(over_http.json()["data"].get("budget").is_none(), "{over_http:?}");
+
+    // Nor may ann learn it by asking: filters, orders, projections and queries on it are refused at the term.
+    let asks = [
+        (json!({ "resourceType": "project", "filter": { "budget": 5000 } }), "/payload/filter/budget"),
+        (json!({ "resourceType": "project", "orderBy": "budget" }), "/payload/orderBy"),
+        (json!({ "resourceType": "project", "fields": ["name", "budget"] }), "/payload/fields/1"),
+        (json!({ "resourceType": "project", "query": { "field": "data.budget", "gt": 1000 } }), "/payload/query"),
+    ];
+    for (ask, pointer) in asks {
+        let (kind, reply) = exchange(&ann, "read", "q", ask.clone()).await;
+        assert_eq!(kind, "error", "{ask}: {reply}");
+        assert_eq!(reply["code"], "INVALID_PARAMS", "{reply}");
+        assert!(reply["details"]["errors"].to_string().contains(pointer), "{pointer} in {reply}");
+    }
+    let query = json!({ "topic": "project", "query": { "field": "data.budget", "exists": true } });
+    assert_eq!(outcome(&ann, "subscribe", query.clone()).await, "INVALID_PARAMS");
+    assert_eq!(outcome(&fin, "subscribe", query).await, "ok");
 }

@@ -371,6 +371,10 @@ pub struct ResourceTypeConfig {
     /// Fields that only holders of one of these roles may set or change (others get their default on create).
     #[serde(default)]
     pub field_roles: BTreeMap<String, Vec<String>>,
+    /// Who may read and who may write a top-level field, judged on the user alone (`auth`): a field a user may
+    /// not read is removed from every resource and event they receive, and their queries may not name it.
+    #[serde(default)]
+    pub field_rules: BTreeMap<String, FieldRulesConfig>,
     /// Who may create, read, update and delete.
     #[serde(default)]
     pub permissions: PermissionsConfig,
@@ -381,6 +385,19 @@ pub struct ResourceTypeConfig {
     /// a list by equality or range on it reads the index rather than every resource of the type.
     #[serde(default)]
     pub indexes: Vec<String>,
+}
+
+/// Who may read and who may write one field: lists of shorthands (`authenticated`, `role:NAME`) and rules over
+/// `auth`; an absent list allows everyone, an empty one nobody.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRulesConfig {
+    /// Who may see the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Vec<Value>>,
+    /// Who may set or change it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<Vec<Value>>,
 }
 
 /// Who may do what, per operation a list of shorthands and rules; any one entry suffices, and an empty list
@@ -445,6 +462,7 @@ pub fn default_types() -> Vec<ResourceTypeConfig> {
         field_roles: BTreeMap::from([("status".to_owned(), vec!["admin".to_owned()])]),
         permissions: PermissionsConfig::default(),
         notify_owner_on: vec!["status".to_owned()],
+        field_rules: BTreeMap::new(),
         indexes: vec!["status".to_owned()],
         schema_file: None,
     }]

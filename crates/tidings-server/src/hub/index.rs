@@ -45,12 +45,14 @@ pub enum Scope {
     Where(Arc<Condition>),
 }
 
-/// The subscribers of one subscription id who see the same part of the type (the same [`Scope::Where`]), so that
-/// the rule is evaluated once per event for them all, as a query is.
+/// The subscribers of one subscription id who see the same part of the type (the same [`Scope::Where`]) and the
+/// same fields, so that the rule is evaluated and the event encoded once per event for them all, as for a query.
 #[derive(Debug)]
 pub struct Audience {
-    /// What they may see.
-    pub condition: Arc<Condition>,
+    /// What they may see: `None` for the whole type.
+    pub condition: Option<Arc<Condition>>,
+    /// The data fields hidden from them.
+    pub hidden: Option<Arc<[String]>>,
     /// Their mailboxes.
     pub mailboxes: Vec<Mailbox>,
 }
@@ -63,6 +65,8 @@ pub struct Watcher {
     pub mailbox: Mailbox,
     /// What they may see.
     pub visible: Option<Arc<Condition>>,
+    /// The data fields hidden from them.
+    pub hidden: Option<Arc<[String]>>,
 }
 
 /// The subscribers of a type topic that share one subscription id.
@@ -121,21 +125,29 @@ pub struct Index {
 }
 
 impl Index {
-    /// Adds one subscription.
-    pub fn add(&mut self, follow: &Follow, mailbox: &Mailbox, scope: Scope) {
+    /// Adds one subscription, reaching `scope` and seeing the data without the fields in `hidden`.
+    pub fn add(&mut self, follow: &Follow, mailbox: &Mailbox, scope: Scope, hidden: Option<Arc<[String]>>) {
         let list = match follow.topic.kind() {
             TopicKind::ResourceType(ty) => {
                 let groups = self.types.entry(ty.to_owned()).or_default();
                 let group = groups
                     .entry(Arc::clone(&follow.id))
                     .or_insert_with(|| Group { condition: follow.condition.clone(), ..Group::default() });
-                match scope {
-                    Scope::All => &mut group.all,
-                    Scope::Own(owner) => group.owners.entry(owner).or_default(),
-                    Scope::Where(condition) => {
-                        let key = format!("{condition:?}");
-                        let audience =
-                            group.audiences.entry(key).or_insert_with(|| Audience { condition, mailboxes: Vec::new() });
+                match (scope, hidden) {
+                    (Scope::All, None) => &mut group.all,
+                    (Scope::Own(owner), None) => group.owners.entry(owner).or_default(),
+                    (scope, hidden) => {
+                        let condition = match scope {
+                            Scope::All => None,
+                            Scope::Own(owner) => Some(Arc::new(owned_by(owner))),
+                            Scope::Where(condition) => Some(condition),
+                        };
+                        let key = format!("{condition:?} {hidden:?}");
+                        let audience = group.audiences.entry(key).or_insert_with(|| Audience {
+                            condition,
+                            hidden,
+                            mailboxes: Vec::new(),
+                        });
                         &mut audience.mailboxes
                     }
                 }
@@ -146,7 +158,7 @@ impl Index {
                     Scope::All | Scope::Own(_) => None,
                 };
                 let watchers = self.resources.entry((ty.to_owned(), id.to_owned())).or_default();
-                watchers.push(Watcher { mailbox: mailbox.clone(), visible });
+                watchers.push(Watcher { mailbox: mailbox.clone(), visible, hidden });
                 self.count += 1;
                 return;
             }
@@ -256,6 +268,12 @@ impl Index {
     pub fn len(&self) -> usize {
         self.count
     }
+}
+
+/// The condition of [`Scope::Own`]: the resources `owner` owns.
+fn owned_by(owner: String) -> Condition {
+    use crate::query::{Field, Operand, Test};
+    Condition::Test(Field::OwnerId, Test::In(vec![Operand::Text(owner)]))
 }
 
 fn retain_watchers(list: &mut Vec<Watcher>, connection: u64) -> usize {

@@ -266,16 +266,17 @@ impl Hub {
         stream.next.map(|next| next.saturating_sub(1))
     }
 
-    /// Adds a subscription of `mailbox`, reaching what `scope` allows.
-    pub fn subscribe(&self, follow: &Follow, mailbox: &Mailbox, scope: Scope) {
-        self.inner().index.add(follow, mailbox, scope);
+    /// Adds a subscription of `mailbox`, reaching what `scope` allows, without the fields in `hidden`.
+    pub fn subscribe(&self, follow: &Follow, mailbox: &Mailbox, scope: Scope, hidden: Option<Arc<[String]>>) {
+        self.inner().index.add(follow, mailbox, scope, hidden);
     }
 
-    /// Changes the scope of a connection's subscription under one lock, so no event falls between.
-    pub fn rescope(&self, follow: &Follow, mailbox: &Mailbox, scope: Scope) {
+    /// Changes the scope and hidden fields of a connection's subscription under one lock, so no event falls
+    /// between.
+    pub fn rescope(&self, follow: &Follow, mailbox: &Mailbox, scope: Scope, hidden: Option<Arc<[String]>>) {
         let mut state = self.inner();
         state.index.remove(follow, mailbox.connection);
-        state.index.add(follow, mailbox, scope);
+        state.index.add(follow, mailbox, scope, hidden);
     }
 
     /// The last `seq` of a type's stream the hub has released, once the stream has started.
@@ -319,9 +320,12 @@ fn fan_out(index: &mut Index, event: &EventRecord) {
             }
         }
         for audience in group.audiences() {
-            let Some(change) = judge(event, group.condition.as_deref(), Some(&audience.condition)) else { continue };
+            let Some(change) = judge(event, group.condition.as_deref(), audience.condition.as_deref()) else {
+                continue;
+            };
             let plain = group.condition.is_none();
-            if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain) {
+            let hidden = audience.hidden.as_deref().unwrap_or_default();
+            if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain, hidden) {
                 offer_all(audience.mailboxes.iter(), (id, event.seq, false), &text, &mut slow);
             }
         }
@@ -329,7 +333,8 @@ fn fan_out(index: &mut Index, event: &EventRecord) {
     let watchers = index.resource_subscribers(&event.resource_type, &event.id);
     if !watchers.is_empty() {
         let topic: Arc<str> = Arc::from(format!("{}:{}", event.resource_type, event.id));
-        let (plain, ruled): (Vec<&Watcher>, Vec<&Watcher>) = watchers.iter().partition(|w| w.visible.is_none());
+        let (plain, ruled): (Vec<&Watcher>, Vec<&Watcher>) =
+            watchers.iter().partition(|w| w.visible.is_none() && w.hidden.is_none());
         if !plain.is_empty() {
             if let Some(text) = encode_event(event, &topic, event.version) {
                 let ends = event.kind == EventKind::Deleted;
@@ -339,7 +344,8 @@ fn fan_out(index: &mut Index, event: &EventRecord) {
         for watcher in ruled {
             let Some(change) = judge(event, None, watcher.visible.as_deref()) else { continue };
             let ends = matches!(change, Change::Left(_));
-            if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true) {
+            let hidden = watcher.hidden.as_deref().unwrap_or_default();
+            if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true, hidden) {
                 offer_all(std::iter::once(&watcher.mailbox), (&topic, event.version, ends), &text, &mut slow);
             }
         }

@@ -35,6 +35,18 @@ pub enum Condition {
     Test(Field, Test),
 }
 
+impl Condition {
+    /// Whether a test of this condition reads the top-level data field `name` (or a path inside it).
+    pub fn reads_data_field(&self, name: &str) -> bool {
+        match self {
+            Condition::All(parts) | Condition::Any(parts) => parts.iter().any(|part| part.reads_data_field(name)),
+            Condition::Not(inner) => inner.reads_data_field(name),
+            Condition::Test(Field::Data(path), _) => path.first().is_some_and(|first| first == name),
+            Condition::Test(..) => false,
+        }
+    }
+}
+
 /// A field of a resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Field {

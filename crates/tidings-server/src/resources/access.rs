@@ -30,11 +30,13 @@ pub enum Operation {
     Update,
     /// `delete`: may name `auth` and `resource`.
     Delete,
+    /// Who may read or write a field: may name `auth` only, so that it is decided once per user.
+    Field,
 }
 
 impl Operation {
     fn sees_resource(self) -> bool {
-        self != Operation::Create
+        !matches!(self, Operation::Create | Operation::Field)
     }
 
     fn sees_data(self) -> bool {
@@ -115,6 +117,7 @@ fn shorthand_rule(shorthand: &str, operation: Operation) -> anyhow::Result<Rule>
         "authenticated" => Ok(Rule::All(Vec::new())),
         // The creator of a resource becomes its owner, so anyone may create as an owner.
         "owner" if operation == Operation::Create => Ok(Rule::All(Vec::new())),
+        "owner" if operation == Operation::Field => anyhow::bail!("a field rule names the user only: not owner"),
         "owner" => Ok(term(On::Resource("ownerId".to_owned()), Op::Eq, Operand::Auth(AuthPath::Sub))),
         other => match other.strip_prefix("role:") {
             Some(role) if !role.is_empty() => {
@@ -164,6 +167,7 @@ fn term(object: &Map<String, Value>, operation: Operation, at: &str) -> anyhow::
     let on = if let Some(path) = field.strip_prefix("auth.") {
         On::Auth(auth_path(path).ok_or_else(|| anyhow::anyhow!("{at}.field: {AUTH_PATHS}"))?)
     } else if let Some(path) = field.strip_prefix("resource.") {
+        anyhow::ensure!(operation != Operation::Field, "{at}.field: a field rule names auth only");
         anyhow::ensure!(operation.sees_resource(), "{at}.field: a create rule cannot name resource (use data)");
         On::Resource(path.to_owned())
     } else if let Some(path) = field.strip_prefix("data.") {
@@ -266,6 +270,11 @@ impl Rule {
             Some(record) => condition.matches(&record),
             None => condition == truth(true),
         }
+    }
+
+    /// Whether this rule, which names the user alone (a field rule), holds for `who`.
+    pub fn holds_for(&self, who: &Identity) -> bool {
+        self.specialize(who, None, &Value::Null) == truth(true)
     }
 
     /// How much of a type this read rule lets `who` see; `None` for nothing.

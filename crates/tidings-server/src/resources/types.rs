@@ -35,6 +35,19 @@ pub struct Rules {
     pub update: Rule,
     /// Who may delete.
     pub delete: Rule,
+    /// Who may read and write single fields, by field name.
+    pub fields: Vec<FieldRule>,
+}
+
+/// Who may read and write one top-level field (`None`: everyone).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldRule {
+    /// The field.
+    pub field: String,
+    /// Who may see it.
+    pub read: Option<Rule>,
+    /// Who may set or change it.
+    pub write: Option<Rule>,
 }
 
 impl ResourceTypeDef {
@@ -51,6 +64,25 @@ impl ResourceTypeDef {
     /// Whether `field` is a top-level property of the schema (the fields lists may filter and order by).
     pub fn declares(&self, field: &str) -> bool {
         self.config.schema.get("properties").and_then(|p| p.get(field)).is_some()
+    }
+
+    /// The fields `who` may not see: removed from every resource and event they receive; `None` when there are
+    /// none (most users of most types).
+    pub fn hidden_fields(&self, who: &Identity) -> Option<Arc<[String]>> {
+        let hidden: Vec<String> = self
+            .rules
+            .fields
+            .iter()
+            .filter(|rule| rule.read.as_ref().is_some_and(|read| !read.holds_for(who)))
+            .map(|rule| rule.field.clone())
+            .collect();
+        (!hidden.is_empty()).then(|| Arc::from(hidden))
+    }
+
+    /// Whether `who` may set or change `field`.
+    pub fn may_write_field(&self, who: &Identity, field: &str) -> bool {
+        let rule = self.rules.fields.iter().find(|rule| rule.field == field);
+        rule.and_then(|rule| rule.write.as_ref()).is_none_or(|write| write.holds_for(who))
     }
 
     /// What `who` may see of the type by its read rule; `None` for nothing.
@@ -72,6 +104,8 @@ impl ResourceTypeDef {
             Operation::Read => &self.rules.read,
             Operation::Update => &self.rules.update,
             Operation::Delete => &self.rules.delete,
+            // A field's rules are asked through `hidden_fields` and `may_write_field`.
+            Operation::Field => return false,
         };
         rule.allows(who, record.map(Subject::of), incoming, &self.config.schema)
     }
@@ -130,6 +164,7 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
     let properties = config.schema.get("properties").and_then(Value::as_object);
     let declared = |field: &String| properties.is_some_and(|p| p.contains_key(field));
     let fields = config.read_only.iter().chain(&config.server_set).chain(config.field_roles.keys());
+    let fields = fields.chain(config.field_rules.keys());
     for field in fields.chain(&config.notify_owner_on) {
         anyhow::ensure!(declared(field), "field '{field}' is not a property of the schema");
     }
@@ -155,6 +190,21 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
         read: compile_rule(&permissions.read, Operation::Read, schema, "permissions.read")?,
         update: compile_rule(&permissions.update, Operation::Update, schema, "permissions.update")?,
         delete: compile_rule(&permissions.delete, Operation::Delete, schema, "permissions.delete")?,
+        fields: config
+            .field_rules
+            .iter()
+            .map(|(field, rules)| {
+                let compile = |entries: &Option<Vec<Value>>, what: &str| {
+                    let at = format!("field_rules.{field}.{what}");
+                    entries.as_deref().map(|entries| compile_rule(entries, Operation::Field, schema, &at)).transpose()
+                };
+                Ok(FieldRule {
+                    field: field.clone(),
+                    read: compile(&rules.read, "read")?,
+                    write: compile(&rules.write, "write")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
     };
     Ok(ResourceTypeDef { config: config.clone(), validator, rules })
 }

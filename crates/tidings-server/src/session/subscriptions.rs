@@ -7,6 +7,7 @@
 //! `seq` order, a live event above that mark is always the next one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tidings_protocol::{
     ErrorCode, ErrorPayload, Limit, Read, RequestId, ResourceType, Seq, ServerMessage, Subscribe, Subscribed,
@@ -31,6 +32,8 @@ pub(super) struct Subscription {
     pub(super) scope: Option<Scope>,
     /// For a one-resource topic: the resource's owner.
     pub(super) owner: Option<String>,
+    /// The data fields a field rule hides from the user.
+    pub(super) hidden: Option<Arc<[String]>>,
     /// The highest `seq` sent; anything at or below it is a duplicate.
     pub(super) last_seq: u64,
 }
@@ -38,7 +41,7 @@ pub(super) struct Subscription {
 impl Subscription {
     /// The `notifications` subscription, having sent everything up to `last_seq`.
     pub(super) fn of_notifications(topic: Topic, last_seq: u64) -> Subscription {
-        Subscription { follow: Follow::topic(topic), scope: None, owner: None, last_seq }
+        Subscription { follow: Follow::topic(topic), scope: None, owner: None, hidden: None, last_seq }
     }
 
     /// Its topic.
@@ -56,7 +59,7 @@ impl<O: Outbound> Session<O> {
         let Some(user) = &self.user else { return Flow::Continue };
         let identity = user.identity.clone();
         let Subscribe { topic, since, query, snapshot } = subscribe;
-        let follow = match self.shared.resources.follow(&topic, query.as_ref()) {
+        let follow = match self.shared.resources.follow(&identity, &topic, query.as_ref()) {
             Ok(follow) => follow,
             Err(error) => return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await,
         };
@@ -91,7 +94,10 @@ impl<O: Outbound> Session<O> {
             // A resource the user may not read does not exist for them: opening it below answers NOT_FOUND.
             EventTopic::Resource(name, _) => self.shared.resources.scope_for(&identity, name).ok(),
         };
-        self.shared.hub.subscribe(&follow, &self.mailbox, scope.clone().unwrap_or(Scope::All));
+        let hidden = match followed {
+            EventTopic::Type(name) | EventTopic::Resource(name, _) => self.shared.resources.hidden_for(&identity, name),
+        };
+        self.shared.hub.subscribe(&follow, &self.mailbox, scope.clone().unwrap_or(Scope::All), hidden.clone());
         let opened = match self.shared.resources.open_subscription(&identity, followed).await {
             Ok(opened) => opened,
             Err(error) => {
@@ -107,7 +113,12 @@ impl<O: Outbound> Session<O> {
         let mut first_page = None;
         if let (Some(since), Some(true)) = (since, recovered) {
             if since < opened.head {
-                match self.shared.resources.replay(&follow, scope.as_ref(), since, REPLAY_BATCH).await {
+                match self
+                    .shared
+                    .resources
+                    .replay(&follow, (scope.as_ref(), hidden.as_deref()), since, REPLAY_BATCH)
+                    .await
+                {
                     Ok(page) if page.first != Some(since + 1) => recovered = Some(false),
                     Ok(page) => first_page = Some(page),
                     Err(error) => {
@@ -146,7 +157,7 @@ impl<O: Outbound> Session<O> {
             }
         }
         // Recorded before anything is sent, so that however this ends, leaving the hub removes it.
-        let subscription = Subscription { follow: follow.clone(), scope, owner: opened.owner, last_seq: head };
+        let subscription = Subscription { follow: follow.clone(), scope, owner: opened.owner, hidden, last_seq: head };
         self.subscriptions.insert(key.clone(), subscription);
         self.list_subscriptions();
         let reply = Subscribed {
@@ -182,11 +193,13 @@ impl<O: Outbound> Session<O> {
             if self.deliver_beside_replay(&key, &mut deleted).await == Flow::Stop {
                 return Flow::Stop;
             }
-            let Some(scope) = self.subscriptions.get(&key).map(|s| s.scope.clone()) else {
+            let Some((scope, hidden)) = self.subscriptions.get(&key).map(|s| (s.scope.clone(), s.hidden.clone()))
+            else {
                 // Ended meanwhile (its events were lost on this node): nothing more to replay.
                 return Flow::Continue;
             };
-            page = match self.shared.resources.replay(&follow, scope.as_ref(), last, REPLAY_BATCH).await {
+            let sight = (scope.as_ref(), hidden.as_deref());
+            page = match self.shared.resources.replay(&follow, sight, last, REPLAY_BATCH).await {
                 Ok(page) => page,
                 // The reply is out: the subscription ends, saying why, and the client may subscribe again.
                 Err(error) => return self.end_subscription(&key, error).await,
@@ -301,6 +314,12 @@ impl<O: Outbound> Session<O> {
         for key in keys {
             let Some(subscription) = self.subscriptions.get(&key) else { continue };
             let topic = subscription.topic().clone();
+            // The fields the new claims hide, for a topic of a type.
+            let resources = &self.shared.resources;
+            let hidden_now = |topic: &Topic| match topic.kind() {
+                TopicKind::ResourceType(name) | TopicKind::Resource(name, _) => resources.hidden_for(&identity, name),
+                TopicKind::Notifications => None,
+            };
             // Decided by the rules alone: a storage hiccup must not end a subscription as FORBIDDEN.
             let still = match (topic.kind(), &subscription.owner) {
                 (TopicKind::Notifications, _) => Some(None),
@@ -324,10 +343,14 @@ impl<O: Outbound> Session<O> {
                         return Flow::Stop;
                     }
                 }
-                Some(Some(scope)) if subscription.scope.as_ref() != Some(&scope) => {
-                    self.shared.hub.rescope(&subscription.follow, &self.mailbox, scope.clone());
+                Some(Some(scope))
+                    if subscription.scope.as_ref() != Some(&scope) || subscription.hidden != hidden_now(&topic) =>
+                {
+                    let hidden = hidden_now(&topic);
+                    self.shared.hub.rescope(&subscription.follow, &self.mailbox, scope.clone(), hidden.clone());
                     if let Some(subscription) = self.subscriptions.get_mut(&key) {
                         subscription.scope = Some(scope);
+                        subscription.hidden = hidden;
                     }
                 }
                 Some(_) => {}

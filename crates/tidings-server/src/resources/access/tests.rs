@@ -122,6 +122,12 @@ fn mistakes_are_refused_with_where_they_are() {
     assert!(refused(Operation::Read, json!([{ "field": "auth.claims.", "eq": "x" }])).contains("claims"));
     assert!(refused(Operation::Read, json!([{ "field": "auth.sub", "eq": "x", "ne": "y" }])).contains("exactly one"));
     assert!(refused(Operation::Read, json!([{ "or": [] }])).contains("non-empty"));
+    assert!(refused(Operation::Field, json!(["owner"])).contains("user only"));
+    assert!(refused(Operation::Field, json!([{ "field": "resource.ownerId", "eq": "x" }])).contains("auth only"));
+    let finance = rule(Operation::Field, json!(["role:finance", { "field": "auth.claims.cfo", "eq": true }]));
+    assert!(finance.holds_for(&user("fay", &["finance"], json!({}))));
+    assert!(finance.holds_for(&user("carl", &[], json!({ "cfo": true }))));
+    assert!(!finance.holds_for(&user("ann", &[], json!({ "cfo": "yes" }))));
     let nested = refused(Operation::Read, json!([{ "and": [ { "field": "auth.sub", "gt": true } ] }]));
     assert!(nested.contains("permissions.read[0].and[0]"), "{nested}");
 }

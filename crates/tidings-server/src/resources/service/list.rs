@@ -1,5 +1,7 @@
 //! Lists: a page of the resources a user may see, filtered and ordered, with an opaque cursor to the next page.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -22,6 +24,15 @@ struct Plan {
     fields: Option<Vec<String>>,
     /// Count the whole list.
     count: bool,
+    /// The fields a field rule hides from the user.
+    hidden: Option<Arc<[String]>>,
+}
+
+/// Removes from `data` the fields hidden from the user.
+fn hide(hidden: &Option<Arc<[String]>>, data: &mut Map<String, Value>) {
+    for field in hidden.iter().flat_map(|hidden| hidden.iter()) {
+        data.remove(field);
+    }
 }
 
 impl Resources {
@@ -35,10 +46,11 @@ impl Resources {
         };
         let page = self.storage.list(plan.query).await.map_err(|e| storage_error(e, &name, None))?;
         let (mut items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
-        if let Some(fields) = &plan.fields {
-            for item in &mut items {
+        for item in &mut items {
+            if let Some(fields) = &plan.fields {
                 item.data.retain(|name, _| fields.contains(name));
             }
+            hide(&plan.hidden, &mut item.data);
         }
         Ok(ResourceList { resource_type: read.resource_type, items, next_cursor, total })
     }
@@ -53,7 +65,10 @@ impl Resources {
         let plan = self.plan(who, read)?;
         let name = plan.query.resource_type.clone();
         let (page, head) = self.storage.list_at_head(plan.query).await.map_err(|e| storage_error(e, &name, None))?;
-        let (items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
+        let (mut items, next_cursor) = page_of(page, plan.limit, &plan.query_id)?;
+        for item in &mut items {
+            hide(&plan.hidden, &mut item.data);
+        }
         Ok((items, next_cursor, head))
     }
 
@@ -69,11 +84,17 @@ impl Resources {
         };
         let mut errors = Vec::new();
         let mut filter = Vec::new();
+        // A field the user may not see may not be filtered, ordered or queried by either: the answer would tell.
+        let hidden = def.hidden_fields(who);
+        let is_hidden = |field: &str| hidden.as_ref().is_some_and(|hidden| hidden.iter().any(|h| h == field));
+        const HIDDEN: &str = "is a field you may not read";
         for (field, value) in read.filter.iter().flatten() {
             let value = serde_json::to_value(value).unwrap_or(Value::Null);
             if value.as_str().is_some_and(|text| text.contains('\0')) {
                 // As in data: PostgreSQL cannot hold a NUL, so no stored value can equal one.
                 errors.push(FieldError::new(format!("/filter/{field}"), "must not contain the NUL character"));
+            } else if is_hidden(field.as_str()) {
+                errors.push(FieldError::new(format!("/filter/{field}"), HIDDEN));
             } else if def.declares(field.as_str()) {
                 filter.push((field.as_str().to_owned(), value));
             } else {
@@ -98,6 +119,10 @@ impl Resources {
                 Some(Order::Many(_)) => format!("/orderBy/{n}"),
                 _ => "/orderBy".to_owned(),
             };
+            if is_hidden(order_by.field()) {
+                errors.push(FieldError::new(pointer, HIDDEN));
+                continue;
+            }
             if keys[..n].iter().any(|earlier| earlier.field() == order_by.field()) {
                 errors.push(FieldError::new(pointer, "orders by a field already named"));
                 continue;
@@ -117,6 +142,8 @@ impl Resources {
             for (n, field) in fields.iter().enumerate() {
                 if !def.declares(field.as_str()) {
                     errors.push(FieldError::new(format!("/fields/{n}"), format!("is not a field of {}", def.name())));
+                } else if is_hidden(field.as_str()) {
+                    errors.push(FieldError::new(format!("/fields/{n}"), HIDDEN));
                 }
             }
             fields.iter().map(|field| field.as_str().to_owned()).collect::<Vec<_>>()
@@ -124,6 +151,10 @@ impl Resources {
         let condition = match &read.query {
             None => None,
             Some(query) => match crate::query::check(query, &def.config.schema, "/query") {
+                Ok(condition) if hidden.iter().flat_map(|h| h.iter()).any(|f| condition.reads_data_field(f)) => {
+                    errors.push(FieldError::new("/query", "names a field you may not read"));
+                    None
+                }
                 Ok(condition) => Some(condition),
                 Err(query_errors) => {
                     errors.extend(query_errors);
@@ -176,7 +207,7 @@ impl Resources {
             after,
             limit: limit + 1,
         };
-        Ok(Plan { query, limit, query_id, fields, count: read.count == Some(true) })
+        Ok(Plan { query, limit, query_id, fields, count: read.count == Some(true), hidden })
     }
 }
 

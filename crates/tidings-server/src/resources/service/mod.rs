@@ -116,9 +116,9 @@ impl Resources {
         match outcome {
             Ok(CreateOutcome::Created(record, event)) => {
                 self.publish(event);
-                Ok(Created { resource: resource(record)?, fresh: true })
+                Ok(Created { resource: shown(def, who, record)?, fresh: true })
             }
-            Ok(CreateOutcome::Replayed(record)) => Ok(Created { resource: resource(record)?, fresh: false }),
+            Ok(CreateOutcome::Replayed(record)) => Ok(Created { resource: shown(def, who, record)?, fresh: false }),
             Err(StorageError::KeyReused) => Err(ErrorPayload::new(
                 ErrorCode::Conflict,
                 "this requestId was already used for a different create; use a new requestId",
@@ -141,7 +141,7 @@ impl Resources {
         let def = self.type_of(resource_type)?;
         let record = self.storage.get(def.name(), id).await.map_err(|e| storage_error(e, def.name(), Some(id)))?;
         match record {
-            Some(record) if def.allows(Operation::Read, who, Some(&record), None) => resource(record),
+            Some(record) if def.allows(Operation::Read, who, Some(&record), None) => shown(def, who, record),
             _ => Err(not_found(def.name(), id)),
         }
     }
@@ -167,6 +167,7 @@ impl Resources {
         let (name, id) = (def.name().to_owned(), update.id.as_str().to_owned());
         let expected = update.expected_version;
         let patch = update.patch;
+        let shown_as = Arc::clone(&def);
         // What the built-in owner notification needs from inside the transaction: the watched fields' old values.
         let watched: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
         let seen = Arc::clone(&watched);
@@ -199,7 +200,9 @@ impl Resources {
                 if def.config.read_only.contains(field) {
                     read_only.push(FieldError::new(format!("/patch/{field}"), "is read-only"));
                 }
-                if let Some(roles) = def.config.field_roles.get(field) {
+                if !def.may_write_field(who, field) {
+                    refused.push(FieldError::new(format!("/patch/{field}"), "is not a field you may change"));
+                } else if let Some(roles) = def.config.field_roles.get(field) {
                     if !has_any_role(who, roles) {
                         refused.push(FieldError::new(
                             format!("/patch/{field}"),
@@ -233,9 +236,9 @@ impl Resources {
                 if record.owner_id != who.user_id {
                     self.notifier.notify_owner(&record, old).await;
                 }
-                resource(record)
+                shown(&shown_as, who, record)
             }
-            Ok(UpdateOutcome::Unchanged(record)) => resource(record),
+            Ok(UpdateOutcome::Unchanged(record)) => shown(&shown_as, who, record),
             Err(e) => Err(storage_error(e, &name, Some(&id))),
         }
     }
@@ -295,8 +298,10 @@ fn prepare_new(
         if def.config.server_set.contains(field) {
             invalid.push(FieldError::new(format!("/data/{field}"), "is set by the server"));
         }
-        if let Some(roles) = def.config.field_roles.get(field) {
-            let is_default = def.default_of(field) == data.get(field);
+        let is_default = def.default_of(field) == data.get(field);
+        if !is_default && !def.may_write_field(who, field) {
+            refused.push(FieldError::new(format!("/data/{field}"), "is not a field you may set"));
+        } else if let Some(roles) = def.config.field_roles.get(field) {
             if !is_default && !has_any_role(who, roles) {
                 refused.push(FieldError::new(
                     format!("/data/{field}"),
@@ -343,6 +348,16 @@ fn ulid(time_ms: u64, random: u128) -> String {
     let random = random & ((1_u128 << 80) - 1);
     let value = (u128::from(time_ms & ((1 << 48) - 1)) << 80) | random;
     (0..26).rev().map(|n| ALPHABET[((value >> (n * 5)) & 31) as usize] as char).collect()
+}
+
+/// The protocol's resource for a stored record, as `who` may see it: without the fields a field rule hides from
+/// them.
+fn shown(def: &ResourceTypeDef, who: &Identity, record: Record) -> Result<Resource, ErrorPayload> {
+    let mut shown = resource(record)?;
+    for field in def.hidden_fields(who).iter().flat_map(|hidden| hidden.iter()) {
+        shown.data.remove(field);
+    }
+    Ok(shown)
 }
 
 /// The protocol's resource for a stored record.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use tidings_protocol::{ErrorPayload, Query, Topic, TopicKind};
+use tidings_protocol::{ErrorPayload, FieldError, Query, Topic, TopicKind};
 
 use super::{Operation, Resources};
 use crate::auth::Identity;
@@ -86,13 +86,18 @@ impl Resources {
     /// What a subscription to `topic` with `query` follows in the hub. A query is checked against the type's
     /// schema (errors point into `/query`); its subscription id is the type and a digest of the query, the same
     /// for everyone who sends the same query, however its keys are ordered.
-    pub fn follow(&self, topic: &Topic, query: Option<&Query>) -> Result<Follow, ErrorPayload> {
+    pub fn follow(&self, who: &Identity, topic: &Topic, query: Option<&Query>) -> Result<Follow, ErrorPayload> {
         let (Some(query), TopicKind::ResourceType(name)) = (query, topic.kind()) else {
             return Ok(Follow::topic(topic.clone()));
         };
         let def = self.type_of(name)?;
         let condition = crate::query::check(query, &def.config.schema, "/query")
             .map_err(|errors| invalid_params(format!("invalid query of {name}"), errors))?;
+        // A query on a field the user may not see would tell its values by what enters and leaves.
+        if def.hidden_fields(who).iter().flat_map(|hidden| hidden.iter()).any(|f| condition.reads_data_field(f)) {
+            let error = FieldError::new("/query", "names a field you may not read");
+            return Err(invalid_params(format!("invalid query of {name}"), vec![error]));
+        }
         let digest = fingerprint(name, &Map::from_iter([("query".to_owned(), canonical(json!(query)))]));
         let id = format!("{name}?{}", &digest[..digest.len().min(16)]);
         Ok(Follow { topic: topic.clone(), id: Arc::from(id), condition: Some(Arc::new(condition)) })
@@ -103,6 +108,11 @@ impl Resources {
     pub fn scope_for(&self, who: &Identity, resource_type: &str) -> Result<Scope, ErrorPayload> {
         let def = self.type_of(resource_type)?;
         def.scope(who).ok_or_else(|| forbidden(format!("you may not read {resource_type}")))
+    }
+
+    /// The data fields of `resource_type` that a field rule hides from `who`.
+    pub fn hidden_for(&self, who: &Identity, resource_type: &str) -> Option<Arc<[String]>> {
+        self.types.get(resource_type).and_then(|def| def.hidden_fields(who))
     }
 
     /// Checks that `who` may subscribe to `topic` and says what the subscription reaches.
@@ -149,7 +159,7 @@ impl Resources {
     pub async fn replay(
         &self,
         follow: &Follow,
-        scope: Option<&Scope>,
+        (scope, hidden): (Option<&Scope>, Option<&[String]>),
         after: u64,
         limit: usize,
     ) -> Result<ReplayPage, ErrorPayload> {
@@ -165,19 +175,18 @@ impl Resources {
         let mut last = None;
         for event in &events {
             last = Some(position(event));
+            // Told exactly as the hub tells it live (`hub/mod.rs`, `fan_out`).
+            let visible = match scope {
+                Some(Scope::Where(visible)) => Some(&**visible),
+                _ => None,
+            };
             let text = match (scope, &follow.condition) {
                 (Some(Scope::Own(owner)), _) if &event.owner_id != owner => None,
-                // Told exactly as the hub tells it live (`hub/mod.rs`, `fan_out`).
-                (Some(Scope::Where(visible)), query) => {
-                    judge(event, query.as_deref(), Some(visible)).and_then(|change| {
-                        encode_seen(
-                            event,
-                            (follow.topic.as_str(), &follow.id, position(event)),
-                            change,
-                            query.is_none(),
-                        )
-                    })
-                }
+                (_, query) if visible.is_some() || hidden.is_some() => judge(event, query.as_deref(), visible)
+                    .and_then(|change| {
+                        let at = (follow.topic.as_str(), &*follow.id, position(event));
+                        encode_seen(event, at, change, query.is_none(), hidden.unwrap_or_default())
+                    }),
                 (_, None) => encode_event(event, follow.topic.as_str(), position(event)),
                 (_, Some(condition)) => condition.change(event).and_then(|c| encode_change(event, &follow.id, c)),
             };
