@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
+use super::hooks::{HookControl, HookState, Hooks};
 use super::notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
 use super::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
@@ -146,5 +147,31 @@ impl Notifications for Measured {
 
     async fn prune_notifications(&self, before: u64) -> Result<u64, StorageError> {
         measure("prune_notifications", self.0.prune_notifications(before)).await
+    }
+}
+
+#[async_trait]
+impl Hooks for Measured {
+    async fn hook_state(&self, name: &str) -> Result<Option<HookState>, StorageError> {
+        measure("hook_state", self.0.hook_state(name)).await
+    }
+
+    async fn advance_hook(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+        failures: u32,
+        last_error: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        measure("advance_hook", self.0.advance_hook(name, from, to, failures, last_error)).await
+    }
+
+    async fn control_hook(&self, name: &str, control: HookControl) -> Result<(), StorageError> {
+        measure("control_hook", self.0.control_hook(name, control)).await
+    }
+
+    async fn lease_hook(&self, name: &str, node: &str, until_ms: u64) -> Result<bool, StorageError> {
+        measure("lease_hook", self.0.lease_hook(name, node, until_ms)).await
     }
 }

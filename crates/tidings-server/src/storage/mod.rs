@@ -14,6 +14,7 @@
 //!   `Unavailable` from a write means nothing was written. A write whose COMMIT may have taken effect (its answer
 //!   was lost) is found out: it is reported done when it was, and `Unknown` only when that cannot be learned.
 
+pub mod hooks;
 mod measured;
 pub mod notifications;
 mod postgres;
@@ -31,6 +32,7 @@ use tracing::info;
 
 use crate::config::Config;
 
+pub use hooks::{HookControl, HookState, Hooks};
 pub use measured::Measured;
 pub use notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
 pub use postgres::Postgres;
@@ -318,7 +320,7 @@ impl std::error::Error for StorageError {}
 
 /// A place to keep resources and their events (see the module docs for the contract).
 #[async_trait]
-pub trait Storage: Notifications + Send + Sync + fmt::Debug + 'static {
+pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
     /// One resource.
     async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError>;
     /// A page of resources, each with the value of its order key (for the next page's cursor).

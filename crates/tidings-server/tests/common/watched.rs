@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tidings_server::storage::{
-    CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord,
-    NotificationHead, NotificationRecord, Notifications, Pending, Recipients, Record, Storage, StorageError,
-    UpdateCheck, UpdateOutcome,
+    CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState, Hooks, IdempotencyKey, ListQuery, Listed,
+    NewNotification, NewRecord, NotificationHead, NotificationRecord, Notifications, Pending, Recipients, Record,
+    Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// `inner`, with its event-log reads counted and, on demand, slowed or failed.
@@ -141,5 +141,28 @@ impl Notifications for Watched {
     }
     async fn forget_users(&self, before: u64) -> Result<u64, StorageError> {
         self.inner.forget_users(before).await
+    }
+}
+
+#[async_trait]
+impl Hooks for Watched {
+    async fn hook_state(&self, name: &str) -> Result<Option<HookState>, StorageError> {
+        self.inner.hook_state(name).await
+    }
+    async fn advance_hook(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+        failures: u32,
+        last_error: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        self.inner.advance_hook(name, from, to, failures, last_error).await
+    }
+    async fn control_hook(&self, name: &str, control: HookControl) -> Result<(), StorageError> {
+        self.inner.control_hook(name, control).await
+    }
+    async fn lease_hook(&self, name: &str, node: &str, until_ms: u64) -> Result<bool, StorageError> {
+        self.inner.lease_hook(name, node, until_ms).await
     }
 }

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hooks;
 mod lists;
 mod logs;
 mod queries;
@@ -21,6 +22,7 @@ use tidings_server::storage::{
     NotificationHead, OrderKey, Postgres, Recipients, Record, Sort, Sqlite, Storage, StorageError, UpdateOutcome,
 };
 
+use hooks::*;
 use lists::*;
 use logs::*;
 use queries::*;
@@ -93,6 +95,8 @@ storage_tests!(
         events_keep_the_resource_as_it_was_before,
         a_list_at_the_head_is_one_moment,
         lists_order_by_several_keys_and_count_every_page,
+        a_hook_cursor_moves_only_from_where_it_was_read,
+        one_node_at_a_time_holds_a_hook,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen, a_list_by_an_indexed_field_reads_its_index],
 );

@@ -23,6 +23,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tidings_protocol::now_ms;
 
 mod events;
+mod hooks;
 mod list;
 mod notifications;
 mod query;
@@ -84,6 +85,12 @@ const MIGRATIONS: &[&str] = &[
     // An update's or a deletion's event keeps the resource as it was before, for query subscriptions' replays.
     r#"
     ALTER TABLE events ADD COLUMN previous JSONB;
+"#,
+    // Webhooks: where each stands in its type's log, whether it is paused, and which node delivers it.
+    r#"
+    CREATE TABLE hooks (
+        name TEXT COLLATE "C" PRIMARY KEY, cursor BIGINT NOT NULL DEFAULT 0, paused BOOLEAN NOT NULL DEFAULT FALSE,
+        failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, lease_node TEXT, lease_until BIGINT NOT NULL DEFAULT 0);
 "#,
 ];
 

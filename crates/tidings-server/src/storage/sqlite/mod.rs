@@ -5,6 +5,7 @@
 //! one fsync serves many clients, and a write is acknowledged only when it is durable. Reads use a few read-only
 //! connections, which WAL lets run beside the writer.
 
+mod hooks;
 mod list;
 mod maintenance;
 mod notifications;
@@ -81,6 +82,12 @@ const MIGRATIONS: &[&str] = &[
     // query subscription's replay knows what the query matched then.
     r"
     ALTER TABLE events ADD COLUMN previous TEXT;
+",
+    // Webhooks: where each stands in its type's log, whether it is paused, and which node delivers it.
+    r"
+    CREATE TABLE hooks (
+        name TEXT PRIMARY KEY, cursor INTEGER NOT NULL DEFAULT 0, paused INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, lease_node TEXT, lease_until INTEGER NOT NULL DEFAULT 0);
 ",
 ];
 
