@@ -28,6 +28,7 @@ pub mod shared;
 pub mod storage;
 pub mod tls;
 mod web;
+pub mod webhooks;
 
 pub use auth::Authenticator;
 pub use config::Config;

@@ -46,6 +46,13 @@ pub const BROKER_CONNECTED: &str = "tidings_broker_connected";
 /// Subscriptions held by this node, at the last scrape (gauge).
 pub const SUBSCRIPTIONS: &str = "tidings_subscriptions";
 
+/// Webhook requests, by `hook` and `outcome` (`delivered`, `failed`) (counter).
+pub const WEBHOOK_REQUESTS: &str = "tidings_webhook_requests_total";
+/// Events of a hook's type after its cursor, by `hook`, when this node last looked (gauge).
+pub const WEBHOOK_LAG: &str = "tidings_webhook_lag";
+/// 1 while a hook is paused, by `hook` (gauge).
+pub const WEBHOOK_PAUSED: &str = "tidings_webhook_paused";
+
 static NODE: OnceLock<String> = OnceLock::new();
 
 /// Installs the recorder with the `node` label on every metric. The first call in a process decides the label

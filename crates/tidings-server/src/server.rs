@@ -59,6 +59,7 @@ impl Server {
         auth.prefetch().await;
         // Compiled here, once: the rest of the server shares these.
         let types = Arc::new(ResourceTypes::compile(&config.resource_types)?);
+        let webhooks = Arc::new(crate::webhooks::Webhooks::compile(&config.webhooks, &types)?);
         let storage = crate::storage::open(&config).await?;
         for name in types.names() {
             let Some(def) = types.get(name) else { continue };
@@ -83,6 +84,7 @@ impl Server {
             hub,
             relay,
             notifier,
+            webhooks,
             connections: Arc::new(Connections::default()),
             directory: Arc::new(Directory::new(node)),
             shutdown: CancellationToken::new(),
@@ -148,7 +150,14 @@ impl Server {
         let types = shared.resources.types().names().map(str::to_owned).collect();
         let sweep = Duration::from_millis(shared.config.broker.sweep_interval_ms);
         let relay = tokio::spawn(Arc::clone(&shared.relay).run(inbound, types, sweep));
+        let delivering = CancellationToken::new();
+        let deliverers = shared.webhooks.start(&shared.storage, shared.directory.node(), &delivering);
         shutdown.await;
+        delivering.cancel();
+        // A deliverer gives its lease up as it stops; one stuck in a request is not waited for long.
+        for deliverer in deliverers {
+            let _ = tokio::time::timeout(Duration::from_secs(1), deliverer).await;
+        }
         pruner.abort();
         upkeep.abort();
         relay.abort();

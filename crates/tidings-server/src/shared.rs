@@ -36,6 +36,8 @@ pub struct Shared {
     pub relay: Arc<Relay>,
     /// Sends notifications.
     pub notifier: Arc<Notifier>,
+    /// The webhooks, for the admin API (their deliverers run on their own).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Open connections, in total and per user.
     pub connections: Arc<Connections>,
     /// Live sessions, for the admin API.

@@ -1,4 +1,5 @@
-//! `tidings admin`: an operator's commands on a running server, through its admin API with an API key.
+//! `tidings admin`: an operator's commands on a running server, through its admin API with an API key: its
+//! connections and its webhooks.
 
 use serde_json::Value;
 
@@ -37,6 +38,26 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// List the webhooks: cursor, lag, paused, failures, last error (docs/webhooks.md).
+    Webhooks,
+    /// Pause a webhook: it posts nothing until resumed.
+    Pause {
+        /// The webhook's name.
+        name: String,
+    },
+    /// Resume a paused webhook from where it stopped.
+    Resume {
+        /// The webhook's name.
+        name: String,
+    },
+    /// Deliver a webhook's events again from a seq on.
+    Replay {
+        /// The webhook's name.
+        name: String,
+        /// The first seq to deliver again.
+        #[arg(long)]
+        from: u64,
+    },
 }
 
 /// Runs one admin command and prints the server's answer.
@@ -54,6 +75,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         Command::DisconnectUser { user_id, reason } => {
             ("DELETE", format!("/api/v1/admin/users/{}/connections{}", percent_encode(user_id), query(reason)))
+        }
+        Command::Webhooks => ("GET", "/api/v1/admin/webhooks".to_owned()),
+        Command::Pause { name } => ("POST", format!("/api/v1/admin/webhooks/{}/pause", percent_encode(name))),
+        Command::Resume { name } => ("POST", format!("/api/v1/admin/webhooks/{}/resume", percent_encode(name))),
+        Command::Replay { name, from } => {
+            ("POST", format!("/api/v1/admin/webhooks/{}/replay?from={from}", percent_encode(name)))
         }
     };
     let text = call(&args.url, key, method, &path, None)?;

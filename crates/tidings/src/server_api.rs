@@ -11,6 +11,7 @@ pub fn call(base: &str, api_key: &str, method: &str, path: &str, body: Option<St
         ("POST", Some(body)) => {
             agent.post(&url).header("x-api-key", api_key).header("content-type", "application/json").send(body)
         }
+        ("POST", None) => agent.post(&url).header("x-api-key", api_key).send_empty(),
         ("DELETE", _) => agent.delete(&url).header("x-api-key", api_key).call(),
         _ => agent.get(&url).header("x-api-key", api_key).call(),
     };

@@ -154,6 +154,13 @@ fn tidings_notify_and_tidings_admin_work_through_the_server_api() {
         };
         let listed = admin(&["connections"]);
         assert!(listed.contains("\"userId\": \"alice\""), "{listed}");
+        assert!(admin(&["webhooks"]).contains("\"webhooks\": []"), "a server without webhooks lists none");
+        let unknown = Command::new(TIDINGS)
+            .args(["admin", "--url", &http, "--api-key", KEY, "replay", "nope", "--from", "1"])
+            .output()
+            .expect("tidings admin runs");
+        let said = String::from_utf8_lossy(&unknown.stderr);
+        assert!(!unknown.status.success() && said.contains("there is no webhook 'nope'"), "{said}");
         let answer = admin(&["disconnect-user", "alice", "--reason", "see you"]);
         assert!(answer.contains("\"disconnected\": 1"), "{answer}");
         loop {

@@ -1,4 +1,5 @@
-//! The admin API, for operators with an API key: list the live connections, and disconnect one or all of a user's.
+//! The admin API, for operators with an API key: list the live connections, and disconnect one or all of a user's;
+//! list the webhooks, and pause, resume or replay one.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use tidings_protocol::{ErrorCode, ErrorPayload};
 use super::notifications::check_key;
 use super::output::{self, ApiError};
 use super::Api;
+use crate::storage::HookControl;
 
 /// `?reason=...`: what the disconnected clients are told (at most 123 bytes, the room in a close frame).
 #[derive(Debug, Deserialize)]
@@ -64,4 +66,56 @@ pub(super) async fn disconnect_user(
     check_key(&api.shared.config.api_keys, &headers)?;
     let count = api.shared.directory.kick_user(&user_id, reason.get()?);
     Ok(output::json(StatusCode::OK, &json!({ "disconnected": count })))
+}
+
+/// `GET /api/v1/admin/webhooks`: every webhook, with its cursor, lag, pause and last error.
+pub(super) async fn webhooks(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_key(&api.shared.config.api_keys, &headers)?;
+    let shared = &api.shared;
+    let statuses = shared.webhooks.statuses(shared.storage.as_ref()).await.map_err(unavailable)?;
+    Ok(output::json(StatusCode::OK, &json!({ "webhooks": statuses })))
+}
+
+/// `?from=SEQ` of a replay.
+#[derive(Debug, Deserialize)]
+pub(super) struct Since {
+    from: Option<u64>,
+}
+
+/// `POST /api/v1/admin/webhooks/{name}/pause`, `.../resume`, `.../replay?from=SEQ`.
+pub(super) async fn control_webhook(
+    State(api): State<Arc<Api>>,
+    Path((name, action)): Path<(String, String)>,
+    Query(from): Query<Since>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_key(&api.shared.config.api_keys, &headers)?;
+    let control = match (action.as_str(), from.from) {
+        ("pause", _) => HookControl::Pause("paused by an operator".to_owned()),
+        ("resume", _) => HookControl::Resume,
+        ("replay", Some(seq)) if seq >= 1 => HookControl::ReplayFrom(seq),
+        ("replay", _) => {
+            let error = ErrorPayload::new(ErrorCode::InvalidParams, "replay needs ?from=SEQ, a seq of 1 or more");
+            return Err(ApiError::with_status(StatusCode::BAD_REQUEST, error));
+        }
+        _ => {
+            let error =
+                ErrorPayload::new(ErrorCode::NotFound, format!("a webhook can pause, resume or replay, not {action}"));
+            return Err(ApiError::with_status(StatusCode::NOT_FOUND, error));
+        }
+    };
+    let shared = &api.shared;
+    if !shared.webhooks.control(shared.storage.as_ref(), &name, control).await.map_err(unavailable)? {
+        let error = ErrorPayload::new(ErrorCode::NotFound, format!("there is no webhook '{name}'"))
+            .with_detail("name", name.as_str());
+        return Err(ApiError::with_status(StatusCode::NOT_FOUND, error));
+    }
+    let statuses = shared.webhooks.statuses(shared.storage.as_ref()).await.map_err(unavailable)?;
+    let status = statuses.into_iter().find(|status| status.name == name);
+    Ok(output::json(StatusCode::OK, &json!({ "webhook": status })))
+}
+
+fn unavailable(error: crate::storage::StorageError) -> ApiError {
+    let error = ErrorPayload::new(ErrorCode::Unavailable, format!("storage: {error}"));
+    ApiError::with_status(StatusCode::SERVICE_UNAVAILABLE, error)
 }

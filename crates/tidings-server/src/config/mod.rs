@@ -5,6 +5,9 @@
 //! rules) is compiled once, by `Server::bind`, from these values.
 
 mod environment;
+mod webhooks;
+
+pub use webhooks::WebhookConfig;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,6 +51,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The resource types served; the design notes' `order` when the config declares none.
     pub resource_types: Vec<ResourceTypeConfig>,
+    /// Webhooks: each delivers the events of a resource type, in order, to an HTTP endpoint (docs/webhooks.md).
+    pub webhooks: Vec<WebhookConfig>,
     /// How long the event log keeps events for resuming subscriptions.
     pub events: EventsConfig,
     /// How long delivered notifications are kept.
@@ -168,6 +173,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             resource_types: default_types(),
+            webhooks: Vec::new(),
             events: EventsConfig::default(),
             notifications: NotificationsConfig::default(),
             api_keys: Vec::new(),
@@ -484,12 +490,23 @@ impl Config {
         for resource_type in &mut config.resource_types {
             resource_type.read_schema_file(base)?;
         }
+        for hook in &mut config.webhooks {
+            hook.read_secret_file(base)?;
+        }
         config.check()?;
         Ok(config)
     }
 
     /// Refuses settings that cannot work together.
     pub fn check(&self) -> anyhow::Result<()> {
+        for (n, hook) in self.webhooks.iter().enumerate() {
+            hook.check()?;
+            anyhow::ensure!(
+                !self.webhooks[..n].iter().any(|earlier| earlier.name == hook.name),
+                "webhook '{}' is declared twice",
+                hook.name
+            );
+        }
         anyhow::ensure!(
             !self.dev || self.listen.ip().is_loopback(),
             "dev mode signs anyone in: it listens on a loopback address only, not {}",

@@ -6,6 +6,7 @@ pub mod footprint;
 pub mod jwks;
 pub mod postgres;
 pub mod raw;
+pub mod receiver;
 pub mod redis;
 pub mod rest;
 pub mod watched;
@@ -106,12 +107,21 @@ impl TestServer {
     }
 
     /// Stops the server and starts a new one on the same data dir and database (a new port).
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like `restart`, the new server's config changed by `adjust` (the first one's changes are not kept).
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let data_dir = self.data_dir.take().expect("a data dir");
         let database = self.database.take();
         let url = database.as_ref().map(|database| database.url.clone());
         self.stop().await.expect("stops cleanly");
-        let mut server = Self::start_in(data_dir, |config| config.storage.url = url).await;
+        let mut server = Self::start_in(data_dir, |config| {
+            adjust(config);
+            config.storage.url = url;
+        })
+        .await;
         server.database = database;
         server
     }
