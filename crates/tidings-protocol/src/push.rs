@@ -49,6 +49,10 @@ pub struct Event {
         deserialize_with = "crate::fields::optional_safe_integer"
     )]
     pub occurred_at: Option<u64>,
+    /// On an event of an update (protocol 1.1): the top-level `data` fields whose value the update changed (added,
+    /// removed or different), by name; absent when the server does not know (events logged before 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<Vec<String>>,
     /// On a `_left` event (protocol 1.1): why the resource left the subscriber's view.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<LeaveReason>,

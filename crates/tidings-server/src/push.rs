@@ -78,9 +78,29 @@ fn encode_as(
         owner_id: Some(Text::new(event.owner_id.clone()).ok()?),
         actor: Some(Actor { kind: ActorKind::User, id: Text::new(event.actor.clone()).ok()? }),
         occurred_at: Some(event.occurred_at),
+        changed: match reason {
+            Some(LeaveReason::Hidden) => None,
+            _ => changed(event, hidden),
+        },
         reason,
     };
     Some(Arc::from(encode(&Envelope::now(None, ServerMessage::Event(payload)))))
+}
+
+/// The top-level fields an update changed, in name order, without those hidden from the subscriber; `None` for
+/// a creation or a deletion, and for an update logged without the resource before it.
+fn changed(event: &EventRecord, hidden: &[String]) -> Option<Vec<String>> {
+    let previous = event.previous.as_ref().filter(|_| event.kind == EventKind::Updated)?;
+    let (before, after) = (&previous.data, &event.data);
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| before.get(*name) != after.get(*name) && !hidden.contains(name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    Some(names)
 }
 
 /// The `notification` push of a stored notification; with `subscription`, as that subscription delivers it.

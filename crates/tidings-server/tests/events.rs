@@ -75,6 +75,8 @@ async fn a_subscriber_receives_every_change_with_the_full_resource(server: TestS
         (updated.event_type.as_str(), seq(&updated), updated.data.get("quantity")),
         ("order_updated", 2, Some(&json!(3)))
     );
+    assert_eq!(updated.changed, Some(vec!["quantity".to_owned()]), "an update names what it changed");
+    assert_eq!(created.changed, None, "a creation changes no field of an earlier version");
     call(&alice, "delete", "d", json!({ "resourceType": "order", "id": id })).await;
     let deleted = next_event(&mut admin_pushes).await;
     assert_eq!(
@@ -82,6 +84,7 @@ async fn a_subscriber_receives_every_change_with_the_full_resource(server: TestS
         ("order_deleted", 3, Some(3))
     );
     assert_eq!(deleted.data.get("quantity"), Some(&json!(3)), "a deletion carries the last data");
+    assert_eq!(deleted.changed, None);
 }
 
 async fn a_user_never_receives_another_users_private_events(server: TestServer) {

@@ -342,9 +342,14 @@ async fn a_field_hidden_from_a_member_is_in_no_reply_event_or_query_of_theirs(se
     let seen_by_ann = next_event(&mut ann_pushes).await;
     assert_eq!(seen(&seen_by_ann), expect("project_updated", &roadmap, None));
     assert!(!seen_by_ann.data.contains_key("budget") && seen_by_ann.data["name"] == "roadmap", "{seen_by_ann:?}");
+    assert_eq!(seen_by_ann.changed, Some(Vec::new()), "nor that it was the budget that changed");
     let one = next_event(&mut ann_one_pushes).await;
     assert!(!one.data.contains_key("budget"), "{one:?}");
-    assert_eq!(next_event(&mut fin_pushes).await.data["budget"], 5000);
+    let seen_by_fin = next_event(&mut fin_pushes).await;
+    assert_eq!(
+        (seen_by_fin.data["budget"].clone(), seen_by_fin.changed),
+        (json!(5000), Some(vec!["budget".to_owned()]))
+    );
 
     // Reads, lists, snapshots and the HTTP API leave it out for ann, and keep it for the finance role.
     let read = json!({ "resourceType": "project", "id": roadmap });

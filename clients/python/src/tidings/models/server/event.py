@@ -161,6 +161,12 @@ class Payload(BaseModel):
             le=9007199254740991,
         ),
     ] = None
+    changed: Annotated[
+        list[StrictStr] | None,
+        Field(
+            description="On an event of an update (protocol 1.1): the top-level `data` fields whose value the update changed (added,\nremoved or different), by name; absent when the server does not know (events logged before 1.1)."
+        ),
+    ] = None
     reason: Annotated[
         LeaveReason | None,
         Field(
