@@ -305,7 +305,7 @@ pub(super) struct Query(pub Vec<(String, String)>);
 
 impl Query {
     /// The value of a parameter that may appear at most once.
-    fn single(&self, name: &str, pointer: &str, errors: &mut Vec<FieldError>) -> Option<&str> {
+    pub(super) fn single(&self, name: &str, pointer: &str, errors: &mut Vec<FieldError>) -> Option<&str> {
         let mut values = self.0.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str());
         let first = values.next();
         if values.next().is_some() {

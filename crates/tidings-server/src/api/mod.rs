@@ -7,6 +7,7 @@
 //! (`/data/quantity`) and an HTTP status chosen by their code; docs/openapi.yaml describes every answer.
 
 mod admin;
+mod feed;
 mod input;
 mod notifications;
 mod output;
@@ -67,6 +68,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/admin/connections", get(admin::connections))
         .route("/api/v1/admin/connections/{session_id}", axum::routing::delete(admin::disconnect))
         .route("/api/v1/admin/users/{user_id}/connections", axum::routing::delete(admin::disconnect_user))
+        .route("/api/v1/events", get(feed::feed))
         .route("/api/v1/admin/webhooks", get(admin::webhooks))
         .route("/api/v1/admin/webhooks/{name}/{action}", axum::routing::post(admin::control_webhook))
         .route("/api/v1/{*rest}", any(no_such_endpoint))

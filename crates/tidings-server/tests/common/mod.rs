@@ -9,6 +9,7 @@ pub mod raw;
 pub mod receiver;
 pub mod redis;
 pub mod rest;
+pub mod sse;
 pub mod watched;
 
 use std::net::SocketAddr;
