@@ -175,6 +175,16 @@ struct Status {
     connections: usize,
     subscriptions: usize,
     broker: BrokerStatus,
+    webhooks: Vec<WebhookStatus>,
+}
+
+/// A webhook as `/status` shows it: whether it is paused and how far behind; the admin API shows the rest.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookStatus {
+    name: String,
+    paused: bool,
+    lag: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,10 +194,19 @@ struct BrokerStatus {
     connected: bool,
 }
 
-/// `GET /status`: this node's name, its connection and subscription counts, and whether its broker is connected.
+/// `GET /status`: this node's name, its connection and subscription counts, whether its broker is connected, and
+/// each webhook's pause and lag (none when storage does not answer: the status itself must answer).
 async fn status(State(shared): State<Arc<Shared>>) -> Json<Status> {
     let broker = shared.relay.broker();
+    let hooks = tokio::time::timeout(Duration::from_secs(2), shared.webhooks.statuses(shared.storage.as_ref())).await;
+    let webhooks = match hooks {
+        Ok(Ok(hooks)) => {
+            hooks.into_iter().map(|h| WebhookStatus { name: h.name, paused: h.paused, lag: h.lag }).collect()
+        }
+        _ => Vec::new(),
+    };
     Json(Status {
+        webhooks,
         node: shared.directory.node().to_owned(),
         connections: shared.connections.total(),
         subscriptions: shared.hub.subscriptions(),

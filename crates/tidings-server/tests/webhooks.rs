@@ -171,6 +171,9 @@ async fn a_failing_endpoint_is_retried_then_pauses_the_hook_which_resumes_where_
     let paused = until_status(&server, "the hook paused", |s| s["paused"] == true).await;
     assert_eq!((paused["cursor"].as_u64(), paused["lag"].as_u64()), (Some(2), Some(2)), "{paused}");
     assert!(paused["lastError"].as_str().is_some_and(|e| e.contains("HTTP 500")), "{paused}");
+    let (_, node) = common::http(&server, "GET", "/status", None).await;
+    let node: Value = serde_json::from_str(&node).expect("the status");
+    assert_eq!(node["webhooks"], json!([{ "name": "orders-out", "paused": true, "lag": 2 }]), "/status says so too");
     assert_eq!(paused["failures"], 3, "{paused}");
     assert_eq!(third(&endpoint.received()), 3, "no attempt after the pause");
     let attempts_when_paused = endpoint.received().len();
@@ -227,4 +230,46 @@ async fn a_replay_delivers_again_and_a_restart_goes_on_from_the_stored_cursor(po
     order(&alice, "P3").await;
     endpoint.until(2, "the order after the restart", |r| seqs(r).len() >= 4).await;
     assert_eq!(seqs(&endpoint.received()), [1, 3, 3, 4]);
+}
+
+/// The verifiers docs/webhooks.md gives, in Python and in Node, run as written on a request the endpoint got.
+#[tokio::test]
+async fn the_verifiers_of_the_docs_accept_a_real_request_and_refuse_a_forged_one() {
+    let endpoint = Receiver::start().await;
+    let server = TestServer::start_with(hooked(&endpoint.url, |_| {})).await;
+    let (alice, _pushes) = server.signed_in("alice").await;
+    order(&alice, "P1").await;
+    endpoint.until(2, "an event", |r| seqs(r).len() == 1).await;
+    let request = endpoint.accepted().remove(0);
+    let page = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/webhooks.md"))
+        .expect("docs/webhooks.md");
+    let block = |language: &str| {
+        let start = page.find(&format!("```{language}\n")).expect("the example") + language.len() + 4;
+        page[start..].split("```").next().expect("its end").to_owned()
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("body"), &request.body).expect("the body");
+    let headers = json!({ "webhook-id": request.id, "webhook-timestamp": request.timestamp, "webhook-signature": request.signature });
+    let forged =
+        json!({ "webhook-id": request.id, "webhook-timestamp": request.timestamp, "webhook-signature": "v1,Zm9yZ2Vk" });
+    let python = format!(
+        "{}\nbody = open('body', 'rb').read()\nprint(verify({SECRET:?}, {headers}, body), verify({SECRET:?}, {forged}, body))\n",
+        block("python")
+    );
+    let node = format!(
+        "{}\nimport {{ readFileSync }} from 'node:fs';\nconst body = readFileSync('body');\nconsole.log(verify({SECRET:?}, {headers}, body), verify({SECRET:?}, {forged}, body));\n",
+        block("js")
+    );
+    std::fs::write(dir.path().join("verify.py"), python).expect("written");
+    std::fs::write(dir.path().join("verify.mjs"), node).expect("written");
+    for (program, file, expected) in [("python3", "verify.py", "True False"), ("node", "verify.mjs", "true false")] {
+        let output = std::process::Command::new(program)
+            .arg(file)
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(said.trim(), expected, "{program}: {}", String::from_utf8_lossy(&output.stderr));
+    }
 }
