@@ -32,6 +32,7 @@ fn hooked(url: &str, adjust: impl FnOnce(&mut WebhookConfig)) -> impl FnOnce(&mu
         max_failures: 3,
         retry_base_ms: 20,
         retry_max_ms: 100,
+        lease_ms: 15_000,
     };
     adjust(&mut hook);
     move |config: &mut Config| {

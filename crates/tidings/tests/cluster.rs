@@ -1,10 +1,13 @@
 //! Many `tidings serve` nodes as one service: PostgreSQL shared, Redis between them, nginx in front. Each test
-//! runs real processes; a node is killed with SIGKILL, Redis is killed and restarted.
+//! runs real processes; a node is killed with SIGKILL, Redis is killed and restarted, and a webhook's delivering
+//! node dies.
 
 mod common;
 
 use common::cluster::{create, head, signed_in, status, subscribe, Cluster, Follower, Writers};
+use common::endpoint::Endpoint;
 use common::nginx::Nginx;
+use common::Served;
 use serde_json::json;
 use tidings_client::Push;
 use tidings_protocol::{ClientMessage, ServerMessage, Update};
@@ -151,4 +154,45 @@ async fn behind_nginx_a_client_cannot_tell_which_node_it_is_on() {
     for follower in followers {
         follower.assert_complete_through(last).await;
     }
+}
+
+/// A cluster's webhook is delivered by one node at a time; when that node is killed with SIGKILL, another takes
+/// over once its lease runs out, from the stored cursor: every event arrives, in order (one in flight at the
+/// crash may arrive twice, at least once being the promise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_goes_on_from_another_node_when_its_node_is_killed() {
+    let Some(cluster) = Cluster::start("cluster_webhook") else { return };
+    let endpoint = Endpoint::start();
+    let hook = format!(
+        r#"[{{name="orders-out", url="{}", resource_type="order", secret="a-secret-of-some-length", lease_ms=1500, retry_base_ms=50, retry_max_ms=200}}]"#,
+        endpoint.url
+    );
+    let node = |name: &str| {
+        let mut settings = cluster.node_settings(name);
+        settings.push(("TIDINGS_WEBHOOKS", hook.clone()));
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Served::start_in(tempfile::tempdir().expect("temp dir"), &settings)
+    };
+    let patience = std::time::Duration::from_secs(30);
+    // Node a alone first, so that it holds the hook.
+    let a = node("node-a");
+    let (on_a, _a_pushes) = signed_in(&a.url, "alice", &[]).await;
+    for n in 0..5 {
+        create(&on_a, n).await.expect("created");
+    }
+    endpoint.until_all(5, patience).await;
+    let b = node("node-b");
+    for n in 5..10 {
+        create(&on_a, n).await.expect("created");
+    }
+    // Node a dies, perhaps in the middle of a delivery; node b goes on, and more orders come through it.
+    a.crash();
+    let (on_b, _b_pushes) = signed_in(&b.url, "bob", &[]).await;
+    for n in 10..15 {
+        create(&on_b, n).await.expect("created");
+    }
+    endpoint.until_all(15, patience).await;
+    let seqs = endpoint.seqs();
+    assert!(seqs.windows(2).all(|pair| pair[0] <= pair[1]), "in seq order, across the crash: {seqs:?}");
+    assert!(seqs.len() <= 16, "at most the event in flight at the crash came twice: {seqs:?}");
 }

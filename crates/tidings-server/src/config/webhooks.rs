@@ -42,6 +42,10 @@ pub struct WebhookConfig {
     /// The longest wait between attempts, in milliseconds.
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
+    /// How long a node's hold on the hook lasts without renewal, in milliseconds: when the delivering node dies,
+    /// another takes over at most this long after.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -58,6 +62,10 @@ fn default_retry_base_ms() -> u64 {
 
 fn default_retry_max_ms() -> u64 {
     300_000
+}
+
+fn default_lease_ms() -> u64 {
+    15_000
 }
 
 impl WebhookConfig {
@@ -96,6 +104,7 @@ impl WebhookConfig {
             self.timeout_ms > 0 && self.max_failures > 0,
             "webhook '{name}': timeout_ms and max_failures must be positive"
         );
+        anyhow::ensure!(self.lease_ms >= 300, "webhook '{name}': lease_ms must be at least 300");
         anyhow::ensure!(
             self.retry_base_ms > 0 && self.retry_max_ms >= self.retry_base_ms,
             "webhook '{name}': retry_base_ms must be positive and at most retry_max_ms"

@@ -16,8 +16,6 @@ use crate::metrics::{WEBHOOK_LAG, WEBHOOK_PAUSED, WEBHOOK_REQUESTS};
 use crate::push::encode_event;
 use crate::storage::{EventRecord, HookControl, HookState, Storage};
 
-/// How long a lease lasts: a node that died is replaced this long after its last renewal, at most.
-const LEASE_MS: u64 = 15_000;
 /// How often an idle deliverer (no new event, paused, or not holding the lease) looks again.
 const POLL: Duration = Duration::from_millis(250);
 /// Events read from the log per step.
@@ -128,7 +126,7 @@ impl Deliverer {
             }
             state.cursor = event.seq;
             state.failures = 0;
-            if now_ms() > self.leased_at + LEASE_MS / 3 && !self.lease().await? {
+            if now_ms() > self.leased_at + hook.config.lease_ms / 3 && !self.lease().await? {
                 return Ok(false);
             }
         }
@@ -195,7 +193,7 @@ impl Deliverer {
     /// Takes or renews this node's lease of the hook; whether it holds it.
     async fn lease(&mut self) -> Result<bool, String> {
         let now = now_ms();
-        let held = self.storage.lease_hook(&self.hook.config.name, &self.node, now + LEASE_MS).await;
+        let held = self.storage.lease_hook(&self.hook.config.name, &self.node, now + self.hook.config.lease_ms).await;
         let held = held.map_err(|e| e.to_string())?;
         if held {
             self.leased_at = now;

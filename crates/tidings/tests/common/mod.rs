@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod endpoint;
 pub mod nginx;
 #[path = "../../../tidings-server/tests/common/redis.rs"]
 pub mod redis;
