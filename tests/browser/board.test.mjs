@@ -1,6 +1,7 @@
 // The orders board in a real browser: live lists across users, notifications, field errors, the inspector,
 // a phone-sized screen with the keyboard alone, and sign-in with a token on a configured server.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { base, connection, launch, openPage, row, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
 
@@ -52,6 +53,69 @@ test('alice creates an order, the admin sees it live and marks it paid, and alic
     assert.deepEqual([...admin.errors, ...alice.errors], []);
   } finally {
     await server.stop();
+  }
+});
+
+/**
+ * A before-commit hook for orders, as a team would write one: more than 10 of a product is refused, with the
+ * reason beside the quantity. Resolves to {url, close}.
+ */
+function orderCheck() {
+  const hook = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      const change = JSON.parse(body);
+      const tooMany = change.operation === 'create' && change.data.quantity > 10;
+      const answer = tooMany
+        ? { allow: false, code: 'INVALID_PARAMS', message: 'too many of one product',
+            errors: [{ pointer: '/data/quantity', reason: 'at most 10 per order' }] }
+        : {};
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+    });
+  });
+  return new Promise((resolve) =>
+    hook.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${hook.address().port}/check`, close: () => hook.close() })),
+  );
+}
+
+/** The design notes' order type, in the TOML-like form of a `TIDINGS_*` variable, with a before-commit hook. */
+function ordersCheckedAt(url) {
+  const schema = '{type="object", required=["productId","quantity","totalAmount","status"], properties={' +
+    'productId={type="string", minLength=1}, quantity={type="integer", minimum=1}, ' +
+    'totalAmount={type="number", minimum=0}, ' +
+    'status={type="string", enum=["pending","paid","shipped","cancelled"], default="pending"}}}';
+  return `[{name="order", id_prefix="ORD", field_roles={status=["admin"]}, notify_owner_on=["status"], ` +
+    `schema=${schema}, before={url="${url}", operations=["create"]}}]`;
+}
+
+test('a before-commit hook refuses an order, and the board shows its reason beside the field', async () => {
+  const hook = await orderCheck();
+  const server = await serve({ TIDINGS_RESOURCE_TYPES: ordersCheckedAt(hook.url) });
+  try {
+    const page = await openPage(browser, server.base);
+    await signIn(page, 'alice');
+    await page.getByLabel('Product').fill('P-BULK');
+    await page.getByLabel('Quantity').fill('12');
+    await page.getByLabel('Total').fill('120');
+    await page.getByRole('button', { name: 'Create order' }).click();
+    const error = page.locator('#error-quantity');
+    await error.filter({ hasText: /\S/ }).waitFor();
+    assert.equal(await error.innerText(), 'at most 10 per order');
+    assert.equal(await page.getByLabel('Quantity').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.locator('#orders li.order').count(), 0);
+    await screenshot(page, 'before-hook-field-error');
+
+    // Within the hook's rule, the same order goes through.
+    await page.getByLabel('Quantity').fill('10');
+    await page.getByRole('button', { name: 'Create order' }).click();
+    await row(page, 'P-BULK').waitFor();
+    assert.equal(await error.innerText(), '');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await server.stop();
+    hook.close();
   }
 });
 

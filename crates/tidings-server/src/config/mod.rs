@@ -7,7 +7,7 @@
 mod environment;
 mod webhooks;
 
-pub use webhooks::WebhookConfig;
+pub use webhooks::{BeforeHookConfig, WebhookConfig};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -384,6 +384,9 @@ pub struct ResourceTypeConfig {
     /// Who may create, read, update and delete.
     #[serde(default)]
     pub permissions: PermissionsConfig,
+    /// A hook called with each change before it is committed, to accept, reject or rewrite it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<BeforeHookConfig>,
     /// Fields whose change notifies the resource's owner (when someone else changes them).
     #[serde(default)]
     pub notify_owner_on: Vec<String>,
@@ -469,6 +472,7 @@ pub fn default_types() -> Vec<ResourceTypeConfig> {
         permissions: PermissionsConfig::default(),
         notify_owner_on: vec!["status".to_owned()],
         field_rules: BTreeMap::new(),
+        before: None,
         indexes: vec!["status".to_owned()],
         schema_file: None,
     }]

@@ -1,5 +1,5 @@
 //! The `[[webhooks]]` settings: where each hook posts which events of its resource type, how it signs them, and
-//! how it retries. Checked here for what needs no other module; the type and the query are checked against the
+//! how it retries; and a type's before-commit hook (`[resource_types.before]`). Checked here for what needs no other module; the type and the query are checked against the
 //! resource types when the server starts (`webhooks/mod.rs`).
 
 use std::path::{Path, PathBuf};
@@ -110,5 +110,58 @@ impl WebhookConfig {
             "webhook '{name}': retry_base_ms must be positive and at most retry_max_ms"
         );
         Ok(())
+    }
+}
+
+/// A resource type's before-commit hook: called with each change of the listed operations before it is
+/// committed; it accepts, rejects or rewrites the change (docs/webhooks.md, "Before-commit hooks").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeforeHookConfig {
+    /// Where changes are posted: an `http://` or `https://` URL.
+    pub url: String,
+    /// The operations it sees: `create`, `update`, `delete`; all three when left out.
+    #[serde(default = "all_operations")]
+    pub operations: Vec<String>,
+    /// How long the hook may take, in milliseconds, before the change fails (or goes ahead, with `fail_open`).
+    #[serde(default = "default_before_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Whether a hook that does not answer lets the change go ahead; by default it fails it (UNAVAILABLE).
+    #[serde(default)]
+    pub fail_open: bool,
+    /// A secret to sign the requests with, as webhooks are signed; unsigned without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+fn all_operations() -> Vec<String> {
+    ["create", "update", "delete"].map(str::to_owned).to_vec()
+}
+
+fn default_before_timeout_ms() -> u64 {
+    2_000
+}
+
+impl BeforeHookConfig {
+    /// Refuses what cannot work, naming the type.
+    pub fn check(&self, resource_type: &str) -> anyhow::Result<()> {
+        let at = format!("resource type '{resource_type}': before");
+        anyhow::ensure!(
+            self.url.starts_with("http://") || self.url.starts_with("https://"),
+            "{at}.url must start with http:// or https://"
+        );
+        for operation in &self.operations {
+            anyhow::ensure!(
+                ["create", "update", "delete"].contains(&operation.as_str()),
+                "{at}.operations may be create, update and delete, not '{operation}'"
+            );
+        }
+        anyhow::ensure!(self.timeout_ms > 0, "{at}.timeout_ms must be positive");
+        Ok(())
+    }
+
+    /// Whether the hook sees `operation`.
+    pub fn sees(&self, operation: &str) -> bool {
+        self.operations.iter().any(|seen| seen == operation)
     }
 }

@@ -1,6 +1,7 @@
 //! Resources: the types the config declares, who may do what, their data, and the operations on them.
 
 pub mod access;
+mod before;
 pub mod data;
 mod service;
 pub mod types;

@@ -156,6 +156,9 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
         && config.id_prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     anyhow::ensure!(prefix_ok, "id_prefix must be 1 to 16 capital letters or digits");
     anyhow::ensure!(!config.schema.is_null(), "needs a schema (a JSON Schema of data) or a schema_file");
+    if let Some(before) = &config.before {
+        before.check(&config.name)?;
+    }
     anyhow::ensure!(
         config.schema.get("type") == Some(&json!("object")),
         "schema must describe an object (\"type\": \"object\")"

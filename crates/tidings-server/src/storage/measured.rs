@@ -97,6 +97,10 @@ impl Storage for Measured {
         measure("prune_events", self.0.prune_events(keep, before)).await
     }
 
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+        measure("receipt", self.0.receipt(key)).await
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         measure("ping", self.0.ping()).await
     }

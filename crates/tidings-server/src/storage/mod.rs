@@ -367,6 +367,9 @@ pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// The resource that a create with `key` made, while its receipt is within the window (`KeyReused` when the
+    /// content differs); `None` when there is none. A read: `create` with the key remains what decides.
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError>;
     /// Creates, if it is missing, an index on each data field `path` (`status`, `customer.city`) of the type's
     /// resources, of the expression that the backend's query SQL compares, so that lists by query on the field
     /// can use it. Idempotent, and safe while other nodes do the same.

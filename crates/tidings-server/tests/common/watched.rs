@@ -100,6 +100,9 @@ impl Storage for Watched {
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
         self.inner.prune_events(keep, before).await
     }
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+        self.inner.receipt(key).await
+    }
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }

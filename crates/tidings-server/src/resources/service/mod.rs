@@ -14,6 +14,7 @@ use tidings_protocol::{
 };
 
 use super::access::{has_any_role, Operation};
+use super::before::{self, Change, Verdict};
 use super::data::{apply_defaults, fingerprint, merge, validate};
 use super::types::{ResourceTypeDef, ResourceTypes};
 mod list;
@@ -97,7 +98,31 @@ impl Resources {
             request_id: request_id.to_owned(),
             fingerprint: fingerprint(def.name(), &create.data),
         });
-        let data = prepare_new(def, who, create.data)?;
+        let mut data = prepare_new(def, who, create.data)?;
+        if let Some(before) = def.config.before.as_ref().filter(|before| before.sees("create")) {
+            // A retried create that was committed replays the first one's reply without asking the hook again.
+            if let Some(key) = &key {
+                match self.storage.receipt(key).await {
+                    Ok(Some(record)) => return Ok(Created { resource: shown(def, who, record)?, fresh: false }),
+                    Ok(None) => {}
+                    Err(StorageError::KeyReused) => return Err(key_reused()),
+                    Err(e) => return Err(storage_error(e, def.name(), None)),
+                }
+            }
+            let change = Change {
+                operation: "create",
+                resource_type: def.name(),
+                who,
+                data: Some(&data),
+                patch: None,
+                resource: None,
+            };
+            match before::ask(before, change).await {
+                Verdict::Refuse(error) => return Err(error),
+                Verdict::Proceed(Some(rewritten)) => data = rewritten_by_hook(def, rewritten)?,
+                Verdict::Proceed(None) => {}
+            }
+        }
         let mut new = NewRecord {
             resource_type: def.name().to_owned(),
             id: new_id(&def.config.id_prefix),
@@ -119,11 +144,7 @@ impl Resources {
                 Ok(Created { resource: shown(def, who, record)?, fresh: true })
             }
             Ok(CreateOutcome::Replayed(record)) => Ok(Created { resource: shown(def, who, record)?, fresh: false }),
-            Err(StorageError::KeyReused) => Err(ErrorPayload::new(
-                ErrorCode::Conflict,
-                "this requestId was already used for a different create; use a new requestId",
-            )
-            .with_detail("reason", "request_id_reused")),
+            Err(StorageError::KeyReused) => Err(key_reused()),
             Err(e) => Err(storage_error(e, def.name(), None)),
         }
     }
@@ -168,6 +189,27 @@ impl Resources {
         let expected = update.expected_version;
         let patch = update.patch;
         let shown_as = Arc::clone(&def);
+        // With a before-commit hook, the hook sees the change first, and the commit holds only at the version it saw.
+        let asked = match def.config.before.as_ref().filter(|before| before.sees("update")) {
+            None => None,
+            Some(before) => {
+                let current = self.current(&def, who, &id).await?;
+                check_version(expected, &current)?;
+                let merged = merge(&current.data, &patch);
+                let change = Change {
+                    operation: "update",
+                    resource_type: &name,
+                    who,
+                    data: Some(&merged),
+                    patch: Some(&patch),
+                    resource: Some(&current),
+                };
+                match before::ask(before, change).await {
+                    Verdict::Refuse(error) => return Err(error),
+                    Verdict::Proceed(rewritten) => Some((current.version, rewritten)),
+                }
+            }
+        };
         // What the built-in owner notification needs from inside the transaction: the watched fields' old values.
         let watched: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
         let seen = Arc::clone(&watched);
@@ -178,7 +220,13 @@ impl Resources {
                 return Err(not_found(def.name(), &current.id));
             }
             check_version(expected, current)?;
-            let data = merge(&current.data, &patch);
+            if let Some((version, _)) = &asked {
+                hook_saw(*version, current)?;
+            }
+            let data = match &asked {
+                Some((_, Some(rewritten))) => rewritten.clone(),
+                _ => merge(&current.data, &patch),
+            };
             // The update rule sees the fields the patch changes, with their new values (null when removed).
             let changed: Map<String, Value> = patch
                 .keys()
@@ -254,12 +302,34 @@ impl Resources {
         let (name, id) = (def.name().to_owned(), delete.id.as_str().to_owned());
         let who_owned = who.clone();
         let expected = delete.expected_version;
+        let asked = match def.config.before.as_ref().filter(|before| before.sees("delete")) {
+            None => None,
+            Some(before) => {
+                let current = self.current(&def, who, &id).await?;
+                check_version(expected, &current)?;
+                let change = Change {
+                    operation: "delete",
+                    resource_type: &name,
+                    who,
+                    data: None,
+                    patch: None,
+                    resource: Some(&current),
+                };
+                match before::ask(before, change).await {
+                    Verdict::Refuse(error) => return Err(error),
+                    Verdict::Proceed(_) => Some(current.version),
+                }
+            }
+        };
         let check = Box::new(move |current: &Record| {
             if !def.allows(Operation::Read, &who_owned, Some(current), None) {
                 return Err(not_found(def.name(), &current.id));
             }
             if !def.allows(Operation::Delete, &who_owned, Some(current), None) {
                 return Err(forbidden(format!("you may not delete this {}", def.name())));
+            }
+            if let Some(version) = asked {
+                hook_saw(version, current)?;
             }
             check_version(expected, current)
         });
@@ -276,6 +346,14 @@ impl Resources {
             version: version.map_err(|_| internal("a version out of range"))?,
             deleted_at,
         })
+    }
+
+    /// The stored resource `id`, if `who` may read it (NOT_FOUND otherwise, as for one that does not exist).
+    async fn current(&self, def: &ResourceTypeDef, who: &Identity, id: &str) -> Result<Record, ErrorPayload> {
+        let record = self.storage.get(def.name(), id).await.map_err(|e| storage_error(e, def.name(), Some(id)))?;
+        record
+            .filter(|record| def.allows(Operation::Read, who, Some(record), None))
+            .ok_or_else(|| not_found(def.name(), id))
     }
 
     fn type_of(&self, name: &str) -> Result<&Arc<ResourceTypeDef>, ErrorPayload> {
@@ -319,6 +397,37 @@ fn prepare_new(
         return Err(invalid_params(format!("invalid {}", def.name()), invalid));
     }
     Ok(data)
+}
+
+/// The reply to a create whose requestId was used for another create.
+fn key_reused() -> ErrorPayload {
+    ErrorPayload::new(
+        ErrorCode::Conflict,
+        "this requestId was already used for a different create; use a new requestId",
+    )
+    .with_detail("reason", "request_id_reused")
+}
+
+/// The data a before-commit hook wrote instead, which must still be valid for the type.
+fn rewritten_by_hook(def: &ResourceTypeDef, data: Map<String, Value>) -> Result<Map<String, Value>, ErrorPayload> {
+    let errors = validate(def, &data, "/data");
+    if !errors.is_empty() {
+        return Err(invalid_params(
+            format!("the before-commit hook of {} wrote an invalid {}", def.name(), def.name()),
+            errors,
+        ));
+    }
+    Ok(data)
+}
+
+/// Refuses a change of a resource that moved on while its before-commit hook was asked about it.
+fn hook_saw(version: u64, current: &Record) -> Result<(), ErrorPayload> {
+    if current.version == version {
+        return Ok(());
+    }
+    let message =
+        format!("the {} changed while its before-commit hook was asked; send the change again", current.resource_type);
+    Err(ErrorPayload::new(ErrorCode::Conflict, message).with_detail("currentVersion", current.version))
 }
 
 fn check_version(expected: Option<Version>, current: &Record) -> Result<(), ErrorPayload> {

@@ -492,6 +492,29 @@ impl Storage for Postgres {
         query::ensure_indexes(self, resource_type, paths).await
     }
 
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+        let mut c = self.connection().await?;
+        let receipt = sqlx::query(
+            "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = $1 AND request_id = $2",
+        )
+        .bind(&key.user_id)
+        .bind(&key.request_id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_error)?;
+        let Some(receipt) = receipt else { return Ok(None) };
+        let created_at = uint(receipt.try_get(2).map_err(db_error)?)?;
+        if created_at.saturating_add(self.window_ms) < now_ms() {
+            return Ok(None);
+        }
+        let fingerprint: String = receipt.try_get(0).map_err(db_error)?;
+        if fingerprint != key.fingerprint {
+            return Err(StorageError::KeyReused);
+        }
+        let record: String = receipt.try_get(1).map_err(db_error)?;
+        serde_json::from_str(&record).map(Some).map_err(|e| StorageError::Internal(e.to_string()))
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         let mut c = self.connection().await?;
         sqlx::query("SELECT 1").execute(&mut *c).await.map_err(db_error)?;

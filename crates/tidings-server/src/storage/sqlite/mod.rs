@@ -196,6 +196,17 @@ fn execute(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite
     c.prepare_cached(sql)?.execute(params)
 }
 
+/// The receipt of a create with `key`: its fingerprint, the record as created, and when.
+fn receipt_of(c: &Connection, key: &IdempotencyKey) -> Result<Option<(String, String, u64)>, StorageError> {
+    c.query_row(
+        "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = ? AND request_id = ?",
+        params![key.user_id, key.request_id],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
+    .optional()
+    .map_err(|e| sql_error(&e))
+}
+
 fn create(
     c: &Connection,
     new: NewRecord,
@@ -204,15 +215,7 @@ fn create(
     window_ms: u64,
 ) -> Result<CreateOutcome, StorageError> {
     if let Some(key) = &key {
-        let receipt: Option<(String, String, u64)> = c
-            .query_row(
-                "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = ? AND request_id = ?",
-                params![key.user_id, key.request_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| sql_error(&e))?;
-        if let Some((fingerprint, record, created_at)) = receipt {
+        if let Some((fingerprint, record, created_at)) = receipt_of(c, key)? {
             if created_at.saturating_add(window_ms) >= now {
                 if fingerprint != key.fingerprint {
                     return Err(StorageError::KeyReused);
@@ -514,6 +517,19 @@ impl Storage for Sqlite {
                 c.execute_batch(sql).map_err(|e| sql_error(&e))?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+        let (key, window_ms) = (key.clone(), self.window_ms);
+        self.read(move |c| match receipt_of(c, &key)? {
+            Some((_, _, created_at)) if created_at.saturating_add(window_ms) < tidings_protocol::now_ms() => Ok(None),
+            Some((fingerprint, _, _)) if fingerprint != key.fingerprint => Err(StorageError::KeyReused),
+            Some((_, record, _)) => {
+                serde_json::from_str(&record).map(Some).map_err(|e| StorageError::Internal(e.to_string()))
+            }
+            None => Ok(None),
         })
         .await
     }
