@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod check;
 mod client;
+mod config;
 mod notify;
 mod serve;
 mod server_api;
@@ -37,6 +38,8 @@ enum Command {
     Bench(bench::Args),
     /// Decode protocol messages, one JSON object per line, and print what a Tidings peer makes of each.
     Check(check::Args),
+    /// Check a config file as the server would at start, or print every setting's default.
+    Config(config::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Notify(args) => notify::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Admin(args) => admin::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => check::run(&args),
+        Command::Config(args) => config::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -263,3 +263,46 @@ fn dev_mode_signs_anyone_in_and_lets_a_front_ends_dev_server_connect() {
     assert!(upgrade(&dev, "https://evil.example").contains("403"), "other sites may not");
     assert!(sign_in(&dev).contains("200"), "anyone may sign in");
 }
+
+#[test]
+fn tidings_config_prints_the_defaults_and_checks_a_file_as_serve_would() {
+    let run = |args: &[&str]| {
+        let output = Command::new(TIDINGS)
+            .args(args)
+            .env_remove("TIDINGS_API_KEY")
+            .stderr(Stdio::piped())
+            .output()
+            .expect("tidings config runs");
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), said)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The defaults are a config file the server takes as it is.
+    let (printed, defaults) = run(&["config", "defaults"]);
+    assert!(printed && defaults.contains("[limits]") && defaults.contains("name = \"order\""), "{defaults}");
+    let file = dir.path().join("defaults.toml");
+    std::fs::write(&file, &defaults).expect("written");
+    let (valid, said) = run(&["config", "check", "--config", file.to_str().expect("a path")]);
+    assert!(valid && said.contains("config is valid: resource types order"), "{said}");
+
+    // A rule naming a field the schema does not declare, and a webhook of a type that does not exist: each
+    // refused with its place, as `tidings serve` would refuse to start.
+    let schema = r#"schema = { type = "object", properties = { name = { type = "string" } } }"#;
+    let cases = [
+        (
+            format!("[[resource_types]]\nname = \"note\"\nid_prefix = \"NTE\"\n{schema}\n[resource_types.permissions]\nread = [{{ field = \"resource.data.colour\", eq = \"red\" }}]\n"),
+            "permissions.read[0]",
+        ),
+        (
+            "[[webhooks]]\nname = \"out\"\nurl = \"http://127.0.0.1:9/\"\nresource_type = \"nope\"\nsecret = \"a-secret-of-some-length\"\n"
+                .to_owned(),
+            "there is no resource type 'nope'",
+        ),
+    ];
+    for (text, reason) in cases {
+        let file = dir.path().join("broken.toml");
+        std::fs::write(&file, &text).expect("written");
+        let (valid, said) = run(&["config", "check", "--config", file.to_str().expect("a path")]);
+        assert!(!valid && said.contains(reason), "{text}\n{said}");
+    }
+}

@@ -409,10 +409,10 @@ pub struct FieldRulesConfig {
     pub write: Option<Vec<Value>>,
 }
 
-/// Who may do what, per operation a list of shorthands and rules; any one entry suffices, and an empty list
-/// allows nobody.
+/// Who may do what, per operation a list of shorthands and rules; any one entry suffices, an empty list allows
+/// nobody, and an operation left out keeps its default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PermissionsConfig {
     /// Who may create: each entry a shorthand (`authenticated`, `owner`, `role:NAME`) or a rule in the query
     /// language over `auth` and `data` (docs/resource-types.md); any one that holds allows.
