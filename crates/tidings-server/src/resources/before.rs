@@ -17,6 +17,30 @@ use crate::config::BeforeHookConfig;
 use crate::storage::Record;
 use crate::webhooks::{key_of, signature};
 
+/// A type's before-commit hook, ready to ask: its settings and one HTTP agent, whose connections are kept and
+/// reused from change to change rather than opened for each.
+#[derive(Debug)]
+pub struct BeforeHook {
+    /// What the config says.
+    pub config: BeforeHookConfig,
+    agent: ureq::Agent,
+}
+
+impl BeforeHook {
+    /// The hook of `config`, its agent made once, at start.
+    pub fn new(config: BeforeHookConfig) -> BeforeHook {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+        BeforeHook { config, agent }
+    }
+
+    /// Whether it sees `operation`.
+    pub fn sees(&self, operation: &str) -> bool {
+        self.config.sees(operation)
+    }
+}
+
 /// What the hook decided.
 #[derive(Debug)]
 pub enum Verdict {
@@ -61,7 +85,7 @@ struct AnswerError {
 }
 
 /// Asks the hook about `change`.
-pub async fn ask(config: &BeforeHookConfig, change: Change<'_>) -> Verdict {
+pub async fn ask(hook: &BeforeHook, change: Change<'_>) -> Verdict {
     let body = json!({
         "operation": change.operation,
         "resourceType": change.resource_type,
@@ -72,9 +96,9 @@ pub async fn ask(config: &BeforeHookConfig, change: Change<'_>) -> Verdict {
     })
     .to_string();
     let id = format!("before_{}_{}", change.resource_type, rand::random::<u64>());
-    match call(config, &id, body).await {
+    match call(hook, &id, body).await {
         Ok(answer) => verdict(answer),
-        Err(_) if config.fail_open => Verdict::Proceed(None),
+        Err(_) if hook.config.fail_open => Verdict::Proceed(None),
         Err(error) => Verdict::Refuse(
             ErrorPayload::new(
                 ErrorCode::Unavailable,
@@ -106,12 +130,9 @@ fn verdict(answer: Answer) -> Verdict {
 }
 
 /// Posts the change, signed when the hook has a secret; the answer of a 2xx reply (empty is an acceptance).
-async fn call(config: &BeforeHookConfig, id: &str, body: String) -> Result<Answer, String> {
-    let timeout = Duration::from_millis(config.timeout_ms);
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
-    let mut request = agent.post(&config.url).header("content-type", "application/json");
-    if let Some(secret) = &config.secret {
+async fn call(hook: &BeforeHook, id: &str, body: String) -> Result<Answer, String> {
+    let mut request = hook.agent.post(&hook.config.url).header("content-type", "application/json");
+    if let Some(secret) = &hook.config.secret {
         let timestamp = now_ms() / 1000;
         request = request
             .header("webhook-id", id)

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use tidings_protocol::{ResourceType, Topic};
 
 use super::access::{compile as compile_rule, Operation, Rule};
+use super::before::BeforeHook;
 use crate::auth::Identity;
 use crate::config::ResourceTypeConfig;
 use crate::hub::Scope;
@@ -22,6 +23,8 @@ pub struct ResourceTypeDef {
     pub validator: jsonschema::Validator,
     /// The compiled permissions.
     pub rules: Rules,
+    /// Its before-commit hook, if it has one.
+    pub before: Option<BeforeHook>,
 }
 
 /// The compiled permissions of a type, one rule per operation.
@@ -209,7 +212,8 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
-    Ok(ResourceTypeDef { config: config.clone(), validator, rules })
+    let before = config.before.clone().map(BeforeHook::new);
+    Ok(ResourceTypeDef { config: config.clone(), validator, rules, before })
 }
 
 #[cfg(test)]

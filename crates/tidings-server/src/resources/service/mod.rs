@@ -99,7 +99,7 @@ impl Resources {
             fingerprint: fingerprint(def.name(), &create.data),
         });
         let mut data = prepare_new(def, who, create.data)?;
-        if let Some(before) = def.config.before.as_ref().filter(|before| before.sees("create")) {
+        if let Some(before) = def.before.as_ref().filter(|before| before.sees("create")) {
             // A retried create that was committed replays the first one's reply without asking the hook again.
             if let Some(key) = &key {
                 match self.storage.receipt(key).await {
@@ -190,7 +190,7 @@ impl Resources {
         let patch = update.patch;
         let shown_as = Arc::clone(&def);
         // With a before-commit hook, the hook sees the change first, and the commit holds only at the version it saw.
-        let asked = match def.config.before.as_ref().filter(|before| before.sees("update")) {
+        let asked = match def.before.as_ref().filter(|before| before.sees("update")) {
             None => None,
             Some(before) => {
                 let current = self.current(&def, who, &id).await?;
@@ -302,7 +302,7 @@ impl Resources {
         let (name, id) = (def.name().to_owned(), delete.id.as_str().to_owned());
         let who_owned = who.clone();
         let expected = delete.expected_version;
-        let asked = match def.config.before.as_ref().filter(|before| before.sees("delete")) {
+        let asked = match def.before.as_ref().filter(|before| before.sees("delete")) {
             None => None,
             Some(before) => {
                 let current = self.current(&def, who, &id).await?;

@@ -9,7 +9,7 @@ use super::{Operation, Resources};
 use crate::auth::Identity;
 use crate::errors::{forbidden, invalid_params, not_found, storage_error};
 use crate::hub::{Follow, Scope};
-use crate::push::{encode_change, encode_event, encode_seen};
+use crate::push::encode_seen;
 use crate::query::judge;
 use crate::resources::data::fingerprint;
 use crate::storage::EventRecord;
@@ -180,15 +180,12 @@ impl Resources {
                 Some(Scope::Where(visible)) => Some(&**visible),
                 _ => None,
             };
-            let text = match (scope, &follow.condition) {
-                (Some(Scope::Own(owner)), _) if &event.owner_id != owner => None,
-                (_, query) if visible.is_some() || hidden.is_some() => judge(event, query.as_deref(), visible)
-                    .and_then(|change| {
-                        let at = (follow.topic.as_str(), &*follow.id, position(event));
-                        encode_seen(event, at, change, query.is_none(), hidden.unwrap_or_default())
-                    }),
-                (_, None) => encode_event(event, follow.topic.as_str(), position(event)),
-                (_, Some(condition)) => condition.change(event).and_then(|c| encode_change(event, &follow.id, c)),
+            let text = match scope {
+                Some(Scope::Own(owner)) if &event.owner_id != owner => None,
+                _ => judge(event, follow.condition.as_deref(), visible).and_then(|change| {
+                    let at = (follow.topic.as_str(), &*follow.id, position(event));
+                    encode_seen(event, at, change, follow.condition.is_none(), hidden.unwrap_or_default())
+                }),
             };
             if let Some(text) = text {
                 bytes += text.len();
