@@ -224,6 +224,11 @@ async fn a_replay_delivers_again_and_a_restart_goes_on_from_the_stored_cursor(po
     let missing =
         rest::send(server.addr, "POST", "/api/v1/admin/webhooks/nope/pause", &[("X-Api-Key", API_KEY)], b"").await;
     assert_eq!(missing.status, 404);
+    // A bad replay point is answered in the API's error format, saying what is wrong.
+    for path in ["/api/v1/admin/webhooks/orders-out/replay?from=soon", "/api/v1/admin/webhooks/orders-out/replay"] {
+        let bad = rest::send(server.addr, "POST", path, &[("X-Api-Key", API_KEY)], b"").await;
+        assert_eq!((bad.status, bad.json()["code"].as_str()), (400, Some("INVALID_PARAMS")), "{path}: {bad:?}");
+    }
 
     // A restart goes on from the stored cursor: what was delivered is not posted again, what came after is.
     let server = server.restart_with(restarted).await;

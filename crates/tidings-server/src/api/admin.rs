@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use tidings_protocol::{ErrorCode, ErrorPayload};
+use tidings_protocol::{ErrorCode, ErrorPayload, FieldError};
 
 use super::notifications::check_key;
 use super::output::{self, ApiError};
@@ -76,27 +76,24 @@ pub(super) async fn webhooks(State(api): State<Arc<Api>>, headers: HeaderMap) ->
     Ok(output::json(StatusCode::OK, &json!({ "webhooks": statuses })))
 }
 
-/// `?from=SEQ` of a replay.
-#[derive(Debug, Deserialize)]
-pub(super) struct Since {
-    from: Option<u64>,
-}
-
 /// `POST /api/v1/admin/webhooks/{name}/pause`, `.../resume`, `.../replay?from=SEQ`.
 pub(super) async fn control_webhook(
     State(api): State<Arc<Api>>,
     Path((name, action)): Path<(String, String)>,
-    Query(from): Query<Since>,
+    query: super::QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_key(&api.shared.config.api_keys, &headers)?;
-    let control = match (action.as_str(), from.from) {
+    let mut errors = Vec::new();
+    let query = super::query_params(query, &mut errors);
+    let from = query.single("from", "/from", &mut errors).map(|text| text.parse::<u64>().ok().filter(|seq| *seq >= 1));
+    let control = match (action.as_str(), from) {
         ("pause", _) => HookControl::Pause("paused by an operator".to_owned()),
         ("resume", _) => HookControl::Resume,
-        ("replay", Some(seq)) if seq >= 1 => HookControl::ReplayFrom(seq),
+        ("replay", Some(Some(seq))) if errors.is_empty() => HookControl::ReplayFrom(seq),
         ("replay", _) => {
-            let error = ErrorPayload::new(ErrorCode::InvalidParams, "replay needs ?from=SEQ, a seq of 1 or more");
-            return Err(ApiError::with_status(StatusCode::BAD_REQUEST, error));
+            errors.push(FieldError::new("/from", "replay needs ?from=SEQ, a seq of 1 or more"));
+            return Err(super::output::invalid_params(errors));
         }
         _ => {
             let error =
