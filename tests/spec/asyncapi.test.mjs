@@ -41,22 +41,22 @@ test('info and the local server', () => {
   const doc = requireDocument();
   assert.equal(doc.version(), '3.0.0');
   assert.equal(doc.info().title(), 'Tidings');
-  assert.equal(doc.info().version(), '1.1.0');
+  assert.equal(doc.info().version(), '1.2.0');
   const local = doc.servers().get('local');
   assert.ok(local, 'no server `local`');
   assert.equal(local.host(), '127.0.0.1:8080');
   assert.equal(local.protocol(), 'ws');
 });
 
-test('one channel, at /ws, with the 26 messages', () => {
+test('one channel, at /ws, with the 28 messages', () => {
   const doc = requireDocument();
   assert.deepEqual(doc.channels().all().map((c) => c.id()), ['tidings']);
   const channel = doc.channels().get('tidings');
   assert.equal(channel.address(), '/ws');
   const names = channel.messages().all().map((m) => m.id()).sort();
   assert.deepEqual(names, EXPECTED.map((e) => e.name).sort());
-  assert.equal(names.length, 26);
-  assert.equal(doc.components().messages().all().length, 26, 'components/messages should hold the 26 messages');
+  assert.equal(names.length, 28);
+  assert.equal(doc.components().messages().all().length, 28, 'components/messages should hold the 28 messages');
 });
 
 test('every message payload is its committed schema, resolved', () => {
@@ -86,11 +86,11 @@ test('every message payload is its committed schema, resolved', () => {
   assert.deepEqual(problems, []);
 });
 
-test('each of the 16 protocol types appears', () => {
+test('each of the 17 protocol types appears', () => {
   const channel = requireDocument().channels().get('tidings');
   const seen = new Set(channel.messages().all().map((m) => m.payload()?.properties()?.type?.const()));
   assert.deepEqual(ALL_TYPES.filter((t) => !seen.has(t)), []);
-  assert.equal(ALL_TYPES.length, 16);
+  assert.equal(ALL_TYPES.length, 17);
 });
 
 test('operations: the server receives client messages and sends server messages, as replies or pushes', () => {
@@ -137,7 +137,7 @@ const REPLIES = {
   clientConnect: ['serverConnect', 'serverError'],
   clientPing: ['serverPong', 'serverError'],
   clientAuth: ['serverAuthSuccess', 'serverAuthFailed', 'serverError'],
-  ...Object.fromEntries(['create', 'read', 'update', 'delete', 'subscribe', 'unsubscribe']
+  ...Object.fromEntries(['create', 'read', 'update', 'delete', 'subscribe', 'unsubscribe', 'batch']
     .map((t) => [messageName('client', t), [messageName('server', t), 'serverError']])),
   clientPong: [],
   clientDisconnect: [],

@@ -10,20 +10,21 @@ export const ASYNCAPI_FILE = join(ROOT, 'docs', 'asyncapi.yaml');
 export const SCHEMA_DIR = join(ROOT, 'schema');
 export const VECTOR_DIR = join(ROOT, 'protocol', 'vectors');
 
-/** The types each side may send (docs/protocol.md): 11 from clients, 15 from the server. */
+/** The types each side may send (docs/protocol.md): 11 from clients and 15 from the server in 1.0, and
+ * `batch` both ways since 1.2. */
 export const TYPES = {
   client: [
     'connect', 'disconnect', 'ping', 'pong', 'auth',
-    'create', 'read', 'update', 'delete', 'subscribe', 'unsubscribe',
+    'create', 'read', 'update', 'delete', 'subscribe', 'unsubscribe', 'batch',
   ],
   server: [
     'connect', 'disconnect', 'ping', 'pong', 'auth_success', 'auth_failed',
     'create', 'read', 'update', 'delete', 'subscribe', 'unsubscribe',
-    'notification', 'event', 'error',
+    'notification', 'event', 'error', 'batch',
   ],
 };
 
-/** The 16 distinct envelope types of protocol v1. */
+/** The 17 distinct envelope types of protocol v1.2. */
 export const ALL_TYPES = [...new Set([...TYPES.client, ...TYPES.server])];
 
 /** `client` + `auth_success` -> `clientAuthSuccess`: the message names docs/asyncapi.yaml uses. */

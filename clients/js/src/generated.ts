@@ -4,6 +4,7 @@
 
 export type AnyMessage =
   | ClientAuth
+  | ClientBatch
   | ClientConnect
   | ClientCreate
   | ClientDelete
@@ -16,6 +17,7 @@ export type AnyMessage =
   | ClientUpdate
   | ServerAuthFailed
   | ServerAuthSuccess
+  | ServerBatch
   | ServerConnect
   | ServerCreate
   | ServerDelete
@@ -29,6 +31,14 @@ export type AnyMessage =
   | ServerSubscribe
   | ServerUnsubscribe
   | ServerUpdate;
+/**
+ * One operation of a `batch`: the payload of a `create`, `update` or `delete`, with `op` naming which.
+ */
+export type Operation = {
+  op: 'create' | 'update' | 'delete';
+} & {
+  op: 'create' | 'update' | 'delete';
+};
 /**
  * A protocol version as `connect` may give it: `"1.1"`, or a major version as a whole number.
  */
@@ -114,6 +124,19 @@ export type Seq = number;
  */
 export type ErrorCode = string;
 /**
+ * What one operation of a batch did, with `op` naming the operation.
+ */
+export type OperationResult =
+  | (Resource & {
+      op: 'create';
+    })
+  | (Resource & {
+      op: 'update';
+    })
+  | (Deleted & {
+      op: 'delete';
+    });
+/**
  * The kinds of [`Actor`].
  */
 export type ActorKind = 'user' | 'system';
@@ -151,6 +174,32 @@ export interface ClientAuth {
      * When present, must equal the token's `sub`, or the server answers `auth_failed`.
      */
     userId?: string | null;
+  };
+}
+/**
+ * Applies creates, updates and deletes together in one transaction, or none (1.2).
+ */
+export interface ClientBatch {
+  type: 'batch';
+  /**
+   * Unix time in milliseconds, or in seconds when below 10^11.
+   */
+  timestamp: number;
+  /**
+   * Correlates a reply with its request: 1 to 128 printable ASCII characters.
+   */
+  requestId?: string;
+  /**
+   * `batch` (protocol 1.2): creates, updates and deletes of any types, applied together in one transaction or
+   * not at all (docs/protocol.md, 7.8).
+   */
+  payload: {
+    /**
+     * The operations, applied in order: from one to 100 (`MAX_BATCH_OPERATIONS`), each resource at most once.
+     *
+     * @minItems 1
+     */
+    operations: [Operation, ...Operation[]];
   };
 }
 /**
@@ -626,6 +675,85 @@ export interface ServerAuthSuccess {
   };
 }
 /**
+ * The reply to batch: what each operation did, in order.
+ */
+export interface ServerBatch {
+  type: 'batch';
+  /**
+   * Unix time in milliseconds when the server sent the message.
+   */
+  timestamp: number;
+  /**
+   * Correlates a reply with its request: 1 to 128 printable ASCII characters.
+   */
+  requestId?: string;
+  /**
+   * The `batch` reply: one result per operation, in order.
+   */
+  payload: {
+    /**
+     * What each operation did, as the reply to the single message would say it.
+     */
+    results: OperationResult[];
+  };
+}
+/**
+ * A resource as the server returns it from create, read and update.
+ */
+export interface Resource {
+  /**
+   * The resource's type, such as `order`.
+   */
+  resourceType: ResourceType;
+  /**
+   * Its id, chosen by the server, such as `ORD-78901`.
+   */
+  id: ResourceId;
+  /**
+   * 1 after create, one more after each update.
+   */
+  version: Version;
+  /**
+   * The user who created it.
+   */
+  ownerId: string;
+  /**
+   * When it was created, in Unix milliseconds.
+   */
+  createdAt: number;
+  /**
+   * When it last changed, in Unix milliseconds.
+   */
+  updatedAt: number;
+  /**
+   * Its fields, as the type's schema defines them.
+   */
+  data: {
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * The `delete` reply.
+ */
+export interface Deleted {
+  /**
+   * The type of the deleted resource.
+   */
+  resourceType: ResourceType;
+  /**
+   * Its id.
+   */
+  id: ResourceId;
+  /**
+   * The version the deletion gave it: one more than its last version.
+   */
+  version: Version;
+  /**
+   * When it was deleted, in Unix milliseconds.
+   */
+  deletedAt: number;
+}
+/**
  * The reply to connect: session id, heartbeat timing and limits.
  */
 export interface ServerConnect {
@@ -697,6 +825,10 @@ export interface Limits {
    * The bounds of a query (protocol 1.1; docs/protocol.md, 7.7), the same on every server of a version.
    */
   query?: QueryLimits | null;
+  /**
+   * The most operations one `batch` may hold (protocol 1.2); more get LIMIT_EXCEEDED.
+   */
+  maxBatchOperations?: number | null;
 }
 /**
  * A token bucket: `burst` messages at once, refilled at `messagesPerSecond`.
@@ -1100,41 +1232,6 @@ export interface ResourceList {
   total?: number | null;
 }
 /**
- * A resource as the server returns it from create, read and update.
- */
-export interface Resource {
-  /**
-   * The resource's type, such as `order`.
-   */
-  resourceType: ResourceType;
-  /**
-   * Its id, chosen by the server, such as `ORD-78901`.
-   */
-  id: ResourceId;
-  /**
-   * 1 after create, one more after each update.
-   */
-  version: Version;
-  /**
-   * The user who created it.
-   */
-  ownerId: string;
-  /**
-   * When it was created, in Unix milliseconds.
-   */
-  createdAt: number;
-  /**
-   * When it last changed, in Unix milliseconds.
-   */
-  updatedAt: number;
-  /**
-   * Its fields, as the type's schema defines them.
-   */
-  data: {
-    [k: string]: unknown | undefined;
-  };
-}
-/**
  * The reply to subscribe: subscription id, current seq, recovered.
  */
 export interface ServerSubscribe {
@@ -1280,19 +1377,19 @@ export interface ServerUpdate {
 }
 
 /** Every message a client sends. */
-export type ClientMessage = ClientAuth | ClientConnect | ClientCreate | ClientDelete | ClientDisconnect | ClientPing | ClientPong | ClientRead | ClientSubscribe | ClientUnsubscribe | ClientUpdate;
+export type ClientMessage = ClientAuth | ClientBatch | ClientConnect | ClientCreate | ClientDelete | ClientDisconnect | ClientPing | ClientPong | ClientRead | ClientSubscribe | ClientUnsubscribe | ClientUpdate;
 
 /** Every message a server sends. */
-export type ServerMessage = ServerAuthFailed | ServerAuthSuccess | ServerConnect | ServerCreate | ServerDelete | ServerDisconnect | ServerError | ServerEvent | ServerNotification | ServerPing | ServerPong | ServerRead | ServerSubscribe | ServerUnsubscribe | ServerUpdate;
+export type ServerMessage = ServerAuthFailed | ServerAuthSuccess | ServerBatch | ServerConnect | ServerCreate | ServerDelete | ServerDisconnect | ServerError | ServerEvent | ServerNotification | ServerPing | ServerPong | ServerRead | ServerSubscribe | ServerUnsubscribe | ServerUpdate;
 
 /** The types a client sends. */
-export const CLIENT_TYPES = ["auth","connect","create","delete","disconnect","ping","pong","read","subscribe","unsubscribe","update"] as const;
+export const CLIENT_TYPES = ["auth","batch","connect","create","delete","disconnect","ping","pong","read","subscribe","unsubscribe","update"] as const;
 
 /** The types a server sends. */
-export const SERVER_TYPES = ["auth_failed","auth_success","connect","create","delete","disconnect","error","event","notification","ping","pong","read","subscribe","unsubscribe","update"] as const;
+export const SERVER_TYPES = ["auth_failed","auth_success","batch","connect","create","delete","disconnect","error","event","notification","ping","pong","read","subscribe","unsubscribe","update"] as const;
 
 /** The payload schema of every server message, without documentation, for decodeServer. */
-export const SERVER_PAYLOAD_SCHEMAS: { definitions: Record<string, unknown>; server: Record<string, unknown> } = {"definitions":{"VersionOrMajor":{"anyOf":[{"allOf":[{"$ref":"#/definitions/ProtocolVersion"}]},{"type":"integer","minimum":0,"maximum":9999}]},"ProtocolVersion":{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,4})?$"},"ClientInfo":{"type":"object","properties":{"name":{"type":["string","null"],"maxLength":64,"minLength":1},"version":{"type":["string","null"],"maxLength":64,"minLength":1}}},"ResourceType":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,63}$"},"ResourceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},"Version":{"type":"integer","minimum":1,"maximum":9007199254740991},"Scalar":{"anyOf":[{"type":"null"},{"type":"boolean"},{"type":"number"},{"type":"string"}]},"Query":{"anyOf":[{"allOf":[{"$ref":"#/definitions/And"}]},{"allOf":[{"$ref":"#/definitions/Or"}]},{"allOf":[{"$ref":"#/definitions/Not"}]},{"allOf":[{"$ref":"#/definitions/Term"}]}]},"And":{"type":"object","additionalProperties":false,"properties":{"and":{"type":"array","items":{"$ref":"#/definitions/Query"},"minItems":1,"maxItems":32}},"required":["and"]},"Or":{"type":"object","additionalProperties":false,"properties":{"or":{"type":"array","items":{"$ref":"#/definitions/Query"},"minItems":1,"maxItems":32}},"required":["or"]},"Not":{"type":"object","additionalProperties":false,"properties":{"not":{"allOf":[{"$ref":"#/definitions/Query"}]}},"required":["not"]},"Term":{"type":"object","additionalProperties":false,"properties":{"field":{"allOf":[{"$ref":"#/definitions/FieldPath"}]},"eq":{"anyOf":[{"$ref":"#/definitions/ScalarValue"},{"type":"null"}]},"ne":{"anyOf":[{"$ref":"#/definitions/ScalarValue"},{"type":"null"}]},"lt":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"lte":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"gt":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"gte":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"in":{"anyOf":[{"$ref":"#/definitions/ValueList"},{"type":"null"}]},"nin":{"anyOf":[{"$ref":"#/definitions/ValueList"},{"type":"null"}]},"exists":{"type":["boolean","null"]},"prefix":{"type":["string","null"],"maxLength":1024},"contains":{"anyOf":[{"$ref":"#/definitions/ElementValue"},{"type":"null"}]}},"required":["field"],"minProperties":2,"maxProperties":2},"FieldPath":{"type":"string","pattern":"^(id|ownerId|version|createdAt|updatedAt|data(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,8})$"},"ScalarValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"OrderedValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"}]},"ValueList":{"type":"array","items":{"$ref":"#/definitions/ElementValue"},"minItems":1,"maxItems":100},"ElementValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]},"Order":{"anyOf":[{"allOf":[{"$ref":"#/definitions/OrderBy"}]},{"type":"array","items":{"$ref":"#/definitions/OrderBy"},"minItems":1,"maxItems":4}]},"OrderBy":{"type":"string","pattern":"^-?[A-Za-z_][A-Za-z0-9_]{0,63}$"},"Limit":{"type":"integer","minimum":1,"maximum":100},"FieldName":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"},"Topic":{"type":"string","pattern":"^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$"},"Seq":{"type":"integer","minimum":0,"maximum":9007199254740991},"ErrorCode":{"type":"string","pattern":"^[A-Z][A-Z_]{0,63}$"},"Heartbeat":{"type":"object","properties":{"pingIntervalMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["pingIntervalMs","idleTimeoutMs"]},"Limits":{"type":"object","properties":{"maxMessageBytes":{"type":"integer","minimum":0,"maximum":9007199254740991},"maxSubscriptions":{"type":"integer","minimum":0,"maximum":4294967295},"rateLimit":{"allOf":[{"$ref":"#/definitions/RateLimit"}]},"query":{"anyOf":[{"$ref":"#/definitions/QueryLimits"},{"type":"null"}]}},"required":["maxMessageBytes","maxSubscriptions","rateLimit"]},"RateLimit":{"type":"object","properties":{"messagesPerSecond":{"type":"integer","minimum":0,"maximum":4294967295},"burst":{"type":"integer","minimum":0,"maximum":4294967295}},"required":["messagesPerSecond","burst"]},"QueryLimits":{"type":"object","properties":{"maxDepth":{"type":"integer","minimum":0,"maximum":4294967295},"maxTerms":{"type":"integer","minimum":0,"maximum":4294967295},"maxValues":{"type":"integer","minimum":0,"maximum":4294967295},"maxStringLength":{"type":"integer","minimum":0,"maximum":4294967295}},"required":["maxDepth","maxTerms","maxValues","maxStringLength"]},"Actor":{"type":"object","properties":{"kind":{"allOf":[{"$ref":"#/definitions/ActorKind"}]},"id":{"type":"string","maxLength":256,"minLength":1}},"required":["kind","id"]},"ActorKind":{"oneOf":[{"type":"string","const":"user"},{"type":"string","const":"system"}]},"LeaveReason":{"type":"string","pattern":"^[a-z_]{1,32}$"},"Level":{"oneOf":[{"type":"string","const":"info"},{"type":"string","const":"success"},{"type":"string","const":"warning"},{"type":"string","const":"error"}]},"ResourceList":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"items":{"type":"array","items":{"$ref":"#/definitions/Resource"}},"nextCursor":{"type":["string","null"],"maxLength":512,"minLength":1},"total":{"type":["integer","null"],"minimum":0,"maximum":9007199254740991}},"required":["resourceType","items"]},"Resource":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"ErrorPayload":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]}},"server":{"auth_failed":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"auth_success":{"type":"object","properties":{"userId":{"type":"string","maxLength":256,"minLength":1},"roles":{"type":"array","items":{"type":"string"}},"expiresAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["userId","roles","expiresAt"]},"connect":{"type":"object","properties":{"protocolVersion":{"type":"string"},"sessionId":{"type":"string"},"heartbeat":{"allOf":[{"$ref":"#/definitions/Heartbeat"}]},"authTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"limits":{"allOf":[{"$ref":"#/definitions/Limits"}]}},"required":["protocolVersion","sessionId","heartbeat","authTimeoutMs","limits"]},"create":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"delete":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"deletedAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["resourceType","id","version","deletedAt"]},"disconnect":{"type":"object","properties":{"code":{"type":"integer","minimum":0,"maximum":65535},"reason":{"type":"string"},"reconnect":{"type":"boolean"}},"required":["code","reason","reconnect"]},"error":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"event":{"type":"object","properties":{"eventType":{"type":"string","maxLength":128,"minLength":1},"data":{"type":"object","additionalProperties":true},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1},"seq":{"anyOf":[{"$ref":"#/definitions/Seq"},{"type":"null"}]},"resourceType":{"anyOf":[{"$ref":"#/definitions/ResourceType"},{"type":"null"}]},"id":{"anyOf":[{"$ref":"#/definitions/ResourceId"},{"type":"null"}]},"version":{"anyOf":[{"$ref":"#/definitions/Version"},{"type":"null"}]},"ownerId":{"type":["string","null"],"maxLength":256,"minLength":1},"actor":{"anyOf":[{"$ref":"#/definitions/Actor"},{"type":"null"}]},"occurredAt":{"type":["integer","null"],"minimum":0,"maximum":9007199254740991},"changed":{"type":["array","null"],"items":{"type":"string"}},"reason":{"anyOf":[{"$ref":"#/definitions/LeaveReason"},{"type":"null"}]}},"required":["eventType","data"]},"notification":{"type":"object","properties":{"id":{"type":"string","maxLength":128,"minLength":1},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"level":{"allOf":[{"$ref":"#/definitions/Level"}]},"title":{"type":"string","maxLength":200},"body":{"type":"string","maxLength":4000},"data":{"type":"object","additionalProperties":true,"default":{}},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1}},"required":["id","seq","level","title","body","createdAt"]},"ping":{"type":"object"},"pong":{"type":"object"},"read":{"anyOf":[{"allOf":[{"$ref":"#/definitions/ResourceList"}]},{"allOf":[{"$ref":"#/definitions/Resource"}]}]},"subscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"allOf":[{"$ref":"#/definitions/Topic"}]},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"recovered":{"type":["boolean","null"]},"items":{"type":["array","null"],"items":{"$ref":"#/definitions/Resource"}},"nextCursor":{"type":["string","null"],"maxLength":512,"minLength":1}},"required":["subscriptionId","topic","seq"]},"unsubscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"reason":{"anyOf":[{"$ref":"#/definitions/ErrorPayload"},{"type":"null"}]}},"required":["subscriptionId"]},"update":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]}}};
+export const SERVER_PAYLOAD_SCHEMAS: { definitions: Record<string, unknown>; server: Record<string, unknown> } = {"definitions":{"Operation":{"type":"object","required":["op"],"properties":{"op":{"enum":["create","update","delete"]}},"allOf":[{"if":{"properties":{"op":{"const":"create"}},"required":["op"]},"then":{"$ref":"#/definitions/Create"}},{"if":{"properties":{"op":{"const":"update"}},"required":["op"]},"then":{"$ref":"#/definitions/Update"}},{"if":{"properties":{"op":{"const":"delete"}},"required":["op"]},"then":{"$ref":"#/definitions/Delete"}}]},"ResourceType":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,63}$"},"Create":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","data"]},"ResourceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},"Version":{"type":"integer","minimum":1,"maximum":9007199254740991},"Update":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"patch":{"type":"object","additionalProperties":true},"expectedVersion":{"anyOf":[{"$ref":"#/definitions/Version"},{"type":"null"}]}},"required":["resourceType","id","patch"]},"Delete":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"expectedVersion":{"anyOf":[{"$ref":"#/definitions/Version"},{"type":"null"}]}},"required":["resourceType","id"]},"VersionOrMajor":{"anyOf":[{"allOf":[{"$ref":"#/definitions/ProtocolVersion"}]},{"type":"integer","minimum":0,"maximum":9999}]},"ProtocolVersion":{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,4})?$"},"ClientInfo":{"type":"object","properties":{"name":{"type":["string","null"],"maxLength":64,"minLength":1},"version":{"type":["string","null"],"maxLength":64,"minLength":1}}},"Scalar":{"anyOf":[{"type":"null"},{"type":"boolean"},{"type":"number"},{"type":"string"}]},"Query":{"anyOf":[{"allOf":[{"$ref":"#/definitions/And"}]},{"allOf":[{"$ref":"#/definitions/Or"}]},{"allOf":[{"$ref":"#/definitions/Not"}]},{"allOf":[{"$ref":"#/definitions/Term"}]}]},"And":{"type":"object","additionalProperties":false,"properties":{"and":{"type":"array","items":{"$ref":"#/definitions/Query"},"minItems":1,"maxItems":32}},"required":["and"]},"Or":{"type":"object","additionalProperties":false,"properties":{"or":{"type":"array","items":{"$ref":"#/definitions/Query"},"minItems":1,"maxItems":32}},"required":["or"]},"Not":{"type":"object","additionalProperties":false,"properties":{"not":{"allOf":[{"$ref":"#/definitions/Query"}]}},"required":["not"]},"Term":{"type":"object","additionalProperties":false,"properties":{"field":{"allOf":[{"$ref":"#/definitions/FieldPath"}]},"eq":{"anyOf":[{"$ref":"#/definitions/ScalarValue"},{"type":"null"}]},"ne":{"anyOf":[{"$ref":"#/definitions/ScalarValue"},{"type":"null"}]},"lt":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"lte":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"gt":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"gte":{"anyOf":[{"$ref":"#/definitions/OrderedValue"},{"type":"null"}]},"in":{"anyOf":[{"$ref":"#/definitions/ValueList"},{"type":"null"}]},"nin":{"anyOf":[{"$ref":"#/definitions/ValueList"},{"type":"null"}]},"exists":{"type":["boolean","null"]},"prefix":{"type":["string","null"],"maxLength":1024},"contains":{"anyOf":[{"$ref":"#/definitions/ElementValue"},{"type":"null"}]}},"required":["field"],"minProperties":2,"maxProperties":2},"FieldPath":{"type":"string","pattern":"^(id|ownerId|version|createdAt|updatedAt|data(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){1,8})$"},"ScalarValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"OrderedValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"}]},"ValueList":{"type":"array","items":{"$ref":"#/definitions/ElementValue"},"minItems":1,"maxItems":100},"ElementValue":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]},"Order":{"anyOf":[{"allOf":[{"$ref":"#/definitions/OrderBy"}]},{"type":"array","items":{"$ref":"#/definitions/OrderBy"},"minItems":1,"maxItems":4}]},"OrderBy":{"type":"string","pattern":"^-?[A-Za-z_][A-Za-z0-9_]{0,63}$"},"Limit":{"type":"integer","minimum":1,"maximum":100},"FieldName":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,63}$"},"Topic":{"type":"string","pattern":"^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$"},"Seq":{"type":"integer","minimum":0,"maximum":9007199254740991},"ErrorCode":{"type":"string","pattern":"^[A-Z][A-Z_]{0,63}$"},"OperationResult":{"oneOf":[{"type":"object","properties":{"op":{"type":"string","const":"create"}},"required":["op"],"allOf":[{"$ref":"#/definitions/Resource"}]},{"type":"object","properties":{"op":{"type":"string","const":"update"}},"required":["op"],"allOf":[{"$ref":"#/definitions/Resource"}]},{"type":"object","properties":{"op":{"type":"string","const":"delete"}},"required":["op"],"allOf":[{"$ref":"#/definitions/Deleted"}]}]},"Resource":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"Deleted":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"deletedAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["resourceType","id","version","deletedAt"]},"Heartbeat":{"type":"object","properties":{"pingIntervalMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["pingIntervalMs","idleTimeoutMs"]},"Limits":{"type":"object","properties":{"maxMessageBytes":{"type":"integer","minimum":0,"maximum":9007199254740991},"maxSubscriptions":{"type":"integer","minimum":0,"maximum":4294967295},"rateLimit":{"allOf":[{"$ref":"#/definitions/RateLimit"}]},"query":{"anyOf":[{"$ref":"#/definitions/QueryLimits"},{"type":"null"}]},"maxBatchOperations":{"type":["integer","null"],"minimum":0,"maximum":4294967295}},"required":["maxMessageBytes","maxSubscriptions","rateLimit"]},"RateLimit":{"type":"object","properties":{"messagesPerSecond":{"type":"integer","minimum":0,"maximum":4294967295},"burst":{"type":"integer","minimum":0,"maximum":4294967295}},"required":["messagesPerSecond","burst"]},"QueryLimits":{"type":"object","properties":{"maxDepth":{"type":"integer","minimum":0,"maximum":4294967295},"maxTerms":{"type":"integer","minimum":0,"maximum":4294967295},"maxValues":{"type":"integer","minimum":0,"maximum":4294967295},"maxStringLength":{"type":"integer","minimum":0,"maximum":4294967295}},"required":["maxDepth","maxTerms","maxValues","maxStringLength"]},"Actor":{"type":"object","properties":{"kind":{"allOf":[{"$ref":"#/definitions/ActorKind"}]},"id":{"type":"string","maxLength":256,"minLength":1}},"required":["kind","id"]},"ActorKind":{"oneOf":[{"type":"string","const":"user"},{"type":"string","const":"system"}]},"LeaveReason":{"type":"string","pattern":"^[a-z_]{1,32}$"},"Level":{"oneOf":[{"type":"string","const":"info"},{"type":"string","const":"success"},{"type":"string","const":"warning"},{"type":"string","const":"error"}]},"ResourceList":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"items":{"type":"array","items":{"$ref":"#/definitions/Resource"}},"nextCursor":{"type":["string","null"],"maxLength":512,"minLength":1},"total":{"type":["integer","null"],"minimum":0,"maximum":9007199254740991}},"required":["resourceType","items"]},"ErrorPayload":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]}},"server":{"auth_failed":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"auth_success":{"type":"object","properties":{"userId":{"type":"string","maxLength":256,"minLength":1},"roles":{"type":"array","items":{"type":"string"}},"expiresAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["userId","roles","expiresAt"]},"batch":{"type":"object","properties":{"results":{"type":"array","items":{"$ref":"#/definitions/OperationResult"}}},"required":["results"]},"connect":{"type":"object","properties":{"protocolVersion":{"type":"string"},"sessionId":{"type":"string"},"heartbeat":{"allOf":[{"$ref":"#/definitions/Heartbeat"}]},"authTimeoutMs":{"type":"integer","minimum":0,"maximum":9007199254740991},"limits":{"allOf":[{"$ref":"#/definitions/Limits"}]}},"required":["protocolVersion","sessionId","heartbeat","authTimeoutMs","limits"]},"create":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]},"delete":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"deletedAt":{"type":"integer","minimum":0,"maximum":9007199254740991}},"required":["resourceType","id","version","deletedAt"]},"disconnect":{"type":"object","properties":{"code":{"type":"integer","minimum":0,"maximum":65535},"reason":{"type":"string"},"reconnect":{"type":"boolean"}},"required":["code","reason","reconnect"]},"error":{"type":"object","properties":{"code":{"allOf":[{"$ref":"#/definitions/ErrorCode"}]},"message":{"type":"string"},"details":{"type":["object","null"],"additionalProperties":true}},"required":["code","message"]},"event":{"type":"object","properties":{"eventType":{"type":"string","maxLength":128,"minLength":1},"data":{"type":"object","additionalProperties":true},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1},"seq":{"anyOf":[{"$ref":"#/definitions/Seq"},{"type":"null"}]},"resourceType":{"anyOf":[{"$ref":"#/definitions/ResourceType"},{"type":"null"}]},"id":{"anyOf":[{"$ref":"#/definitions/ResourceId"},{"type":"null"}]},"version":{"anyOf":[{"$ref":"#/definitions/Version"},{"type":"null"}]},"ownerId":{"type":["string","null"],"maxLength":256,"minLength":1},"actor":{"anyOf":[{"$ref":"#/definitions/Actor"},{"type":"null"}]},"occurredAt":{"type":["integer","null"],"minimum":0,"maximum":9007199254740991},"changed":{"type":["array","null"],"items":{"type":"string"}},"reason":{"anyOf":[{"$ref":"#/definitions/LeaveReason"},{"type":"null"}]}},"required":["eventType","data"]},"notification":{"type":"object","properties":{"id":{"type":"string","maxLength":128,"minLength":1},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"level":{"allOf":[{"$ref":"#/definitions/Level"}]},"title":{"type":"string","maxLength":200},"body":{"type":"string","maxLength":4000},"data":{"type":"object","additionalProperties":true,"default":{}},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"subscriptionId":{"type":["string","null"],"maxLength":200,"minLength":1}},"required":["id","seq","level","title","body","createdAt"]},"ping":{"type":"object"},"pong":{"type":"object"},"read":{"anyOf":[{"allOf":[{"$ref":"#/definitions/ResourceList"}]},{"allOf":[{"$ref":"#/definitions/Resource"}]}]},"subscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"allOf":[{"$ref":"#/definitions/Topic"}]},"seq":{"allOf":[{"$ref":"#/definitions/Seq"}]},"recovered":{"type":["boolean","null"]},"items":{"type":["array","null"],"items":{"$ref":"#/definitions/Resource"}},"nextCursor":{"type":["string","null"],"maxLength":512,"minLength":1}},"required":["subscriptionId","topic","seq"]},"unsubscribe":{"type":"object","properties":{"subscriptionId":{"type":"string","maxLength":200,"minLength":1},"topic":{"anyOf":[{"$ref":"#/definitions/Topic"},{"type":"null"}]},"reason":{"anyOf":[{"$ref":"#/definitions/ErrorPayload"},{"type":"null"}]}},"required":["subscriptionId"]},"update":{"type":"object","properties":{"resourceType":{"allOf":[{"$ref":"#/definitions/ResourceType"}]},"id":{"allOf":[{"$ref":"#/definitions/ResourceId"}]},"version":{"allOf":[{"$ref":"#/definitions/Version"}]},"ownerId":{"type":"string","maxLength":256,"minLength":1},"createdAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"updatedAt":{"type":"integer","minimum":0,"maximum":9007199254740991},"data":{"type":"object","additionalProperties":true}},"required":["resourceType","id","version","ownerId","createdAt","updatedAt","data"]}}};
 
 /** The error codes of protocol v1 (docs/protocol.md, section 10), from protocol/codes.json. */
 export const ERROR_CODES = ["INVALID_MESSAGE","INVALID_PARAMS","UNSUPPORTED_TYPE","INVALID_STATE","UNAUTHORIZED","FORBIDDEN","NOT_FOUND","CONFLICT","RATE_LIMITED","PAYLOAD_TOO_LARGE","LIMIT_EXCEEDED","TOKEN_EXPIRED","UNSUPPORTED_VERSION","UNAVAILABLE","INTERNAL"] as const;

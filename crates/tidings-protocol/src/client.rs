@@ -39,6 +39,8 @@ pub enum ClientMessage {
     Subscribe(Subscribe),
     /// Ends a subscription.
     Unsubscribe(Unsubscribe),
+    /// Applies several changes together, or none (protocol 1.2).
+    Batch(Batch),
 }
 
 impl ClientMessage {
@@ -56,6 +58,7 @@ impl ClientMessage {
             ClientMessage::Delete(_) => MessageType::Delete,
             ClientMessage::Subscribe(_) => MessageType::Subscribe,
             ClientMessage::Unsubscribe(_) => MessageType::Unsubscribe,
+            ClientMessage::Batch(_) => MessageType::Batch,
         }
     }
 }
@@ -297,6 +300,42 @@ pub struct Delete {
     /// When present, the delete applies only if the resource is at this version (else CONFLICT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<Version>,
+}
+
+/// `batch` (protocol 1.2): creates, updates and deletes of any types, applied together in one transaction or
+/// not at all (docs/protocol.md, 7.8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    /// The operations, applied in order: from one to 100 (`MAX_BATCH_OPERATIONS`), each resource at most once.
+    pub operations: Vec<Operation>,
+}
+
+/// The most operations one `batch` may hold.
+pub const MAX_BATCH_OPERATIONS: usize = 100;
+
+impl Batch {
+    /// Checks what the field types alone cannot: that there is at least one operation. (The most a batch may hold
+    /// is a limit, LIMIT_EXCEEDED, and a resource named twice is found by the server.) Pointers start at the
+    /// message root.
+    pub fn check(&self) -> Vec<FieldError> {
+        if self.operations.is_empty() {
+            return vec![FieldError::new("/payload/operations", "must hold at least one operation")];
+        }
+        Vec::new()
+    }
+}
+
+/// One operation of a `batch`: the payload of a `create`, `update` or `delete`, with `op` naming which.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// A `create`.
+    Create(Create),
+    /// An `update`.
+    Update(Update),
+    /// A `delete`.
+    Delete(Delete),
 }
 
 /// `subscribe`: live events of a topic, optionally replaying those after `since`.

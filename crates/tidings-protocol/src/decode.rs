@@ -105,19 +105,35 @@ fn decode<M: Decode>(text: &str) -> Result<Envelope<M>, DecodeError> {
         return Err(fail(error));
     }
 
-    let message = match M::decode_payload(message_type, payload.get()) {
+    let message = payload_message::<M>(message_type, payload.get()).map_err(fail)?;
+    Ok(Envelope { timestamp, request_id, message })
+}
+
+/// Decodes the payload of a client message of type `ty` alone, judged exactly as [`decode_client`] judges it
+/// inside an envelope, with pointers from the message root (`/payload/...`): for the HTTP API, whose bodies are
+/// payloads. `payload` must be a JSON object.
+pub fn decode_client_payload(ty: MessageType, payload: &str) -> Result<ClientMessage, ErrorPayload> {
+    if !ty.sent_by(Side::Client) {
+        return Err(ErrorPayload::new(ErrorCode::UnsupportedType, format!("'{ty}' is sent only by the server")));
+    }
+    payload_message(ty, payload)
+}
+
+/// The typed message of a payload; every fault of one that does not decode, and what its `check` finds.
+fn payload_message<M: Decode>(message_type: MessageType, payload: &str) -> Result<M, ErrorPayload> {
+    let message = match M::decode_payload(message_type, payload) {
         Ok(message) => message,
         Err(serde_error) => {
-            let mut errors = schema::payload_errors(M::SIDE, message_type, payload.get());
+            let mut errors = schema::payload_errors(M::SIDE, message_type, payload);
             if errors.is_empty() {
                 errors.push(FieldError::new("/payload", strip_position(&serde_error.to_string())));
             }
             let message = format!("invalid {message_type} payload: {}", summary(&errors));
-            return Err(fail(ErrorPayload::with_field_errors(ErrorCode::InvalidParams, message, errors)));
+            return Err(ErrorPayload::with_field_errors(ErrorCode::InvalidParams, message, errors));
         }
     };
-    message.check().map_err(fail)?;
-    Ok(Envelope { timestamp, request_id, message })
+    message.check()?;
+    Ok(message)
 }
 
 /// Steps 1 and 2 of decoding: the text is JSON nested at most [`MAX_DEPTH`] levels, and an object whose envelope
@@ -272,6 +288,7 @@ impl Decode for ClientMessage {
             MessageType::Delete => M::Delete(payload(text)?),
             MessageType::Subscribe => M::Subscribe(payload(text)?),
             MessageType::Unsubscribe => M::Unsubscribe(payload(text)?),
+            MessageType::Batch => M::Batch(payload(text)?),
             // `decode` has already refused the types a client may not send.
             other => return Err(serde::de::Error::custom(format!("'{other}' is sent only by the server"))),
         })
@@ -291,6 +308,7 @@ impl Decode for ClientMessage {
             }
             ClientMessage::Read(read) => rules_kept("read", read.check()),
             ClientMessage::Subscribe(subscribe) => rules_kept("subscribe", subscribe.check()),
+            ClientMessage::Batch(batch) => rules_kept("batch", batch.check()),
             _ => Ok(()),
         }
     }
@@ -326,6 +344,7 @@ impl Decode for ServerMessage {
             MessageType::Notification => M::Notification(payload(text)?),
             MessageType::Event => M::Event(payload(text)?),
             MessageType::Error => M::Error(payload(text)?),
+            MessageType::Batch => M::Batch(payload(text)?),
             MessageType::Auth => return Err(serde::de::Error::custom("'auth' is sent only by the client")),
         })
     }

@@ -98,6 +98,7 @@ impl Message for ClientMessage {
             ClientMessage::Delete(p) => p.serialize(s),
             ClientMessage::Subscribe(p) => p.serialize(s),
             ClientMessage::Unsubscribe(p) => p.serialize(s),
+            ClientMessage::Batch(p) => p.serialize(s),
         }
     }
 }
@@ -119,6 +120,7 @@ impl Message for ServerMessage {
             ServerMessage::Delete(p) => p.serialize(s),
             ServerMessage::Subscribe(p) => p.serialize(s),
             ServerMessage::Unsubscribe(p) => p.serialize(s),
+            ServerMessage::Batch(p) => p.serialize(s),
             ServerMessage::Notification(p) => p.serialize(s),
             ServerMessage::Event(p) => p.serialize(s),
         }

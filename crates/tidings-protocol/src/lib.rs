@@ -18,11 +18,11 @@ pub mod schema;
 mod server;
 
 pub use client::{
-    Auth, ClientInfo, ClientMessage, Connect, Create, Delete, DisconnectRequest, Empty, Order, Read, Scalar, Subscribe,
-    Unsubscribe, Update,
+    Auth, Batch, ClientInfo, ClientMessage, Connect, Create, Delete, DisconnectRequest, Empty, Operation, Order, Read,
+    Scalar, Subscribe, Unsubscribe, Update, MAX_BATCH_OPERATIONS,
 };
 pub use close::{should_reconnect, CloseCode};
-pub use decode::{decode_client, decode_server, peek_request_id};
+pub use decode::{decode_client, decode_client_payload, decode_server, peek_request_id};
 pub use envelope::{encode, normalize_timestamp, now_ms, Envelope, Message, SECONDS_BELOW};
 pub use error::{DecodeError, ErrorCode, ErrorPayload, FieldError};
 pub use fields::{
@@ -33,12 +33,12 @@ pub use message_type::{MessageType, Side};
 pub use push::{Actor, ActorKind, Event, LeaveReason, Level, Notification};
 pub use query::{And, Not, Op, Or, Query, Term};
 pub use server::{
-    AuthSuccess, Connected, Deleted, Disconnect, Heartbeat, Limits, QueryLimits, RateLimit, ReadResult, Resource,
-    ResourceList, ServerMessage, Subscribed, Unsubscribed,
+    AuthSuccess, BatchResult, Connected, Deleted, Disconnect, Heartbeat, Limits, QueryLimits, RateLimit, ReadResult, Resource,
+    OperationResult, ResourceList, ServerMessage, Subscribed, Unsubscribed,
 };
 
 /// The protocol version this crate implements.
-pub const PROTOCOL_VERSION: &str = "1.1";
+pub const PROTOCOL_VERSION: &str = "1.2";
 
 /// The major version: a peer with another major version is refused with UNSUPPORTED_VERSION.
 pub const PROTOCOL_MAJOR: u32 = 1;

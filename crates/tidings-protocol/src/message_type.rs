@@ -1,9 +1,9 @@
-//! The 16 message types of protocol v1 and which side sends each: the one module that the envelope, the client's
+//! The message types of protocol v1 (the 16 of 1.0, and `batch` since 1.2) and which side sends each: the one module that the envelope, the client's
 //! messages and the server's messages all import, so that none of them imports another.
 
 use std::fmt;
 
-/// The 16 message types of protocol v1.
+/// The message types of protocol v1: the 16 of 1.0, and `batch`, added in 1.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MessageType {
     /// `connect`
@@ -38,11 +38,13 @@ pub enum MessageType {
     Event,
     /// `error`
     Error,
+    /// `batch` (protocol 1.2)
+    Batch,
 }
 
 impl MessageType {
-    /// All 16 types, in the order of the design notes' table.
-    pub const ALL: [MessageType; 16] = [
+    /// All types: the 16 of the design notes' table, in its order, then those later minor versions added.
+    pub const ALL: [MessageType; 17] = [
         MessageType::Connect,
         MessageType::Disconnect,
         MessageType::Ping,
@@ -59,6 +61,7 @@ impl MessageType {
         MessageType::Notification,
         MessageType::Event,
         MessageType::Error,
+        MessageType::Batch,
     ];
 
     /// The type as it appears in the envelope.
@@ -80,6 +83,7 @@ impl MessageType {
             MessageType::Notification => "notification",
             MessageType::Event => "event",
             MessageType::Error => "error",
+            MessageType::Batch => "batch",
         }
     }
 

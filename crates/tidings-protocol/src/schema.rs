@@ -10,14 +10,18 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-use crate::client::{Auth, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update};
+use crate::client::{
+    Auth, Batch, Connect, Create, Delete, DisconnectRequest, Empty, Read, Subscribe, Unsubscribe, Update,
+};
 use crate::error::{ErrorCode, ErrorPayload, FieldError};
 use crate::fields::{
     FieldName, FieldPath, OrderBy, ProtocolVersion, RequestId, ResourceId, ResourceType, Topic, MAX_SAFE_INTEGER,
 };
 use crate::message_type::{MessageType, Side};
 use crate::push::{Event, Notification};
-use crate::server::{AuthSuccess, Connected, Deleted, Disconnect, ReadResult, Resource, Subscribed, Unsubscribed};
+use crate::server::{
+    AuthSuccess, BatchResult, Connected, Deleted, Disconnect, ReadResult, Resource, Subscribed, Unsubscribed,
+};
 
 /// The schema of one side's payload for one message type, with its definitions (JSON Schema draft-07).
 pub fn payload_schema(side: Side, ty: MessageType) -> Option<Value> {
@@ -32,6 +36,7 @@ pub fn payload_schema(side: Side, ty: MessageType) -> Option<Value> {
         (Side::Client, T::Delete) => generate::<Delete>(),
         (Side::Client, T::Subscribe) => with_subscribe_rules(generate::<Subscribe>()),
         (Side::Client, T::Unsubscribe) => generate::<Unsubscribe>(),
+        (Side::Client, T::Batch) => with_batch_rules(generate::<Batch>()),
         (_, T::Ping | T::Pong) => generate::<Empty>(),
         (Side::Server, T::Connect) => generate::<Connected>(),
         (Side::Server, T::Disconnect) => generate::<Disconnect>(),
@@ -44,6 +49,7 @@ pub fn payload_schema(side: Side, ty: MessageType) -> Option<Value> {
         (Side::Server, T::Unsubscribe) => generate::<Unsubscribed>(),
         (Side::Server, T::Notification) => generate::<Notification>(),
         (Side::Server, T::Event) => generate::<Event>(),
+        (Side::Server, T::Batch) => generate::<BatchResult>(),
         _ => return None,
     };
     tidy(&mut schema);
@@ -135,6 +141,7 @@ pub fn describe(side: Side, ty: MessageType) -> &'static str {
         (Side::Client, T::Delete) => "Deletes a resource.",
         (Side::Client, T::Subscribe) => "Subscribes to a topic, replaying events after `since` when given.",
         (Side::Client, T::Unsubscribe) => "Ends a subscription.",
+        (Side::Client, T::Batch) => "Applies creates, updates and deletes together in one transaction, or none (1.2).",
         (Side::Server, T::Connect) => "The reply to connect: session id, heartbeat timing and limits.",
         (Side::Server, T::Disconnect) => "Sent before every close the server initiates: code, reason, reconnect.",
         (Side::Server, T::Ping) => "A server heartbeat; the client answers pong.",
@@ -150,6 +157,7 @@ pub fn describe(side: Side, ty: MessageType) -> &'static str {
         (Side::Server, T::Notification) => "A notification for the user, pushed without a requestId.",
         (Side::Server, T::Event) => "A change to a resource, pushed through a subscription without a requestId.",
         (Side::Server, T::Error) => "The reply to a request that failed, or a push about the session.",
+        (Side::Server, T::Batch) => "The reply to batch: what each operation did, in order.",
         _ => "Not sent by this side.",
     }
 }
@@ -368,6 +376,42 @@ fn with_subscribe_rules(mut schema: Value) -> Value {
             "query": { "type": "null" }, "snapshot": { "enum": [false, null] }
         } } });
         object.insert("allOf".to_owned(), json!([rule]));
+    }
+    schema
+}
+
+/// Adds to the `batch` schema what its type cannot say (at least one operation), and states an operation as a
+/// choice by `op` (if `op` is "update", then an update) rather than the generated `oneOf`: a validator then
+/// reports the faults of the operation that was meant, not of every other.
+fn with_batch_rules(mut schema: Value) -> Value {
+    if let Some(operations) = schema.pointer_mut("/properties/operations").and_then(Value::as_object_mut) {
+        operations.insert("minItems".to_owned(), json!(1));
+    }
+    let Some(operation) = schema.pointer_mut("/definitions/Operation") else { return schema };
+    let branches = operation.get("oneOf").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut ops = Vec::new();
+    let mut rules = Vec::new();
+    for branch in &branches {
+        let (Some(op), Some(target)) =
+            (branch.pointer("/properties/op/const"), branch.pointer("/allOf/0/$ref"))
+        else {
+            continue;
+        };
+        ops.push(op.clone());
+        rules.push(json!({
+            "if": { "properties": { "op": { "const": op } }, "required": ["op"] },
+            "then": { "$ref": target }
+        }));
+    }
+    let description = operation.get("description").cloned();
+    *operation = json!({
+        "type": "object",
+        "required": ["op"],
+        "properties": { "op": { "enum": ops } },
+        "allOf": rules
+    });
+    if let (Some(description), Some(object)) = (description, operation.as_object_mut()) {
+        object.insert("description".to_owned(), description);
     }
     schema
 }

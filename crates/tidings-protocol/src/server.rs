@@ -45,6 +45,8 @@ pub enum ServerMessage {
     Event(Event),
     /// The reply to a request that failed, or a push about the session (TOKEN_EXPIRED).
     Error(ErrorPayload),
+    /// The reply to `batch` (protocol 1.2).
+    Batch(BatchResult),
 }
 
 impl ServerMessage {
@@ -57,6 +59,7 @@ impl ServerMessage {
             ServerMessage::Pong(_) => MessageType::Pong,
             ServerMessage::AuthSuccess(_) => MessageType::AuthSuccess,
             ServerMessage::AuthFailed(_) => MessageType::AuthFailed,
+            ServerMessage::Batch(_) => MessageType::Batch,
             ServerMessage::Create(_) => MessageType::Create,
             ServerMessage::Read(_) => MessageType::Read,
             ServerMessage::Update(_) => MessageType::Update,
@@ -114,6 +117,9 @@ pub struct Limits {
     /// The bounds of a query (protocol 1.1; docs/protocol.md, 7.7), the same on every server of a version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<QueryLimits>,
+    /// The most operations one `batch` may hold (protocol 1.2); more get LIMIT_EXCEEDED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_operations: Option<u32>,
 }
 
 /// The bounds of a query: beyond any of them, a query is INVALID_PARAMS.
@@ -245,6 +251,26 @@ pub struct Deleted {
     /// When it was deleted, in Unix milliseconds.
     #[serde(deserialize_with = "crate::fields::safe_integer")]
     pub deleted_at: u64,
+}
+
+/// The `batch` reply: one result per operation, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResult {
+    /// What each operation did, as the reply to the single message would say it.
+    pub results: Vec<OperationResult>,
+}
+
+/// What one operation of a batch did, with `op` naming the operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum OperationResult {
+    /// The created resource.
+    Create(Resource),
+    /// The resource after the update.
+    Update(Resource),
+    /// The deletion.
+    Delete(Deleted),
 }
 
 /// The `subscribe` reply.

@@ -14,7 +14,7 @@ async fn connect_reply_advertises_the_session_parameters() {
     let server = TestServer::start().await;
     let (_client, _pushes, connected) = Client::connect(&server.url).await.expect("connect");
     // The server answers with the highest 1.x it speaks, whatever 1.x the client said.
-    assert_eq!(connected.protocol_version, "1.1");
+    assert_eq!(connected.protocol_version, "1.2");
     assert!(connected.session_id.starts_with("s-"), "{}", connected.session_id);
     assert_eq!(connected.heartbeat.ping_interval_ms, 25_000);
     assert_eq!(connected.heartbeat.idle_timeout_ms, 60_000);
@@ -262,7 +262,7 @@ async fn the_design_notes_flow_signs_in_without_connect_and_connect_forgives_its
         let connect = format!(r#"{{"type":"connect","timestamp":1630423456,"requestId":"c","payload":{payload}}}"#);
         let reply = client.request_text("c", connect).await.expect("a reply to connect");
         let ServerMessage::Connect(connected) = reply.message else { panic!("{payload}: {reply:?}") };
-        assert_eq!(connected.protocol_version, "1.1", "{payload}");
+        assert_eq!(connected.protocol_version, "1.2", "{payload}");
     }
     let (client, _pushes) = Client::open(&server.url).await.expect("open");
     let two = r#"{"type":"connect","timestamp":1630423456,"requestId":"c","payload":{"protocolVersion":2}}"#;

@@ -25,7 +25,10 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tidings_protocol::{Create, Delete, ErrorCode, ErrorPayload, FieldError, Read, Update};
+use tidings_protocol::{
+    decode_client_payload, ClientMessage, Create, Delete, ErrorCode, ErrorPayload, FieldError, MessageType, Read,
+    Update,
+};
 
 use self::input::{at, ListParams};
 use self::output::{invalid_params, ApiError, RESOURCES};
@@ -64,6 +67,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(&format!("{RESOURCES}/{{type}}"), post(create).get(list))
         .route(&format!("{RESOURCES}/{{type}}/{{id}}"), get(read).patch(update).delete(delete))
+        .route("/api/v1/batch", post(batch))
         .route("/api/v1/notifications", post(notifications::notify))
         .route("/api/v1/admin/connections", get(admin::connections))
         .route("/api/v1/admin/connections/{session_id}", axum::routing::delete(admin::disconnect))
@@ -196,6 +200,26 @@ async fn delete(
     };
     let deleted = api.shared.resources.delete(&who, Delete { resource_type, id, expected_version }).await?;
     Ok(output::json(StatusCode::OK, &deleted))
+}
+
+/// `POST /api/v1/batch`: applies the body's operations together, or none of them (docs/protocol.md, 7.8); 200
+/// with every operation's result, also for a replay of a batch with the same Idempotency-Key. A failure is the
+/// first failing operation's error, with its `index` in `details` and its pointers under `/operations/{index}`.
+async fn batch(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let who = api.admit(&headers).await?;
+    let request_id = input::idempotency_key(&headers)?;
+    let mut errors = Vec::new();
+    let body = input::json_object(&headers, body, api.max_body_bytes(), "", &mut errors).await?;
+    let Some(body) = body else { return Err(invalid_params(errors)) };
+    // The body is the payload of a WebSocket `batch`, judged by the same decoder.
+    let batch = match decode_client_payload(MessageType::Batch, &serde_json::Value::Object(body).to_string()) {
+        Ok(ClientMessage::Batch(batch)) => batch,
+        Ok(_) => return Err(crate::errors::internal("a batch decoded as another message").into()),
+        Err(error) => return Err(invalid_params(error.field_errors().into_iter().map(relative).collect())),
+    };
+    let request_id = request_id.as_ref().map(|id| id.as_str());
+    let result = api.shared.resources.batch(&who, request_id, batch).await?;
+    Ok(output::json(StatusCode::OK, &result))
 }
 
 /// Any other path under `/api/v1/`: NOT_FOUND in the API's error format, rather than an empty 404.

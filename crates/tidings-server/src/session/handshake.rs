@@ -2,7 +2,7 @@
 
 use tidings_protocol::{
     Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, QueryLimits, RateLimit, RequestId,
-    ServerMessage, Text, PROTOCOL_VERSION,
+    ServerMessage, Text, MAX_BATCH_OPERATIONS, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
 use tracing::info;
@@ -29,6 +29,7 @@ impl<O: Outbound> Session<O> {
                 max_subscriptions: limits.max_subscriptions,
                 rate_limit: RateLimit { messages_per_second: limits.rate_per_second, burst: limits.rate_burst },
                 query: Some(QueryLimits::OF_THIS_VERSION),
+                max_batch_operations: u32::try_from(MAX_BATCH_OPERATIONS).ok(),
             },
         };
         self.state = State::Connected;

@@ -408,6 +408,11 @@ impl<O: Outbound> Session<O> {
                 let reply = self.shared.resources.delete(who, delete).await;
                 self.answer(request_id, reply.map(ServerMessage::Delete)).await
             }
+            (_, Some(who), ClientMessage::Batch(batch)) => {
+                let rid = request_id.as_ref().map(RequestId::as_str);
+                let reply = self.shared.resources.batch(who, rid, batch).await;
+                self.answer(request_id, reply.map(ServerMessage::Batch)).await
+            }
         }
     }
 

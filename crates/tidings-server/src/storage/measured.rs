@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::hooks::{HookControl, HookState, Hooks};
 use super::notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
+use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
     StorageError, UpdateCheck, UpdateOutcome,
@@ -22,19 +23,21 @@ async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, Stora
     let started = Instant::now();
     let result = call.await;
     metrics::histogram!(STORAGE_SECONDS, "op" => op).record(started.elapsed().as_secs_f64());
-    if let Err(error) = &result {
-        // Refusals and misses are answers, not failures of the storage.
-        let kind = match error {
-            StorageError::Unavailable(_) => Some("unavailable"),
-            StorageError::Unknown(_) => Some("unknown"),
-            StorageError::Internal(_) => Some("internal"),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            metrics::counter!(STORAGE_ERRORS, "op" => op, "kind" => kind).increment(1);
-        }
+    if let Some(kind) = result.as_ref().err().and_then(failure_kind) {
+        metrics::counter!(STORAGE_ERRORS, "op" => op, "kind" => kind).increment(1);
     }
     result
+}
+
+/// The kind of failure an error counts as; `None` for refusals and misses, which are answers, not failures of the
+/// storage.
+fn failure_kind(error: &StorageError) -> Option<&'static str> {
+    match error {
+        StorageError::Unavailable(_) => Some("unavailable"),
+        StorageError::Unknown(_) => Some("unknown"),
+        StorageError::Internal(_) => Some("internal"),
+        _ => None,
+    }
 }
 
 #[async_trait]
@@ -57,6 +60,23 @@ impl Storage for Measured {
 
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         measure("create", self.0.create(new, key)).await
+    }
+
+    async fn batch(
+        &self,
+        actor: &str,
+        changes: Vec<Change>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BatchOutcome, BatchFailure> {
+        let started = Instant::now();
+        let result = self.0.batch(actor, changes, key).await;
+        metrics::histogram!(STORAGE_SECONDS, "op" => "batch").record(started.elapsed().as_secs_f64());
+        if let Err(failure) = &result {
+            if let Some(kind) = failure_kind(&failure.error) {
+                metrics::counter!(STORAGE_ERRORS, "op" => "batch", "kind" => kind).increment(1);
+            }
+        }
+        result
     }
 
     async fn update(
@@ -97,7 +117,7 @@ impl Storage for Measured {
         measure("prune_events", self.0.prune_events(keep, before)).await
     }
 
-    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<String>, StorageError> {
         measure("receipt", self.0.receipt(key)).await
     }
 

@@ -14,6 +14,7 @@
 //!   `Unavailable` from a write means nothing was written. A write whose COMMIT may have taken effect (its answer
 //!   was lost) is found out: it is reported done when it was, and `Unknown` only when that cannot be learned.
 
+pub mod batch;
 pub mod hooks;
 mod measured;
 pub mod notifications;
@@ -32,6 +33,7 @@ use tracing::info;
 
 use crate::config::Config;
 
+pub use batch::{BatchFailure, BatchOutcome, Change, Outcome};
 pub use hooks::{HookControl, HookState, Hooks};
 pub use measured::Measured;
 pub use notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
@@ -170,6 +172,21 @@ pub struct NewRecord {
     pub owner_id: String,
     /// Its fields, already validated.
     pub data: Map<String, Value>,
+}
+
+impl NewRecord {
+    /// The resource it becomes when created at `now`: version 1, created and updated then.
+    pub fn created_at(self, now: u64) -> Record {
+        Record {
+            resource_type: self.resource_type,
+            id: self.id,
+            owner_id: self.owner_id,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            data: self.data,
+        }
+    }
 }
 
 /// The key that makes a create safe to retry: the same user and requestId within the window.
@@ -333,6 +350,14 @@ pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
     async fn count(&self, query: ListQuery) -> Result<u64, StorageError>;
     /// Creates a resource and its `created` event, or replays an earlier create with the same key.
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError>;
+    /// Applies several changes, of any types, in one transaction with their events, or none of them
+    /// (`storage/batch.rs`); changes by `actor`, who owns what it creates.
+    async fn batch(
+        &self,
+        actor: &str,
+        changes: Vec<Change>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BatchOutcome, BatchFailure>;
     /// Changes a resource as `check` decides, with its `updated` event.
     async fn update(
         &self,
@@ -367,9 +392,10 @@ pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StorageError>;
-    /// The resource that a create with `key` made, while its receipt is within the window (`KeyReused` when the
-    /// content differs); `None` when there is none. A read: `create` with the key remains what decides.
-    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError>;
+    /// What the create or batch with `key` stored as its receipt (JSON: the created `Record`, or a batch's
+    /// outcomes), while it is within the window (`KeyReused` when the content differs); `None` when there is none.
+    /// A read: `create` or `batch` with the key remains what decides.
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<String>, StorageError>;
     /// Creates, if it is missing, an index on each data field `path` (`status`, `customer.city`) of the type's
     /// resources, of the expression that the backend's query SQL compares, so that lists by query on the field
     /// can use it. Idempotent, and safe while other nodes do the same.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tidings_server::storage::{
-    CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState, Hooks, IdempotencyKey, ListQuery, Listed,
+    BatchFailure, BatchOutcome, Change, CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState, Hooks, IdempotencyKey, ListQuery, Listed,
     NewNotification, NewRecord, NotificationHead, NotificationRecord, Notifications, Pending, Recipients, Record,
     Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
@@ -63,6 +63,14 @@ impl Storage for Watched {
     async fn count(&self, query: ListQuery) -> Result<u64, StorageError> {
         self.inner.count(query).await
     }
+    async fn batch(
+        &self,
+        actor: &str,
+        changes: Vec<Change>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BatchOutcome, BatchFailure> {
+        self.inner.batch(actor, changes, key).await
+    }
     async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
         self.inner.create(new, key).await
     }
@@ -100,7 +108,7 @@ impl Storage for Watched {
     async fn prune_events(&self, keep: u64, before: u64) -> Result<u64, StorageError> {
         self.inner.prune_events(keep, before).await
     }
-    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<String>, StorageError> {
         self.inner.receipt(key).await
     }
     async fn ping(&self) -> Result<(), StorageError> {

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod batches;
 mod hooks;
 mod lists;
 mod logs;
@@ -22,6 +23,7 @@ use tidings_server::storage::{
     NotificationHead, OrderKey, Postgres, Recipients, Record, Sort, Sqlite, Storage, StorageError, UpdateOutcome,
 };
 
+use batches::*;
 use hooks::*;
 use lists::*;
 use logs::*;
@@ -97,6 +99,9 @@ storage_tests!(
         lists_order_by_several_keys_and_count_every_page,
         a_hook_cursor_moves_only_from_where_it_was_read,
         one_node_at_a_time_holds_a_hook,
+        a_batch_commits_every_change_or_none,
+        a_retried_batch_replays_its_receipt,
+        batches_over_the_same_rows_in_opposite_orders_neither_deadlock_nor_interleave,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen, a_list_by_an_indexed_field_reads_its_index],
 );

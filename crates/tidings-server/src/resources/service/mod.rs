@@ -17,6 +17,7 @@ use super::access::{has_any_role, Operation};
 use super::before::{self, Change, Verdict};
 use super::data::{apply_defaults, fingerprint, merge, validate};
 use super::types::{ResourceTypeDef, ResourceTypes};
+mod batch;
 mod list;
 mod topics;
 
@@ -28,7 +29,8 @@ use crate::errors::{forbidden, internal, invalid_params, not_found, storage_erro
 use crate::notifications::Notifier;
 use crate::relay::Relay;
 use crate::storage::{
-    CreateOutcome, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError, UpdateOutcome,
+    CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError, UpdateCheck,
+    UpdateOutcome,
 };
 
 /// The resource operations of one server.
@@ -38,6 +40,17 @@ pub struct Resources {
     storage: Arc<dyn Storage>,
     relay: Arc<Relay>,
     notifier: Arc<Notifier>,
+}
+
+/// The old values of the fields an update's owner notification watches, filled in by its check.
+type Watched = Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// An update checked before storage: its type, the check storage runs, and what the check saw for the owner
+/// notification.
+struct CheckedUpdate {
+    def: Arc<ResourceTypeDef>,
+    check: UpdateCheck,
+    watched: Watched,
 }
 
 /// What a create answers: the resource, and whether this request made it (false when a retry with the same
@@ -89,40 +102,19 @@ impl Resources {
         create: Create,
     ) -> Result<Created, ErrorPayload> {
         let def = self.type_of(create.resource_type.as_str())?;
-        // The rule sees the data as sent, before defaults: what the user asks to write.
-        if !def.allows(Operation::Create, who, None, Some(&create.data)) {
-            return Err(forbidden(format!("you may not create {}", def.name())));
-        }
         let key = request_id.map(|request_id| IdempotencyKey {
             user_id: who.user_id.clone(),
             request_id: request_id.to_owned(),
             fingerprint: fingerprint(def.name(), &create.data),
         });
-        let mut data = prepare_new(def, who, create.data)?;
-        if let Some(before) = def.before.as_ref().filter(|before| before.sees("create")) {
-            // A retried create that was committed replays the first one's reply without asking the hook again.
-            if let Some(key) = &key {
-                match self.storage.receipt(key).await {
-                    Ok(Some(record)) => return Ok(Created { resource: shown(def, who, record)?, fresh: false }),
-                    Ok(None) => {}
-                    Err(StorageError::KeyReused) => return Err(key_reused()),
-                    Err(e) => return Err(storage_error(e, def.name(), None)),
-                }
-            }
-            let change = Change {
-                operation: "create",
-                resource_type: def.name(),
-                who,
-                data: Some(&data),
-                patch: None,
-                resource: None,
-            };
-            match before::ask(before, change).await {
-                Verdict::Refuse(error) => return Err(error),
-                Verdict::Proceed(Some(rewritten)) => data = rewritten_by_hook(def, rewritten)?,
-                Verdict::Proceed(None) => {}
+        // A retried create that was committed replays the first one's reply without asking the hook again.
+        if def.before.as_ref().is_some_and(|before| before.sees("create")) {
+            if let Some(receipt) = self.receipt(key.as_ref(), def.name()).await? {
+                let record: Record = serde_json::from_str(&receipt).map_err(|_| internal("an unreadable receipt"))?;
+                return Ok(Created { resource: shown(def, who, record)?, fresh: false });
             }
         }
+        let data = self.checked_create(def, who, create.data).await?;
         let mut new = NewRecord {
             resource_type: def.name().to_owned(),
             id: new_id(&def.config.id_prefix),
@@ -146,6 +138,39 @@ impl Resources {
             Ok(CreateOutcome::Replayed(record)) => Ok(Created { resource: shown(def, who, record)?, fresh: false }),
             Err(StorageError::KeyReused) => Err(key_reused()),
             Err(e) => Err(storage_error(e, def.name(), None)),
+        }
+    }
+
+    /// The receipt of an earlier create or batch with `key`, if one was committed within the window.
+    async fn receipt(&self, key: Option<&IdempotencyKey>, what: &str) -> Result<Option<String>, ErrorPayload> {
+        let Some(key) = key else { return Ok(None) };
+        match self.storage.receipt(key).await {
+            Ok(receipt) => Ok(receipt),
+            Err(StorageError::KeyReused) => Err(key_reused()),
+            Err(e) => Err(storage_error(e, what, None)),
+        }
+    }
+
+    /// The data of a create by `who`, checked under the type's rules and schema, with defaults, and as the type's
+    /// before-commit hook accepts or rewrites it.
+    async fn checked_create(
+        &self,
+        def: &ResourceTypeDef,
+        who: &Identity,
+        data: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ErrorPayload> {
+        // The rule sees the data as sent, before defaults: what the user asks to write.
+        if !def.allows(Operation::Create, who, None, Some(&data)) {
+            return Err(forbidden(format!("you may not create {}", def.name())));
+        }
+        let data = prepare_new(def, who, data)?;
+        let Some(before) = def.before.as_ref().filter(|before| before.sees("create")) else { return Ok(data) };
+        let change =
+            Change { operation: "create", resource_type: def.name(), who, data: Some(&data), patch: None, resource: None };
+        match before::ask(before, change).await {
+            Verdict::Refuse(error) => Err(error),
+            Verdict::Proceed(Some(rewritten)) => rewritten_by_hook(def, rewritten),
+            Verdict::Proceed(None) => Ok(data),
         }
     }
 
@@ -174,6 +199,31 @@ impl Resources {
     }
 
     async fn update_now(&self, who: &Identity, update: Update) -> Result<Resource, ErrorPayload> {
+        let (name, id) = (update.resource_type.as_str().to_owned(), update.id.as_str().to_owned());
+        let checked = self.checked_update(who, update).await?;
+        match self.storage.update(&name, &id, &who.user_id, checked.check).await {
+            Ok(UpdateOutcome::Changed(record, event)) => {
+                self.publish(event);
+                self.updated(&record, who, &checked.watched).await;
+                shown(&checked.def, who, record)
+            }
+            Ok(UpdateOutcome::Unchanged(record)) => shown(&checked.def, who, record),
+            Err(e) => Err(storage_error(e, &name, Some(&id))),
+        }
+    }
+
+    /// What follows a committed update by `who`: the built-in owner notification, when another user changed a
+    /// watched field.
+    async fn updated(&self, record: &Record, who: &Identity, watched: &Watched) {
+        let old = std::mem::take(&mut *watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if record.owner_id != who.user_id {
+            self.notifier.notify_owner(record, old).await;
+        }
+    }
+
+    /// An update by `who`, checked as far as it can be before storage (server-set fields, the before-commit
+    /// hook), and the check that decides it on the stored resource inside the transaction.
+    async fn checked_update(&self, who: &Identity, update: Update) -> Result<CheckedUpdate, ErrorPayload> {
         let def = Arc::clone(self.type_of(update.resource_type.as_str())?);
         let server_set: Vec<FieldError> = update
             .patch
@@ -188,7 +238,7 @@ impl Resources {
         let (name, id) = (def.name().to_owned(), update.id.as_str().to_owned());
         let expected = update.expected_version;
         let patch = update.patch;
-        let shown_as = Arc::clone(&def);
+        let checked_def = Arc::clone(&def);
         // With a before-commit hook, the hook sees the change first, and the commit holds only at the version it saw.
         let asked = match def.before.as_ref().filter(|before| before.sees("update")) {
             None => None,
@@ -211,10 +261,10 @@ impl Resources {
             }
         };
         // What the built-in owner notification needs from inside the transaction: the watched fields' old values.
-        let watched: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+        let watched: Watched = Arc::default();
         let seen = Arc::clone(&watched);
         let notify_on = def.config.notify_owner_on.clone();
-        let check = Box::new(move |current: &Record| {
+        let check: UpdateCheck = Box::new(move |current: &Record| {
             let who = &who_owned;
             if !def.allows(Operation::Read, who, Some(current), None) {
                 return Err(not_found(def.name(), &current.id));
@@ -277,18 +327,7 @@ impl Resources {
             *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = old;
             Ok(Some(data))
         });
-        match self.storage.update(&name, &id, &who.user_id, check).await {
-            Ok(UpdateOutcome::Changed(record, event)) => {
-                self.publish(event);
-                let old = std::mem::take(&mut *watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-                if record.owner_id != who.user_id {
-                    self.notifier.notify_owner(&record, old).await;
-                }
-                shown(&shown_as, who, record)
-            }
-            Ok(UpdateOutcome::Unchanged(record)) => shown(&shown_as, who, record),
-            Err(e) => Err(storage_error(e, &name, Some(&id))),
-        }
+        Ok(CheckedUpdate { def: checked_def, check, watched })
     }
 
     /// `delete`: removes a resource under the type's rules, optionally at an expected version.
@@ -298,6 +337,26 @@ impl Resources {
     }
 
     async fn delete_now(&self, who: &Identity, delete: Delete) -> Result<Deleted, ErrorPayload> {
+        let (name, id) = (delete.resource_type.as_str().to_owned(), delete.id.as_str().to_owned());
+        let check = self.checked_delete(who, &delete).await?;
+        let event = self
+            .storage
+            .delete(&name, &id, &who.user_id, check)
+            .await
+            .map_err(|e| storage_error(e, &name, Some(&id)))?;
+        let (version, deleted_at) = (Version::new(event.version), event.occurred_at);
+        self.publish(event);
+        Ok(Deleted {
+            resource_type: delete.resource_type,
+            id: delete.id,
+            version: version.map_err(|_| internal("a version out of range"))?,
+            deleted_at,
+        })
+    }
+
+    /// A deletion by `who`, asked of the before-commit hook, and the check that decides it on the stored
+    /// resource inside the transaction.
+    async fn checked_delete(&self, who: &Identity, delete: &Delete) -> Result<DeleteCheck, ErrorPayload> {
         let def = Arc::clone(self.type_of(delete.resource_type.as_str())?);
         let (name, id) = (def.name().to_owned(), delete.id.as_str().to_owned());
         let who_owned = who.clone();
@@ -321,7 +380,7 @@ impl Resources {
                 }
             }
         };
-        let check = Box::new(move |current: &Record| {
+        Ok(Box::new(move |current: &Record| {
             if !def.allows(Operation::Read, &who_owned, Some(current), None) {
                 return Err(not_found(def.name(), &current.id));
             }
@@ -332,20 +391,7 @@ impl Resources {
                 hook_saw(version, current)?;
             }
             check_version(expected, current)
-        });
-        let event = self
-            .storage
-            .delete(&name, &id, &who.user_id, check)
-            .await
-            .map_err(|e| storage_error(e, &name, Some(&id)))?;
-        let (version, deleted_at) = (Version::new(event.version), event.occurred_at);
-        self.publish(event);
-        Ok(Deleted {
-            resource_type: delete.resource_type,
-            id: delete.id,
-            version: version.map_err(|_| internal("a version out of range"))?,
-            deleted_at,
-        })
+        }))
     }
 
     /// The stored resource `id`, if `who` may read it (NOT_FOUND otherwise, as for one that does not exist).

@@ -22,6 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use tidings_protocol::now_ms;
 
+mod batch;
 mod events;
 mod hooks;
 mod list;
@@ -29,6 +30,7 @@ mod notifications;
 mod query;
 
 use self::events::append;
+use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
     Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
@@ -145,82 +147,58 @@ impl Postgres {
     ) -> Result<Option<CreateOutcome>, StorageError> {
         let mut tx = self.begin().await?;
         if let Some(key) = key {
-            let receipt = sqlx::query(
-                "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = $1 AND request_id = $2",
-            )
-            .bind(&key.user_id)
-            .bind(&key.request_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            if let Some(receipt) = receipt {
-                let fingerprint: String = receipt.try_get(0).map_err(db_error)?;
-                let created_at = uint(receipt.try_get(2).map_err(db_error)?)?;
-                if created_at.saturating_add(self.window_ms) >= now {
-                    if fingerprint != key.fingerprint {
-                        return Err(StorageError::KeyReused);
-                    }
-                    let record: String = receipt.try_get(1).map_err(db_error)?;
-                    let record: Record =
-                        serde_json::from_str(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
-                    return Ok(Some(CreateOutcome::Replayed(record)));
-                }
-                sqlx::query("DELETE FROM idempotency WHERE user_id = $1 AND request_id = $2")
-                    .bind(&key.user_id)
-                    .bind(&key.request_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+            if let Some(receipt) = self.receipt_in(&mut tx, key, now).await? {
+                let record: Record =
+                    serde_json::from_str(&receipt).map_err(|e| StorageError::Internal(e.to_string()))?;
+                return Ok(Some(CreateOutcome::Replayed(record)));
             }
         }
-        let record = Record {
-            resource_type: new.resource_type.clone(),
-            id: new.id.clone(),
-            owner_id: new.owner_id.clone(),
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            data: new.data.clone(),
-        };
-        sqlx::query(
-            "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-        )
-        .bind(&record.resource_type)
-        .bind(&record.id)
-        .bind(&record.owner_id)
-        .bind(int(record.version)?)
-        .bind(int(now)?)
-        .bind(int(now)?)
-        .bind(json(&record.data))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(e) if e.constraint() == Some("resources_pkey") => StorageError::IdTaken,
-            other => db_error(other),
-        })?;
+        let record = new.clone().created_at(now);
+        insert(&mut tx, &record).await?;
         if let Some(key) = key {
             // The receipt is kept as text, so a replay answers byte for byte what the first create answered.
             let receipt = serde_json::to_string(&record).map_err(|e| StorageError::Internal(e.to_string()))?;
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency (user_id, request_id, fingerprint, record, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&key.user_id)
-            .bind(&key.request_id)
-            .bind(&key.fingerprint)
-            .bind(receipt)
-            .bind(int(now)?)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Err(sqlx::Error::Database(e)) if e.constraint() == Some("idempotency_pkey") => return Ok(None),
-                other => other.map_err(db_error)?,
-            };
+            if !keep_receipt(&mut tx, key, receipt, now).await? {
+                return Ok(None);
+            }
         }
         let event = append(&mut tx, &record, EventKind::Created, &record.owner_id, now, None).await?;
         self.commit(tx, &event).await?;
         Ok(Some(CreateOutcome::Created(record, event)))
+    }
+
+    /// The receipt kept for `key`, read inside a write, if it is within the window (`KeyReused` when it was for
+    /// something else); one past the window is deleted, so the key may be used again.
+    async fn receipt_in(
+        &self,
+        tx: &mut Tx,
+        key: &IdempotencyKey,
+        now: u64,
+    ) -> Result<Option<String>, StorageError> {
+        let receipt = sqlx::query(
+            "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = $1 AND request_id = $2",
+        )
+        .bind(&key.user_id)
+        .bind(&key.request_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        let Some(receipt) = receipt else { return Ok(None) };
+        let fingerprint: String = receipt.try_get(0).map_err(db_error)?;
+        let created_at = uint(receipt.try_get(2).map_err(db_error)?)?;
+        if created_at.saturating_add(self.window_ms) >= now {
+            if fingerprint != key.fingerprint {
+                return Err(StorageError::KeyReused);
+            }
+            return receipt.try_get(1).map(Some).map_err(db_error);
+        }
+        sqlx::query("DELETE FROM idempotency WHERE user_id = $1 AND request_id = $2")
+            .bind(&key.user_id)
+            .bind(&key.request_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        Ok(None)
     }
 
     /// Commits a write whose event is `event`. When the answer to COMMIT is lost (the connection broke, the
@@ -312,6 +290,74 @@ async fn current(tx: &mut Tx, resource_type: &str, id: &str) -> Result<Record, S
         .await
         .map_err(db_error)?;
     row.as_ref().map(record_of).transpose()?.ok_or(StorageError::NotFound)
+}
+
+/// Inserts a new resource; `IdTaken` when its id is.
+async fn insert(tx: &mut Tx, record: &Record) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+    )
+    .bind(&record.resource_type)
+    .bind(&record.id)
+    .bind(&record.owner_id)
+    .bind(int(record.version)?)
+    .bind(int(record.created_at)?)
+    .bind(int(record.updated_at)?)
+    .bind(json(&record.data))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(e) if e.constraint() == Some("resources_pkey") => StorageError::IdTaken,
+        other => db_error(other),
+    })?;
+    Ok(())
+}
+
+/// Writes a changed resource's version, time and data.
+async fn rewrite(tx: &mut Tx, record: &Record) -> Result<(), StorageError> {
+    sqlx::query(
+        "UPDATE resources SET version = $1, updated_at = $2, data = $3::jsonb WHERE resource_type = $4 AND id = $5",
+    )
+    .bind(int(record.version)?)
+    .bind(int(record.updated_at)?)
+    .bind(json(&record.data))
+    .bind(&record.resource_type)
+    .bind(&record.id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Deletes a resource's row.
+async fn remove(tx: &mut Tx, resource_type: &str, id: &str) -> Result<(), StorageError> {
+    sqlx::query("DELETE FROM resources WHERE resource_type = $1 AND id = $2")
+        .bind(resource_type)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Keeps the receipt of a create or a batch; false when a concurrent one with the same key kept its receipt
+/// first (this transaction must then roll back).
+async fn keep_receipt(tx: &mut Tx, key: &IdempotencyKey, receipt: String, now: u64) -> Result<bool, StorageError> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (user_id, request_id, fingerprint, record, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&key.user_id)
+    .bind(&key.request_id)
+    .bind(&key.fingerprint)
+    .bind(receipt)
+    .bind(int(now)?)
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("idempotency_pkey") => Ok(false),
+        other => other.map(|_| true).map_err(db_error),
+    }
 }
 
 fn record_of(row: &PgRow) -> Result<Record, StorageError> {
@@ -416,6 +462,16 @@ impl Storage for Postgres {
         Err(StorageError::Internal("a create receipt kept conflicting".to_owned()))
     }
 
+    async fn batch(
+        &self,
+        actor: &str,
+        changes: Vec<Change>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BatchOutcome, BatchFailure> {
+        self.sweep_receipts(now_ms());
+        self.apply_batch(actor, changes, key).await
+    }
+
     async fn update(
         &self,
         resource_type: &str,
@@ -431,17 +487,7 @@ impl Storage for Postgres {
         let now = now_ms();
         let previous = Previous::of(&current);
         let record = Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
-        sqlx::query(
-            "UPDATE resources SET version = $1, updated_at = $2, data = $3::jsonb WHERE resource_type = $4 AND id = $5",
-        )
-        .bind(int(record.version)?)
-        .bind(int(record.updated_at)?)
-        .bind(json(&record.data))
-        .bind(resource_type)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        rewrite(&mut tx, &record).await?;
         let event = append(&mut tx, &record, EventKind::Updated, actor, now, Some(previous)).await?;
         self.commit(tx, &event).await?;
         Ok(UpdateOutcome::Changed(record, event))
@@ -457,12 +503,7 @@ impl Storage for Postgres {
         let mut tx = self.begin().await?;
         let current = current(&mut tx, resource_type, id).await?;
         run_check(check, &current)?;
-        sqlx::query("DELETE FROM resources WHERE resource_type = $1 AND id = $2")
-            .bind(resource_type)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        remove(&mut tx, resource_type, id).await?;
         let previous = Previous::of(&current);
         let gone = Record { version: current.version + 1, ..current };
         let event = append(&mut tx, &gone, EventKind::Deleted, actor, now_ms(), Some(previous)).await?;
@@ -492,27 +533,12 @@ impl Storage for Postgres {
         query::ensure_indexes(self, resource_type, paths).await
     }
 
-    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
-        let mut c = self.connection().await?;
-        let receipt = sqlx::query(
-            "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = $1 AND request_id = $2",
-        )
-        .bind(&key.user_id)
-        .bind(&key.request_id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_error)?;
-        let Some(receipt) = receipt else { return Ok(None) };
-        let created_at = uint(receipt.try_get(2).map_err(db_error)?)?;
-        if created_at.saturating_add(self.window_ms) < now_ms() {
-            return Ok(None);
-        }
-        let fingerprint: String = receipt.try_get(0).map_err(db_error)?;
-        if fingerprint != key.fingerprint {
-            return Err(StorageError::KeyReused);
-        }
-        let record: String = receipt.try_get(1).map_err(db_error)?;
-        serde_json::from_str(&record).map(Some).map_err(|e| StorageError::Internal(e.to_string()))
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<String>, StorageError> {
+        // Through the same read as a write's (which also drops a receipt past the window, as a write would).
+        let mut tx = self.begin().await?;
+        let receipt = self.receipt_in(&mut tx, key, now_ms()).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(receipt)
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

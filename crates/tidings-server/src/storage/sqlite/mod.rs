@@ -5,6 +5,7 @@
 //! one fsync serves many clients, and a write is acknowledged only when it is durable. Reads use a few read-only
 //! connections, which WAL lets run beside the writer.
 
+mod batch;
 mod hooks;
 mod list;
 mod maintenance;
@@ -23,6 +24,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::{
     run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
     Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
@@ -232,15 +234,7 @@ fn create(
             .map_err(|e| sql_error(&e))?;
         }
     }
-    let record = Record {
-        resource_type: new.resource_type,
-        id: new.id,
-        owner_id: new.owner_id,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        data: new.data,
-    };
+    let record = new.created_at(now);
     execute(
         c,
         "INSERT INTO resources (resource_type, id, owner_id, version, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -434,6 +428,16 @@ impl Storage for Sqlite {
         self.write(move |c, now| create(c, new, key, now, window_ms)).await
     }
 
+    async fn batch(
+        &self,
+        actor: &str,
+        changes: Vec<Change>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<BatchOutcome, BatchFailure> {
+        let (actor, window_ms) = (actor.to_owned(), self.window_ms);
+        self.write(move |c, now| batch::batch(c, &actor, changes, key, now, window_ms)).await
+    }
+
     async fn update(
         &self,
         resource_type: &str,
@@ -521,14 +525,12 @@ impl Storage for Sqlite {
         .await
     }
 
-    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<Record>, StorageError> {
+    async fn receipt(&self, key: &IdempotencyKey) -> Result<Option<String>, StorageError> {
         let (key, window_ms) = (key.clone(), self.window_ms);
         self.read(move |c| match receipt_of(c, &key)? {
             Some((_, _, created_at)) if created_at.saturating_add(window_ms) < tidings_protocol::now_ms() => Ok(None),
             Some((fingerprint, _, _)) if fingerprint != key.fingerprint => Err(StorageError::KeyReused),
-            Some((_, record, _)) => {
-                serde_json::from_str(&record).map(Some).map_err(|e| StorageError::Internal(e.to_string()))
-            }
+            Some((_, receipt, _)) => Ok(Some(receipt)),
             None => Ok(None),
         })
         .await

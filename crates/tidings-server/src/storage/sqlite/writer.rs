@@ -11,26 +11,30 @@ use crate::storage::StorageError;
 /// The most writes one transaction carries.
 pub(super) const MAX_BATCH: usize = 256;
 
-type Reply<T> = oneshot::Sender<Result<T, StorageError>>;
+type Reply<T, E> = oneshot::Sender<Result<T, E>>;
 
 /// One write for the writer thread: it runs in the batch's transaction (or learns that there is none).
 pub(super) type Write = Box<dyn for<'t> FnOnce(Result<&Transaction<'t>, StorageError>, u64) -> Answer + Send>;
 
 impl Sqlite {
     /// Runs `run` on the writer thread, in its own savepoint of the next batch's transaction, and answers after
-    /// the commit. `run` gets the connection and the batch's time.
-    pub(super) async fn write<T, F>(&self, run: F) -> Result<T, StorageError>
+    /// the commit. `run` gets the connection and the batch's time; its error may say more than a
+    /// `StorageError` (a batch's says which change failed).
+    pub(super) async fn write<T, E, F>(&self, run: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, u64) -> Result<T, StorageError> + Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&Connection, u64) -> Result<T, E> + Send + 'static,
     {
-        let (reply, answer_rx): (Reply<T>, _) = oneshot::channel();
+        let (reply, answer_rx): (Reply<T, E>, _) = oneshot::channel();
         let write: Write = Box::new(move |tx, now| match tx {
             Ok(tx) => answer(reply, in_savepoint(tx, |c| run(c, now))),
-            Err(error) => answer(reply, Err(error)),
+            Err(error) => answer(reply, Err(E::from(error))),
         });
-        self.writes.send(write).await.map_err(|_| StorageError::Unavailable("the writer has stopped".to_owned()))?;
-        answer_rx.await.map_err(|_| StorageError::Internal("the writer dropped a write".to_owned()))?
+        if self.writes.send(write).await.is_err() {
+            return Err(E::from(StorageError::Unavailable("the writer has stopped".to_owned())));
+        }
+        answer_rx.await.map_err(|_| E::from(StorageError::Internal("the writer dropped a write".to_owned())))?
     }
 }
 
@@ -90,40 +94,41 @@ fn commit_error(error: &rusqlite::Error) -> StorageError {
 /// Sends one write's result once the transaction's fate is known.
 type Answer = Box<dyn FnOnce(Option<&StorageError>) + Send>;
 
-fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StorageError>) -> Answer {
+fn answer<T: Send + 'static, E: From<StorageError> + Send + 'static>(reply: Reply<T, E>, result: Result<T, E>) -> Answer {
     Box::new(move |commit_error| {
         let _ = reply.send(match commit_error {
-            Some(error) if result.is_ok() => Err(error.clone()),
+            Some(error) if result.is_ok() => Err(E::from(error.clone())),
             _ => result,
         });
     })
 }
 
 /// Runs one write in a savepoint, so that a refused write leaves the rest of the batch alone.
-fn in_savepoint<T>(
+fn in_savepoint<T, E: From<StorageError>>(
     tx: &Transaction<'_>,
-    run: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
+    run: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    let rolled_back = || E::from(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()));
     // An I/O error or a full disk can make SQLite roll the whole transaction back; later writes of the batch
     // would then each commit on their own while the batch is reported as failed. They must not run.
     if tx.is_autocommit() {
-        return Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned()));
+        return Err(rolled_back());
     }
-    execute(tx, "SAVEPOINT write", []).map_err(|e| sql_error(&e))?;
+    execute(tx, "SAVEPOINT write", []).map_err(|e| E::from(sql_error(&e)))?;
     // A write that panics is rolled back like one that fails: unwinding would end the writer thread, and with it
     // every later write of the server.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(tx))).unwrap_or_else(|panic| {
-        Err(StorageError::Internal(format!("a write panicked: {}", crate::storage::panic_message(&*panic))))
+        Err(E::from(StorageError::Internal(format!("a write panicked: {}", crate::storage::panic_message(&*panic)))))
     });
     // After SQLITE_FULL or an I/O error SQLite may have rolled the whole transaction back, savepoint and all:
     // then there is nothing to roll back to, and the write's own error is the one to report.
     if tx.is_autocommit() {
-        return result.and(Err(StorageError::Unavailable("the batch's transaction was rolled back".to_owned())));
+        return result.and(Err(rolled_back()));
     }
     if result.is_err() {
-        execute(tx, "ROLLBACK TO write", []).map_err(|e| sql_error(&e))?;
+        execute(tx, "ROLLBACK TO write", []).map_err(|e| E::from(sql_error(&e)))?;
     }
-    execute(tx, "RELEASE write", []).map_err(|e| sql_error(&e))?;
+    execute(tx, "RELEASE write", []).map_err(|e| E::from(sql_error(&e)))?;
     result
 }
 

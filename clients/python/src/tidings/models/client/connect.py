@@ -64,7 +64,7 @@ class Payload(BaseModel):
             alias="protocolVersion",
             description="The protocol version the client speaks, such as `1.0`; the major version must be 1. Since 1.1 it may be\nleft out (the newest 1.x) or given as a whole number, a major version (`1`).",
         ),
-    ] = "1.1"
+    ] = "1.2"
     client: Annotated[
         ClientInfo | None,
         Field(

@@ -114,6 +114,15 @@ class Limits(BaseModel):
             description="The bounds of a query (protocol 1.1; docs/protocol.md, 7.7), the same on every server of a version."
         ),
     ] = None
+    max_batch_operations: Annotated[
+        StrictInt | None,
+        Field(
+            alias="maxBatchOperations",
+            description="The most operations one `batch` may hold (protocol 1.2); more get LIMIT_EXCEEDED.",
+            ge=0,
+            le=4294967295,
+        ),
+    ] = None
 
 
 class Payload(BaseModel):
