@@ -53,6 +53,10 @@ pub struct Event {
     /// removed or different), by name; absent when the server does not know (events logged before 1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<Vec<String>>,
+    /// On an `_updated` event of a type that keeps it (protocol 1.2; the type's `previous_data` setting): the
+    /// resource's `data` before the change, without the fields hidden from the subscriber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_data: Option<Map<String, Value>>,
     /// On a `_left` event (protocol 1.1): why the resource left the subscriber's view.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<LeaveReason>,

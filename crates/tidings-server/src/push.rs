@@ -17,27 +17,29 @@ use crate::storage::{EventKind, EventRecord, NotificationRecord};
 
 /// The `event` push of a stored event for one topic, whose `seq` is `seq` (the type's seq, or the version for a
 /// one-resource topic). The topic is also the subscription's id, which is what lets one encoding serve everyone.
-pub fn encode_event(event: &EventRecord, topic: &str, seq: u64) -> Option<Arc<str>> {
-    encode_as(event, (topic, topic, seq), event.kind.as_str(), None, &[])
+/// With `previous_data` (the type's setting), an update's event carries the data before the change.
+pub fn encode_event(event: &EventRecord, topic: &str, seq: u64, previous_data: bool) -> Option<Arc<str>> {
+    encode_as(event, (topic, topic, seq), event.kind.as_str(), None, (&[], previous_data))
 }
 
 /// The `event` push of a stored event through a query subscription on its type's topic: `subscription` is the
 /// query's id, the same for every subscriber to the query, and `change` what the event means to the query.
-pub fn encode_change(event: &EventRecord, subscription: &str, change: Change) -> Option<Arc<str>> {
-    encode_seen(event, (&event.resource_type, subscription, event.seq), change, false, &[])
+pub fn encode_change(event: &EventRecord, subscription: &str, change: Change, previous_data: bool) -> Option<Arc<str>> {
+    encode_seen(event, (&event.resource_type, subscription, event.seq), change, false, (&[], previous_data))
 }
 
 /// The `event` push of a stored event as `change` says it appears to a subscriber (`query::judge`). Through a
 /// query (`plain` false) it is told as for the query; through a whole topic (`plain`), as the topic's own events:
 /// `_created`, `_updated` (also for a resource that came into sight), `_deleted`, and for a resource that a change
 /// hid from the subscriber, `_left` with reason `hidden`. A hidden resource's push carries no data: the
-/// subscriber may no longer read it; the fields in `hidden` are removed from the data of every push.
+/// subscriber may no longer read it; the fields in `hidden` are removed from the data of every push (and from
+/// the data before an update, which an `_updated` push carries when `previous_data`).
 pub fn encode_seen(
     event: &EventRecord,
     (topic, subscription, seq): (&str, &str, u64),
     change: Change,
     plain: bool,
-    hidden: &[String],
+    shown: (&[String], bool),
 ) -> Option<Arc<str>> {
     let (suffix, reason) = match (change, plain) {
         (Change::Left(LeaveReason::Hidden), _) => ("left", Some(LeaveReason::Hidden)),
@@ -46,7 +48,7 @@ pub fn encode_seen(
         (Change::Left(reason), false) => ("left", Some(reason)),
         (change, _) => (change.as_str(), None),
     };
-    encode_as(event, (topic, subscription, seq), suffix, reason, hidden)
+    encode_as(event, (topic, subscription, seq), suffix, reason, shown)
 }
 
 fn encode_as(
@@ -54,7 +56,7 @@ fn encode_as(
     (topic, subscription, seq): (&str, &str, u64),
     suffix: &str,
     reason: Option<LeaveReason>,
-    hidden: &[String],
+    (hidden, previous_data): (&[String], bool),
 ) -> Option<Arc<str>> {
     let data = match reason {
         Some(LeaveReason::Hidden) => serde_json::Map::new(),
@@ -81,6 +83,18 @@ fn encode_as(
         changed: match reason {
             Some(LeaveReason::Hidden) => None,
             _ => changed(event, hidden),
+        },
+        // Only on `_updated`: an `_entered` or `_left` is about the view, and a deletion's data is already the
+        // data before it.
+        previous_data: match (previous_data, event.previous.as_ref()) {
+            (true, Some(previous)) if suffix == EventKind::Updated.as_str() => {
+                let mut before = previous.data.clone();
+                for field in hidden {
+                    before.remove(field);
+                }
+                Some(before)
+            }
+            _ => None,
         },
         reason,
     };

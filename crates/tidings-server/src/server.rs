@@ -69,6 +69,11 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("cannot create the indexes of {name}: {e}"))?;
         }
         let hub = Hub::new();
+        for name in types.names() {
+            if types.get(name).is_some_and(|def| def.config.previous_data) {
+                hub.keep_previous_data(name);
+            }
+        }
         let (broker, inbound) = crate::broker::open(&config.broker, &node)?;
         let relay = Relay::new(Arc::clone(&hub), broker, Arc::clone(&storage));
         relay.start_streams(types.names()).await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;

@@ -1,6 +1,7 @@
 //! The settings' unit tests: defaults, a file then the environment, schema files, and what is refused.
 
 use super::*;
+use serde_json::json;
 
 #[test]
 fn defaults_are_the_documented_ones() {

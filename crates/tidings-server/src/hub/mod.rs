@@ -11,7 +11,7 @@
 mod index;
 mod notifications;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -160,6 +160,8 @@ struct Inner {
     /// The notification streams of the users with a connection here, by user.
     users: HashMap<String, notifications::UserStream>,
     index: Index,
+    /// The types whose update events carry the data before the change (the type's `previous_data` setting).
+    previous_data: HashSet<String>,
 }
 
 /// What [`Hub::publish`] asks of its caller: to fetch events from storage that have not arrived.
@@ -179,6 +181,11 @@ impl Hub {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Makes the update events of `resource_type` carry the data before the change, as its setting says.
+    pub fn keep_previous_data(&self, resource_type: &str) {
+        self.inner().previous_data.insert(resource_type.to_owned());
+    }
+
     /// Tells the hub where a type's stream stands, so that it releases events from `head + 1` on.
     pub fn start_stream(&self, resource_type: &str, head: u64) {
         let mut state = self.inner();
@@ -192,7 +199,8 @@ impl Hub {
     /// briefly and then publish them from storage (they are committed; their own publisher may be late or gone).
     pub fn publish(&self, event: EventRecord) -> Option<Gap> {
         let mut state = self.inner();
-        let Inner { streams, index, .. } = &mut *state;
+        let Inner { streams, index, previous_data, .. } = &mut *state;
+        let previous_data = previous_data.contains(&event.resource_type);
         let stream = streams.entry(event.resource_type.clone()).or_default();
         let next = *stream.next.get_or_insert(event.seq);
         if event.seq < next {
@@ -201,7 +209,7 @@ impl Hub {
         stream.early.insert(event.seq, event);
         let mut release = next;
         while let Some(event) = stream.early.remove(&release) {
-            fan_out(index, &event);
+            fan_out(index, &event, previous_data);
             release += 1;
         }
         stream.next = Some(release);
@@ -215,7 +223,8 @@ impl Hub {
     /// what waits from `first_kept` on. Returns how many events were passed over (0 when none was missing).
     pub fn pass_lost(&self, resource_type: &str, first_kept: u64) -> u64 {
         let mut inner = self.inner();
-        let Inner { streams, index, .. } = &mut *inner;
+        let Inner { streams, index, previous_data, .. } = &mut *inner;
+        let previous_data = previous_data.contains(resource_type);
         let Some(stream) = streams.get_mut(resource_type) else { return 0 };
         let Some(mut next) = stream.next else { return 0 };
         if next >= first_kept {
@@ -251,7 +260,7 @@ impl Hub {
             index.drop_connection(connection);
         }
         for event in &ready {
-            fan_out(index, event);
+            fan_out(index, event, previous_data);
         }
         lost
     }
@@ -305,15 +314,17 @@ impl Hub {
 
 /// Encodes an event once per subscription id (and audience) and offers it to every mailbox that may see it. A
 /// query or a rule is evaluated only when someone who may see the event follows it.
-fn fan_out(index: &mut Index, event: &EventRecord) {
+fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
     for (id, group) in index.type_groups(&event.resource_type) {
         let mut subscribers = group.subscribers(&event.owner_id).peekable();
         if subscribers.peek().is_some() {
             let text = match &group.condition {
-                None => encode_event(event, id, event.seq),
-                Some(condition) => condition.change(event).and_then(|change| encode_change(event, id, change)),
+                None => encode_event(event, id, event.seq, previous_data),
+                Some(condition) => {
+                    condition.change(event).and_then(|change| encode_change(event, id, change, previous_data))
+                }
             };
             if let Some(text) = text {
                 offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
@@ -324,8 +335,8 @@ fn fan_out(index: &mut Index, event: &EventRecord) {
                 continue;
             };
             let plain = group.condition.is_none();
-            let hidden = audience.hidden.as_deref().unwrap_or_default();
-            if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain, hidden) {
+            let shown = (audience.hidden.as_deref().unwrap_or_default(), previous_data);
+            if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain, shown) {
                 offer_all(audience.mailboxes.iter(), (id, event.seq, false), &text, &mut slow);
             }
         }
@@ -336,7 +347,7 @@ fn fan_out(index: &mut Index, event: &EventRecord) {
         let (plain, ruled): (Vec<&Watcher>, Vec<&Watcher>) =
             watchers.iter().partition(|w| w.visible.is_none() && w.hidden.is_none());
         if !plain.is_empty() {
-            if let Some(text) = encode_event(event, &topic, event.version) {
+            if let Some(text) = encode_event(event, &topic, event.version, previous_data) {
                 let ends = event.kind == EventKind::Deleted;
                 offer_all(plain.iter().map(|w| &w.mailbox), (&topic, event.version, ends), &text, &mut slow);
             }
@@ -344,8 +355,8 @@ fn fan_out(index: &mut Index, event: &EventRecord) {
         for watcher in ruled {
             let Some(change) = judge(event, None, watcher.visible.as_deref()) else { continue };
             let ends = matches!(change, Change::Left(_));
-            let hidden = watcher.hidden.as_deref().unwrap_or_default();
-            if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true, hidden) {
+            let shown = (watcher.hidden.as_deref().unwrap_or_default(), previous_data);
+            if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true, shown) {
                 offer_all(std::iter::once(&watcher.mailbox), (&topic, event.version, ends), &text, &mut slow);
             }
         }

@@ -143,7 +143,8 @@ impl Deliverer {
     ) -> Result<Step, String> {
         let hook = Arc::clone(&self.hook);
         let config = &hook.config;
-        let body = encode_event(event, &event.resource_type, event.seq).ok_or("an event that cannot be encoded")?;
+        let body = encode_event(event, &event.resource_type, event.seq, hook.previous_data)
+            .ok_or("an event that cannot be encoded")?;
         // The same id on every attempt, so that an endpoint can drop what it already took.
         let id = format!("{}_{}_{}", config.name, event.resource_type, event.seq);
         loop {

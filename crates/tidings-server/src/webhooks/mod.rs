@@ -36,6 +36,8 @@ pub struct Hook {
     condition: Option<Condition>,
     /// The HMAC key.
     key: Vec<u8>,
+    /// Whether its type's update events carry the data before the change.
+    pub previous_data: bool,
     /// Woken when an operator pauses, resumes or replays it, so the deliverer looks at once.
     wake: Notify,
 }
@@ -101,7 +103,8 @@ impl Webhooks {
             };
             let kinds = config.events.iter().filter_map(|kind| EventKind::parse(kind)).collect();
             let key = key_of(config.secret.as_deref().unwrap_or_default());
-            let hook = Hook { config: config.clone(), kinds, condition, key, wake: Notify::new() };
+            let previous_data = def.config.previous_data;
+            let hook = Hook { config: config.clone(), kinds, condition, key, previous_data, wake: Notify::new() };
             hooks.insert(name.clone(), Arc::new(hook));
         }
         Ok(Webhooks { hooks })

@@ -169,6 +169,7 @@ impl Resources {
             None => return Ok(ReplayPage::default()),
         };
         let events = self.storage.events_after(name, id, after, limit).await.map_err(|e| storage_error(e, name, id))?;
+        let previous_data = self.types.get(name).is_some_and(|def| def.config.previous_data);
         let position = |e: &EventRecord| if id.is_some() { e.version } else { e.seq };
         let first = events.first().map(position);
         let (mut page, mut bytes) = (Vec::new(), 0);
@@ -184,7 +185,8 @@ impl Resources {
                 Some(Scope::Own(owner)) if &event.owner_id != owner => None,
                 _ => judge(event, follow.condition.as_deref(), visible).and_then(|change| {
                     let at = (follow.topic.as_str(), &*follow.id, position(event));
-                    encode_seen(event, at, change, follow.condition.is_none(), hidden.unwrap_or_default())
+                    let shown = (hidden.unwrap_or_default(), previous_data);
+                    encode_seen(event, at, change, follow.condition.is_none(), shown)
                 }),
             };
             if let Some(text) = text {

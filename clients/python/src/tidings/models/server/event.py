@@ -167,6 +167,13 @@ class Payload(BaseModel):
             description="On an event of an update (protocol 1.1): the top-level `data` fields whose value the update changed (added,\nremoved or different), by name; absent when the server does not know (events logged before 1.1)."
         ),
     ] = None
+    previous_data: Annotated[
+        dict[str, Any] | None,
+        Field(
+            alias="previousData",
+            description="On an `_updated` event of a type that keeps it (protocol 1.2; the type's `previous_data` setting): the\nresource's `data` before the change, without the fields hidden from the subscriber.",
+        ),
+    ] = None
     reason: Annotated[
         LeaveReason | None,
         Field(
