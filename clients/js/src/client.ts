@@ -13,7 +13,16 @@ import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
 import { createHandles, type Handle } from './handles.js';
 import { createLive } from './live.js';
-import type { ClientEvents, ClientOptions, Client, ConnectionState, RequestOptions, SubscribeOptions, WriteOptions } from './options.js';
+import type {
+  BatchResults,
+  ClientEvents,
+  ClientOptions,
+  Client,
+  ConnectionState,
+  RequestOptions,
+  SubscribeOptions,
+  WriteOptions,
+} from './options.js';
 import { createRequests, retryAfter } from './requests.js';
 import { initialState, serverSpeaks } from './state.js';
 import {
@@ -183,12 +192,13 @@ export function createClient(options: ClientOptions): Client {
   }
 
   /**
-   * Refuses, before anything is sent, what a server that stated protocol 1.0 would not understand: it would ignore a
-   * query and answer with the whole topic or list, which the app would take for the filtered one.
+   * Refuses, before anything is sent, what the server's stated version does not have. A server that stated 1.0 would
+   * ignore a query and answer with the whole topic or list, which the app would take for the filtered one; one below
+   * 1.2 answers a batch with UNSUPPORTED_TYPE, which would tell the app less than this.
    */
-  const needs11 = (what: string): void => {
-    if (serverSpeaks(state, 1)) return;
-    const message = `this server speaks protocol ${state.serverVersion ?? '?'}; ${what} needs 1.1 or later`;
+  const needs = (minor: number, what: string): void => {
+    if (serverSpeaks(state, minor)) return;
+    const message = `this server speaks protocol ${state.serverVersion ?? '?'}; ${what} needs 1.${minor} or later`;
     throw new TidingsError(ServerErrorCode.UNSUPPORTED_VERSION, message, { serverVersion: state.serverVersion });
   };
 
@@ -328,7 +338,7 @@ export function createClient(options: ClientOptions): Client {
     },
     async list(resourceType, query = {}, opts = {}) {
       const newer = query.query !== undefined || query.fields !== undefined || query.count !== undefined || Array.isArray(query.orderBy);
-      if (newer) needs11('a query, fields, count or several order keys');
+      if (newer) needs(1, 'a query, fields, count or several order keys');
       const reply = await request('read', { resourceType, ...query }, { ...opts, retry: true });
       return reply.payload;
     },
@@ -344,8 +354,19 @@ export function createClient(options: ClientOptions): Client {
       const reply = await request('delete', payload, { ...opts, retry: retryableWrite(opts) });
       return reply.payload;
     },
+    async batch(operations, opts = {}) {
+      needs(2, 'batch');
+      // A batch always goes with a requestId, which the server remembers as a create's: like a create, it is sent
+      // again with the same one after a reconnect, and a repeat gets the first reply without applying anything.
+      // The generated type asks for a mutable list of at least one; an empty one goes as it is, and the server
+      // answers INVALID_PARAMS, as it answers any other bad batch.
+      const payload = { operations: operations as unknown as RequestPayload<'batch'>['operations'] };
+      const reply = await request('batch', payload, { ...opts, retry: true });
+      // The server answers with one result per operation, in order, each of its operation's kind (6.14).
+      return reply.payload.results as unknown as BatchResults<typeof operations>;
+    },
     async subscribe(topic, opts = {}) {
-      if (opts.query !== undefined || opts.snapshot) needs11('a query subscription or a snapshot');
+      if (opts.query !== undefined || opts.snapshot) needs(1, 'a query subscription or a snapshot');
       const key = subscriptionKey(topic, opts.query);
       // One subscribe or unsubscribe of a key at a time: the server holds each key once per connection.
       for (let wait = closing.get(key) ?? opening.get(key); wait !== undefined; wait = closing.get(key) ?? opening.get(key)) await wait;

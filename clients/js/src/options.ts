@@ -4,8 +4,10 @@
 import {
   TidingsError,
   type FieldName,
+  type OperationResult,
   type Order,
   type Query,
+  type RequestPayload,
   type Resource,
   type ResourceList,
   type Scalar,
@@ -204,6 +206,31 @@ export type TidingsNotification = ServerNotification['payload'];
 export type DeleteResult = ServerDelete['payload'];
 
 /**
+ * One operation of `batch` (protocol 1.2): the payload of a `create`, `update` or `delete`, with `op` naming which,
+ * written as a plain object, such as `{ op: 'update', resourceType: 'order', id, patch: { quantity: 3 },
+ * expectedVersion: 2 }`. The generated `Operation` type names `op` only; this union checks the fields of each kind.
+ */
+export type BatchOperation =
+  | ({ op: 'create' } & RequestPayload<'create'>)
+  | ({ op: 'update' } & RequestPayload<'update'>)
+  | ({ op: 'delete' } & RequestPayload<'delete'>);
+
+/**
+ * What one operation of a batch did, with its `op`: the Resource for a create or an update, the `DeleteResult` for a
+ * delete, as the single request's reply would carry it.
+ */
+export type BatchResult = OperationResult;
+
+/** The result of an operation of kind O['op']. */
+export type BatchResultOf<O> = O extends { op: infer K } ? Extract<OperationResult, { op: K }> : never;
+
+/**
+ * The results of `batch(operations)`, one per operation and in the same order: for operations written in the call,
+ * a tuple whose every element has the type its operation's kind gives it.
+ */
+export type BatchResults<O extends readonly BatchOperation[]> = { -readonly [K in keyof O]: BatchResultOf<O[K]> };
+
+/**
  * A gap: after a reconnect the server could not replay every event after `since` (`recovered: false`); re-read
  * what you show of that subscription. For a subscription made with `snapshot: true`, the re-read came with the
  * reply: `items` is what the subscription covers as of `seq` (replace the view with it), and the events that follow
@@ -346,7 +373,8 @@ export interface RequestOptions {
    */
   timeoutMs?: number;
   /**
-   * The requestId. For a create, reuse one to retry it safely across sessions.
+   * The requestId. For a create or a batch, reuse one to retry it safely across sessions: the server answers a
+   * repeat with the first reply and applies nothing again.
    * @default generateId()
    */
   requestId?: string;
@@ -471,6 +499,16 @@ export interface Client {
   list(resourceType: string, query?: ListQuery, options?: RequestOptions): Promise<ResourceList>;
   update(resourceType: string, id: string, patch: Record<string, unknown>, options?: WriteOptions): Promise<Resource>;
   delete(resourceType: string, id: string, options?: WriteOptions): Promise<DeleteResult>;
+  /**
+   * Applies creates, updates and deletes of any types together in one transaction, or none of them (protocol 1.2;
+   * docs/protocol.md, 6.14 and 7.8), and resolves with one result per operation, in order. It rejects with the
+   * TidingsError of the first operation that failed, whose `details.index` is that operation's position from 0 and
+   * whose `errors` point under `/payload/operations/{index}`; nothing of the batch was applied then. Its requestId
+   * (generateId() unless given) makes it safe to send again, as a create: the client resends it after a reconnect,
+   * and the server answers a repeat with the first reply. Against a server that stated a version below 1.2 it
+   * rejects with UNSUPPORTED_VERSION, and nothing is sent.
+   */
+  batch<const O extends readonly BatchOperation[]>(operations: O, options?: RequestOptions): Promise<BatchResults<O>>;
   /**
    * Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it; with
    * a query, follows the resources of a type that match it; with snapshot, resolves with what it covers now. It

@@ -23,9 +23,12 @@ const probe = `
   console.log(JSON.stringify(out));
 `;
 
-/** A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await, a live collection. */
+/**
+ * A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await, a live collection,
+ * and a batch whose results are typed by their operations.
+ */
 const TYPED_ESM = `
-import { createClient, q, type FailedAttempt, type LiveCollection, type LiveStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
+import { createClient, q, type BatchOperation, type BatchResult, type FailedAttempt, type LiveCollection, type LiveStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
 const seen: string[] = [];
 const quiet = () => undefined;
 const client = createClient({ url: 'ws://localhost/ws', getToken: () => null, failFast: true, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
@@ -40,6 +43,14 @@ export async function run(): Promise<string[]> {
   const status: LiveStatus = live.status;
   live.subscribe(() => seen.push(\`\${status} \${live.getSnapshot().length} \${live.error?.code ?? ''}\`));
   await live.close();
+  // Each result has the type of its operation's kind: a Resource for the create, a DeleteResult for the delete.
+  const [made, gone] = await client.batch([
+    { op: 'create', resourceType: 'order', data: { productId: 'P1', quantity: 1, totalAmount: 1 } },
+    { op: 'delete', resourceType: 'order', id: 'ORD-1', expectedVersion: 2 },
+  ]);
+  const operations: BatchOperation[] = [{ op: 'update', resourceType: 'order', id: made.id, patch: { quantity: 2 } }];
+  const results: BatchResult[] = await client.batch(operations);
+  seen.push(\`\${made.op} \${made.version} \${gone.op} \${gone.deletedAt} \${results.length}\`);
   for await (const event of handle) {
     const e: TidingsEvent = event;
     seen.push(e.eventType);

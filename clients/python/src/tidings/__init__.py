@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 
 from .client import Client, State  # noqa: E402
 from .http import HttpClient  # noqa: E402
+from .models.server.batch import OperationResult as BatchResult  # noqa: E402
 from .models.server.delete import Payload as Deleted  # noqa: E402
 from .models.server.read import Resource, ResourceList  # noqa: E402
 from .protocol import (  # noqa: E402
@@ -22,6 +23,7 @@ from .subscriptions import Event, Gap, Notification, Stream, Subscription  # noq
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "BatchResult",
     "Client",
     "Decoded",
     "Deleted",

@@ -7,10 +7,12 @@ import collections
 import logging
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, Mapping, Sequence
 
 from . import __version__
 from .connection import Connection
+from .models.server.batch import OperationResult as BatchResult
+from .models.server.batch import Payload as BatchReply
 from .models.server.delete import Payload as Deleted
 from .models.server.read import Resource, ResourceList
 from .protocol import TidingsError
@@ -34,8 +36,8 @@ class Client:
     `url` is the server's WebSocket address (`ws://host:port/ws`), or a function that returns it at each attempt.
     Give `token`, or `get_token`, a function (plain or async) asked for a fresh token at each sign-in and before the
     token expires. After a reconnect the client signs in again, resumes every subscription with `since` (its last
-    seq), and sends again the requests that are safe to repeat: reads, creates (with their requestId, which the
-    server deduplicates) and updates and deletes that name an `expected_version`.
+    seq), and sends again the requests that are safe to repeat: reads, creates and batches (with their requestId,
+    which the server deduplicates) and updates and deletes that name an `expected_version`.
 
     `retry_wait(attempt, delay)` replaces the wait between reconnection attempts (by default it sleeps `delay`
     seconds); `max_attempts` bounds the attempts in a row (None: no bound).
@@ -197,8 +199,8 @@ class Client:
                             ("cursor", cursor), ("fields", fields), ("count", count)):
             if value is not None:
                 payload[name] = value
-        newer = query is not None or fields is not None or count is not None or isinstance(order_by, list)
-        self._require_1_1(newer, "a list with a query, fields, count or several order keys")
+        if query is not None or fields is not None or count is not None or isinstance(order_by, list):
+            self._require(1, "a list with a query, fields, count or several order keys")
         return ResourceList.model_validate(await self.request("read", payload, retry=True))
 
     async def update(
@@ -220,6 +222,27 @@ class Client:
             payload["expectedVersion"] = expected_version
         reply = await self.request("delete", payload, retry=expected_version is not None)
         return Deleted.model_validate(reply)
+
+    async def batch(
+        self, operations: Sequence[Mapping[str, Any]], *, request_id: str | None = None
+    ) -> list[BatchResult]:
+        """Applies creates, updates and deletes of any types in one transaction, or none of them (protocol 1.2).
+
+        Each operation is the payload of its single request with `op` naming which, as the protocol writes it:
+        `{"op": "create", "resourceType": "order", "data": {...}}`, `{"op": "update", "resourceType": ..., "id": ...,
+        "patch": {...}, "expectedVersion": 2}`, `{"op": "delete", "resourceType": ..., "id": ...}`. Returns one result
+        per operation, in order, each with its `op`: the fields of a Resource for a create or an update, those of
+        Deleted for a delete. When an operation fails, nothing was applied and TidingsError carries its error, with
+        `details["index"]` (its position from 0) and pointers under `/payload/operations/{index}`.
+
+        Its requestId (a new UUID unless given) makes it safe to repeat, as a create: the server answers a repeat
+        with the first batch's results and applies nothing, so a batch that lost its reply to a reconnect is sent
+        again. A server that stated a version below 1.2 gets nothing: UNSUPPORTED_VERSION is raised at once.
+        """
+        self._require(2, "batch")
+        payload = {"operations": [dict(operation) for operation in operations]}
+        reply = await self.request("batch", payload, request_id=request_id, retry=True)
+        return BatchReply.model_validate(reply).results
 
     async def ping(self) -> float:
         """Sends a ping and returns the seconds until its pong."""
@@ -244,7 +267,8 @@ class Client:
         key = subscription_key(topic, query)
         if key in self._subscriptions:
             raise TidingsError("CONFLICT", f"this client already subscribes to {key}")
-        self._require_1_1(query is not None or snapshot, "a query subscription or a snapshot")
+        if query is not None or snapshot:
+            self._require(1, "a query subscription or a snapshot")
         sub = Subscription(self, topic, query, snapshot)
         if since is not None:
             sub.last_seq = since
@@ -285,10 +309,17 @@ class Client:
         """The live subscriptions."""
         return [sub for sub in self._subscriptions.values() if sub._active]
 
-    def _require_1_1(self, newer: bool, what: str) -> None:
-        # A 1.0 server ignores fields it does not know and would answer with the whole topic or list.
-        if newer and self.server_version is not None and self.server_version.startswith("1.0"):
-            raise TidingsError("UNSUPPORTED_VERSION", f"{what} needs protocol 1.1; the server speaks {self.server_version}")
+    def _require(self, minor: int, what: str) -> None:
+        """Refuses what the server's stated 1.x version lacks, before anything is sent. A 1.0 server ignores fields
+        it does not know and would answer with the whole topic or list; one below 1.2 answers a batch with
+        UNSUPPORTED_TYPE, which would tell less than this. Before the first `connect` reply nothing is known."""
+        if self.server_version is None:
+            return
+        major, _, stated = self.server_version.partition(".")
+        if major == "1" and (int(stated) if stated.isdigit() else 0) < minor:
+            raise TidingsError("UNSUPPORTED_VERSION",
+                               f"{what} needs protocol 1.{minor}; the server speaks {self.server_version}",
+                               {"serverVersion": self.server_version})
 
     # -- pushes, called by the connection as messages are read ---------------------------------------------------
 

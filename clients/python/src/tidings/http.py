@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import httpx
 
 from . import __version__
+from .models.server.batch import OperationResult as BatchResult
+from .models.server.batch import Payload as BatchReply
 from .models.server.delete import Payload as Deleted
 from .models.server.read import Resource, ResourceList
 from .protocol import TidingsError
@@ -40,8 +42,8 @@ class HttpClient:
     """The HTTP API of a Tidings server, for scripts and back ends that want one request and one answer.
 
     `token` is a user's JWT (every resource call is made as that user); `api_key` is one of the server's
-    `api_keys`, for notify(). A create carries an Idempotency-Key (a new UUID unless given), so that it is sent
-    again after a lost answer, a 429, 500 or 503 without creating twice; `retries` bounds how often.
+    `api_keys`, for notify(). A create and a batch carry an Idempotency-Key (a new UUID unless given), so that they
+    are sent again after a lost answer, a 429, 500 or 503 without applying twice; `retries` bounds how often.
     """
 
     def __init__(
@@ -191,6 +193,22 @@ class HttpClient:
         body = await self._call("DELETE", f"/api/v1/resources/{resource_type}/{id}",
                                 headers=self._if_match(expected_version), safe=expected_version is not None)
         return Deleted.model_validate(body)
+
+    async def batch(
+        self, operations: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None
+    ) -> list[BatchResult]:
+        """`POST /api/v1/batch`: creates, updates and deletes of any types in one transaction, or none of them.
+
+        The operations and results are those of Client.batch. A failing operation's error carries its HTTP status,
+        `details["index"]` and pointers under `/operations/{index}` (no `/payload` over HTTP). The Idempotency-Key
+        (a new UUID unless given) makes a repeat of the same batch answer with the first one's results and apply
+        nothing, so the batch is sent again after a lost answer, a 429, 500 or 503; the same key with other
+        operations is CONFLICT (`request_id_reused`).
+        """
+        key = idempotency_key or str(uuid.uuid4())
+        body = await self._call("POST", "/api/v1/batch", body={"operations": [dict(op) for op in operations]},
+                                headers={"idempotency-key": key}, safe=True)
+        return BatchReply.model_validate(body).results
 
     async def notify(
         self,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from .models.server import (
     auth_failed,
     auth_success,
+    batch,
     connect,
     create,
     delete,
@@ -55,11 +56,14 @@ SERVER_MODELS: dict[str, type[BaseModel]] = {
     "event": event.EventServerToClient,
     "notification": notification.NotificationServerToClient,
     "error": error.ErrorServerToClient,
+    # Since 1.2, the reply to a batch; a server sends it only to a client that sent one.
+    "batch": batch.BatchServerToClient,
 }
 
 #: The message types a client sends; `auth` is the one a server never sends.
 CLIENT_TYPES = (
     "connect", "disconnect", "ping", "pong", "auth", "create", "read", "update", "delete", "subscribe", "unsubscribe",
+    "batch",
 )
 
 #: The error codes of protocol v1 (protocol/codes.json); a test keeps this list equal to that file.
