@@ -353,7 +353,7 @@ pub struct Subscribe {
     pub query: Option<Query>,
     /// With `true`, on a type topic (protocol 1.1): the reply carries the first page of what the topic covers now
     /// (what matches the query, when there is one), exactly as of the reply's `seq`; when `since` is recovered,
-    /// the replay is sent instead.
+    /// the replay is sent instead. On a presence topic (1.2): the members present now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<bool>,
 }
@@ -371,8 +371,9 @@ impl Subscribe {
                 errors.push(FieldError::new("/payload/query", "applies to a resource-type topic only"));
             }
         }
-        if self.snapshot == Some(true) && !on_type {
-            errors.push(FieldError::new("/payload/snapshot", "applies to a resource-type topic only"));
+        let on_presence = matches!(self.topic.kind(), crate::TopicKind::Presence(_));
+        if self.snapshot == Some(true) && !on_type && !on_presence {
+            errors.push(FieldError::new("/payload/snapshot", "applies to a resource-type or presence topic only"));
         }
         errors
     }

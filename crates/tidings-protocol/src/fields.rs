@@ -203,15 +203,23 @@ impl OrderBy {
 }
 
 checked_string! {
-    /// A subscription topic: `notifications`, a resource type (`order`), or one resource (`order:ORD-78901`).
+    /// A subscription topic: `notifications`, a resource type (`order`), one resource (`order:ORD-78901`), or
+    /// (protocol 1.2) the presence of either (`presence:order:ORD-78901`), in at most 200 characters (a
+    /// subscription id's bound, since a topic is its subscription's id).
     Topic {
-        pattern: "^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$",
-        max_len: 193,
-        check: |v| v == "notifications" || match v.split_once(':') {
-            Some((ty, id)) => is_resource_type(ty) && is_resource_id(id),
-            None => is_resource_type(v),
-        },
-        reason: "must be 'notifications', a resource type such as 'order', or a resource such as 'order:ORD-1'",
+        pattern: "^(notifications|(presence:)?[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$",
+        max_len: 200,
+        check: |v| v == "notifications" || is_event_topic(v.strip_prefix("presence:").unwrap_or(v)),
+        reason: "must be 'notifications', a resource type such as 'order', a resource such as 'order:ORD-1', or \
+                 the presence of one of these, such as 'presence:order:ORD-1'",
+    }
+}
+
+/// Whether `v` names a resource type (`order`) or one resource (`order:ORD-1`).
+fn is_event_topic(v: &str) -> bool {
+    match v.split_once(':') {
+        Some((ty, id)) => is_resource_type(ty) && is_resource_id(id),
+        None => is_resource_type(v),
     }
 }
 
@@ -224,16 +232,25 @@ pub enum TopicKind<'a> {
     ResourceType(&'a str),
     /// One resource.
     Resource(&'a str, &'a str),
+    /// Who is present at a resource type's or a resource's topic, which this holds (protocol 1.2).
+    Presence(&'a str),
 }
 
 impl Topic {
     /// The name of the notifications topic, which no resource type may take.
     pub const NOTIFICATIONS: &'static str = "notifications";
 
+    /// The name of the built-in type of presence members, and the start of presence topics, which no resource
+    /// type may take either.
+    pub const PRESENCE: &'static str = "presence";
+
     /// What this topic names.
     pub fn kind(&self) -> TopicKind<'_> {
         if self.0 == Self::NOTIFICATIONS {
             return TopicKind::Notifications;
+        }
+        if let Some(of) = self.0.strip_prefix("presence:") {
+            return TopicKind::Presence(of);
         }
         match self.0.split_once(':') {
             Some((ty, id)) => TopicKind::Resource(ty, id),
@@ -460,7 +477,9 @@ mod tests {
         assert_eq!(topic("notifications").kind(), TopicKind::Notifications);
         assert_eq!(topic("order").kind(), TopicKind::ResourceType("order"));
         assert_eq!(topic("order:ORD-1").kind(), TopicKind::Resource("order", "ORD-1"));
-        for bad in ["", "Order", "order:", "order:../x", "order:a:b", "9order"] {
+        assert_eq!(topic("presence:order").kind(), TopicKind::Presence("order"));
+        assert_eq!(topic("presence:order:ORD-1").kind(), TopicKind::Presence("order:ORD-1"));
+        for bad in ["", "Order", "order:", "order:../x", "order:a:b", "9order", "presence:"] {
             assert!(Topic::new(bad).is_err(), "{bad:?} should be rejected");
         }
     }

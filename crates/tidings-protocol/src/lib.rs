@@ -34,7 +34,7 @@ pub use push::{Actor, ActorKind, Event, LeaveReason, Level, Notification};
 pub use query::{And, Not, Op, Or, Query, Term};
 pub use server::{
     AuthSuccess, BatchResult, Connected, Deleted, Disconnect, Heartbeat, Limits, QueryLimits, RateLimit, ReadResult, Resource,
-    OperationResult, ResourceList, ServerMessage, Subscribed, Unsubscribed,
+    OperationResult, PresenceLimits, ResourceList, ServerMessage, Subscribed, Unsubscribed,
 };
 
 /// The protocol version this crate implements.

@@ -372,9 +372,14 @@ fn with_subscribe_rules(mut schema: Value) -> Value {
         // Not a type topic: the notifications topic, or one resource (`type:id`).
         let other_topic = json!({ "properties": { "topic": { "type": "string", "pattern": "^(notifications$|[^:]*:)" } },
                                   "required": ["topic"] });
-        let rule = json!({ "if": other_topic, "then": { "properties": {
-            "query": { "type": "null" }, "snapshot": { "enum": [false, null] }
-        } } });
+        // A presence topic (1.2) is not a type topic either, but it has a snapshot: its members.
+        let presence = json!({ "properties": { "topic": { "type": "string", "pattern": "^presence:" } },
+                               "required": ["topic"] });
+        let rule = json!({ "if": other_topic, "then": {
+            "properties": { "query": { "type": "null" } },
+            "if": presence,
+            "else": { "properties": { "snapshot": { "enum": [false, null] } } }
+        } });
         object.insert("allOf".to_owned(), json!([rule]));
     }
     schema

@@ -120,6 +120,24 @@ pub struct Limits {
     /// The most operations one `batch` may hold (protocol 1.2); more get LIMIT_EXCEEDED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch_operations: Option<u32>,
+    /// The bounds of presence (protocol 1.2; docs/protocol.md, 8.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceLimits>,
+}
+
+/// The bounds of presence: beyond them, a join is LIMIT_EXCEEDED and a state INVALID_PARAMS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceLimits {
+    /// Members one topic may have.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_members: u32,
+    /// The largest `state` of a member, in bytes of JSON.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_state_bytes: u32,
+    /// Topics one connection may be present at at once.
+    #[serde(deserialize_with = "crate::fields::safe_integer")]
+    pub max_joins: u32,
 }
 
 /// The bounds of a query: beyond any of them, a query is INVALID_PARAMS.

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod paced;
 pub mod peer;
+pub mod presence;
 pub mod push;
 pub mod query;
 pub mod relay;

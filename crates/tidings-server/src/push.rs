@@ -73,7 +73,8 @@ fn encode_as(
         data,
         topic: Some(Topic::new(topic).ok()?),
         subscription_id: Some(Text::new(subscription).ok()?),
-        seq: Some(Seq::new(seq).ok()?),
+        // An event in no log (an ephemeral type's, a presence change) has no position to resume from.
+        seq: if seq == 0 { None } else { Some(Seq::new(seq).ok()?) },
         resource_type: Some(ResourceType::new(event.resource_type.clone()).ok()?),
         id: Some(ResourceId::new(event.id.clone()).ok()?),
         version: Some(Version::new(event.version).ok()?),

@@ -14,6 +14,10 @@
 //! A user's notifications take the same ways: the hub releases each user's in `seq` order, and what stays
 //! missing is read from storage.
 //!
+//! What is never stored takes the broker alone: an ephemeral type's events go to the hub and the other nodes as
+//! they come, and presence changes to the other nodes' presence, with every node's beat to find what was lost
+//! (`presence/cluster.rs`).
+//!
 //! A log (a type's events, a user's notifications) has at most one fill at a time, whatever asks for it; a fill
 //! that fails is tried again with a growing, jittered pause while the hub still waits. When storage proves that
 //! missing ones are gone (pruned before this node received them), the hub passes over them and tells their
@@ -28,7 +32,8 @@ use tracing::{debug, warn};
 
 use crate::broker::{Broker, Publication, Received};
 use crate::hub::Hub;
-use crate::storage::{EventRecord, NotificationRecord, Storage, StorageError};
+use crate::presence::{Member, Presence, BEAT_MS, SILENT_NODE_MS};
+use crate::storage::{EventKind, EventRecord, NotificationRecord, Storage, StorageError};
 
 /// How long a gap may stay open before it is read from the log: publishers are usually only a moment behind.
 const GAP_PAUSE: Duration = Duration::from_millis(100);
@@ -42,6 +47,7 @@ const FILL_RETRY_MAX: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Relay {
     hub: Arc<Hub>,
+    presence: Arc<Presence>,
     broker: Arc<dyn Broker>,
     storage: Arc<dyn Storage>,
     /// The logs with a fill running: one at a time per log.
@@ -57,8 +63,13 @@ enum Log {
 
 impl Relay {
     /// The relay of one node.
-    pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>, storage: Arc<dyn Storage>) -> Arc<Relay> {
-        Arc::new(Relay { hub, broker, storage, filling: Mutex::default() })
+    pub fn new(
+        hub: Arc<Hub>,
+        presence: Arc<Presence>,
+        broker: Arc<dyn Broker>,
+        storage: Arc<dyn Storage>,
+    ) -> Arc<Relay> {
+        Arc::new(Relay { hub, presence, broker, storage, filling: Mutex::default() })
     }
 
     /// The broker, for the status endpoint.
@@ -80,6 +91,21 @@ impl Relay {
             self.broker.publish(Publication::Event { event: event.clone() });
         }
         self.release(event);
+    }
+
+    /// An event of an ephemeral type, never stored: to this node's hub and the other nodes, once.
+    pub fn ephemeral(&self, event: EventRecord) {
+        self.hub.broadcast(&event);
+        if self.broker.has_peers() {
+            self.broker.publish(Publication::Ephemeral { event });
+        }
+    }
+
+    /// A change of one of this node's presence members, already applied here: to the other nodes.
+    pub fn presence(&self, change: EventKind, member: Member) {
+        if self.broker.has_peers() {
+            self.broker.publish(Publication::Presence { change, member });
+        }
     }
 
     /// Notifications this node stored: to its own connections, and to the other nodes'.
@@ -241,6 +267,8 @@ impl Relay {
     pub async fn run(self: Arc<Self>, mut inbound: mpsc::Receiver<Received>, types: Vec<String>, sweep: Duration) {
         let mut ticks = tokio::time::interval(sweep);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = tokio::time::interval(Duration::from_millis(BEAT_MS));
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The heads seen at the last sweep: a stream still short of one a whole sweep later lost an event.
         let mut seen: HashMap<String, u64> = HashMap::new();
         loop {
@@ -250,6 +278,8 @@ impl Relay {
                     Some(Received::Publication(Publication::Notifications { records })) => {
                         self.release_notifications(&records);
                     }
+                    Some(Received::Publication(Publication::Ephemeral { event })) => self.hub.broadcast(&event),
+                    Some(Received::Publication(presence)) => self.presence_from_peers(presence),
                     Some(Received::Resync) => {
                         debug!("broker resync: reading the event log past what the hub has released");
                         self.catch_up(&types).await;
@@ -257,7 +287,31 @@ impl Relay {
                     None => return,
                 },
                 _ = ticks.tick(), if self.broker.has_peers() => self.sweep(&types, &mut seen).await,
+                _ = beats.tick(), if self.broker.has_peers() => {
+                    self.broker.publish(Publication::PresenceBeat { beat: self.presence.beat() });
+                    for node in self.presence.drop_silent(Duration::from_millis(SILENT_NODE_MS)) {
+                        warn!("node {node} was not heard for a while: its presence members left");
+                    }
+                }
             }
+        }
+    }
+
+    /// What the other nodes say of presence: a change, a beat (which may show that changes were lost, and then
+    /// this node asks for all of that node's members), an ask for this node's members, or a node's members.
+    fn presence_from_peers(&self, message: Publication) {
+        match message {
+            Publication::Presence { change, member } => self.presence.change(change, member),
+            Publication::PresenceBeat { beat } if self.presence.heard(&beat) => {
+                debug!("presence: asking {} for its members (changes were lost, or it is new)", beat.node);
+                self.broker.publish(Publication::PresenceAsk { node: beat.node });
+            }
+            Publication::PresenceAsk { node } if node == self.presence.node() => {
+                let (changes, members) = self.presence.own_members();
+                self.broker.publish(Publication::PresenceMembers { node, changes, members });
+            }
+            Publication::PresenceMembers { node, changes, members } => self.presence.replace(&node, changes, members),
+            _ => {}
         }
     }
 

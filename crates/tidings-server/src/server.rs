@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::http;
 use crate::hub::Hub;
+use crate::presence::Presence;
 use crate::notifications::Notifier;
 use crate::paced::{Pace, Paced};
 use crate::relay::Relay;
@@ -75,7 +76,8 @@ impl Server {
             }
         }
         let (broker, inbound) = crate::broker::open(&config.broker, &node)?;
-        let relay = Relay::new(Arc::clone(&hub), broker, Arc::clone(&storage));
+        let presence = Presence::new(&node);
+        let relay = Relay::new(Arc::clone(&hub), Arc::clone(&presence), broker, Arc::clone(&storage));
         relay.start_streams(types.names()).await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
         let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&relay));
         let resources = Resources::new(types, Arc::clone(&storage), Arc::clone(&relay), Arc::clone(&notifier));
@@ -87,6 +89,7 @@ impl Server {
             resources,
             storage,
             hub,
+            presence,
             relay,
             notifier,
             webhooks,

@@ -32,6 +32,8 @@ pub struct Shared {
     pub storage: Arc<dyn Storage>,
     /// Subscriptions and the fan-out of events.
     pub hub: Arc<Hub>,
+    /// Who is present at which topic, on every node.
+    pub presence: Arc<crate::presence::Presence>,
     /// Between this node's hub and the other nodes.
     pub relay: Arc<Relay>,
     /// Sends notifications.

@@ -1,5 +1,6 @@
 //! The broker: carries committed events and stored notifications from the node that made them to every other
-//! node of a cluster, so that each node's hub can fan them out to its own connections.
+//! node of a cluster, so that each node's hub can fan them out to its own connections; and what is never stored:
+//! events of ephemeral types, and presence (each change, each node's beat, and the members a node asks for).
 //!
 //! # The contract, for every implementation
 //!
@@ -25,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::config::BrokerConfig;
-use crate::storage::{EventRecord, NotificationRecord};
+use crate::presence::{Beat, Member};
+use crate::storage::{EventKind, EventRecord, NotificationRecord};
 
 pub use memory::{Bus, MemoryBroker};
 pub use redis::RedisBroker;
@@ -43,6 +45,37 @@ pub enum Publication {
     Notifications {
         /// The copies.
         records: Vec<NotificationRecord>,
+    },
+    /// An event of an ephemeral type: fanned out, never stored (`seq` 0).
+    Ephemeral {
+        /// The event.
+        event: EventRecord,
+    },
+    /// A member of the sending node joined, changed its state, or left.
+    Presence {
+        /// `created`, `updated` or `deleted`.
+        change: EventKind,
+        /// The member as it is after the change (for a leave, as it was).
+        member: Member,
+    },
+    /// A node's beat: how many changes of its members it has made.
+    PresenceBeat {
+        /// The beat.
+        beat: Beat,
+    },
+    /// A node asks `node` for all its members (it missed some of its changes, or has just started).
+    PresenceAsk {
+        /// The node asked.
+        node: String,
+    },
+    /// A node's answer to an ask: all its members, as of its `changes`th change.
+    PresenceMembers {
+        /// The node answering.
+        node: String,
+        /// How many changes it had made.
+        changes: u64,
+        /// Its members.
+        members: Vec<Member>,
     },
 }
 

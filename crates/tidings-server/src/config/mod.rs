@@ -57,6 +57,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// How long delivered notifications are kept.
     pub notifications: NotificationsConfig,
+    /// The bounds of presence (docs/protocol.md, 8.7).
+    pub presence: PresenceConfig,
     /// TLS termination: serve `wss://` with this certificate and key; absent, plain `ws://` (behind a proxy).
     pub tls: Option<TlsConfig>,
     /// The `TIDINGS_*` variables of the environment that name no setting: left out, for the server to warn about.
@@ -75,6 +77,25 @@ pub struct Config {
     /// configured secret too, and pages of `http://localhost` and `http://127.0.0.1` on any port may connect (a
     /// front end's dev server, such as Vite's).
     pub dev: bool,
+}
+
+/// The bounds of presence: members per topic, the size of a member's state, and the topics one connection is
+/// present at.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// Members one topic may have, over every node; one more join gets LIMIT_EXCEEDED.
+    pub max_members: u32,
+    /// The largest `state` of a member, in bytes of JSON.
+    pub max_state_bytes: u32,
+    /// Topics one connection may be present at at once.
+    pub max_joins: u32,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig { max_members: 1000, max_state_bytes: 1024, max_joins: 16 }
+    }
 }
 
 /// Retention of the event log: events beyond either bound are dropped; a `since` before them is `recovered: false`.
@@ -176,6 +197,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             events: EventsConfig::default(),
             notifications: NotificationsConfig::default(),
+            presence: PresenceConfig::default(),
             api_keys: Vec::new(),
             web_page: true,
             dev: false,
@@ -417,6 +439,11 @@ impl Config {
             "set either auth.secret or auth.public_key_file, not both"
         );
         anyhow::ensure!(self.events.prune_interval_ms > 0, "events.prune_interval_ms must be positive");
+        let presence = &self.presence;
+        anyhow::ensure!(
+            presence.max_members > 0 && presence.max_state_bytes > 0 && presence.max_joins > 0,
+            "presence.max_members, max_state_bytes and max_joins must be positive"
+        );
         anyhow::ensure!(
             self.api_keys.iter().all(|k| k.len() >= 16),
             "every api_keys entry must be at least 16 characters"

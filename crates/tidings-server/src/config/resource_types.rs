@@ -53,7 +53,10 @@ pub struct ResourceTypeConfig {
     /// Whether the events of an update carry `previousData`, the resource's data before the change (for audit
     /// logs, notifications and webhooks that compare), to subscribers, the event feed and webhooks alike.
     #[serde(default)]
-    pub previous_data: bool,
+    pub previous_data: bool,    /// An ephemeral type stores nothing: a `create` of it is checked, then fanned out at once to the subscribers
+    /// of its topic as an event without `seq`, and forgotten (broadcast: no resume, no read, no retry).
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 /// Who may read and who may write one field: lists of shorthands (`authenticated`, `role:NAME`) and rules over
@@ -136,5 +139,6 @@ pub fn default_types() -> Vec<ResourceTypeConfig> {
         indexes: vec!["status".to_owned()],
         schema_file: None,
         previous_data: false,
+        ephemeral: false,
     }]
 }

@@ -162,7 +162,8 @@ impl Index {
                 self.count += 1;
                 return;
             }
-            TopicKind::Notifications => return,
+            // Presence has its followers in `presence/`, notifications theirs in the hub's user streams.
+            TopicKind::Notifications | TopicKind::Presence(_) => return,
         };
         list.push(mailbox.clone());
         self.count += 1;
@@ -191,7 +192,7 @@ impl Index {
                 }
                 removed
             }
-            TopicKind::Notifications => 0,
+            TopicKind::Notifications | TopicKind::Presence(_) => 0,
         };
         self.count -= removed;
     }

@@ -61,7 +61,8 @@ pub struct LostPush {
 pub struct EventPush {
     /// The subscription (its id) the push belongs to.
     pub topic: Arc<str>,
-    /// Its position in the topic, to drop what a replay already sent.
+    /// Its position in the topic, to drop what a replay already sent; 0 for a push in no log (an ephemeral
+    /// type's event, a presence change), which is sent as it comes.
     pub seq: u64,
     /// The whole message, encoded once for every subscriber of the topic.
     pub text: Arc<str>,
@@ -110,7 +111,7 @@ impl Mailbox {
     }
 
     /// Whether its connection was found too slow (or gone): the fan-out drops it.
-    fn is_slow(&self) -> bool {
+    pub(crate) fn is_slow(&self) -> bool {
         self.flagged.load(Ordering::Relaxed)
     }
 
@@ -120,7 +121,7 @@ impl Mailbox {
     }
 
     /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses.
-    fn offer(&self, delivery: Delivery) -> bool {
+    pub(crate) fn offer(&self, delivery: Delivery) -> bool {
         if self.is_slow() {
             return false;
         }
@@ -215,6 +216,14 @@ impl Hub {
         stream.next = Some(release);
         let resource_type = stream.early.values().next().map(|e| e.resource_type.clone())?;
         Some(Gap { resource_type })
+    }
+
+    /// Fans out an event of an ephemeral type (`seq` 0: in no log) at once, to the subscribers of its type who
+    /// may see it; it is not ordered, held or kept.
+    pub fn broadcast(&self, event: &EventRecord) {
+        let mut state = self.inner();
+        let Inner { index, .. } = &mut *state;
+        fan_out(index, event, false);
     }
 
     /// Passes over the events of a type that the log proves gone: its first kept `seq` is `first_kept`, so every

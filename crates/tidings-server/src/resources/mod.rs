@@ -6,5 +6,6 @@ pub mod data;
 mod service;
 pub mod types;
 
+pub(crate) use service::{new_id, resource};
 pub use service::{Created, EventTopic, Opened, ReplayPage, Resources};
 pub use types::ResourceTypes;

@@ -155,6 +155,7 @@ fn compile(config: &ResourceTypeConfig) -> anyhow::Result<ResourceTypeDef> {
         config.name != Topic::NOTIFICATIONS,
         "the name 'notifications' is reserved for the notifications topic"
     );
+    anyhow::ensure!(config.name != Topic::PRESENCE, "the name 'presence' is reserved for presence members");
     let prefix_ok = (1..=16).contains(&config.id_prefix.len())
         && config.id_prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     anyhow::ensure!(prefix_ok, "id_prefix must be 1 to 16 capital letters or digits");

@@ -1,7 +1,7 @@
 //! `connect` and `auth`: opening a session and proving who its user is.
 
 use tidings_protocol::{
-    Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, QueryLimits, RateLimit, RequestId,
+    Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, PresenceLimits, QueryLimits, RateLimit, RequestId,
     ServerMessage, Text, MAX_BATCH_OPERATIONS, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
@@ -30,6 +30,11 @@ impl<O: Outbound> Session<O> {
                 rate_limit: RateLimit { messages_per_second: limits.rate_per_second, burst: limits.rate_burst },
                 query: Some(QueryLimits::OF_THIS_VERSION),
                 max_batch_operations: u32::try_from(MAX_BATCH_OPERATIONS).ok(),
+                presence: Some(PresenceLimits {
+                    max_members: config.presence.max_members,
+                    max_state_bytes: config.presence.max_state_bytes,
+                    max_joins: config.presence.max_joins,
+                }),
             },
         };
         self.state = State::Connected;

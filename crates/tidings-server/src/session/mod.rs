@@ -6,6 +6,7 @@
 
 mod handshake;
 mod notifications;
+mod presence;
 mod subscriptions;
 
 use std::num::NonZeroU32;
@@ -26,6 +27,7 @@ use crate::auth::Identity;
 use crate::connection::{Inbound, Outbound};
 use crate::directory::{Kick, Registration};
 use crate::errors::prefix_pointers;
+use crate::presence::PRESENCE;
 use crate::hub::{Delivery, Mailbox};
 use crate::metrics;
 use crate::push::goodbye;
@@ -391,6 +393,16 @@ impl<O: Outbound> Session<O> {
             (_, Some(_), _) if matches!(self.expiry, Expiry::Grace(_)) => self.refuse_expired(request_id).await,
             (_, Some(_), ClientMessage::Subscribe(subscribe)) => self.subscribe(request_id, subscribe).await,
             (_, Some(_), ClientMessage::Unsubscribe(unsubscribe)) => self.unsubscribe(request_id, unsubscribe).await,
+            // A member of the built-in type `presence` lives in memory as long as the connection (presence.rs).
+            (_, Some(_), ClientMessage::Create(create)) if create.resource_type.as_str() == PRESENCE => {
+                self.join_presence(request_id, create).await
+            }
+            (_, Some(_), ClientMessage::Update(update)) if update.resource_type.as_str() == PRESENCE => {
+                self.update_presence(request_id, update).await
+            }
+            (_, Some(_), ClientMessage::Delete(delete)) if delete.resource_type.as_str() == PRESENCE => {
+                self.leave_presence_member(request_id, delete).await
+            }
             (_, Some(who), ClientMessage::Create(create)) => {
                 let rid = request_id.as_ref().map(RequestId::as_str);
                 let reply = self.shared.resources.create(who, rid, create).await;

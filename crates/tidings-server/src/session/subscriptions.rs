@@ -79,6 +79,10 @@ impl<O: Outbound> Session<O> {
             return self.send(request_id, ServerMessage::Error(error)).await;
         }
         let since = since.map(Seq::get);
+        if let TopicKind::Presence(of) = topic.kind() {
+            let of = of.to_owned();
+            return self.subscribe_presence(request_id, topic, &of, since).await;
+        }
         let Some(followed) = EventTopic::of(&topic) else {
             return self.subscribe_notifications(request_id, topic, since).await;
         };
@@ -250,7 +254,7 @@ impl<O: Outbound> Session<O> {
             .with_detail("subscriptionId", unsubscribe.subscription_id.as_str());
             return self.send(request_id, ServerMessage::Error(error)).await;
         };
-        self.shared.hub.unsubscribe(&subscription.follow, self.mailbox.connection);
+        self.unfollow(&subscription.follow);
         self.list_subscriptions();
         let reply = Unsubscribed {
             subscription_id: subscription_id(&subscription.follow),
@@ -281,6 +285,10 @@ impl<O: Outbound> Session<O> {
     /// Sends a live event unless its subscription is gone or a replay already sent it.
     async fn deliver_event(&mut self, delivery: EventPush) -> Flow {
         let Some(subscription) = self.subscriptions.get_mut(&*delivery.topic) else { return Flow::Continue };
+        // A push in no log (seq 0) is sent as it comes: no replay can have sent it.
+        if delivery.seq == 0 {
+            return if self.out.text(&delivery.text).await.is_err() { Flow::Stop } else { Flow::Continue };
+        }
         if delivery.seq <= subscription.last_seq {
             if delivery.ends {
                 // The replay already sent the deletion; the subscription still has to end.
@@ -318,11 +326,14 @@ impl<O: Outbound> Session<O> {
             let resources = &self.shared.resources;
             let hidden_now = |topic: &Topic| match topic.kind() {
                 TopicKind::ResourceType(name) | TopicKind::Resource(name, _) => resources.hidden_for(&identity, name),
-                TopicKind::Notifications => None,
+                TopicKind::Notifications | TopicKind::Presence(_) => None,
             };
             // Decided by the rules alone: a storage hiccup must not end a subscription as FORBIDDEN.
             let still = match (topic.kind(), &subscription.owner) {
                 (TopicKind::Notifications, _) => Some(None),
+                (TopicKind::Presence(of), _) => {
+                    super::presence::may_follow_presence(&self.shared, &identity, of).await.ok().map(|()| None)
+                }
                 (TopicKind::Resource(name, id), Some(owner)) => {
                     let resources = &self.shared.resources;
                     match resources.may_read(&identity, name, id, owner).await {
@@ -363,7 +374,7 @@ impl<O: Outbound> Session<O> {
     pub(super) async fn end_subscription(&mut self, key: &str, reason: ErrorPayload) -> Flow {
         let Some(subscription) = self.subscriptions.remove(key) else { return Flow::Continue };
         self.list_subscriptions();
-        self.shared.hub.unsubscribe(&subscription.follow, self.mailbox.connection);
+        self.unfollow(&subscription.follow);
         let push = Unsubscribed {
             subscription_id: subscription_id(&subscription.follow),
             topic: Some(subscription.follow.topic),
@@ -377,9 +388,21 @@ impl<O: Outbound> Session<O> {
         self.shared.directory.set_subscriptions(&self.id, self.subscriptions.keys().cloned().collect());
     }
 
-    /// Leaves the hub when the session ends.
+    /// Leaves what a subscription follows: the hub, or a topic's presence.
+    fn unfollow(&self, follow: &Follow) {
+        match follow.topic.kind() {
+            TopicKind::Presence(_) => self.shared.presence.unfollow(follow.topic.as_str(), self.mailbox.connection),
+            _ => self.shared.hub.unsubscribe(follow, self.mailbox.connection),
+        }
+    }
+
+    /// Leaves the hub, and presence, when the session ends.
     pub(super) fn leave_hub(&mut self) {
         let follows: Vec<Follow> = self.subscriptions.drain().map(|(_, s)| s.follow).collect();
+        for follow in follows.iter().filter(|f| matches!(f.topic.kind(), TopicKind::Presence(_))) {
+            self.shared.presence.unfollow(follow.topic.as_str(), self.mailbox.connection);
+        }
+        self.leave_presence();
         self.shared.hub.leave(&follows, self.mailbox.connection);
         if let Some(user) = &self.user {
             self.shared.hub.leave_user(&user.identity.user_id, self.mailbox.connection);

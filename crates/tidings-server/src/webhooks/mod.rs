@@ -88,6 +88,11 @@ impl Webhooks {
             let def = types.get(&config.resource_type).ok_or_else(|| {
                 anyhow::anyhow!("webhook '{name}': there is no resource type '{}'", config.resource_type)
             })?;
+            anyhow::ensure!(
+                !def.config.ephemeral,
+                "webhook '{name}': {} is ephemeral: its messages are never stored, so no hook can follow them",
+                config.resource_type
+            );
             let condition = match &config.query {
                 None => None,
                 Some(query) => {

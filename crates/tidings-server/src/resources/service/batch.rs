@@ -95,6 +95,11 @@ impl Resources {
         Ok(match operation {
             Operation::Create(create) => {
                 let def = self.type_of(create.resource_type.as_str())?;
+                if def.config.ephemeral {
+                    let message = format!("{} is ephemeral: its messages are not stored, so no batch holds one", def.name());
+                    let error = FieldError::new("/resourceType", "is an ephemeral type");
+                    return Err(ErrorPayload::with_field_errors(ErrorCode::InvalidParams, message, vec![error]));
+                }
                 let data = self.checked_create(def, who, create.data).await?;
                 let new = NewRecord {
                     resource_type: def.name().to_owned(),

@@ -29,7 +29,7 @@ use crate::errors::{forbidden, internal, invalid_params, not_found, storage_erro
 use crate::notifications::Notifier;
 use crate::relay::Relay;
 use crate::storage::{
-    CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError, UpdateCheck,
+    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError, UpdateCheck,
     UpdateOutcome,
 };
 
@@ -102,6 +102,9 @@ impl Resources {
         create: Create,
     ) -> Result<Created, ErrorPayload> {
         let def = self.type_of(create.resource_type.as_str())?;
+        if def.config.ephemeral {
+            return self.broadcast(def, who, create.data).await;
+        }
         let key = request_id.map(|request_id| IdempotencyKey {
             user_id: who.user_id.clone(),
             request_id: request_id.to_owned(),
@@ -139,6 +142,27 @@ impl Resources {
             Err(StorageError::KeyReused) => Err(key_reused()),
             Err(e) => Err(storage_error(e, def.name(), None)),
         }
+    }
+
+    /// A create of an ephemeral type: checked as any create, then fanned out at once as an event in no log
+    /// (`seq` 0), and not stored: no read finds it, no resume replays it, and a retry broadcasts it again.
+    async fn broadcast(
+        &self,
+        def: &ResourceTypeDef,
+        who: &Identity,
+        data: Map<String, Value>,
+    ) -> Result<Created, ErrorPayload> {
+        let data = self.checked_create(def, who, data).await?;
+        let new = NewRecord {
+            resource_type: def.name().to_owned(),
+            id: new_id(&def.config.id_prefix),
+            owner_id: who.user_id.clone(),
+            data,
+        };
+        let record = new.created_at(tidings_protocol::now_ms());
+        let event = EventRecord::of(&record, EventKind::Created, &who.user_id, 0, record.created_at, None);
+        self.relay.ephemeral(event);
+        Ok(Created { resource: shown(def, who, record)?, fresh: true })
     }
 
     /// The receipt of an earlier create or batch with `key`, if one was committed within the window.
@@ -493,7 +517,7 @@ const ID_DRAWS: usize = 3;
 /// A new id: the type's prefix and a ULID, such as `ORD-01JF6Z7Y3V8K2M4N6P8Q0R2S4T`: 48 bits of the time in
 /// milliseconds, so that ids sort by when they were made, then 80 random bits, so that two ids collide about once
 /// in 2^40 draws made within the same millisecond (docs/protocol.md, "Resources").
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", ulid(tidings_protocol::now_ms(), rand::random::<u128>()))
 }
 
@@ -516,7 +540,7 @@ fn shown(def: &ResourceTypeDef, who: &Identity, record: Record) -> Result<Resour
 }
 
 /// The protocol's resource for a stored record.
-fn resource(record: Record) -> Result<Resource, ErrorPayload> {
+pub(crate) fn resource(record: Record) -> Result<Resource, ErrorPayload> {
     let bad = |what: &str| internal(&format!("a stored resource has an invalid {what}"));
     Ok(Resource {
         resource_type: tidings_protocol::ResourceType::new(record.resource_type).map_err(|_| bad("type"))?,

@@ -30,7 +30,7 @@ impl<'a> EventTopic<'a> {
         match topic.kind() {
             TopicKind::ResourceType(name) => Some(EventTopic::Type(name)),
             TopicKind::Resource(name, id) => Some(EventTopic::Resource(name, id)),
-            TopicKind::Notifications => None,
+            TopicKind::Notifications | TopicKind::Presence(_) => None,
         }
     }
 }

@@ -20,8 +20,8 @@ Topic = TypeAliasType(
     Annotated[
         StrictStr,
         Field(
-            description="must be 'notifications', a resource type such as 'order', or a resource such as 'order:ORD-1'",
-            pattern="^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$",
+            description="must be 'notifications', a resource type such as 'order', a resource such as 'order:ORD-1', or the presence of one of these, such as 'presence:order:ORD-1'",
+            pattern="^(notifications|(presence:)?[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$",
         ),
     ],
 )
@@ -199,7 +199,7 @@ class Payload(BaseModel):
     snapshot: Annotated[
         StrictBool | None,
         Field(
-            description="With `true`, on a type topic (protocol 1.1): the reply carries the first page of what the topic covers now\n(what matches the query, when there is one), exactly as of the reply's `seq`; when `since` is recovered,\nthe replay is sent instead."
+            description="With `true`, on a type topic (protocol 1.1): the reply carries the first page of what the topic covers now\n(what matches the query, when there is one), exactly as of the reply's `seq`; when `since` is recovered,\nthe replay is sent instead. On a presence topic (1.2): the members present now."
         ),
     ] = None
 

@@ -82,6 +82,36 @@ class QueryLimits(BaseModel):
     ]
 
 
+class PresenceLimits(BaseModel):
+    max_members: Annotated[
+        StrictInt,
+        Field(
+            alias="maxMembers",
+            description="Members one topic may have.",
+            ge=0,
+            le=4294967295,
+        ),
+    ]
+    max_state_bytes: Annotated[
+        StrictInt,
+        Field(
+            alias="maxStateBytes",
+            description="The largest `state` of a member, in bytes of JSON.",
+            ge=0,
+            le=4294967295,
+        ),
+    ]
+    max_joins: Annotated[
+        StrictInt,
+        Field(
+            alias="maxJoins",
+            description="Topics one connection may be present at at once.",
+            ge=0,
+            le=4294967295,
+        ),
+    ]
+
+
 class Limits(BaseModel):
     max_message_bytes: Annotated[
         StrictInt,
@@ -121,6 +151,12 @@ class Limits(BaseModel):
             description="The most operations one `batch` may hold (protocol 1.2); more get LIMIT_EXCEEDED.",
             ge=0,
             le=4294967295,
+        ),
+    ] = None
+    presence: Annotated[
+        PresenceLimits | None,
+        Field(
+            description="The bounds of presence (protocol 1.2; docs/protocol.md, 8.7)."
         ),
     ] = None
 

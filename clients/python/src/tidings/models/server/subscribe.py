@@ -12,8 +12,8 @@ Topic = TypeAliasType(
     Annotated[
         StrictStr,
         Field(
-            description="must be 'notifications', a resource type such as 'order', or a resource such as 'order:ORD-1'",
-            pattern="^(notifications|[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$",
+            description="must be 'notifications', a resource type such as 'order', a resource such as 'order:ORD-1', or the presence of one of these, such as 'presence:order:ORD-1'",
+            pattern="^(notifications|(presence:)?[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?)$",
         ),
     ],
 )

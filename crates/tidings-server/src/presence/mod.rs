@@ -1,0 +1,277 @@
+//! Presence: who is at a topic now, one member per connection and topic, kept in memory on every node and never
+//! stored (docs/protocol.md, 8.7).
+//!
+//! A member is a resource of the built-in type `presence` that lives as long as its connection: `create` joins,
+//! `update` changes its state, `delete` leaves, and so does the end of the connection. Its followers subscribe to
+//! `presence:TOPIC`; the reply carries the members present then, and each change after it is one `event` without
+//! `seq` (`presence_created`, `presence_updated`, `presence_deleted`), encoded once and offered to every follower's
+//! mailbox, as the hub offers events.
+//!
+//! **Presence does no I/O and touches no database.** It holds members and followers behind one lock; the session
+//! hands the changes it makes to the relay, which carries them to the other nodes (one broker message each), and
+//! `cluster.rs` keeps the members of the other nodes as they report them, dropping those of a node that falls
+//! silent.
+
+mod cluster;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use cluster::{Beat, BEAT_MS, SILENT_NODE_MS};
+
+use crate::hub::{Delivery, EventPush, Mailbox};
+use crate::push::encode_event;
+use crate::storage::{EventKind, EventRecord, Record};
+
+/// The built-in type of presence members.
+pub const PRESENCE: &str = tidings_protocol::Topic::PRESENCE;
+
+/// One connection present at one topic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its id, `PRS-...`, drawn when it joined.
+    pub id: String,
+    /// The topic it is present at (`order:ORD-1`); its followers subscribe to `presence:` and this.
+    pub topic: String,
+    /// Its user.
+    pub user: String,
+    /// The node its connection is on.
+    pub node: String,
+    /// Its connection there.
+    pub connection: u64,
+    /// 1 when it joined, one more per update.
+    pub version: u64,
+    /// When it joined, Unix ms.
+    pub joined_at: u64,
+    /// When its state last changed, Unix ms.
+    pub updated_at: u64,
+    /// What it tells the others (`{name, status}`), bounded in size.
+    pub state: Map<String, Value>,
+}
+
+impl Member {
+    /// The member as the resource a client sees: `data` holds its `topic` and its `state`.
+    pub fn record(&self) -> Record {
+        let mut data = Map::new();
+        data.insert("topic".to_owned(), Value::String(self.topic.clone()));
+        data.insert("state".to_owned(), Value::Object(self.state.clone()));
+        Record {
+            resource_type: PRESENCE.to_owned(),
+            id: self.id.clone(),
+            owner_id: self.user.clone(),
+            version: self.version,
+            created_at: self.joined_at,
+            updated_at: self.updated_at,
+            data,
+        }
+    }
+
+    /// The topic its followers subscribe to.
+    fn followed_as(&self) -> String {
+        format!("{PRESENCE}:{}", self.topic)
+    }
+}
+
+/// Why a join was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The topic has as many members as it may.
+    TopicFull,
+    /// The connection is present at as many topics as it may.
+    TooManyJoins,
+}
+
+/// The members and followers of every topic with either, on this node.
+#[derive(Debug)]
+pub struct Presence {
+    /// This node's name, which its members carry.
+    node: String,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// By presence topic (`presence:order:ORD-1`).
+    rooms: HashMap<String, Room>,
+    /// The topic of every member, local or remote, by id.
+    topics: HashMap<String, String>,
+    /// This node's members, by connection.
+    local: HashMap<u64, Vec<String>>,
+    /// How many changes of its own members this node has made: its beat says so, and a node that has received
+    /// fewer from it lost some.
+    changes: u64,
+    /// The other nodes: when each was last heard, and how many of its changes were received.
+    peers: HashMap<String, cluster::Peer>,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    members: BTreeMap<String, Member>,
+    followers: Vec<Mailbox>,
+}
+
+impl Presence {
+    /// An empty registry for node `node`.
+    pub fn new(node: &str) -> Arc<Presence> {
+        Arc::new(Presence { node: node.to_owned(), inner: Mutex::default() })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `mailbox` as a follower of `topic` (`presence:...`) and returns the members present now: every change
+    /// after them reaches the mailbox, none before.
+    pub fn follow(&self, topic: &str, mailbox: Mailbox) -> Vec<Record> {
+        let mut inner = self.inner();
+        let room = inner.rooms.entry(topic.to_owned()).or_default();
+        room.followers.retain(|f| f.connection != mailbox.connection);
+        room.followers.push(mailbox);
+        room.members.values().map(Member::record).collect()
+    }
+
+    /// Removes `connection`'s follow of `topic`.
+    pub fn unfollow(&self, topic: &str, connection: u64) {
+        let mut inner = self.inner();
+        if let Some(room) = inner.rooms.get_mut(topic) {
+            room.followers.retain(|f| f.connection != connection);
+        }
+        inner.forget_if_empty(topic);
+    }
+
+    /// Joins `member` to its topic, unless the topic is full or its connection is present at `max_joins` topics;
+    /// tells the followers.
+    pub fn join(&self, member: Member, max_members: usize, max_joins: usize) -> Result<Record, Refusal> {
+        let mut inner = self.inner();
+        if inner.local.get(&member.connection).map_or(0, Vec::len) >= max_joins {
+            return Err(Refusal::TooManyJoins);
+        }
+        if inner.rooms.get(&member.followed_as()).is_some_and(|room| room.members.len() >= max_members) {
+            return Err(Refusal::TopicFull);
+        }
+        let record = member.record();
+        inner.apply(&self.node, EventKind::Created, member);
+        Ok(record)
+    }
+
+    /// The member `id` of this node's `connection`, if it is there.
+    pub fn own(&self, id: &str, connection: u64) -> Option<Member> {
+        let inner = self.inner();
+        let topic = inner.topics.get(id)?;
+        let member = inner.rooms.get(topic)?.members.get(id)?;
+        (member.node == self.node && member.connection == connection).then(|| member.clone())
+    }
+
+    /// Applies a change of a member (a join, an update or a leave), made here or reported by its node, and tells
+    /// the followers; a change that changes nothing (a leave of one already gone) tells nobody.
+    pub fn change(&self, kind: EventKind, member: Member) {
+        let mut inner = self.inner();
+        if member.node != self.node {
+            inner.peers.entry(member.node.clone()).or_default().received += 1;
+        }
+        inner.apply(&self.node, kind, member);
+    }
+
+    /// Every member of this node's `connection` leaves (its connection ended); returns them, for the other nodes.
+    pub fn leave_connection(&self, connection: u64) -> Vec<Member> {
+        let mut inner = self.inner();
+        let ids = inner.local.remove(&connection).unwrap_or_default();
+        let gone: Vec<Member> = ids
+            .iter()
+            .filter_map(|id| {
+                let topic = inner.topics.get(id)?;
+                inner.rooms.get(topic)?.members.get(id).cloned()
+            })
+            .collect();
+        for member in &gone {
+            inner.apply(&self.node, EventKind::Deleted, member.clone());
+        }
+        gone
+    }
+
+    /// Every member on `node`.
+    pub fn members_of(&self, node: &str) -> Vec<Member> {
+        let inner = self.inner();
+        inner.rooms.values().flat_map(|room| room.members.values()).filter(|m| m.node == node).cloned().collect()
+    }
+
+    /// This node's members, and how many changes of them it has made: what the other nodes ask for.
+    pub fn own_members(&self) -> (u64, Vec<Member>) {
+        // Under one lock: the count and the members must be of the same moment.
+        let inner = self.inner();
+        let members = inner.rooms.values().flat_map(|room| room.members.values()).filter(|m| m.node == self.node);
+        (inner.changes, members.cloned().collect())
+    }
+
+    /// How many members this node knows of, over every topic.
+    pub fn len(&self) -> usize {
+        self.inner().topics.len()
+    }
+
+    /// Whether this node knows of no member.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    /// Applies a change on node `here` (see [`Presence::change`]).
+    fn apply(&mut self, here: &str, kind: EventKind, member: Member) {
+        let topic = member.followed_as();
+        let room = self.rooms.entry(topic.clone()).or_default();
+        let changed = match kind {
+            EventKind::Deleted => room.members.remove(&member.id).is_some(),
+            _ => room.members.get(&member.id) != Some(&member),
+        };
+        if !changed {
+            self.forget_if_empty(&topic);
+            return;
+        }
+        let local = member.node == here;
+        if kind == EventKind::Deleted {
+            self.topics.remove(&member.id);
+            if let Some(ids) = self.local.get_mut(&member.connection).filter(|_| local) {
+                ids.retain(|id| id != &member.id);
+                if ids.is_empty() {
+                    self.local.remove(&member.connection);
+                }
+            }
+        } else {
+            if kind == EventKind::Created && local {
+                self.local.entry(member.connection).or_default().push(member.id.clone());
+            }
+            self.topics.insert(member.id.clone(), topic.clone());
+            room.members.insert(member.id.clone(), member.clone());
+        }
+        if local {
+            self.changes += 1;
+        }
+        let record = member.record();
+        let event = EventRecord::of(&record, kind, &member.user, 0, member.updated_at, None);
+        if let Some(text) = encode_event(&event, &topic, 0, false) {
+            let topic: Arc<str> = Arc::from(topic.as_str());
+            if let Some(room) = self.rooms.get_mut(topic.as_ref()) {
+                // A follower too slow to take the push leaves the followers; its session closes it (4001).
+                room.followers.retain(|follower| {
+                    let push = EventPush { topic: Arc::clone(&topic), seq: 0, text: Arc::clone(&text), ends: false };
+                    follower.offer(Delivery::Event(push))
+                });
+            }
+        }
+        self.forget_if_empty(&topic);
+    }
+
+    fn forget_if_empty(&mut self, topic: &str) {
+        if self.rooms.get(topic).is_some_and(|room| room.members.is_empty() && room.followers.is_empty()) {
+            self.rooms.remove(topic);
+        }
+    }
+}
