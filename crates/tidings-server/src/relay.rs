@@ -304,13 +304,13 @@ impl Relay {
             Publication::Presence { change, member } => self.presence.change(change, member),
             Publication::PresenceBeat { beat } if self.presence.heard(&beat) => {
                 debug!("presence: asking {} for its members (changes were lost, or it is new)", beat.node);
-                self.broker.publish(Publication::PresenceAsk { node: beat.node });
+                self.broker.publish(Publication::PresenceAsk { asked: beat.node });
             }
-            Publication::PresenceAsk { node } if node == self.presence.node() => {
+            Publication::PresenceAsk { asked } if asked == self.presence.node() => {
                 let (changes, members) = self.presence.own_members();
-                self.broker.publish(Publication::PresenceMembers { node, changes, members });
+                self.broker.publish(Publication::PresenceMembers { from: asked, changes, members });
             }
-            Publication::PresenceMembers { node, changes, members } => self.presence.replace(&node, changes, members),
+            Publication::PresenceMembers { from, changes, members } => self.presence.replace(&from, changes, members),
             _ => {}
         }
     }

@@ -1,6 +1,6 @@
 //! Many `tidings serve` nodes as one service: PostgreSQL shared, Redis between them, nginx in front. Each test
-//! runs real processes; a node is killed with SIGKILL, Redis is killed and restarted, and a webhook's delivering
-//! node dies.
+//! runs real processes; a node is killed with SIGKILL, Redis is killed and restarted, a webhook's delivering node
+//! dies, and presence members of a killed node leave the other nodes.
 
 mod common;
 
@@ -195,4 +195,90 @@ async fn a_webhook_goes_on_from_another_node_when_its_node_is_killed() {
     let seqs = endpoint.seqs();
     assert!(seqs.windows(2).all(|pair| pair[0] <= pair[1]), "in seq order, across the crash: {seqs:?}");
     assert!(seqs.len() <= 16, "at most the event in flight at the crash came twice: {seqs:?}");
+}
+
+/// The members present at the orders' topic, as a fresh follower on `url` is told.
+async fn members(url: &str) -> Vec<String> {
+    let (client, _pushes) = signed_in(url, "auditor", &["admin"]).await;
+    let topic = tidings_protocol::Topic::new("presence:order").expect("topic");
+    let subscribe = tidings_protocol::Subscribe { topic, since: None, query: None, snapshot: None };
+    match client.request(ClientMessage::Subscribe(subscribe)).await {
+        Ok(ServerMessage::Subscribe(reply)) => {
+            let mut users: Vec<String> =
+                reply.items.unwrap_or_default().into_iter().map(|m| m.owner_id.as_str().to_owned()).collect();
+            users.sort();
+            users
+        }
+        other => panic!("no presence on {url}: {other:?}"),
+    }
+}
+
+/// Waits until a fresh follower on `url` is told exactly `expected` (sorted user names); returns how long it took.
+async fn until_members(url: &str, expected: &[&str], patience: std::time::Duration) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let now = members(url).await;
+        if now == expected {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < patience, "{url} still shows {now:?}, not {expected:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Presence is in memory only, on every node: a member that joins on one node is seen on the other (also by a
+/// node that starts later, which asks for what it missed), and when a node is killed, the others drop its members
+/// within the documented bound (docs/protocol.md, 8.7: 5 s of silence, checked every second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_crosses_nodes_and_a_killed_nodes_members_leave() {
+    let Some(cluster) = Cluster::start("cluster_presence") else { return };
+    let a = cluster.node("node-a");
+    let join = |user: &'static str| {
+        let url = a.url.clone();
+        async move {
+            let (client, pushes) = signed_in(&url, user, &[]).await;
+            let data = json!({ "topic": "order", "state": { "name": user } });
+            let create = tidings_protocol::Create {
+                resource_type: tidings_protocol::ResourceType::new("presence").expect("type"),
+                data: data.as_object().cloned().expect("object"),
+            };
+            let joined = client.request(ClientMessage::Create(create)).await;
+            assert!(matches!(joined, Ok(ServerMessage::Create(_))), "{joined:?}");
+            (client, pushes)
+        }
+    };
+    let _alice = join("alice").await;
+    // Node b starts after Alice joined on node a: it learns of her from node a's beat and answer.
+    let b = cluster.node("node-b");
+    let patience = std::time::Duration::from_secs(15);
+    until_members(&b.url, &["alice"], patience).await;
+    let (bob, _bob_pushes) = signed_in(&b.url, "bob", &[]).await;
+    let data = json!({ "topic": "order", "state": { "name": "bob" } });
+    let create = tidings_protocol::Create {
+        resource_type: tidings_protocol::ResourceType::new("presence").expect("type"),
+        data: data.as_object().cloned().expect("object"),
+    };
+    assert!(matches!(bob.request(ClientMessage::Create(create)).await, Ok(ServerMessage::Create(_))));
+    until_members(&a.url, &["alice", "bob"], patience).await;
+
+    // A follower on node b when node a dies hears Alice leave, and node b shows only Bob.
+    let (follower, mut followed) = signed_in(&b.url, "olga", &["admin"]).await;
+    let topic = tidings_protocol::Topic::new("presence:order").expect("topic");
+    let subscribe = tidings_protocol::Subscribe { topic, since: None, query: None, snapshot: None };
+    assert!(matches!(follower.request(ClientMessage::Subscribe(subscribe)).await, Ok(ServerMessage::Subscribe(_))));
+    let killed = std::time::Instant::now();
+    a.crash();
+    let left = loop {
+        match followed.next_within(patience).await {
+            Some(Push::Message(envelope)) => match envelope.message {
+                ServerMessage::Event(event) if event.event_type.as_str() == "presence_deleted" => break event,
+                _ => continue,
+            },
+            other => panic!("no leave on node b: {other:?}"),
+        }
+    };
+    let took = killed.elapsed();
+    assert_eq!(left.owner_id.as_ref().map(|u| u.as_str()), Some("alice"));
+    assert!(took < std::time::Duration::from_secs(8), "within the bound of 5 s and a beat, not {took:?}");
+    assert_eq!(members(&b.url).await, ["bob"]);
 }

@@ -63,15 +63,16 @@ pub enum Publication {
         /// The beat.
         beat: Beat,
     },
-    /// A node asks `node` for all its members (it missed some of its changes, or has just started).
+    /// A node asks node `asked` for all its members (it missed some of its changes, or has just started). (Not
+    /// `node`: that is the name of the sender beside the message on the wire.)
     PresenceAsk {
         /// The node asked.
-        node: String,
+        asked: String,
     },
     /// A node's answer to an ask: all its members, as of its `changes`th change.
     PresenceMembers {
         /// The node answering.
-        node: String,
+        from: String,
         /// How many changes it had made.
         changes: u64,
         /// Its members.
@@ -166,5 +167,33 @@ mod tests {
         assert_eq!(back.node, "node-a");
         assert_eq!(back.message, Publication::Event { event });
         assert!(Wire::decode(b"{\"node\":\"x\",\"kind\":\"unknown\"}").is_err());
+    }
+
+    /// Every kind of message comes back as it was sent, beside the name of its sender (a field of a message named
+    /// like the sender's would be lost on the way).
+    #[test]
+    fn every_kind_of_message_survives_the_trip() {
+        let member = crate::presence::Member {
+            id: "PRS-1".to_owned(),
+            topic: "order:ORD-1".to_owned(),
+            user: "alice".to_owned(),
+            node: "node-a".to_owned(),
+            connection: 7,
+            version: 2,
+            joined_at: 1,
+            updated_at: 2,
+            state: serde_json::from_str(r#"{"name":"Alice"}"#).expect("json"),
+        };
+        let messages = [
+            Publication::Presence { change: EventKind::Updated, member: member.clone() },
+            Publication::PresenceBeat { beat: crate::presence::Beat { node: "node-a".to_owned(), changes: 3 } },
+            Publication::PresenceAsk { asked: "node-b".to_owned() },
+            Publication::PresenceMembers { from: "node-a".to_owned(), changes: 3, members: vec![member] },
+            Publication::Notifications { records: Vec::new() },
+        ];
+        for message in messages {
+            let back = Wire::decode(&Wire::encode("node-a", message.clone())).expect("decodes");
+            assert_eq!((back.node.as_ref(), back.message), ("node-a", message));
+        }
     }
 }
