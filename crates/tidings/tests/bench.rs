@@ -16,7 +16,9 @@ fn server() -> Served {
         ("TIDINGS_LIMITS__RATE_PER_SECOND", "1000000"),
         ("TIDINGS_LIMITS__RATE_BURST", "1000000"),
     ];
-    Served::start_in(tempfile::tempdir().expect("temp dir"), &settings)
+    // bench/run's config: the default orders, and `pulse`, the ephemeral type of the `broadcast` workload.
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/tidings.toml");
+    Served::start_with_config(&config, &settings)
 }
 
 /// Runs one workload for half a second and returns its JSON report.
@@ -51,6 +53,11 @@ fn every_workload_runs_and_reports() {
     // Every subscriber gets every event: deliveries are subscribers times events (those made while measuring).
     let published = fanout["extra"]["events_published"].as_u64().expect("events published");
     assert!(fanout["operations"].as_u64() <= Some(20 * published), "{fanout}");
+
+    // An ephemeral type: every subscriber gets every message, nothing is stored.
+    let broadcast = bench(&served, "broadcast", &["--subscribers", "20"]);
+    let published = broadcast["extra"]["events_published"].as_u64().expect("messages sent");
+    assert!(broadcast["operations"].as_u64() <= Some(20 * published) && published > 0, "{broadcast}");
 
     // Forty subscribers over twenty queries, each order matching two of them: four deliveries per event at most.
     let filtered = bench(&served, "fanout-filtered", &["--subscribers", "40", "--queries", "20"]);

@@ -1,5 +1,6 @@
-//! Fan-out workloads: `fanout` (one topic, many subscribers, create-to-delivery latency), `fanout-filtered` (the
-//! same through many distinct queries of the topic), `slow-consumer` (the same with one subscriber reading at a
+//! Fan-out workloads: `fanout` (one topic, many subscribers, create-to-delivery latency), `broadcast` (the same
+//! on `pulse`, an ephemeral type: nothing stored), `fanout-filtered` (the same through many distinct queries of
+//! the topic), `slow-consumer` (the same with one subscriber reading at a
 //! tenth of the rate), `churn` (connect, sign in, subscribe, close, in a
 //! loop, beside a fan-out at a given rate) and `idle` (connections held open, server memory per connection).
 
@@ -13,10 +14,18 @@ use serde_json::json;
 
 use super::conn::{Conn, Reply};
 use super::report::{histogram, record, rss_bytes, Stats};
-use super::requests::{create_message_of, nonce};
+use super::requests::{create_message_in, nonce};
 use super::Run;
 
 pub const SUBSCRIBE: &str = r#"{"type":"subscribe","timestamp":0,"requestId":"s","payload":{"topic":"order"}}"#;
+
+/// The ephemeral type `broadcast` sends: a copy of `order` declared `ephemeral` (bench/tidings.toml).
+pub const PULSE: &str = "pulse";
+
+/// The subscribe of the topic of `resource_type`.
+fn subscribe_to(resource_type: &str) -> String {
+    format!(r#"{{"type":"subscribe","timestamp":0,"requestId":"s","payload":{{"topic":"{resource_type}"}}}}"#)
+}
 
 /// The subscribe of query `n` of `fanout-filtered`: the orders of quantity `1 + n % 10`, made distinct from the
 /// other queries of that quantity by a bound that every order passes. An order thus matches a tenth of the queries.
@@ -49,10 +58,11 @@ fn micros_since(base: Instant) -> u64 {
 /// Opens `count` subscribers of `order`; with `queries`, subscriber `n` follows query `n % queries`.
 async fn subscribers(run: &Run, count: usize, queries: Option<usize>) -> anyhow::Result<Vec<Conn>> {
     let mut conns = run.open_all(count).await?;
+    let plain = subscribe_to(&run.resource_type());
     for (n, conn) in conns.iter_mut().enumerate() {
         match queries {
             Some(queries) => conn.call("s", &subscribe_query(n % queries.max(1))).await?,
-            None => conn.call("s", SUBSCRIBE).await?,
+            None => conn.call("s", &plain).await?,
         };
     }
     Ok(conns)
@@ -63,6 +73,7 @@ async fn subscribers(run: &Run, count: usize, queries: Option<usize>) -> anyhow:
 /// Each create's productId is `t<µs since base>`, so that subscribers time the delivery.
 fn publisher(
     mut conn: Conn,
+    resource_type: String,
     base: Instant,
     (rate, in_flight): (Option<f64>, usize),
     end: Instant,
@@ -80,7 +91,8 @@ fn publisher(
                     ticks.tick().await;
                 }
                 // Quantities 1 to 10 in turn: each order matches a tenth of `fanout-filtered`'s queries.
-                let message = create_message_of(
+                let message = create_message_in(
+                    &resource_type,
                     &format!("e{}-{publisher:08x}-{n}", nonce()),
                     &format!("t{}", micros_since(base)),
                     1 + n % 10,
@@ -177,7 +189,7 @@ pub async fn fanout(
     let share = rate.map(|r| r / publisher_conns.len() as f64);
     let publishers: Vec<_> = publisher_conns
         .into_iter()
-        .map(|conn| publisher(conn, base, (share, run.args.in_flight), end, Arc::clone(&published)))
+        .map(|conn| publisher(conn, run.resource_type(), base, (share, run.args.in_flight), end, Arc::clone(&published)))
         .collect();
     let mut tasks = Vec::new();
     for (index, conn) in subs.into_iter().enumerate() {
@@ -241,7 +253,8 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
     let subs = subscribers(run, 100, None).await?;
     let end = run.end();
     let published = Arc::new(AtomicU64::new(0));
-    let background = publisher(run.open(100).await?, base, (rate, run.args.in_flight), end, Arc::clone(&published));
+    let background =
+        publisher(run.open(100).await?, run.resource_type(), base, (rate, run.args.in_flight), end, Arc::clone(&published));
     let deliveries = Arc::new(Stats::new_like(&run.stats));
     let mut tasks: Vec<tokio::task::JoinHandle<bool>> = Vec::new();
     for conn in subs {

@@ -34,6 +34,9 @@ pub enum Workload {
     Create,
     /// One topic, `--subscribers` subscribers, one publisher creating orders.
     Fanout,
+    /// The same on `pulse`, an ephemeral type (protocol 1.2): fanned out, never stored. The server must declare
+    /// it (bench/tidings.toml).
+    Broadcast,
     /// The same through `--queries` distinct queries of the topic (protocol 1.1), each order matching a tenth of
     /// them: as many deliveries per event as `fanout` to a tenth of the subscribers.
     FanoutFiltered,
@@ -132,6 +135,14 @@ impl Run {
         Ok(jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &self.key)?)
     }
 
+    /// The type a fan-out publishes and subscribes to: `pulse` for `broadcast`, else `order`.
+    fn resource_type(&self) -> String {
+        match self.args.workload {
+            Workload::Broadcast => fanout::PULSE.to_owned(),
+            _ => "order".to_owned(),
+        }
+    }
+
     /// When the run stops: the warm-up, then the duration.
     fn end(&self) -> Instant {
         self.stats.measure_from + Duration::from_secs_f64(self.args.duration)
@@ -180,7 +191,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 requests::run(&run, requests::Kind::Read(ids), 1).await
             }
             Workload::Create => requests::run(&run, requests::Kind::Create, 1).await,
-            Workload::Fanout => fanout::fanout(&run, args.subscribers, (args.rate, None), false).await,
+            Workload::Fanout | Workload::Broadcast => {
+                fanout::fanout(&run, args.subscribers, (args.rate, None), false).await
+            }
             Workload::FanoutFiltered => {
                 fanout::fanout(&run, args.subscribers, (args.rate, Some(args.queries)), false).await
             }
@@ -194,7 +207,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         let seconds = args.duration.min(started.elapsed().as_secs_f64());
         let connections = match args.workload {
-            Workload::Fanout | Workload::FanoutFiltered | Workload::SlowConsumer => args.subscribers + args.publishers,
+            Workload::Fanout | Workload::Broadcast | Workload::FanoutFiltered | Workload::SlowConsumer => {
+                args.subscribers + args.publishers
+            }
             _ => args.connections,
         };
         let name =

@@ -57,8 +57,14 @@ pub fn create_message(request_id: &str, product: &str) -> String {
 
 /// A create of an order of `quantity` (1 to 10 for the queries of `fanout-filtered`).
 pub fn create_message_of(request_id: &str, product: &str, quantity: u64) -> String {
+    create_message_in("order", request_id, product, quantity)
+}
+
+/// The same create of a resource of `resource_type` (an order's fields: `pulse`, the ephemeral copy of `order`
+/// that `broadcast` sends, has them).
+pub fn create_message_in(resource_type: &str, request_id: &str, product: &str, quantity: u64) -> String {
     format!(
-        r#"{{"type":"create","timestamp":0,"requestId":"{request_id}","payload":{{"resourceType":"order","data":{{"productId":"{product}","quantity":{quantity},"totalAmount":99.99,"status":"pending"}}}}}}"#
+        r#"{{"type":"create","timestamp":0,"requestId":"{request_id}","payload":{{"resourceType":"{resource_type}","data":{{"productId":"{product}","quantity":{quantity},"totalAmount":99.99,"status":"pending"}}}}}}"#
     )
 }
 

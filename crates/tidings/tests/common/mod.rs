@@ -34,8 +34,28 @@ impl Served {
 
     /// A server listening on `listen` (as a restarted server comes back on its old port).
     pub fn start_on(listen: &str, data_dir: tempfile::TempDir, settings: &[(&str, &str)]) -> Served {
-        let mut child = Command::new(TIDINGS)
-            .args(["serve", "--listen", listen, "--data-dir"])
+        Self::start_configured(listen, None, data_dir, settings)
+    }
+
+    /// A server with the config file `config` (and `settings` over it), on a free port.
+    pub fn start_with_config(config: &Path, settings: &[(&str, &str)]) -> Served {
+        Self::start_configured("127.0.0.1:0", Some(config), tempfile::tempdir().expect("temp dir"), settings)
+    }
+
+    fn start_configured(
+        listen: &str,
+        config: Option<&Path>,
+        data_dir: tempfile::TempDir,
+        settings: &[(&str, &str)],
+    ) -> Served {
+        let mut command = Command::new(TIDINGS);
+        if let Some(config) = config {
+            command.arg("serve").arg("--config").arg(config);
+        } else {
+            command.arg("serve");
+        }
+        let mut child = command
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir.path() as &Path)
             .envs(settings.iter().copied())
             .env("RUST_LOG", "warn")
