@@ -9,6 +9,7 @@ mod notify;
 mod serve;
 mod server_api;
 mod token;
+mod types;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ enum Command {
     Check(check::Args),
     /// Check a config file as the server would at start, or print every setting's default.
     Config(config::Args),
+    /// Write TypeScript types of the configured resource types, for the SDK's `createClient<Types>()`.
+    Types(types::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => check::run(&args),
         Command::Config(args) => config::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Types(args) => types::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {

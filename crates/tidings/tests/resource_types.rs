@@ -158,3 +158,41 @@ fn the_example_of_docs_resource_types_serves_its_types_as_the_page_says() {
         assert_eq!(kind, "create", "{reply}");
     });
 }
+
+/// `tidings types` on the example, as the page says: each type as sent and as created, and the map of them all.
+#[test]
+fn the_example_becomes_typescript_types() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_example(dir.path());
+    let out = dir.path().join("tidings-types.ts");
+    let status = Command::new(TIDINGS)
+        .args(["types", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("tidings types runs");
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).expect("the module");
+    for line in [
+        "export interface Ticket {",
+        "  channel: \"email\" | \"chat\" | \"phone\";",
+        "export interface TicketCreate {",
+        "  ticket: { data: Ticket; create: TicketCreate };",
+        "  project: { data: Project; create: ProjectCreate };",
+        "  order: { data: Order; create: OrderCreate };",
+    ] {
+        assert!(text.contains(line), "{line:?} is missing from:\n{text}");
+    }
+    let create = text.split("export interface TicketCreate").nth(1).expect("the create form");
+    assert!(!create.split("export").next().unwrap_or_default().contains("escalated"), "server-set: {text}");
+    // A config the server would refuse gets no types.
+    std::fs::write(dir.path().join("bad.toml"), "[[resource_types]]\nname = \"Bad Name\"\nid_prefix = \"B\"\n")
+        .expect("a bad config");
+    let refused = Command::new(TIDINGS)
+        .args(["types", "--config"])
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .expect("tidings types runs");
+    assert!(!refused.status.success() && refused.stdout.is_empty(), "{refused:?}");
+}
