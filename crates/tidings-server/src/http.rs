@@ -127,7 +127,7 @@ fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
         // Not a browser: servers and tools send no Origin, and cannot be hijacked cross-site.
         return true;
     };
-    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin) || any_port(a, origin)) {
+    if origin_listed(allowed, origin) {
         return true;
     }
     if !allowed.is_empty() {
@@ -137,6 +137,11 @@ fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// Whether `origin` is one `allowed_origins` names: itself, through `*`, or through a pattern of any port.
+pub(crate) fn origin_listed(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin) || any_port(a, origin))
 }
 
 /// Whether `pattern` ends with `:*` (any port, as `http://localhost:*`) and `origin` is it with a port.

@@ -412,3 +412,39 @@ async fn changes_made_over_http_are_events_for_websocket_subscribers() {
         assert_eq!((event.id.as_ref(), event.version.map(|v| v.get())), (Some(&created.id), Some(version)));
     }
 }
+
+/// A page of an origin that `allowed_origins` lists may call the API from a browser: its preflight is answered
+/// with what it may send, and the answers name it, so the browser lets the page read them. Other origins get no
+/// CORS headers, so a browser keeps their pages from reading anything.
+#[tokio::test]
+async fn a_listed_origin_may_call_the_api_from_a_browser_and_no_other() {
+    let server = TestServer::start_with(|c| c.allowed_origins = vec!["https://app.example.com".to_owned()]).await;
+    let preflight = |origin: &'static str| {
+        let addr = server.addr;
+        async move {
+            let headers = [
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "authorization, content-type, idempotency-key"),
+            ];
+            rest::send(addr, "OPTIONS", ORDERS, &headers, b"").await
+        }
+    };
+    let allowed = preflight("https://app.example.com").await;
+    assert!(allowed.status < 300, "{allowed:?}");
+    assert_eq!(allowed.header("access-control-allow-origin"), Some("https://app.example.com"), "{allowed:?}");
+    let headers = allowed.header("access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
+    assert!(["authorization", "content-type", "idempotency-key"].iter().all(|h| headers.contains(h)), "{headers}");
+    assert!(allowed.header("access-control-allow-methods").unwrap_or_default().contains("POST"), "{allowed:?}");
+    let refused = preflight("https://evil.example.net").await;
+    assert_eq!(refused.header("access-control-allow-origin"), None, "{refused:?}");
+
+    let alice = User::new(&server, "alice", &[]);
+    let created = alice.call("POST", ORDERS, &[("Origin", "https://app.example.com")], Some(&order("P1", 1))).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.header("access-control-allow-origin"), Some("https://app.example.com"));
+    let exposed = created.header("access-control-expose-headers").unwrap_or_default().to_ascii_lowercase();
+    assert!(exposed.contains("etag") && exposed.contains("location"), "{created:?}");
+    let other = alice.call("GET", ORDERS, &[("Origin", "https://evil.example.net")], None).await;
+    assert_eq!(other.header("access-control-allow-origin"), None, "{other:?}");
+}

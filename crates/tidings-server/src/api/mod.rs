@@ -15,16 +15,18 @@ mod output;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tidings_protocol::{
     decode_client_payload, ClientMessage, Create, Delete, ErrorCode, ErrorPayload, FieldError, MessageType, Read,
     Update,
@@ -63,6 +65,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     // Each user gets the budget of one WebSocket connection, so HTTP is no way around the rate limit.
     let quota = Quota::per_second(NonZeroU32::new(limits.rate_per_second).unwrap_or(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
+    let allowed_origins = shared.config.allowed_origins.clone();
     let api = Arc::new(Api { shared, rate: RateLimiter::keyed(quota), requests: AtomicU64::new(0) });
     Router::new()
         .route(&format!("{RESOURCES}/{{type}}"), post(create).get(list))
@@ -77,6 +80,29 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/admin/webhooks/{name}/{action}", axum::routing::post(admin::control_webhook))
         .route("/api/v1/{*rest}", any(no_such_endpoint))
         .with_state(api)
+        .layer(cors(allowed_origins))
+}
+
+/// CORS for the HTTP API, by `allowed_origins`, as the WebSocket's Origin check: a page of a listed origin may
+/// call the API from a browser (its preflight answered, its requests' answers readable); a page of this server
+/// needs no CORS. Tokens go in `Authorization`, never in cookies, so no credentials are allowed.
+fn cors(allowed: Vec<String>) -> CorsLayer {
+    let listed = AllowOrigin::predicate(move |origin, _| {
+        origin.to_str().is_ok_and(|origin| crate::http::origin_listed(&allowed, origin))
+    });
+    CorsLayer::new()
+        .allow_origin(listed)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            input::IDEMPOTENCY_KEY,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(3600))
 }
 
 impl Api {
