@@ -167,6 +167,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     ::metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(depths.iter().sum::<usize>() as f64);
     ::metrics::gauge!(crate::metrics::QUEUE_DEPTH_MAX).set(depths.iter().copied().max().unwrap_or(0) as f64);
     ::metrics::gauge!(crate::metrics::SUBSCRIPTIONS).set(shared.hub.subscriptions() as f64);
+    ::metrics::gauge!(crate::metrics::PRESENCE_MEMBERS).set(shared.presence.len() as f64);
     ::metrics::gauge!(crate::metrics::BROKER_CONNECTED).set(f64::from(u8::from(shared.relay.broker().connected())));
     let body = crate::metrics::handle().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

@@ -6,52 +6,74 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Connections open now (gauge).
-pub const CONNECTIONS_OPEN: &str = "tidings_connections_open";
-/// Connections accepted since start (counter).
-pub const CONNECTIONS_TOTAL: &str = "tidings_connections_total";
-/// Authenticated sessions now (gauge).
-pub const SESSIONS_AUTHENTICATED: &str = "tidings_sessions_authenticated";
-/// Messages received, by `type` (`invalid` for those that did not decode) (counter).
-pub const MESSAGES_IN: &str = "tidings_messages_in_total";
-/// Messages sent, by `type` (counter).
-pub const MESSAGES_OUT: &str = "tidings_messages_out_total";
-/// `error` messages sent, by `code` (counter).
-pub const ERRORS: &str = "tidings_errors_total";
-/// Time from receiving a request to writing its reply, by `type` (histogram, seconds).
-pub const REQUEST_SECONDS: &str = "tidings_request_duration_seconds";
-/// Events released by the hub (counter).
-pub const EVENTS_PUBLISHED: &str = "tidings_events_published_total";
-/// Event pushes handed to mailboxes (counter).
-pub const EVENTS_DELIVERED: &str = "tidings_events_delivered_total";
-/// Events of a type this node passed over because the log no longer had them when it filled a gap, by
-/// `resource_type` (counter); their subscribers were told to subscribe again.
-pub const EVENTS_LOST: &str = "tidings_events_lost_total";
-/// Connections closed as slow consumers (counter).
-pub const SLOW_CONSUMERS: &str = "tidings_slow_consumer_disconnects_total";
+/// The kind of a metric, for its `# TYPE` and `# HELP` lines.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
 
-/// Storage operation latency, by `op` (histogram, seconds).
-pub const STORAGE_SECONDS: &str = "tidings_storage_duration_seconds";
-/// Storage failures, by `op` and `kind` (`unavailable`, `internal`) (counter).
-pub const STORAGE_ERRORS: &str = "tidings_storage_errors_total";
-/// Pushes waiting in all mailboxes, at the last scrape (gauge).
-pub const QUEUE_DEPTH: &str = "tidings_outbound_queue_depth";
-/// Pushes waiting in the fullest mailbox, at the last scrape (gauge).
-pub const QUEUE_DEPTH_MAX: &str = "tidings_outbound_queue_depth_max";
+/// Declares each metric's name as a constant, documented, and lists them all with their kind and that
+/// documentation, which `/metrics` shows as the metric's `# HELP`: one place says what a metric means.
+macro_rules! metrics {
+    ($($(#[doc = $doc:literal])+ $kind:ident $name:ident = $value:literal;)+) => {
+        $($(#[doc = $doc])+ pub const $name: &str = $value;)+
 
-/// Messages the broker could not send to the other nodes (counter); they resync from the event log.
-pub const BROKER_DROPPED: &str = "tidings_broker_dropped_total";
-/// 1 while the broker reaches the other nodes, 0 while it does not, at the last scrape (gauge).
-pub const BROKER_CONNECTED: &str = "tidings_broker_connected";
-/// Subscriptions held by this node, at the last scrape (gauge).
-pub const SUBSCRIPTIONS: &str = "tidings_subscriptions";
+        /// Every metric: its name, its kind and what it means.
+        const ALL: &[(&str, Kind, &str)] = &[$(($value, Kind::$kind, concat!($($doc, " "),+))),+];
+    };
+}
 
-/// Webhook requests, by `hook` and `outcome` (`delivered`, `failed`) (counter).
-pub const WEBHOOK_REQUESTS: &str = "tidings_webhook_requests_total";
-/// Events of a hook's type after its cursor, by `hook`, when this node last looked (gauge).
-pub const WEBHOOK_LAG: &str = "tidings_webhook_lag";
-/// 1 while a hook is paused, by `hook` (gauge).
-pub const WEBHOOK_PAUSED: &str = "tidings_webhook_paused";
+metrics! {
+    /// Connections open now (gauge).
+    Gauge CONNECTIONS_OPEN = "tidings_connections_open";
+    /// Connections accepted since start (counter).
+    Counter CONNECTIONS_TOTAL = "tidings_connections_total";
+    /// Authenticated sessions now (gauge).
+    Gauge SESSIONS_AUTHENTICATED = "tidings_sessions_authenticated";
+    /// Messages received, by `type` (`invalid` for those that did not decode) (counter).
+    Counter MESSAGES_IN = "tidings_messages_in_total";
+    /// Messages sent, by `type` (counter).
+    Counter MESSAGES_OUT = "tidings_messages_out_total";
+    /// `error` messages sent, by `code` (counter).
+    Counter ERRORS = "tidings_errors_total";
+    /// Time from receiving a request to writing its reply, by `type` (histogram, seconds).
+    Histogram REQUEST_SECONDS = "tidings_request_duration_seconds";
+    /// Events released by the hub (counter).
+    Counter EVENTS_PUBLISHED = "tidings_events_published_total";
+    /// Event pushes handed to mailboxes (counter).
+    Counter EVENTS_DELIVERED = "tidings_events_delivered_total";
+    /// Events of a type this node passed over because the log no longer had them when it filled a gap, by
+    /// `resource_type` (counter); their subscribers were told to subscribe again.
+    Counter EVENTS_LOST = "tidings_events_lost_total";
+    /// Connections closed as slow consumers (counter).
+    Counter SLOW_CONSUMERS = "tidings_slow_consumer_disconnects_total";
+    /// Storage operation latency, by `op` (histogram, seconds).
+    Histogram STORAGE_SECONDS = "tidings_storage_duration_seconds";
+    /// Storage failures, by `op` and `kind` (`unavailable`, `internal`) (counter).
+    Counter STORAGE_ERRORS = "tidings_storage_errors_total";
+    /// Pushes waiting in all mailboxes, at the last scrape (gauge).
+    Gauge QUEUE_DEPTH = "tidings_outbound_queue_depth";
+    /// Pushes waiting in the fullest mailbox, at the last scrape (gauge).
+    Gauge QUEUE_DEPTH_MAX = "tidings_outbound_queue_depth_max";
+    /// Messages the broker could not send to the other nodes (counter); they resync from the event log.
+    Counter BROKER_DROPPED = "tidings_broker_dropped_total";
+    /// 1 while the broker reaches the other nodes, 0 while it does not, at the last scrape (gauge).
+    Gauge BROKER_CONNECTED = "tidings_broker_connected";
+    /// Subscriptions held by this node, at the last scrape (gauge).
+    Gauge SUBSCRIPTIONS = "tidings_subscriptions";
+    /// Webhook requests, by `hook` and `outcome` (`delivered`, `failed`) (counter).
+    Counter WEBHOOK_REQUESTS = "tidings_webhook_requests_total";
+    /// Events of a hook's type after its cursor, by `hook`, when this node last looked (gauge).
+    Gauge WEBHOOK_LAG = "tidings_webhook_lag";
+    /// 1 while a hook is paused, by `hook` (gauge).
+    Gauge WEBHOOK_PAUSED = "tidings_webhook_paused";
+    /// 1, with the server's `version` as a label: which build a node runs (gauge).
+    Gauge BUILD_INFO = "tidings_build_info";
+    /// Presence members this node knows of, its own and the other nodes', at the last scrape (gauge).
+    Gauge PRESENCE_MEMBERS = "tidings_presence_members";
+}
 
 static NODE: OnceLock<String> = OnceLock::new();
 
@@ -76,6 +98,19 @@ pub async fn upkeep() {
     }
 }
 
+/// Says what each metric means (`# HELP`), and sets the build's.
+fn describe() {
+    for (name, kind, help) in ALL {
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, help),
+            Kind::Gauge => metrics::describe_gauge!(*name, help),
+            Kind::Histogram => metrics::describe_histogram!(*name, help),
+        }
+    }
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -87,9 +122,23 @@ pub fn handle() -> &'static PrometheusHandle {
         let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
         let builder = builder.set_buckets(&buckets).unwrap_or_else(|_| PrometheusBuilder::new());
         match builder.install_recorder() {
-            Ok(handle) => handle,
+            Ok(handle) => {
+                describe();
+                handle
+            }
             // Another recorder is already global (an embedding application's): render ours, unrecorded.
             Err(_) => PrometheusBuilder::new().build_recorder().handle(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/operations.md lists every metric, so that an operator who reads it knows all there is to watch.
+    #[test]
+    fn the_operations_guide_lists_every_metric() {
+        let guide = include_str!("../../../docs/operations.md");
+        let missing: Vec<&str> = super::ALL.iter().map(|(name, _, _)| *name).filter(|name| !guide.contains(name)).collect();
+        assert!(missing.is_empty(), "docs/operations.md does not list {missing:?}");
+    }
 }

@@ -70,4 +70,12 @@ async fn the_counters_move_by_what_the_workload_did() {
     // Every series names the node, so that a cluster's nodes can be told apart in one Prometheus.
     let node = format!("node=\"{}\"", server.addr);
     assert!(after.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).all(|l| l.contains(&node)), "{after}");
+    // Each metric says what it means, and which build runs.
+    assert!(after.contains("# HELP tidings_events_published_total Events released by the hub (counter)."), "{after}");
+    assert!(after.contains("# HELP tidings_request_duration_seconds Time from receiving a request"), "{after}");
+    let version = format!(r#"tidings_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"));
+    assert_eq!(value(&after, &version), 1.0, "{after}");
+    let described = after.lines().filter(|l| l.starts_with("# HELP ")).count();
+    let typed = after.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert!(described >= typed, "every metric shown has its help: {after}");
 }
