@@ -4,6 +4,7 @@
 //! settings without a loop. Settings are plain data here; what needs compiling (resource types' schemas and
 //! rules) is compiled once, by `Server::bind`, from these values.
 
+mod duration;
 mod environment;
 mod resource_types;
 mod webhooks;
@@ -44,6 +45,7 @@ pub struct Config {
     /// Limits per message, per connection and per server.
     pub limits: LimitsConfig,
     /// How long a graceful shutdown may take before the process exits anyway, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub shutdown_timeout_ms: u64,
     /// Logging.
     pub log: LogConfig,
@@ -105,8 +107,10 @@ pub struct EventsConfig {
     /// The newest events kept per resource type.
     pub retain_count: u64,
     /// The age after which an event is dropped, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub retain_ms: u64,
     /// How often the log is pruned, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub prune_interval_ms: u64,
 }
 
@@ -123,9 +127,11 @@ impl Default for EventsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct NotificationsConfig {
     /// The age after which a delivered notification is dropped, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub retain_ms: u64,
     /// How long after their last sign-in a user still receives notifications sent to everyone, in milliseconds;
     /// after it they are forgotten until they sign in again (their own notifications are kept).
+    #[serde(deserialize_with = "duration::millis")]
     pub forget_users_after_ms: u64,
 }
 
@@ -155,6 +161,7 @@ pub struct BrokerConfig {
     pub channel: String,
     /// How often a node compares what its hub released with the event log, to catch an event the broker lost
     /// with nothing after it, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub sweep_interval_ms: u64,
 }
 
@@ -171,6 +178,7 @@ pub struct StorageConfig {
     /// `postgres://...` for PostgreSQL; absent for SQLite in `data_dir/tidings.db`.
     pub url: Option<String>,
     /// How long a create's requestId is remembered for safe retries, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub idempotency_window_ms: u64,
 }
 
@@ -234,8 +242,10 @@ pub struct AuthConfig {
     /// More identity providers, tried after the one above for the tokens whose issuer they take.
     pub providers: Vec<ProviderConfig>,
     /// Time from socket open to `auth_success`, in milliseconds; then the server closes with 4500.
+    #[serde(deserialize_with = "duration::millis")]
     pub auth_timeout_ms: u64,
     /// Time after a session's token expires in which a fresh `auth` restores it, in milliseconds; then 4501.
+    #[serde(deserialize_with = "duration::millis")]
     pub token_grace_ms: u64,
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
@@ -297,8 +307,10 @@ impl ProviderConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HeartbeatConfig {
     /// How often the server sends `ping`, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub ping_interval_ms: u64,
     /// Silence from a client after which the server closes with 4000, in milliseconds.
+    #[serde(deserialize_with = "duration::millis")]
     pub idle_timeout_ms: u64,
 }
 
@@ -327,6 +339,7 @@ pub struct LimitsConfig {
     /// Pushes waiting for one connection; a connection that lets more pile up is closed with 4001.
     pub outbound_queue: usize,
     /// How long a write may wait for a client that does not read, in milliseconds; then the connection is dropped.
+    #[serde(deserialize_with = "duration::millis")]
     pub write_timeout_ms: u64,
     /// Bytes per second a client must read while the server waits on it (HTTP and WebSocket alike); a reader
     /// slower than this is dropped a little after `write_timeout_ms`, so it cannot hold a reply in memory.

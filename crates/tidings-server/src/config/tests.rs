@@ -60,3 +60,23 @@ fn unknown_keys_and_contradictions_are_refused() {
         Ok(())
     });
 }
+
+#[test]
+fn durations_are_milliseconds_or_text_with_a_unit_in_a_file_and_in_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        let file = "[heartbeat]\nping_interval_ms = \"25s\"\nidle_timeout_ms = 90000\n[events]\nretain_ms = \"7days\"\n\
+                    [[webhooks]]\nname = \"out\"\nurl = \"http://127.0.0.1:9/\"\nresource_type = \"order\"\nsecret = \"a-secret-of-some-length\"\ntimeout_ms = \"2s\"\n";
+        jail.create_file("tidings.toml", file)?;
+        jail.set_env("TIDINGS_AUTH__TOKEN_GRACE_MS", "1m");
+        jail.set_env("TIDINGS_SHUTDOWN_TIMEOUT_MS", "15000");
+        let config = Config::load(Some(Path::new("tidings.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!((config.heartbeat.ping_interval_ms, config.heartbeat.idle_timeout_ms), (25_000, 90_000));
+        assert_eq!(config.events.retain_ms, 7 * 24 * 3600 * 1000);
+        assert_eq!(config.webhooks[0].timeout_ms, 2_000);
+        assert_eq!((config.auth.token_grace_ms, config.shutdown_timeout_ms), (60_000, 15_000));
+        jail.set_env("TIDINGS_HEARTBEAT__IDLE_TIMEOUT_MS", "a while");
+        let error = Config::load(Some(Path::new("tidings.toml"))).expect_err("not a duration").to_string();
+        assert!(error.contains("a while") && error.contains("25s"), "{error}");
+        Ok(())
+    });
+}

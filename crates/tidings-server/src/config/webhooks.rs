@@ -31,20 +31,20 @@ pub struct WebhookConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
     /// How long one request may take, in milliseconds.
-    #[serde(default = "default_timeout_ms")]
+    #[serde(deserialize_with = "super::duration::millis", default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Failed attempts in a row after which the hook pauses (until resumed through the admin API).
     #[serde(default = "default_max_failures")]
     pub max_failures: u32,
     /// The first wait after a failure, in milliseconds; each next one doubles, up to `retry_max_ms`, with jitter.
-    #[serde(default = "default_retry_base_ms")]
+    #[serde(deserialize_with = "super::duration::millis", default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
     /// The longest wait between attempts, in milliseconds.
-    #[serde(default = "default_retry_max_ms")]
+    #[serde(deserialize_with = "super::duration::millis", default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
     /// How long a node's hold on the hook lasts without renewal, in milliseconds: when the delivering node dies,
     /// another takes over at most this long after.
-    #[serde(default = "default_lease_ms")]
+    #[serde(deserialize_with = "super::duration::millis", default = "default_lease_ms")]
     pub lease_ms: u64,
 }
 
@@ -124,7 +124,7 @@ pub struct BeforeHookConfig {
     #[serde(default = "all_operations")]
     pub operations: Vec<String>,
     /// How long the hook may take, in milliseconds, before the change fails (or goes ahead, with `fail_open`).
-    #[serde(default = "default_before_timeout_ms")]
+    #[serde(deserialize_with = "super::duration::millis", default = "default_before_timeout_ms")]
     pub timeout_ms: u64,
     /// Whether a hook that does not answer lets the change go ahead; by default it fails it (UNAVAILABLE).
     #[serde(default)]
