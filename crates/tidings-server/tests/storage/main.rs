@@ -8,6 +8,7 @@ mod hooks;
 mod lists;
 mod logs;
 mod queries;
+mod rules;
 mod writes;
 
 use std::collections::BTreeSet;
@@ -28,6 +29,7 @@ use hooks::*;
 use lists::*;
 use logs::*;
 use queries::*;
+use rules::*;
 use writes::*;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -102,6 +104,7 @@ storage_tests!(
         a_batch_commits_every_change_or_none,
         a_retried_batch_replays_its_receipt,
         batches_over_the_same_rows_in_opposite_orders_neither_deadlock_nor_interleave,
+        rules_list_read_and_scope_the_same_resources,
     ],
     place: [receipts_expire_after_the_window, everything_survives_a_reopen, a_list_by_an_indexed_field_reads_its_index],
 );

@@ -10,7 +10,7 @@ use tidings_server::query::{check, Condition, Subject};
 use super::*;
 
 /// The type's schema: one field of each kind, nested and untyped ones too.
-fn schema() -> Value {
+pub(crate) fn schema() -> Value {
     json!({ "type": "object", "properties": {
         "s": { "type": "string" },
         "n": { "type": "number" },
@@ -24,7 +24,7 @@ fn schema() -> Value {
     }})
 }
 
-const STRINGS: [&str; 10] = ["", "a", "ab", "abc", "B", "é", "日本", "a%_", "Oslo", "oslo"];
+pub(crate) const STRINGS: [&str; 10] = ["", "a", "ab", "abc", "B", "é", "日本", "a%_", "Oslo", "oslo"];
 const NUMBERS: [f64; 9] = [-1.5, -1.0, 0.0, 1.0, 1.5, 2.0, 100.0, 1e15, 9_007_199_254_740_991.0];
 
 fn number(n: f64) -> Value {
@@ -61,7 +61,7 @@ fn scalar(rng: &mut StdRng) -> Value {
     }
 }
 
-fn resource_data(rng: &mut StdRng) -> serde_json::Map<String, Value> {
+pub(crate) fn resource_data(rng: &mut StdRng) -> serde_json::Map<String, Value> {
     let mut data = serde_json::Map::new();
     // `null` too: a field may be called that, and PostgreSQL's array literals read a bare `null` as NULL.
     for field in ["s", "n", "b", "tags", "nums", "obj", "any", "note", "null"] {
@@ -175,7 +175,7 @@ pub(crate) async fn queries_list_exactly_what_the_in_memory_evaluator_matches(st
     assert!(matched > 400 && matched < 400 * 80 - 400, "{matched} matches in all");
 }
 
-async fn list_all(storage: &Arc<dyn Storage>, condition: &Condition) -> BTreeSet<String> {
+pub(crate) async fn list_all(storage: &Arc<dyn Storage>, condition: &Condition) -> BTreeSet<String> {
     let query = ListQuery { condition: Some(condition.clone()), ..list_query(OrderKey::Id, false, 1000) };
     storage.list(query).await.expect("list").into_iter().map(|listed| listed.record.id).collect()
 }
