@@ -68,6 +68,9 @@ pub struct Config {
     pub ignored_environment: Vec<String>,
     /// Keys for the server API (`POST /api/v1/notifications`, sent as `X-Api-Key`); none: that API is off.
     pub api_keys: Vec<String>,
+    /// A file of more keys for the server API, one per line (blank lines and `#` comments ignored): a container
+    /// secret. Its keys join `api_keys`.
+    pub api_keys_file: Option<PathBuf>,
     /// This node's name in a cluster, as logs, metrics (`node` label), `/status` and the admin API show it.
     /// Default: the address it listens on.
     pub node: Option<String>,
@@ -207,6 +210,7 @@ impl Default for Config {
             notifications: NotificationsConfig::default(),
             presence: PresenceConfig::default(),
             api_keys: Vec::new(),
+            api_keys_file: None,
             web_page: true,
             dev: false,
             node: None,
@@ -406,6 +410,13 @@ impl Config {
         }
         for hook in &mut config.webhooks {
             hook.read_secret_file(base)?;
+        }
+        if let Some(file) = &config.api_keys_file {
+            let path = base.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("api_keys_file: cannot read {}: {e}", path.display()))?;
+            let keys = text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'));
+            config.api_keys.extend(keys.map(str::to_owned));
         }
         config.check()?;
         Ok(config)
