@@ -1,6 +1,7 @@
 //! Many `tidings serve` nodes as one service: PostgreSQL shared, Redis between them, nginx in front. Each test
 //! runs real processes; a node is killed with SIGKILL, Redis is killed and restarted, a webhook's delivering node
-//! dies, and presence members of a killed node leave the other nodes.
+//! dies, presence members of a killed node leave the other nodes, and access rules hold for events that cross
+//! nodes.
 
 mod common;
 
@@ -281,4 +282,81 @@ async fn presence_crosses_nodes_and_a_killed_nodes_members_leave() {
     assert_eq!(left.owner_id.as_ref().map(|u| u.as_str()), Some("alice"));
     assert!(took < std::time::Duration::from_secs(8), "within the bound of 5 s and a beat, not {took:?}");
     assert_eq!(members(&b.url).await, ["bob"]);
+}
+
+/// The events of `pushes` until one of `resource`, as (event type, id, reason).
+async fn next_of(pushes: &mut tidings_client::Pushes) -> (String, String, Option<String>) {
+    loop {
+        match pushes.next_within(std::time::Duration::from_secs(10)).await {
+            Some(Push::Message(envelope)) => match envelope.message {
+                ServerMessage::Event(event) => {
+                    let id = event.id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
+                    let reason = event.reason.map(|reason| format!("{reason:?}"));
+                    return (event.event_type.as_str().to_owned(), id, reason);
+                }
+                _ => continue,
+            },
+            other => panic!("no event: {other:?}"),
+        }
+    }
+}
+
+/// The multi-tenant rules of docs/resource-types.md across two nodes: members of one organization on node b hear
+/// of its projects made on node a, and nobody else does; when an admin on node a moves a project to another
+/// organization, its old members on node b see it leave as hidden, and its new ones see it arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_hold_for_events_that_cross_nodes() {
+    let Some(cluster) = Cluster::start("cluster_rules") else { return };
+    let page = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/resource-types.md"))
+        .expect("docs/resource-types.md");
+    let block = page
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .find(|block| block.starts_with("# tenants.toml"))
+        .expect("the tenants.toml block");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("tenants.toml");
+    std::fs::write(&config, block).expect("written");
+    let (a, b) = (cluster.node_with_config("node-a", &config), cluster.node_with_config("node-b", &config));
+    let member = |url: String, user: &'static str, claims: Vec<&'static str>, roles: Vec<&'static str>| async move {
+        let (client, pushes, _) = tidings_client::Client::connect(&url).await.expect("connect");
+        let token = common::cluster::token_with(user, &roles, "10m", &claims);
+        client.auth(&token).await.expect("auth");
+        (client, pushes)
+    };
+    let subscribe = || {
+        let topic = tidings_protocol::Topic::new("project").expect("topic");
+        ClientMessage::Subscribe(tidings_protocol::Subscribe { topic, since: None, query: None, snapshot: None })
+    };
+    let (ann, mut ann_pushes) = member(b.url.clone(), "ann", vec!["org=acme"], vec![]).await;
+    let (bob, mut bob_pushes) = member(b.url.clone(), "bob", vec!["org=globex"], vec![]).await;
+    assert!(matches!(ann.request(subscribe()).await, Ok(ServerMessage::Subscribe(_))));
+    assert!(matches!(bob.request(subscribe()).await, Ok(ServerMessage::Subscribe(_))));
+    let (carl, _c) = member(a.url.clone(), "carl", vec!["org=acme"], vec![]).await;
+    let (gina, _g) = member(a.url.clone(), "gina", vec!["org=globex"], vec![]).await;
+    let (admin, _ad) = member(a.url.clone(), "root", vec![], vec!["admin"]).await;
+    let create = |org: &str, name: &str| tidings_protocol::Create {
+        resource_type: tidings_protocol::ResourceType::new("project").expect("type"),
+        data: json!({ "orgId": org, "name": name }).as_object().cloned().expect("object"),
+    };
+    let id_of = |reply: Result<ServerMessage, tidings_client::ClientError>| match reply {
+        Ok(ServerMessage::Create(resource)) => resource.id.into_string(),
+        other => panic!("not created: {other:?}"),
+    };
+    let acme = id_of(carl.request(ClientMessage::Create(create("acme", "Rocket"))).await);
+    let globex = id_of(gina.request(ClientMessage::Create(create("globex", "Magnet"))).await);
+    assert_eq!(next_of(&mut ann_pushes).await, ("project_created".to_owned(), acme.clone(), None));
+    // Bob's first event is his organization's project: Acme's never reached him.
+    assert_eq!(next_of(&mut bob_pushes).await, ("project_created".to_owned(), globex.clone(), None));
+
+    let moved = Update {
+        resource_type: tidings_protocol::ResourceType::new("project").expect("type"),
+        id: tidings_protocol::ResourceId::new(&acme).expect("id"),
+        patch: json!({ "orgId": "globex" }).as_object().cloned().expect("object"),
+        expected_version: None,
+    };
+    assert!(matches!(admin.request(ClientMessage::Update(moved)).await, Ok(ServerMessage::Update(_))));
+    assert_eq!(next_of(&mut ann_pushes).await, ("project_left".to_owned(), acme.clone(), Some("Hidden".to_owned())));
+    assert_eq!(next_of(&mut bob_pushes).await, ("project_updated".to_owned(), acme, None));
 }

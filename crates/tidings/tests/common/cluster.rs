@@ -42,6 +42,13 @@ impl Cluster {
         Served::start_in(tempfile::tempdir().expect("temp dir"), &settings)
     }
 
+    /// Starts node `name` with the config file `config` (its resource types, say).
+    pub fn node_with_config(&self, name: &str, config: &std::path::Path) -> Served {
+        let settings = self.node_settings(name);
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Served::start_with_config(config, &settings)
+    }
+
     /// The `TIDINGS_*` settings of node `name`, to start it (or start it again) with more of them.
     pub fn node_settings(&self, name: &str) -> Vec<(&'static str, String)> {
         let redis = self.redis.as_ref().map_or_else(|| self.redis_url.clone(), RedisServer::url);
@@ -83,8 +90,16 @@ pub fn token(user: &str, roles: &[&str]) -> String {
 
 /// A token for `user`, signed with the cluster's key, valid for `ttl` (such as `30s`).
 pub fn token_for(user: &str, roles: &[&str], ttl: &str) -> String {
+    token_with(user, roles, ttl, &[])
+}
+
+/// The same with more claims, each `NAME=VALUE` as `tidings token --claim` takes them.
+pub fn token_with(user: &str, roles: &[&str], ttl: &str, claims: &[&str]) -> String {
     let mut command = Command::new(TIDINGS);
     command.args(["token", "--user", user, "--ttl", ttl]).env("TIDINGS_AUTH__SECRET", SECRET);
+    for claim in claims {
+        command.args(["--claim", claim]);
+    }
     for role in roles {
         command.args(["--role", role]);
     }
