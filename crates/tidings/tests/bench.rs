@@ -59,6 +59,11 @@ fn every_workload_runs_and_reports() {
     let published = broadcast["extra"]["events_published"].as_u64().expect("messages sent");
     assert!(broadcast["operations"].as_u64() <= Some(20 * published) && published > 0, "{broadcast}");
 
+    // Presence: members join and leave; each join a follower hears of is one operation.
+    let presence = bench(&served, "presence", &["--connections", "6", "--topics", "3", "--followers", "2"]);
+    assert!(presence["extra"]["joins"].as_u64() >= presence["operations"].as_u64().map(|ops| ops / 2), "{presence}");
+    assert_eq!(presence["extra"]["topics"], 3, "{presence}");
+
     // Forty subscribers over twenty queries, each order matching two of them: four deliveries per event at most.
     let filtered = bench(&served, "fanout-filtered", &["--subscribers", "40", "--queries", "20"]);
     let published = filtered["extra"]["events_published"].as_u64().expect("events published");

@@ -7,6 +7,7 @@
 
 mod conn;
 mod fanout;
+mod presence;
 mod report;
 mod requests;
 
@@ -46,6 +47,9 @@ pub enum Workload {
     SlowConsumer,
     /// Connect, sign in, subscribe and close in a loop, beside a fan-out at `--rate`.
     Churn,
+    /// `--connections` presence members joining and leaving `--topics` topics, `--followers` following each
+    /// (protocol 1.2).
+    Presence,
 }
 
 /// Arguments of `tidings bench`.
@@ -83,6 +87,12 @@ pub struct Args {
     /// Orders created before a read run.
     #[arg(long, default_value_t = 1000)]
     records: usize,
+    /// Topics the presence members spread over (presence): one is the orders' topic, more are orders' own.
+    #[arg(long, default_value_t = 1)]
+    topics: usize,
+    /// Followers of each topic's presence (presence).
+    #[arg(long, default_value_t = 10)]
+    followers: usize,
     /// The HS256 secret the server verifies tokens with.
     #[arg(long, env = "TIDINGS_AUTH__SECRET", hide_env_values = true)]
     secret: String,
@@ -200,6 +210,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Workload::SlowConsumer => fanout::fanout(&run, args.subscribers, (args.rate, None), true).await,
             Workload::Churn => fanout::churn(&run, args.rate).await,
             Workload::Idle => fanout::idle(&run).await,
+            Workload::Presence => presence::presence(&run, args.topics, args.followers).await,
         }?;
         if let Some(progress) = progress {
             progress.abort();
@@ -210,6 +221,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Workload::Fanout | Workload::Broadcast | Workload::FanoutFiltered | Workload::SlowConsumer => {
                 args.subscribers + args.publishers
             }
+            Workload::Presence => args.connections + args.topics.max(1) * args.followers,
             _ => args.connections,
         };
         let name =
