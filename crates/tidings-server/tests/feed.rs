@@ -87,6 +87,7 @@ async fn a_feed_shows_only_what_its_user_may_read_and_refuses_what_it_cannot_fol
         ("/api/v1/events?topic=notifications", auth.to_vec(), 400),
         ("/api/v1/events?topic=nope", auth.to_vec(), 404),
         ("/api/v1/events?topic=order&since=soon", auth.to_vec(), 400),
+        ("/api/v1/events?topic=order", [auth.to_vec(), vec![("Last-Event-ID", "yesterday")]].concat(), 400),
     ];
     for (path, headers, status) in refused {
         let feed = Feed::open(server.addr, path, &headers).await;

@@ -65,9 +65,13 @@ pub(super) async fn feed(
             None
         }
     });
-    // An EventSource that reconnects says where it stopped; that wins over the URL's `since`.
-    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()) {
-        since = Some(last);
+    // An EventSource that reconnects says where it stopped; that wins over the URL's `since`. The ids this feed
+    // sends are seqs, so anything else there is a client's mistake, said as such rather than ignored.
+    if let Some(last) = headers.get("last-event-id") {
+        match last.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+            Some(last) => since = Some(last),
+            None => errors.push(FieldError::new("/lastEventId", "must be a seq this feed sent, a whole number")),
+        }
     }
     let condition =
         params.single("query", "/query", &mut errors).and_then(|text| match serde_json::from_str::<Query>(text) {
