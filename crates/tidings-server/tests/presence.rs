@@ -229,3 +229,19 @@ async fn an_ephemeral_type_fans_out_at_once_and_stores_nothing() {
     let (_, refused) = exchange(&bob, "batch", "b", batch).await;
     assert_eq!(refused["details"]["errors"][0]["pointer"], "/payload/operations/0/resourceType", "{refused}");
 }
+
+/// A member whose user signs in again with fewer rights leaves the topics they may no longer see.
+#[tokio::test]
+async fn a_member_leaves_what_a_new_token_no_longer_lets_them_see() {
+    let server = TestServer::start().await;
+    let (alice, mut pushes) = server.signed_in("alice").await;
+    let id = order(&alice).await;
+    call(&alice, "subscribe", "s", json!({ "topic": format!("presence:order:{id}") })).await;
+    let (root, _root_pushes) = server.signed_in_as("root", &["admin"]).await;
+    let member = join(&root, &format!("order:{id}"), json!({ "name": "Root" })).await;
+    assert_eq!(seen(&next_event(&mut pushes).await).0, "presence_created");
+    // The same user, now without the admin role, may not read Alice's order: his member leaves it.
+    root.auth(&server.token_for("root", &[], std::time::Duration::from_secs(3600))).await.expect("signs in again");
+    let left = next_event(&mut pushes).await;
+    assert_eq!((seen(&left).0, seen(&left).1), ("presence_deleted".to_owned(), member["id"].as_str().unwrap_or_default().to_owned()));
+}

@@ -197,6 +197,15 @@ impl Presence {
         gone
     }
 
+    /// The members of this node's `connection`.
+    pub fn members_of_connection(&self, connection: u64) -> Vec<Member> {
+        let inner = self.inner();
+        let ids = inner.local.get(&connection).cloned().unwrap_or_default();
+        ids.iter()
+            .filter_map(|id| inner.rooms.get(inner.topics.get(id)?)?.members.get(id).cloned())
+            .collect()
+    }
+
     /// Every member on `node`.
     pub fn members_of(&self, node: &str) -> Vec<Member> {
         let inner = self.inner();

@@ -87,7 +87,10 @@ impl<O: Outbound> Session<O> {
         let reply = AuthSuccess { user_id, roles: identity.roles, expires_at: identity.expires_at_ms };
         let flow = self.send(request_id, ServerMessage::AuthSuccess(reply)).await;
         match flow {
-            Flow::Continue if refreshed => self.recheck_subscriptions().await,
+            Flow::Continue if refreshed => {
+                self.recheck_presence().await;
+                self.recheck_subscriptions().await
+            }
             Flow::Continue => self.welcome().await,
             Flow::Stop => Flow::Stop,
         }

@@ -133,17 +133,34 @@ impl<O: Outbound> Session<O> {
         let id = delete.id.as_str();
         let member = self.shared.presence.own(id, self.mailbox.connection).ok_or_else(|| not_found(PRESENCE, id))?;
         check_version(delete.expected_version, &member)?;
-        let now = tidings_protocol::now_ms();
-        let gone = Member { version: member.version + 1, updated_at: now.max(member.updated_at), ..member };
-        self.shared.presence.change(EventKind::Deleted, gone.clone());
-        let (version, deleted_at) = (gone.version, gone.updated_at);
-        self.shared.relay.presence(EventKind::Deleted, gone);
+        let (version, deleted_at) = self.end(member);
         Ok(Deleted {
             resource_type: ResourceType::new(PRESENCE).map_err(|_| internal("the presence type"))?,
             id: ResourceId::new(id).map_err(|_| internal("a member id"))?,
             version: Version::new(version).map_err(|_| internal("a member's version"))?,
             deleted_at,
         })
+    }
+
+    /// After a re-authentication: the members of topics the new claims no longer let the user see leave them.
+    pub(super) async fn recheck_presence(&mut self) {
+        let Some(identity) = self.user.as_ref().map(|user| user.identity.clone()) else { return };
+        for member in self.shared.presence.members_of_connection(self.mailbox.connection) {
+            if may_follow_presence(&self.shared, &identity, &member.topic).await.is_ok() {
+                continue;
+            }
+            self.end(member);
+        }
+    }
+
+    /// Ends one of this connection's members, here and on the other nodes; returns its last version and when.
+    fn end(&self, member: Member) -> (u64, u64) {
+        let now = tidings_protocol::now_ms();
+        let gone = Member { version: member.version + 1, updated_at: now.max(member.updated_at), ..member };
+        let ended = (gone.version, gone.updated_at);
+        self.shared.presence.change(EventKind::Deleted, gone.clone());
+        self.shared.relay.presence(EventKind::Deleted, gone);
+        ended
     }
 
     /// Leaves every topic this connection joined, as its session ends.
