@@ -12,5 +12,7 @@ use crate::errors::internal;
 pub async fn detached<T: Send + 'static>(
     work: impl Future<Output = Result<T, ErrorPayload>> + Send + 'static,
 ) -> Result<T, ErrorPayload> {
+    // The work stays in the caller's span, so that a trace shows it under the request that asked for it.
+    let work = tracing::Instrument::in_current_span(work);
     tokio::spawn(work).await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
 }

@@ -9,6 +9,7 @@ mod notify;
 mod serve;
 mod server_api;
 mod token;
+mod traces;
 mod types;
 
 use std::process::ExitCode;

@@ -46,12 +46,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut config = load(args.config.as_ref(), args.listen, args.data_dir.as_ref())?;
     config.dev |= args.dev;
     config.check()?;
-    init_logging(&config.log.format, &config.log.level);
+    let node = config.node.clone().unwrap_or_else(|| config.listen.to_string());
+    let traces = init_logging(&config.log.format, &config.log.level, &config.traces, &node)?;
     for name in &config.ignored_environment {
         tracing::warn!("{name} names no setting of tidings serve; it is ignored (docs/configuration.md lists them)");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let server = Server::bind(config).await?;
         let addr = server.local_addr();
@@ -84,7 +85,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         println!("Try it:       tidings client {ws}://{addr}/ws --token <token>");
         server.run(shutdown_signal()).await
-    })
+    });
+    // The spans still in the batch go to the collector before the process ends.
+    if let Some(traces) = traces {
+        if let Err(error) = traces.shutdown() {
+            eprintln!("tidings: the last traces were not sent: {error}");
+        }
+    }
+    served
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -109,10 +117,26 @@ async fn shutdown_signal() {
     }
 }
 
-/// Structured logs with tracing: text for people, JSON for collectors; `RUST_LOG` overrides the level.
-fn init_logging(format: &str, level: &str) {
+/// Structured logs with tracing: text for people, JSON for collectors; `RUST_LOG` overrides the level. With a
+/// collector configured, spans go to it too (`traces.rs`); its provider is returned, to flush at exit.
+fn init_logging(
+    format: &str,
+    level: &str,
+    traces: &tidings_server::config::TracesConfig,
+    node: &str,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let logs = if format == "json" { logs.json().with_filter(filter).boxed() } else { logs.with_filter(filter).boxed() };
+    let (spans, provider) = match crate::traces::layer(traces, node)? {
+        Some((layer, provider)) => (Some(layer), Some(provider)),
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry().with(logs).with(spans).try_init();
+    Ok(provider)
 }

@@ -80,7 +80,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/admin/webhooks/{name}/{action}", axum::routing::post(admin::control_webhook))
         .route("/api/v1/{*rest}", any(no_such_endpoint))
         .with_state(api)
+        .layer(axum::middleware::from_fn(traced))
         .layer(cors(allowed_origins))
+}
+
+/// A span around each request of the API, named by its route, for traces (at DEBUG: free unless a collector is
+/// configured).
+async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("/api/v1", |path| path.as_str());
+    let span = tracing::debug_span!(
+        "http.request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        http.request.method = %request.method(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// CORS for the HTTP API, by `allowed_origins`, as the WebSocket's Origin check: a page of a listed origin may

@@ -61,6 +61,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// The bounds of presence (docs/protocol.md, 8.7).
     pub presence: PresenceConfig,
+    /// Traces to an OpenTelemetry collector (docs/operations.md, "Traces").
+    pub traces: TracesConfig,
     /// TLS termination: serve `wss://` with this certificate and key; absent, plain `ws://` (behind a proxy).
     pub tls: Option<TlsConfig>,
     /// The `TIDINGS_*` variables of the environment that name no setting: left out, for the server to warn about.
@@ -82,6 +84,25 @@ pub struct Config {
     /// configured secret too, and pages of `http://localhost` and `http://127.0.0.1` on any port may connect (a
     /// front end's dev server, such as Vite's).
     pub dev: bool,
+}
+
+/// Where `tidings serve` sends traces: a collector that takes OTLP over HTTP, and the share of requests traced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracesConfig {
+    /// The collector's base URL, such as `http://127.0.0.1:4318` (spans are posted to `/v1/traces`, as JSON);
+    /// none: no traces.
+    pub otlp_endpoint: Option<String>,
+    /// The share of requests traced, from 0 to 1.
+    pub sample_ratio: f64,
+    /// The spans' `service.name`.
+    pub service_name: String,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        TracesConfig { otlp_endpoint: None, sample_ratio: 1.0, service_name: "tidings".to_owned() }
+    }
 }
 
 /// The bounds of presence: members per topic, the size of a member's state, and the topics one connection is
@@ -209,6 +230,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             notifications: NotificationsConfig::default(),
             presence: PresenceConfig::default(),
+            traces: TracesConfig::default(),
             api_keys: Vec::new(),
             api_keys_file: None,
             web_page: true,
@@ -463,6 +485,10 @@ impl Config {
             "set either auth.secret or auth.public_key_file, not both"
         );
         anyhow::ensure!(self.events.prune_interval_ms > 0, "events.prune_interval_ms must be positive");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.traces.sample_ratio),
+            "traces.sample_ratio must be between 0 and 1"
+        );
         let presence = &self.presence;
         anyhow::ensure!(
             presence.max_members > 0 && presence.max_state_bytes > 0 && presence.max_joins > 0,

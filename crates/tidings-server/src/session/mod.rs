@@ -352,7 +352,18 @@ impl<O: Outbound> Session<O> {
             Ok(envelope) => {
                 let ty = envelope.message.message_type().as_str();
                 ::metrics::counter!(metrics::MESSAGES_IN, "type" => ty).increment(1);
-                let flow = self.dispatch(envelope.request_id, envelope.message).await;
+                // A span for traces only: at DEBUG, it costs nothing unless a collector is configured.
+                let span = tracing::debug_span!(
+                    "ws.request",
+                    otel.name = %format_args!("ws {ty}"),
+                    message.type = ty,
+                    session.id = %self.id,
+                    user.id = tracing::field::Empty,
+                );
+                if let Some(user) = &self.user {
+                    span.record("user.id", user.identity.user_id.as_str());
+                }
+                let flow = tracing::Instrument::instrument(self.dispatch(envelope.request_id, envelope.message), span).await;
                 ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => ty).record(started.elapsed().as_secs_f64());
                 flow
             }

@@ -21,7 +21,8 @@ pub struct Measured(pub Arc<dyn Storage>);
 
 async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, StorageError>>) -> Result<T, StorageError> {
     let started = Instant::now();
-    let result = call.await;
+    let span = tracing::debug_span!("storage", otel.name = %format_args!("storage {op}"), db.operation = op);
+    let result = tracing::Instrument::instrument(call, span).await;
     metrics::histogram!(STORAGE_SECONDS, "op" => op).record(started.elapsed().as_secs_f64());
     if let Some(kind) = result.as_ref().err().and_then(failure_kind) {
         metrics::counter!(STORAGE_ERRORS, "op" => op, "kind" => kind).increment(1);
@@ -69,7 +70,8 @@ impl Storage for Measured {
         key: Option<IdempotencyKey>,
     ) -> Result<BatchOutcome, BatchFailure> {
         let started = Instant::now();
-        let result = self.0.batch(actor, changes, key).await;
+        let span = tracing::debug_span!("storage", otel.name = "storage batch", db.operation = "batch");
+        let result = tracing::Instrument::instrument(self.0.batch(actor, changes, key), span).await;
         metrics::histogram!(STORAGE_SECONDS, "op" => "batch").record(started.elapsed().as_secs_f64());
         if let Err(failure) = &result {
             if let Some(kind) = failure_kind(&failure.error) {

@@ -112,7 +112,17 @@ impl Deliverer {
             state.last_error = Some(lost);
         }
         for event in &events {
-            let step = if self.hook.wants(event) { self.deliver(event, &mut state, stop).await? } else { Step::Next };
+            let step = if self.hook.wants(event) {
+                let span = tracing::debug_span!(
+                    "webhook",
+                    otel.name = %format_args!("webhook {}", self.hook.config.name),
+                    webhook.name = %self.hook.config.name,
+                    event.seq = event.seq,
+                );
+                tracing::Instrument::instrument(self.deliver(event, &mut state, stop), span).await?
+            } else {
+                Step::Next
+            };
             match step {
                 Step::Next => {}
                 Step::Reread => return Ok(true),

@@ -1,0 +1,140 @@
+//! Traces, as an operator sees them in their collector: `tidings serve` with `traces.otlp_endpoint` posts its spans
+//! over OTLP/HTTP (JSON) to a collector on loopback; a create over the WebSocket is one trace, its request's span
+//! the parent of the storage write's, and an HTTP request's span is named by its route.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Served;
+use serde_json::{json, Value};
+use tidings_protocol::{ClientMessage, Create, ResourceType, ServerMessage};
+
+/// A collector: takes every POST to `/v1/traces` and keeps its spans, with their service's name.
+struct Collector {
+    url: String,
+    spans: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&spans);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let kept = Arc::clone(&kept);
+                std::thread::spawn(move || loop {
+                    let mut reader = BufReader::new(stream.try_clone().expect("a clone"));
+                    let (mut length, mut line) = (0usize, String::new());
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    for resource in request["resourceSpans"].as_array().into_iter().flatten() {
+                        let service = resource["resource"]["attributes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|a| a["key"] == "service.name")
+                            .and_then(|a| a["value"]["stringValue"].as_str())
+                            .unwrap_or_default()
+                            .to_owned();
+                        for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                            for span in scope["spans"].as_array().into_iter().flatten() {
+                                kept.lock().expect("spans").push((service.clone(), span.clone()));
+                            }
+                        }
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                });
+            }
+        });
+        Collector { url, spans }
+    }
+
+    /// Waits until a span named `name` has come, and returns it with its service's name.
+    fn until(&self, name: &str) -> (String, Value) {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = self.spans.lock().expect("spans").iter().find(|(_, s)| s["name"] == name) {
+                return found.clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "no span {name:?} reached the collector");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_is_one_trace_in_the_collector() {
+    let collector = Collector::start();
+    let settings = [
+        ("TIDINGS_TRACES__OTLP_ENDPOINT", collector.url.as_str()),
+        ("TIDINGS_NODE", "node-t"),
+        // Batches go out every 50 ms here, rather than every five seconds.
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ];
+    let served = Served::start_in(tempfile::tempdir().expect("temp dir"), &settings);
+    let (client, _pushes, _) = tidings_client::Client::connect(&served.url).await.expect("connect");
+    client.auth(&served.token("alice")).await.expect("auth");
+    let create = Create {
+        resource_type: ResourceType::new("order").expect("type"),
+        data: json!({ "productId": "P1", "quantity": 1, "totalAmount": 3 }).as_object().cloned().expect("object"),
+    };
+    assert!(matches!(client.request(ClientMessage::Create(create)).await, Ok(ServerMessage::Create(_))));
+    let http = served.url.replacen("ws://", "http://", 1).replace("/ws", "/api/v1/resources/order/ORD-NONE");
+    let _ = ureq::get(&http).header("Authorization", &format!("Bearer {}", served.token("alice"))).call();
+
+    let (service, request) = tokio::task::spawn_blocking({
+        let collector = Collector { url: collector.url.clone(), spans: Arc::clone(&collector.spans) };
+        move || collector.until("ws create")
+    })
+    .await
+    .expect("waited");
+    assert_eq!(service, "tidings");
+    let (_, write) = tokio::task::spawn_blocking({
+        let collector = Collector { url: collector.url.clone(), spans: Arc::clone(&collector.spans) };
+        move || collector.until("storage create")
+    })
+    .await
+    .expect("waited");
+    assert_eq!(write["traceId"], request["traceId"], "the write is in the request's trace");
+    assert_eq!(write["parentSpanId"], request["spanId"], "the request's span is the write's parent");
+    let (_, read) = tokio::task::spawn_blocking({
+        let collector = Collector { url: collector.url.clone(), spans: Arc::clone(&collector.spans) };
+        move || collector.until("GET /api/v1/resources/{type}/{id}")
+    })
+    .await
+    .expect("waited");
+    let status = read["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["key"] == "http.response.status_code")
+        .map(|a| a["value"].clone());
+    assert!(status.is_some_and(|v| v.to_string().contains("404")), "the answer's status is on the span: {read}");
+}
