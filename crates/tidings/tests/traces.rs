@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,56 +19,25 @@ struct Collector {
 
 impl Collector {
     fn start() -> Collector {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
         let spans = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&spans);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let kept = Arc::clone(&kept);
-                std::thread::spawn(move || loop {
-                    let mut reader = BufReader::new(stream.try_clone().expect("a clone"));
-                    let (mut length, mut line) = (0usize, String::new());
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some((name, value)) = line.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
-                        }
+        let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let url = common::endpoint::listen(answer, move |body| {
+            let request: Value = serde_json::from_slice(body).unwrap_or_default();
+            for resource in request["resourceSpans"].as_array().into_iter().flatten() {
+                let service = resource["resource"]["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["key"] == "service.name")
+                    .and_then(|a| a["value"]["stringValue"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                    for span in scope["spans"].as_array().into_iter().flatten() {
+                        kept.lock().expect("spans").push((service.clone(), span.clone()));
                     }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    for resource in request["resourceSpans"].as_array().into_iter().flatten() {
-                        let service = resource["resource"]["attributes"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|a| a["key"] == "service.name")
-                            .and_then(|a| a["value"]["stringValue"].as_str())
-                            .unwrap_or_default()
-                            .to_owned();
-                        for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
-                            for span in scope["spans"].as_array().into_iter().flatten() {
-                                kept.lock().expect("spans").push((service.clone(), span.clone()));
-                            }
-                        }
-                    }
-                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
-                    if stream.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                });
+                }
             }
         });
         Collector { url, spans }

@@ -1,5 +1,6 @@
 //! A webhook endpoint for the process tests: a plain HTTP/1.1 listener on loopback, in a thread, that answers
-//! 204 to every POST and keeps the `webhook-id` and the event's `seq` of each, in arrival order.
+//! 204 to every POST and keeps the event's `seq` of each, in arrival order; and that listener ([`listen`]), for
+//! other receivers (the traces' collector).
 
 #![allow(dead_code)]
 
@@ -18,57 +19,66 @@ pub struct Endpoint {
     count: watch::Receiver<usize>,
 }
 
+/// Listens on loopback in a thread and hands the body of every POST to `take`, answering each with `answer` (a whole
+/// HTTP response); one request per connection or several (keep-alive), each read in full, then answered. Returns
+/// the listener's `http://` address.
+pub fn listen(answer: &'static str, take: impl Fn(&[u8]) + Send + Sync + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let address = format!("http://{}", listener.local_addr().expect("an address"));
+    let take = Arc::new(take);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let take = Arc::clone(&take);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("a clone"));
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    take(&body);
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
 impl Endpoint {
     pub fn start() -> Endpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
-        let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
         let seqs = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&seqs);
         let (tell, count) = watch::channel(0usize);
-        let tell = Arc::new(tell);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (kept, tell) = (Arc::clone(&kept), Arc::clone(&tell));
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().expect("a clone"));
-                    // One request per connection or several (keep-alive): each read in full, then answered.
-                    loop {
-                        let mut length = 0usize;
-                        let mut line = String::new();
-                        loop {
-                            line.clear();
-                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if line == "\r\n" {
-                                break;
-                            }
-                            if let Some((name, value)) = line.split_once(':') {
-                                if name.eq_ignore_ascii_case("content-length") {
-                                    length = value.trim().parse().unwrap_or(0);
-                                }
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        if reader.read_exact(&mut body).is_err() {
-                            return;
-                        }
-                        let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                        if let Some(seq) = event["payload"]["seq"].as_u64() {
-                            let mut seqs = kept.lock().expect("seqs");
-                            seqs.push(seq);
-                            tell.send_replace(seqs.len());
-                        }
-                        let answer = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
-                        if stream.write_all(answer.as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                });
+        let answer = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+        let address = listen(answer, move |body| {
+            let event: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            if let Some(seq) = event["payload"]["seq"].as_u64() {
+                let mut seqs = kept.lock().expect("seqs");
+                seqs.push(seq);
+                tell.send_replace(seqs.len());
             }
         });
-        Endpoint { url, seqs, count }
+        Endpoint { url: format!("{address}/hook"), seqs, count }
     }
 
     /// The seqs posted so far, in arrival order (repeats included).
