@@ -25,10 +25,11 @@ export function tempDir() {
 
 /**
  * Starts `tidings serve` on 127.0.0.1 (port 0 unless given) and resolves once its first stdout line names the
- * address. Returns {url, port, process, kill(signal)}; kill resolves when the process has exited.
+ * address. `args` go after the others (such as `['--config', file]`, for settings only a config file takes).
+ * Returns {url, port, process, kill(signal)}; kill resolves when the process has exited.
  */
-export function startServer(dataDir, port = 0, timeoutMs = 20000, settings = {}) {
-  const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+export function startServer(dataDir, port = 0, timeoutMs = 20000, settings = {}, args = []) {
+  const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...settings },
   });

@@ -455,6 +455,10 @@ function canonical(value, commutative) {
 
 // src/subscriptions.ts
 var NOTIFICATIONS = "notifications";
+var PRESENCE_PREFIX = "presence:";
+function isPresenceTopic(topic) {
+  return topic.startsWith(PRESENCE_PREFIX);
+}
 function subscriptionKey(topic, query) {
   return query === void 0 || query === null ? topic : `${topic}?${canonicalQuery(query)}`;
 }
@@ -467,7 +471,9 @@ function pending(topic, query, since, snapshot) {
     snapshot,
     pending: true,
     ahead: /* @__PURE__ */ new Set(),
-    held: void 0
+    held: void 0,
+    resumable: !isPresenceTopic(topic),
+    members: isPresenceTopic(topic) ? /* @__PURE__ */ new Map() : void 0
   };
   if (query !== void 0) sub.query = query;
   return sub;
@@ -486,16 +492,26 @@ function applyReply(sub, reply, since) {
   else sub.recovered = reply.recovered;
   const from = reply.recovered === false ? reply.seq : since ?? reply.seq;
   if (from > sub.lastSeq) advance(sub, from);
+  if (sub.members !== void 0 && Array.isArray(reply.items)) sub.members = new Map(reply.items.map((m) => [m.id, m]));
   if (reply.recovered !== false) return void 0;
   const gap = { topic: sub.topic, subscriptionId: sub.subscriptionId, since: since ?? reply.seq, seq: reply.seq };
   if (sub.query !== void 0) gap.query = sub.query;
   return withSnapshot(gap, reply);
+}
+function applyResume(sub, reply, since) {
+  const gap = applyReply(sub, reply, since);
+  if (gap !== void 0 || sub.members === void 0) return gap;
+  const reset = { topic: sub.topic, subscriptionId: sub.subscriptionId, since: sub.lastSeq, seq: reply.seq };
+  return withSnapshot(reset, { ...reply, items: [...sub.members.values()] });
 }
 function view(sub, reply) {
   const out = { topic: sub.topic, subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq };
   if (sub.query !== void 0) out.query = sub.query;
   if (sub.recovered !== void 0) out.recovered = sub.recovered;
   return reply === void 0 ? out : withSnapshot(out, reply);
+}
+function membersOf(sub) {
+  return sub.members === void 0 ? void 0 : [...sub.members.values()];
 }
 function withSnapshot(target, reply) {
   if (Array.isArray(reply.items)) {
@@ -514,10 +530,23 @@ function advance(sub, seq) {
   for (const delivered of sub.ahead) if (delivered <= seq) sub.ahead.delete(delivered);
 }
 function countEvent(sub, event) {
+  if (sub?.members !== void 0) keepMember(sub.members, event);
+  if (sub !== void 0 && typeof event.seq !== "number") sub.resumable = false;
   if (sub === void 0 || typeof event.seq !== "number") return true;
   if (event.seq <= sub.lastSeq) return false;
   advance(sub, event.seq);
   return true;
+}
+function keepMember(members, event) {
+  const { id, version } = event;
+  if (typeof id !== "string" || typeof version !== "number") return;
+  const held = members.get(id);
+  if (event.eventType === "presence_deleted") return void members.delete(id);
+  if (event.eventType !== "presence_created" && event.eventType !== "presence_updated") return;
+  if (held !== void 0 && held.version >= version) return;
+  const at = event.occurredAt ?? Date.now();
+  const ownerId = event.ownerId ?? held?.ownerId ?? "";
+  members.set(id, { resourceType: "presence", id, version, ownerId, createdAt: held?.createdAt ?? at, updatedAt: at, data: event.data });
 }
 function countNotification(sub, notification) {
   if (sub === void 0) return true;
@@ -533,7 +562,7 @@ function countNotification(sub, notification) {
 var MAX_TIMER_MS = 2 ** 31 - 1;
 var FATAL = [ServerErrorCode.UNAUTHORIZED, ServerErrorCode.UNSUPPORTED_VERSION, ClientErrorCode.SIGNED_OUT];
 var MIN_REFRESH_WAIT_MS = 1e3;
-function createConnection({ options, settings, state, requests, emit, setState, onMessage }) {
+function createConnection({ options, settings, state, requests, emit, setState, onMessage, restore }) {
   const { request, transmit, pacer } = requests;
   const log = settings.logger;
   function token() {
@@ -638,6 +667,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
           state.attempt = 0;
           state.tries = 0;
           await resubscribe();
+          await restore();
           for (const req of state.queue.splice(0)) transmit(req);
           setState("connected");
           finish();
@@ -657,12 +687,13 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     await Promise.all(resumed.map(resume));
   }
   async function resume(sub) {
-    const since = sub.lastSeq;
-    const payload = { topic: sub.topic, since };
+    const since = sub.resumable ? sub.lastSeq : void 0;
+    const payload = { topic: sub.topic };
+    if (since !== void 0) payload.since = since;
     if (sub.query !== void 0) payload.query = sub.query;
     if (sub.snapshot) payload.snapshot = true;
     const onReply = (reply) => {
-      const gap = applyReply(sub, reply.payload, since);
+      const gap = applyResume(sub, reply.payload, since);
       if (gap !== void 0) emit("gap", gap);
     };
     try {
@@ -1362,6 +1393,432 @@ function fromEvent(resourceType, event, id, version, held) {
   };
 }
 
+// src/presence.ts
+var PASSING2 = /* @__PURE__ */ new Set([
+  ClientErrorCode.TIMEOUT,
+  ClientErrorCode.CONNECTION_LOST,
+  ClientErrorCode.DISCONNECTED,
+  ClientErrorCode.QUEUE_FULL,
+  ClientErrorCode.CLOSED,
+  ServerErrorCode.RATE_LIMITED,
+  ServerErrorCode.UNAVAILABLE
+]);
+var GONE = /* @__PURE__ */ new Set([ClientErrorCode.CONNECTION_LOST, ClientErrorCode.DISCONNECTED, ClientErrorCode.CLOSED]);
+var EMPTY2 = Object.freeze([]);
+function createPresence(host, topic, options = {}) {
+  return new PresenceHandle(host, topic, options);
+}
+var MAX_RETRY_MS2 = 3e4;
+var PresenceHandle = class {
+  topic;
+  #host;
+  #timeout;
+  /** The members by id, as the subscription has them. */
+  #held = /* @__PURE__ */ new Map();
+  #members = EMPTY2;
+  #users = /* @__PURE__ */ new Map();
+  #dirty = false;
+  #status = "loading";
+  #error;
+  #listeners = {
+    change: /* @__PURE__ */ new Set(),
+    join: /* @__PURE__ */ new Set(),
+    update: /* @__PURE__ */ new Set(),
+    leave: /* @__PURE__ */ new Set()
+  };
+  #handle;
+  #handleOffs = [];
+  /** Subscribes again once the connection is back (or after #retryMs, if it is up), after a passing failure. */
+  #retry;
+  #retryTimer;
+  #retryMs = 1e3;
+  #offs = [];
+  #closed = false;
+  /** The state the app wants to be present with; undefined: not present. */
+  #wanted;
+  /** This handle's member on the current connection, as the server answered; undefined when it has none. */
+  #member;
+  /** The syncs of the member with #wanted, one at a time, in order. */
+  #chain = Promise.resolve();
+  #waiters = [];
+  constructor(host, topic, options) {
+    this.#host = host;
+    this.topic = topic;
+    this.#timeout = options.timeoutMs === void 0 ? {} : { timeoutMs: options.timeoutMs };
+    this.#offs.push(host.client.on("state", (state) => this.#onState(state)));
+    this.#offs.push(host.onConnection(() => this.#rejoin()));
+    void this.#follow();
+  }
+  get members() {
+    this.#refresh();
+    return this.#members;
+  }
+  get users() {
+    this.#refresh();
+    return this.#users;
+  }
+  get status() {
+    return this.#status;
+  }
+  get error() {
+    return this.#error;
+  }
+  get joined() {
+    return this.#wanted !== void 0;
+  }
+  get state() {
+    return this.#wanted;
+  }
+  get self() {
+    return this.#member === void 0 ? void 0 : this.#memberOf(this.#member);
+  }
+  getSnapshot = () => this.members;
+  subscribe = (listener) => this.on("change", listener);
+  on(name, listener) {
+    this.#listeners[name].add(listener);
+    return () => {
+      this.#listeners[name].delete(listener);
+    };
+  }
+  join(state = {}, options = {}) {
+    const refused = this.#refusal();
+    if (refused !== void 0) return Promise.reject(refused);
+    this.#wanted = copy(state);
+    return this.#settle(true, options);
+  }
+  update(patch, options = {}) {
+    const refused = this.#refusal();
+    if (refused !== void 0) return Promise.reject(refused);
+    if (this.#wanted === void 0) {
+      return Promise.reject(new TidingsError(ServerErrorCode.NOT_FOUND, `not present at ${this.topic}: join() first`, { topic: this.topic }));
+    }
+    this.#wanted = mergePatch(this.#wanted, patch);
+    return this.#settle(true, options);
+  }
+  async leave(options = {}) {
+    this.#wanted = void 0;
+    if (this.#host.client.state !== "connected") {
+      this.#own(void 0);
+      return this.#resolveWaiters();
+    }
+    await this.#settle(false, options);
+  }
+  close() {
+    return this.#shutdown(void 0);
+  }
+  /** Leaves (when joined), stops following, and reports `closed` with the error that ended it (none for close()). */
+  async #shutdown(error) {
+    if (this.#closed) return;
+    const leaving = this.#wanted !== void 0 || this.#member !== void 0 ? this.leave(this.#timeout).catch(() => void 0) : void 0;
+    this.#closed = true;
+    for (const off of this.#offs.splice(0)) off();
+    this.#retry = void 0;
+    clearTimeout(this.#retryTimer);
+    const handle = this.#handle;
+    this.#letGo();
+    this.#setStatus("closed", error);
+    if (error !== void 0) this.#rejectWaiters(error);
+    await Promise.all([leaving, handle?.unsubscribe(this.#timeout).catch(() => void 0)]);
+  }
+  /**
+   * Why join and update are refused before anything is sent: a closed handle (with the failure that closed it, if
+   * one did), or a server older than presence.
+   */
+  #refusal() {
+    if (this.#closed) return this.#error ?? new TidingsError(ClientErrorCode.CLOSED, `the presence handle of ${this.topic} is closed`, { topic: this.topic });
+    try {
+      this.#host.check();
+      return void 0;
+    } catch (error) {
+      return error;
+    }
+  }
+  // --- Following ------------------------------------------------------------------------------------------------
+  /** Subscribes to the topic's presence; the reply's items are the members now, and events follow. */
+  async #follow() {
+    try {
+      this.#host.check();
+    } catch (error) {
+      return void this.#shutdown(error);
+    }
+    let handle;
+    try {
+      handle = await this.#host.client.subscribe(`${PRESENCE_PREFIX}${this.topic}`, this.#timeout);
+    } catch (error) {
+      return this.#failed(error);
+    }
+    if (this.#closed) return void handle.unsubscribe().catch(() => void 0);
+    this.#handle = handle;
+    this.#retryMs = 1e3;
+    this.#handleOffs = [
+      handle.on("event", (event) => this.#apply(event)),
+      handle.on("gap", (gap) => this.#reset(gap)),
+      handle.on("left", (info) => this.#left(info))
+    ];
+    this.#replace(handle.items ?? []);
+    this.#setStatus(this.#host.client.state === "connected" ? "live" : "resyncing", void 0);
+  }
+  /**
+   * A subscribe failed: a passing failure is tried again when the connection comes back (or after a growing wait, if
+   * it is up); any other closes the handle.
+   */
+  #failed(error) {
+    const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
+    if (this.#closed) return;
+    if (!PASSING2.has(failure.code)) return void this.#shutdown(failure);
+    this.#retry = () => void this.#follow();
+    this.#setStatus(this.#status, failure);
+    if (this.#host.client.state !== "connected") return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      const again = this.#retry;
+      this.#retry = void 0;
+      again?.();
+    }, this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS2);
+  }
+  /** A presence event: a member joins, changes or leaves. Another event type is ignored. */
+  #apply(event) {
+    const { id, version } = event;
+    if (typeof id !== "string" || typeof version !== "number") return;
+    const held = this.#held.get(id);
+    const before = held === void 0 ? void 0 : this.#memberOf(held);
+    if (event.eventType === "presence_deleted") {
+      if (!this.#held.delete(id)) return;
+      this.#changed();
+      if (before !== void 0) this.#emit("leave", before);
+      return;
+    }
+    if (event.eventType !== "presence_created" && event.eventType !== "presence_updated") return;
+    if (held !== void 0 && held.version >= version) return;
+    const at = event.occurredAt ?? Date.now();
+    const resource = {
+      resourceType: "presence",
+      id,
+      version,
+      ownerId: event.ownerId ?? held?.ownerId ?? "",
+      createdAt: held?.createdAt ?? at,
+      updatedAt: at,
+      data: event.data
+    };
+    this.#held.set(id, resource);
+    this.#changed();
+    const after = this.#memberOf(resource);
+    if (before === void 0) this.#emit("join", after);
+    else this.#emit("update", after, before);
+  }
+  /** A reconnect brought the members present now: they replace those held, with a join, an update or a leave for each difference. */
+  #reset(gap) {
+    this.#replace(gap.items ?? []);
+  }
+  #replace(items) {
+    const before = this.#held;
+    this.#held = new Map(items.map((item) => [item.id, item]));
+    this.#changed();
+    for (const [id, old] of before) if (!this.#held.has(id)) this.#emit("leave", this.#memberOf(old));
+    for (const [id, now] of this.#held) {
+      const old = before.get(id);
+      if (old === void 0) this.#emit("join", this.#memberOf(now));
+      else if (old.version !== now.version) this.#emit("update", this.#memberOf(now), this.#memberOf(old));
+    }
+  }
+  /** The subscription ended without close(): a resume it could not survive (NOT_FOUND, FORBIDDEN, USER_CHANGED). */
+  #left(info) {
+    this.#letGo();
+    void this.#shutdown(info.reason);
+  }
+  #onState(state) {
+    if (this.#closed) return;
+    if (state === "connected") {
+      const retry = this.#retry;
+      this.#retry = void 0;
+      clearTimeout(this.#retryTimer);
+      if (retry !== void 0) retry();
+      else if (this.#handle !== void 0) this.#setStatus("live", void 0);
+      if (this.#waiters.length > 0) this.#kick();
+      return;
+    }
+    if (this.#member !== void 0) {
+      this.#member = void 0;
+      this.#changed();
+    }
+    if (this.#status === "live") this.#setStatus("resyncing", this.#error);
+    if (state === "closed") this.#rejectWaiters(new TidingsError(ClientErrorCode.CLOSED, "the client closed before the member was as asked"));
+  }
+  /** Lets go of the subscription's handle and its listeners. */
+  #letGo() {
+    for (const off of this.#handleOffs.splice(0)) off();
+    this.#handle = void 0;
+  }
+  // --- The own member -------------------------------------------------------------------------------------------
+  /** Syncs the member with #wanted, after the syncs before; resolves once the member is as wanted. */
+  #settle(member, options) {
+    const settled = new Promise((resolve, reject) => this.#waiters.push({ member, resolve, reject }));
+    this.#kick(false, options);
+    return settled;
+  }
+  /** Queues a sync; `restoring`: the rejoin of a new connection, which may send before it is reported connected. */
+  #kick(restoring = false, options = this.#timeout) {
+    const run = this.#chain.then(() => this.#sync(restoring, options));
+    this.#chain = run.catch(() => void 0);
+    return run;
+  }
+  /** A new connection: the member of the old one ended with it, so the handle joins again with the state it wants. */
+  #rejoin() {
+    this.#member = void 0;
+    if (this.#wanted === void 0) return Promise.resolve();
+    return this.#kick(true);
+  }
+  /**
+   * Sends what makes the member as wanted: a create (join), a merge patch of its state, or a delete (leave), one
+   * request at a time, until it is as wanted or the app asked for nothing new meanwhile. Only when connected (or
+   * restoring): otherwise the next connection's rejoin does it. Rethrows, when restoring, the loss of the connection.
+   */
+  async #sync(restoring, options) {
+    if (!restoring && this.#host.client.state !== "connected") return;
+    const opts = { ...this.#timeout, ...options };
+    let step = "join";
+    try {
+      for (; ; ) {
+        const wanted = this.#wanted;
+        const member = this.#member;
+        if (wanted === void 0 && member === void 0) break;
+        if (member === void 0) {
+          step = "join";
+          const made = await this.#host.send("create", { resourceType: "presence", data: { topic: this.topic, state: wanted } }, opts);
+          this.#own(made);
+        } else if (wanted === void 0) {
+          step = "leave";
+          await this.#host.send("delete", { resourceType: "presence", id: member.id }, opts);
+          this.#own(void 0);
+        } else {
+          const patch = diff(stateOf(member), wanted);
+          if (patch === void 0) break;
+          step = "update";
+          const changed = await this.#host.send("update", { resourceType: "presence", id: member.id, patch: { state: patch } }, opts);
+          this.#own(changed);
+        }
+        if (this.#wanted === wanted) break;
+      }
+    } catch (error) {
+      const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
+      if (GONE.has(failure.code)) {
+        this.#own(void 0);
+        if (restoring) throw failure;
+        return;
+      }
+      if (restoring && failure.code === ClientErrorCode.TIMEOUT) throw failure;
+      this.#refused(step, failure);
+      return;
+    }
+    this.#resolveWaiters();
+  }
+  /** The server refused a join, a change or a leave: the handle holds what the server holds, and says why. */
+  #refused(step, error) {
+    if (step === "join") this.#wanted = void 0;
+    else if (step === "update" && this.#member !== void 0) this.#wanted = copy(stateOf(this.#member));
+    else if (step === "leave" && error.code === ServerErrorCode.NOT_FOUND) {
+      this.#own(void 0);
+      return this.#resolveWaiters();
+    }
+    this.#error = error;
+    this.#changed();
+    this.#rejectWaiters(error);
+  }
+  /** Takes the server's answer as this handle's member. */
+  #own(member) {
+    this.#member = member;
+    this.#changed();
+  }
+  #resolveWaiters() {
+    const self = this.self;
+    for (const waiter of this.#waiters.splice(0)) {
+      if (!waiter.member || self !== void 0) waiter.resolve(self);
+      else waiter.reject(new TidingsError(ServerErrorCode.NOT_FOUND, `left ${this.topic} before the join was done`, { topic: this.topic }));
+    }
+  }
+  #rejectWaiters(error) {
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+  }
+  // --- Snapshots and listeners ----------------------------------------------------------------------------------
+  #memberOf(resource) {
+    return Object.freeze({
+      id: resource.id,
+      userId: resource.ownerId,
+      state: stateOf(resource),
+      version: resource.version,
+      joinedAt: resource.createdAt,
+      updatedAt: resource.updatedAt,
+      self: resource.id === this.#member?.id
+    });
+  }
+  /** Builds the members and users again after a change, once, when they are next read. */
+  #refresh() {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    const members = [...this.#held.values()].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((resource) => this.#memberOf(resource));
+    this.#members = Object.freeze(members);
+    const users = /* @__PURE__ */ new Map();
+    for (const member of members) users.set(member.userId, [...users.get(member.userId) ?? [], member]);
+    for (const list of users.values()) Object.freeze(list);
+    this.#users = users;
+  }
+  #changed() {
+    this.#dirty = true;
+    this.#emit("change");
+  }
+  #setStatus(status, error) {
+    if (status === this.#status && error === this.#error) return;
+    this.#status = status;
+    this.#error = error;
+    this.#emit("change");
+  }
+  #emit(name, ...args) {
+    for (const listener of [...this.#listeners[name]]) {
+      try {
+        listener(...args);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+};
+function stateOf(member) {
+  const state = member.data["state"];
+  return isObject2(state) ? state : {};
+}
+function isObject2(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function copy(value) {
+  return JSON.parse(JSON.stringify(value));
+}
+function mergePatch(target, patch) {
+  const out = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else if (isObject2(value)) out[key] = mergePatch(isObject2(out[key]) ? out[key] : {}, value);
+    else out[key] = copy(value);
+  }
+  return out;
+}
+function diff(from, to) {
+  const patch = {};
+  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  for (const [key, value] of Object.entries(to)) {
+    const was = from[key];
+    if (isObject2(was) && isObject2(value)) {
+      const inner = diff(was, value);
+      if (inner !== void 0) patch[key] = inner;
+    } else if (!(key in from) || JSON.stringify(was) !== JSON.stringify(value)) {
+      patch[key] = value;
+    }
+  }
+  return Object.keys(patch).length === 0 ? void 0 : patch;
+}
+
 // src/state.ts
 function serverSpeaks(state, minor) {
   if (state.serverVersion === void 0) return true;
@@ -1410,7 +1867,11 @@ function createClient(options) {
   const log = settings.logger;
   const requests = createRequests(state, settings);
   const { request, send, routeReply } = requests;
-  const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
+  const restorers = /* @__PURE__ */ new Set();
+  const restore = async () => {
+    await Promise.all([...restorers].map((rejoin) => rejoin()));
+  };
+  const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage, restore });
   const handles = createHandles({ logger: log, unsubscribeLast });
   const closing = /* @__PURE__ */ new Map();
   const opening = /* @__PURE__ */ new Map();
@@ -1564,12 +2025,17 @@ function createClient(options) {
       throw new TidingsError(ServerErrorCode.CONFLICT, message, { subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq });
     }
     const shown = view(sub);
+    const members = membersOf(sub);
+    if (members !== void 0) {
+      shown.items = members;
+      shown.nextCursor = null;
+    }
     if (since !== void 0) {
       shown.lastSeq = since;
       shown.recovered = true;
     }
     const handle = handles.attach(sub.key, shown, true);
-    if (snapshot && since === void 0) {
+    if (snapshot && since === void 0 && members === void 0) {
       const payload = { resourceType: sub.topic, limit: SNAPSHOT_PAGE };
       if (sub.query !== void 0) payload.query = sub.query;
       try {
@@ -1596,6 +2062,23 @@ function createClient(options) {
     void settled.then(() => closing.get(key) === settled && closing.delete(key));
     await done;
   }
+  const presenceHost = {
+    get client() {
+      return client;
+    },
+    async send(type, payload, opts) {
+      if (!state.authenticated) throw new TidingsError(ClientErrorCode.DISCONNECTED, "the client is not connected");
+      const reply = await request(type, payload, { ...opts, internal: true });
+      return reply.payload;
+    },
+    check: () => needs(2, "presence"),
+    onConnection(rejoin) {
+      restorers.add(rejoin);
+      return () => {
+        restorers.delete(rejoin);
+      };
+    }
+  };
   const client = {
     get state() {
       return state.connection;
@@ -1668,6 +2151,7 @@ function createClient(options) {
     },
     async subscribe(topic, opts = {}) {
       if (opts.query !== void 0 || opts.snapshot) needs(1, "a query subscription or a snapshot");
+      if (isPresenceTopic(topic)) needs(2, "presence");
       const key = subscriptionKey(topic, opts.query);
       for (let wait = closing.get(key) ?? opening.get(key); wait !== void 0; wait = closing.get(key) ?? opening.get(key)) await wait;
       const held = state.subscriptions.get(key);
@@ -1698,6 +2182,17 @@ function createClient(options) {
     },
     live(resourceType, query, opts = {}) {
       return createLive(client, resourceType, query, opts);
+    },
+    presence(topic, opts = {}) {
+      return createPresence(presenceHost, topic, opts);
+    },
+    async broadcast(resourceType, data, opts = {}) {
+      needs(2, "broadcast");
+      if (!state.authenticated || state.connection !== "connected") {
+        throw new TidingsError(ClientErrorCode.DISCONNECTED, "broadcast is sent only while connected; nothing was sent");
+      }
+      const reply = await request("create", { resourceType, data }, { ...opts, internal: true });
+      return reply.payload;
     },
     async ping(opts = {}) {
       await request("ping", {}, opts);

@@ -13,6 +13,7 @@ import { createConnection } from './connection.js';
 import { settingsOf } from './defaults.js';
 import { createHandles, type Handle } from './handles.js';
 import { createLive } from './live.js';
+import { createPresence, type PresenceHost } from './presence.js';
 import type {
   BatchResults,
   ClientEvents,
@@ -31,6 +32,8 @@ import {
   countEvent,
   countNotification,
   ended,
+  isPresenceTopic,
+  membersOf,
   pending,
   recordOf,
   subscriptionKey,
@@ -57,7 +60,12 @@ export function createClient(options: ClientOptions): Client {
   const log = settings.logger;
   const requests = createRequests(state, settings);
   const { request, send, routeReply } = requests;
-  const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage });
+  /** What each new connection restores after resubscribing: the presence handles' rejoins. */
+  const restorers = new Set<() => Promise<void>>();
+  const restore = async (): Promise<void> => {
+    await Promise.all([...restorers].map((rejoin) => rejoin()));
+  };
+  const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage, restore });
   const handles = createHandles({ logger: log, unsubscribeLast });
   /** The unsubscribes in flight by key: a new subscribe of the key waits for its own, or the server says CONFLICT. */
   const closing = new Map<string, Promise<void>>();
@@ -251,13 +259,19 @@ export function createClient(options: ClientOptions): Client {
       throw new TidingsError(ServerErrorCode.CONFLICT, message, { subscriptionId: sub.subscriptionId, lastSeq: sub.lastSeq });
     }
     const shown = view(sub);
+    // A presence subscription's members are what it covers now; there is nothing to list for them.
+    const members = membersOf(sub);
+    if (members !== undefined) {
+      shown.items = members;
+      shown.nextCursor = null;
+    }
     if (since !== undefined) {
       // Every event after since is still to come, as a replay would have brought it.
       shown.lastSeq = since;
       shown.recovered = true;
     }
     const handle = handles.attach(sub.key, shown, true);
-    if (snapshot && since === undefined) {
+    if (snapshot && since === undefined && members === undefined) {
       const payload: RequestPayload<'read'> = { resourceType: sub.topic, limit: SNAPSHOT_PAGE };
       if (sub.query !== undefined) payload.query = sub.query;
       try {
@@ -287,6 +301,27 @@ export function createClient(options: ClientOptions): Client {
     void settled.then(() => closing.get(key) === settled && closing.delete(key));
     await done;
   }
+
+  /** What presence handles need of this client; their members' requests belong to the connection they are sent on. */
+  const presenceHost: PresenceHost = {
+    get client() {
+      return client;
+    },
+    async send(type, payload, opts) {
+      if (!state.authenticated) throw new TidingsError(ClientErrorCode.DISCONNECTED, 'the client is not connected');
+      // internal: sent at once, and failed with CONNECTION_LOST rather than sent again when the socket closes, since
+      // a member made on the next connection would be a second one; the handle joins again there itself.
+      const reply = await request(type, payload as RequestPayload<typeof type>, { ...opts, internal: true });
+      return reply.payload as Awaited<ReturnType<PresenceHost['send']>>;
+    },
+    check: () => needs(2, 'presence'),
+    onConnection(rejoin) {
+      restorers.add(rejoin);
+      return () => {
+        restorers.delete(rejoin);
+      };
+    },
+  };
 
   const client: Client = {
     get state() {
@@ -367,6 +402,7 @@ export function createClient(options: ClientOptions): Client {
     },
     async subscribe(topic, opts = {}) {
       if (opts.query !== undefined || opts.snapshot) needs(1, 'a query subscription or a snapshot');
+      if (isPresenceTopic(topic)) needs(2, 'presence');
       const key = subscriptionKey(topic, opts.query);
       // One subscribe or unsubscribe of a key at a time: the server holds each key once per connection.
       for (let wait = closing.get(key) ?? opening.get(key); wait !== undefined; wait = closing.get(key) ?? opening.get(key)) await wait;
@@ -400,6 +436,19 @@ export function createClient(options: ClientOptions): Client {
     },
     live(resourceType, query, opts = {}) {
       return createLive(client, resourceType, query, opts);
+    },
+    presence(topic, opts = {}) {
+      return createPresence(presenceHost, topic, opts);
+    },
+    async broadcast(resourceType, data, opts = {}) {
+      needs(2, 'broadcast');
+      // Not queued and not sent again: a message of an ephemeral type is worth something now or never, and the
+      // server does not deduplicate it, so a resend could deliver it twice.
+      if (!state.authenticated || state.connection !== 'connected') {
+        throw new TidingsError(ClientErrorCode.DISCONNECTED, 'broadcast is sent only while connected; nothing was sent');
+      }
+      const reply = await request('create', { resourceType, data }, { ...opts, internal: true });
+      return reply.payload;
     },
     async ping(opts = {}) {
       await request('ping', {}, opts);

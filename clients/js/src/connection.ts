@@ -16,7 +16,7 @@ import type { Settings } from './defaults.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './options.js';
 import { OPEN, type Requests } from './requests.js';
 import type { ClientState, PendingRequest } from './state.js';
-import { applyReply, ended, type SubscriptionRecord } from './subscriptions.js';
+import { applyResume, ended, type SubscriptionRecord } from './subscriptions.js';
 
 /** The longest delay setTimeout keeps, 2^31-1 ms; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -37,6 +37,11 @@ export interface ClientContext {
   setState(next: ConnectionState, error?: TidingsError): void;
   /** Handles a message from the server: a reply, a push, or an unreadable message. */
   onMessage(data: unknown): void;
+  /**
+   * Restores, once the subscriptions are resumed, what belonged to the previous connection and ended with it: the
+   * presence members the app had joined. It rejects, failing the attempt, only when this connection is lost too.
+   */
+  restore(): Promise<void>;
 }
 
 /** What the client asks of its connection. */
@@ -58,7 +63,7 @@ export interface Connection {
 }
 
 /** The connection of the client with this context. */
-export function createConnection({ options, settings, state, requests, emit, setState, onMessage }: ClientContext): Connection {
+export function createConnection({ options, settings, state, requests, emit, setState, onMessage, restore }: ClientContext): Connection {
   const { request, transmit, pacer } = requests;
   const log = settings.logger;
 
@@ -194,6 +199,7 @@ export function createConnection({ options, settings, state, requests, emit, set
           state.attempt = 0;
           state.tries = 0;
           await resubscribe();
+          await restore();
           // Retried requests first, in their order, then what was queued while disconnected.
           for (const req of state.queue.splice(0)) transmit(req);
           setState('connected');
@@ -214,7 +220,8 @@ export function createConnection({ options, settings, state, requests, emit, set
   /**
    * Subscribes again to every subscription, each with its query, with since = the last seq seen, and reports the
    * gaps. One that asked for a snapshot asks again: the server sends it only when it cannot replay, and the gap
-   * carries it.
+   * carries it. One whose events have no seq (presence, an ephemeral type) goes without since: there is nothing to
+   * replay; a presence topic's reply brings its members, reported as a gap.
    */
   async function resubscribe(): Promise<void> {
     // A pending subscription's own subscribe is still to go out, from the queue.
@@ -223,13 +230,14 @@ export function createConnection({ options, settings, state, requests, emit, set
   }
 
   async function resume(sub: SubscriptionRecord): Promise<void> {
-    const since = sub.lastSeq;
-    const payload: RequestPayload<'subscribe'> = { topic: sub.topic, since };
+    const since = sub.resumable ? sub.lastSeq : undefined;
+    const payload: RequestPayload<'subscribe'> = { topic: sub.topic };
+    if (since !== undefined) payload.since = since;
     if (sub.query !== undefined) payload.query = sub.query;
     if (sub.snapshot) payload.snapshot = true;
     // The reply is applied as it arrives, so that the gap comes before the events that follow it in one burst.
     const onReply = (reply: ServerSubscribe) => {
-      const gap = applyReply(sub, reply.payload, since);
+      const gap = applyResume(sub, reply.payload, since);
       if (gap !== undefined) emit('gap', gap);
     };
     try {

@@ -4,4 +4,5 @@ export * from './options.js';
 export * from './client.js';
 export * from './query.js';
 export type { LiveCollection, LiveStatus } from './live.js';
+export type { Presence, PresenceEvents, PresenceMember, PresenceState, PresenceStatus } from './presence.js';
 export { VERSION } from './version.js';

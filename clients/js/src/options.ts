@@ -16,6 +16,7 @@ import {
   type ServerNotification,
 } from './common.js';
 import type { LiveCollection } from './live.js';
+import type { Presence } from './presence.js';
 
 /** The part of the WebSocket API the client uses: the browser's, or the `ws` package's in Node. */
 export interface WebSocketLike {
@@ -197,7 +198,9 @@ export interface ClientOptions {
  * An event as a subscription delivers it. `eventType` is `<type>_created`, `_updated` or `_deleted`; through a
  * query subscription it is `_created`, `_updated`, `_entered` or `_left`, and a `_left` carries its `reason`
  * (`unmatched` or `deleted`; treat a reason you do not know alike). `subscriptionId` names the subscription that
- * delivered it, so that an app with several subscriptions of one type knows which view it changes.
+ * delivered it, so that an app with several subscriptions of one type knows which view it changes. The events of a
+ * presence topic (`presence_created`, `_updated`, `_deleted`) and of an ephemeral type have no `seq` (protocol
+ * 1.2): they are in no log, and each is delivered as it comes.
  */
 export type TidingsEvent = ServerEvent['payload'];
 /** A notification. */
@@ -466,6 +469,15 @@ export interface ListQuery {
   count?: boolean;
 }
 
+/** Options of `presence`. */
+export interface PresenceOptions {
+  /**
+   * The timeout of each of its requests (the subscribe, and each join, change and leave), in ms.
+   * @default the client's requestTimeoutMs
+   */
+  timeoutMs?: number;
+}
+
 /** Options of `live`. */
 export interface LiveOptions {
   /**
@@ -514,7 +526,9 @@ export interface Client {
    * a query, follows the resources of a type that match it; with snapshot, resolves with what it covers now. It
    * resolves with a handle of its own. A topic and query the client already subscribes to is not asked of the server
    * again: the new handle shares the subscription (its snapshot is then read with `list`, and a `since` below the
-   * subscription's lastSeq is refused with CONFLICT, since no replay can be asked for one handle).
+   * subscription's lastSeq is refused with CONFLICT, since no replay can be asked for one handle). A presence topic
+   * (`presence:order:ORD-1`, protocol 1.2) resolves with the members present in `items`, and each resume after a
+   * reconnect is a `gap` whose `items` are the members then (`client.presence` keeps them for you).
    */
   subscribe(topic: string, options?: SubscribeOptions): Promise<SubscriptionHandle>;
   /**
@@ -530,6 +544,26 @@ export interface Client {
    * reconnect and reads anew after a gap. Call its close() when done. Needs a server of protocol 1.1 or later.
    */
   live(resourceType: string, query?: Query, options?: LiveOptions): LiveCollection;
+  /**
+   * Who is at a topic (a type such as `order`, or a resource such as `order:ORD-1`), and this client's own presence
+   * there (protocol 1.2; docs/protocol.md, 8.7): it follows `presence:` and the topic at once, and its `members`
+   * (grouped by user in `users`) change as members join, change their state and leave; `join(state)`, `update(patch)`
+   * and `leave()` make this client's own member. After a reconnect the members come anew from the server, and the
+   * handle joins again with its last state (its member ended with the old connection). Call its close() when done.
+   * Against a server that stated a version below 1.2 the handle closes at once with UNSUPPORTED_VERSION, and
+   * nothing is sent.
+   */
+  presence(topic: string, options?: PresenceOptions): Presence;
+  /**
+   * Sends a message of an ephemeral type (protocol 1.2; docs/protocol.md, 8.8): a `create` that the server checks
+   * as any create, fans out at once to the type's subscribers as a `<type>_created` event without `seq`, and does
+   * not store. Resolves with the message as a resource once the server handed it on. It is not stored (a subscriber
+   * that is away misses it), not queued (it rejects with DISCONNECTED when the client is not connected), and not
+   * sent again (CONNECTION_LOST when the connection drops before the reply; the server does not deduplicate it).
+   * Against a server that stated a version below 1.2 it rejects with UNSUPPORTED_VERSION, and nothing is sent. On
+   * a type that is not ephemeral it is a create that is not retried.
+   */
+  broadcast(resourceType: string, data: Record<string, unknown>, options?: RequestOptions): Promise<Resource>;
   /** Sends `ping` and resolves on `pong`. */
   ping(options?: RequestOptions): Promise<void>;
   /** Adds a callback; returns a function that removes it. */

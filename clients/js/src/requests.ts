@@ -19,7 +19,11 @@ export const OPEN = 1;
 
 /** How the client sends its own requests, beyond what a caller may ask; R is the reply. */
 export interface InternalRequestOptions<R = ServerMessage> extends RequestOptions {
-  /** Sent at once, before authentication: `connect`, `auth`, resubscriptions and probes are part of connecting. */
+  /**
+   * Sent at once, before authentication: `connect`, `auth`, resubscriptions and probes are part of connecting. Such
+   * a request belongs to its socket and is never sent on another, which is also what a presence member's requests
+   * and a broadcast need.
+   */
   internal?: boolean;
   /** Safe to send again on a new connection; see PendingRequest.retry. */
   retry?: boolean;

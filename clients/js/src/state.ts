@@ -17,7 +17,10 @@ export interface PendingRequest {
   timer: Timer | undefined;
   /** Safe to send again on a new connection: create (same requestId), read, guarded update/delete. */
   retry: boolean;
-  /** Part of connecting (connect, auth, a resubscription, a probe): it belongs to its socket, and dies with it. */
+  /**
+   * Part of connecting (connect, auth, a resubscription, a probe), or about what lives only as long as the socket (a
+   * presence member), or not worth sending late (a broadcast): it belongs to its socket, and dies with it.
+   */
   internal: boolean;
   /** Written to the socket; false while it waits for its turn within the rate limit, and after RATE_LIMITED. */
   sent: boolean;

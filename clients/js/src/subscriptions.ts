@@ -7,6 +7,14 @@ import { canonicalQuery } from './query.js';
 /** The topic whose subscription carries the user's notifications instead of events. */
 export const NOTIFICATIONS = 'notifications';
 
+/** What starts a presence topic (`presence:order:ORD-1`, protocol 1.2): who is at the topic after it. */
+export const PRESENCE_PREFIX = 'presence:';
+
+/** Whether a topic is the presence of another (docs/protocol.md, 8.7). */
+export function isPresenceTopic(topic: string): boolean {
+  return topic.startsWith(PRESENCE_PREFIX);
+}
+
 /** A subscription with what resuming it needs beyond what the app sees. */
 export interface SubscriptionRecord extends Subscription {
   /** Its key among the client's subscriptions: subscriptionKey(topic, query). */
@@ -28,6 +36,18 @@ export interface SubscriptionRecord extends Subscription {
    * for a subscription with a query or a snapshot; undefined once they are released.
    */
   held: TidingsEvent[] | undefined;
+  /**
+   * Whether its events carry `seq`, so that a resume asks for what it missed with `since`. False for a presence
+   * topic, and once an event without `seq` came (an ephemeral type's, 8.8): nothing of theirs is in a log, so a
+   * `since` could only be answered "not recovered", a gap that no re-read would fill.
+   */
+  resumable: boolean;
+  /**
+   * On a presence topic, the members present, by id, as the reply and the events since have them: a second
+   * handle of the subscription starts from them, since the server cannot be asked again (CONFLICT) and presence
+   * has no list to read. Undefined on other topics.
+   */
+  members: Map<string, Resource> | undefined;
 }
 
 /**
@@ -50,6 +70,8 @@ export function pending(topic: string, query: Query | undefined, since: number |
     pending: true,
     ahead: new Set(),
     held: undefined,
+    resumable: !isPresenceTopic(topic),
+    members: isPresenceTopic(topic) ? new Map() : undefined,
   };
   if (query !== undefined) sub.query = query;
   return sub;
@@ -81,10 +103,24 @@ export function applyReply(sub: SubscriptionRecord, reply: ServerSubscribe['payl
   // recovered false: no replay comes, and live events go on after the reply's seq.
   const from = reply.recovered === false ? reply.seq : (since ?? reply.seq);
   if (from > sub.lastSeq) advance(sub, from);
+  if (sub.members !== undefined && Array.isArray(reply.items)) sub.members = new Map(reply.items.map((m) => [m.id, m]));
   if (reply.recovered !== false) return undefined;
   const gap: Gap = { topic: sub.topic, subscriptionId: sub.subscriptionId, since: since ?? reply.seq, seq: reply.seq };
   if (sub.query !== undefined) gap.query = sub.query;
   return withSnapshot(gap, reply);
+}
+
+/**
+ * Completes a record with the reply to the `subscribe` that resumes it after a reconnect, and returns the gap to
+ * report. A presence topic is resumed without `since` and has no history to replay: each resume is a gap, which
+ * carries the members present now, to replace those the client held (its own among them ended with the old
+ * connection).
+ */
+export function applyResume(sub: SubscriptionRecord, reply: ServerSubscribe['payload'], since: number | undefined): Gap | undefined {
+  const gap = applyReply(sub, reply, since);
+  if (gap !== undefined || sub.members === undefined) return gap;
+  const reset: Gap = { topic: sub.topic, subscriptionId: sub.subscriptionId, since: sub.lastSeq, seq: reply.seq };
+  return withSnapshot(reset, { ...reply, items: [...sub.members.values()] });
 }
 
 /** The subscription as the app sees it: a copy, without the client's bookkeeping; with the reply's snapshot if given. */
@@ -93,6 +129,11 @@ export function view(sub: SubscriptionRecord, reply?: ServerSubscribe['payload']
   if (sub.query !== undefined) out.query = sub.query;
   if (sub.recovered !== undefined) out.recovered = sub.recovered;
   return reply === undefined ? out : withSnapshot(out, reply);
+}
+
+/** The members a presence subscription holds now, as the `items` of one more handle of it; undefined on other topics. */
+export function membersOf(sub: SubscriptionRecord): Resource[] | undefined {
+  return sub.members === undefined ? undefined : [...sub.members.values()];
 }
 
 /** Copies a reply's snapshot, when it has one, onto a gap or a view. */
@@ -119,11 +160,27 @@ export function advance(sub: SubscriptionRecord, seq: number): void {
 
 /** Whether an event of this subscription is new to the app; counts it toward lastSeq. */
 export function countEvent(sub: SubscriptionRecord | undefined, event: TidingsEvent): boolean {
+  if (sub?.members !== undefined) keepMember(sub.members, event);
+  // An event in no log (presence, an ephemeral type) is always new, and the subscription has nothing to resume.
+  if (sub !== undefined && typeof event.seq !== 'number') sub.resumable = false;
   if (sub === undefined || typeof event.seq !== 'number') return true;
   // Events at or below the last seq seen were delivered before the reconnect.
   if (event.seq <= sub.lastSeq) return false;
   advance(sub, event.seq);
   return true;
+}
+
+/** Applies a presence event to the members a subscription holds: a join or a change holds the member, a leave drops it. */
+function keepMember(members: Map<string, Resource>, event: TidingsEvent): void {
+  const { id, version } = event;
+  if (typeof id !== 'string' || typeof version !== 'number') return;
+  const held = members.get(id);
+  if (event.eventType === 'presence_deleted') return void members.delete(id);
+  if (event.eventType !== 'presence_created' && event.eventType !== 'presence_updated') return;
+  if (held !== undefined && held.version >= version) return;
+  const at = event.occurredAt ?? Date.now();
+  const ownerId = event.ownerId ?? held?.ownerId ?? '';
+  members.set(id, { resourceType: 'presence', id, version, ownerId, createdAt: held?.createdAt ?? at, updatedAt: at, data: event.data });
 }
 
 /**

@@ -30,7 +30,7 @@ function properties(name) {
 const stated = (doc) => /@default (.*)/.exec(doc)?.[1].trim();
 
 test('every optional option states its default, and a required one says it is required', () => {
-  for (const name of ['ClientOptions', 'RetryOptions', 'RequestOptions', 'WriteOptions', 'SubscribeOptions', 'UnsubscribeOptions', 'ListQuery', 'LiveOptions']) {
+  for (const name of ['ClientOptions', 'RetryOptions', 'RequestOptions', 'WriteOptions', 'SubscribeOptions', 'UnsubscribeOptions', 'ListQuery', 'LiveOptions', 'PresenceOptions']) {
     const found = properties(name);
     assert.ok(found.length > 0, name);
     for (const option of found) {

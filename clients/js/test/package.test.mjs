@@ -25,10 +25,10 @@ const probe = `
 
 /**
  * A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await, a live collection,
- * and a batch whose results are typed by their operations.
+ * a batch whose results are typed by their operations, a presence handle and a broadcast.
  */
 const TYPED_ESM = `
-import { createClient, q, type BatchOperation, type BatchResult, type FailedAttempt, type LiveCollection, type LiveStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
+import { createClient, q, type BatchOperation, type BatchResult, type FailedAttempt, type LiveCollection, type LiveStatus, type Presence, type PresenceMember, type PresenceStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
 const seen: string[] = [];
 const quiet = () => undefined;
 const client = createClient({ url: 'ws://localhost/ws', getToken: () => null, failFast: true, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
@@ -51,6 +51,15 @@ export async function run(): Promise<string[]> {
   const operations: BatchOperation[] = [{ op: 'update', resourceType: 'order', id: made.id, patch: { quantity: 2 } }];
   const results: BatchResult[] = await client.batch(operations);
   seen.push(\`\${made.op} \${made.version} \${gone.op} \${gone.deletedAt} \${results.length}\`);
+  const presence: Presence = client.presence('order:ORD-1', { timeoutMs: 5000 });
+  presence.on('update', (member: PresenceMember, previous: PresenceMember) => seen.push(\`\${member.userId} \${String(previous.state['status'])}\`));
+  const me: PresenceMember = await presence.join({ name: 'Bob', status: 'editing' });
+  const state: PresenceStatus = presence.status;
+  seen.push(\`\${me.self} \${state} \${presence.users.get(me.userId)?.length ?? 0} \${presence.members.length}\`);
+  await presence.update({ status: null });
+  await presence.close();
+  const cursor = await client.broadcast('cursor', { x: 1, y: 2 });
+  seen.push(cursor.id);
   for await (const event of handle) {
     const e: TidingsEvent = event;
     seen.push(e.eventType);
