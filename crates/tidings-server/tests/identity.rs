@@ -49,7 +49,8 @@ async fn tokens_of_a_jwks_provider_sign_in_and_its_keys_rotate_under_open_connec
 
     // The provider rotates: the old key is gone, a new one signs. A token of the new key is new to the server,
     // which fetches the keys again, once, without a restart; the open connection renews its sign-in with it.
-    provider.rotate(&[&second]);
+    let third = SigningKey::rs256("key-3");
+    provider.rotate(&[&second, &third]);
     let (kind, reply, _second) = sign_in(&server, &second.token("bob", json!({}))).await;
     assert_eq!(kind, "auth_success", "{reply}");
     assert_eq!(provider.fetches(), 2);
@@ -57,6 +58,12 @@ async fn tokens_of_a_jwks_provider_sign_in_and_its_keys_rotate_under_open_connec
     assert_eq!(kind, "auth_success", "a connection opened before the rotation goes on: {reply}");
     let (kind, reply) = exchange(&open, "ping", "p", json!({})).await;
     assert_eq!(kind, "pong", "{reply}");
+
+    // The provider published an RSA key beside the Ed25519 one (RS256, what most providers sign with): its
+    // tokens sign in from the keys already fetched.
+    let (kind, reply, _third) = sign_in(&server, &third.token("carol", json!({}))).await;
+    assert_eq!((kind.as_str(), reply["userId"].as_str()), ("auth_success", Some("carol")), "{reply}");
+    assert_eq!(provider.fetches(), 2);
 
     // A key id the provider does not publish: refused, and fetched for at most once in a while, so that made-up
     // key ids cannot make the server hammer the provider.

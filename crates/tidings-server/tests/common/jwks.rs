@@ -1,5 +1,5 @@
-//! An identity provider for tests: signing keys (ES256, EdDSA) and their JWKS served over HTTP on loopback, whose
-//! published keys a test rotates while the server runs.
+//! An identity provider for tests: signing keys (ES256, EdDSA, and RS256 from a fixture, as no crate at hand makes
+//! RSA keys) and their JWKS served over HTTP on loopback, whose published keys a test rotates while the server runs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,18 @@ impl SigningKey {
                           "x": URL_SAFE_NO_PAD.encode(pair.public_key_raw()) });
         let private = EncodingKey::from_ed_pem(pair.serialize_pem().as_bytes()).expect("a PKCS#8 key");
         SigningKey { kid: kid.to_owned(), algorithm: Algorithm::EdDSA, private, jwk }
+    }
+
+    /// The RSA key of `fixtures/rs256-private.pk8.pem`, made with `openssl genpkey -algorithm RSA`, and its public
+    /// half (`fixtures/rs256-public.jwk.json`: the modulus and exponent, base64url).
+    pub fn rs256(kid: &str) -> SigningKey {
+        let private = include_bytes!("../fixtures/rs256-private.pk8.pem");
+        let mut jwk: Value = serde_json::from_str(include_str!("../fixtures/rs256-public.jwk.json")).expect("a JWK");
+        jwk["kid"] = json!(kid);
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!("RS256");
+        let private = EncodingKey::from_rsa_pem(private).expect("a PKCS#8 RSA key");
+        SigningKey { kid: kid.to_owned(), algorithm: Algorithm::RS256, private, jwk }
     }
 
     /// A token of this key with `claims` over the usual ones (issuer, audience, an hour of life, roles).
