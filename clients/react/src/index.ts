@@ -1,5 +1,6 @@
-// React bindings of the Tidings SDK: TidingsProvider and useClient, useLive (a live collection) and useSubscription
-// (a topic's events), each hook on useSyncExternalStore.
+// React bindings of the Tidings SDK: TidingsProvider and useClient, useLive (a live collection), useSubscription (a
+// topic's events) and usePresence (who is at a topic, and being there while mounted), each hook on
+// useSyncExternalStore.
 import { createContext, createElement, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactElement, type ReactNode } from 'react';
 import {
   canonicalQuery,
@@ -7,6 +8,11 @@ import {
   type LiveCollection,
   type LiveOptions,
   type LiveStatus,
+  type Presence,
+  type PresenceMember,
+  type PresenceOptions,
+  type PresenceState,
+  type PresenceStatus,
   type Query,
   type Resource,
   type TidingsError,
@@ -80,6 +86,20 @@ export interface SubscriptionState {
   error: TidingsError | undefined;
 }
 
+/** What usePresence returns: who is at the topic, and this component's own member. */
+export interface PresenceView {
+  /** The members present, by the time they joined, its own among them (`self: true`): the same array until they change. */
+  members: readonly PresenceMember[];
+  /** The members grouped by user: the users present. */
+  users: ReadonlyMap<string, readonly PresenceMember[]>;
+  /** This component's own member, once the server holds it; undefined when it is not present (no state given) or until then. */
+  self: PresenceMember | undefined;
+  /** `loading` until the members first came, then `live`, `resyncing` while the connection is down, `closed` when it ended. */
+  status: PresenceStatus;
+  /** The failure that closed it, or a join or state the server refused; undefined when there is none. */
+  error: TidingsError | undefined;
+}
+
 /** A store of useSyncExternalStore: a snapshot, the way to hear of changes, and the way to stop. */
 interface Store<T> {
   subscribe(listener: () => void): () => void;
@@ -90,16 +110,17 @@ interface Store<T> {
 const EMPTY: readonly Resource[] = Object.freeze([]);
 const LOADING: LiveState = Object.freeze({ items: EMPTY, status: 'loading', error: undefined });
 const SUBSCRIBING: SubscriptionState = Object.freeze({ events: Object.freeze([]), last: undefined, status: 'subscribing', error: undefined });
+const ARRIVING: PresenceView = Object.freeze({ members: Object.freeze([]), users: new Map(), self: undefined, status: 'loading', error: undefined });
 const noListener = () => () => undefined;
 
 /**
  * Opens a store with `open` in an effect (so that a render never subscribes: React may render and throw the result
- * away) and closes it when the key changes or the component unmounts; until the store of the current key is open,
- * `fallback` stands in for its snapshot.
+ * away) and closes it when the key changes or the component unmounts; undefined until the store of the current key
+ * is open.
  */
-function useStore<T>(key: string, open: () => Store<T>, fallback: T): T {
+function useOpened<S extends Store<unknown>>(key: string, open: () => S): S | undefined {
   const client = useClient();
-  const [opened, setOpened] = useState<{ key: string; client: Client; store: Store<T> } | undefined>(undefined);
+  const [opened, setOpened] = useState<{ key: string; client: Client; store: S } | undefined>(undefined);
   const latest = useRef(open);
   latest.current = open;
   useEffect(() => {
@@ -107,9 +128,18 @@ function useStore<T>(key: string, open: () => Store<T>, fallback: T): T {
     setOpened({ key, client, store });
     return () => store.close();
   }, [client, key]);
-  const store = opened !== undefined && opened.key === key && opened.client === client ? opened.store : undefined;
+  return opened !== undefined && opened.key === key && opened.client === client ? opened.store : undefined;
+}
+
+/** The snapshot of the store `useOpened` opened, with `fallback` standing in until it is open. */
+function useSnapshot<T>(store: Store<T> | undefined, fallback: T): T {
   const subscribe = store?.subscribe ?? noListener;
   return useSyncExternalStore(subscribe, store?.getSnapshot ?? (() => fallback), () => fallback);
+}
+
+/** The snapshot of a store opened with `open` while the component is mounted, under `key` (see useOpened). */
+function useStore<T>(key: string, open: () => Store<T>, fallback: T): T {
+  return useSnapshot(useOpened(key, open), fallback);
 }
 
 /**
@@ -197,4 +227,57 @@ function subscriptionStore(client: Client, topic: string, query: Query | undefin
       release();
     },
   };
+}
+
+/**
+ * Who is at a topic (a type such as `order`, or a resource such as `order:ORD-1`) while the component is mounted:
+ * `{members, users, self, status, error}` of the SDK's presence handle (client.presence), rendered again on every
+ * change. With a `state`, the component is present there with it: it joins when mounted, the server's member takes a
+ * new state when `state` says something else (an object written anew at each render with the same content changes
+ * nothing), it leaves when `state` becomes undefined, and when it unmounts. A refused join or state shows in `error`.
+ * `options` are read when the handle opens, that is when the topic changes. Needs a server of protocol 1.2 or later.
+ */
+export function usePresence(topic: string, state?: PresenceState, options?: PresenceOptions): PresenceView {
+  const client = useClient();
+  const store = useOpened(topic, () => presenceStore(client.presence(topic, options)));
+  const wanted = useRef(state);
+  wanted.current = state;
+  const said = state === undefined ? undefined : stable(state);
+  useEffect(() => {
+    if (store === undefined) return;
+    const next = wanted.current;
+    // A failure shows in the handle's error, which the view carries.
+    if (next === undefined) void store.presence.leave().catch(() => undefined);
+    else void store.presence.join(next).catch(() => undefined);
+  }, [store, said]);
+  return useSnapshot(store, ARRIVING);
+}
+
+/** A presence handle as a store of one PresenceView, a new object only when something of it changed. */
+function presenceStore(presence: Presence): Store<PresenceView> & { presence: Presence } {
+  let view: PresenceView = ARRIVING;
+  const getSnapshot = () => {
+    const { members, users, self, status, error } = presence;
+    if (members !== view.members || users !== view.users || self?.id !== view.self?.id || self?.version !== view.self?.version || status !== view.status || error !== view.error) {
+      view = { members, users, self, status, error };
+    }
+    return view;
+  };
+  return {
+    presence,
+    subscribe: presence.subscribe,
+    getSnapshot,
+    close: () => void presence.close().catch(() => undefined),
+  };
+}
+
+/** A JSON value as text whose objects have their keys in order: the same state written two ways is one state. */
+function stable(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

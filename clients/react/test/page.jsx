@@ -1,9 +1,10 @@
 // The page the React bindings are tested on, bundled by test/render.test.mjs with esbuild: two components that
-// subscribe to one topic, each of which a button unmounts, and a live collection, all under StrictMode.
+// subscribe to one topic, each of which a button unmounts, and a live collection, all under StrictMode; with
+// `?presence=NAME`, a component present at `order` as NAME instead, which buttons make leave, join and unmount.
 import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createClient, q } from 'tidings';
-import { TidingsProvider, useClient, useLive, useSubscription } from '../dist/index.js';
+import { TidingsProvider, useClient, useLive, usePresence, useSubscription } from '../dist/index.js';
 
 const params = new URLSearchParams(location.search);
 const client = createClient({ url: params.get('ws'), token: params.get('token') });
@@ -47,10 +48,36 @@ function App() {
   );
 }
 
+/** Who is at `order`, this page's user among them while `here`; its state is written anew at each render, as an app would. */
+function Present({ name }) {
+  const [here, setHere] = useState(true);
+  const { members, users, self, status, error } = usePresence('order', here ? { name } : undefined);
+  return (
+    <section data-testid="presence" data-status={status} data-users={[...users.keys()].sort().join(',')} data-self={self?.id ?? ''} data-error={error?.code ?? ''}>
+      <button type="button" onClick={() => setHere((h) => !h)}>{here ? 'Leave' : 'Join'}</button>
+      <ul>
+        {members.map((m) => (
+          <li key={m.id} data-user={m.userId} data-self={String(m.self)}>
+            {String(m.state.name)}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function PresenceApp({ name }) {
+  const [shown, setShown] = useState(true);
+  return (
+    <main>
+      <button type="button" onClick={() => setShown(false)}>Unmount presence</button>
+      {shown && <Present name={name} />}
+    </main>
+  );
+}
+
 createRoot(document.getElementById('root')).render(
   <StrictMode>
-    <TidingsProvider client={client}>
-      <App />
-    </TidingsProvider>
+    <TidingsProvider client={client}>{params.has('presence') ? <PresenceApp name={params.get('presence')} /> : <App />}</TidingsProvider>
   </StrictMode>,
 );

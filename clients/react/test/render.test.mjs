@@ -1,5 +1,6 @@
 // The React bindings rendered in Debian's chromium (Playwright) against a real `tidings serve`: two components share
-// one topic and one unmounting does not silence the other, and useLive follows a query as an admin changes orders.
+// one topic and one unmounting does not silence the other, useLive follows a query as an admin changes orders, and
+// usePresence shows two pages' users to each other, joined once under StrictMode, leaving and joining with the state.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
@@ -115,4 +116,54 @@ test('two components share one topic, one unmounting does not silence the other,
   await whenSent('unsubscribe', 'the unsubscribe of the topic');
   assert.deepEqual(sentOf('unsubscribe').map((m) => m.payload.subscriptionId), ['order']);
   assert.deepEqual(errors, []);
+});
+
+test('usePresence: two pages see each other, each joined once under StrictMode, and leave by state or by unmounting', async () => {
+  const port = site.address().port;
+  const open = async (user, name) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (error) => page.errors.push(error.message));
+    page.sent = [];
+    page.heard = () => undefined;
+    page.on('websocket', (socket) =>
+      socket.on('framesent', (frame) => {
+        page.sent.push(JSON.parse(frame.payload));
+        page.heard();
+      }),
+    );
+    /** Resolves once the page has sent a message that passes check, re-checked at every frame it sends. */
+    page.whenSent = (check, what) =>
+      withTimeout(new Promise((resolve) => (page.sent.some(check) ? resolve() : (page.heard = () => page.sent.some(check) && resolve()))), 10000, what);
+    const query = `ws=${encodeURIComponent(server.url)}&token=${encodeURIComponent(token(data.dir, user))}&presence=${name}`;
+    await page.goto(`http://127.0.0.1:${port}/?${query}`);
+    return page;
+  };
+  const ann = await open('ann', 'Ann');
+  const ben = await open('ben', 'Ben');
+  const users = (page, list) => page.locator(`[data-testid="presence"][data-users="${list}"]`).waitFor();
+  await users(ann, 'ann,ben');
+  await users(ben, 'ann,ben');
+  await ben.locator('li[data-user="ann"]', { hasText: 'Ann' }).waitFor();
+  await ann.locator('li[data-user="ann"][data-self="true"]').waitFor();
+  // StrictMode opens and closes the first handle at once: each page joined once, and holds one member.
+  const joins = (page) => page.sent.filter((m) => m.type === 'create' && m.payload.resourceType === 'presence');
+  assert.equal(joins(ann).length, 1, 'ann joined once');
+  assert.equal(await ben.locator('li[data-user="ann"]').count(), 1);
+
+  // No state: the component leaves and still follows; a state again: it joins again.
+  await ann.getByRole('button', { name: 'Leave' }).click();
+  await users(ben, 'ben');
+  await users(ann, 'ben');
+  await ann.getByRole('button', { name: 'Join' }).click();
+  await users(ben, 'ann,ben');
+
+  // Unmounted: the member leaves and the presence subscription ends.
+  await ann.getByRole('button', { name: 'Unmount presence' }).click();
+  await users(ben, 'ben');
+  await ann.whenSent((m) => m.type === 'unsubscribe' && m.payload.subscriptionId === 'presence:order', 'ann’s presence subscription ended');
+  assert.equal(joins(ann).length, 2);
+  assert.deepEqual([...ann.errors, ...ben.errors], []);
+  await Promise.all([ann.context().close(), ben.context().close()]);
 });

@@ -2,7 +2,7 @@
 // mistake in their use does not compile.
 import { createElement, type ReactElement } from 'react';
 import { createClient, q, type Resource, type TidingsEvent } from 'tidings';
-import { TidingsProvider, useClient, useLive, useSubscription, type LiveState, type SubscriptionState } from '../dist/index.js';
+import { TidingsProvider, useClient, useLive, usePresence, useSubscription, type LiveState, type PresenceView, type SubscriptionState } from '../dist/index.js';
 
 export function Orders(): ReactElement {
   const live = useLive('order', q.eq('data.status', 'pending'), { compare: (a, b) => b.createdAt - a.createdAt });
@@ -14,8 +14,13 @@ export function Orders(): ReactElement {
   live.items.push(first);
   // @ts-expect-error a subscription's status is not a live collection's
   const wrong: typeof status = feed.status;
-  const states: [LiveState, SubscriptionState] = [live, feed];
-  void [client, wrong, states];
+  const here: PresenceView = usePresence('order:ORD-1', { name: 'Bob', status: 'editing' }, { timeoutMs: 5000 });
+  const editing = here.members.filter((m) => m.state['status'] === 'editing' && !m.self).map((m) => m.userId);
+  const users: number = here.users.size;
+  // @ts-expect-error a state is an object
+  usePresence('order', 'editing');
+  const states: [LiveState, SubscriptionState, PresenceView] = [live, feed, here];
+  void [client, wrong, states, editing, users];
   return createElement('p', null, `${status}: ${live.items.length}, ${feed.events.length} events, ${feed.last?.eventType ?? ''}`);
 }
 
