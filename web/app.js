@@ -1,7 +1,8 @@
-// The orders board's entry point: sign-in, one SDK client, and the wiring from the client's callbacks and the forms
-// to the page; the list's views are live collections (board.js).
+// The orders board's entry point: sign-in, one SDK client, who else is on the page (the presence of `order`), and
+// the wiring from the client's callbacks and the forms to the page; the list's views are live collections (board.js).
 import { createClient } from './tidings.js';
 import { Board, viewsFor } from './board.js';
+import { span } from './dom.js';
 import { Inspector } from './inspector.js';
 import * as signin from './signin.js';
 
@@ -15,7 +16,7 @@ const inspector = new Inspector({
   count: $('inspector-count'),
 });
 
-/** The signed-in session: its client, board and sign-in; undefined while signed out. */
+/** The signed-in session: its client, board, sign-in and presence on the page; undefined while signed out. */
 let current;
 
 // --- The connection indicator -------------------------------------------------------------------------------
@@ -35,6 +36,53 @@ function showState(state) {
 }
 window.addEventListener('online', () => showState(current?.client.state ?? 'closed'));
 window.addEventListener('offline', () => showState(current?.client.state ?? 'closed'));
+
+// --- Who else is here ----------------------------------------------------------------------------------------
+
+/** The other users on the page, in the header before the user's own name, each as an avatar of initials. */
+const present = document.createElement('ul');
+present.id = 'present';
+present.className = 'present';
+present.setAttribute('aria-label', 'Also here');
+present.hidden = true;
+$('who').before(present);
+
+/**
+ * Shows the users present at `order` other than this one: everyone on the board is present there, whatever their
+ * view, since every signed-in user may follow the orders topic. A user with two tabs shows once.
+ */
+function showPresent(here, me) {
+  const others = [...here.users].filter(([user]) => user !== me);
+  present.hidden = others.length === 0;
+  present.replaceChildren(
+    ...others.map(([user, members]) => {
+      const name = String(members[0].state.name ?? user);
+      const item = document.createElement('li');
+      item.className = 'person';
+      item.dataset.user = user;
+      item.title = `${name} is here`;
+      const avatar = span('avatar', initials(name));
+      avatar.setAttribute('aria-hidden', 'true');
+      // The hue comes from the user id, so a user keeps one colour on every page.
+      avatar.style.setProperty('--hue', String(hue(user)));
+      item.append(avatar, span('name', name));
+      return item;
+    }),
+  );
+}
+
+/** Two letters of a name: `bob` BO, `ann-marie` AM. */
+function initials(name) {
+  const parts = name.split(/[\s._-]+/).filter(Boolean);
+  return (parts.length > 1 ? parts[0][0] + parts[1][0] : name.slice(0, 2)).toUpperCase();
+}
+
+/** A hue, 0 to 359, that a text always gets. */
+function hue(text) {
+  let sum = 0;
+  for (const char of text) sum = (sum * 31 + char.codePointAt(0)) % 360;
+  return sum;
+}
 
 // --- Toasts -----------------------------------------------------------------------------------------------------
 
@@ -87,9 +135,14 @@ async function start(signIn) {
   const parts = { list: $('orders'), empty: $('orders-empty'), count: $('orders-count'), title: $('orders-title') };
   const board = new Board(
     { ...parts, views: $('views') },
-    { client, user: signIn.user, admin, setStatus, remove, choose: (name) => board.show(name), failed: (error) => toast(failure(error)) },
+    { client, user: signIn.user, admin, setStatus, remove, save, choose: (name) => board.show(name), failed: (error) => toast(failure(error)) },
   );
-  current = { client, board, signIn };
+  // Present on the board while signed in; the SDK joins again after a reconnect, and the server ends the member
+  // when the page goes, however it goes.
+  const here = client.presence('order');
+  const unwatch = here.subscribe(() => showPresent(here, signIn.user));
+  here.join({ name: signIn.user }).catch((error) => toast(failure(error)));
+  current = { client, board, signIn, here, unwatch };
   client.on('notification', (n) => toast({ level: n.level, title: n.title, body: n.body ?? '' }));
   client.on('error', (error) => toast(failure(error)));
   client.on('state', (state, error) => {
@@ -106,6 +159,10 @@ async function start(signIn) {
 
 function signOut() {
   current?.board.close();
+  current?.unwatch();
+  void current?.here.close().catch(() => undefined);
+  present.replaceChildren();
+  present.hidden = true;
   current?.client.close();
   current = undefined;
   signin.forget();
@@ -174,6 +231,11 @@ async function setStatus(order, status) {
     // Draw the order again so that the select shows the status the view holds.
     current.board.redraw(order.id);
   }
+}
+
+/** Saves an order's edit form: a merge patch at the version the form was opened at (CONFLICT if it changed since). */
+async function save(order, patch) {
+  await current.client.update('order', order.id, patch, { expectedVersion: order.version });
 }
 
 async function remove(order) {

@@ -123,6 +123,21 @@ export function row(page, productId) {
   return page.locator('#orders li.order').filter({ hasText: `${productId} ×` });
 }
 
+/**
+ * The messages of a type the page sent or received, newest first, as the inspector lists their JSON envelopes,
+ * without those of presence (the page's `presence:` subscriptions, its joins and their events), which come and go
+ * beside the orders' own.
+ */
+export async function messages(page, direction, type) {
+  const texts = await page.locator(`#inspector-list li.${direction}[data-type="${type}"] pre`).allTextContents();
+  return texts.map((text) => JSON.parse(text)).filter((message) => !aboutPresence(message));
+}
+
+/** Whether a message is about presence: its topic, subscription or resource type says so. */
+function aboutPresence({ payload = {} }) {
+  return [payload.topic, payload.subscriptionId, payload.resourceType].some((v) => typeof v === 'string' && v.startsWith('presence'));
+}
+
 /** Saves a screenshot as a test artifact and returns its path. */
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });

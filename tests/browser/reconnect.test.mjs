@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  api, base, connection, devToken, launch, openPage, row, screenshot, signIn, startServer, tempDir,
+  api, base, connection, devToken, launch, messages, openPage, row, screenshot, signIn, startServer, tempDir,
 } from './helpers.mjs';
 
 let browser;
@@ -49,11 +49,11 @@ test('after a server restart the page shows reconnecting, recovers, and shows th
     await row(page, 'P-MEANWHILE').waitFor();
     await row(page, 'P-BEFORE').locator('.status.shipped').waitFor();
     // They came as a replay of the subscription from where it left off, not from re-reading the list.
-    const resumed = await page.locator('#inspector-list li.sent[data-type="subscribe"] pre').first().textContent();
-    assert.equal(typeof JSON.parse(resumed).payload.since, 'number');
-    const answer = await page.locator('#inspector-list li.received[data-type="subscribe"] pre').first().textContent();
-    assert.equal(JSON.parse(answer).payload.recovered, true);
-    assert.equal(JSON.parse(answer).payload.items, undefined, 'no snapshot when the replay follows');
+    const [resumed] = await messages(page, 'sent', 'subscribe');
+    assert.equal(typeof resumed.payload.since, 'number');
+    const [answer] = await messages(page, 'received', 'subscribe');
+    assert.equal(answer.payload.recovered, true);
+    assert.equal(answer.payload.items, undefined, 'no snapshot when the replay follows');
     assert.equal(await page.locator('#inspector-list li.sent[data-type="read"]').count(), 0);
     // The status change's notification, made while alice was away, is pushed at her next sign-in.
     await page.locator('.toast').filter({ hasText: 'status is now shipped' }).waitFor();
@@ -102,7 +102,7 @@ test('when the server cannot replay what the page missed, the list is replaced w
     await row(page, 'P-OLD-1').waitFor({ state: 'detached' });
     assert.equal(await page.locator('#orders li.order').count(), 1);
     assert.equal(await page.locator('#orders-title').innerText(), 'All orders (1)');
-    const answer = JSON.parse(await page.locator('#inspector-list li.received[data-type="subscribe"] pre').first().textContent());
+    const [answer] = await messages(page, 'received', 'subscribe');
     assert.equal(answer.payload.recovered, false);
     assert.deepEqual(answer.payload.items.map((r) => r.data.productId), ['P-NEW'], 'the snapshot came with the gap');
     await page.locator('#orders[data-status="live"]').waitFor({ state: 'attached' });

@@ -2,7 +2,7 @@
 // view live as others change them, and the views a user is offered.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, base, devToken, launch, openPage, openView, row, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
+import { api, base, devToken, launch, messages, openPage, openView, row, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -22,9 +22,9 @@ function products(page) {
   return page.locator('#orders li.order .product').evaluateAll((nodes) => nodes.map((n) => n.textContent.split(' ×')[0]));
 }
 
-/** The newest message of a type the page sent or received, as its JSON envelope. */
+/** The newest message of a type the page sent or received about the orders (not presence), as its JSON envelope. */
 async function newest(page, direction, type) {
-  return JSON.parse(await page.locator(`#inspector-list li.${direction}[data-type="${type}"] pre`).first().textContent());
+  return (await messages(page, direction, type))[0];
 }
 
 test('an order an admin ships leaves the pending view, and orders that become pending enter it', async () => {
