@@ -41,6 +41,9 @@ pub fn encode_seen(
     plain: bool,
     shown: (&[String], bool),
 ) -> Option<Arc<str>> {
+    // The data before a change goes only with an update the subscriber saw both sides of: a resource that came into
+    // their sight (told as `_updated` on a plain topic) was hidden from them before.
+    let shown = (shown.0, shown.1 && change == Change::Updated);
     let (suffix, reason) = match (change, plain) {
         (Change::Left(LeaveReason::Hidden), _) => ("left", Some(LeaveReason::Hidden)),
         (Change::Left(_), true) => (EventKind::Deleted.as_str(), None),

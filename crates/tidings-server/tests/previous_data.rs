@@ -102,3 +102,30 @@ async fn update_events_carry_the_data_before_as_the_subscriber_may_see_it() {
     let before = &delivered["payload"]["previousData"];
     assert_eq!((before["quantity"].clone(), before["totalAmount"].clone()), (json!(2), json!(20)), "{delivered}");
 }
+
+/// A resource that comes into a subscriber's sight arrives without the data it had while hidden from them.
+#[tokio::test]
+async fn a_resource_that_comes_into_sight_brings_no_data_from_before() {
+    let server = TestServer::start_with(|config: &mut Config| {
+        let orders = &mut config.resource_types[0];
+        orders.previous_data = true;
+        // Paid orders are anyone's to read; the rest, their owner's and admins'.
+        orders.permissions.read = vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
+    })
+    .await;
+    let (alice, _pushes) = server.signed_in("alice").await;
+    let (bob, mut bob_pushes) = server.signed_in("bob").await;
+    let (admin, _admin_pushes) = server.signed_in_as("root", &["admin"]).await;
+    call(&bob, "subscribe", "s", json!({ "topic": "order" })).await;
+    let order = create(&alice, "order", "c1").await;
+    let paid = json!({ "resourceType": "order", "id": order, "patch": { "status": "paid", "quantity": 9 } });
+    call(&admin, "update", "u1", paid).await;
+    let seen = next_event(&mut bob_pushes).await;
+    assert_eq!((seen.event_type.as_str(), seen.data["status"].clone()), ("order_updated", json!("paid")));
+    assert_eq!(previous(&seen), None, "what the order was while Bob could not read it stays hidden: {seen:?}");
+    // Once in sight, its updates carry what it was.
+    let more = json!({ "resourceType": "order", "id": order, "patch": { "quantity": 10 } });
+    call(&admin, "update", "u2", more).await;
+    let seen = next_event(&mut bob_pushes).await;
+    assert_eq!(previous(&seen).map(|p| p["quantity"].clone()), Some(json!(9)));
+}
