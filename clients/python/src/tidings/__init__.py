@@ -8,6 +8,7 @@ from .http import HttpClient  # noqa: E402
 from .models.server.batch import OperationResult as BatchResult  # noqa: E402
 from .models.server.delete import Payload as Deleted  # noqa: E402
 from .models.server.read import Resource, ResourceList  # noqa: E402
+from .presence import Member, Presence  # noqa: E402
 from .protocol import (  # noqa: E402
     PROTOCOL_VERSION,
     Decoded,
@@ -31,7 +32,9 @@ __all__ = [
     "FieldError",
     "Gap",
     "HttpClient",
+    "Member",
     "Notification",
+    "Presence",
     "Resource",
     "ResourceList",
     "State",

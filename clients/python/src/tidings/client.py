@@ -10,13 +10,14 @@ import uuid
 from typing import Any, Awaitable, Callable, Literal, Mapping, Sequence
 
 from . import __version__
-from .connection import Connection
+from .connection import Connection, Lost
 from .models.server.batch import OperationResult as BatchResult
 from .models.server.batch import Payload as BatchReply
 from .models.server.delete import Payload as Deleted
 from .models.server.read import Resource, ResourceList
+from .presence import Presence
 from .protocol import TidingsError
-from .subscriptions import NOTIFICATIONS, Event, Notification, Stream, Subscription, subscription_key
+from .subscriptions import NOTIFICATIONS, PRESENCE_PREFIX, Event, Notification, Stream, Subscription, subscription_key
 
 State = Literal["idle", "connecting", "connected", "reconnecting", "closed"]
 
@@ -87,6 +88,8 @@ class Client:
         self._notification_handlers: list[Callable[[Notification], Any]] = []
         self._state_changed = asyncio.Event()
         self._subscriptions: dict[str, Subscription] = {}
+        # What each new connection restores once its subscriptions are resumed: the presence handles' rejoins.
+        self._restorers: list[Callable[[], Awaitable[None]]] = []
         self._seen_notifications: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._connection = Connection(self)
 
@@ -244,6 +247,39 @@ class Client:
         reply = await self.request("batch", payload, request_id=request_id, retry=True)
         return BatchReply.model_validate(reply).results
 
+    async def broadcast(self, resource_type: str, data: dict[str, Any]) -> Resource:
+        """Sends a message of an ephemeral type (protocol 1.2; docs/protocol.md, 8.8): a `create` that the server
+        checks as any create and fans out at once to the type's subscribers as `<type>_created` without seq.
+
+        It is not stored (a subscriber that is away misses it), not queued (DISCONNECTED when the client is not
+        connected: a stale cursor is worth nothing) and not sent again (CONNECTION_LOST when the connection drops
+        before the reply: the server does not deduplicate it). A server below 1.2 gets nothing: UNSUPPORTED_VERSION.
+        """
+        self._require(2, "broadcast")
+        if self._state != "connected" or not self._connection.ready.is_set():
+            raise TidingsError("DISCONNECTED", "broadcast is sent only while connected; nothing was sent")
+        rid = str(uuid.uuid4())
+        try:
+            reply = await self._connection._call("create", {"resourceType": resource_type, "data": data}, rid,
+                                                 self.request_timeout)
+        except Lost as lost:
+            raise TidingsError("CONNECTION_LOST", f"the connection closed before the reply to broadcast: {lost}",
+                               {"code": lost.code}, rid) from None
+        return Resource.model_validate(reply.raw["payload"])
+
+    async def presence(self, topic: str) -> Presence:
+        """Follows who is at a topic (a type such as `order`, or a resource such as `order:ORD-1`; protocol 1.2):
+        returns a Presence once the server answered with the members present, whose `join(state)`, `update(patch)`
+        and `leave()` make this client's own member there. After a reconnect it follows again and joins again by
+        itself. A server below 1.2 gets nothing: UNSUPPORTED_VERSION is raised at once."""
+        self._require(2, "presence")
+        handle = Presence(self, topic)
+        await handle._follow()
+        return handle
+
+    async def _restore(self) -> None:
+        await asyncio.gather(*(rejoin() for rejoin in list(self._restorers)))
+
     async def ping(self) -> float:
         """Sends a ping and returns the seconds until its pong."""
         started = time.monotonic()
@@ -269,6 +305,8 @@ class Client:
             raise TidingsError("CONFLICT", f"this client already subscribes to {key}")
         if query is not None or snapshot:
             self._require(1, "a query subscription or a snapshot")
+        if topic.startswith(PRESENCE_PREFIX):
+            self._require(2, "presence")
         sub = Subscription(self, topic, query, snapshot)
         if since is not None:
             sub.last_seq = since

@@ -154,6 +154,8 @@ class Connection:
             self.silence = params["heartbeat"]["pingIntervalMs"] / 1000 + client.heartbeat_margin
             await self.authenticate(client.connect_timeout)
             await self._resume_all()
+            # The presence members of the previous connection ended with it: they are made again before ready.
+            await client._restore()
         except BaseException:
             await self._close_socket(ws, 1000, "connection attempt failed")
             reader.cancel()
@@ -167,8 +169,11 @@ class Connection:
         await asyncio.gather(*(self._resume(sub) for sub in resumed))
 
     async def _resume(self, sub: Subscription) -> None:
-        since = sub.last_seq
-        payload: dict[str, Any] = {"topic": sub.topic, "since": since}
+        # A subscription whose events have no seq has nothing to replay: it is resumed without since.
+        since = sub.last_seq if sub.resumable else None
+        payload: dict[str, Any] = {"topic": sub.topic}
+        if since is not None:
+            payload["since"] = since
         if sub.query is not None:
             payload["query"] = sub.query
         if sub.snapshot:
@@ -177,7 +182,7 @@ class Connection:
             try:
                 # The reply is applied as it is read, so that a gap is reported before the events that follow it.
                 await self._call("subscribe", payload, str(uuid.uuid4()), self.client.request_timeout,
-                                 lambda reply: sub._apply_reply(reply, since))
+                                 lambda reply: sub._apply_reply(reply, since, resumed=True))
                 return
             except TidingsError as error:
                 if error.code == "RATE_LIMITED":

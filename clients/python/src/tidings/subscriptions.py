@@ -21,6 +21,9 @@ T = TypeVar("T")
 #: The topic whose subscription carries the user's notifications instead of events.
 NOTIFICATIONS = "notifications"
 
+#: What starts a presence topic (`presence:order:ORD-1`, protocol 1.2): who is at the topic after it.
+PRESENCE_PREFIX = "presence:"
+
 
 class _End:
     """Marks the end of a stream in its queue."""
@@ -117,6 +120,8 @@ class Subscription(Stream[Any]):
 
     The client resumes it after every reconnect with `since` set to `last_seq`, so the stream has every event
     exactly once; when the server cannot replay them all it reports a Gap to the `on_gap` handlers and in `gaps`.
+    The events of a presence topic and of an ephemeral type have no seq (protocol 1.2): such a subscription is
+    resumed without `since`, and a presence topic's resume is a Gap whose `items` are the members present then.
     """
 
     def __init__(self, client: Client, topic: str, query: dict[str, Any] | None, snapshot: bool) -> None:
@@ -141,6 +146,11 @@ class Subscription(Stream[Any]):
         # Seqs above last_seq of notifications pushed at sign-in, before the resume's replay (see count_notification).
         self._ahead: set[int] = set()
         self._active = False
+        #: Whether its events carry seq, so that a resume asks for a replay with `since`: not a presence topic's,
+        #: nor, once one of its events came without seq, an ephemeral type's (nothing of theirs is in a log).
+        self.resumable = not topic.startswith(PRESENCE_PREFIX)
+        # Takes the items as they are read instead of the queue, in order with the gaps: a presence handle's.
+        self._sink: Callable[[Any], None] | None = None
 
     def on_gap(self, handler: Callable[[Gap], Any]) -> Callable[[], None]:
         """Calls handler with every Gap; returns a function that removes it."""
@@ -158,8 +168,15 @@ class Subscription(Stream[Any]):
         if not self.ended:
             await self.unsubscribe()
 
-    def _apply_reply(self, payload: dict[str, Any], since: int | None) -> None:
-        """Completes the subscription with the reply to its `subscribe`, sent with `since` (None: live only)."""
+    def _put(self, item: Any) -> None:
+        if self._sink is not None and not isinstance(item, _End):
+            self._sink(item)
+            return
+        super()._put(item)
+
+    def _apply_reply(self, payload: dict[str, Any], since: int | None, resumed: bool = False) -> None:
+        """Completes the subscription with the reply to its `subscribe`, sent with `since` (None: live only), or
+        to the `subscribe` that `resumed` it after a reconnect."""
         self._active = True
         self.subscription_id = payload["subscriptionId"]
         recovered = payload.get("recovered")
@@ -172,9 +189,14 @@ class Subscription(Stream[Any]):
         resources = [Resource.model_validate(item) for item in items] if isinstance(items, list) else None
         if since is None:
             self.items, self.next_cursor = resources, payload.get("nextCursor")
+        gap = None
         if recovered is False:
             gap = Gap(self.topic, self.subscription_id, since if since is not None else payload["seq"], payload["seq"],
                       resources, payload.get("nextCursor"))
+        elif resumed and self.topic.startswith(PRESENCE_PREFIX):
+            # Presence keeps no history: the members of the reply replace those held.
+            gap = Gap(self.topic, self.subscription_id, self.last_seq, payload["seq"], resources or [], None)
+        if gap is not None:
             self.gaps.append(gap)
             for handler in list(self._gap_handlers):
                 handler(gap)
@@ -186,6 +208,8 @@ class Subscription(Stream[Any]):
     def _count_event(self, event: Event) -> bool:
         """Whether an event is new; counts it toward last_seq. One at or below last_seq came before a reconnect."""
         if event.seq is None:
+            # In no log (presence, an ephemeral type): always new, and nothing to resume from.
+            self.resumable = False
             return True
         if event.seq <= self.last_seq:
             return False
