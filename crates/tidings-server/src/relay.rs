@@ -54,6 +54,15 @@ pub struct Relay {
     filling: Mutex<HashSet<Log>>,
 }
 
+/// A task that ends with what started it: dropped (the relay ended or was aborted), it aborts the task.
+struct StopOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a fill reads: a type's events, or a user's notifications.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Log {
@@ -267,8 +276,9 @@ impl Relay {
     pub async fn run(self: Arc<Self>, mut inbound: mpsc::Receiver<Received>, types: Vec<String>, sweep: Duration) {
         let mut ticks = tokio::time::interval(sweep);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut beats = tokio::time::interval(Duration::from_millis(BEAT_MS));
-        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Beats go from a task of their own: a sweep or a catch-up waiting on storage must not silence this node, or
+        // the others would drop its presence members.
+        let _beating = StopOnDrop(tokio::spawn(Arc::clone(&self).beat()));
         // The heads seen at the last sweep: a stream still short of one a whole sweep later lost an event.
         let mut seen: HashMap<String, u64> = HashMap::new();
         loop {
@@ -287,12 +297,22 @@ impl Relay {
                     None => return,
                 },
                 _ = ticks.tick(), if self.broker.has_peers() => self.sweep(&types, &mut seen).await,
-                _ = beats.tick(), if self.broker.has_peers() => {
-                    self.broker.publish(Publication::PresenceBeat { beat: self.presence.beat() });
-                    for node in self.presence.drop_silent(Duration::from_millis(SILENT_NODE_MS)) {
-                        warn!("node {node} was not heard for a while: its presence members left");
-                    }
-                }
+            }
+        }
+    }
+
+    /// Every [`BEAT_MS`]: this node's beat to the others, and the members of nodes gone silent dropped.
+    async fn beat(self: Arc<Self>) {
+        let mut beats = tokio::time::interval(Duration::from_millis(BEAT_MS));
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beats.tick().await;
+            if !self.broker.has_peers() {
+                continue;
+            }
+            self.broker.publish(Publication::PresenceBeat { beat: self.presence.beat() });
+            for node in self.presence.drop_silent(Duration::from_millis(SILENT_NODE_MS)) {
+                warn!("node {node} was not heard for a while: its presence members left");
             }
         }
     }

@@ -161,8 +161,10 @@ async fn presence_follows_the_topics_rules_and_its_bounds() {
         assert_eq!((refused["code"].as_str(), refused["details"]["errors"][0]["pointer"].as_str()), (Some("INVALID_PARAMS"), Some(pointer)));
     }
 
-    // Two members per topic, two topics per connection.
+    // Two members per topic, two topics per connection, one member per connection and topic.
     let first = join(&alice, "order", json!({})).await;
+    let (_, again) = exchange(&alice, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order" } })).await;
+    assert_eq!((again["code"].as_str(), again["details"]["id"].clone()), (Some("CONFLICT"), first["id"].clone()), "{again}");
     join(&bob, "order", json!({})).await;
     let (carol, _carol_pushes) = server.signed_in("carol").await;
     let (_, full) = exchange(&carol, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order" } })).await;

@@ -494,6 +494,11 @@ impl Config {
             presence.max_members > 0 && presence.max_state_bytes > 0 && presence.max_joins > 0,
             "presence.max_members, max_state_bytes and max_joins must be positive"
         );
+        // A presence subscription's reply carries every member: its size is bounded by these two.
+        anyhow::ensure!(
+            u64::from(presence.max_members) * u64::from(presence.max_state_bytes) <= 16 * 1024 * 1024,
+            "presence.max_members × presence.max_state_bytes must be at most 16 MiB (the most a topic's members may weigh)"
+        );
         anyhow::ensure!(
             self.api_keys.iter().all(|k| k.len() >= 16),
             "every api_keys entry must be at least 16 characters"

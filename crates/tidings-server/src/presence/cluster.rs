@@ -120,7 +120,8 @@ mod tests {
             topic: "order".to_owned(),
             user: "alice".to_owned(),
             node: node.to_owned(),
-            connection: 1,
+            // One connection per member: a connection is present at a topic once.
+            connection: id.trim_start_matches("PRS-").parse().unwrap_or(0),
             version: 1,
             joined_at: 1,
             updated_at: 1,
@@ -149,6 +150,7 @@ mod tests {
         assert_eq!(ids(&b, "a"), ["PRS-1", "PRS-2"]);
         assert!(!b.heard(&a.beat()));
         a.leave_connection(1);
+        a.leave_connection(2);
         let (changes, members) = a.own_members();
         b.replace("a", changes, members);
         assert!(ids(&b, "a").is_empty(), "what A no longer has, B drops");

@@ -76,12 +76,14 @@ impl Member {
 }
 
 /// Why a join was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// The topic has as many members as it may.
     TopicFull,
     /// The connection is present at as many topics as it may.
     TooManyJoins,
+    /// The connection is present at this topic already, as the member with this id.
+    AlreadyJoined(String),
 }
 
 /// The members and followers of every topic with either, on this node.
@@ -151,7 +153,12 @@ impl Presence {
     /// tells the followers.
     pub fn join(&self, member: Member, max_members: usize, max_joins: usize) -> Result<Record, Refusal> {
         let mut inner = self.inner();
-        if inner.local.get(&member.connection).map_or(0, Vec::len) >= max_joins {
+        let joined = inner.local.get(&member.connection).cloned().unwrap_or_default();
+        let here = member.followed_as();
+        if let Some(id) = joined.iter().find(|id| inner.topics.get(*id) == Some(&here)) {
+            return Err(Refusal::AlreadyJoined(id.clone()));
+        }
+        if joined.len() >= max_joins {
             return Err(Refusal::TooManyJoins);
         }
         if inner.rooms.get(&member.followed_as()).is_some_and(|room| room.members.len() >= max_members) {

@@ -116,6 +116,8 @@ pub struct Session<O: Outbound> {
     /// What this connection did with its user's notifications.
     inbox: Inbox,
     permit: ConnectionPermit,
+    /// Leaves every topic the connection joined when the session ends, however it ends (a panic, a task aborted).
+    _present: presence::Leaving,
 }
 
 impl<O: Outbound> std::fmt::Debug for Session<O> {
@@ -134,6 +136,7 @@ impl<O: Outbound> Session<O> {
         let (mailbox, deliveries, slow) = Mailbox::new(limits.outbound_queue);
         let id = format!("s-{:012x}", rand::random::<u64>() >> 16);
         let listed = shared.directory.enter(&id, &mailbox);
+        let present = presence::Leaving::new(&shared.presence, &shared.relay, mailbox.connection);
         Session {
             id,
             listed,
@@ -152,6 +155,7 @@ impl<O: Outbound> Session<O> {
             subscriptions: Subscriptions::new(),
             inbox: Inbox::default(),
             permit,
+            _present: present,
         }
     }
 

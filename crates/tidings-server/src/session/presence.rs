@@ -5,6 +5,8 @@
 //! join a topic's presence is who may subscribe to the topic. Every change is applied to this node's presence,
 //! which tells its followers here, and handed to the relay for the other nodes.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use tidings_protocol::{
     Create, Delete, Deleted, ErrorCode, ErrorPayload, FieldError, RequestId, ResourceId, ResourceType, Seq,
@@ -17,7 +19,8 @@ use crate::auth::Identity;
 use crate::connection::Outbound;
 use crate::errors::{internal, invalid_params, not_found, prefix_pointers};
 use crate::hub::Follow;
-use crate::presence::{Member, Refusal, PRESENCE};
+use crate::presence::{Member, Presence, Refusal, PRESENCE};
+use crate::relay::Relay;
 use crate::resources::data::merge;
 use crate::resources::{new_id, resource, EventTopic};
 use crate::shared::Shared;
@@ -36,6 +39,11 @@ impl<O: Outbound> Session<O> {
         let Some(identity) = self.user.as_ref().map(|user| user.identity.clone()) else { return Flow::Continue };
         if let Err(error) = may_follow_presence(&self.shared, &identity, of).await {
             return self.send(request_id, ServerMessage::Error(prefix_pointers(error, "/payload"))).await;
+        }
+        // Pushes of an earlier follow of this topic may still wait in the mailbox (presence pushes have no seq to
+        // tell them by): they go now, dropped as of no subscription, before the new follow's snapshot.
+        if self.deliver_waiting().await == Flow::Stop {
+            return Flow::Stop;
         }
         let follow = Follow::topic(topic.clone());
         let members = self.shared.presence.follow(follow.topic.as_str(), self.mailbox.clone());
@@ -89,6 +97,10 @@ impl<O: Outbound> Session<O> {
             Err(Refusal::TopicFull) => return Err(limit("presence.maxMembers", max_members, "members a topic may have")),
             Err(Refusal::TooManyJoins) => {
                 return Err(limit("presence.maxJoins", max_joins, "topics one connection may be present at"))
+            }
+            Err(Refusal::AlreadyJoined(id)) => {
+                let message = format!("this connection is present at {} already: update member {id}", member.topic);
+                return Err(ErrorPayload::new(ErrorCode::Conflict, message).with_detail("id", id));
             }
         };
         self.shared.relay.presence(EventKind::Created, member);
@@ -146,10 +158,9 @@ impl<O: Outbound> Session<O> {
     pub(super) async fn recheck_presence(&mut self) {
         let Some(identity) = self.user.as_ref().map(|user| user.identity.clone()) else { return };
         for member in self.shared.presence.members_of_connection(self.mailbox.connection) {
-            if may_follow_presence(&self.shared, &identity, &member.topic).await.is_ok() {
-                continue;
+            if may_follow_presence(&self.shared, &identity, &member.topic).await.is_err_and(|e| refuses(&e)) {
+                self.end(member);
             }
-            self.end(member);
         }
     }
 
@@ -206,6 +217,28 @@ impl<O: Outbound> Session<O> {
     }
 }
 
+/// What ends a connection's members when its session is dropped, however it ends: a close, a panic, an aborted
+/// task. (The session also leaves on its way out; leaving twice finds nothing the second time.)
+pub(super) struct Leaving {
+    presence: Arc<Presence>,
+    relay: Arc<Relay>,
+    connection: u64,
+}
+
+impl Leaving {
+    pub(super) fn new(presence: &Arc<Presence>, relay: &Arc<Relay>, connection: u64) -> Leaving {
+        Leaving { presence: Arc::clone(presence), relay: Arc::clone(relay), connection }
+    }
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        for member in self.presence.leave_connection(self.connection) {
+            self.relay.presence(EventKind::Deleted, member);
+        }
+    }
+}
+
 /// Whether `who` may follow or join the presence of `of` (a type or one resource): as they may subscribe to
 /// it. NOT_FOUND for a type or a resource that does not exist for them.
 pub(super) async fn may_follow_presence(shared: &Shared, who: &Identity, of: &str) -> Result<(), ErrorPayload> {
@@ -217,6 +250,12 @@ pub(super) async fn may_follow_presence(shared: &Shared, who: &Identity, of: &st
         Some(EventTopic::Type(name)) => shared.resources.scope_for(who, name).map(|_| ()),
         None => Err(not_found(PRESENCE, of)),
     }
+}
+
+/// Whether an answer of [`may_follow_presence`] says no (rather than that storage could not be asked): a storage
+/// hiccup during a re-authentication must not end anyone's presence.
+pub(super) fn refuses(error: &ErrorPayload) -> bool {
+    matches!(error.code, ErrorCode::NotFound | ErrorCode::Forbidden)
 }
 
 /// LIMIT_EXCEEDED for presence's `limit`, `max`.

@@ -244,6 +244,16 @@ impl<O: Outbound> Session<O> {
         Flow::Continue
     }
 
+    /// Hands out every push waiting in the mailbox now.
+    pub(super) async fn deliver_waiting(&mut self) -> Flow {
+        while let Ok(delivery) = self.deliveries.try_recv() {
+            if self.deliver(delivery).await == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
     /// Ends a subscription at the client's request.
     pub(super) async fn unsubscribe(&mut self, request_id: Option<RequestId>, unsubscribe: Unsubscribe) -> Flow {
         let Some(subscription) = self.subscriptions.remove(unsubscribe.subscription_id.as_str()) else {
@@ -332,7 +342,10 @@ impl<O: Outbound> Session<O> {
             let still = match (topic.kind(), &subscription.owner) {
                 (TopicKind::Notifications, _) => Some(None),
                 (TopicKind::Presence(of), _) => {
-                    super::presence::may_follow_presence(&self.shared, &identity, of).await.ok().map(|()| None)
+                    match super::presence::may_follow_presence(&self.shared, &identity, of).await {
+                        Err(error) if super::presence::refuses(&error) => None,
+                        _ => Some(None),
+                    }
                 }
                 (TopicKind::Resource(name, id), Some(owner)) => {
                     let resources = &self.shared.resources;
