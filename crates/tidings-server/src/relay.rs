@@ -32,8 +32,8 @@ use tracing::{debug, warn};
 
 use crate::broker::{Broker, Publication, Received};
 use crate::hub::Hub;
-use crate::presence::{Member, Presence, BEAT_MS, SILENT_NODE_MS};
-use crate::storage::{EventKind, EventRecord, NotificationRecord, Storage, StorageError};
+use crate::presence::{Presence, BEAT_MS, SILENT_NODE_MS};
+use crate::storage::{EventRecord, NotificationRecord, Storage, StorageError};
 
 /// How long a gap may stay open before it is read from the log: publishers are usually only a moment behind.
 const GAP_PAUSE: Duration = Duration::from_millis(100);
@@ -107,13 +107,6 @@ impl Relay {
         self.hub.broadcast(&event);
         if self.broker.has_peers() {
             self.broker.publish(Publication::Ephemeral { event });
-        }
-    }
-
-    /// A change of one of this node's presence members, already applied here: to the other nodes.
-    pub fn presence(&self, change: EventKind, member: Member) {
-        if self.broker.has_peers() {
-            self.broker.publish(Publication::Presence { change, member });
         }
     }
 
@@ -310,27 +303,34 @@ impl Relay {
             if !self.broker.has_peers() {
                 continue;
             }
-            self.broker.publish(Publication::PresenceBeat { beat: self.presence.beat() });
+            self.presence.beat();
             for node in self.presence.drop_silent(Duration::from_millis(SILENT_NODE_MS)) {
                 warn!("node {node} was not heard for a while: its presence members left");
             }
         }
     }
 
+    /// Asks `node` for its presence members: this node lost some of its changes, or has just started.
+    fn ask(&self, node: String) {
+        debug!("presence: asking {node} for its members (changes were lost, or it is new)");
+        self.broker.publish(Publication::PresenceAsk { asked: node });
+    }
+
     /// What the other nodes say of presence: a change, a beat (which may show that changes were lost, and then
     /// this node asks for all of that node's members), an ask for this node's members, or a node's members.
     fn presence_from_peers(&self, message: Publication) {
         match message {
-            Publication::Presence { change, member } => self.presence.change(change, member),
-            Publication::PresenceBeat { beat } if self.presence.heard(&beat) => {
-                debug!("presence: asking {} for its members (changes were lost, or it is new)", beat.node);
-                self.broker.publish(Publication::PresenceAsk { asked: beat.node });
+            Publication::Presence { change, member, epoch, seq } => {
+                let node = member.node.clone();
+                if self.presence.heard_change(change, member, epoch, seq) {
+                    self.ask(node);
+                }
             }
-            Publication::PresenceAsk { asked } if asked == self.presence.node() => {
-                let (changes, members) = self.presence.own_members();
-                self.broker.publish(Publication::PresenceMembers { from: asked, changes, members });
+            Publication::PresenceBeat { beat } if self.presence.heard_beat(&beat) => self.ask(beat.node),
+            Publication::PresenceAsk { asked } if asked == self.presence.node() => self.presence.answer(),
+            Publication::PresenceMembers { from, epoch, changes, members } => {
+                self.presence.replace(&from, epoch, changes, members);
             }
-            Publication::PresenceMembers { from, changes, members } => self.presence.replace(&from, changes, members),
             _ => {}
         }
     }

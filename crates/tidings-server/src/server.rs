@@ -76,7 +76,7 @@ impl Server {
             }
         }
         let (broker, inbound) = crate::broker::open(&config.broker, &node)?;
-        let presence = Presence::new(&node);
+        let presence = Presence::new(&node, Arc::clone(&broker));
         let relay = Relay::new(Arc::clone(&hub), Arc::clone(&presence), broker, Arc::clone(&storage));
         relay.start_streams(types.names()).await.map_err(|e| anyhow::anyhow!("cannot read the event log: {e}"))?;
         let notifier = Notifier::new(Arc::clone(&storage), Arc::clone(&relay));

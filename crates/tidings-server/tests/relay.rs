@@ -27,7 +27,7 @@ struct NodeB {
 async fn node_b(storage: &Arc<dyn Storage>, bus: &Bus) -> (NodeB, mpsc::Receiver<Received>) {
     let (broker, inbound) = MemoryBroker::join(bus, "b");
     let hub = Hub::new();
-    let presence = tidings_server::presence::Presence::new("b");
+    let presence = tidings_server::presence::Presence::new("b", Arc::clone(&broker));
     let relay = Relay::new(Arc::clone(&hub), presence, broker, Arc::clone(storage));
     relay.start_streams(["order"]).await.expect("heads read");
     let (mailbox, deliveries, _slow) = Mailbox::new(1024);

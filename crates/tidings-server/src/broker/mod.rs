@@ -51,12 +51,16 @@ pub enum Publication {
         /// The event.
         event: EventRecord,
     },
-    /// A member of the sending node joined, changed its state, or left.
+    /// A member of the sending node joined, changed its state, or left: that node's change number `seq`.
     Presence {
         /// `created`, `updated` or `deleted`.
         change: EventKind,
         /// The member as it is after the change (for a leave, as it was).
         member: Member,
+        /// The node's epoch (presence/cluster.rs).
+        epoch: u64,
+        /// The change's number among the node's.
+        seq: u64,
     },
     /// A node's beat: how many changes of its members it has made.
     PresenceBeat {
@@ -73,6 +77,8 @@ pub enum Publication {
     PresenceMembers {
         /// The node answering.
         from: String,
+        /// Its epoch.
+        epoch: u64,
         /// How many changes it had made.
         changes: u64,
         /// Its members.
@@ -185,10 +191,10 @@ mod tests {
             state: serde_json::from_str(r#"{"name":"Alice"}"#).expect("json"),
         };
         let messages = [
-            Publication::Presence { change: EventKind::Updated, member: member.clone() },
-            Publication::PresenceBeat { beat: crate::presence::Beat { node: "node-a".to_owned(), changes: 3 } },
+            Publication::Presence { change: EventKind::Updated, member: member.clone(), epoch: 7, seq: 3 },
+            Publication::PresenceBeat { beat: crate::presence::Beat { node: "node-a".to_owned(), epoch: 7, changes: 3 } },
             Publication::PresenceAsk { asked: "node-b".to_owned() },
-            Publication::PresenceMembers { from: "node-a".to_owned(), changes: 3, members: vec![member] },
+            Publication::PresenceMembers { from: "node-a".to_owned(), epoch: 7, changes: 3, members: vec![member] },
             Publication::Notifications { records: Vec::new() },
         ];
         for message in messages {

@@ -1,17 +1,21 @@
 //! The members of the other nodes: kept as each node reports its changes, checked against the beat every node
 //! sends, fetched whole when they disagree, and dropped when their node falls silent.
 //!
-//! Every node beats every [`BEAT_MS`] with how many changes of its own members it has made. The broker delivers a
-//! node's messages in order, so when its beat arrives every change it counts has arrived before it: a node that
-//! has received fewer lost some (or has just started), and asks for that node's members, which replace what it
-//! held. A node not heard for [`SILENT_NODE_MS`] is taken for dead (killed, cut off): its members leave, and their
+//! A node numbers the changes of its members and hands each to the broker under its lock, beats and answers
+//! likewise, and the broker delivers one node's messages in order. So a node knows exactly what it has of
+//! another: the changes numbered up to some `received`. A change that skips a number, or a beat that counts
+//! otherwise, shows that some were lost (or that this node has just started): it asks for that node's members,
+//! whose answer replaces what it held, and numbers go on from the answer's count; a change it already has (at or
+//! below that count) is passed over. A node that restarts under its name draws a new epoch, and its old members
+//! go. A node not heard for [`SILENT_NODE_MS`] is taken for dead (killed, cut off): its members leave, and their
 //! followers hear it as from any leave.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Member, Presence};
+use super::{Inner, Member, Presence};
+use crate::broker::Publication;
 use crate::storage::EventKind;
 
 /// How often a node beats, in milliseconds.
@@ -26,6 +30,8 @@ pub const SILENT_NODE_MS: u64 = 5_000;
 pub struct Beat {
     /// The node.
     pub node: String,
+    /// Its epoch: drawn at its start.
+    pub epoch: u64,
     /// How many changes of its own members it has made since it started.
     pub changes: u64,
 }
@@ -33,49 +39,56 @@ pub struct Beat {
 /// What this node knows of another.
 #[derive(Debug)]
 pub(super) struct Peer {
+    /// The epoch its messages carry.
+    epoch: u64,
     /// When it was last heard from.
     heard: Instant,
-    /// How many of its changes arrived here.
-    pub(super) received: u64,
-}
-
-impl Default for Peer {
-    fn default() -> Self {
-        Peer { heard: Instant::now(), received: 0 }
-    }
+    /// The number of its last change this node has (every one up to it).
+    received: u64,
 }
 
 impl Presence {
-    /// This node's beat.
-    pub fn beat(&self) -> Beat {
-        Beat { node: self.node.clone(), changes: self.inner().changes }
+    /// Hands this node's beat to the broker.
+    pub fn beat(&self) {
+        let inner = self.inner();
+        let beat = Beat { node: self.node.clone(), epoch: self.epoch, changes: inner.changes };
+        self.broker.publish(Publication::PresenceBeat { beat });
     }
 
-    /// Takes another node's beat; true when what this node holds of it disagrees, so that it should ask for the
-    /// node's members.
-    pub fn heard(&self, beat: &Beat) -> bool {
-        let mut inner = self.inner();
-        let peer = inner.peers.entry(beat.node.clone()).or_default();
-        peer.heard = Instant::now();
-        peer.received != beat.changes
+    /// Hands this node's members to the broker, the answer to an ask.
+    pub fn answer(&self) {
+        let inner = self.inner();
+        let (changes, members) = self.own_members(&inner);
+        self.broker.publish(Publication::PresenceMembers { from: self.node.clone(), epoch: self.epoch, changes, members });
     }
 
-    /// Replaces what this node holds of `node` by `members`, its answer to an ask made when it had made `changes`
-    /// changes, and tells the followers of what differs.
-    pub fn replace(&self, node: &str, changes: u64, members: Vec<Member>) {
+    /// Takes another node's change numbered `seq`; true when one before it was lost, so that this node should ask
+    /// for that node's members.
+    pub fn heard_change(&self, kind: EventKind, member: Member, epoch: u64, seq: u64) -> bool {
         let mut inner = self.inner();
-        let held: Vec<Member> =
-            inner.rooms.values().flat_map(|room| room.members.values()).filter(|m| m.node == node).cloned().collect();
-        for member in held.into_iter().filter(|held| !members.iter().any(|m| m.id == held.id)) {
-            inner.apply(&self.node, EventKind::Deleted, member);
+        let peer = inner.peer(&self.node, &member.node, epoch);
+        if seq <= peer.received {
+            return false;
         }
-        for member in members.into_iter().filter(|m| m.node == node) {
-            let kind = if inner.topics.contains_key(&member.id) { EventKind::Updated } else { EventKind::Created };
-            inner.apply(&self.node, kind, member);
-        }
-        let peer = inner.peers.entry(node.to_owned()).or_default();
-        peer.heard = Instant::now();
-        peer.received = changes;
+        let lost = seq != peer.received + 1;
+        peer.received = seq;
+        inner.apply(&self.node, kind, member);
+        lost
+    }
+
+    /// Takes another node's beat; true when what this node holds of it is not what it counts.
+    pub fn heard_beat(&self, beat: &Beat) -> bool {
+        let mut inner = self.inner();
+        inner.peer(&self.node, &beat.node, beat.epoch).received != beat.changes
+    }
+
+    /// Replaces what this node holds of `node` by `members`, its answer made when it had made `changes` changes,
+    /// and tells the followers of what differs.
+    pub fn replace(&self, node: &str, epoch: u64, changes: u64, members: Vec<Member>) {
+        let mut inner = self.inner();
+        inner.peer(&self.node, node, epoch);
+        inner.replace(&self.node, node, members);
+        inner.peer(&self.node, node, epoch).received = changes;
     }
 
     /// Drops the members of every node not heard for `silent_for` ([`SILENT_NODE_MS`] on a server), and forgets
@@ -90,38 +103,82 @@ impl Presence {
             .collect();
         for node in &silent {
             inner.peers.remove(node);
-            let gone: Vec<Member> = inner
-                .rooms
-                .values()
-                .flat_map(|room| room.members.values())
-                .filter(|m| &m.node == node)
-                .cloned()
-                .collect();
-            for member in gone {
-                inner.apply(&self.node, EventKind::Deleted, member);
-            }
+            inner.replace(&self.node, node, Vec::new());
         }
         silent
     }
 }
 
+impl Inner {
+    /// What this node (`here`) knows of `node`, heard now with `epoch`: a new epoch is a new node, whose old
+    /// members go.
+    fn peer(&mut self, here: &str, node: &str, epoch: u64) -> &mut Peer {
+        let known = self.peers.get(node).map(|peer| peer.epoch);
+        if known.is_some_and(|known| known != epoch) {
+            self.replace(here, node, Vec::new());
+        }
+        if known != Some(epoch) {
+            self.peers.insert(node.to_owned(), Peer { epoch, heard: Instant::now(), received: 0 });
+        }
+        let peer = self.peers.get_mut(node).expect("just inserted");
+        peer.heard = Instant::now();
+        peer
+    }
+
+    /// Makes `node`'s members here `members`, telling the followers of what differs.
+    fn replace(&mut self, here: &str, node: &str, members: Vec<Member>) {
+        let held: Vec<Member> =
+            self.rooms.values().flat_map(|room| room.members.values()).filter(|m| m.node == node).cloned().collect();
+        for member in held.into_iter().filter(|held| !members.iter().any(|m| m.id == held.id)) {
+            self.apply(here, EventKind::Deleted, member);
+        }
+        for member in members.into_iter().filter(|m| m.node == node) {
+            let kind = if self.topics.contains_key(&member.id) { EventKind::Updated } else { EventKind::Created };
+            self.apply(here, kind, member);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use serde_json::Map;
 
     use super::super::{Member, Presence};
-    use crate::storage::EventKind;
+    use crate::broker::{Broker, Publication};
 
-    fn member(node: &str, id: &str) -> Member {
+    /// A broker that keeps what it is given, for a test to deliver (or lose) by hand.
+    #[derive(Debug, Default)]
+    struct Kept(Mutex<Vec<Publication>>);
+
+    impl Broker for Kept {
+        fn publish(&self, message: Publication) {
+            self.0.lock().expect("kept").push(message);
+        }
+        fn kind(&self) -> &'static str {
+            "kept"
+        }
+        fn connected(&self) -> bool {
+            true
+        }
+    }
+
+    impl Kept {
+        fn take(&self) -> Vec<Publication> {
+            std::mem::take(&mut *self.0.lock().expect("kept"))
+        }
+    }
+
+    fn member(node: &str, n: u64) -> Member {
         Member {
-            id: id.to_owned(),
+            id: format!("PRS-{node}-{n}"),
             topic: "order".to_owned(),
             user: "alice".to_owned(),
             node: node.to_owned(),
             // One connection per member: a connection is present at a topic once.
-            connection: id.trim_start_matches("PRS-").parse().unwrap_or(0),
+            connection: n,
             version: 1,
             joined_at: 1,
             updated_at: 1,
@@ -135,29 +192,59 @@ mod tests {
         ids
     }
 
-    /// Node B learns node A's members from A's changes; a beat shows B when it lost one, A's answer to B's ask
-    /// puts B right, and when A falls silent B drops its members.
+    /// Delivers `messages` to `to` as the relay would; returns whether it would ask for members.
+    fn deliver(to: &Presence, messages: Vec<Publication>) -> bool {
+        let mut ask = false;
+        for message in messages {
+            ask |= match message {
+                Publication::Presence { change, member, epoch, seq } => to.heard_change(change, member, epoch, seq),
+                Publication::PresenceBeat { beat } => to.heard_beat(&beat),
+                Publication::PresenceMembers { from, epoch, changes, members } => {
+                    to.replace(&from, epoch, changes, members);
+                    false
+                }
+                _ => false,
+            };
+        }
+        ask
+    }
+
+    /// Node B learns node A's members from A's numbered changes; a lost change shows in the next one's number, A's
+    /// answer puts B right, a change the answer already holds is passed over, a restarted A's old members go, and
+    /// a silent A's members are dropped.
     #[test]
     fn a_node_finds_what_it_lost_and_forgets_a_silent_node() {
-        let (a, b) = (Presence::new("a"), Presence::new("b"));
-        a.join(member("a", "PRS-1"), 10, 10).expect("joins");
-        b.change(EventKind::Created, member("a", "PRS-1"));
-        assert!(!b.heard(&a.beat()), "B has every change A counts");
-        a.join(member("a", "PRS-2"), 10, 10).expect("joins");
-        assert!(b.heard(&a.beat()), "the change B never got shows in A's beat");
-        let (changes, members) = a.own_members();
-        b.replace("a", changes, members);
-        assert_eq!(ids(&b, "a"), ["PRS-1", "PRS-2"]);
-        assert!(!b.heard(&a.beat()));
-        a.leave_connection(1);
-        a.leave_connection(2);
-        let (changes, members) = a.own_members();
-        b.replace("a", changes, members);
-        assert!(ids(&b, "a").is_empty(), "what A no longer has, B drops");
+        let (to_a, to_b) = (Arc::new(Kept::default()), Arc::new(Kept::default()));
+        let a = Presence::new("a", Arc::clone(&to_a) as Arc<dyn Broker>);
+        let b = Presence::new("b", Arc::clone(&to_b) as Arc<dyn Broker>);
+        a.join(member("a", 1), 10, 10).expect("joins");
+        a.beat();
+        assert!(!deliver(&b, to_a.take()), "B has every change A counts");
+        assert_eq!(ids(&b, "a"), ["PRS-a-1"]);
 
-        b.change(EventKind::Created, member("a", "PRS-3"));
+        a.join(member("a", 2), 10, 10).expect("joins");
+        to_a.take(); // lost on the way
+        a.join(member("a", 3), 10, 10).expect("joins");
+        assert!(deliver(&b, to_a.take()), "the number after a lost one shows the loss");
+        a.answer();
+        // The answer holds the changes up to its count; the leave made after it follows it.
+        let answer = to_a.take();
+        a.leave_connection(1);
+        assert!(!deliver(&b, answer));
+        assert!(!deliver(&b, to_a.take()));
+        assert_eq!(ids(&b, "a"), ["PRS-a-2", "PRS-a-3"]);
+        a.beat();
+        assert!(!deliver(&b, to_a.take()), "in step after the answer");
+
+        // A restarted A (a new epoch) has none of the old members.
+        let restarted = Presence::new("a", Arc::clone(&to_a) as Arc<dyn Broker>);
+        restarted.join(member("a", 9), 10, 10).expect("joins");
+        assert!(!deliver(&b, to_a.take()));
+        assert_eq!(ids(&b, "a"), ["PRS-a-9"]);
+
         assert!(b.drop_silent(Duration::from_secs(60)).is_empty(), "A was heard a moment ago");
         assert_eq!(b.drop_silent(Duration::ZERO), ["a"]);
         assert!(ids(&b, "a").is_empty());
+        assert!(to_b.take().is_empty(), "B made no change of its own, so it told nobody anything");
     }
 }

@@ -7,10 +7,10 @@
 //! `seq` (`presence_created`, `presence_updated`, `presence_deleted`), encoded once and offered to every follower's
 //! mailbox, as the hub offers events.
 //!
-//! **Presence does no I/O and touches no database.** It holds members and followers behind one lock; the session
-//! hands the changes it makes to the relay, which carries them to the other nodes (one broker message each), and
-//! `cluster.rs` keeps the members of the other nodes as they report them, dropping those of a node that falls
-//! silent.
+//! **Presence does no I/O and touches no database.** It holds members and followers behind one lock; each change of
+//! this node's members is numbered and handed to the broker under that lock (one message each; the broker only
+//! queues), so the other nodes receive them in order, and `cluster.rs` keeps the members of the other nodes as
+//! they report them, finds what it lost, and drops those of a node that falls silent.
 
 mod cluster;
 
@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 pub use cluster::{Beat, BEAT_MS, SILENT_NODE_MS};
 
+use crate::broker::{Broker, Publication};
 use crate::hub::{Delivery, EventPush, Mailbox};
 use crate::push::encode_event;
 use crate::storage::{EventKind, EventRecord, Record};
@@ -91,6 +92,11 @@ pub enum Refusal {
 pub struct Presence {
     /// This node's name, which its members carry.
     node: String,
+    /// Drawn at start: a node that restarts under the same name is a new one to the others, whose members and
+    /// numbering begin anew.
+    epoch: u64,
+    /// Where this node's changes, beats and answers go.
+    broker: Arc<dyn Broker>,
     inner: Mutex<Inner>,
 }
 
@@ -116,9 +122,21 @@ struct Room {
 }
 
 impl Presence {
-    /// An empty registry for node `node`.
-    pub fn new(node: &str) -> Arc<Presence> {
-        Arc::new(Presence { node: node.to_owned(), inner: Mutex::default() })
+    /// An empty registry for node `node`, telling the other nodes through `broker`.
+    pub fn new(node: &str, broker: Arc<dyn Broker>) -> Arc<Presence> {
+        Arc::new(Presence { node: node.to_owned(), epoch: rand::random(), broker, inner: Mutex::default() })
+    }
+
+    /// Applies a change of one of this node's members and, when it changed something, numbers it and hands it to
+    /// the broker, under the lock: the other nodes receive this node's changes in their numbers' order.
+    fn apply_own(&self, inner: &mut Inner, kind: EventKind, member: Member) {
+        if !inner.apply(&self.node, kind, member.clone()) {
+            return;
+        }
+        inner.changes += 1;
+        if self.broker.has_peers() {
+            self.broker.publish(Publication::Presence { change: kind, member, epoch: self.epoch, seq: inner.changes });
+        }
     }
 
     /// This node's name.
@@ -165,7 +183,7 @@ impl Presence {
             return Err(Refusal::TopicFull);
         }
         let record = member.record();
-        inner.apply(&self.node, EventKind::Created, member);
+        self.apply_own(&mut inner, EventKind::Created, member);
         Ok(record)
     }
 
@@ -177,14 +195,11 @@ impl Presence {
         (member.node == self.node && member.connection == connection).then(|| member.clone())
     }
 
-    /// Applies a change of a member (a join, an update or a leave), made here or reported by its node, and tells
-    /// the followers; a change that changes nothing (a leave of one already gone) tells nobody.
+    /// Applies a change of one of this node's members (an update or a leave) and tells the followers, here and on
+    /// the other nodes; a change that changes nothing (a leave of one already gone) tells nobody.
     pub fn change(&self, kind: EventKind, member: Member) {
         let mut inner = self.inner();
-        if member.node != self.node {
-            inner.peers.entry(member.node.clone()).or_default().received += 1;
-        }
-        inner.apply(&self.node, kind, member);
+        self.apply_own(&mut inner, kind, member);
     }
 
     /// Every member of this node's `connection` leaves (its connection ended); returns them, for the other nodes.
@@ -199,7 +214,7 @@ impl Presence {
             })
             .collect();
         for member in &gone {
-            inner.apply(&self.node, EventKind::Deleted, member.clone());
+            self.apply_own(&mut inner, EventKind::Deleted, member.clone());
         }
         gone
     }
@@ -219,10 +234,8 @@ impl Presence {
         inner.rooms.values().flat_map(|room| room.members.values()).filter(|m| m.node == node).cloned().collect()
     }
 
-    /// This node's members, and how many changes of them it has made: what the other nodes ask for.
-    pub fn own_members(&self) -> (u64, Vec<Member>) {
-        // Under one lock: the count and the members must be of the same moment.
-        let inner = self.inner();
+    /// This node's members and how many changes of them it has made, of one moment.
+    fn own_members(&self, inner: &Inner) -> (u64, Vec<Member>) {
         let members = inner.rooms.values().flat_map(|room| room.members.values()).filter(|m| m.node == self.node);
         (inner.changes, members.cloned().collect())
     }
@@ -239,8 +252,8 @@ impl Presence {
 }
 
 impl Inner {
-    /// Applies a change on node `here` (see [`Presence::change`]).
-    fn apply(&mut self, here: &str, kind: EventKind, member: Member) {
+    /// Applies a change on node `here` and tells the followers here; whether it changed anything.
+    fn apply(&mut self, here: &str, kind: EventKind, member: Member) -> bool {
         let topic = member.followed_as();
         let room = self.rooms.entry(topic.clone()).or_default();
         let changed = match kind {
@@ -249,7 +262,7 @@ impl Inner {
         };
         if !changed {
             self.forget_if_empty(&topic);
-            return;
+            return false;
         }
         let local = member.node == here;
         if kind == EventKind::Deleted {
@@ -267,9 +280,6 @@ impl Inner {
             self.topics.insert(member.id.clone(), topic.clone());
             room.members.insert(member.id.clone(), member.clone());
         }
-        if local {
-            self.changes += 1;
-        }
         let record = member.record();
         let event = EventRecord::of(&record, kind, &member.user, 0, member.updated_at, None);
         if let Some(text) = encode_event(&event, &topic, 0, false) {
@@ -283,6 +293,7 @@ impl Inner {
             }
         }
         self.forget_if_empty(&topic);
+        true
     }
 
     fn forget_if_empty(&mut self, topic: &str) {

@@ -136,7 +136,7 @@ impl<O: Outbound> Session<O> {
         let (mailbox, deliveries, slow) = Mailbox::new(limits.outbound_queue);
         let id = format!("s-{:012x}", rand::random::<u64>() >> 16);
         let listed = shared.directory.enter(&id, &mailbox);
-        let present = presence::Leaving::new(&shared.presence, &shared.relay, mailbox.connection);
+        let present = presence::Leaving::new(&shared.presence, mailbox.connection);
         Session {
             id,
             listed,

@@ -20,7 +20,6 @@ use crate::connection::Outbound;
 use crate::errors::{internal, invalid_params, not_found, prefix_pointers};
 use crate::hub::Follow;
 use crate::presence::{Member, Presence, Refusal, PRESENCE};
-use crate::relay::Relay;
 use crate::resources::data::merge;
 use crate::resources::{new_id, resource, EventTopic};
 use crate::shared::Shared;
@@ -103,7 +102,6 @@ impl<O: Outbound> Session<O> {
                 return Err(ErrorPayload::new(ErrorCode::Conflict, message).with_detail("id", id));
             }
         };
-        self.shared.relay.presence(EventKind::Created, member);
         resource(record)
     }
 
@@ -129,9 +127,8 @@ impl<O: Outbound> Session<O> {
         }
         let now = tidings_protocol::now_ms();
         let member = Member { state, version: member.version + 1, updated_at: now.max(member.updated_at), ..member };
-        self.shared.presence.change(EventKind::Updated, member.clone());
         let record = member.record();
-        self.shared.relay.presence(EventKind::Updated, member);
+        self.shared.presence.change(EventKind::Updated, member);
         resource(record)
     }
 
@@ -169,16 +166,13 @@ impl<O: Outbound> Session<O> {
         let now = tidings_protocol::now_ms();
         let gone = Member { version: member.version + 1, updated_at: now.max(member.updated_at), ..member };
         let ended = (gone.version, gone.updated_at);
-        self.shared.presence.change(EventKind::Deleted, gone.clone());
-        self.shared.relay.presence(EventKind::Deleted, gone);
+        self.shared.presence.change(EventKind::Deleted, gone);
         ended
     }
 
     /// Leaves every topic this connection joined, as its session ends.
     pub(super) fn leave_presence(&self) {
-        for member in self.shared.presence.leave_connection(self.mailbox.connection) {
-            self.shared.relay.presence(EventKind::Deleted, member);
-        }
+        self.shared.presence.leave_connection(self.mailbox.connection);
     }
 
     /// A member's `data` checked: `topic` a type or a resource topic, `state` an object within the size bound,
@@ -221,21 +215,18 @@ impl<O: Outbound> Session<O> {
 /// task. (The session also leaves on its way out; leaving twice finds nothing the second time.)
 pub(super) struct Leaving {
     presence: Arc<Presence>,
-    relay: Arc<Relay>,
     connection: u64,
 }
 
 impl Leaving {
-    pub(super) fn new(presence: &Arc<Presence>, relay: &Arc<Relay>, connection: u64) -> Leaving {
-        Leaving { presence: Arc::clone(presence), relay: Arc::clone(relay), connection }
+    pub(super) fn new(presence: &Arc<Presence>, connection: u64) -> Leaving {
+        Leaving { presence: Arc::clone(presence), connection }
     }
 }
 
 impl Drop for Leaving {
     fn drop(&mut self) {
-        for member in self.presence.leave_connection(self.connection) {
-            self.relay.presence(EventKind::Deleted, member);
-        }
+        self.presence.leave_connection(self.connection);
     }
 }
 
