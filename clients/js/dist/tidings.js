@@ -1393,6 +1393,37 @@ function fromEvent(resourceType, event, id, version, held) {
   };
 }
 
+// src/state-patch.ts
+function isObject2(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function copy(value) {
+  return JSON.parse(JSON.stringify(value));
+}
+function mergePatch(target, patch) {
+  const out = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else if (isObject2(value)) out[key] = mergePatch(isObject2(out[key]) ? out[key] : {}, value);
+    else out[key] = copy(value);
+  }
+  return out;
+}
+function diff(from, to) {
+  const patch = {};
+  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  for (const [key, value] of Object.entries(to)) {
+    const was = from[key];
+    if (isObject2(was) && isObject2(value)) {
+      const inner = diff(was, value);
+      if (inner !== void 0) patch[key] = inner;
+    } else if (!(key in from) || JSON.stringify(was) !== JSON.stringify(value)) {
+      patch[key] = value;
+    }
+  }
+  return Object.keys(patch).length === 0 ? void 0 : patch;
+}
+
 // src/presence.ts
 var PASSING2 = /* @__PURE__ */ new Set([
   ClientErrorCode.TIMEOUT,
@@ -1788,35 +1819,6 @@ var PresenceHandle = class {
 function stateOf(member) {
   const state = member.data["state"];
   return isObject2(state) ? state : {};
-}
-function isObject2(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-function copy(value) {
-  return JSON.parse(JSON.stringify(value));
-}
-function mergePatch(target, patch) {
-  const out = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete out[key];
-    else if (isObject2(value)) out[key] = mergePatch(isObject2(out[key]) ? out[key] : {}, value);
-    else out[key] = copy(value);
-  }
-  return out;
-}
-function diff(from, to) {
-  const patch = {};
-  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
-  for (const [key, value] of Object.entries(to)) {
-    const was = from[key];
-    if (isObject2(was) && isObject2(value)) {
-      const inner = diff(was, value);
-      if (inner !== void 0) patch[key] = inner;
-    } else if (!(key in from) || JSON.stringify(was) !== JSON.stringify(value)) {
-      patch[key] = value;
-    }
-  }
-  return Object.keys(patch).length === 0 ? void 0 : patch;
 }
 
 // src/state.ts

@@ -4,6 +4,7 @@
 import { ClientErrorCode, ServerErrorCode, TidingsError, type Resource } from './common.js';
 import type { Client, ConnectionState, Gap, PresenceOptions, RequestOptions, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
 import { PRESENCE_PREFIX } from './subscriptions.js';
+import { copy, diff, isObject, mergePatch } from './state-patch.js';
 
 /** What a member tells the others (`{name: 'Bob', status: 'editing'}`): a JSON object, at most `limits.presence.maxStateBytes` of it. */
 export type PresenceState = Record<string, unknown>;
@@ -580,40 +581,4 @@ class PresenceHandle implements Presence {
 function stateOf(member: Resource): PresenceState {
   const state = member.data['state'];
   return isObject(state) ? state : {};
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A deep copy of a JSON value, so that the app changing its object later does not change what the handle wants. */
-function copy<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
-}
-
-/** `target` with a JSON merge patch applied (RFC 7386): null removes a field, an object merges into an object. */
-export function mergePatch(target: PresenceState, patch: PresenceState): PresenceState {
-  const out: PresenceState = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete out[key];
-    else if (isObject(value)) out[key] = mergePatch(isObject(out[key]) ? out[key] : {}, value);
-    else out[key] = copy(value);
-  }
-  return out;
-}
-
-/** The merge patch that turns `from` into `to`, or undefined when they are equal. */
-export function diff(from: PresenceState, to: PresenceState): PresenceState | undefined {
-  const patch: PresenceState = {};
-  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
-  for (const [key, value] of Object.entries(to)) {
-    const was = from[key];
-    if (isObject(was) && isObject(value)) {
-      const inner = diff(was, value);
-      if (inner !== undefined) patch[key] = inner;
-    } else if (!(key in from) || JSON.stringify(was) !== JSON.stringify(value)) {
-      patch[key] = value;
-    }
-  }
-  return Object.keys(patch).length === 0 ? undefined : patch;
 }
