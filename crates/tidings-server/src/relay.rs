@@ -33,7 +33,7 @@ use tracing::{debug, warn};
 use crate::broker::{Broker, Publication, Received};
 use crate::hub::Hub;
 use crate::presence::{Presence, BEAT_MS, SILENT_NODE_MS};
-use crate::storage::{EventRecord, NotificationRecord, Storage, StorageError};
+use crate::storage::{EventKind, EventRecord, NotificationRecord, Storage, StorageError};
 
 /// How long a gap may stay open before it is read from the log: publishers are usually only a moment behind.
 const GAP_PAUSE: Duration = Duration::from_millis(100);
@@ -128,8 +128,17 @@ impl Relay {
 
     /// Hands an event to the hub; a gap before it is filled from the log if it stays open.
     fn release(self: &Arc<Self>, event: EventRecord) {
-        let Some(gap) = self.hub.publish(event) else { return };
+        let Some(gap) = self.to_hub(event) else { return };
         self.start_fill(Log::Events(gap.resource_type));
+    }
+
+    /// Hands an event to the hub, however it came; a deletion also ends the presence of the deleted resource here
+    /// (every node hears of every deletion, and ends its own members and followers).
+    fn to_hub(&self, event: EventRecord) -> Option<crate::hub::Gap> {
+        if event.kind == EventKind::Deleted {
+            self.presence.resource_gone(&event.resource_type, &event.id);
+        }
+        self.hub.publish(event)
     }
 
     /// Hands notifications to the hub; a user's gap is filled from storage if it stays open.
@@ -235,7 +244,7 @@ impl Relay {
                 }
             }
             for event in events {
-                self.hub.publish(event);
+                self.to_hub(event);
             }
             after = last;
         }

@@ -247,3 +247,31 @@ async fn a_member_leaves_what_a_new_token_no_longer_lets_them_see() {
     let left = next_event(&mut pushes).await;
     assert_eq!((seen(&left).0, seen(&left).1), ("presence_deleted".to_owned(), member["id"].as_str().unwrap_or_default().to_owned()));
 }
+
+/// When a resource is deleted, its presence ends with it: its members leave, and its followers' subscriptions end
+/// NOT_FOUND, as a subscription to the resource's own topic does.
+#[tokio::test]
+async fn a_deleted_resource_takes_its_presence_with_it() {
+    let server = TestServer::start().await;
+    let (alice, mut pushes) = server.signed_in("alice").await;
+    let id = order(&alice).await;
+    let followed = format!("presence:order:{id}");
+    call(&alice, "subscribe", "s", json!({ "topic": followed })).await;
+    let (root, _root_pushes) = server.signed_in_as("root", &["admin"]).await;
+    let member = join(&root, &format!("order:{id}"), json!({ "name": "Root" })).await;
+    assert_eq!(seen(&next_event(&mut pushes).await).0, "presence_created");
+
+    call(&alice, "delete", "d", json!({ "resourceType": "order", "id": id })).await;
+    assert_eq!(seen(&next_event(&mut pushes).await).0, "presence_deleted");
+    let ended = loop {
+        match common::next_push(&mut pushes).await {
+            tidings_protocol::ServerMessage::Unsubscribe(ended) => break ended,
+            _ => continue,
+        }
+    };
+    assert_eq!(ended.topic.as_ref().map(|t| t.as_str()), Some(followed.as_str()));
+    assert_eq!(ended.reason.map(|r| r.code.as_str().to_owned()), Some("NOT_FOUND".to_owned()));
+    let patch = json!({ "resourceType": "presence", "id": member["id"], "patch": { "state": { "a": 1 } } });
+    let (_, gone) = exchange(&root, "update", "u", patch).await;
+    assert_eq!(gone["code"], "NOT_FOUND", "the member ended with the order");
+}

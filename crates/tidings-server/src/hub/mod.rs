@@ -33,6 +33,18 @@ pub enum Delivery {
     Notification(NotificationPush),
     /// Events of a topic the connection subscribes to were lost on this node: the subscription must end.
     Lost(LostPush),
+    /// What a subscription follows is gone (the resource whose presence it follows was deleted): it ends, saying
+    /// why.
+    Ended(EndedPush),
+}
+
+/// The end of a subscription whose topic is gone.
+#[derive(Clone, Debug)]
+pub struct EndedPush {
+    /// The subscription (its id) that ends.
+    pub topic: Arc<str>,
+    /// Why, as the `unsubscribe` push says it.
+    pub reason: tidings_protocol::ErrorPayload,
 }
 
 impl Delivery {
@@ -42,7 +54,7 @@ impl Delivery {
         match self {
             Delivery::Event(event) => event.seq,
             Delivery::Notification(notification) => notification.seq,
-            Delivery::Lost(_) => 0,
+            Delivery::Lost(_) | Delivery::Ended(_) => 0,
         }
     }
 }

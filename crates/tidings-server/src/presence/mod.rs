@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 pub use cluster::{Beat, BEAT_MS, SILENT_NODE_MS};
 
 use crate::broker::{Broker, Publication};
-use crate::hub::{Delivery, EventPush, Mailbox};
+use crate::hub::{Delivery, EndedPush, EventPush, Mailbox};
 use crate::push::encode_event;
 use crate::storage::{EventKind, EventRecord, Record};
 
@@ -217,6 +217,29 @@ impl Presence {
             self.apply_own(&mut inner, EventKind::Deleted, member.clone());
         }
         gone
+    }
+
+    /// Resource `id` of `resource_type` was deleted: its presence ends here. This node's members there leave, and
+    /// its followers' subscriptions end, NOT_FOUND, as a subscription to the resource's own topic does.
+    pub fn resource_gone(&self, resource_type: &str, id: &str) {
+        let topic = format!("{PRESENCE}:{resource_type}:{id}");
+        let mut inner = self.inner();
+        let Some(room) = inner.rooms.get(&topic) else { return };
+        let own: Vec<Member> = room.members.values().filter(|m| m.node == self.node).cloned().collect();
+        for member in own {
+            self.apply_own(&mut inner, EventKind::Deleted, member);
+        }
+        if let Some(room) = inner.rooms.get_mut(&topic) {
+            let reason = tidings_protocol::ErrorPayload::new(
+                tidings_protocol::ErrorCode::NotFound,
+                format!("{resource_type} {id} was deleted, and its presence with it"),
+            );
+            let ended: Arc<str> = Arc::from(topic.as_str());
+            for follower in std::mem::take(&mut room.followers) {
+                follower.offer(Delivery::Ended(EndedPush { topic: Arc::clone(&ended), reason: reason.clone() }));
+            }
+        }
+        inner.forget_if_empty(&topic);
     }
 
     /// The members of this node's `connection`.
