@@ -128,21 +128,27 @@ fn random_query(rng: &mut StdRng, depth: usize) -> Value {
     json!({ "field": field, op: value })
 }
 
-pub(crate) async fn queries_list_exactly_what_the_in_memory_evaluator_matches(storage: Arc<dyn Storage>) {
-    let mut rng = StdRng::seed_from_u64(20_261_201);
+/// Stores `count` items `R-0`... of random data, owned by `u0`, `u1` and `u2` in turn.
+pub(crate) async fn random_items(storage: &Arc<dyn Storage>, rng: &mut StdRng, count: usize) -> Vec<Record> {
     let mut records = Vec::new();
-    for n in 0..80 {
+    for n in 0..count {
         let new = NewRecord {
             resource_type: "item".to_owned(),
             id: format!("R-{n}"),
             owner_id: format!("u{}", n % 3),
-            data: resource_data(&mut rng),
+            data: resource_data(rng),
         };
         let CreateOutcome::Created(record, _) = storage.create(new, None).await.expect("create") else {
             panic!("a new id")
         };
         records.push(record);
     }
+    records
+}
+
+pub(crate) async fn queries_list_exactly_what_the_in_memory_evaluator_matches(storage: Arc<dyn Storage>) {
+    let mut rng = StdRng::seed_from_u64(20_261_201);
+    let records = random_items(&storage, &mut rng, 80).await;
     let (mut compared, mut matched) = (0, 0);
     while compared < 400 {
         let text = random_query(&mut rng, 0);

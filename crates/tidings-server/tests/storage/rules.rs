@@ -12,7 +12,7 @@ use tidings_server::hub::Scope;
 use tidings_server::query::Subject;
 use tidings_server::resources::access::{compile, Operation};
 
-use super::queries::{resource_data, schema, STRINGS};
+use super::queries::{random_items, schema, STRINGS};
 use super::*;
 
 /// Resource fields a rule may test, and the claims it may compare them with.
@@ -85,19 +85,7 @@ fn random_user(rng: &mut StdRng) -> Identity {
 
 pub(crate) async fn rules_list_read_and_scope_the_same_resources(storage: Arc<dyn Storage>) {
     let mut rng = StdRng::seed_from_u64(20_261_202);
-    let mut records = Vec::new();
-    for n in 0..60 {
-        let new = NewRecord {
-            resource_type: "item".to_owned(),
-            id: format!("R-{n}"),
-            owner_id: format!("u{}", n % 3),
-            data: resource_data(&mut rng),
-        };
-        let CreateOutcome::Created(record, _) = storage.create(new, None).await.expect("create") else {
-            panic!("a new id")
-        };
-        records.push(record);
-    }
+    let records = random_items(&storage, &mut rng, 60).await;
     let schema = schema();
     let (mut compared, mut seen, mut partial) = (0, 0, 0);
     while compared < 300 {
