@@ -33,8 +33,8 @@ pub use message_type::{MessageType, Side};
 pub use push::{Actor, ActorKind, Event, LeaveReason, Level, Notification};
 pub use query::{And, Not, Op, Or, Query, Term};
 pub use server::{
-    AuthSuccess, BatchResult, Connected, Deleted, Disconnect, Heartbeat, Limits, QueryLimits, RateLimit, ReadResult, Resource,
-    OperationResult, PresenceLimits, ResourceList, ServerMessage, Subscribed, Unsubscribed,
+    AuthSuccess, BatchResult, Connected, Deleted, Disconnect, Heartbeat, Limits, OperationResult, PresenceLimits,
+    QueryLimits, RateLimit, ReadResult, Resource, ResourceList, ServerMessage, Subscribed, Unsubscribed,
 };
 
 /// The protocol version this crate implements.

@@ -397,9 +397,7 @@ fn with_batch_rules(mut schema: Value) -> Value {
     let mut ops = Vec::new();
     let mut rules = Vec::new();
     for branch in &branches {
-        let (Some(op), Some(target)) =
-            (branch.pointer("/properties/op/const"), branch.pointer("/allOf/0/$ref"))
-        else {
+        let (Some(op), Some(target)) = (branch.pointer("/properties/op/const"), branch.pointer("/allOf/0/$ref")) else {
             continue;
         };
         ops.push(op.clone());

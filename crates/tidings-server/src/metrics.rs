@@ -138,7 +138,8 @@ mod tests {
     #[test]
     fn the_operations_guide_lists_every_metric() {
         let guide = include_str!("../../../docs/operations.md");
-        let missing: Vec<&str> = super::ALL.iter().map(|(name, _, _)| *name).filter(|name| !guide.contains(name)).collect();
+        let missing: Vec<&str> =
+            super::ALL.iter().map(|(name, _, _)| *name).filter(|name| !guide.contains(name)).collect();
         assert!(missing.is_empty(), "docs/operations.md does not list {missing:?}");
     }
 }

@@ -83,7 +83,10 @@ async fn a_batch_applies_every_operation_and_its_events_are_consecutive_per_type
     let ops: Vec<&str> = results.iter().map(|r| r["op"].as_str().unwrap_or("?")).collect();
     assert_eq!(ops, ["create", "update", "update", "delete"], "{reply}");
     let placed = results[0]["id"].as_str().expect("the new order's id").to_owned();
-    assert_eq!((results[0]["data"]["status"].clone(), results[0]["ownerId"].clone()), (json!("pending"), json!("alice")));
+    assert_eq!(
+        (results[0]["data"]["status"].clone(), results[0]["ownerId"].clone()),
+        (json!("pending"), json!("alice"))
+    );
     assert_eq!((results[1]["data"]["available"].clone(), results[1]["version"].clone()), (json!(3), json!(2)));
     assert_eq!(results[2]["data"]["quantity"], 4);
     assert_eq!((results[3]["id"].clone(), results[3]["version"].clone()), (json!(doomed), json!(2)));
@@ -159,7 +162,10 @@ async fn a_retried_batch_is_answered_from_its_receipt(server: TestServer) {
     // The same requestId for another batch is a mistake, said as for a create.
     let other = json!({ "operations": [order("P1", 9)] });
     let (_, refused) = exchange(&alice, "batch", "place-1", other).await;
-    assert_eq!((refused["code"].as_str(), refused["details"]["reason"].as_str()), (Some("CONFLICT"), Some("request_id_reused")));
+    assert_eq!(
+        (refused["code"].as_str(), refused["details"]["reason"].as_str()),
+        (Some("CONFLICT"), Some("request_id_reused"))
+    );
 }
 
 async fn a_batch_keeps_the_rules_of_single_messages(server: TestServer) {
@@ -168,9 +174,14 @@ async fn a_batch_keeps_the_rules_of_single_messages(server: TestServer) {
     let hers = create(&alice, "order", json!({ "productId": "P1", "quantity": 1, "totalAmount": 10 })).await;
 
     // Bob may not see Alice's order, so for him it does not exist; his own create in the batch is not made.
-    let operations = json!([order("P2", 1), { "op": "update", "resourceType": "order", "id": hers, "patch": { "quantity": 2 } }]);
+    let operations =
+        json!([order("P2", 1), { "op": "update", "resourceType": "order", "id": hers, "patch": { "quantity": 2 } }]);
     let (_, refused) = exchange(&bob, "batch", "b1", json!({ "operations": operations })).await;
-    assert_eq!((refused["code"].as_str(), refused["details"]["index"].as_u64()), (Some("NOT_FOUND"), Some(1)), "{refused}");
+    assert_eq!(
+        (refused["code"].as_str(), refused["details"]["index"].as_u64()),
+        (Some("NOT_FOUND"), Some(1)),
+        "{refused}"
+    );
     assert_eq!(count(&bob, "order").await, 0);
 
     // A field only admins may set is refused beside it, as in a create.

@@ -15,8 +15,7 @@ async fn order(client: &Client) -> String {
     static ORDERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let request_id = format!("order-{}", ORDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let data = json!({ "productId": "P1", "quantity": 1, "totalAmount": 5 });
-    call(client, "create", &request_id, json!({ "resourceType": "order", "data": data }))
-        .await["id"]
+    call(client, "create", &request_id, json!({ "resourceType": "order", "data": data })).await["id"]
         .as_str()
         .expect("an id")
         .to_owned()
@@ -98,7 +97,10 @@ async fn followers_see_who_is_there_then_who_comes_changes_and_goes() {
     tab.close();
     for followers in [&mut pushes, &mut carol_pushes] {
         let event = next_event(followers).await;
-        assert_eq!((seen(&event).0, seen(&event).1), ("presence_deleted".to_owned(), second["id"].as_str().unwrap_or_default().to_owned()));
+        assert_eq!(
+            (seen(&event).0, seen(&event).1),
+            ("presence_deleted".to_owned(), second["id"].as_str().unwrap_or_default().to_owned())
+        );
     }
     let reply = call(&carol, "subscribe", "again", json!({ "topic": format!("presence:order") })).await;
     assert_eq!(reply["items"], json!([]), "nobody is at the orders' topic itself");
@@ -125,7 +127,10 @@ async fn a_connection_that_falls_silent_leaves_within_the_idle_timeout() {
     assert_eq!(code, Some(4000));
     // (Within a bound of its own: the server pings every 100 ms, and each ping would restart a wait for a push.)
     let gone = tokio::time::timeout(common::PATIENCE, next_event(&mut pushes)).await.expect("Bob left");
-    assert_eq!((gone.event_type.as_str(), gone.owner_id.as_ref().map(|u| u.as_str())), ("presence_deleted", Some("bob")));
+    assert_eq!(
+        (gone.event_type.as_str(), gone.owner_id.as_ref().map(|u| u.as_str())),
+        ("presence_deleted", Some("bob"))
+    );
 }
 
 fn small(config: &mut Config) {
@@ -158,22 +163,40 @@ async fn presence_follows_the_topics_rules_and_its_bounds() {
     ];
     for (data, pointer) in cases {
         let (_, refused) = exchange(&alice, "create", "j", json!({ "resourceType": "presence", "data": data })).await;
-        assert_eq!((refused["code"].as_str(), refused["details"]["errors"][0]["pointer"].as_str()), (Some("INVALID_PARAMS"), Some(pointer)));
+        assert_eq!(
+            (refused["code"].as_str(), refused["details"]["errors"][0]["pointer"].as_str()),
+            (Some("INVALID_PARAMS"), Some(pointer))
+        );
     }
 
     // Two members per topic, two topics per connection, one member per connection and topic.
     let first = join(&alice, "order", json!({})).await;
-    let (_, again) = exchange(&alice, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order" } })).await;
-    assert_eq!((again["code"].as_str(), again["details"]["id"].clone()), (Some("CONFLICT"), first["id"].clone()), "{again}");
+    let (_, again) =
+        exchange(&alice, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order" } })).await;
+    assert_eq!(
+        (again["code"].as_str(), again["details"]["id"].clone()),
+        (Some("CONFLICT"), first["id"].clone()),
+        "{again}"
+    );
     join(&bob, "order", json!({})).await;
     let (carol, _carol_pushes) = server.signed_in("carol").await;
-    let (_, full) = exchange(&carol, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order" } })).await;
-    assert_eq!((full["code"].as_str(), full["details"]["limit"].as_str()), (Some("LIMIT_EXCEEDED"), Some("presence.maxMembers")));
+    let (_, full) =
+        exchange(&carol, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order" } })).await;
+    assert_eq!(
+        (full["code"].as_str(), full["details"]["limit"].as_str()),
+        (Some("LIMIT_EXCEEDED"), Some("presence.maxMembers"))
+    );
     join(&alice, &topic, json!({})).await;
     let another = format!("order:{}", order(&alice).await);
-    let (_, many) = exchange(&alice, "create", "j", json!({ "resourceType": "presence", "data": { "topic": another } })).await;
-    assert_eq!((many["code"].as_str(), many["details"]["limit"].as_str()), (Some("LIMIT_EXCEEDED"), Some("presence.maxJoins")));
-    let (_, missing) = exchange(&carol, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order:ORD-X" } })).await;
+    let (_, many) =
+        exchange(&alice, "create", "j", json!({ "resourceType": "presence", "data": { "topic": another } })).await;
+    assert_eq!(
+        (many["code"].as_str(), many["details"]["limit"].as_str()),
+        (Some("LIMIT_EXCEEDED"), Some("presence.maxJoins"))
+    );
+    let (_, missing) =
+        exchange(&carol, "create", "j", json!({ "resourceType": "presence", "data": { "topic": "order:ORD-X" } }))
+            .await;
     assert_eq!(missing["code"], "NOT_FOUND", "a resource that does not exist has no presence");
 
     // A member is changed only by its own connection, and keeps its topic.
@@ -212,13 +235,17 @@ async fn an_ephemeral_type_fans_out_at_once_and_stores_nothing() {
     let reply = call(&alice, "subscribe", "s", json!({ "topic": "cursor" })).await;
     assert_eq!(reply["seq"], 0);
 
-    let sent = call(&bob, "create", "c", json!({ "resourceType": "cursor", "data": { "orderId": "O", "x": 3, "y": 4 } })).await;
+    let sent =
+        call(&bob, "create", "c", json!({ "resourceType": "cursor", "data": { "orderId": "O", "x": 3, "y": 4 } }))
+            .await;
     let event = next_event(&mut pushes).await;
     assert_eq!((event.event_type.as_str(), event.seq, event.data["x"].clone()), ("cursor_created", None, json!(3)));
     assert_eq!(event.id.as_ref().map(|id| id.as_str()), sent["id"].as_str());
 
     // Checked as any create, and never stored: no read, no list, no log, no batch.
-    let (_, refused) = exchange(&bob, "create", "c", json!({ "resourceType": "cursor", "data": { "orderId": "O", "x": "left" } })).await;
+    let (_, refused) =
+        exchange(&bob, "create", "c", json!({ "resourceType": "cursor", "data": { "orderId": "O", "x": "left" } }))
+            .await;
     assert_eq!(refused["code"], "INVALID_PARAMS");
     let (_, missing) = exchange(&bob, "read", "r", json!({ "resourceType": "cursor", "id": sent["id"] })).await;
     assert_eq!(missing["code"], "NOT_FOUND");
@@ -245,7 +272,10 @@ async fn a_member_leaves_what_a_new_token_no_longer_lets_them_see() {
     // The same user, now without the admin role, may not read Alice's order: his member leaves it.
     root.auth(&server.token_for("root", &[], std::time::Duration::from_secs(3600))).await.expect("signs in again");
     let left = next_event(&mut pushes).await;
-    assert_eq!((seen(&left).0, seen(&left).1), ("presence_deleted".to_owned(), member["id"].as_str().unwrap_or_default().to_owned()));
+    assert_eq!(
+        (seen(&left).0, seen(&left).1),
+        ("presence_deleted".to_owned(), member["id"].as_str().unwrap_or_default().to_owned())
+    );
 }
 
 /// When a resource is deleted, its presence ends with it: its members leave, and its followers' subscriptions end

@@ -22,10 +22,9 @@ fn audited(url: String) -> impl FnOnce(&mut Config) {
         config.resource_types.push(stock);
         let orders = &mut config.resource_types[0];
         orders.previous_data = true;
-        orders.field_rules.insert(
-            "totalAmount".to_owned(),
-            FieldRulesConfig { read: Some(vec![json!("role:admin")]), write: None },
-        );
+        orders
+            .field_rules
+            .insert("totalAmount".to_owned(), FieldRulesConfig { read: Some(vec![json!("role:admin")]), write: None });
         config.webhooks = vec![WebhookConfig {
             name: "audit".to_owned(),
             url,
@@ -97,7 +96,8 @@ async fn update_events_carry_the_data_before_as_the_subscriber_may_see_it() {
 
     // And the webhook, which reads as a server, gets the whole data before.
     endpoint.until(2, "the update", |received| received.len() >= 2).await;
-    let delivered = endpoint.accepted().into_iter().map(|r| r.json()).find(|e| e["payload"]["eventType"] == "order_updated");
+    let delivered =
+        endpoint.accepted().into_iter().map(|r| r.json()).find(|e| e["payload"]["eventType"] == "order_updated");
     let delivered = delivered.expect("the update was delivered");
     let before = &delivered["payload"]["previousData"];
     assert_eq!((before["quantity"].clone(), before["totalAmount"].clone()), (json!(2), json!(20)), "{delivered}");
@@ -110,7 +110,8 @@ async fn a_resource_that_comes_into_sight_brings_no_data_from_before() {
         let orders = &mut config.resource_types[0];
         orders.previous_data = true;
         // Paid orders are anyone's to read; the rest, their owner's and admins'.
-        orders.permissions.read = vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
+        orders.permissions.read =
+            vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
     })
     .await;
     let (alice, _pushes) = server.signed_in("alice").await;

@@ -132,7 +132,8 @@ fn init_logging(
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
-    let logs = if format == "json" { logs.json().with_filter(filter).boxed() } else { logs.with_filter(filter).boxed() };
+    let logs =
+        if format == "json" { logs.json().with_filter(filter).boxed() } else { logs.with_filter(filter).boxed() };
     let (spans, provider) = match crate::traces::layer(traces, node)? {
         Some((layer, provider)) => (Some(layer), Some(provider)),
         None => (None, None),

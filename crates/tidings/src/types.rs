@@ -58,16 +58,22 @@ pub fn typescript(types: &[ResourceTypeConfig]) -> String {
         "// The resource types of a Tidings server, written by `tidings types` from their JSON Schemas: do not edit;\n\
          // run it again when the schemas change. Use: `createClient<Types>(...)`.\n",
     );
-    let mut map = String::from("\n/** Every resource type of the server, by name: the type parameter of `createClient`. */\n");
+    let mut map =
+        String::from("\n/** Every resource type of the server, by name: the type parameter of `createClient`. */\n");
     map.push_str("export interface Types {\n");
     for config in types {
         let name = pascal(&config.name);
         let root = &config.schema;
         let server_set: Vec<&str> = config.server_set.iter().map(String::as_str).collect();
-        let hidden: Vec<&str> = config.field_rules.iter().filter(|(_, r)| r.read.is_some()).map(|(f, _)| f.as_str()).collect();
+        let hidden: Vec<&str> =
+            config.field_rules.iter().filter(|(_, r)| r.read.is_some()).map(|(f, _)| f.as_str()).collect();
         let forms = [
             (name.clone(), Shape::Stored(&hidden), "data, as the server sends it"),
-            (format!("{name}Create"), Shape::Create(&server_set), "data for a `create`: fields with a default may be left out"),
+            (
+                format!("{name}Create"),
+                Shape::Create(&server_set),
+                "data for a `create`: fields with a default may be left out",
+            ),
         ];
         for (type_name, shape, what) in forms {
             let cx = Cx { root, refs: std::cell::Cell::new(MAX_REFS) };
@@ -275,7 +281,8 @@ mod tests {
             },
             "required": ["title", "cost"]
         });
-        task.field_rules.insert("cost".to_owned(), FieldRulesConfig { read: Some(vec![json!("role:admin")]), write: None });
+        task.field_rules
+            .insert("cost".to_owned(), FieldRulesConfig { read: Some(vec![json!("role:admin")]), write: None });
         task.server_set = vec!["tags".to_owned()];
         let text = typescript(&types);
         for line in [
@@ -295,6 +302,9 @@ mod tests {
         assert!(text.contains("export interface WorkItemCreate {\n  /** What to do */\n  title: string;"), "{text}");
         assert!(text.contains("  cost: number;"), "a hidden field must still be given on create:\n{text}");
         let create = text.split("export interface WorkItemCreate").nth(1).expect("the create form");
-        assert!(create.contains("due?:") && !create.contains("tags"), "a server-set field is no client's to send:\n{text}");
+        assert!(
+            create.contains("due?:") && !create.contains("tags"),
+            "a server-set field is no client's to send:\n{text}"
+        );
     }
 }

@@ -307,8 +307,9 @@ async fn next_of(pushes: &mut tidings_client::Pushes) -> (String, String, Option
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_hold_for_events_that_cross_nodes() {
     let Some(cluster) = Cluster::start("cluster_rules") else { return };
-    let page = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/resource-types.md"))
-        .expect("docs/resource-types.md");
+    let page =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/resource-types.md"))
+            .expect("docs/resource-types.md");
     let block = page
         .split("```toml\n")
         .skip(1)

@@ -26,11 +26,11 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tidings_protocol::{
     decode_client_payload, ClientMessage, Create, Delete, ErrorCode, ErrorPayload, FieldError, MessageType, Read,
     Update,
 };
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use self::input::{at, ListParams};
 use self::output::{invalid_params, ApiError, RESOURCES};

@@ -192,7 +192,9 @@ mod tests {
         };
         let messages = [
             Publication::Presence { change: EventKind::Updated, member: member.clone(), epoch: 7, seq: 3 },
-            Publication::PresenceBeat { beat: crate::presence::Beat { node: "node-a".to_owned(), epoch: 7, changes: 3 } },
+            Publication::PresenceBeat {
+                beat: crate::presence::Beat { node: "node-a".to_owned(), epoch: 7, changes: 3 },
+            },
             Publication::PresenceAsk { asked: "node-b".to_owned() },
             Publication::PresenceMembers { from: "node-a".to_owned(), epoch: 7, changes: 3, members: vec![member] },
             Publication::Notifications { records: Vec::new() },

@@ -36,7 +36,9 @@ mod tests {
 
     #[test]
     fn milliseconds_and_durations_with_units_are_read() {
-        for (text, ms) in [("25000", 25_000), ("25s", 25_000), ("1m 30s", 90_000), ("500ms", 500), ("7days", 604_800_000)] {
+        for (text, ms) in
+            [("25000", 25_000), ("25s", 25_000), ("1m 30s", 90_000), ("500ms", 500), ("7days", 604_800_000)]
+        {
             assert_eq!(parse(text), Ok(ms), "{text}");
         }
         for bad in ["soon", "25 parsecs", "-5s", ""] {

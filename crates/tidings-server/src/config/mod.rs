@@ -485,10 +485,7 @@ impl Config {
             "set either auth.secret or auth.public_key_file, not both"
         );
         anyhow::ensure!(self.events.prune_interval_ms > 0, "events.prune_interval_ms must be positive");
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&self.traces.sample_ratio),
-            "traces.sample_ratio must be between 0 and 1"
-        );
+        anyhow::ensure!((0.0..=1.0).contains(&self.traces.sample_ratio), "traces.sample_ratio must be between 0 and 1");
         let presence = &self.presence;
         anyhow::ensure!(
             presence.max_members > 0 && presence.max_state_bytes > 0 && presence.max_joins > 0,

@@ -53,7 +53,8 @@ pub struct ResourceTypeConfig {
     /// Whether the events of an update carry `previousData`, the resource's data before the change (for audit
     /// logs, notifications and webhooks that compare), to subscribers, the event feed and webhooks alike.
     #[serde(default)]
-    pub previous_data: bool,    /// An ephemeral type stores nothing: a `create` of it is checked, then fanned out at once to the subscribers
+    pub previous_data: bool,
+    /// An ephemeral type stores nothing: a `create` of it is checked, then fanned out at once to the subscribers
     /// of its topic as an event without `seq`, and forgotten (broadcast: no resume, no read, no retry).
     #[serde(default)]
     pub ephemeral: bool,

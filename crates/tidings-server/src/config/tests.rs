@@ -85,7 +85,10 @@ fn durations_are_milliseconds_or_text_with_a_unit_in_a_file_and_in_the_environme
 fn api_keys_may_come_from_a_file_beside_the_config() {
     figment::Jail::expect_with(|jail| {
         jail.create_file("keys.txt", "# the server API's keys\nkey-from-the-file-0123456789\n\n")?;
-        jail.create_file("tidings.toml", "api_keys = [\"key-from-the-config-0123456\"]\napi_keys_file = \"keys.txt\"\n")?;
+        jail.create_file(
+            "tidings.toml",
+            "api_keys = [\"key-from-the-config-0123456\"]\napi_keys_file = \"keys.txt\"\n",
+        )?;
         let config = Config::load(Some(Path::new("tidings.toml"))).map_err(|e| e.to_string())?;
         assert_eq!(config.api_keys, ["key-from-the-config-0123456", "key-from-the-file-0123456789"]);
         jail.create_file("keys.txt", "short\n")?;

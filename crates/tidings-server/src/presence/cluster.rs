@@ -59,7 +59,12 @@ impl Presence {
     pub fn answer(&self) {
         let inner = self.inner();
         let (changes, members) = self.own_members(&inner);
-        self.broker.publish(Publication::PresenceMembers { from: self.node.clone(), epoch: self.epoch, changes, members });
+        self.broker.publish(Publication::PresenceMembers {
+            from: self.node.clone(),
+            epoch: self.epoch,
+            changes,
+            members,
+        });
     }
 
     /// Takes another node's change numbered `seq`; true when one before it was lost, so that this node should ask

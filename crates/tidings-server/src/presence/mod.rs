@@ -246,9 +246,7 @@ impl Presence {
     pub fn members_of_connection(&self, connection: u64) -> Vec<Member> {
         let inner = self.inner();
         let ids = inner.local.get(&connection).cloned().unwrap_or_default();
-        ids.iter()
-            .filter_map(|id| inner.rooms.get(inner.topics.get(id)?)?.members.get(id).cloned())
-            .collect()
+        ids.iter().filter_map(|id| inner.rooms.get(inner.topics.get(id)?)?.members.get(id).cloned()).collect()
     }
 
     /// Every member on `node`.

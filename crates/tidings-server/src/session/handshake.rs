@@ -1,8 +1,8 @@
 //! `connect` and `auth`: opening a session and proving who its user is.
 
 use tidings_protocol::{
-    Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, PresenceLimits, QueryLimits, RateLimit, RequestId,
-    ServerMessage, Text, MAX_BATCH_OPERATIONS, PROTOCOL_VERSION,
+    Auth, AuthSuccess, CloseCode, Connect, Connected, Heartbeat, Limits, PresenceLimits, QueryLimits, RateLimit,
+    RequestId, ServerMessage, Text, MAX_BATCH_OPERATIONS, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
 use tracing::info;

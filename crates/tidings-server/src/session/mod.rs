@@ -27,9 +27,9 @@ use crate::auth::Identity;
 use crate::connection::{Inbound, Outbound};
 use crate::directory::{Kick, Registration};
 use crate::errors::prefix_pointers;
-use crate::presence::PRESENCE;
 use crate::hub::{Delivery, Mailbox};
 use crate::metrics;
+use crate::presence::PRESENCE;
 use crate::push::goodbye;
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
 use notifications::Inbox;
@@ -367,7 +367,8 @@ impl<O: Outbound> Session<O> {
                 if let Some(user) = &self.user {
                     span.record("user.id", user.identity.user_id.as_str());
                 }
-                let flow = tracing::Instrument::instrument(self.dispatch(envelope.request_id, envelope.message), span).await;
+                let flow =
+                    tracing::Instrument::instrument(self.dispatch(envelope.request_id, envelope.message), span).await;
                 ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => ty).record(started.elapsed().as_secs_f64());
                 flow
             }

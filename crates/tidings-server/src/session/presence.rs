@@ -93,7 +93,9 @@ impl<O: Outbound> Session<O> {
         let (max_members, max_joins) = (limits.max_members as usize, limits.max_joins as usize);
         let record = match self.shared.presence.join(member.clone(), max_members, max_joins) {
             Ok(record) => record,
-            Err(Refusal::TopicFull) => return Err(limit("presence.maxMembers", max_members, "members a topic may have")),
+            Err(Refusal::TopicFull) => {
+                return Err(limit("presence.maxMembers", max_members, "members a topic may have"))
+            }
             Err(Refusal::TooManyJoins) => {
                 return Err(limit("presence.maxJoins", max_joins, "topics one connection may be present at"))
             }
@@ -182,7 +184,10 @@ impl<O: Outbound> Session<O> {
         let topic = match data.get("topic").and_then(Value::as_str).map(Topic::new) {
             Some(Ok(topic)) if EventTopic::of(&topic).is_some() => Some(topic.to_string()),
             _ => {
-                errors.push(FieldError::new("/data/topic", "must be a resource type or a resource, such as 'order:ORD-1'"));
+                errors.push(FieldError::new(
+                    "/data/topic",
+                    "must be a resource type or a resource, such as 'order:ORD-1'",
+                ));
                 None
             }
         };
@@ -270,11 +275,8 @@ fn check_version(expected: Option<Version>, member: &Member) -> Result<(), Error
 
 /// An error whose pointers start with `from` restated under `to` (an update's faults are in its patch).
 fn moved(mut error: ErrorPayload, from: &str, to: &str) -> ErrorPayload {
-    let errors: Vec<FieldError> = error
-        .field_errors()
-        .into_iter()
-        .map(|e| FieldError::new(e.pointer.replacen(from, to, 1), e.reason))
-        .collect();
+    let errors: Vec<FieldError> =
+        error.field_errors().into_iter().map(|e| FieldError::new(e.pointer.replacen(from, to, 1), e.reason)).collect();
     if let Some(details) = error.details.as_mut() {
         details.insert("errors".to_owned(), serde_json::to_value(errors).unwrap_or(Value::Null));
     }

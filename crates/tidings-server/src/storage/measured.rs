@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
+use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::hooks::{HookControl, HookState, Hooks};
 use super::notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
-use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::{
     CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
     StorageError, UpdateCheck, UpdateOutcome,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tidings_server::storage::{
-    BatchFailure, BatchOutcome, Change, CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState, Hooks, IdempotencyKey, ListQuery, Listed,
-    NewNotification, NewRecord, NotificationHead, NotificationRecord, Notifications, Pending, Recipients, Record,
-    Storage, StorageError, UpdateCheck, UpdateOutcome,
+    BatchFailure, BatchOutcome, Change, CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState, Hooks,
+    IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord, NotificationHead, NotificationRecord, Notifications,
+    Pending, Recipients, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// `inner`, with its event-log reads counted and, on demand, slowed or failed.

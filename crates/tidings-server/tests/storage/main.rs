@@ -1,9 +1,9 @@
 //! The storage contract of storage/mod.rs, one suite run against each backend: every test runs as `NAME::sqlite`
 //! (a temp dir) and `NAME::postgres` (a fresh database on TIDINGS_TEST_POSTGRES_URL).
 
+mod batches;
 #[path = "../common/mod.rs"]
 mod common;
-mod batches;
 mod hooks;
 mod lists;
 mod logs;

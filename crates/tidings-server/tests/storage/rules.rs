@@ -16,8 +16,15 @@ use super::queries::{random_items, schema, STRINGS};
 use super::*;
 
 /// Resource fields a rule may test, and the claims it may compare them with.
-const FIELDS: [&str; 7] =
-    ["resource.data.s", "resource.data.n", "resource.data.tags", "resource.data.obj.city", "resource.ownerId", "resource.id", "resource.data.b"];
+const FIELDS: [&str; 7] = [
+    "resource.data.s",
+    "resource.data.n",
+    "resource.data.tags",
+    "resource.data.obj.city",
+    "resource.ownerId",
+    "resource.id",
+    "resource.data.b",
+];
 const CLAIMS: [&str; 5] = ["sub", "claims.org", "claims.level", "claims.teams", "claims.missing"];
 const OPS: [&str; 8] = ["eq", "ne", "in", "nin", "lt", "gte", "prefix", "contains"];
 
@@ -75,7 +82,8 @@ fn random_user(rng: &mut StdRng) -> Identity {
         claims.insert("level".to_owned(), json!(rng.random_range(0..4)));
     }
     if rng.random_bool(0.5) {
-        let teams: Vec<&str> = (0..rng.random_range(0..3)).map(|_| STRINGS[rng.random_range(0..STRINGS.len())]).collect();
+        let teams: Vec<&str> =
+            (0..rng.random_range(0..3)).map(|_| STRINGS[rng.random_range(0..STRINGS.len())]).collect();
         claims.insert("teams".to_owned(), json!(teams));
     }
     let roles: Vec<&str> = ["admin", "agent"].into_iter().filter(|_| rng.random_bool(0.25)).collect();

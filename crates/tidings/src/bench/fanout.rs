@@ -189,7 +189,9 @@ pub async fn fanout(
     let share = rate.map(|r| r / publisher_conns.len() as f64);
     let publishers: Vec<_> = publisher_conns
         .into_iter()
-        .map(|conn| publisher(conn, run.resource_type(), base, (share, run.args.in_flight), end, Arc::clone(&published)))
+        .map(|conn| {
+            publisher(conn, run.resource_type(), base, (share, run.args.in_flight), end, Arc::clone(&published))
+        })
         .collect();
     let mut tasks = Vec::new();
     for (index, conn) in subs.into_iter().enumerate() {
@@ -253,8 +255,14 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
     let subs = subscribers(run, 100, None).await?;
     let end = run.end();
     let published = Arc::new(AtomicU64::new(0));
-    let background =
-        publisher(run.open(100).await?, run.resource_type(), base, (rate, run.args.in_flight), end, Arc::clone(&published));
+    let background = publisher(
+        run.open(100).await?,
+        run.resource_type(),
+        base,
+        (rate, run.args.in_flight),
+        end,
+        Arc::clone(&published),
+    );
     let deliveries = Arc::new(Stats::new_like(&run.stats));
     let mut tasks: Vec<tokio::task::JoinHandle<bool>> = Vec::new();
     for conn in subs {

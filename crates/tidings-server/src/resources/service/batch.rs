@@ -96,7 +96,8 @@ impl Resources {
             Operation::Create(create) => {
                 let def = self.type_of(create.resource_type.as_str())?;
                 if def.config.ephemeral {
-                    let message = format!("{} is ephemeral: its messages are not stored, so no batch holds one", def.name());
+                    let message =
+                        format!("{} is ephemeral: its messages are not stored, so no batch holds one", def.name());
                     let error = FieldError::new("/resourceType", "is an ephemeral type");
                     return Err(ErrorPayload::with_field_errors(ErrorCode::InvalidParams, message, vec![error]));
                 }

@@ -29,8 +29,8 @@ use crate::errors::{forbidden, internal, invalid_params, not_found, storage_erro
 use crate::notifications::Notifier;
 use crate::relay::Relay;
 use crate::storage::{
-    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError, UpdateCheck,
-    UpdateOutcome,
+    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError,
+    UpdateCheck, UpdateOutcome,
 };
 
 /// The resource operations of one server.
@@ -189,8 +189,14 @@ impl Resources {
         }
         let data = prepare_new(def, who, data)?;
         let Some(before) = def.before.as_ref().filter(|before| before.sees("create")) else { return Ok(data) };
-        let change =
-            Change { operation: "create", resource_type: def.name(), who, data: Some(&data), patch: None, resource: None };
+        let change = Change {
+            operation: "create",
+            resource_type: def.name(),
+            who,
+            data: Some(&data),
+            patch: None,
+            resource: None,
+        };
         match before::ask(before, change).await {
             Verdict::Refuse(error) => Err(error),
             Verdict::Proceed(Some(rewritten)) => rewritten_by_hook(def, rewritten),

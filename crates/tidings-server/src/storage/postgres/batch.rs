@@ -86,8 +86,12 @@ impl Postgres {
                         continue;
                     };
                     let previous = Previous::of(&current);
-                    let record =
-                        Record { version: current.version + 1, updated_at: now.max(current.updated_at), data, ..current };
+                    let record = Record {
+                        version: current.version + 1,
+                        updated_at: now.max(current.updated_at),
+                        data,
+                        ..current
+                    };
                     rewrite(&mut tx, &record).await.map_err(&at)?;
                     outcomes.push(Outcome::Updated(record.clone()));
                     pending.push(Pending { index, record, kind: EventKind::Updated, previous: Some(previous) });

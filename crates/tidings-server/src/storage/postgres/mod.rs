@@ -169,12 +169,7 @@ impl Postgres {
 
     /// The receipt kept for `key`, read inside a write, if it is within the window (`KeyReused` when it was for
     /// something else); one past the window is deleted, so the key may be used again.
-    async fn receipt_in(
-        &self,
-        tx: &mut Tx,
-        key: &IdempotencyKey,
-        now: u64,
-    ) -> Result<Option<String>, StorageError> {
+    async fn receipt_in(&self, tx: &mut Tx, key: &IdempotencyKey, now: u64) -> Result<Option<String>, StorageError> {
         let receipt = sqlx::query(
             "SELECT fingerprint, record, created_at FROM idempotency WHERE user_id = $1 AND request_id = $2",
         )

@@ -42,7 +42,9 @@ pub(super) fn batch(
                     outcomes.push(Outcome::Created(record));
                     events.push(event);
                 }
-                CreateOutcome::Replayed(_) => return Err(at(StorageError::Internal("a keyless create replayed".into()))),
+                CreateOutcome::Replayed(_) => {
+                    return Err(at(StorageError::Internal("a keyless create replayed".into())))
+                }
             },
             Change::Update { resource_type, id, check } => {
                 match update(c, &resource_type, &id, actor, check, now).map_err(&at)? {

@@ -94,7 +94,10 @@ fn commit_error(error: &rusqlite::Error) -> StorageError {
 /// Sends one write's result once the transaction's fate is known.
 type Answer = Box<dyn FnOnce(Option<&StorageError>) + Send>;
 
-fn answer<T: Send + 'static, E: From<StorageError> + Send + 'static>(reply: Reply<T, E>, result: Result<T, E>) -> Answer {
+fn answer<T: Send + 'static, E: From<StorageError> + Send + 'static>(
+    reply: Reply<T, E>,
+    result: Result<T, E>,
+) -> Answer {
     Box::new(move |commit_error| {
         let _ = reply.send(match commit_error {
             Some(error) if result.is_ok() => Err(E::from(error.clone())),
