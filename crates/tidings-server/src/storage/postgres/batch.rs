@@ -1,9 +1,10 @@
 //! An atomic batch on PostgreSQL: one transaction for every change of the batch and its events.
 //!
 //! Locks are taken in an order that cannot deadlock with other writers: first the rows the batch changes, in
-//! (type, id) order, then the heads of the types it appends to, in type order. A single write takes its row, then
-//! its head; two batches take rows, then heads, each in the same order. So no writer holds a head while it waits
-//! for a row, and the heads stay held only from the first append to the commit, as for a single write.
+//! (type, id) order, then its receipt's row (a single create with the same key takes it before its head too),
+//! then the heads of the types it appends to, in type order. A single write takes its row, then its head; two
+//! batches take rows, then heads, each in the same order. So no writer holds a head while it waits for a row,
+//! and the heads stay held only from the first append to the commit, as for a single write.
 
 use std::collections::BTreeMap;
 
@@ -112,6 +113,14 @@ impl Postgres {
                 }
             }
         }
+        if let Some(key) = &key {
+            // The receipt before the heads, as a single create keeps it, so that a create and a batch with the same
+            // key cannot each hold what the other waits for. The key's lock is held, so no other batch kept this
+            // receipt since it was looked for: one that did is a create with the same key, which is something else.
+            if !keep_receipt(&mut tx, key, receipt_text(&outcomes)?, now).await? {
+                return Err(StorageError::KeyReused.into());
+            }
+        }
         // The heads last, in type order; each type's events in the order of its changes.
         pending.sort_by(|a, b| a.record.resource_type.cmp(&b.record.resource_type).then(a.index.cmp(&b.index)));
         let mut events = Vec::with_capacity(pending.len());
@@ -122,13 +131,6 @@ impl Postgres {
                 .await
                 .map_err(BatchFailure::at(change.index))?;
             events.push(event);
-        }
-        if let Some(key) = &key {
-            // The key's lock is held, so no other batch kept this receipt since it was looked for: one that did is
-            // a create with the same key, which is something else.
-            if !keep_receipt(&mut tx, key, receipt_text(&outcomes)?, now).await? {
-                return Err(StorageError::KeyReused.into());
-            }
         }
         match events.last() {
             Some(last) => self.commit(tx, last).await?,
