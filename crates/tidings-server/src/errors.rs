@@ -6,7 +6,7 @@
 //! message root.
 
 use serde_json::Value;
-use tidings_protocol::{ErrorCode, ErrorPayload, FieldError};
+use tidings_protocol::{ErrorCode, ErrorPayload, FieldError, Version};
 use tracing::error;
 
 use crate::storage::StorageError;
@@ -80,4 +80,21 @@ pub fn prefix_pointers(mut error: ErrorPayload, prefix: &str) -> ErrorPayload {
         details.insert("errors".to_owned(), serde_json::to_value(moved).unwrap_or(Value::Null));
     }
     error
+}
+
+/// CONFLICT when `what` (a resource type, or a presence member) is at version `current` rather than `expected`.
+pub fn version_conflict(expected: Option<Version>, what: &str, current: u64) -> Result<(), ErrorPayload> {
+    match expected {
+        Some(expected) if expected.get() != current => Err(ErrorPayload::new(
+            ErrorCode::Conflict,
+            format!("the {what} is at version {current}, not {}", expected.get()),
+        )
+        .with_detail("currentVersion", current)),
+        _ => Ok(()),
+    }
+}
+
+/// LIMIT_EXCEEDED: the advertised `limit`, at `max`, with a sentence for people.
+pub fn limit_exceeded(limit: &str, max: impl Into<serde_json::Value>, message: String) -> ErrorPayload {
+    ErrorPayload::new(ErrorCode::LimitExceeded, message).with_detail("limit", limit).with_detail("max", max.into())
 }

@@ -17,7 +17,7 @@ use super::subscriptions::{subscription_id, Subscription};
 use super::{Flow, Session};
 use crate::auth::Identity;
 use crate::connection::Outbound;
-use crate::errors::{internal, invalid_params, not_found, prefix_pointers};
+use crate::errors::{internal, invalid_params, limit_exceeded, not_found, prefix_pointers, version_conflict};
 use crate::hub::Follow;
 use crate::presence::{Member, Presence, Refusal, PRESENCE};
 use crate::resources::data::merge;
@@ -75,7 +75,7 @@ impl<O: Outbound> Session<O> {
         let Some(identity) = self.user.as_ref().map(|user| user.identity.clone()) else {
             return Err(internal("no user"));
         };
-        let (topic, state) = self.checked_member(&create.data)?;
+        let (topic, state) = self.checked_member(&create.data, "/data")?;
         may_follow_presence(&self.shared, &identity, &topic).await?;
         let now = tidings_protocol::now_ms();
         let member = Member {
@@ -94,10 +94,12 @@ impl<O: Outbound> Session<O> {
         let record = match self.shared.presence.join(member.clone(), max_members, max_joins) {
             Ok(record) => record,
             Err(Refusal::TopicFull) => {
-                return Err(limit("presence.maxMembers", max_members, "members a topic may have"))
+                let message = format!("a topic has at most {max_members} members");
+                return Err(limit_exceeded("presence.maxMembers", max_members, message));
             }
             Err(Refusal::TooManyJoins) => {
-                return Err(limit("presence.maxJoins", max_joins, "topics one connection may be present at"))
+                let message = format!("a connection is present at {max_joins} topics at most");
+                return Err(limit_exceeded("presence.maxJoins", max_joins, message));
             }
             Err(Refusal::AlreadyJoined(id)) => {
                 let message = format!("this connection is present at {} already: update member {id}", member.topic);
@@ -117,9 +119,9 @@ impl<O: Outbound> Session<O> {
     fn updated_member(&self, update: Update) -> Result<tidings_protocol::Resource, ErrorPayload> {
         let id = update.id.as_str();
         let member = self.shared.presence.own(id, self.mailbox.connection).ok_or_else(|| not_found(PRESENCE, id))?;
-        check_version(update.expected_version, &member)?;
+        version_conflict(update.expected_version, "member", member.version)?;
         let data = merge(&member.record().data, &update.patch);
-        let (topic, state) = self.checked_member(&data).map_err(|e| moved(e, "/data", "/patch"))?;
+        let (topic, state) = self.checked_member(&data, "/patch")?;
         if topic != member.topic {
             let error = FieldError::new("/patch/topic", "a member's topic cannot change; leave, and join the other");
             return Err(invalid_params("invalid update of a presence member".to_owned(), vec![error]));
@@ -143,7 +145,7 @@ impl<O: Outbound> Session<O> {
     fn left(&self, delete: Delete) -> Result<Deleted, ErrorPayload> {
         let id = delete.id.as_str();
         let member = self.shared.presence.own(id, self.mailbox.connection).ok_or_else(|| not_found(PRESENCE, id))?;
-        check_version(delete.expected_version, &member)?;
+        version_conflict(delete.expected_version, "member", member.version)?;
         let (version, deleted_at) = self.end(member);
         Ok(Deleted {
             resource_type: ResourceType::new(PRESENCE).map_err(|_| internal("the presence type"))?,
@@ -178,16 +180,18 @@ impl<O: Outbound> Session<O> {
     }
 
     /// A member's `data` checked: `topic` a type or a resource topic, `state` an object within the size bound,
-    /// nothing else. Pointers are relative to the payload (`/data/...`).
-    fn checked_member(&self, data: &Map<String, Value>) -> Result<(String, Map<String, Value>), ErrorPayload> {
+    /// nothing else. Pointers are relative to the payload, under `at` (`/data` of a join, `/patch` of an update).
+    fn checked_member(
+        &self,
+        data: &Map<String, Value>,
+        at: &str,
+    ) -> Result<(String, Map<String, Value>), ErrorPayload> {
         let mut errors = Vec::new();
         let topic = match data.get("topic").and_then(Value::as_str).map(Topic::new) {
             Some(Ok(topic)) if EventTopic::of(&topic).is_some() => Some(topic.to_string()),
             _ => {
-                errors.push(FieldError::new(
-                    "/data/topic",
-                    "must be a resource type or a resource, such as 'order:ORD-1'",
-                ));
+                let reason = "must be a resource type or a resource, such as 'order:ORD-1'";
+                errors.push(FieldError::new(format!("{at}/topic"), reason));
                 None
             }
         };
@@ -197,17 +201,20 @@ impl<O: Outbound> Session<O> {
                 let max = self.shared.config.presence.max_state_bytes as usize;
                 let size = Value::Object(state.clone()).to_string().len();
                 if size > max {
-                    errors.push(FieldError::new("/data/state", format!("has {size} bytes of JSON; at most {max}")));
+                    errors.push(FieldError::new(
+                        format!("{at}/state"),
+                        format!("has {size} bytes of JSON; at most {max}"),
+                    ));
                 }
                 Some(state.clone())
             }
             Some(_) => {
-                errors.push(FieldError::new("/data/state", "must be an object"));
+                errors.push(FieldError::new(format!("{at}/state"), "must be an object"));
                 None
             }
         };
         for field in data.keys().filter(|field| !["topic", "state"].contains(&field.as_str())) {
-            errors.push(FieldError::new(format!("/data/{field}"), "is not a field of a presence member"));
+            errors.push(FieldError::new(format!("{at}/{field}"), "is not a field of a presence member"));
         }
         match (topic, state, errors.is_empty()) {
             (Some(topic), Some(state), true) => Ok((topic, state)),
@@ -252,33 +259,4 @@ pub(super) async fn may_follow_presence(shared: &Shared, who: &Identity, of: &st
 /// hiccup during a re-authentication must not end anyone's presence.
 pub(super) fn refuses(error: &ErrorPayload) -> bool {
     matches!(error.code, ErrorCode::NotFound | ErrorCode::Forbidden)
-}
-
-/// LIMIT_EXCEEDED for presence's `limit`, `max`.
-fn limit(limit: &str, max: usize, what: &str) -> ErrorPayload {
-    ErrorPayload::new(ErrorCode::LimitExceeded, format!("at most {max} {what}"))
-        .with_detail("limit", limit)
-        .with_detail("max", max)
-}
-
-/// CONFLICT when the member is at another version than `expected`.
-fn check_version(expected: Option<Version>, member: &Member) -> Result<(), ErrorPayload> {
-    match expected {
-        Some(expected) if expected.get() != member.version => Err(ErrorPayload::new(
-            ErrorCode::Conflict,
-            format!("the member is at version {}, not {}", member.version, expected.get()),
-        )
-        .with_detail("currentVersion", member.version)),
-        _ => Ok(()),
-    }
-}
-
-/// An error whose pointers start with `from` restated under `to` (an update's faults are in its patch).
-fn moved(mut error: ErrorPayload, from: &str, to: &str) -> ErrorPayload {
-    let errors: Vec<FieldError> =
-        error.field_errors().into_iter().map(|e| FieldError::new(e.pointer.replacen(from, to, 1), e.reason)).collect();
-    if let Some(details) = error.details.as_mut() {
-        details.insert("errors".to_owned(), serde_json::to_value(errors).unwrap_or(Value::Null));
-    }
-    error
 }

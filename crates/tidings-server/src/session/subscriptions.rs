@@ -72,10 +72,8 @@ impl<O: Outbound> Session<O> {
         }
         let max = self.shared.config.limits.max_subscriptions;
         if self.subscriptions.len() >= max as usize {
-            let error =
-                ErrorPayload::new(ErrorCode::LimitExceeded, format!("a connection may hold {max} subscriptions"))
-                    .with_detail("limit", "maxSubscriptions")
-                    .with_detail("max", max);
+            let message = format!("a connection may hold {max} subscriptions");
+            let error = crate::errors::limit_exceeded("maxSubscriptions", max, message);
             return self.send(request_id, ServerMessage::Error(error)).await;
         }
         let since = since.map(Seq::get);

@@ -152,12 +152,9 @@ impl Resources {
 /// Refuses what no storage is needed to refuse: too many operations, and a resource named twice.
 fn refuse_shape(batch: &Batch) -> Result<(), ErrorPayload> {
     if batch.operations.len() > MAX_BATCH_OPERATIONS {
-        return Err(ErrorPayload::new(
-            ErrorCode::LimitExceeded,
-            format!("a batch holds at most {MAX_BATCH_OPERATIONS} operations; this one has {}", batch.operations.len()),
-        )
-        .with_detail("limit", "maxBatchOperations")
-        .with_detail("max", MAX_BATCH_OPERATIONS));
+        let message =
+            format!("a batch holds at most {MAX_BATCH_OPERATIONS} operations; this one has {}", batch.operations.len());
+        return Err(crate::errors::limit_exceeded("maxBatchOperations", MAX_BATCH_OPERATIONS, message));
     }
     let targets: Vec<(String, Option<String>)> = batch.operations.iter().map(target).collect();
     let named = targets.iter().map(|(resource_type, id)| id.as_deref().map(|id| (resource_type.as_str(), id)));

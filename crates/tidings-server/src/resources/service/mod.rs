@@ -507,14 +507,7 @@ fn hook_saw(version: u64, current: &Record) -> Result<(), ErrorPayload> {
 }
 
 fn check_version(expected: Option<Version>, current: &Record) -> Result<(), ErrorPayload> {
-    match expected {
-        Some(expected) if expected.get() != current.version => Err(ErrorPayload::new(
-            ErrorCode::Conflict,
-            format!("the {} is at version {}, not {}", current.resource_type, current.version, expected.get()),
-        )
-        .with_detail("currentVersion", current.version)),
-        _ => Ok(()),
-    }
+    crate::errors::version_conflict(expected, &current.resource_type, current.version)
 }
 
 /// How many more ids a create draws when the one it drew is taken.
