@@ -5,22 +5,26 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Served;
 use serde_json::{json, Value};
 use tidings_protocol::{ClientMessage, Create, ResourceType, ServerMessage};
+use tokio::sync::watch;
 
 /// A collector: takes every POST to `/v1/traces` and keeps its spans, with their service's name.
 struct Collector {
     url: String,
     spans: Arc<Mutex<Vec<(String, Value)>>>,
+    /// How many have arrived, to wait on.
+    count: watch::Receiver<usize>,
 }
 
 impl Collector {
     fn start() -> Collector {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&spans);
+        let (tell, count) = watch::channel(0usize);
         let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
         let url = common::endpoint::listen(answer, move |body| {
             let request: Value = serde_json::from_slice(body).unwrap_or_default();
@@ -35,24 +39,33 @@ impl Collector {
                     .to_owned();
                 for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
                     for span in scope["spans"].as_array().into_iter().flatten() {
-                        kept.lock().expect("spans").push((service.clone(), span.clone()));
+                        let mut kept = kept.lock().expect("spans");
+                        kept.push((service.clone(), span.clone()));
+                        tell.send_replace(kept.len());
                     }
                 }
             }
         });
-        Collector { url, spans }
+        Collector { url, spans, count }
     }
 
-    /// Waits until a span named `name` has come, and returns it with its service's name.
-    fn until(&self, name: &str) -> (String, Value) {
-        let started = Instant::now();
-        loop {
-            if let Some(found) = self.spans.lock().expect("spans").iter().find(|(_, s)| s["name"] == name) {
-                return found.clone();
+    /// Waits until a span named `name` has come (looking again on every arrival), and returns it with its
+    /// service's name.
+    async fn until(&self, name: &str) -> (String, Value) {
+        let find = || self.spans.lock().expect("spans").iter().find(|(_, s)| s["name"] == name).cloned();
+        let mut count = self.count.clone();
+        let found = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let Some(found) = find() {
+                    return Some(found);
+                }
+                if count.changed().await.is_err() {
+                    return None;
+                }
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "no span {name:?} reached the collector");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
+        .await;
+        found.ok().flatten().unwrap_or_else(|| panic!("no span {name:?} reached the collector"))
     }
 }
 
@@ -76,27 +89,12 @@ async fn a_request_is_one_trace_in_the_collector() {
     let http = served.url.replacen("ws://", "http://", 1).replace("/ws", "/api/v1/resources/order/ORD-NONE");
     let _ = ureq::get(&http).header("Authorization", &format!("Bearer {}", served.token("alice"))).call();
 
-    let (service, request) = tokio::task::spawn_blocking({
-        let collector = Collector { url: collector.url.clone(), spans: Arc::clone(&collector.spans) };
-        move || collector.until("ws create")
-    })
-    .await
-    .expect("waited");
+    let (service, request) = collector.until("ws create").await;
     assert_eq!(service, "tidings");
-    let (_, write) = tokio::task::spawn_blocking({
-        let collector = Collector { url: collector.url.clone(), spans: Arc::clone(&collector.spans) };
-        move || collector.until("storage create")
-    })
-    .await
-    .expect("waited");
+    let (_, write) = collector.until("storage create").await;
     assert_eq!(write["traceId"], request["traceId"], "the write is in the request's trace");
     assert_eq!(write["parentSpanId"], request["spanId"], "the request's span is the write's parent");
-    let (_, read) = tokio::task::spawn_blocking({
-        let collector = Collector { url: collector.url.clone(), spans: Arc::clone(&collector.spans) };
-        move || collector.until("GET /api/v1/resources/{type}/{id}")
-    })
-    .await
-    .expect("waited");
+    let (_, read) = collector.until("GET /api/v1/resources/{type}/{id}").await;
     let status = read["attributes"]
         .as_array()
         .into_iter()
