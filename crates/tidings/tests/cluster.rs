@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cluster::{create, head, signed_in, status, subscribe, Cluster, Follower, Writers};
+use common::cluster::{create, head, nodes_heard, signed_in, status, subscribe, Cluster, Follower, Writers};
 use common::endpoint::Endpoint;
 use common::nginx::Nginx;
 use common::Served;
@@ -261,6 +261,8 @@ async fn presence_crosses_nodes_and_a_killed_nodes_members_leave() {
     };
     assert!(matches!(bob.request(ClientMessage::Create(create)).await, Ok(ServerMessage::Create(_))));
     until_members(&a.url, &["alice", "bob"], patience).await;
+    // Each node hears the other, as an operator sees in the admin API.
+    assert_eq!(nodes_heard(&b.url), ["node-a", "node-b"]);
 
     // A follower on node b when node a dies hears Alice leave, and node b shows only Bob.
     let (follower, mut followed) = signed_in(&b.url, "olga", &["admin"]).await;
@@ -282,6 +284,7 @@ async fn presence_crosses_nodes_and_a_killed_nodes_members_leave() {
     assert_eq!(left.owner_id.as_ref().map(|u| u.as_str()), Some("alice"));
     assert!(took < std::time::Duration::from_secs(8), "within the bound of 5 s and a beat, not {took:?}");
     assert_eq!(members(&b.url).await, ["bob"]);
+    assert_eq!(nodes_heard(&b.url), ["node-b"], "the killed node is no longer listed");
 }
 
 /// The events of `pushes` until one of `resource`, as (event type, id, reason).

@@ -1,6 +1,7 @@
 //! Traces, as an operator sees them in their collector: `tidings serve` with `traces.otlp_endpoint` posts its spans
 //! over OTLP/HTTP (JSON) to a collector on loopback; a create over the WebSocket is one trace, its request's span
-//! the parent of the storage write's, and an HTTP request's span is named by its route.
+//! the parent of the storage write's, and an HTTP request's span is named by its route and continues the trace its
+//! `traceparent` header names.
 
 mod common;
 
@@ -87,7 +88,11 @@ async fn a_request_is_one_trace_in_the_collector() {
     };
     assert!(matches!(client.request(ClientMessage::Create(create)).await, Ok(ServerMessage::Create(_))));
     let http = served.url.replacen("ws://", "http://", 1).replace("/ws", "/api/v1/resources/order/ORD-NONE");
-    let _ = ureq::get(&http).header("Authorization", &format!("Bearer {}", served.token("alice"))).call();
+    // The back end that makes this request is in a trace of its own, which the request's span joins.
+    let _ = ureq::get(&http)
+        .header("Authorization", &format!("Bearer {}", served.token("alice")))
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .call();
 
     let (service, request) = collector.until("ws create").await;
     assert_eq!(service, "tidings");
@@ -102,4 +107,6 @@ async fn a_request_is_one_trace_in_the_collector() {
         .find(|a| a["key"] == "http.response.status_code")
         .map(|a| a["value"].clone());
     assert!(status.is_some_and(|v| v.to_string().contains("404")), "the answer's status is on the span: {read}");
+    assert_eq!(read["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736", "the request continues its caller's trace");
+    assert_eq!(read["parentSpanId"], "00f067aa0ba902b7", "the caller's span is the request's parent");
 }

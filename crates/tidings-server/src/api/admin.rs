@@ -1,16 +1,17 @@
-//! The admin API, for operators with an API key: list the live connections, and disconnect one or all of a user's;
-//! list the webhooks, and pause, resume or replay one.
+//! The admin API, for operators with an API key or an admin's token: list the live connections, and disconnect one
+//! or all of a user's; list the webhooks, and pause, resume or replay one; show the resource types and the cluster.
+//! The admin console (`/admin`, web/admin.js) is a page over these.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use tidings_protocol::{ErrorCode, ErrorPayload, FieldError};
 
-use super::notifications::check_key;
+use super::notifications::{check_key, API_KEY};
 use super::output::{self, ApiError};
 use super::Api;
 use crate::storage::HookControl;
@@ -33,9 +34,74 @@ impl Reason {
     }
 }
 
+/// Lets the request through when it carries one of the server's API keys (`X-Api-Key`), or the token of a user
+/// with the admin role (`Authorization: Bearer`, setting `admin_role`), as the console sends.
+async fn operator(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
+    let role = &api.shared.config.admin_role;
+    if headers.contains_key(API_KEY) || !headers.contains_key(header::AUTHORIZATION) {
+        return check_key(&api.shared.config.api_keys, headers);
+    }
+    let who = api.admit(headers).await?;
+    if role.is_empty() || !who.roles.iter().any(|r| r == role) {
+        let message = if role.is_empty() {
+            "the admin API takes an API key (X-Api-Key) on this server, not a token".to_owned()
+        } else {
+            format!("the admin API is for users with the role '{role}', or an API key (X-Api-Key)")
+        };
+        let error = ErrorPayload::new(ErrorCode::Forbidden, message).with_detail("reason", "not_admin");
+        return Err(ApiError::with_status(StatusCode::FORBIDDEN, error));
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/admin/types`: every resource type with its schema and settings, under the keys of the config file;
+/// a before-hook's secret is left out.
+pub(super) async fn types(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operator(&api, &headers).await?;
+    let types: Vec<serde_json::Value> = api
+        .shared
+        .config
+        .resource_types
+        .iter()
+        .map(|ty| {
+            let mut value = serde_json::to_value(ty).unwrap_or_default();
+            if let Some(secret) = value.pointer_mut("/before/secret") {
+                *secret = json!("(set)");
+            }
+            value
+        })
+        .collect();
+    Ok(output::json(StatusCode::OK, &json!({ "types": types })))
+}
+
+/// `GET /api/v1/admin/cluster`: this node, the other nodes it hears (every node beats about once a second), the
+/// broker, and this node's counts.
+pub(super) async fn cluster(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operator(&api, &headers).await?;
+    let shared = &api.shared;
+    let broker = shared.relay.broker();
+    let node = shared.directory.node();
+    let mut nodes = vec![json!({ "node": node, "self": true, "heardMsAgo": 0 })];
+    for (other, heard) in shared.presence.nodes() {
+        let heard = u64::try_from(heard.as_millis()).unwrap_or(u64::MAX);
+        nodes.push(json!({ "node": other, "self": false, "heardMsAgo": heard }));
+    }
+    Ok(output::json(
+        StatusCode::OK,
+        &json!({
+            "node": node,
+            "broker": { "kind": broker.kind(), "connected": broker.connected() },
+            "nodes": nodes,
+            "connections": shared.connections.total(),
+            "subscriptions": shared.hub.subscriptions(),
+            "presenceMembers": shared.presence.len(),
+        }),
+    ))
+}
+
 /// `GET /api/v1/admin/connections`: every live connection, with its user, start, subscriptions and queue depth.
 pub(super) async fn connections(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    check_key(&api.shared.config.api_keys, &headers)?;
+    operator(&api, &headers).await?;
     let listed = api.shared.directory.list();
     Ok(output::json(StatusCode::OK, &json!({ "total": listed.len(), "connections": listed })))
 }
@@ -47,7 +113,7 @@ pub(super) async fn disconnect(
     Query(reason): Query<Reason>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_key(&api.shared.config.api_keys, &headers)?;
+    operator(&api, &headers).await?;
     if !api.shared.directory.kick(&session_id, reason.get()?) {
         let error = ErrorPayload::new(ErrorCode::NotFound, format!("there is no connection '{session_id}'"))
             .with_detail("sessionId", session_id.as_str());
@@ -63,14 +129,14 @@ pub(super) async fn disconnect_user(
     Query(reason): Query<Reason>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_key(&api.shared.config.api_keys, &headers)?;
+    operator(&api, &headers).await?;
     let count = api.shared.directory.kick_user(&user_id, reason.get()?);
     Ok(output::json(StatusCode::OK, &json!({ "disconnected": count })))
 }
 
 /// `GET /api/v1/admin/webhooks`: every webhook, with its cursor, lag, pause and last error.
 pub(super) async fn webhooks(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    check_key(&api.shared.config.api_keys, &headers)?;
+    operator(&api, &headers).await?;
     let shared = &api.shared;
     let statuses = shared.webhooks.statuses(shared.storage.as_ref()).await.map_err(unavailable)?;
     Ok(output::json(StatusCode::OK, &json!({ "webhooks": statuses })))
@@ -83,7 +149,7 @@ pub(super) async fn control_webhook(
     query: super::QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_key(&api.shared.config.api_keys, &headers)?;
+    operator(&api, &headers).await?;
     let mut errors = Vec::new();
     let query = super::query_params(query, &mut errors);
     let from = query.single("from", "/from", &mut errors).map(|text| text.parse::<u64>().ok().filter(|seq| *seq >= 1));

@@ -11,6 +11,7 @@ mod feed;
 mod input;
 mod notifications;
 mod output;
+mod trace_context;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +78,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/admin/users/{user_id}/connections", axum::routing::delete(admin::disconnect_user))
         .route("/api/v1/events", get(feed::feed))
         .route("/api/v1/admin/webhooks", get(admin::webhooks))
+        .route("/api/v1/admin/types", get(admin::types))
+        .route("/api/v1/admin/cluster", get(admin::cluster))
         .route("/api/v1/admin/webhooks/{name}/{action}", axum::routing::post(admin::control_webhook))
         .route("/api/v1/{*rest}", any(no_such_endpoint))
         .with_state(api)
@@ -85,7 +88,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A span around each request of the API, named by its route, for traces (at DEBUG: free unless a collector is
-/// configured).
+/// configured); a request with a `traceparent` header is a child of its caller's span.
 async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("/api/v1", |path| path.as_str());
     let span = tracing::debug_span!(
@@ -95,6 +98,7 @@ async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -
         http.route = route,
         http.response.status_code = tracing::field::Empty,
     );
+    trace_context::continue_from(&span, request.headers());
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     response

@@ -16,7 +16,7 @@ use crate::notifications::Draft;
 use crate::storage::Recipients;
 
 /// The header that carries the API key.
-const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub(super) const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Sends a notification to `to` (user ids, or `"*"` for everyone); 202 with its id and how many got it.
 pub(super) async fn notify(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {

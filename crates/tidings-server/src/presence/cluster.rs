@@ -96,6 +96,15 @@ impl Presence {
         inner.peer(&self.node, node, epoch).received = changes;
     }
 
+    /// The other nodes this node hears, each with how long ago it was last heard: the cluster as the admin API
+    /// shows it. Every node beats, so a live node is heard within [`BEAT_MS`] or so.
+    pub fn nodes(&self) -> Vec<(String, Duration)> {
+        let inner = self.inner();
+        let mut nodes: Vec<_> = inner.peers.iter().map(|(node, peer)| (node.clone(), peer.heard.elapsed())).collect();
+        nodes.sort();
+        nodes
+    }
+
     /// Drops the members of every node not heard for `silent_for` ([`SILENT_NODE_MS`] on a server), and forgets
     /// those nodes; returns them.
     pub fn drop_silent(&self, silent_for: Duration) -> Vec<String> {

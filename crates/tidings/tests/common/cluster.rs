@@ -120,6 +120,18 @@ pub fn status(ws_url: &str) -> Value {
     serde_json::from_str(&body).expect("status is JSON")
 }
 
+/// The nodes a node hears, as the admin API lists them to an admin (`GET /api/v1/admin/cluster`), sorted.
+pub fn nodes_heard(ws_url: &str) -> Vec<String> {
+    let url = format!("{}/api/v1/admin/cluster", http_base(ws_url));
+    let bearer = format!("Bearer {}", token("root", &["admin"]));
+    let mut response = ureq::get(&url).header("Authorization", &bearer).call().expect("GET /api/v1/admin/cluster");
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().expect("a body")).expect("JSON");
+    let nodes = body["nodes"].as_array().expect("nodes").iter();
+    let mut names: Vec<String> = nodes.map(|n| n["node"].as_str().expect("a name").to_owned()).collect();
+    names.sort();
+    names
+}
+
 /// A connected, authenticated client.
 pub async fn signed_in(url: &str, user: &str, roles: &[&str]) -> (Client, tidings_client::Pushes) {
     let (client, pushes, _) = Client::connect(url).await.expect("connect");
