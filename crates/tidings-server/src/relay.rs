@@ -132,11 +132,14 @@ impl Relay {
         self.start_fill(Log::Events(gap.resource_type));
     }
 
-    /// Hands an event to the hub, however it came; a deletion also ends the presence of the deleted resource here
-    /// (every node hears of every deletion, and ends its own members and followers).
+    /// Hands an event to the hub, however it came; a deletion also ends the presence of the deleted resource here,
+    /// and an update that hides a resource from some ends theirs (every node hears of every change, and ends its own
+    /// members and followers).
     fn to_hub(&self, event: EventRecord) -> Option<crate::hub::Gap> {
-        if event.kind == EventKind::Deleted {
-            self.presence.resource_gone(&event.resource_type, &event.id);
+        match event.kind {
+            EventKind::Deleted => self.presence.resource_gone(&event.resource_type, &event.id),
+            EventKind::Updated => self.presence.resource_changed(&event),
+            EventKind::Created => {}
         }
         self.hub.publish(event)
     }

@@ -36,6 +36,15 @@ fn seen(event: &Event) -> (String, String, String, Value) {
     )
 }
 
+/// The next `unsubscribe` push: a subscription the server ended.
+async fn ended(pushes: &mut tidings_client::Pushes) -> tidings_protocol::Unsubscribed {
+    loop {
+        if let tidings_protocol::ServerMessage::Unsubscribe(ended) = common::next_push(pushes).await {
+            return ended;
+        }
+    }
+}
+
 fn expect(event_type: &str, member: &Value, user: &str, state: Value) -> (String, String, String, Value) {
     let id = member["id"].as_str().unwrap_or_default().to_owned();
     (format!("presence_{event_type}"), id, user.to_owned(), state)
@@ -293,15 +302,58 @@ async fn a_deleted_resource_takes_its_presence_with_it() {
 
     call(&alice, "delete", "d", json!({ "resourceType": "order", "id": id })).await;
     assert_eq!(seen(&next_event(&mut pushes).await).0, "presence_deleted");
-    let ended = loop {
-        match common::next_push(&mut pushes).await {
-            tidings_protocol::ServerMessage::Unsubscribe(ended) => break ended,
-            _ => continue,
-        }
-    };
+    let ended = ended(&mut pushes).await;
     assert_eq!(ended.topic.as_ref().map(|t| t.as_str()), Some(followed.as_str()));
     assert_eq!(ended.reason.map(|r| r.code.as_str().to_owned()), Some("NOT_FOUND".to_owned()));
     let patch = json!({ "resourceType": "presence", "id": member["id"], "patch": { "state": { "a": 1 } } });
     let (_, gone) = exchange(&root, "update", "u", patch).await;
     assert_eq!(gone["code"], "NOT_FOUND", "the member ended with the order");
+}
+
+/// At an order whose read rule depends on its data (paid orders are anyone's to read), a user who may see it
+/// only while it is paid loses its presence when it stops being paid: their follow ends FORBIDDEN and their member
+/// leaves, as a subscriber of the order's own topic hears it leave their sight. Its owner keeps both.
+#[tokio::test]
+async fn presence_ends_for_those_a_change_hides_the_resource_from() {
+    let server = TestServer::start_with(|config: &mut Config| {
+        config.resource_types[0].permissions.read =
+            vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
+    })
+    .await;
+    let (alice, mut alice_pushes) = server.signed_in("alice").await;
+    let (bob, mut bob_pushes) = server.signed_in("bob").await;
+    let (root, _root_pushes) = server.signed_in_as("root", &["admin"]).await;
+    let id = order(&alice).await;
+    let status = |status: &str, request: &str| {
+        let patch = json!({ "resourceType": "order", "id": id, "patch": { "status": status } });
+        let root = &root;
+        let request = request.to_owned();
+        async move { call(root, "update", &request, patch).await }
+    };
+    status("paid", "paid").await;
+    let followed = format!("presence:order:{id}");
+    call(&alice, "subscribe", "s", json!({ "topic": followed })).await;
+    call(&bob, "subscribe", "s", json!({ "topic": followed })).await;
+    let bobs = join(&bob, &format!("order:{id}"), json!({ "name": "Bob" })).await;
+    assert_eq!(seen(&next_event(&mut alice_pushes).await), expect("created", &bobs, "bob", json!({ "name": "Bob" })));
+    assert_eq!(seen(&next_event(&mut bob_pushes).await).0, "presence_created");
+
+    status("shipped", "shipped").await;
+    // Alice, the owner, hears Bob leave; Bob's follow ends, saying why.
+    let left = next_event(&mut alice_pushes).await;
+    assert_eq!(
+        (seen(&left).0, seen(&left).1),
+        ("presence_deleted".to_owned(), bobs["id"].as_str().unwrap_or_default().to_owned())
+    );
+    let ended = ended(&mut bob_pushes).await;
+    assert_eq!(ended.topic.as_ref().map(|t| t.as_str()), Some(followed.as_str()));
+    assert_eq!(ended.reason.map(|r| r.code.as_str().to_owned()), Some("FORBIDDEN".to_owned()));
+    let patch = json!({ "resourceType": "presence", "id": bobs["id"], "patch": { "state": { "a": 1 } } });
+    assert_eq!(exchange(&bob, "update", "u", patch).await.1["code"], "NOT_FOUND", "Bob's member left");
+    // Alice still follows: the next change she hears is the next one made.
+    let alices = join(&alice, &format!("order:{id}"), json!({ "name": "Alice" })).await;
+    assert_eq!(
+        seen(&next_event(&mut alice_pushes).await),
+        expect("created", &alices, "alice", json!({ "name": "Alice" }))
+    );
 }

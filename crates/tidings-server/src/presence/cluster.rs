@@ -231,14 +231,14 @@ mod tests {
         let (to_a, to_b) = (Arc::new(Kept::default()), Arc::new(Kept::default()));
         let a = Presence::new("a", Arc::clone(&to_a) as Arc<dyn Broker>);
         let b = Presence::new("b", Arc::clone(&to_b) as Arc<dyn Broker>);
-        a.join(member("a", 1), 10, 10).expect("joins");
+        a.join(member("a", 1), (10, 10), None).expect("joins");
         a.beat();
         assert!(!deliver(&b, to_a.take()), "B has every change A counts");
         assert_eq!(ids(&b, "a"), ["PRS-a-1"]);
 
-        a.join(member("a", 2), 10, 10).expect("joins");
+        a.join(member("a", 2), (10, 10), None).expect("joins");
         to_a.take(); // lost on the way
-        a.join(member("a", 3), 10, 10).expect("joins");
+        a.join(member("a", 3), (10, 10), None).expect("joins");
         assert!(deliver(&b, to_a.take()), "the number after a lost one shows the loss");
         a.answer();
         // The answer holds the changes up to its count; the leave made after it follows it.
@@ -252,7 +252,7 @@ mod tests {
 
         // A restarted A (a new epoch) has none of the old members.
         let restarted = Presence::new("a", Arc::clone(&to_a) as Arc<dyn Broker>);
-        restarted.join(member("a", 9), 10, 10).expect("joins");
+        restarted.join(member("a", 9), (10, 10), None).expect("joins");
         assert!(!deliver(&b, to_a.take()));
         assert_eq!(ids(&b, "a"), ["PRS-a-9"]);
 

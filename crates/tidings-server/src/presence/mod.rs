@@ -13,6 +13,7 @@
 //! they report them, finds what it lost, and drops those of a node that falls silent.
 
 mod cluster;
+mod sight;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +26,7 @@ pub use cluster::{Beat, BEAT_MS, SILENT_NODE_MS};
 use crate::broker::{Broker, Publication};
 use crate::hub::{Delivery, EndedPush, EventPush, Mailbox};
 use crate::push::encode_event;
+use crate::query::Condition;
 use crate::storage::{EventKind, EventRecord, Record};
 
 /// The built-in type of presence members.
@@ -113,12 +115,23 @@ struct Inner {
     changes: u64,
     /// The other nodes: when each was last heard, and how many of its changes were received.
     peers: HashMap<String, cluster::Peer>,
+    /// What the read rule lets this node's members see of the resource they are present at, by member id, where
+    /// that depends on its data (sight.rs).
+    sights: HashMap<String, Arc<Condition>>,
 }
 
 #[derive(Debug, Default)]
 struct Room {
     members: BTreeMap<String, Member>,
-    followers: Vec<Mailbox>,
+    followers: Vec<Follower>,
+}
+
+/// A connection that follows a topic's presence.
+#[derive(Debug)]
+struct Follower {
+    mailbox: Mailbox,
+    /// At a resource whose read rule depends on its data: what the rule lets the follower see (sight.rs).
+    sight: Option<Arc<Condition>>,
 }
 
 impl Presence {
@@ -149,12 +162,13 @@ impl Presence {
     }
 
     /// Adds `mailbox` as a follower of `topic` (`presence:...`) and returns the members present now: every change
-    /// after them reaches the mailbox, none before.
-    pub fn follow(&self, topic: &str, mailbox: Mailbox) -> Vec<Record> {
+    /// after them reaches the mailbox, none before. `sight`: what the read rule of the resource at the topic lets
+    /// the follower see, where it depends on the resource's data; the follow ends when a change hides it.
+    pub fn follow(&self, topic: &str, mailbox: Mailbox, sight: Option<Arc<Condition>>) -> Vec<Record> {
         let mut inner = self.inner();
         let room = inner.rooms.entry(topic.to_owned()).or_default();
-        room.followers.retain(|f| f.connection != mailbox.connection);
-        room.followers.push(mailbox);
+        room.followers.retain(|f| f.mailbox.connection != mailbox.connection);
+        room.followers.push(Follower { mailbox, sight });
         room.members.values().map(Member::record).collect()
     }
 
@@ -162,14 +176,20 @@ impl Presence {
     pub fn unfollow(&self, topic: &str, connection: u64) {
         let mut inner = self.inner();
         if let Some(room) = inner.rooms.get_mut(topic) {
-            room.followers.retain(|f| f.connection != connection);
+            room.followers.retain(|f| f.mailbox.connection != connection);
         }
         inner.forget_if_empty(topic);
     }
 
     /// Joins `member` to its topic, unless the topic is full or its connection is present at `max_joins` topics;
-    /// tells the followers.
-    pub fn join(&self, member: Member, max_members: usize, max_joins: usize) -> Result<Record, Refusal> {
+    /// tells the followers. `sight`, as for [`Presence::follow`]: the member leaves when a change hides the
+    /// resource from its user.
+    pub fn join(
+        &self,
+        member: Member,
+        (max_members, max_joins): (usize, usize),
+        sight: Option<Arc<Condition>>,
+    ) -> Result<Record, Refusal> {
         let mut inner = self.inner();
         let joined = inner.local.get(&member.connection).cloned().unwrap_or_default();
         let here = member.followed_as();
@@ -183,6 +203,9 @@ impl Presence {
             return Err(Refusal::TopicFull);
         }
         let record = member.record();
+        if let Some(sight) = sight {
+            inner.sights.insert(member.id.clone(), sight);
+        }
         self.apply_own(&mut inner, EventKind::Created, member);
         Ok(record)
     }
@@ -236,7 +259,9 @@ impl Presence {
             );
             let ended: Arc<str> = Arc::from(topic.as_str());
             for follower in std::mem::take(&mut room.followers) {
-                follower.offer(Delivery::Ended(EndedPush { topic: Arc::clone(&ended), reason: reason.clone() }));
+                follower
+                    .mailbox
+                    .offer(Delivery::Ended(EndedPush { topic: Arc::clone(&ended), reason: reason.clone() }));
             }
         }
         inner.forget_if_empty(&topic);
@@ -288,6 +313,7 @@ impl Inner {
         let local = member.node == here;
         if kind == EventKind::Deleted {
             self.topics.remove(&member.id);
+            self.sights.remove(&member.id);
             if let Some(ids) = self.local.get_mut(&member.connection).filter(|_| local) {
                 ids.retain(|id| id != &member.id);
                 if ids.is_empty() {
@@ -309,7 +335,7 @@ impl Inner {
                 // A follower too slow to take the push leaves the followers; its session closes it (4001).
                 room.followers.retain(|follower| {
                     let push = EventPush { topic: Arc::clone(&topic), seq: 0, text: Arc::clone(&text), ends: false };
-                    follower.offer(Delivery::Event(push))
+                    follower.mailbox.offer(Delivery::Event(push))
                 });
             }
         }

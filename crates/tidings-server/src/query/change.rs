@@ -43,6 +43,11 @@ impl Condition {
         judge(event, Some(self), None)
     }
 
+    /// Whether the resource matches after the event: for a read rule, whether its subscriber still sees it.
+    pub fn matches_after(&self, event: &EventRecord) -> bool {
+        self.sides(event).1
+    }
+
     /// Whether the resource matched before the event (`None`: the event cannot say) and matches after it.
     fn sides(&self, event: &EventRecord) -> (Option<bool>, bool) {
         let before = match (&event.kind, &event.previous) {

@@ -18,8 +18,9 @@ use super::{Flow, Session};
 use crate::auth::Identity;
 use crate::connection::Outbound;
 use crate::errors::{internal, invalid_params, limit_exceeded, not_found, prefix_pointers, version_conflict};
-use crate::hub::Follow;
+use crate::hub::{Follow, Scope};
 use crate::presence::{Member, Presence, Refusal, PRESENCE};
+use crate::query::Condition;
 use crate::resources::data::merge;
 use crate::resources::{new_id, resource, EventTopic};
 use crate::shared::Shared;
@@ -45,7 +46,8 @@ impl<O: Outbound> Session<O> {
             return Flow::Stop;
         }
         let follow = Follow::topic(topic.clone());
-        let members = self.shared.presence.follow(follow.topic.as_str(), self.mailbox.clone());
+        let sight = sight_of(&self.shared, &identity, of);
+        let members = self.shared.presence.follow(follow.topic.as_str(), self.mailbox.clone(), sight);
         let items = members.into_iter().map(resource).collect::<Result<Vec<_>, _>>();
         let Ok(items) = items else {
             self.shared.presence.unfollow(follow.topic.as_str(), self.mailbox.connection);
@@ -91,7 +93,8 @@ impl<O: Outbound> Session<O> {
         };
         let limits = &self.shared.config.presence;
         let (max_members, max_joins) = (limits.max_members as usize, limits.max_joins as usize);
-        let record = match self.shared.presence.join(member.clone(), max_members, max_joins) {
+        let sight = sight_of(&self.shared, &identity, &member.topic);
+        let record = match self.shared.presence.join(member.clone(), (max_members, max_joins), sight) {
             Ok(record) => record,
             Err(Refusal::TopicFull) => {
                 let message = format!("a topic has at most {max_members} members");
@@ -252,6 +255,18 @@ pub(super) async fn may_follow_presence(shared: &Shared, who: &Identity, of: &st
         }
         Some(EventTopic::Type(name)) => shared.resources.scope_for(who, name).map(|_| ()),
         None => Err(not_found(PRESENCE, of)),
+    }
+}
+
+/// What the read rule lets `who` see of the resource at presence topic `of`, where that depends on the resource's
+/// data (a rule on `data`), so that presence there ends when a change hides it from them; `None` for a type's
+/// topic, and where the rule depends on the user alone or on ownership, which no update changes.
+fn sight_of(shared: &Shared, who: &Identity, of: &str) -> Option<Arc<Condition>> {
+    let topic = Topic::new(of).ok()?;
+    let EventTopic::Resource(name, _) = EventTopic::of(&topic)? else { return None };
+    match shared.resources.scope_for(who, name) {
+        Ok(Scope::Where(sight)) => Some(sight),
+        _ => None,
     }
 }
 
