@@ -340,8 +340,8 @@ impl Relay {
             }
             Publication::PresenceBeat { beat } if self.presence.heard_beat(&beat) => self.ask(beat.node),
             Publication::PresenceAsk { asked } if asked == self.presence.node() => self.presence.answer(),
-            Publication::PresenceMembers { from, epoch, changes, members } => {
-                self.presence.replace(&from, epoch, changes, members);
+            Publication::PresenceMembers { from, epoch, changes, members, part, more } => {
+                self.presence.replace(&from, epoch, changes, members, (part, more));
             }
             _ => {}
         }

@@ -73,7 +73,8 @@ pub enum Publication {
         /// The node asked.
         asked: String,
     },
-    /// A node's answer to an ask: all its members, as of its `changes`th change.
+    /// One part of a node's answer to an ask: all its members, as of its `changes`th change, in parts of at most
+    /// [`crate::presence::ANSWER_PART`] members, so that no message grows with the node's members.
     PresenceMembers {
         /// The node answering.
         from: String,
@@ -81,8 +82,14 @@ pub enum Publication {
         epoch: u64,
         /// How many changes it had made.
         changes: u64,
-        /// Its members.
+        /// Its members in this part.
         members: Vec<Member>,
+        /// Which part this is, from 0.
+        #[serde(default)]
+        part: u32,
+        /// Whether more parts follow.
+        #[serde(default)]
+        more: bool,
     },
 }
 
@@ -196,7 +203,14 @@ mod tests {
                 beat: crate::presence::Beat { node: "node-a".to_owned(), epoch: 7, changes: 3 },
             },
             Publication::PresenceAsk { asked: "node-b".to_owned() },
-            Publication::PresenceMembers { from: "node-a".to_owned(), epoch: 7, changes: 3, members: vec![member] },
+            Publication::PresenceMembers {
+                from: "node-a".to_owned(),
+                epoch: 7,
+                changes: 3,
+                members: vec![member],
+                part: 1,
+                more: true,
+            },
             Publication::Notifications { records: Vec::new() },
         ];
         for message in messages {

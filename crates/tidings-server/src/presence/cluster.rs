@@ -25,6 +25,10 @@ pub const BEAT_MS: u64 = 1_000;
 /// or late beat drops nothing.
 pub const SILENT_NODE_MS: u64 = 5_000;
 
+/// The most members one part of a node's answer holds: an answer is as many broker messages as it needs, so
+/// that none grows with the node's members (a Redis subscriber that falls too far behind is cut off).
+pub const ANSWER_PART: usize = 100;
+
 /// What a node says of its members every [`BEAT_MS`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Beat {
@@ -45,6 +49,8 @@ pub(super) struct Peer {
     heard: Instant,
     /// The number of its last change this node has (every one up to it).
     received: u64,
+    /// The parts of its answer received so far, while more are to come: the next part's number, and the members.
+    answer: Option<(u32, Vec<Member>)>,
 }
 
 impl Presence {
@@ -55,16 +61,23 @@ impl Presence {
         self.broker.publish(Publication::PresenceBeat { beat });
     }
 
-    /// Hands this node's members to the broker, the answer to an ask.
+    /// Hands this node's members to the broker, the answer to an ask, in parts of [`ANSWER_PART`] members, all
+    /// under the lock: no change of this node comes between them.
     pub fn answer(&self) {
         let inner = self.inner();
         let (changes, members) = self.own_members(&inner);
-        self.broker.publish(Publication::PresenceMembers {
-            from: self.node.clone(),
-            epoch: self.epoch,
-            changes,
-            members,
-        });
+        let parts = members.len().div_ceil(ANSWER_PART).max(1);
+        let mut members = members.into_iter();
+        for part in 0..parts {
+            self.broker.publish(Publication::PresenceMembers {
+                from: self.node.clone(),
+                epoch: self.epoch,
+                changes,
+                members: members.by_ref().take(ANSWER_PART).collect(),
+                part: u32::try_from(part).unwrap_or(u32::MAX),
+                more: part + 1 < parts,
+            });
+        }
     }
 
     /// Takes another node's change numbered `seq`; true when one before it was lost, so that this node should ask
@@ -87,12 +100,24 @@ impl Presence {
         inner.peer(&self.node, &beat.node, beat.epoch).received != beat.changes
     }
 
-    /// Replaces what this node holds of `node` by `members`, its answer made when it had made `changes` changes,
-    /// and tells the followers of what differs.
-    pub fn replace(&self, node: &str, epoch: u64, changes: u64, members: Vec<Member>) {
+    /// Takes part `part` of `node`'s answer, made when it had made `changes` changes; with the last part (`more`
+    /// false), replaces what this node holds of `node` by the whole answer and tells the followers of what
+    /// differs. A part whose earlier parts were lost is passed over: the node's next beat shows that this node is
+    /// not in step, and it asks again.
+    pub fn replace(&self, node: &str, epoch: u64, changes: u64, members: Vec<Member>, (part, more): (u32, bool)) {
         let mut inner = self.inner();
-        inner.peer(&self.node, node, epoch);
-        inner.replace(&self.node, node, members);
+        let peer = inner.peer(&self.node, node, epoch);
+        let mut answer = match peer.answer.take() {
+            _ if part == 0 => Vec::new(),
+            Some((next, held)) if next == part => held,
+            _ => return,
+        };
+        answer.extend(members);
+        if more {
+            peer.answer = Some((part + 1, answer));
+            return;
+        }
+        inner.replace(&self.node, node, answer);
         inner.peer(&self.node, node, epoch).received = changes;
     }
 
@@ -132,7 +157,7 @@ impl Inner {
             self.replace(here, node, Vec::new());
         }
         if known != Some(epoch) {
-            self.peers.insert(node.to_owned(), Peer { epoch, heard: Instant::now(), received: 0 });
+            self.peers.insert(node.to_owned(), Peer { epoch, heard: Instant::now(), received: 0, answer: None });
         }
         let peer = self.peers.get_mut(node).expect("just inserted");
         peer.heard = Instant::now();
@@ -213,8 +238,8 @@ mod tests {
             ask |= match message {
                 Publication::Presence { change, member, epoch, seq } => to.heard_change(change, member, epoch, seq),
                 Publication::PresenceBeat { beat } => to.heard_beat(&beat),
-                Publication::PresenceMembers { from, epoch, changes, members } => {
-                    to.replace(&from, epoch, changes, members);
+                Publication::PresenceMembers { from, epoch, changes, members, part, more } => {
+                    to.replace(&from, epoch, changes, members, (part, more));
                     false
                 }
                 _ => false,
@@ -255,6 +280,23 @@ mod tests {
         restarted.join(member("a", 9), (10, 10), None).expect("joins");
         assert!(!deliver(&b, to_a.take()));
         assert_eq!(ids(&b, "a"), ["PRS-a-9"]);
+
+        // An answer of more members than a part holds comes in parts; B takes it whole, and none of a lost part.
+        for n in 10..10 + 2 * super::ANSWER_PART as u64 + 1 {
+            restarted.join(member("a", n), (1000, 10), None).expect("joins");
+        }
+        to_a.take(); // all lost on the way
+        restarted.answer();
+        let parts = to_a.take();
+        assert_eq!(parts.len(), 3, "{} members in parts of {}", 2 * super::ANSWER_PART + 2, super::ANSWER_PART);
+        let mut without_second = parts.clone();
+        without_second.remove(1);
+        assert!(!deliver(&b, without_second));
+        assert_eq!(ids(&b, "a"), ["PRS-a-9"], "an answer missing a part changes nothing");
+        assert!(!deliver(&b, parts));
+        assert_eq!(ids(&b, "a").len(), 2 * super::ANSWER_PART + 2);
+        restarted.beat();
+        assert!(!deliver(&b, to_a.take()), "in step after the answer in parts");
 
         assert!(b.drop_silent(Duration::from_secs(60)).is_empty(), "A was heard a moment ago");
         assert_eq!(b.drop_silent(Duration::ZERO), ["a"]);

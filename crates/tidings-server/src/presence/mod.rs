@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use cluster::{Beat, BEAT_MS, SILENT_NODE_MS};
+pub use cluster::{Beat, ANSWER_PART, BEAT_MS, SILENT_NODE_MS};
 
 use crate::broker::{Broker, Publication};
 use crate::hub::{Delivery, EndedPush, EventPush, Mailbox};
