@@ -74,7 +74,8 @@ async function signIn(credential, error, { focus = true } = {}) {
   try {
     await session.request('GET', '/api/v1/admin/connections');
   } catch (problem) {
-    data.forget();
+    // A refused credential is forgotten; one that met a server down or restarting is kept for the next reload.
+    if (problem.status === 401 || problem.status === 403) data.forget();
     const hint = problem.status === 403
       ? 'This user lacks the admin role: sign in as an admin, or with an API key.'
       : problem.status === 401 ? 'Sign in with another token or key.' : '';
