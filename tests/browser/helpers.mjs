@@ -1,6 +1,6 @@
 // Browser test helpers: Debian's chromium through playwright-core, signing in on the board, and screenshots.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT } from '../support/process.mjs';
 
@@ -34,12 +34,28 @@ export function launch() {
 /** The file in the working tree that the server serves at this path (it compiles them in), if any. */
 function fileOf(pathname) {
   if (pathname === '/') return join(ROOT, 'web', 'index.html');
+  if (pathname === '/admin') return join(ROOT, 'web', 'admin.html');
   const name = /^\/assets\/([\w.-]+)$/.exec(pathname)?.[1];
   if (name === undefined) return undefined;
   return name === 'tidings.js' ? join(ROOT, 'clients', 'js', 'dist', 'tidings.js') : join(ROOT, 'web', name);
 }
 
-/** The servers whose page files were found to be those of the working tree. */
+/** The documents a page at this URL needs to be the server's own: the board's, and the admin console's at /admin. */
+function documentsOf(url) {
+  return new URL(url).pathname === '/admin' ? ['/', '/admin'] : ['/'];
+}
+
+/** The asset paths a document loads: those it names, and every module they import (`from './name.js'`), in turn. */
+function assetsOf(html) {
+  const names = new Set(['tidings.js', ...[...html.matchAll(/\/assets\/([\w.-]+)/g)].map((m) => m[1])]);
+  for (const name of names) {
+    if (!name.endsWith('.js') || name === 'tidings.js') continue;
+    for (const m of readFileSync(fileOf(`/assets/${name}`), 'utf8').matchAll(/from '\.\/([\w.-]+)'/g)) names.add(m[1]);
+  }
+  return [...names].map((n) => `/assets/${n}`);
+}
+
+/** The servers and documents whose page files were found to be those of the working tree. */
 const checked = new Set();
 
 /**
@@ -51,12 +67,15 @@ const checked = new Set();
  * an old page.
  */
 async function currentPage(context, url) {
+  const origin = new URL(url).origin;
   if (process.env.TIDINGS_TEST_WEB_FROM_DISK === '1') {
     // Only the assets: chromium's local network access checks would block the WebSocket of a page whose document
-    // the test supplied, so index.html must be the server's own.
-    const index = await (await fetch(`${new URL(url).origin}/`)).text();
-    if (index !== readFileSync(fileOf('/'), 'utf8')) {
-      throw new Error('web/index.html changed since the server was built: build it again (cargo build -p tidings)');
+    // the test supplied, so index.html (and admin.html) must be the server's own.
+    for (const path of documentsOf(url)) {
+      const served = await (await fetch(`${origin}${path}`)).text();
+      if (served !== readFileSync(fileOf(path), 'utf8')) {
+        throw new Error(`${relative(ROOT, fileOf(path))} changed since the server was built: build it again (cargo build -p tidings)`);
+      }
     }
     await context.route((u) => u.pathname.startsWith('/assets/') && fileOf(u.pathname) !== undefined, async (route) => {
       const response = await route.fetch();
@@ -66,21 +85,20 @@ async function currentPage(context, url) {
     });
     return;
   }
-  const origin = new URL(url).origin;
-  if (checked.has(origin)) return;
-  const index = await (await fetch(`${origin}/`)).text();
-  const names = ['tidings.js', ...[...index.matchAll(/\/assets\/([\w.-]+)/g)].map((m) => m[1])];
-  const imported = readFileSync(join(ROOT, 'web', 'app.js'), 'utf8').matchAll(/from '\.\/([\w.-]+)'/g);
-  for (const path of ['/', ...new Set([...names, ...[...imported].map((m) => m[1])].map((n) => `/assets/${n}`))]) {
-    const served = path === '/' ? index : await (await fetch(`${origin}${path}`)).text();
-    if (served !== readFileSync(fileOf(path), 'utf8')) {
-      throw new Error(
-        `the server serves another ${path} than the working tree holds: its binary is older than the page. Build it ` +
-          'again (cargo build -p tidings), or set TIDINGS_TEST_WEB_FROM_DISK=1 to load the page from the working tree',
-      );
+  for (const document of documentsOf(url)) {
+    if (checked.has(`${origin}${document}`)) continue;
+    const html = await (await fetch(`${origin}${document}`)).text();
+    for (const path of [document, ...assetsOf(html)]) {
+      const served = path === document ? html : await (await fetch(`${origin}${path}`)).text();
+      if (served !== readFileSync(fileOf(path), 'utf8')) {
+        throw new Error(
+          `the server serves another ${path} than the working tree holds: its binary is older than the page. Build it ` +
+            'again (cargo build -p tidings), or set TIDINGS_TEST_WEB_FROM_DISK=1 to load the page from the working tree',
+        );
+      }
     }
+    checked.add(`${origin}${document}`);
   }
-  checked.add(origin);
 }
 
 /** A page in a fresh context (its own sessionStorage), with page errors failing the test that reads them. */
