@@ -46,6 +46,9 @@ async fn operators_list_connections_and_disconnect_them_with_a_reason() {
     assert_eq!((status, missing["code"].as_str()), (404, Some("NOT_FOUND")));
     let unauthorized = rest::send(server.addr, "GET", "/api/v1/admin/connections", &[], b"").await;
     assert_eq!(unauthorized.status, 401);
+    let told = unauthorized.json();
+    assert_eq!(told["details"]["reason"], "missing_credentials", "{told}");
+    assert!(told["message"].as_str().is_some_and(|m| m.contains("Bearer") && m.contains("X-Api-Key")), "{told}");
 }
 
 /// GET with an `Authorization: Bearer` token instead of an API key, as the admin console sends.

@@ -38,8 +38,16 @@ impl Reason {
 /// with the admin role (`Authorization: Bearer`, setting `admin_role`), as the console sends.
 async fn operator(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
     let role = &api.shared.config.admin_role;
-    if headers.contains_key(API_KEY) || !headers.contains_key(header::AUTHORIZATION) {
+    if headers.contains_key(API_KEY) || (role.is_empty() && !headers.contains_key(header::AUTHORIZATION)) {
         return check_key(&api.shared.config.api_keys, headers);
+    }
+    if !headers.contains_key(header::AUTHORIZATION) {
+        let message = format!(
+            "send the token of a user with the role '{role}' (Authorization: Bearer) or one of the server's API keys \
+             (X-Api-Key)"
+        );
+        let error = ErrorPayload::new(ErrorCode::Unauthorized, message).with_detail("reason", "missing_credentials");
+        return Err(ApiError::with_status(StatusCode::UNAUTHORIZED, error));
     }
     let who = api.admit(headers).await?;
     if role.is_empty() || !who.roles.iter().any(|r| r == role) {
