@@ -291,8 +291,9 @@ export interface HandleEvents {
   gap: (gap: Gap) => void;
   /**
    * The subscription ended without this handle's unsubscribe(): the server ended it, resuming it failed, another
-   * user signed in (USER_CHANGED), or client.unsubscribe(topic) ended it for every handle. The handle is then
-   * inactive and its async iterations finish.
+   * user signed in (USER_CHANGED), or client.unsubscribe(topic) ended it for every handle. It comes after every
+   * event the server sent before the end, also when the end comes before subscribe() has resolved. The handle is
+   * then inactive and its async iterations finish.
    */
   left: (info: Unsubscribed) => void;
 }
