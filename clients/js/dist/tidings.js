@@ -2145,7 +2145,8 @@ function createClient(options) {
       const reply = await request("read", { resourceType, id }, { ...opts, retry: true });
       return reply.payload;
     },
-    async list(resourceType, query = {}, opts = {}) {
+    async list(resourceType, given, opts = {}) {
+      const query = given ?? {};
       const newer = query.query !== void 0 || query.fields !== void 0 || query.count !== void 0 || Array.isArray(query.orderBy);
       if (newer) needs(1, "a query, fields, count or several order keys");
       const reply = await request("read", { resourceType, ...query }, { ...opts, retry: true });

@@ -14,17 +14,19 @@ import { settingsOf } from './defaults.js';
 import { createHandles, type Handle } from './handles.js';
 import { createLive } from './live.js';
 import { createPresence, type PresenceHost } from './presence.js';
+import type { Client } from './api.js';
 import type {
   BatchResults,
   ClientEvents,
   ClientOptions,
-  Client,
   ConnectionState,
+  ListQuery,
   RequestOptions,
   SubscribeOptions,
   WriteOptions,
 } from './options.js';
 import { createRequests, retryAfter } from './requests.js';
+import type { TypeMap, Untyped } from './typed.js';
 import { initialState, serverSpeaks } from './state.js';
 import {
   NOTIFICATIONS,
@@ -44,8 +46,12 @@ import {
 /** The page a snapshot holds: the server sends up to 100 items with a subscribe, and a shared one lists as many. */
 const SNAPSHOT_PAGE = 100;
 
-/** Creates a client. Nothing is sent before connect(). */
-export function createClient(options: ClientOptions): Client {
+/**
+ * Creates a client. Nothing is sent before connect(). With a map of resource types (`createClient<Types>(...)`, the
+ * `Types` that `tidings types` writes), its requests, events and handles are typed per resource type; the map is
+ * types only, and changes nothing of what the client does.
+ */
+export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOptions): Client<T> {
   const settings = settingsOf(options);
   const state = initialState();
   const listeners: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = {
@@ -389,7 +395,8 @@ export function createClient(options: ClientOptions): Client {
       const reply = await request('read', { resourceType, id }, { ...opts, retry: true });
       return reply.payload;
     },
-    async list(resourceType, query = {}, opts = {}) {
+    async list(resourceType, given, opts = {}) {
+      const query: ListQuery = given ?? {};
       const newer = query.query !== undefined || query.fields !== undefined || query.count !== undefined || Array.isArray(query.orderBy);
       if (newer) needs(1, 'a query, fields, count or several order keys');
       const reply = await request('read', { resourceType, ...query }, { ...opts, retry: true });
@@ -481,5 +488,5 @@ export function createClient(options: ClientOptions): Client {
       return [...state.subscriptions.values()].filter((s) => !s.pending).map((s) => view(s));
     },
   };
-  return client;
+  return client as unknown as Client<T>;
 }
