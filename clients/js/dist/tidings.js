@@ -973,12 +973,18 @@ var Handle = class {
       }
     };
   }
-  /** Delivers one event or gap: held back while the handle holds, and events it has seen (by seq) are dropped. */
+  /**
+   * Delivers one event, gap or end: held back while the handle holds, and events it has seen (by seq) are dropped.
+   * The end makes the handle inactive, then reports `left`.
+   */
   deliver(delivery) {
     if (!this.#active) return;
     if (this.#held !== void 0) return void this.#held.push(delivery);
     const [name, payload] = delivery;
-    if (name === "event") {
+    if (name === "left") {
+      this.end();
+      this.emit("left", payload);
+    } else if (name === "event") {
       if (typeof payload.seq === "number" && payload.seq <= this.#seen) return;
       if (typeof payload.seq === "number") this.#seen = payload.seq;
       this.emit("event", payload);
@@ -993,11 +999,13 @@ var Handle = class {
     this.#held = void 0;
     for (const delivery of held) this.deliver(delivery);
   }
-  /** The subscription ended without this handle's unsubscribe: reports `left`, then ends. */
+  /**
+   * The subscription ended without this handle's unsubscribe: the handle ends and reports `left`. While it holds, the
+   * end waits behind what it holds: the server sent those events before it ended the subscription, and the caller
+   * of subscribe() may not have the handle yet to listen for either.
+   */
   leave(info) {
-    if (!this.#active) return;
-    this.end();
-    this.emit("left", info);
+    this.deliver(["left", info]);
   }
   /** Marks the handle ended: no more deliveries, and every async iteration finishes. */
   end() {
@@ -1878,6 +1886,10 @@ function createClient(options) {
   const closing = /* @__PURE__ */ new Map();
   const opening = /* @__PURE__ */ new Map();
   function emit(name, ...args) {
+    tell(name, ...args);
+    route(name, args[0]);
+  }
+  function tell(name, ...args) {
     for (const listener of [...listeners[name]]) {
       try {
         listener(...args);
@@ -1888,7 +1900,6 @@ function createClient(options) {
         });
       }
     }
-    route(name, args[0]);
   }
   function route(name, payload) {
     if (name === "event") {
@@ -1932,9 +1943,12 @@ function createClient(options) {
   }
   function release(sub) {
     const held = sub.held ?? [];
+    const end = sub.heldEnd;
     sub.held = void 0;
-    if (state.subscriptions.get(sub.key) !== sub) return;
-    for (const event of held) emit("event", event);
+    delete sub.heldEnd;
+    if (state.subscriptions.get(sub.key) !== sub && end === void 0) return;
+    for (const event of held) tell("event", event);
+    if (end !== void 0) tell("unsubscribed", end);
   }
   function handlePush(message) {
     switch (message.type) {
@@ -1945,8 +1959,9 @@ function createClient(options) {
         const event = message.payload;
         const sub = recordOf(state.subscriptions, event.subscriptionId, event.topic);
         if (!countEvent(sub, event)) return;
-        if (sub?.held !== void 0) sub.held.push(event);
-        else emit("event", event);
+        if (sub?.held === void 0) return emit("event", event);
+        sub.held.push(event);
+        handles.deliver(sub.key, ["event", event]);
         return;
       }
       case "notification": {
@@ -1961,7 +1976,10 @@ function createClient(options) {
         const cause = p.reason ?? { code: ServerErrorCode.INTERNAL, message: "the server ended the subscription" };
         const reason = new TidingsError(cause.code, cause.message, cause.details ?? null);
         const unknown = { topic: p.topic ?? p.subscriptionId, subscriptionId: p.subscriptionId, reason };
-        emit("unsubscribed", sub === void 0 ? unknown : ended(sub, reason));
+        const info = sub === void 0 ? unknown : ended(sub, reason);
+        if (sub?.held === void 0) return emit("unsubscribed", info);
+        sub.heldEnd = info;
+        handles.leave(sub.key, info);
         return;
       }
       case "error": {
@@ -2127,7 +2145,8 @@ function createClient(options) {
       const reply = await request("read", { resourceType, id }, { ...opts, retry: true });
       return reply.payload;
     },
-    async list(resourceType, query = {}, opts = {}) {
+    async list(resourceType, given, opts = {}) {
+      const query = given ?? {};
       const newer = query.query !== void 0 || query.fields !== void 0 || query.count !== void 0 || Array.isArray(query.orderBy);
       if (newer) needs(1, "a query, fields, count or several order keys");
       const reply = await request("read", { resourceType, ...query }, { ...opts, retry: true });

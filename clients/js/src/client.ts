@@ -14,17 +14,19 @@ import { settingsOf } from './defaults.js';
 import { createHandles, type Handle } from './handles.js';
 import { createLive } from './live.js';
 import { createPresence, type PresenceHost } from './presence.js';
+import type { Client } from './api.js';
 import type {
   BatchResults,
   ClientEvents,
   ClientOptions,
-  Client,
   ConnectionState,
+  ListQuery,
   RequestOptions,
   SubscribeOptions,
   WriteOptions,
 } from './options.js';
 import { createRequests, retryAfter } from './requests.js';
+import type { TypeMap, Untyped } from './typed.js';
 import { initialState, serverSpeaks } from './state.js';
 import {
   NOTIFICATIONS,
@@ -44,8 +46,12 @@ import {
 /** The page a snapshot holds: the server sends up to 100 items with a subscribe, and a shared one lists as many. */
 const SNAPSHOT_PAGE = 100;
 
-/** Creates a client. Nothing is sent before connect(). */
-export function createClient(options: ClientOptions): Client {
+/**
+ * Creates a client. Nothing is sent before connect(). With a map of resource types (`createClient<Types>(...)`, the
+ * `Types` that `tidings types` writes), its requests, events and handles are typed per resource type; the map is
+ * types only, and changes nothing of what the client does.
+ */
+export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOptions): Client<T> {
   const settings = settingsOf(options);
   const state = initialState();
   const listeners: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = {
@@ -73,6 +79,12 @@ export function createClient(options: ClientOptions): Client {
   const opening = new Map<string, Promise<void>>();
 
   function emit<K extends keyof ClientEvents>(name: K, ...args: Parameters<ClientEvents[K]>): void {
+    tell(name, ...args);
+    route(name, args[0]);
+  }
+
+  /** Calls the client's own listeners only. */
+  function tell<K extends keyof ClientEvents>(name: K, ...args: Parameters<ClientEvents[K]>): void {
     for (const listener of [...listeners[name]]) {
       try {
         (listener as (...a: Parameters<ClientEvents[K]>) => void)(...args);
@@ -84,7 +96,6 @@ export function createClient(options: ClientOptions): Client {
         });
       }
     }
-    route(name, args[0]);
   }
 
   /** Passes an event, a gap or the end of a subscription on to the handles of that subscription. */
@@ -132,12 +143,18 @@ export function createClient(options: ClientOptions): Client {
     handlePush(decoded.message);
   }
 
-  /** Delivers the events a subscription held back while its subscribe() resolved, if it is still held. */
+  /**
+   * Tells the client's listeners the events a subscription held back while its subscribe() resolved, then the end
+   * the server pushed meanwhile, if it did. The client's own unsubscribe drops them instead (unsubscribeLast).
+   */
   function release(sub: SubscriptionRecord): void {
     const held = sub.held ?? [];
+    const end = sub.heldEnd;
     sub.held = undefined;
-    if (state.subscriptions.get(sub.key) !== sub) return;
-    for (const event of held) emit('event', event);
+    delete sub.heldEnd;
+    if (state.subscriptions.get(sub.key) !== sub && end === undefined) return;
+    for (const event of held) tell('event', event);
+    if (end !== undefined) tell('unsubscribed', end);
   }
 
   function handlePush(message: ServerMessage): void {
@@ -150,8 +167,10 @@ export function createClient(options: ClientOptions): Client {
         const event = message.payload;
         const sub = recordOf(state.subscriptions, event.subscriptionId, event.topic);
         if (!countEvent(sub, event)) return;
-        if (sub?.held !== undefined) sub.held.push(event);
-        else emit('event', event);
+        if (sub?.held === undefined) return emit('event', event);
+        // Its handles hold it until their caller has them; the client's listeners hear it on release.
+        sub.held.push(event);
+        handles.deliver(sub.key, ['event', event]);
         return;
       }
       case 'notification': {
@@ -167,7 +186,12 @@ export function createClient(options: ClientOptions): Client {
         const cause = p.reason ?? { code: ServerErrorCode.INTERNAL, message: 'the server ended the subscription' };
         const reason = new TidingsError(cause.code, cause.message, cause.details ?? null);
         const unknown = { topic: p.topic ?? p.subscriptionId, subscriptionId: p.subscriptionId, reason };
-        emit('unsubscribed', sub === undefined ? unknown : ended(sub, reason));
+        const info = sub === undefined ? unknown : ended(sub, reason);
+        if (sub?.held === undefined) return emit('unsubscribed', info);
+        // The server sent the held events before this end: the handles queue it behind them now, while the key is
+        // theirs, and the client's listeners hear it after them on release.
+        sub.heldEnd = info;
+        handles.leave(sub.key, info);
         return;
       }
       case 'error': {
@@ -371,7 +395,8 @@ export function createClient(options: ClientOptions): Client {
       const reply = await request('read', { resourceType, id }, { ...opts, retry: true });
       return reply.payload;
     },
-    async list(resourceType, query = {}, opts = {}) {
+    async list(resourceType, given, opts = {}) {
+      const query: ListQuery = given ?? {};
       const newer = query.query !== undefined || query.fields !== undefined || query.count !== undefined || Array.isArray(query.orderBy);
       if (newer) needs(1, 'a query, fields, count or several order keys');
       const reply = await request('read', { resourceType, ...query }, { ...opts, retry: true });
@@ -463,5 +488,5 @@ export function createClient(options: ClientOptions): Client {
       return [...state.subscriptions.values()].filter((s) => !s.pending).map((s) => view(s));
     },
   };
-  return client;
+  return client as unknown as Client<T>;
 }

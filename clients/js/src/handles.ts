@@ -3,8 +3,11 @@
 import type { Resource } from './common.js';
 import type { Gap, HandleEvents, Logger, RequestOptions, Subscription, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
 
-/** What a handle delivers, in order: held back while its subscribe() has not resolved yet. */
-type Delivery = ['event', TidingsEvent] | ['gap', Gap];
+/**
+ * What a handle delivers, in order: held back while its subscribe() has not resolved yet. The end of the subscription
+ * is one of them, so that a handle still holding hears the events the server sent before it ended, then `left`.
+ */
+type Delivery = ['event', TidingsEvent] | ['gap', Gap] | ['left', Unsubscribed];
 
 /** What the handles of a client need of it. */
 export interface HandleHost {
@@ -25,7 +28,10 @@ export interface Handles {
   attach(key: string, shown: Subscription, hold: boolean): Handle;
   /** Delivers an event or a gap of the subscription under `key` to each of its handles. */
   deliver(key: string, delivery: Delivery): void;
-  /** Ends every handle under `key` with a 'left' (the server or the client ended the subscription). */
+  /**
+   * Ends every handle under `key` with a 'left' (the server or the client ended the subscription). A handle that
+   * still holds hears it after what it holds, when it lets go.
+   */
   leave(key: string, info: Unsubscribed): void;
   /** Whether this is a handle of this client, live or ended. */
   owns(value: unknown): value is Handle;
@@ -118,12 +124,18 @@ export class Handle implements SubscriptionHandle {
     };
   }
 
-  /** Delivers one event or gap: held back while the handle holds, and events it has seen (by seq) are dropped. */
+  /**
+   * Delivers one event, gap or end: held back while the handle holds, and events it has seen (by seq) are dropped.
+   * The end makes the handle inactive, then reports `left`.
+   */
   deliver(delivery: Delivery): void {
     if (!this.#active) return;
     if (this.#held !== undefined) return void this.#held.push(delivery);
     const [name, payload] = delivery;
-    if (name === 'event') {
+    if (name === 'left') {
+      this.end();
+      this.emit('left', payload);
+    } else if (name === 'event') {
       // A handle that joined a shared subscription starts at its lastSeq: an older event reached it by the
       // subscription's hold, or it asked for a later `since`.
       if (typeof payload.seq === 'number' && payload.seq <= this.#seen) return;
@@ -142,11 +154,13 @@ export class Handle implements SubscriptionHandle {
     for (const delivery of held) this.deliver(delivery);
   }
 
-  /** The subscription ended without this handle's unsubscribe: reports `left`, then ends. */
+  /**
+   * The subscription ended without this handle's unsubscribe: the handle ends and reports `left`. While it holds, the
+   * end waits behind what it holds: the server sent those events before it ended the subscription, and the caller
+   * of subscribe() may not have the handle yet to listen for either.
+   */
   leave(info: Unsubscribed): void {
-    if (!this.#active) return;
-    this.end();
-    this.emit('left', info);
+    this.deliver(['left', info]);
   }
 
   /** Marks the handle ended: no more deliveries, and every async iteration finishes. */

@@ -1,7 +1,8 @@
 // Live collections: client.live(type, query) keeps the resources a query matches as the server holds them, for a view
 // on screen or a store of React's useSyncExternalStore: a snapshot, the pages beyond it, then every change.
 import { ClientErrorCode, ServerErrorCode, TidingsError, type Query, type Resource } from './common.js';
-import type { Client, ConnectionState, Gap, ListQuery, LiveOptions, SubscribeOptions, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
+import type { Client } from './api.js';
+import type { ConnectionState, Gap, ListQuery, LiveOptions, SubscribeOptions, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
 
 /**
  * Where a live collection stands: `loading` until the whole result is in the first time (the items grow page by
@@ -12,8 +13,11 @@ import type { Client, ConnectionState, Gap, ListQuery, LiveOptions, SubscribeOpt
  */
 export type LiveStatus = 'loading' | 'live' | 'resyncing' | 'closed';
 
-/** What client.live() returns: the resources of one type that match a query, kept equal to the server's. */
-export interface LiveCollection {
+/**
+ * What client.live() returns: the resources of one type that match a query, kept equal to the server's; R is their
+ * type (typed per resource type by createClient<Types>()).
+ */
+export interface LiveCollection<R = Resource> {
   /** The type it holds. */
   readonly resourceType: string;
   /** The query it follows; undefined for every resource of the type the user may read. */
@@ -22,7 +26,7 @@ export interface LiveCollection {
    * The resources, in the order of `compare`, as a frozen array. The same array is returned until the contents
    * change, as React's useSyncExternalStore needs; a change makes a new one.
    */
-  getSnapshot(): readonly Resource[];
+  getSnapshot(): readonly R[];
   /**
    * Calls the listener after every change of the items, the status or the error; returns a function that removes
    * it. A bound function: pass it as it is, as `useSyncExternalStore(live.subscribe, live.getSnapshot)`.
@@ -36,7 +40,7 @@ export interface LiveCollection {
    */
   readonly error: TidingsError | undefined;
   /** The resource with this id, if the collection holds it. */
-  get(id: string): Resource | undefined;
+  get(id: string): R | undefined;
   /**
    * Stops following: the status becomes `closed` and its subscription handle is let go (the server subscription
    * ends when no other handle shares it). Resolves once that is done; calling it again does nothing.

@@ -15,8 +15,6 @@ import {
   type ServerEvent,
   type ServerNotification,
 } from './common.js';
-import type { LiveCollection } from './live.js';
-import type { Presence } from './presence.js';
 
 /** The part of the WebSocket API the client uses: the browser's, or the `ws` package's in Node. */
 export interface WebSocketLike {
@@ -231,7 +229,7 @@ export type BatchResultOf<O> = O extends { op: infer K } ? Extract<OperationResu
  * The results of `batch(operations)`, one per operation and in the same order: for operations written in the call,
  * a tuple whose every element has the type its operation's kind gives it.
  */
-export type BatchResults<O extends readonly BatchOperation[]> = { -readonly [K in keyof O]: BatchResultOf<O[K]> };
+export type BatchResults<O extends readonly unknown[]> = { -readonly [K in keyof O]: BatchResultOf<O[K]> };
 
 /**
  * A gap: after a reconnect the server could not replay every event after `since` (`recovered: false`); re-read
@@ -239,7 +237,7 @@ export type BatchResults<O extends readonly BatchOperation[]> = { -readonly [K i
  * reply: `items` is what the subscription covers as of `seq` (replace the view with it), and the events that follow
  * the gap come after it.
  */
-export interface Gap {
+export interface Gap<R = Resource> {
   topic: string;
   /** The subscription that missed events: the topic, or a query's id such as `order?3ea3b651e737ab32`. */
   subscriptionId: string;
@@ -248,13 +246,13 @@ export interface Gap {
   since: number;
   seq: number;
   /** With a snapshot: the first page (up to 100, by createdAt) of what the subscription covers as of `seq`. */
-  items?: Resource[];
+  items?: R[];
   /** With `items`: where the rest is (list with the same query and this cursor), or null when that was all. */
   nextCursor?: string | null;
 }
 
-/** A subscription as the client holds it. */
-export interface Subscription {
+/** A subscription as the client holds it; R is the type of its snapshot's items. */
+export interface Subscription<R = Resource> {
   topic: string;
   /**
    * The id its events carry in `subscriptionId`: the topic itself, or for a query, the type and a digest of the
@@ -272,7 +270,7 @@ export interface Subscription {
    * (up to 100, by createdAt) of what the subscription covers, exactly as of the reply's seq. Every event of the
    * subscription comes after it.
    */
-  items?: Resource[];
+  items?: R[];
   /**
    * With `items`: null when they are all that matched; else a cursor to `list` the rest with the same query. Those
    * pages are read later than the snapshot, so keep, for each id, the highest version seen (`_left` events count).
@@ -280,19 +278,20 @@ export interface Subscription {
   nextCursor?: string | null;
 }
 
-/** The callbacks of a subscription handle's `on`, by name. */
-export interface HandleEvents {
+/** The callbacks of a subscription handle's `on`, by name; E is the type of its events, R of its items. */
+export interface HandleEvents<E = TidingsEvent, R = Resource> {
   /**
    * An event of this subscription, once, in seq order, from the handle's `lastSeq` on. A handle of a subscription
    * with a query or a snapshot gets its first event only after its subscribe() has resolved.
    */
-  event: (event: TidingsEvent) => void;
+  event: (event: E) => void;
   /** Resuming the subscription after a reconnect could not replay every event: re-read, or use the gap's `items`. */
-  gap: (gap: Gap) => void;
+  gap: (gap: Gap<R>) => void;
   /**
    * The subscription ended without this handle's unsubscribe(): the server ended it, resuming it failed, another
-   * user signed in (USER_CHANGED), or client.unsubscribe(topic) ended it for every handle. The handle is then
-   * inactive and its async iterations finish.
+   * user signed in (USER_CHANGED), or client.unsubscribe(topic) ended it for every handle. It comes after every
+   * event the server sent before the end, also when the end comes before subscribe() has resolved. The handle is
+   * then inactive and its async iterations finish.
    */
   left: (info: Unsubscribed) => void;
 }
@@ -302,7 +301,7 @@ export interface HandleEvents {
  * calls with the same topic and query share one subscription on the server, each with its own handle; the server
  * subscription ends when the last handle is unsubscribed.
  */
-export interface SubscriptionHandle extends Subscription {
+export interface SubscriptionHandle<E = TidingsEvent, R = Resource> extends Subscription<R> {
   /** False once unsubscribe() was called, or the subscription ended (`left`). */
   readonly active: boolean;
   /**
@@ -312,13 +311,13 @@ export interface SubscriptionHandle extends Subscription {
    */
   unsubscribe(options?: RequestOptions): Promise<void>;
   /** Adds a callback for this subscription only; returns a function that removes it. */
-  on<K extends keyof HandleEvents>(name: K, listener: HandleEvents[K]): () => void;
+  on<K extends keyof HandleEvents>(name: K, listener: HandleEvents<E, R>[K]): () => void;
   /**
    * Iterates over the events of this subscription from now on, as `for await (const event of handle)`. It finishes
    * when the handle is unsubscribed or the subscription ends; leaving the loop early ends the iteration only, not
    * the subscription. Events wait in memory until the loop takes them. Gaps are not in it: listen with on('gap').
    */
-  [Symbol.asyncIterator](): AsyncIterator<TidingsEvent, undefined>;
+  [Symbol.asyncIterator](): AsyncIterator<E, undefined>;
   /**
    * The same as unsubscribe(), without waiting, for `using handle = await client.subscribe(...)`: the handle is let go
    * at the end of the block. Present where the runtime defines Symbol.dispose (Node 20, current browsers).
@@ -337,8 +336,8 @@ export interface Unsubscribed {
   reason: TidingsError;
 }
 
-/** The callbacks of `on`, by name. */
-export interface ClientEvents {
+/** The callbacks of `on`, by name; E is the type of the events, R of a gap's items. */
+export interface ClientEvents<E = TidingsEvent, R = Resource> {
   /**
    * An event of a subscription, delivered once, in `seq` order per subscription. `client.live` keeps a view of a
    * query for you; to keep one by hand: start it from the `items` of the Subscription that subscribe() resolved
@@ -350,10 +349,10 @@ export interface ClientEvents {
    * query or a snapshot are delivered only after its subscribe() has resolved, so none comes before the view has
    * its id and items.
    */
-  event: (event: TidingsEvent) => void;
+  event: (event: E) => void;
   notification: (notification: TidingsNotification) => void;
   state: (state: ConnectionState, error?: TidingsError) => void;
-  gap: (gap: Gap) => void;
+  gap: (gap: Gap<R>) => void;
   /**
    * The server ended a subscription (unsubscribe push), resuming it failed, or a reconnect signed in another user
    * (USER_CHANGED); `reason` says why.
@@ -478,96 +477,16 @@ export interface PresenceOptions {
   timeoutMs?: number;
 }
 
-/** Options of `live`. */
-export interface LiveOptions {
+/** Options of `live`; R is the type of its resources. */
+export interface LiveOptions<R = Resource> {
   /**
    * The order of the collection's snapshot array, as for Array.prototype.sort.
    * @default by createdAt, then by id, oldest first (the order of the server's snapshot)
    */
-  compare?: (a: Resource, b: Resource) => number;
+  compare?: (a: R, b: R) => number;
   /**
    * The timeout of each of its requests (the subscribe and the list pages), in ms.
    * @default the client's requestTimeoutMs
    */
   timeoutMs?: number;
-}
-
-/** A Tidings client. */
-export interface Client {
-  /** The connection's state. */
-  readonly state: ConnectionState;
-  /**
-   * Opens the connection and authenticates; resolves once authenticated. Rejects when the attempts fail for good (a
-   * refused token, `retry.attempts` spent, getToken signed out), or, with `failFast`, when the first attempt fails.
-   * Each failed attempt is reported to on('attemptFailed').
-   */
-  connect(): Promise<void>;
-  /** Sends `disconnect`, closes the socket, fails what waits with CLOSED, and does not reconnect. */
-  close(): void;
-  /** Drops the socket as a network failure would, and reconnects: for tests and for a caller that knows better. */
-  reconnect(): void;
-  create(resourceType: string, data: Record<string, unknown>, options?: RequestOptions): Promise<Resource>;
-  read(resourceType: string, id: string, options?: RequestOptions): Promise<Resource>;
-  list(resourceType: string, query?: ListQuery, options?: RequestOptions): Promise<ResourceList>;
-  update(resourceType: string, id: string, patch: Record<string, unknown>, options?: WriteOptions): Promise<Resource>;
-  delete(resourceType: string, id: string, options?: WriteOptions): Promise<DeleteResult>;
-  /**
-   * Applies creates, updates and deletes of any types together in one transaction, or none of them (protocol 1.2;
-   * docs/protocol.md, 6.14 and 7.8), and resolves with one result per operation, in order. It rejects with the
-   * TidingsError of the first operation that failed, whose `details.index` is that operation's position from 0 and
-   * whose `errors` point under `/payload/operations/{index}`; nothing of the batch was applied then. Its requestId
-   * (generateId() unless given) makes it safe to send again, as a create: the client resends it after a reconnect,
-   * and the server answers a repeat with the first reply. Against a server that stated a version below 1.2 it
-   * rejects with UNSUPPORTED_VERSION, and nothing is sent.
-   */
-  batch<const O extends readonly BatchOperation[]>(operations: O, options?: RequestOptions): Promise<BatchResults<O>>;
-  /**
-   * Subscribes to a topic (`order`, `order:ORD-1`, `notifications`); with since, replays the events after it; with
-   * a query, follows the resources of a type that match it; with snapshot, resolves with what it covers now. It
-   * resolves with a handle of its own. A topic and query the client already subscribes to is not asked of the server
-   * again: the new handle shares the subscription (its snapshot is then read with `list`, and a `since` below the
-   * subscription's lastSeq is refused with CONFLICT, since no replay can be asked for one handle). A presence topic
-   * (`presence:order:ORD-1`, protocol 1.2) resolves with the members present in `items`, and each resume after a
-   * reconnect is a `gap` whose `items` are the members then (`client.presence` keeps them for you).
-   */
-  subscribe(topic: string, options?: SubscribeOptions): Promise<SubscriptionHandle>;
-  /**
-   * With a handle: the same as handle.unsubscribe(). With a topic (its query's, with `options.query`) or a
-   * Subscription that is no handle: ends the subscription for every handle of it, which hear `left`. Rejects with
-   * NOT_FOUND when the client holds no such subscription.
-   */
-  unsubscribe(subscription: string | SubscriptionHandle | Pick<Subscription, 'topic' | 'subscriptionId' | 'query'>, options?: UnsubscribeOptions): Promise<void>;
-  /**
-   * A live collection: the resources of a type that match the query (every one the user may read, without a
-   * query), kept equal to the server's. It subscribes with a snapshot (sharing the subscription when the client
-   * holds it already), reads the pages beyond it, then applies every change by version; it resumes after a
-   * reconnect and reads anew after a gap. Call its close() when done. Needs a server of protocol 1.1 or later.
-   */
-  live(resourceType: string, query?: Query, options?: LiveOptions): LiveCollection;
-  /**
-   * Who is at a topic (a type such as `order`, or a resource such as `order:ORD-1`), and this client's own presence
-   * there (protocol 1.2; docs/protocol.md, 8.7): it follows `presence:` and the topic at once, and its `members`
-   * (grouped by user in `users`) change as members join, change their state and leave; `join(state)`, `update(patch)`
-   * and `leave()` make this client's own member. After a reconnect the members come anew from the server, and the
-   * handle joins again with its last state (its member ended with the old connection). Call its close() when done.
-   * Against a server that stated a version below 1.2 the handle closes at once with UNSUPPORTED_VERSION, and
-   * nothing is sent.
-   */
-  presence(topic: string, options?: PresenceOptions): Presence;
-  /**
-   * Sends a message of an ephemeral type (protocol 1.2; docs/protocol.md, 8.8): a `create` that the server checks
-   * as any create, fans out at once to the type's subscribers as a `<type>_created` event without `seq`, and does
-   * not store. Resolves with the message as a resource once the server handed it on. It is not stored (a subscriber
-   * that is away misses it), not queued (it rejects with DISCONNECTED when the client is not connected), and not
-   * sent again (CONNECTION_LOST when the connection drops before the reply; the server does not deduplicate it).
-   * Against a server that stated a version below 1.2 it rejects with UNSUPPORTED_VERSION, and nothing is sent. On
-   * a type that is not ephemeral it is a create that is not retried.
-   */
-  broadcast(resourceType: string, data: Record<string, unknown>, options?: RequestOptions): Promise<Resource>;
-  /** Sends `ping` and resolves on `pong`. */
-  ping(options?: RequestOptions): Promise<void>;
-  /** Adds a callback; returns a function that removes it. */
-  on<K extends keyof ClientEvents>(name: K, listener: ClientEvents[K]): () => void;
-  /** The subscriptions the client resumes after a reconnect. */
-  subscriptions(): Subscription[];
 }

@@ -2,7 +2,8 @@
 // members a subscribe to `presence:TOPIC` answers with and the events that follow, and this client's own member
 // there, joined again on every new connection, since a member ends with the connection that joined it.
 import { ClientErrorCode, ServerErrorCode, TidingsError, type Resource } from './common.js';
-import type { Client, ConnectionState, Gap, PresenceOptions, RequestOptions, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
+import type { Client } from './api.js';
+import type { ConnectionState, Gap, PresenceOptions, RequestOptions, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
 import { PRESENCE_PREFIX } from './subscriptions.js';
 import { copy, diff, isObject, mergePatch } from './state-patch.js';
 

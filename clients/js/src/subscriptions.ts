@@ -32,10 +32,13 @@ export interface SubscriptionRecord extends Subscription {
    */
   ahead: Set<number>;
   /**
-   * The events held back until the caller of subscribe() has its Subscription (a query's id, a snapshot's items),
-   * for a subscription with a query or a snapshot; undefined once they are released.
+   * The events held back from the client's own listeners until the caller of subscribe() has its Subscription (a
+   * query's id, a snapshot's items), for a subscription with a query or a snapshot; undefined once they are
+   * released. Its handles get them at once, and hold them themselves.
    */
   held: TidingsEvent[] | undefined;
+  /** The end the server pushed while events were held: the client's listeners hear it after them. */
+  heldEnd?: Unsubscribed;
   /**
    * Whether its events carry `seq`, so that a resume asks for what it missed with `since`. False for a presence
    * topic, and once an event without `seq` came (an ephemeral type's, 8.8): nothing of theirs is in a log, so a

@@ -240,3 +240,68 @@ test('events in one burst with a plain subscribe reply reach the listeners of it
   assert.deepEqual(seqs, [11, 12]);
   assert.equal(handle.lastSeq, 10, 'lastSeq stays as of the reply');
 });
+
+test('a subscription that the server ends in one burst with its reply and an event: each handle hears the event, then left', async (t) => {
+  // The resource is deleted right as it is subscribed to: the reply, its `_deleted` event and the server's
+  // `unsubscribe` come in one read, before the handles let go of what they hold for their callers.
+  const topic = 'order:O-1';
+  const deleted = { eventType: 'order_deleted', topic, subscriptionId: topic, seq: 2, resourceType: 'order', id: 'O-1', version: 2, data: {} };
+  const end = { subscriptionId: topic, topic, reason: { code: 'NOT_FOUND', message: 'the order was deleted' } };
+  let ending;
+  const subscribe = (socket, { requestId }) => {
+    socket.burst([['subscribe', { subscriptionId: topic, topic, seq: 1 }, requestId]]);
+    ending = () => socket.burst([['event', deleted], ['unsubscribe', end]]);
+  };
+  const server = fakeServer({ answers: { subscribe } });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  t.after(() => client.close());
+  const heard = [];
+  client.on('event', (e) => heard.push(['client', e.eventType]));
+  client.on('unsubscribed', (u) => heard.push(['client', u.reason.code]));
+  await withTimeout(client.connect(), 5000, 'connect');
+  const handles = [await client.subscribe(topic), await client.subscribe(topic)];
+  // Both handles still hold (they let go in a later task) when the event and the end arrive.
+  ending();
+  const lefts = handles.map((handle, n) => {
+    handle.on('event', (e) => heard.push([n, e.eventType]));
+    return new Promise((r) => handle.on('left', (u) => (heard.push([n, u.reason.code]), r())));
+  });
+  const types = [];
+  const loop = (async () => {
+    for await (const event of handles[0]) types.push(event.eventType);
+  })();
+  await withTimeout(Promise.all([...lefts, loop]), 5000, 'every handle to hear left');
+  assert.deepEqual(types, ['order_deleted']);
+  assert.deepEqual(heard.filter(([who]) => who === 0), [[0, 'order_deleted'], [0, 'NOT_FOUND']]);
+  assert.deepEqual(heard.filter(([who]) => who === 1), [[1, 'order_deleted'], [1, 'NOT_FOUND']]);
+  assert.deepEqual(heard.filter(([who]) => who === 'client'), [['client', 'order_deleted'], ['client', 'NOT_FOUND']]);
+  assert.deepEqual(handles.map((h) => h.active), [false, false]);
+  assert.deepEqual(client.subscriptions(), []);
+});
+
+test('a query subscription that the server ends right behind its reply and an event: its events, then its end, in order', async (t) => {
+  // The client holds a query subscription's events from its own listeners until subscribe() resolved; an end that
+  // the server pushed meanwhile waits behind them, for the client's listeners and for the handle.
+  const query = { field: 'data.status', eq: 'pending' };
+  const id = 'order?0123456789abcdef';
+  const entered = { eventType: 'order_entered', topic: 'order', subscriptionId: id, seq: 11, resourceType: 'order', id: 'O-1', version: 2, data: {} };
+  const end = { subscriptionId: id, topic: 'order', reason: { code: 'FORBIDDEN', message: 'no longer allowed' } };
+  const subscribe = (socket, { requestId }) =>
+    socket.burst([['subscribe', { subscriptionId: id, topic: 'order', seq: 10, items: [], nextCursor: null }, requestId], ['event', entered], ['unsubscribe', end]]);
+  const server = fakeServer({ answers: { subscribe } });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  t.after(() => client.close());
+  const heard = [];
+  client.on('event', (e) => heard.push(['client', e.eventType]));
+  await withTimeout(client.connect(), 5000, 'connect');
+  const clientEnd = new Promise((r) => client.on('unsubscribed', (u) => (heard.push(['client', u.reason.code]), r())));
+  const handle = await client.subscribe('order', { query, snapshot: true });
+  assert.deepEqual(heard, [], 'nothing is told before subscribe() resolved');
+  handle.on('event', (e) => heard.push(['handle', e.eventType]));
+  const left = new Promise((r) => handle.on('left', (u) => (heard.push(['handle', u.reason.code]), r())));
+  await withTimeout(Promise.all([left, clientEnd]), 5000, 'the end, for the client and for the handle');
+  assert.deepEqual(heard.filter(([who]) => who === 'client'), [['client', 'order_entered'], ['client', 'FORBIDDEN']]);
+  assert.deepEqual(heard.filter(([who]) => who === 'handle'), [['handle', 'order_entered'], ['handle', 'FORBIDDEN']]);
+  assert.equal(handle.active, false);
+  assert.deepEqual(client.subscriptions(), []);
+});

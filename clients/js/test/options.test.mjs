@@ -1,16 +1,17 @@
-// Every option in src/options.ts states its default with @default, and the stated defaults are the client's own.
+// Every option in src/options.ts (and the typed list query of src/typed.ts) states its default with @default, and the
+// stated defaults are the client's own.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { defaults } from '../dist/defaults.js';
 import { VERSION } from '../dist/index.js';
 
-const source = readFileSync(new URL('../src/options.ts', import.meta.url), 'utf8');
+const source = ['options.ts', 'typed.ts'].map((file) => readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8')).join('\n');
 
-/** The properties of an interface of src/options.ts, each with the TSDoc block right above it. */
+/** The properties of an interface of src/options.ts or src/typed.ts, each with the TSDoc block right above it. */
 function properties(name) {
-  const start = source.indexOf(`export interface ${name} `);
-  assert.ok(start >= 0, `interface ${name} in src/options.ts`);
+  const start = source.search(new RegExp(`export interface ${name}[ <]`));
+  assert.ok(start >= 0, `interface ${name} in src/options.ts or src/typed.ts`);
   const lines = source.slice(start, source.indexOf('\n}', start)).split('\n').slice(1);
   const found = [];
   let doc = '';
@@ -30,7 +31,7 @@ function properties(name) {
 const stated = (doc) => /@default (.*)/.exec(doc)?.[1].trim();
 
 test('every optional option states its default, and a required one says it is required', () => {
-  for (const name of ['ClientOptions', 'RetryOptions', 'RequestOptions', 'WriteOptions', 'SubscribeOptions', 'UnsubscribeOptions', 'ListQuery', 'LiveOptions', 'PresenceOptions']) {
+  for (const name of ['ClientOptions', 'RetryOptions', 'RequestOptions', 'WriteOptions', 'SubscribeOptions', 'UnsubscribeOptions', 'ListQuery', 'LiveOptions', 'PresenceOptions', 'TypedListQuery']) {
     const found = properties(name);
     assert.ok(found.length > 0, name);
     for (const option of found) {

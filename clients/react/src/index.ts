@@ -1,10 +1,11 @@
 // React bindings of the Tidings SDK: TidingsProvider and useClient, useLive (a live collection), useSubscription (a
 // topic's events) and usePresence (who is at a topic, and being there while mounted), each hook on
-// useSyncExternalStore.
+// useSyncExternalStore; createHooks<Types>() gives them typed per resource type.
 import { createContext, createElement, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactElement, type ReactNode } from 'react';
 import {
   canonicalQuery,
   type Client,
+  type EventOfTopic,
   type LiveCollection,
   type LiveOptions,
   type LiveStatus,
@@ -15,16 +16,27 @@ import {
   type PresenceStatus,
   type Query,
   type Resource,
+  type ResourceOf,
   type TidingsError,
   type TidingsEvent,
+  type TopicOf,
+  type TypeMap,
+  type TypeName,
+  type Untyped,
 } from 'tidings';
 
-const ClientContext = createContext<Client | undefined>(undefined);
+/**
+ * A client of any resource types, as the provider holds it: the hooks use only what every client has, and
+ * createHooks<Types>() gives them back their types.
+ */
+export type AnyClient = Client<any>;
+
+const ClientContext = createContext<AnyClient | undefined>(undefined);
 
 /** The props of TidingsProvider. */
 export interface TidingsProviderProps {
-  /** The client the components below use: made once by the app with createClient, and connected by it. */
-  client: Client;
+  /** The client the components below use: made once by the app with createClient (typed or not), and connected by it. */
+  client: AnyClient;
   children?: ReactNode;
 }
 
@@ -41,21 +53,21 @@ export function TidingsProvider({ client, children }: TidingsProviderProps): Rea
 export function useClient(): Client {
   const client = useContext(ClientContext);
   if (client === undefined) throw new Error('useClient: no TidingsProvider above this component gives a client');
-  return client;
+  return client as Client;
 }
 
-/** What useLive returns: the collection's items, where it stands, and its last error. */
-export interface LiveState {
+/** What useLive returns: the collection's items, where it stands, and its last error; R is the items' type. */
+export interface LiveState<R = Resource> {
   /** The resources, as LiveCollection.getSnapshot() has them: the same array until they change. */
-  items: readonly Resource[];
+  items: readonly R[];
   /** `loading` until the first contents are in, then `live`, `resyncing` while it catches up, `closed` when it ended. */
   status: LiveStatus;
   /** The failure that closed it, or one it recovers from by itself; undefined when there is none. */
   error: TidingsError | undefined;
 }
 
-/** Options of useSubscription. */
-export interface SubscriptionOptions {
+/** Options of useSubscription; E is the type of its events. */
+export interface SubscriptionOptions<E = TidingsEvent> {
   /**
    * On a type topic, follows only the resources that match this query (build it with `q`).
    * @default undefined (every event of the topic)
@@ -71,15 +83,15 @@ export interface SubscriptionOptions {
    * one does not subscribe again.
    * @default undefined (none)
    */
-  onEvent?: (event: TidingsEvent) => void;
+  onEvent?: (event: E) => void;
 }
 
-/** What useSubscription returns. */
-export interface SubscriptionState {
+/** What useSubscription returns; E is the type of its events. */
+export interface SubscriptionState<E = TidingsEvent> {
   /** The newest events, oldest first, at most `keep` of them. */
-  events: readonly TidingsEvent[];
+  events: readonly E[];
   /** The newest event, if any came. */
-  last: TidingsEvent | undefined;
+  last: E | undefined;
   /** `subscribing` until the server answered, `active` while events come, `ended` when it failed or the server ended it. */
   status: 'subscribing' | 'active' | 'ended';
   /** Why it ended, when it did. */
@@ -269,6 +281,31 @@ function presenceStore(presence: Presence): Store<PresenceView> & { presence: Pr
     getSnapshot,
     close: () => void presence.close().catch(() => undefined),
   };
+}
+
+/**
+ * The hooks typed per resource type, for the map T that `tidings types` writes: `useLive('order')` holds `Order`
+ * resources, `useSubscription('order:ORD-1')` hears order events, and `useClient()` is the typed client. They are
+ * the hooks above, with their types: the provider's client must be one made with createClient<T>().
+ */
+export interface TypedHooks<T extends TypeMap<T>> {
+  /** The provider's client, typed. */
+  useClient(): Client<T>;
+  /** useLive, whose items are resources of type K. */
+  useLive<K extends TypeName<T>>(resourceType: K, query?: Query, options?: LiveOptions<ResourceOf<T, K>>): LiveState<ResourceOf<T, K>>;
+  /** useSubscription, whose events are those of the topic's type. */
+  useSubscription<P extends TopicOf<T>>(topic: P, options?: SubscriptionOptions<EventOfTopic<T, P>>): SubscriptionState<EventOfTopic<T, P>>;
+  /** usePresence, on a topic of one of the types. */
+  usePresence(topic: TypeName<T> | `${TypeName<T>}:${string}`, state?: PresenceState, options?: PresenceOptions): PresenceView;
+}
+
+/**
+ * The hooks, typed for the map of resource types T: `export const { useLive, useSubscription, useClient } =
+ * createHooks<Types>();` once in the app, then used as the untyped hooks are. Types only: it returns the same hooks.
+ */
+export function createHooks<T extends TypeMap<T> = Untyped>(): TypedHooks<T> {
+  const hooks = { useClient, useLive, useSubscription, usePresence };
+  return hooks as unknown as TypedHooks<T>;
 }
 
 /** A JSON value as text whose objects have their keys in order: the same state written two ways is one state. */
