@@ -11,7 +11,7 @@ export interface TypeSpec {
   create: object;
   /**
    * True for a type the server declares ephemeral (protocol 1.2, 8.8): its events carry no `seq`. `tidings types`
-   * does not write it yet; add it to such a type's entry.
+   * writes it for such a type.
    * @default undefined (a stored type: its events carry `seq`)
    */
   ephemeral?: boolean;

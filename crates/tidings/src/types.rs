@@ -84,7 +84,9 @@ pub fn typescript(types: &[ResourceTypeConfig]) -> String {
                 let _ = writeln!(out, "export type {type_name} = {};", record(root, &cx, 0));
             }
         }
-        let _ = writeln!(map, "  {}: {{ data: {name}; create: {name}Create }};", key(&config.name));
+        // An ephemeral type's events carry no `seq` (docs/protocol.md, 8.8): the SDK types them so.
+        let ephemeral = if config.ephemeral { "; ephemeral: true" } else { "" };
+        let _ = writeln!(map, "  {}: {{ data: {name}; create: {name}Create{ephemeral} }};", key(&config.name));
     }
     map.push_str("}\n");
     out.push_str(&map);
@@ -250,6 +252,15 @@ mod tests {
     use tidings_server::config::{default_types, FieldRulesConfig};
 
     use super::typescript;
+
+    #[test]
+    fn an_ephemeral_type_says_so_in_the_map() {
+        let mut cursor = default_types().remove(0);
+        cursor.name = "cursor".to_owned();
+        cursor.ephemeral = true;
+        let text = typescript(&[cursor]);
+        assert!(text.contains("  cursor: { data: Cursor; create: CursorCreate; ephemeral: true };"), "{text}");
+    }
 
     #[test]
     fn the_default_order_is_typed_as_sent_and_as_created() {

@@ -319,8 +319,21 @@ fn generated_secret(data_dir: &Path) -> anyhow::Result<(Vec<u8>, PathBuf)> {
     fs::create_dir_all(data_dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", data_dir.display()))?;
     let bytes: [u8; 32] = rand::random();
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &secret)?;
-    Ok((secret.into_bytes(), path))
+    // `tidings serve` and `tidings token` started at once on a fresh data dir both come here: the secret is written
+    // whole to a draft of its own, then linked into place, which only one of them can do; the other reads the
+    // winner's. So neither fails, nor reads a secret half written.
+    let draft = data_dir.join(format!("{GENERATED_SECRET_FILE}.{:016x}.draft", rand::random::<u64>()));
+    write_private(&draft, &secret)?;
+    let linked = fs::hard_link(&draft, &path);
+    let _ = fs::remove_file(&draft);
+    match linked {
+        Ok(()) => Ok((secret.into_bytes(), path)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            Ok((text.trim().as_bytes().to_vec(), path))
+        }
+        Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
+    }
 }
 
 /// Writes a file that only its owner may read.
@@ -342,6 +355,17 @@ mod tests {
     fn authenticator() -> Authenticator {
         let config = AuthConfig { secret: Some("k".repeat(32)), ..AuthConfig::default() };
         Authenticator::from_config(&config, Path::new("/nonexistent")).expect("valid config")
+    }
+
+    #[test]
+    fn processes_that_generate_the_secret_at_once_all_get_the_same_one() {
+        // Threads stand for processes: each writes a draft of its own, and the link decides.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secrets: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8).map(|_| scope.spawn(|| generated_secret(dir.path()))).collect();
+            racers.into_iter().map(|r| r.join().expect("no panic").expect("a secret").0).collect()
+        });
+        assert!(secrets.iter().all(|s| s == &secrets[0] && s.len() == 64), "one secret for all");
     }
 
     #[tokio::test]
