@@ -29,7 +29,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
-        .route("/auth/dev-token", get(dev_sign_in_offered).post(dev_token));
+        .route(
+            "/auth/dev-token",
+            get(dev_sign_in_offered).post(dev_token).layer(dev_cors(shared.config.allowed_origins.clone())),
+        );
     if shared.config.web_page {
         router = router.merge(crate::web::router());
     }
@@ -276,6 +279,25 @@ fn from_and_to_this_machine(proxies: &TrustedProxies, peer: SocketAddr, headers:
     !crate::peer::forwarded(headers)
         && proxies.client(peer.ip(), headers).is_loopback()
         && (loopback_name || loopback_address)
+}
+
+/// CORS for the dev sign-in: a page of this machine (`http://localhost`, `http://127.0.0.1`, on any port) that
+/// `allowed_origins` names, such as a front end's dev server under `--dev`, may get a dev token. Never through `*`:
+/// a server that lets every site's pages connect must not let every site sign its visitor in as anyone.
+fn dev_cors(allowed: Vec<String>) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let listed = AllowOrigin::predicate(move |origin, _| {
+        let Ok(origin) = origin.to_str() else { return false };
+        let site = origin.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()));
+        let site = site.map_or(origin, |(site, _)| site);
+        let local = site.eq_ignore_ascii_case("http://localhost") || site == "http://127.0.0.1";
+        let named = allowed.iter().any(|a| a != "*" && (a.eq_ignore_ascii_case(origin) || any_port(a, origin)));
+        local && named
+    });
+    CorsLayer::new()
+        .allow_origin(listed)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
 }
 
 /// `GET /auth/dev-token`: 204 when `POST` would sign in, 404 otherwise, so that the page knows which form to show.

@@ -184,6 +184,38 @@ async fn the_dev_sign_in_exists_only_on_an_unconfigured_loopback_server() {
     assert_eq!(success.user_id.as_str(), "carol");
 }
 
+/// A page on a front end's dev server (Vite's `http://localhost:5173`) may get a dev token under `--dev`, across
+/// origins; a page of another site may not, even where `allowed_origins` is `*`.
+#[tokio::test]
+async fn a_local_dev_servers_page_gets_a_dev_token_and_other_sites_pages_do_not() {
+    let preflight = |origin: &'static str| {
+        [
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ]
+    };
+    let dev = TestServer::start_with(|c| c.dev = true).await;
+    let answer =
+        common::rest::send(dev.addr, "OPTIONS", "/auth/dev-token", &preflight("http://localhost:5173"), b"").await;
+    assert_eq!(answer.header("access-control-allow-origin"), Some("http://localhost:5173"), "{answer:?}");
+    let body = CAROL.as_bytes();
+    let headers = [("Origin", "http://localhost:5173"), ("Content-Type", "application/json")];
+    let signed = common::rest::send(dev.addr, "POST", "/auth/dev-token", &headers, body).await;
+    assert_eq!((signed.status, signed.header("access-control-allow-origin")), (200, Some("http://localhost:5173")));
+    assert!(signed.json()["token"].is_string());
+
+    let open = TestServer::start_with(|c| {
+        c.auth.secret = None;
+        c.allowed_origins = vec!["*".to_owned()];
+    })
+    .await;
+    for origin in ["https://evil.example", "http://localhost:5173"] {
+        let answer = common::rest::send(open.addr, "OPTIONS", "/auth/dev-token", &preflight(origin), b"").await;
+        assert_eq!(answer.header("access-control-allow-origin"), None, "{origin} through *: {answer:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_server_with_an_es256_public_key_accepts_only_tokens_of_its_private_key() {
     // A key pair made for these tests only (openssl ecparam -name prime256v1).
