@@ -261,7 +261,7 @@ impl Presence {
             for follower in std::mem::take(&mut room.followers) {
                 follower
                     .mailbox
-                    .offer(Delivery::Ended(EndedPush { topic: Arc::clone(&ended), reason: reason.clone() }));
+                    .offer(Delivery::Ended(EndedPush { topic: Arc::clone(&ended), reason: Box::new(reason.clone()) }));
             }
         }
         inner.forget_if_empty(&topic);

@@ -185,6 +185,7 @@ impl<O: Outbound> Session<O> {
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
+            let mut pushing = false;
             let mut flow = tokio::select! {
                 biased;
                 () = &mut shutdown => self.disconnect(CloseCode::GoingAway).await,
@@ -202,19 +203,22 @@ impl<O: Outbound> Session<O> {
                     Some(message) => Box::pin(self.on_inbound(message)).await,
                     None => Flow::Stop,
                 },
-                Some(delivery) = self.deliveries.recv() => self.deliver(delivery).await,
+                Some(delivery) = self.deliveries.recv() => {
+                    pushing = true;
+                    self.deliver(delivery).await
+                }
                 () = &mut timer => Box::pin(self.on_deadline(what)).await,
                 _ = ping.tick() => self.send(None, ServerMessage::Ping(Empty {})).await,
             };
             // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
-            while flow == Flow::Continue {
-                if let Ok(message) = inbound.try_recv() {
-                    flow = Box::pin(self.on_inbound(message)).await;
-                } else if let Ok(delivery) = self.deliveries.try_recv() {
-                    flow = self.deliver(delivery).await;
-                } else {
-                    break;
-                }
+            flow = self.handle_waiting(&mut inbound, flow).await;
+            if pushing && flow == Flow::Continue {
+                // A push woke the session: before writing, it lets the rest of the runtime's turn go first, in
+                // which the publisher's burst goes on reaching this mailbox, so that the burst leaves in one write
+                // rather than one per event (under load, a write per subscriber per event was most of a
+                // broadcast's cost). With nothing else to run, the yield returns at once.
+                tokio::task::yield_now().await;
+                flow = self.handle_waiting(&mut inbound, flow).await;
             }
             if self.out.flush().await.is_err() {
                 break;
@@ -227,6 +231,20 @@ impl<O: Outbound> Session<O> {
         self.leave_hub();
         let user = self.user.as_ref().map(|u| u.identity.user_id.as_str()).unwrap_or("-");
         debug!(session = %self.id, user, "closed");
+    }
+
+    /// Handles the messages and pushes waiting now, without waiting for more.
+    async fn handle_waiting(&mut self, inbound: &mut mpsc::Receiver<Inbound>, mut flow: Flow) -> Flow {
+        while flow == Flow::Continue {
+            if let Ok(message) = inbound.try_recv() {
+                flow = Box::pin(self.on_inbound(message)).await;
+            } else if let Ok(delivery) = self.deliveries.try_recv() {
+                flow = self.deliver(delivery).await;
+            } else {
+                break;
+            }
+        }
+        flow
     }
 
     fn next_deadline(&self) -> (Instant, Deadline) {

@@ -287,7 +287,7 @@ impl<O: Outbound> Session<O> {
                 );
                 self.end_subscription(&lost.topic, error).await
             }
-            Delivery::Ended(ended) => self.end_subscription(&ended.topic, ended.reason).await,
+            Delivery::Ended(ended) => self.end_subscription(&ended.topic, *ended.reason).await,
         }
     }
 
