@@ -452,6 +452,59 @@ function canonical(value, commutative) {
   }
   return JSON.stringify(value) ?? "null";
 }
+function matches(query, resource) {
+  if ("and" in query) return query.and.every((part) => matches(part, resource));
+  if ("or" in query) return query.or.some((part) => matches(part, resource));
+  if ("not" in query) return !matches(query.not, resource);
+  return holds(query, valueAt(resource, query.field));
+}
+function valueAt(resource, field) {
+  if (!field.startsWith("data.")) return resource[field];
+  let value = resource.data;
+  for (const name of field.slice("data.".length).split(".")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return void 0;
+    value = value[name];
+  }
+  return value;
+}
+function holds(term, value) {
+  const present = value !== void 0 && value !== null;
+  if ("eq" in term) return term.eq === null || term.eq === void 0 ? !present : same(value, term.eq);
+  if ("ne" in term) return term.ne === null || term.ne === void 0 ? present : !same(value, term.ne);
+  if (typeof term.lt === "string" || typeof term.lt === "number") return ordered(value, term.lt, (c) => c < 0);
+  if (typeof term.lte === "string" || typeof term.lte === "number") return ordered(value, term.lte, (c) => c <= 0);
+  if (typeof term.gt === "string" || typeof term.gt === "number") return ordered(value, term.gt, (c) => c > 0);
+  if (typeof term.gte === "string" || typeof term.gte === "number") return ordered(value, term.gte, (c) => c >= 0);
+  if (Array.isArray(term.in)) return term.in.some((operand) => same(value, operand));
+  if (Array.isArray(term.nin)) return !term.nin.some((operand) => same(value, operand));
+  if (typeof term.exists === "boolean") return present === term.exists;
+  if (typeof term.prefix === "string") return typeof value === "string" && value.startsWith(term.prefix);
+  if (term.contains !== void 0 && term.contains !== null) {
+    const operand = term.contains;
+    if (typeof value === "string") return typeof operand === "string" && value.includes(operand);
+    return Array.isArray(value) && value.some((element) => same(element, operand));
+  }
+  return false;
+}
+function same(value, operand) {
+  return typeof value === typeof operand && value === operand;
+}
+function ordered(value, operand, test) {
+  if (typeof value === "number" && typeof operand === "number") return test(value - operand);
+  if (typeof value === "string" && typeof operand === "string") return test(byCodePoint(value, operand));
+  return false;
+}
+function byCodePoint(a, b) {
+  const left = a[Symbol.iterator]();
+  const right = b[Symbol.iterator]();
+  for (; ; ) {
+    const x = left.next();
+    const y = right.next();
+    if (x.done || y.done) return x.done && y.done ? 0 : x.done ? -1 : 1;
+    const difference = x.value.codePointAt(0) - y.value.codePointAt(0);
+    if (difference !== 0) return difference;
+  }
+}
 
 // src/subscriptions.ts
 var NOTIFICATIONS = "notifications";
@@ -2231,6 +2284,7 @@ export {
   decodeServer,
   isClientMessage,
   knownErrorCode,
+  matches,
   normalizeTimestamp,
   q,
   shouldReconnect
