@@ -863,6 +863,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     if (state.probing || target === void 0) return;
     state.probing = true;
     target.addEventListener("online", probe);
+    target.addEventListener("offline", probe);
     target.addEventListener("visibilitychange", onVisibility);
   }
   function removeProbes() {
@@ -870,6 +871,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     if (!state.probing || target === void 0) return;
     state.probing = false;
     target.removeEventListener("online", probe);
+    target.removeEventListener("offline", probe);
     target.removeEventListener("visibilitychange", onVisibility);
   }
   return { open, authenticate, refresh, armWatchdog, drop, shutdown, addProbes };

@@ -164,7 +164,7 @@ export interface ClientOptions {
    */
   heartbeatMarginMs?: number;
   /**
-   * How long a probe `ping` (on the browser's `online` or `visibilitychange`) may wait for its `pong`, in ms.
+   * How long a probe `ping` (on the browser's `online`, `offline` or `visibilitychange`) may wait for its `pong`, in ms.
    * @default 5000
    */
   probeTimeoutMs?: number;
@@ -190,7 +190,7 @@ export interface ClientOptions {
    */
   onStateChange?: (state: ConnectionState, error?: TidingsError) => void;
   /**
-   * Where to listen for `online` and `visibilitychange`, which make the client probe the link.
+   * Where to listen for `online`, `offline` and `visibilitychange`, which make the client probe the link.
    * @default globalThis when it has a window and a document, else none (no probes)
    */
   eventTarget?: { addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void };
