@@ -1,5 +1,5 @@
 // The client's public shapes: its options with their defaults, its events, and the Client interface; those of
-// subscriptions are in subscription-types.ts.
+// subscriptions are in subscription-types.ts, and those of the outbox in outbox.ts.
 import {
   TidingsError,
   type FieldName,
@@ -15,6 +15,7 @@ import {
   type ServerNotification,
 } from './common.js';
 import type { LiveCollection } from './live.js';
+import type { Outbox, PendingWrite } from './outbox.js';
 import type { Presence } from './presence.js';
 import type { Gap, Subscription, SubscriptionHandle, Unsubscribed } from './subscription-types.js';
 
@@ -190,6 +191,19 @@ export interface ClientOptions {
    */
   onStateChange?: (state: ConnectionState, error?: TidingsError) => void;
   /**
+   * Optimistic and offline writes. With an outbox, create, update and delete keep each write there first, show it
+   * at once in this client's live collections (its items flagged `pending`), and send the writes in order, one at a
+   * time, whenever the client is connected, each with the same requestId on every try: one the server already
+   * applied is answered with its first reply and not applied again. A write the server refuses (CONFLICT,
+   * INVALID_PARAMS, FORBIDDEN, NOT_FOUND, ...) is rolled back: it leaves the collections, its promise rejects, and
+   * on('rejected') hears of it. The promises have no timeout: they settle when the server answers, however long
+   * the client is offline. `memoryOutbox()` keeps the writes for this process; `fileOutbox(path)` (Node) and
+   * `indexedDbOutbox(name)` (browsers) keep them across a restart or a reload, and a new client given the same
+   * outbox sends them. The README's "Optimistic and offline writes" says more.
+   * @default undefined (no outbox: a write is a request like any other, queued while disconnected or failed at once as queueWhileDisconnected says, and shown in live collections when its event comes)
+   */
+  outbox?: Outbox;
+  /**
    * Where to listen for `online`, `offline` and `visibilitychange`, which make the client probe the link.
    * @default globalThis when it has a window and a document, else none (no probes)
    */
@@ -264,18 +278,33 @@ export interface ClientEvents {
    * of connect() and of a reconnection, before the client waits to try again (or closes).
    */
   attemptFailed: (failure: FailedAttempt) => void;
+  /**
+   * With an outbox: the server applied a write of it, with `result`, its reply (the Resource of a create or an
+   * update, the DeleteResult of a delete). A create's `write.id` is its temporary id, and `result.id` the server's.
+   * Heard for the writes read back from the outbox too, whose callers went with the page that made them.
+   */
+  confirmed: (write: PendingWrite, result: Resource | DeleteResult) => void;
+  /**
+   * With an outbox: the server refused a write of it, which is rolled back, with the server's error (CONFLICT with
+   * `details.currentVersion`, INVALID_PARAMS with the fields, ...), or USER_CHANGED for a write made as another user,
+   * or NOT_FOUND for a write of a pending create that was refused.
+   */
+  rejected: (error: TidingsError, write: PendingWrite) => void;
+  /** With an outbox: it changed (a write was added, read back, confirmed or rejected); `writes` is what waits now. */
+  outbox: (writes: readonly PendingWrite[]) => void;
 }
 
 /** Options of one request. */
 export interface RequestOptions {
   /**
-   * This request's timeout in ms.
+   * This request's timeout in ms. A write made with an outbox has none: it waits as long as the client is offline.
    * @default the client's requestTimeoutMs
    */
   timeoutMs?: number;
   /**
    * The requestId. For a create or a batch, reuse one to retry it safely across sessions: the server answers a
-   * repeat with the first reply and applies nothing again.
+   * repeat with the first reply and applies nothing again. With an outbox, a write whose requestId is in it already
+   * is that write: the call waits for its outcome.
    * @default generateId()
    */
   requestId?: string;
@@ -285,7 +314,8 @@ export interface RequestOptions {
 export interface WriteOptions extends RequestOptions {
   /**
    * Applies the write only if the resource is at this version (else CONFLICT); it also makes the write safe to
-   * send again when the connection drops before the reply.
+   * send again when the connection drops before the reply. With an outbox, a write of a pending create goes
+   * without it (the new resource's version is not known yet), and any write is safe to send again without it.
    * @default undefined (the write applies at any version, and fails with CONNECTION_LOST when the connection drops)
    */
   expectedVersion?: number;
@@ -404,10 +434,21 @@ export interface Client {
   close(): void;
   /** Drops the socket as a network failure would, and reconnects: for tests and for a caller that knows better. */
   reconnect(): void;
+  /**
+   * Creates a resource; resolves with it as the server stored it. With an outbox, it shows at once in the live
+   * collections whose query it matches, under the temporary id `pending:` and its requestId, at version 0 and
+   * flagged `pending`, until the server's reply replaces it with the resource under the server's id.
+   */
   create(resourceType: string, data: Record<string, unknown>, options?: RequestOptions): Promise<Resource>;
   read(resourceType: string, id: string, options?: RequestOptions): Promise<Resource>;
   list(resourceType: string, query?: ListQuery, options?: RequestOptions): Promise<ResourceList>;
+  /**
+   * Applies a merge patch to a resource's data; resolves with the resource after it. With an outbox, the patched
+   * item shows at once, flagged `pending` (leaving a collection whose query it no longer matches), and `id` may be
+   * a pending create's temporary id: the update goes after the create, with the server's id.
+   */
   update(resourceType: string, id: string, patch: Record<string, unknown>, options?: WriteOptions): Promise<Resource>;
+  /** Deletes a resource. With an outbox, it leaves the live collections at once, and comes back if refused. */
   delete(resourceType: string, id: string, options?: WriteOptions): Promise<DeleteResult>;
   /**
    * Applies creates, updates and deletes of any types together in one transaction, or none of them (protocol 1.2;
@@ -468,4 +509,9 @@ export interface Client {
   on<K extends keyof ClientEvents>(name: K, listener: ClientEvents[K]): () => void;
   /** The subscriptions the client resumes after a reconnect. */
   subscriptions(): Subscription[];
+  /**
+   * The writes in the outbox, waiting or in flight, in the order they go out, those read back from it included (an
+   * empty list until it is read, and without an outbox). on('outbox') hears each change.
+   */
+  pendingWrites(): readonly PendingWrite[];
 }
