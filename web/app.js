@@ -1,6 +1,7 @@
 // The orders board's entry point: sign-in, one SDK client, who else is on the page (the presence of `order`), and
 // the wiring from the client's callbacks and the forms to the page; the list's views are live collections (board.js).
-import { createClient } from './tidings.js';
+// Its writes go through an outbox in IndexedDB: they show at once, and wait there while the page is offline.
+import { createClient, indexedDbOutbox } from './tidings.js';
 import { Board, viewsFor } from './board.js';
 import { span } from './dom.js';
 import { Inspector } from './inspector.js';
@@ -18,6 +19,12 @@ const inspector = new Inspector({
 
 /** The signed-in session: its client, board, sign-in and presence on the page; undefined while signed out. */
 let current;
+
+/**
+ * The requestIds of the writes this page made and waits for itself, which say their own failures; a write it read
+ * back from the outbox, made by the page before a reload, is said by a toast.
+ */
+const awaited = new Set();
 
 // --- The connection indicator -------------------------------------------------------------------------------
 
@@ -121,6 +128,8 @@ async function start(signIn) {
     // A page waits at most five seconds between attempts, so that a restarted server is seen back soon.
     retry: { maxMs: 5000 },
     clientInfo: { name: 'tidings-orders-board', version: '0.1.0' },
+    // One outbox per user: the writes a page leaves behind are sent by the next page of the same user only.
+    outbox: indexedDbOutbox(`tidings-orders-board:${signIn.user}`),
   });
   try {
     await client.connect();
@@ -145,6 +154,10 @@ async function start(signIn) {
   current = { client, board, signIn, here, unwatch };
   client.on('notification', (n) => toast({ level: n.level, title: n.title, body: n.body ?? '' }));
   client.on('error', (error) => toast(failure(error)));
+  client.on('rejected', (error, write) => {
+    if (!awaited.delete(write.requestId)) toast(failure(error));
+  });
+  client.on('confirmed', (write) => awaited.delete(write.requestId));
   client.on('state', (state, error) => {
     if (state === 'closed' && error !== undefined) toast(failure(error));
   });
@@ -193,14 +206,35 @@ async function createOrder(event) {
     quantity: numberOrText($('order-quantity').value),
     totalAmount: numberOrText($('order-totalAmount').value),
   };
-  try {
-    // The view's live collection shows it, if its query keeps it, when its event comes.
-    await current.client.create('order', JSON.parse(JSON.stringify(data)));
+  // The view's live collection shows it at once, if its query keeps it, marked pending until the server has it.
+  const created = write((requestId) => current.client.create('order', JSON.parse(JSON.stringify(data)), { requestId }));
+  const clear = () => {
     $('order-productId').value = '';
     $('order-productId').focus();
+  };
+  if (created === undefined) return void clear();
+  try {
+    await created;
+    clear();
   } catch (error) {
     showFieldErrors(error);
   }
+}
+
+/**
+ * Makes a write with a requestId of its own (randomUUID exists only in secure contexts). Online, the caller waits
+ * for the server's answer, and shows a refusal where it belongs (beside a field, in the edit form); returns that
+ * promise. Offline the write waits in the outbox, maybe past a reload, so the page goes on at once (undefined) and a
+ * refusal comes as a toast.
+ */
+function write(make) {
+  const requestId = crypto.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  const online = current.client.state === 'connected';
+  if (online) awaited.add(requestId);
+  const made = make(requestId);
+  if (online) return made;
+  made.catch(() => undefined);
+  return undefined;
 }
 
 /** Puts each INVALID_PARAMS reason beside its field (`/payload/data/quantity`); the rest goes under the form. */
@@ -224,8 +258,8 @@ function showFieldErrors(error) {
 
 async function setStatus(order, status) {
   try {
-    // The change comes back as the view's event: the row changes, or leaves a view whose query no longer holds it.
-    await current.client.update('order', order.id, { status }, { expectedVersion: order.version });
+    // The row changes at once, or leaves a view whose query no longer holds it; the server's answer confirms it.
+    await write((requestId) => current.client.update('order', order.id, { status }, { expectedVersion: order.version, requestId }));
   } catch (error) {
     toast(failure(error));
     // Draw the order again so that the select shows the status the view holds.
@@ -235,12 +269,12 @@ async function setStatus(order, status) {
 
 /** Saves an order's edit form: a merge patch at the version the form was opened at (CONFLICT if it changed since). */
 async function save(order, patch) {
-  await current.client.update('order', order.id, patch, { expectedVersion: order.version });
+  await write((requestId) => current.client.update('order', order.id, patch, { expectedVersion: order.version, requestId }));
 }
 
 async function remove(order) {
   try {
-    await current.client.delete('order', order.id, { expectedVersion: order.version });
+    await write((requestId) => current.client.delete('order', order.id, { expectedVersion: order.version, requestId }));
   } catch (error) {
     toast(failure(error));
   }

@@ -1,7 +1,8 @@
 // The orders list and its views: each view a live collection of the SDK (client.live with the view's query), drawn
 // as a keyed list; each row says who else is editing its order (the order's presence), and has a form to edit it.
+// A row of a write the server has not confirmed yet is marked as not saved.
 import { span } from './dom.js';
-import { q } from './tidings.js';
+import { isPendingId, q } from './tidings.js';
 
 const STATUSES = ['pending', 'paid', 'shipped', 'cancelled'];
 
@@ -176,7 +177,8 @@ export class Board {
       this.watched.delete(id);
     }
     for (const id of wanted) {
-      if (this.watched.has(id)) continue;
+      // An order created offline has no presence until the server knows it, under its own id.
+      if (this.watched.has(id) || isPendingId(id)) continue;
       const presence = this.actions.client.presence(`order:${id}`);
       this.watched.set(id, { presence, off: presence.subscribe(() => this.showEditors(id)) });
     }
@@ -224,8 +226,10 @@ export class Board {
     node.dataset.id = order.id;
     node.dataset.status = String(data.status ?? '');
     node.dataset.version = String(order.version);
+    node.dataset.pending = String(order.pending === true);
+    const created = isPendingId(order.id);
     const fields = [
-      span('order-id', order.id),
+      span('order-id', created ? 'new order' : order.id),
       span('product', `${data.productId ?? '?'} × ${data.quantity ?? '?'}`),
       span('total', typeof data.totalAmount === 'number' ? data.totalAmount.toFixed(2) : '?'),
       span('owner', order.ownerId),
@@ -235,12 +239,18 @@ export class Board {
     editors.setAttribute('role', 'status');
     this.showEditors(order.id, editors);
     const actions = span('actions', '');
-    actions.append(this.editControl(order), this.deleteControl(order));
+    // Until the server has an order the page created, it has no id to edit or delete it by, nor a presence.
+    if (!created) actions.append(this.editControl(order), this.deleteControl(order));
+    const unsaved = span('unsaved', 'not saved yet');
+    unsaved.title = 'This change waits for the server: it is sent when the page is back online.';
+    unsaved.hidden = order.pending !== true;
     // An open edit form stays in place while the order changes under it, keeping what the user typed and the focus.
     const form = this.editing?.id === order.id ? this.editing.form : undefined;
     const focused = node.contains(document.activeElement) && !form?.contains(document.activeElement) ? document.activeElement.className : undefined;
     for (const child of [...node.children]) if (child !== form) child.remove();
-    node.prepend(...fields, this.statusControl(order), actions, editors);
+    // A new order's status is the server's to set (its default), and is shown once the server has the order.
+    const status = created ? span('status', '') : this.statusControl(order);
+    node.prepend(...fields, status, actions, unsaved, editors);
     if (form !== undefined && form.parentNode !== node) node.append(form);
     if (focused) node.querySelector(`.${focused.split(' ')[0]}`)?.focus();
     return node;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
-import { base, connection, launch, messages, openPage, row, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
+import { base, connection, launch, messages, openPage, row, saved, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -157,7 +157,9 @@ test('the inspector lists every message as protocol JSON and filters by type and
     await signIn(page, 'alice');
     await page.getByLabel('Product').fill('P-INSPECT');
     await page.getByRole('button', { name: 'Create order' }).click();
-    await row(page, 'P-INSPECT').waitFor();
+    // The row shows at once; the server's reply saves it, and the event of the order follows.
+    await saved(page, 'P-INSPECT').waitFor();
+    await page.locator('#inspector-list li.received[data-type="event"]').filter({ hasText: 'P-INSPECT' }).waitFor({ state: 'attached' });
 
     const all = page.locator('#inspector-list li.message');
     const types = await all.evaluateAll((items) => items.map((i) => `${i.dataset.direction} ${i.dataset.type}`));
@@ -225,7 +227,7 @@ test('on a phone-sized screen an admin signs in, creates and changes an order wi
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.type('4');
     await page.keyboard.press('Enter');
-    await row(page, 'P-KEYS').waitFor();
+    await saved(page, 'P-KEYS').waitFor();
 
     // Tab to the order's status and change it with the arrow keys.
     for (let presses = 0; presses < 40; presses += 1) {

@@ -142,6 +142,14 @@ export function row(page, productId) {
 }
 
 /**
+ * The row of an order the server has confirmed. An order the page creates shows at once, marked pending (under a
+ * temporary id, without its edit controls), until the server's reply brings its id.
+ */
+export function saved(page, productId) {
+  return row(page, productId).and(page.locator('[data-pending="false"]'));
+}
+
+/**
  * The messages of a type the page sent or received, newest first, as the inspector lists their JSON envelopes,
  * without those of presence (the page's `presence:` subscriptions, its joins and their events), which come and go
  * beside the orders' own.

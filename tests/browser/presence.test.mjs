@@ -3,7 +3,7 @@
 // its edit form open.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { base, launch, openPage, row, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
+import { base, launch, openPage, row, saved, screenshot, signIn, startServer, tempDir } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -69,7 +69,7 @@ test('one user sees "… is editing" on an order while the other has its edit fo
     await signIn(bob, 'bob');
     await bob.getByLabel('Product').fill('P-EDIT');
     await bob.getByRole('button', { name: 'Create order' }).click();
-    await row(bob, 'P-EDIT').waitFor();
+    await saved(bob, 'P-EDIT').waitFor();
     const id = await row(bob, 'P-EDIT').getAttribute('data-id');
     await row(olga, 'P-EDIT').waitFor();
     assert.equal(await editors(olga, id).isHidden(), true, 'nobody edits it yet');

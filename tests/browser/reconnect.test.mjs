@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  api, base, connection, devToken, launch, messages, openPage, row, screenshot, signIn, startServer, tempDir,
+  api, base, connection, devToken, launch, messages, openPage, row, saved, screenshot, signIn, startServer, tempDir,
 } from './helpers.mjs';
 
 let browser;
@@ -30,7 +30,7 @@ test('after a server restart the page shows reconnecting, recovers, and shows th
     await signIn(page, 'alice');
     await page.getByLabel('Product').fill('P-BEFORE');
     await page.getByRole('button', { name: 'Create order' }).click();
-    await row(page, 'P-BEFORE').waitFor();
+    await saved(page, 'P-BEFORE').waitFor();
     const before = await row(page, 'P-BEFORE').getAttribute('data-id');
 
     gate.open = false;

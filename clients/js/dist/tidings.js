@@ -64,7 +64,8 @@ var ClientErrorCode = {
   CLOSED: "CLOSED",
   INVALID_REPLY: "INVALID_REPLY",
   USER_CHANGED: "USER_CHANGED",
-  SIGNED_OUT: "SIGNED_OUT"
+  SIGNED_OUT: "SIGNED_OUT",
+  OUTBOX_FAILED: "OUTBOX_FAILED"
 };
 function knownErrorCode(code) {
   return ERROR_CODES.includes(code) ? code : "UNKNOWN";
@@ -452,6 +453,59 @@ function canonical(value, commutative) {
   }
   return JSON.stringify(value) ?? "null";
 }
+function matches(query, resource) {
+  if ("and" in query) return query.and.every((part) => matches(part, resource));
+  if ("or" in query) return query.or.some((part) => matches(part, resource));
+  if ("not" in query) return !matches(query.not, resource);
+  return holds(query, valueAt(resource, query.field));
+}
+function valueAt(resource, field) {
+  if (!field.startsWith("data.")) return resource[field];
+  let value = resource.data;
+  for (const name of field.slice("data.".length).split(".")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return void 0;
+    value = value[name];
+  }
+  return value;
+}
+function holds(term, value) {
+  const present = value !== void 0 && value !== null;
+  if ("eq" in term) return term.eq === null || term.eq === void 0 ? !present : same(value, term.eq);
+  if ("ne" in term) return term.ne === null || term.ne === void 0 ? present : !same(value, term.ne);
+  if (typeof term.lt === "string" || typeof term.lt === "number") return ordered(value, term.lt, (c) => c < 0);
+  if (typeof term.lte === "string" || typeof term.lte === "number") return ordered(value, term.lte, (c) => c <= 0);
+  if (typeof term.gt === "string" || typeof term.gt === "number") return ordered(value, term.gt, (c) => c > 0);
+  if (typeof term.gte === "string" || typeof term.gte === "number") return ordered(value, term.gte, (c) => c >= 0);
+  if (Array.isArray(term.in)) return term.in.some((operand) => same(value, operand));
+  if (Array.isArray(term.nin)) return !term.nin.some((operand) => same(value, operand));
+  if (typeof term.exists === "boolean") return present === term.exists;
+  if (typeof term.prefix === "string") return typeof value === "string" && value.startsWith(term.prefix);
+  if (term.contains !== void 0 && term.contains !== null) {
+    const operand = term.contains;
+    if (typeof value === "string") return typeof operand === "string" && value.includes(operand);
+    return Array.isArray(value) && value.some((element) => same(element, operand));
+  }
+  return false;
+}
+function same(value, operand) {
+  return typeof value === typeof operand && value === operand;
+}
+function ordered(value, operand, test) {
+  if (typeof value === "number" && typeof operand === "number") return test(value - operand);
+  if (typeof value === "string" && typeof operand === "string") return test(byCodePoint(value, operand));
+  return false;
+}
+function byCodePoint(a, b) {
+  const left = a[Symbol.iterator]();
+  const right = b[Symbol.iterator]();
+  for (; ; ) {
+    const x = left.next();
+    const y = right.next();
+    if (x.done || y.done) return x.done && y.done ? 0 : x.done ? -1 : 1;
+    const difference = x.value.codePointAt(0) - y.value.codePointAt(0);
+    if (difference !== 0) return difference;
+  }
+}
 
 // src/subscriptions.ts
 var NOTIFICATIONS = "notifications";
@@ -625,10 +679,10 @@ function createConnection({ options, settings, state, requests, emit, setState, 
       const ws = new settings.WebSocket(url);
       state.socket = ws;
       pacer.reset();
-      let done = false;
+      let done2 = false;
       const finish = (error, code, closeReason = "") => {
-        if (done) return;
-        done = true;
+        if (done2) return;
+        done2 = true;
         clearTimeout(timer);
         if (error === void 0) return resolve();
         failed(attempt, error, code, closeReason);
@@ -810,6 +864,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     if (state.probing || target === void 0) return;
     state.probing = true;
     target.addEventListener("online", probe);
+    target.addEventListener("offline", probe);
     target.addEventListener("visibilitychange", onVisibility);
   }
   function removeProbes() {
@@ -817,6 +872,7 @@ function createConnection({ options, settings, state, requests, emit, setState, 
     if (!state.probing || target === void 0) return;
     state.probing = false;
     target.removeEventListener("online", probe);
+    target.removeEventListener("offline", probe);
     target.removeEventListener("visibilitychange", onVisibility);
   }
   return { open, authenticate, refresh, armWatchdog, drop, shutdown, addProbes };
@@ -1078,6 +1134,37 @@ function createHandles(host) {
   };
 }
 
+// src/state-patch.ts
+function isObject2(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function copy(value) {
+  return JSON.parse(JSON.stringify(value));
+}
+function mergePatch(target, patch) {
+  const out = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else if (isObject2(value)) out[key] = mergePatch(isObject2(out[key]) ? out[key] : {}, value);
+    else out[key] = copy(value);
+  }
+  return out;
+}
+function diff(from, to) {
+  const patch = {};
+  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  for (const [key, value] of Object.entries(to)) {
+    const was = from[key];
+    if (isObject2(was) && isObject2(value)) {
+      const inner = diff(was, value);
+      if (inner !== void 0) patch[key] = inner;
+    } else if (!(key in from) || JSON.stringify(was) !== JSON.stringify(value)) {
+      patch[key] = value;
+    }
+  }
+  return Object.keys(patch).length === 0 ? void 0 : patch;
+}
+
 // src/live.ts
 var PAGE = 100;
 var MAX_RETRY_MS = 3e4;
@@ -1124,8 +1211,8 @@ var Contents = class {
 function asError(error) {
   return error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
 }
-function createLive(client, resourceType, query, options = {}) {
-  return new Live(client, resourceType, query, options);
+function createLive(client, resourceType, query, options = {}, writes) {
+  return new Live(client, resourceType, query, options, writes);
 }
 var Live = class {
   resourceType;
@@ -1140,7 +1227,12 @@ var Live = class {
    */
   #next;
   #snapshot = EMPTY;
+  /** What the snapshot shows, by id: the contents with the pending writes on top. */
+  #shown = /* @__PURE__ */ new Map();
   #dirty = false;
+  /** The client's outbox, when it has one, and the function that stops hearing of its changes. */
+  #writes;
+  #writesOff;
   #listeners = /* @__PURE__ */ new Set();
   #status = "loading";
   #error;
@@ -1158,8 +1250,10 @@ var Live = class {
   #retryTimer;
   #retryMs = 1e3;
   #closed = false;
-  constructor(client, resourceType, query, options) {
+  constructor(client, resourceType, query, options, writes) {
     this.#client = client;
+    this.#writes = writes;
+    this.#writesOff = writes?.watch((change) => this.#onWrite(change)) ?? (() => void 0);
     this.resourceType = resourceType;
     this.query = query;
     this.#compare = options.compare ?? byCreation;
@@ -1175,10 +1269,7 @@ var Live = class {
   }
   // Arrow functions, so that they can be passed around unbound, as useSyncExternalStore does.
   getSnapshot = () => {
-    if (this.#dirty) {
-      this.#dirty = false;
-      this.#snapshot = Object.freeze([...this.#contents.items.values()].sort(this.#compare));
-    }
+    this.#refresh();
     return this.#snapshot;
   };
   subscribe = (listener) => {
@@ -1188,7 +1279,66 @@ var Live = class {
     };
   };
   get(id) {
-    return this.#contents.items.get(id);
+    this.#refresh();
+    return this.#shown.get(id);
+  }
+  /** Makes what is shown anew after a change. */
+  #refresh() {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    this.#shown = this.#overlay();
+    this.#snapshot = Object.freeze([...this.#shown.values()].sort(this.#compare));
+  }
+  /**
+   * The contents with the client's pending writes of the type on top, in the order they go out. An item a write
+   * touches is shown only while it matches the query, as the server would decide once the write is applied; an
+   * update of an item the collection does not hold cannot be shown, since its other fields are not known.
+   */
+  #overlay() {
+    const writes = this.#writes?.pending(this.resourceType) ?? [];
+    if (writes.length === 0) return this.#contents.items;
+    const items = new Map(this.#contents.items);
+    const touched = /* @__PURE__ */ new Set();
+    for (const write of writes) {
+      touched.add(write.id);
+      const held = items.get(write.id);
+      if (write.kind === "delete") items.delete(write.id);
+      else if (write.kind === "update" && held !== void 0) {
+        items.set(write.id, { ...held, data: mergePatch(held.data, write.data ?? {}), updatedAt: write.writtenAt, pending: true });
+      } else if (write.kind === "create") {
+        const at = write.writtenAt;
+        const data = write.data ?? {};
+        const ownerId = write.userId ?? "";
+        items.set(write.id, { resourceType: this.resourceType, id: write.id, version: 0, ownerId, createdAt: at, updatedAt: at, data, pending: true });
+      }
+    }
+    const query = this.query;
+    if (query !== void 0) {
+      for (const id of touched) {
+        const item = items.get(id);
+        if (item !== void 0 && !matches(query, item)) items.delete(id);
+      }
+    }
+    return items;
+  }
+  /**
+   * A pending write of the client changed. A confirmed one's reply is the server's word on the resource as of its
+   * version, so it is applied at once, as an event would be: the item does not go back to what it was while the
+   * event is on its way. The query decides whether it is held, as the server decides what the subscription sends.
+   */
+  #onWrite(change) {
+    if (change.kind !== "loaded" && change.write.resourceType !== this.resourceType) return;
+    if (change.kind === "confirmed") this.#confirmed(change.result);
+    this.#changed();
+  }
+  #confirmed(result) {
+    const resource = "data" in result ? result : void 0;
+    const held = resource !== void 0 && (this.query === void 0 || matches(this.query, resource));
+    for (const contents of [this.#contents, this.#next]) {
+      if (contents === void 0) continue;
+      if (held) contents.upsert(resource, true);
+      else contents.remove(result.id, result.version);
+    }
   }
   close() {
     if (this.#closed) return Promise.resolve();
@@ -1360,6 +1510,7 @@ var Live = class {
     this.#retry = void 0;
     clearTimeout(this.#retryTimer);
     this.#clientOff();
+    this.#writesOff();
     for (const off of this.#handleOffs.splice(0)) off();
     const handle = this.#handle;
     this.#handle = void 0;
@@ -1399,37 +1550,6 @@ function fromEvent(resourceType, event, id, version, held) {
     updatedAt: at,
     data: event.data
   };
-}
-
-// src/state-patch.ts
-function isObject2(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-function copy(value) {
-  return JSON.parse(JSON.stringify(value));
-}
-function mergePatch(target, patch) {
-  const out = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete out[key];
-    else if (isObject2(value)) out[key] = mergePatch(isObject2(out[key]) ? out[key] : {}, value);
-    else out[key] = copy(value);
-  }
-  return out;
-}
-function diff(from, to) {
-  const patch = {};
-  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
-  for (const [key, value] of Object.entries(to)) {
-    const was = from[key];
-    if (isObject2(was) && isObject2(value)) {
-      const inner = diff(was, value);
-      if (inner !== void 0) patch[key] = inner;
-    } else if (!(key in from) || JSON.stringify(was) !== JSON.stringify(value)) {
-      patch[key] = value;
-    }
-  }
-  return Object.keys(patch).length === 0 ? void 0 : patch;
 }
 
 // src/presence.ts
@@ -1860,6 +1980,354 @@ function initialState() {
   };
 }
 
+// src/outbox.ts
+var PENDING_ID_PREFIX = "pending:";
+function pendingId(requestId) {
+  return `${PENDING_ID_PREFIX}${requestId}`;
+}
+function isPendingId(id) {
+  return id.startsWith(PENDING_ID_PREFIX);
+}
+function memoryOutbox() {
+  const writes = /* @__PURE__ */ new Map();
+  return {
+    load: () => Promise.resolve([...writes.values()]),
+    put(write) {
+      writes.set(write.requestId, write);
+      return Promise.resolve();
+    },
+    delete(requestId) {
+      writes.delete(requestId);
+      return Promise.resolve();
+    }
+  };
+}
+async function fileSystem() {
+  const node = globalThis.process;
+  const builtin = node?.getBuiltinModule?.("node:fs/promises");
+  if (builtin !== void 0) return builtin;
+  const name = "node:fs/promises";
+  return await import(
+    /* webpackIgnore: true */
+    /* @vite-ignore */
+    name
+  );
+}
+function fileOutbox(path) {
+  let writes;
+  const read = async () => {
+    if (writes !== void 0) return writes;
+    const fs = await fileSystem();
+    let text;
+    try {
+      text = await fs.readFile(path, "utf8");
+    } catch (error) {
+      if (error.code !== "ENOENT") throw error;
+    }
+    const held = text === void 0 ? [] : JSON.parse(text);
+    writes = new Map(held.map((write) => [write.requestId, write]));
+    return writes;
+  };
+  const save = async (held) => {
+    const fs = await fileSystem();
+    const temporary = `${path}.${Date.now()}.tmp`;
+    await fs.writeFile(temporary, JSON.stringify([...held.values()]));
+    await fs.rename(temporary, path);
+  };
+  return {
+    load: async () => [...(await read()).values()],
+    async put(write) {
+      const held = await read();
+      held.set(write.requestId, write);
+      await save(held);
+    },
+    async delete(requestId) {
+      const held = await read();
+      if (held.delete(requestId)) await save(held);
+    }
+  };
+}
+var STORE = "writes";
+function done(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+function indexedDbOutbox(name) {
+  let opened;
+  const database = () => {
+    opened ??= new Promise((resolve, reject) => {
+      const factory = globalThis.indexedDB;
+      if (factory === void 0) return reject(new Error("there is no IndexedDB here: use memoryOutbox() or fileOutbox(path)"));
+      const request = factory.open(name, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "requestId" });
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+      request.onblocked = () => reject(new Error(`the IndexedDB database ${name} is held open at an older version`));
+    });
+    return opened;
+  };
+  const change = async (apply) => {
+    const db = await database();
+    const options = { durability: "strict" };
+    const transaction = db.transaction(STORE, "readwrite", options);
+    apply(transaction.objectStore(STORE));
+    await new Promise((resolve, reject) => {
+      transaction.oncomplete = () => resolve();
+      transaction.onerror = () => reject(transaction.error);
+      transaction.onabort = () => reject(transaction.error ?? new Error("the outbox transaction was aborted"));
+    });
+  };
+  return {
+    async load() {
+      const db = await database();
+      return await done(db.transaction(STORE, "readonly").objectStore(STORE).getAll());
+    },
+    put: (write) => change((store) => store.put(write)),
+    delete: (requestId) => change((store) => store.delete(requestId))
+  };
+}
+
+// src/writes.ts
+var AGAIN = /* @__PURE__ */ new Set([
+  ClientErrorCode.CONNECTION_LOST,
+  ClientErrorCode.CLOSED,
+  ClientErrorCode.TIMEOUT,
+  ClientErrorCode.DISCONNECTED,
+  ServerErrorCode.RATE_LIMITED,
+  ServerErrorCode.UNAVAILABLE
+]);
+var MAX_RETRY_MS3 = 3e4;
+function createWrites({ outbox, state, settings, request, emit }) {
+  const log = settings.logger;
+  let entries = [];
+  const waiters = /* @__PURE__ */ new Map();
+  const watchers = /* @__PURE__ */ new Set();
+  const confirmedIds = /* @__PURE__ */ new Map();
+  let nextPosition = 1;
+  let draining = false;
+  let wanted = false;
+  let retryTimer;
+  let retryMs = 1e3;
+  const loaded = outbox.load().then(
+    (held) => {
+      const restored = held.filter(isWrite).sort((a, b) => a.position - b.position);
+      nextPosition = (restored[restored.length - 1]?.position ?? 0) + 1;
+      const known = new Set(restored.map((write2) => write2.requestId));
+      const early = entries.filter((entry) => !known.has(entry.write.requestId));
+      entries = restored.map((write2) => ({ write: Object.freeze(write2), stored: Promise.resolve() }));
+      for (const entry of early) {
+        entry.write = Object.freeze({ ...entry.write, position: nextPosition++ });
+        entries.push(entry);
+      }
+      if (restored.length > 0) log.info(`the outbox holds ${restored.length} writes from before`);
+      changed({ kind: "loaded" });
+    },
+    (error) => {
+      log.error(`the outbox could not be read: ${String(error)}`, error);
+      emit("error", new TidingsError(ClientErrorCode.OUTBOX_FAILED, `the outbox could not be read: ${String(error)}`));
+    }
+  );
+  let chain = loaded;
+  function store(change) {
+    const next = chain.then(change).catch((error) => {
+      log.error(`the outbox could not keep a change: ${String(error)}`, error);
+      emit("error", new TidingsError(ClientErrorCode.OUTBOX_FAILED, `the outbox could not keep a change: ${String(error)}`));
+    });
+    chain = next;
+    return next;
+  }
+  function keep(entry) {
+    entry.stored = store(() => entries.includes(entry) ? outbox.put(entry.write) : Promise.resolve());
+  }
+  function changed(change) {
+    for (const watcher of [...watchers]) watcher(change);
+    emit("outbox", pending2());
+  }
+  function pending2(resourceType) {
+    const writes = entries.map((entry) => entry.write);
+    return resourceType === void 0 ? writes : writes.filter((write2) => write2.resourceType === resourceType);
+  }
+  function write(kind, resourceType, id, data, expectedVersion, requestId = settings.generateId()) {
+    const promise = new Promise((resolve, reject2) => {
+      const list = waiters.get(requestId) ?? [];
+      list.push({ resolve, reject: reject2 });
+      waiters.set(requestId, list);
+    });
+    if (entries.some((entry2) => entry2.write.requestId === requestId)) return promise;
+    const target = kind === "create" ? pendingId(requestId) : confirmedIds.get(id) ?? id;
+    const draft = { requestId, kind, resourceType, id: target, position: nextPosition++, writtenAt: Date.now() };
+    if (data !== void 0) draft.data = copy(data);
+    if (expectedVersion !== void 0 && !isPendingId(target)) draft.expectedVersion = expectedVersion;
+    if (state.userId !== void 0) draft.userId = state.userId;
+    const entry = { write: Object.freeze(draft), stored: Promise.resolve() };
+    entries.push(entry);
+    keep(entry);
+    changed({ kind: "queued", write: entry.write });
+    kick();
+    return promise;
+  }
+  function watch(listener) {
+    watchers.add(listener);
+    return () => {
+      watchers.delete(listener);
+    };
+  }
+  function kick() {
+    wanted = true;
+    if (draining) return;
+    draining = true;
+    void (async () => {
+      try {
+        while (wanted) {
+          wanted = false;
+          await drain();
+        }
+      } finally {
+        draining = false;
+      }
+    })();
+  }
+  async function drain() {
+    await loaded;
+    for (; ; ) {
+      const entry = entries[0];
+      if (entry === void 0 || !state.authenticated) return;
+      await entry.stored;
+      if (entries[0] !== entry || !state.authenticated) continue;
+      if (!await send(entry)) return;
+    }
+  }
+  async function send(entry) {
+    const userId = state.userId;
+    if (entry.write.userId !== void 0 && userId !== void 0 && entry.write.userId !== userId) {
+      const message = `this write was made as ${entry.write.userId}; the client is signed in as ${userId}, and does not make it as them`;
+      const details = { previousUserId: entry.write.userId, userId };
+      reject(entry, new TidingsError(ClientErrorCode.USER_CHANGED, message, details, entry.write.requestId));
+      return true;
+    }
+    if (entry.write.userId === void 0 && userId !== void 0) {
+      entry.write = Object.freeze({ ...entry.write, userId });
+      keep(entry);
+      await entry.stored;
+    }
+    if (entry.write.kind !== "create" && isPendingId(entry.write.id)) {
+      const real = confirmedIds.get(entry.write.id);
+      if (real === void 0) {
+        reject(entry, dependentError(entry.write, "its create was refused"));
+        return true;
+      }
+      entry.write = Object.freeze({ ...entry.write, id: real });
+      keep(entry);
+    }
+    try {
+      await transmit(entry.write, (result) => {
+        retryMs = 1e3;
+        confirm(entry, result);
+      });
+      return true;
+    } catch (error) {
+      const failure = error instanceof TidingsError ? error : new TidingsError(ServerErrorCode.INTERNAL, String(error));
+      if (!AGAIN.has(failure.code)) {
+        reject(entry, failure);
+        return true;
+      }
+      log.warn(`a write of the outbox waits for another try: ${failure.message}`, failure);
+      if (state.authenticated) later(failure.code === ServerErrorCode.UNAVAILABLE ? retryAfter(failure.details) : retryMs);
+      return false;
+    }
+  }
+  function later(ms) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(kick, ms);
+    retryMs = Math.min(retryMs * 2, MAX_RETRY_MS3);
+  }
+  async function transmit(write2, applied) {
+    const options = { requestId: write2.requestId, internal: true };
+    const onReply = (reply) => applied(reply.payload);
+    const { resourceType, id } = write2;
+    const expected = write2.expectedVersion === void 0 ? {} : { expectedVersion: write2.expectedVersion };
+    if (write2.kind === "create") {
+      await request("create", { resourceType, data: write2.data ?? {} }, { ...options, onReply });
+      return;
+    }
+    if (!serverSpeaks(state, 2)) {
+      if (write2.kind === "update") await request("update", { resourceType, id, patch: write2.data ?? {}, ...expected }, { ...options, onReply });
+      else await request("delete", { resourceType, id, ...expected }, { ...options, onReply });
+      return;
+    }
+    const operation = write2.kind === "update" ? { op: "update", resourceType, id, patch: write2.data ?? {}, ...expected } : { op: "delete", resourceType, id, ...expected };
+    const operations = [operation];
+    let answered = false;
+    const onBatch = (reply) => {
+      const [first] = reply.payload.results;
+      if (first === void 0) return;
+      answered = true;
+      const { op: _op, ...result } = first;
+      applied(result);
+    };
+    try {
+      await request("batch", { operations }, { ...options, onReply: onBatch });
+    } catch (error) {
+      throw asSingle(error);
+    }
+    if (!answered) throw new TidingsError(ClientErrorCode.INVALID_REPLY, "the batch of one write was answered with no result");
+  }
+  function remove(entry) {
+    entries = entries.filter((other) => other !== entry);
+    void store(() => outbox.delete(entry.write.requestId));
+  }
+  function settle(requestId, outcome) {
+    const list = waiters.get(requestId) ?? [];
+    waiters.delete(requestId);
+    for (const waiter of list) outcome(waiter);
+  }
+  function confirm(entry, result) {
+    const write2 = entry.write;
+    if (write2.kind === "create") {
+      confirmedIds.set(write2.id, result.id);
+      for (const other of entries) {
+        if (other === entry || other.write.id !== write2.id) continue;
+        other.write = Object.freeze({ ...other.write, id: result.id });
+        keep(other);
+      }
+    }
+    remove(entry);
+    changed({ kind: "confirmed", write: write2, result });
+    emit("confirmed", write2, result);
+    settle(write2.requestId, (waiter) => waiter.resolve(result));
+  }
+  function reject(entry, error) {
+    const write2 = entry.write;
+    remove(entry);
+    log.warn(`the server refused a ${write2.kind} of ${write2.resourceType} ${write2.id}; it is rolled back: ${error.message}`, error);
+    changed({ kind: "rejected", write: write2 });
+    emit("rejected", error, write2);
+    settle(write2.requestId, (waiter) => waiter.reject(error));
+    if (write2.kind !== "create") return;
+    for (const other of entries.filter((e) => e.write.id === write2.id)) {
+      reject(other, dependentError(other.write, `its create was refused (${error.code})`));
+    }
+  }
+  return { pending: pending2, watch, write, resume: kick };
+}
+function dependentError(write, why) {
+  const message = `the ${write.kind} of ${write.resourceType} ${write.id} was not sent: ${why}`;
+  return new TidingsError(ServerErrorCode.NOT_FOUND, message, { resourceType: write.resourceType, id: write.id }, write.requestId);
+}
+function asSingle(error) {
+  if (!(error instanceof TidingsError) || error.details["index"] === void 0) return error;
+  const { index: _index, ...details } = error.details;
+  const errors = error.errors.map((e) => ({ ...e, pointer: e.pointer.replace(/^\/payload\/operations\/0(?=\/|$)/, "/payload") }));
+  if (errors.length > 0) details["errors"] = errors;
+  return new TidingsError(error.code, error.message, details, error.requestId);
+}
+function isWrite(value) {
+  const write = value;
+  return typeof write === "object" && write !== null && typeof write.requestId === "string" && (write.kind === "create" || write.kind === "update" || write.kind === "delete") && typeof write.resourceType === "string" && typeof write.id === "string" && typeof write.position === "number";
+}
+
 // src/client.ts
 var SNAPSHOT_PAGE = 100;
 function createClient(options) {
@@ -1872,7 +2340,10 @@ function createClient(options) {
     gap: /* @__PURE__ */ new Set(),
     unsubscribed: /* @__PURE__ */ new Set(),
     error: /* @__PURE__ */ new Set(),
-    attemptFailed: /* @__PURE__ */ new Set()
+    attemptFailed: /* @__PURE__ */ new Set(),
+    confirmed: /* @__PURE__ */ new Set(),
+    rejected: /* @__PURE__ */ new Set(),
+    outbox: /* @__PURE__ */ new Set()
   };
   const log = settings.logger;
   const requests = createRequests(state, settings);
@@ -1883,6 +2354,7 @@ function createClient(options) {
   };
   const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage, restore });
   const handles = createHandles({ logger: log, unsubscribeLast });
+  const writes = options.outbox === void 0 ? void 0 : createWrites({ outbox: options.outbox, state, settings, request, emit });
   const closing = /* @__PURE__ */ new Map();
   const opening = /* @__PURE__ */ new Map();
   function emit(name, ...args) {
@@ -1922,6 +2394,7 @@ function createClient(options) {
     else log.debug(next);
     options.onStateChange?.(next, error);
     emit("state", next, error);
+    if (next === "connected") writes?.resume();
   }
   function onMessage(data) {
     connection.armWatchdog();
@@ -2076,11 +2549,11 @@ function createClient(options) {
     state.subscriptions.delete(key);
     sub.held = void 0;
     if (!state.authenticated) return;
-    const done = request("unsubscribe", { subscriptionId: sub.subscriptionId }, requestOptions).then(() => void 0);
-    const settled = done.catch(() => void 0);
+    const done2 = request("unsubscribe", { subscriptionId: sub.subscriptionId }, requestOptions).then(() => void 0);
+    const settled = done2.catch(() => void 0);
     closing.set(key, settled);
     void settled.then(() => closing.get(key) === settled && closing.delete(key));
-    await done;
+    await done2;
   }
   const presenceHost = {
     get client() {
@@ -2138,6 +2611,7 @@ function createClient(options) {
       connection.drop("reconnect requested");
     },
     async create(resourceType, data, opts = {}) {
+      if (writes !== void 0) return await writes.write("create", resourceType, void 0, data, void 0, opts.requestId);
       const reply = await request("create", { resourceType, data }, { ...opts, retry: true });
       return reply.payload;
     },
@@ -2153,12 +2627,16 @@ function createClient(options) {
       return reply.payload;
     },
     async update(resourceType, id, patch, opts = {}) {
+      if (writes !== void 0) return await writes.write("update", resourceType, id, patch, opts.expectedVersion, opts.requestId);
       const payload = { resourceType, id, patch };
       if (opts.expectedVersion !== void 0) payload.expectedVersion = opts.expectedVersion;
       const reply = await request("update", payload, { ...opts, retry: retryableWrite(opts) });
       return reply.payload;
     },
     async delete(resourceType, id, opts = {}) {
+      if (writes !== void 0) {
+        return await writes.write("delete", resourceType, id, void 0, opts.expectedVersion, opts.requestId);
+      }
       const payload = { resourceType, id };
       if (opts.expectedVersion !== void 0) payload.expectedVersion = opts.expectedVersion;
       const reply = await request("delete", payload, { ...opts, retry: retryableWrite(opts) });
@@ -2196,13 +2674,13 @@ function createClient(options) {
         const what = query === void 0 ? topic : `${topic} with this query`;
         throw new TidingsError(ServerErrorCode.NOT_FOUND, `no subscription to ${what}`, { topic });
       }
-      const done = unsubscribeLast(sub.key, requestOptions);
+      const done2 = unsubscribeLast(sub.key, requestOptions);
       const reason = new TidingsError(ClientErrorCode.CLOSED, `client.unsubscribe ended the subscription ${sub.subscriptionId}`);
       handles.leave(sub.key, ended(sub, reason));
-      await done;
+      await done2;
     },
     live(resourceType, query, opts = {}) {
-      return createLive(client, resourceType, query, opts);
+      return createLive(client, resourceType, query, opts, writes);
     },
     presence(topic, opts = {}) {
       return createPresence(presenceHost, topic, opts);
@@ -2226,6 +2704,9 @@ function createClient(options) {
     },
     subscriptions() {
       return [...state.subscriptions.values()].filter((s) => !s.pending).map((s) => view(s));
+    },
+    pendingWrites() {
+      return writes?.pending() ?? [];
     }
   };
   return client;
@@ -2248,9 +2729,15 @@ export {
   canonicalQuery,
   createClient,
   decodeServer,
+  fileOutbox,
+  indexedDbOutbox,
   isClientMessage,
+  isPendingId,
   knownErrorCode,
+  matches,
+  memoryOutbox,
   normalizeTimestamp,
+  pendingId,
   q,
   shouldReconnect
 };

@@ -26,6 +26,7 @@ import type {
   ListOf,
   ListQueryOf,
   PatchOf,
+  PendingWriteOf,
   ResourceOf,
   ResourceOfTopic,
   TopicOf,
@@ -51,12 +52,23 @@ export interface Client<T extends TypeMap<T> = Untyped> {
   close(): void;
   /** Drops the socket as a network failure would, and reconnects: for tests and for a caller that knows better. */
   reconnect(): void;
+  /**
+   * Creates a resource; resolves with it as the server stored it. With an outbox, it shows at once in the live
+   * collections whose query it matches, under the temporary id `pending:` and its requestId, at version 0 and
+   * flagged `pending`, until the server's reply replaces it with the resource under the server's id.
+   */
   create<K extends TypeName<T>>(resourceType: K, data: CreateOf<T, K>, options?: RequestOptions): Promise<ResourceOf<T, K>>;
   read<K extends TypeName<T>>(resourceType: K, id: string, options?: RequestOptions): Promise<ResourceOf<T, K>>;
   /** With typed resources, a query's `fields` types each item's data with those fields only. */
   list<K extends TypeName<T>, Q extends ListQueryFor<T, K> = ListQueryFor<T, K>>(resourceType: K, query?: Q, options?: RequestOptions): Promise<ListOf<T, K, Q>>;
-  /** `patch` is a JSON merge patch of the data: any of its fields; `null` removes one that may be absent. */
+  /**
+   * Applies a merge patch to a resource's data (any of its fields; `null` removes one that may be absent); resolves
+   * with the resource after it. With an outbox, the patched item shows at once, flagged `pending` (leaving a
+   * collection whose query it no longer matches), and `id` may be a pending create's temporary id: the update goes
+   * after the create, with the server's id.
+   */
   update<K extends TypeName<T>>(resourceType: K, id: string, patch: PatchOf<T, K>, options?: WriteOptions): Promise<ResourceOf<T, K>>;
+  /** Deletes a resource. With an outbox, it leaves the live collections at once, and comes back if refused. */
   delete<K extends TypeName<T>>(resourceType: K, id: string, options?: WriteOptions): Promise<DeleteResultOf<T, K>>;
   /**
    * Applies creates, updates and deletes of any types together in one transaction, or none of them (protocol 1.2;
@@ -88,7 +100,8 @@ export interface Client<T extends TypeMap<T> = Untyped> {
    * A live collection: the resources of a type that match the query (every one the user may read, without a
    * query), kept equal to the server's. It subscribes with a snapshot (sharing the subscription when the client
    * holds it already), reads the pages beyond it, then applies every change by version; it resumes after a
-   * reconnect and reads anew after a gap. Call its close() when done. Needs a server of protocol 1.1 or later.
+   * reconnect and reads anew after a gap. With an outbox, this client's pending writes of the type show on top,
+   * flagged `pending` (LiveItem). Call its close() when done. Needs a server of protocol 1.1 or later.
    */
   live<K extends TypeName<T>>(resourceType: K, query?: Query, options?: LiveOptions<ResourceOf<T, K>>): LiveCollection<ResourceOf<T, K>>;
   /**
@@ -114,9 +127,14 @@ export interface Client<T extends TypeMap<T> = Untyped> {
   /** Sends `ping` and resolves on `pong`. */
   ping(options?: RequestOptions): Promise<void>;
   /** Adds a callback; returns a function that removes it. */
-  on<K extends keyof ClientEvents>(name: K, listener: ClientEvents<ClientEventOf<T>, ResourceOf<T>>[K]): () => void;
+  on<K extends keyof ClientEvents>(name: K, listener: ClientEvents<ClientEventOf<T>, ResourceOf<T>, PendingWriteOf<T>>[K]): () => void;
   /** The subscriptions the client resumes after a reconnect. */
   subscriptions(): Subscription[];
+  /**
+   * The writes in the outbox, waiting or in flight, in the order they go out, those read back from it included (an
+   * empty list until it is read, and without an outbox). on('outbox') hears each change.
+   */
+  pendingWrites(): readonly PendingWriteOf<T>[];
 }
 
 /** The list query `list` of type K takes: the plain ListQuery without typed resources. */

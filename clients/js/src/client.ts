@@ -6,6 +6,7 @@ import {
   TidingsError,
   decodeServer,
   type RequestPayload,
+  type Resource,
   type ServerMessage,
   type ServerSubscribe,
 } from './common.js';
@@ -20,6 +21,7 @@ import type {
   ClientEvents,
   ClientOptions,
   ConnectionState,
+  DeleteResult,
   ListQuery,
   RequestOptions,
   SubscribeOptions,
@@ -42,6 +44,7 @@ import {
   view,
   type SubscriptionRecord,
 } from './subscriptions.js';
+import { createWrites, type Writes } from './writes.js';
 
 /** The page a snapshot holds: the server sends up to 100 items with a subscribe, and a shared one lists as many. */
 const SNAPSHOT_PAGE = 100;
@@ -62,6 +65,9 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
     unsubscribed: new Set(),
     error: new Set(),
     attemptFailed: new Set(),
+    confirmed: new Set(),
+    rejected: new Set(),
+    outbox: new Set(),
   };
   const log = settings.logger;
   const requests = createRequests(state, settings);
@@ -73,6 +79,9 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
   };
   const connection = createConnection({ options, settings, state, requests, emit, setState, onMessage, restore });
   const handles = createHandles({ logger: log, unsubscribeLast });
+  /** The outbox's engine, when the app gave an outbox: writes are then optimistic and wait there while offline. */
+  const writes: Writes | undefined =
+    options.outbox === undefined ? undefined : createWrites({ outbox: options.outbox, state, settings, request, emit });
   /** The unsubscribes in flight by key: a new subscribe of the key waits for its own, or the server says CONFLICT. */
   const closing = new Map<string, Promise<void>>();
   /** The subscribes in flight by key: another subscribe of the key waits for it, then shares what it made. */
@@ -122,6 +131,7 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
     else log.debug(next);
     options.onStateChange?.(next, error);
     emit('state', next, error);
+    if (next === 'connected') writes?.resume();
   }
 
   function onMessage(data: unknown): void {
@@ -387,6 +397,7 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
       connection.drop('reconnect requested');
     },
     async create(resourceType, data, opts = {}) {
+      if (writes !== undefined) return (await writes.write('create', resourceType, undefined, data, undefined, opts.requestId)) as Resource;
       // A create keeps its requestId across reconnects, so the server answers a retry with the first result.
       const reply = await request('create', { resourceType, data }, { ...opts, retry: true });
       return reply.payload;
@@ -403,12 +414,16 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
       return reply.payload;
     },
     async update(resourceType, id, patch, opts = {}) {
+      if (writes !== undefined) return (await writes.write('update', resourceType, id, patch, opts.expectedVersion, opts.requestId)) as Resource;
       const payload: RequestPayload<'update'> = { resourceType, id, patch };
       if (opts.expectedVersion !== undefined) payload.expectedVersion = opts.expectedVersion;
       const reply = await request('update', payload, { ...opts, retry: retryableWrite(opts) });
       return reply.payload;
     },
     async delete(resourceType, id, opts = {}) {
+      if (writes !== undefined) {
+        return (await writes.write('delete', resourceType, id, undefined, opts.expectedVersion, opts.requestId)) as DeleteResult;
+      }
       const payload: RequestPayload<'delete'> = { resourceType, id };
       if (opts.expectedVersion !== undefined) payload.expectedVersion = opts.expectedVersion;
       const reply = await request('delete', payload, { ...opts, retry: retryableWrite(opts) });
@@ -460,7 +475,7 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
       await done;
     },
     live(resourceType, query, opts = {}) {
-      return createLive(client, resourceType, query, opts);
+      return createLive(client, resourceType, query, opts, writes);
     },
     presence(topic, opts = {}) {
       return createPresence(presenceHost, topic, opts);
@@ -486,6 +501,9 @@ export function createClient<T extends TypeMap<T> = Untyped>(options: ClientOpti
     },
     subscriptions() {
       return [...state.subscriptions.values()].filter((s) => !s.pending).map((s) => view(s));
+    },
+    pendingWrites() {
+      return writes?.pending() ?? [];
     },
   };
   return client as unknown as Client<T>;

@@ -30,8 +30,8 @@ export const MAX_SAFE = 9007199254740991;
  * to retry), CLOSED (the client was closed, or gave up reconnecting), INVALID_REPLY (the server's reply did not
  * decode), USER_CHANGED (a reconnect signed in another user than the session's: the previous user's queued requests
  * and subscriptions are not carried over), SIGNED_OUT (getToken returned null: the user signed out, and the client
- * closed). The server's codes are ServerErrorCode, generated from
- * protocol/codes.json.
+ * closed), OUTBOX_FAILED (the outbox's store could not be read or written; its writes still go out from memory, on
+ * on('error')). The server's codes are ServerErrorCode, generated from protocol/codes.json.
  */
 export const ClientErrorCode = {
   TIMEOUT: 'TIMEOUT',
@@ -42,6 +42,7 @@ export const ClientErrorCode = {
   INVALID_REPLY: 'INVALID_REPLY',
   USER_CHANGED: 'USER_CHANGED',
   SIGNED_OUT: 'SIGNED_OUT',
+  OUTBOX_FAILED: 'OUTBOX_FAILED',
 } as const;
 
 /** A code of the SDK's own, as ClientErrorCode lists them. */

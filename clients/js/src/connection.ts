@@ -58,7 +58,7 @@ export interface Connection {
   drop(reason: string): void;
   /** Ends the client: fails everything that waits, and reports closed. */
   shutdown(error: TidingsError): void;
-  /** Listens for `online` and `visibilitychange` on the event target, to probe the link then. */
+  /** Listens for `online`, `offline` and `visibilitychange` on the event target, to probe the link then. */
   addProbes(): void;
 }
 
@@ -372,7 +372,10 @@ export function createConnection({ options, settings, state, requests, emit, set
     const target = settings.eventTarget;
     if (state.probing || target === undefined) return;
     state.probing = true;
+    // Going offline is probed as well as coming back: the browser may keep a dead socket open for minutes, and a
+    // probe that gets no pong drops it, so that the client says it is reconnecting and writes wait for the network.
     target.addEventListener('online', probe);
+    target.addEventListener('offline', probe);
     target.addEventListener('visibilitychange', onVisibility);
   }
 
@@ -381,6 +384,7 @@ export function createConnection({ options, settings, state, requests, emit, set
     if (!state.probing || target === undefined) return;
     state.probing = false;
     target.removeEventListener('online', probe);
+    target.removeEventListener('offline', probe);
     target.removeEventListener('visibilitychange', onVisibility);
   }
 

@@ -3,7 +3,7 @@ import { randomId } from './ids.js';
 import type { ClientOptions, Logger, WebSocketConstructor } from './options.js';
 import { VERSION } from './version.js';
 
-/** Where the client listens for `online` and `visibilitychange`. */
+/** Where the client listens for `online`, `offline` and `visibilitychange`. */
 type ProbeTarget = NonNullable<ClientOptions['eventTarget']>;
 
 /**

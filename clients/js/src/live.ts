@@ -1,8 +1,12 @@
 // Live collections: client.live(type, query) keeps the resources a query matches as the server holds them, for a view
-// on screen or a store of React's useSyncExternalStore: a snapshot, the pages beyond it, then every change.
+// on screen or a store of React's useSyncExternalStore: a snapshot, the pages beyond it, then every change; with an
+// outbox, the client's own pending writes on top.
 import { ClientErrorCode, ServerErrorCode, TidingsError, type Query, type Resource } from './common.js';
 import type { Client } from './api.js';
 import type { ConnectionState, Gap, ListQuery, LiveOptions, SubscribeOptions, SubscriptionHandle, TidingsEvent, Unsubscribed } from './options.js';
+import { matches } from './query.js';
+import { mergePatch } from './state-patch.js';
+import type { PendingWrites, WriteChange, WriteResult } from './outbox.js';
 
 /**
  * Where a live collection stands: `loading` until the whole result is in the first time (the items grow page by
@@ -12,6 +16,14 @@ import type { ConnectionState, Gap, ListQuery, LiveOptions, SubscribeOptions, Su
  * (`error` says why).
  */
 export type LiveStatus = 'loading' | 'live' | 'resyncing' | 'closed';
+
+/**
+ * An item of a live collection: a resource R (a Resource, or a type's own with createClient<Types>()), and with an
+ * outbox, `pending: true` on one that shows a write of this client the server has not confirmed yet: a create
+ * (under its temporary id `pending:REQUESTID`, at version 0), or an update (its data patched, its version still the
+ * server's). A pending delete shows as the item's absence.
+ */
+export type LiveItem<R = Resource> = R & { readonly pending?: true };
 
 /**
  * What client.live() returns: the resources of one type that match a query, kept equal to the server's; R is their
@@ -24,9 +36,12 @@ export interface LiveCollection<R = Resource> {
   readonly query: Query | undefined;
   /**
    * The resources, in the order of `compare`, as a frozen array. The same array is returned until the contents
-   * change, as React's useSyncExternalStore needs; a change makes a new one.
+   * change, as React's useSyncExternalStore needs; a change makes a new one. With an outbox, the client's pending
+   * writes of the type are applied on top, in order, each item they touch flagged `pending` and kept only while it
+   * matches the query (LiveItem); a write leaves when the server confirms it (its reply is applied at once) or
+   * refuses it (the item is as the server has it again).
    */
-  getSnapshot(): readonly R[];
+  getSnapshot(): readonly LiveItem<R>[];
   /**
    * Calls the listener after every change of the items, the status or the error; returns a function that removes
    * it. A bound function: pass it as it is, as `useSyncExternalStore(live.subscribe, live.getSnapshot)`.
@@ -39,8 +54,8 @@ export interface LiveCollection<R = Resource> {
    * out is read again once the connection is back); cleared once it is live again.
    */
   readonly error: TidingsError | undefined;
-  /** The resource with this id, if the collection holds it. */
-  get(id: string): R | undefined;
+  /** The resource with this id, if the collection holds it, as getSnapshot() shows it. */
+  get(id: string): LiveItem<R> | undefined;
   /**
    * Stops following: the status becomes `closed` and its subscription handle is let go (the server subscription
    * ends when no other handle shares it). Resolves once that is done; calling it again does nothing.
@@ -65,7 +80,7 @@ const PASSING = new Set<string>([
   ServerErrorCode.UNAVAILABLE,
 ]);
 
-const EMPTY: readonly Resource[] = Object.freeze([]);
+const EMPTY: readonly LiveItem[] = Object.freeze([]);
 
 /** By createdAt, then id: the order of the server's snapshot. */
 const byCreation = (a: Resource, b: Resource): number => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -113,15 +128,21 @@ function asError(error: unknown): TidingsError {
 }
 
 /** The live collection of `resourceType` that match `query` (all of them when undefined), on this client. */
-export function createLive(client: Client, resourceType: string, query: Query | undefined, options: LiveOptions = {}): LiveCollection {
-  return new Live(client, resourceType, query, options);
+export function createLive(
+  client: Client,
+  resourceType: string,
+  query: Query | undefined,
+  options: LiveOptions = {},
+  writes?: PendingWrites,
+): LiveCollection {
+  return new Live(client, resourceType, query, options, writes);
 }
 
 class Live implements LiveCollection {
   readonly resourceType: string;
   readonly query: Query | undefined;
   readonly #client: Client;
-  readonly #compare: (a: Resource, b: Resource) => number;
+  readonly #compare: (a: LiveItem, b: LiveItem) => number;
   readonly #timeout: { timeoutMs?: number };
   #contents = new Contents();
   /**
@@ -129,8 +150,13 @@ class Live implements LiveCollection {
    * go to both, so that the old contents stay on screen meanwhile and the new ones miss no change.
    */
   #next: Contents | undefined;
-  #snapshot: readonly Resource[] = EMPTY;
+  #snapshot: readonly LiveItem[] = EMPTY;
+  /** What the snapshot shows, by id: the contents with the pending writes on top. */
+  #shown: ReadonlyMap<string, LiveItem> = new Map();
   #dirty = false;
+  /** The client's outbox, when it has one, and the function that stops hearing of its changes. */
+  readonly #writes: PendingWrites | undefined;
+  readonly #writesOff: () => void;
   readonly #listeners = new Set<() => void>();
   #status: LiveStatus = 'loading';
   #error: TidingsError | undefined;
@@ -149,8 +175,10 @@ class Live implements LiveCollection {
   #retryMs = 1000;
   #closed = false;
 
-  constructor(client: Client, resourceType: string, query: Query | undefined, options: LiveOptions) {
+  constructor(client: Client, resourceType: string, query: Query | undefined, options: LiveOptions, writes: PendingWrites | undefined) {
     this.#client = client;
+    this.#writes = writes;
+    this.#writesOff = writes?.watch((change) => this.#onWrite(change)) ?? (() => undefined);
     this.resourceType = resourceType;
     this.query = query;
     this.#compare = options.compare ?? byCreation;
@@ -168,11 +196,8 @@ class Live implements LiveCollection {
   }
 
   // Arrow functions, so that they can be passed around unbound, as useSyncExternalStore does.
-  getSnapshot = (): readonly Resource[] => {
-    if (this.#dirty) {
-      this.#dirty = false;
-      this.#snapshot = Object.freeze([...this.#contents.items.values()].sort(this.#compare));
-    }
+  getSnapshot = (): readonly LiveItem[] => {
+    this.#refresh();
     return this.#snapshot;
   };
 
@@ -183,8 +208,71 @@ class Live implements LiveCollection {
     };
   };
 
-  get(id: string): Resource | undefined {
-    return this.#contents.items.get(id);
+  get(id: string): LiveItem | undefined {
+    this.#refresh();
+    return this.#shown.get(id);
+  }
+
+  /** Makes what is shown anew after a change. */
+  #refresh(): void {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    this.#shown = this.#overlay();
+    this.#snapshot = Object.freeze([...this.#shown.values()].sort(this.#compare));
+  }
+
+  /**
+   * The contents with the client's pending writes of the type on top, in the order they go out. An item a write
+   * touches is shown only while it matches the query, as the server would decide once the write is applied; an
+   * update of an item the collection does not hold cannot be shown, since its other fields are not known.
+   */
+  #overlay(): ReadonlyMap<string, LiveItem> {
+    const writes = this.#writes?.pending(this.resourceType) ?? [];
+    if (writes.length === 0) return this.#contents.items;
+    const items = new Map<string, LiveItem>(this.#contents.items);
+    const touched = new Set<string>();
+    for (const write of writes) {
+      touched.add(write.id);
+      const held = items.get(write.id);
+      if (write.kind === 'delete') items.delete(write.id);
+      else if (write.kind === 'update' && held !== undefined) {
+        items.set(write.id, { ...held, data: mergePatch(held.data, write.data ?? {}), updatedAt: write.writtenAt, pending: true });
+      } else if (write.kind === 'create') {
+        const at = write.writtenAt;
+        const data = write.data ?? {};
+        const ownerId = write.userId ?? '';
+        items.set(write.id, { resourceType: this.resourceType, id: write.id, version: 0, ownerId, createdAt: at, updatedAt: at, data, pending: true });
+      }
+    }
+    const query = this.query;
+    if (query !== undefined) {
+      for (const id of touched) {
+        const item = items.get(id);
+        if (item !== undefined && !matches(query, item)) items.delete(id);
+      }
+    }
+    return items;
+  }
+
+  /**
+   * A pending write of the client changed. A confirmed one's reply is the server's word on the resource as of its
+   * version, so it is applied at once, as an event would be: the item does not go back to what it was while the
+   * event is on its way. The query decides whether it is held, as the server decides what the subscription sends.
+   */
+  #onWrite(change: WriteChange): void {
+    if (change.kind !== 'loaded' && change.write.resourceType !== this.resourceType) return;
+    if (change.kind === 'confirmed') this.#confirmed(change.result);
+    this.#changed();
+  }
+
+  #confirmed(result: WriteResult): void {
+    const resource = 'data' in result ? result : undefined;
+    const held = resource !== undefined && (this.query === undefined || matches(this.query, resource));
+    for (const contents of [this.#contents, this.#next]) {
+      if (contents === undefined) continue;
+      if (held) contents.upsert(resource, true);
+      else contents.remove(result.id, result.version);
+    }
   }
 
   close(): Promise<void> {
@@ -371,6 +459,7 @@ class Live implements LiveCollection {
     this.#retry = undefined;
     clearTimeout(this.#retryTimer);
     this.#clientOff();
+    this.#writesOff();
     for (const off of this.#handleOffs.splice(0)) off();
     const handle = this.#handle;
     this.#handle = undefined;

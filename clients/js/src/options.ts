@@ -1,6 +1,5 @@
-// The client's public shapes: its options with their defaults, its events, and the Client interface.
-/// <reference lib="esnext.disposable" preserve="true" />
-// The directive above gives an app the types of Symbol.dispose, which SubscriptionHandle names, whatever its lib.
+// The client's public shapes: its options with their defaults, its events, and those of its requests; the Client
+// interface is in api.ts, the shapes of subscriptions in subscription-types.ts, and those of the outbox in outbox.ts.
 import {
   TidingsError,
   type FieldName,
@@ -9,12 +8,16 @@ import {
   type Query,
   type RequestPayload,
   type Resource,
-  type ResourceList,
   type Scalar,
   type ServerDelete,
   type ServerEvent,
   type ServerNotification,
 } from './common.js';
+import type { LiveItem } from './live.js';
+import type { Outbox, PendingWrite } from './outbox.js';
+import type { Gap, Unsubscribed } from './subscription-types.js';
+
+export type { Gap, HandleEvents, Subscription, SubscriptionHandle, Unsubscribed } from './subscription-types.js';
 
 /** The part of the WebSocket API the client uses: the browser's, or the `ws` package's in Node. */
 export interface WebSocketLike {
@@ -160,7 +163,7 @@ export interface ClientOptions {
    */
   heartbeatMarginMs?: number;
   /**
-   * How long a probe `ping` (on the browser's `online` or `visibilitychange`) may wait for its `pong`, in ms.
+   * How long a probe `ping` (on the browser's `online`, `offline` or `visibilitychange`) may wait for its `pong`, in ms.
    * @default 5000
    */
   probeTimeoutMs?: number;
@@ -186,7 +189,20 @@ export interface ClientOptions {
    */
   onStateChange?: (state: ConnectionState, error?: TidingsError) => void;
   /**
-   * Where to listen for `online` and `visibilitychange`, which make the client probe the link.
+   * Optimistic and offline writes. With an outbox, create, update and delete keep each write there first, show it
+   * at once in this client's live collections (its items flagged `pending`), and send the writes in order, one at a
+   * time, whenever the client is connected, each with the same requestId on every try: one the server already
+   * applied is answered with its first reply and not applied again. A write the server refuses (CONFLICT,
+   * INVALID_PARAMS, FORBIDDEN, NOT_FOUND, ...) is rolled back: it leaves the collections, its promise rejects, and
+   * on('rejected') hears of it. The promises have no timeout: they settle when the server answers, however long
+   * the client is offline. `memoryOutbox()` keeps the writes for this process; `fileOutbox(path)` (Node) and
+   * `indexedDbOutbox(name)` (browsers) keep them across a restart or a reload, and a new client given the same
+   * outbox sends them. The README's "Optimistic and offline writes" says more.
+   * @default undefined (no outbox: a write is a request like any other, queued while disconnected or failed at once as queueWhileDisconnected says, and shown in live collections when its event comes)
+   */
+  outbox?: Outbox;
+  /**
+   * Where to listen for `online`, `offline` and `visibilitychange`, which make the client probe the link.
    * @default globalThis when it has a window and a document, else none (no probes)
    */
   eventTarget?: { addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void };
@@ -232,112 +248,10 @@ export type BatchResultOf<O> = O extends { op: infer K } ? Extract<OperationResu
 export type BatchResults<O extends readonly unknown[]> = { -readonly [K in keyof O]: BatchResultOf<O[K]> };
 
 /**
- * A gap: after a reconnect the server could not replay every event after `since` (`recovered: false`); re-read
- * what you show of that subscription. For a subscription made with `snapshot: true`, the re-read came with the
- * reply: `items` is what the subscription covers as of `seq` (replace the view with it), and the events that follow
- * the gap come after it.
+ * The callbacks of `on`, by name; E is the type of the events, R of the resources (a gap's items, a confirmed
+ * write's result), W of the outbox's writes.
  */
-export interface Gap<R = Resource> {
-  topic: string;
-  /** The subscription that missed events: the topic, or a query's id such as `order?3ea3b651e737ab32`. */
-  subscriptionId: string;
-  /** The subscription's query, when it has one. */
-  query?: Query;
-  since: number;
-  seq: number;
-  /** With a snapshot: the first page (up to 100, by createdAt) of what the subscription covers as of `seq`. */
-  items?: R[];
-  /** With `items`: where the rest is (list with the same query and this cursor), or null when that was all. */
-  nextCursor?: string | null;
-}
-
-/** A subscription as the client holds it; R is the type of its snapshot's items. */
-export interface Subscription<R = Resource> {
-  topic: string;
-  /**
-   * The id its events carry in `subscriptionId`: the topic itself, or for a query, the type and a digest of the
-   * query (`order?3ea3b651e737ab32`), the same for the same query on every connection.
-   */
-  subscriptionId: string;
-  /** The query it follows, when it has one. */
-  query?: Query;
-  /** The seq of the last event delivered, or the topic's seq when subscribed if none came since. */
-  lastSeq: number;
-  /** Present when subscribed with since: whether every event after since could be replayed. */
-  recovered?: boolean;
-  /**
-   * Only on what subscribe() resolves with, when it asked for a snapshot and no replay followed: the first page
-   * (up to 100, by createdAt) of what the subscription covers, exactly as of the reply's seq. Every event of the
-   * subscription comes after it.
-   */
-  items?: R[];
-  /**
-   * With `items`: null when they are all that matched; else a cursor to `list` the rest with the same query. Those
-   * pages are read later than the snapshot, so keep, for each id, the highest version seen (`_left` events count).
-   */
-  nextCursor?: string | null;
-}
-
-/** The callbacks of a subscription handle's `on`, by name; E is the type of its events, R of its items. */
-export interface HandleEvents<E = TidingsEvent, R = Resource> {
-  /**
-   * An event of this subscription, once, in seq order, from the handle's `lastSeq` on. A handle of a subscription
-   * with a query or a snapshot gets its first event only after its subscribe() has resolved.
-   */
-  event: (event: E) => void;
-  /** Resuming the subscription after a reconnect could not replay every event: re-read, or use the gap's `items`. */
-  gap: (gap: Gap<R>) => void;
-  /**
-   * The subscription ended without this handle's unsubscribe(): the server ended it, resuming it failed, another
-   * user signed in (USER_CHANGED), or client.unsubscribe(topic) ended it for every handle. It comes after every
-   * event the server sent before the end, also when the end comes before subscribe() has resolved. The handle is
-   * then inactive and its async iterations finish.
-   */
-  left: (info: Unsubscribed) => void;
-}
-
-/**
- * What subscribe() resolves with: the Subscription, and the handle of one subscriber on it. Several subscribe()
- * calls with the same topic and query share one subscription on the server, each with its own handle; the server
- * subscription ends when the last handle is unsubscribed.
- */
-export interface SubscriptionHandle<E = TidingsEvent, R = Resource> extends Subscription<R> {
-  /** False once unsubscribe() was called, or the subscription ended (`left`). */
-  readonly active: boolean;
-  /**
-   * Lets go of this handle: its listeners hear nothing more and its iterations finish. When it was the last handle
-   * of its subscription, the client unsubscribes on the server, and this resolves once the server confirmed it.
-   * Calling it again does nothing.
-   */
-  unsubscribe(options?: RequestOptions): Promise<void>;
-  /** Adds a callback for this subscription only; returns a function that removes it. */
-  on<K extends keyof HandleEvents>(name: K, listener: HandleEvents<E, R>[K]): () => void;
-  /**
-   * Iterates over the events of this subscription from now on, as `for await (const event of handle)`. It finishes
-   * when the handle is unsubscribed or the subscription ends; leaving the loop early ends the iteration only, not
-   * the subscription. Events wait in memory until the loop takes them. Gaps are not in it: listen with on('gap').
-   */
-  [Symbol.asyncIterator](): AsyncIterator<E, undefined>;
-  /**
-   * The same as unsubscribe(), without waiting, for `using handle = await client.subscribe(...)`: the handle is let go
-   * at the end of the block. Present where the runtime defines Symbol.dispose (Node 20, current browsers).
-   */
-  [Symbol.dispose](): void;
-  /** unsubscribe(), for `await using`. Present where the runtime defines Symbol.asyncDispose. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** What `unsubscribed` reports: the subscription that ended, and why. */
-export interface Unsubscribed {
-  topic: string;
-  subscriptionId: string;
-  /** The subscription's query, when it had one. */
-  query?: Query;
-  reason: TidingsError;
-}
-
-/** The callbacks of `on`, by name; E is the type of the events, R of a gap's items. */
-export interface ClientEvents<E = TidingsEvent, R = Resource> {
+export interface ClientEvents<E = TidingsEvent, R = Resource, W = PendingWrite> {
   /**
    * An event of a subscription, delivered once, in `seq` order per subscription. `client.live` keeps a view of a
    * query for you; to keep one by hand: start it from the `items` of the Subscription that subscribe() resolved
@@ -365,18 +279,33 @@ export interface ClientEvents<E = TidingsEvent, R = Resource> {
    * of connect() and of a reconnection, before the client waits to try again (or closes).
    */
   attemptFailed: (failure: FailedAttempt) => void;
+  /**
+   * With an outbox: the server applied a write of it, with `result`, its reply (the Resource of a create or an
+   * update, the DeleteResult of a delete). A create's `write.id` is its temporary id, and `result.id` the server's.
+   * Heard for the writes read back from the outbox too, whose callers went with the page that made them.
+   */
+  confirmed: (write: W, result: R | DeleteResult) => void;
+  /**
+   * With an outbox: the server refused a write of it, which is rolled back, with the server's error (CONFLICT with
+   * `details.currentVersion`, INVALID_PARAMS with the fields, ...), or USER_CHANGED for a write made as another user,
+   * or NOT_FOUND for a write of a pending create that was refused.
+   */
+  rejected: (error: TidingsError, write: W) => void;
+  /** With an outbox: it changed (a write was added, read back, confirmed or rejected); `writes` is what waits now. */
+  outbox: (writes: readonly W[]) => void;
 }
 
 /** Options of one request. */
 export interface RequestOptions {
   /**
-   * This request's timeout in ms.
+   * This request's timeout in ms. A write made with an outbox has none: it waits as long as the client is offline.
    * @default the client's requestTimeoutMs
    */
   timeoutMs?: number;
   /**
    * The requestId. For a create or a batch, reuse one to retry it safely across sessions: the server answers a
-   * repeat with the first reply and applies nothing again.
+   * repeat with the first reply and applies nothing again. With an outbox, a write whose requestId is in it already
+   * is that write: the call waits for its outcome.
    * @default generateId()
    */
   requestId?: string;
@@ -386,7 +315,8 @@ export interface RequestOptions {
 export interface WriteOptions extends RequestOptions {
   /**
    * Applies the write only if the resource is at this version (else CONFLICT); it also makes the write safe to
-   * send again when the connection drops before the reply.
+   * send again when the connection drops before the reply. With an outbox, a write of a pending create goes
+   * without it (the new resource's version is not known yet), and any write is safe to send again without it.
    * @default undefined (the write applies at any version, and fails with CONNECTION_LOST when the connection drops)
    */
   expectedVersion?: number;
@@ -480,10 +410,11 @@ export interface PresenceOptions {
 /** Options of `live`; R is the type of its resources. */
 export interface LiveOptions<R = Resource> {
   /**
-   * The order of the collection's snapshot array, as for Array.prototype.sort.
+   * The order of the collection's snapshot array, as for Array.prototype.sort; it sees the items as shown, pending
+   * writes included (`pending: true`).
    * @default by createdAt, then by id, oldest first (the order of the server's snapshot)
    */
-  compare?: (a: R, b: R) => number;
+  compare?: (a: LiveItem<R>, b: LiveItem<R>) => number;
   /**
    * The timeout of each of its requests (the subscribe and the list pages), in ms.
    * @default the client's requestTimeoutMs

@@ -2,6 +2,7 @@
 // that `tidings types` writes; without that map every one of them is the untyped shape the client always had.
 import type { Actor, Query, Resource, ResourceList, Scalar } from './common.js';
 import type { BatchOperation, BatchResults, DeleteResult, TidingsEvent } from './options.js';
+import type { PendingWrite } from './outbox.js';
 
 /** What `tidings types` writes for each resource type: its data as the server delivers it, and as a create takes it. */
 export interface TypeSpec {
@@ -225,3 +226,17 @@ type BatchResultOf<T, O> = O extends { op: 'delete'; resourceType: infer K exten
   : O extends { op: infer Op extends 'create' | 'update'; resourceType: infer K extends TypeName<T> }
     ? ResourceOf<T, K> & { op: Op }
     : never;
+
+/**
+ * A write of the outbox on a map's types: a PendingWrite whose `resourceType` is one of them, and whose `data` is
+ * that type's create input for a create, and a merge patch of its data for an update (a delete has none).
+ */
+export type PendingWriteOf<T> = T extends Untyped
+  ? PendingWrite
+  : {
+      [K in TypeName<T>]: Omit<PendingWrite, 'kind' | 'resourceType' | 'data'> & { readonly resourceType: K } & (
+          | { readonly kind: 'create'; readonly data: CreateOf<T, K> }
+          | { readonly kind: 'update'; readonly data: MergePatch<DataOf<T, K>> }
+          | { readonly kind: 'delete'; readonly data?: undefined }
+        );
+    }[TypeName<T>];

@@ -25,10 +25,10 @@ const probe = `
 
 /**
  * A TypeScript app that imports the package: options, callbacks, a handle with `using` and for await, a live collection,
- * a batch whose results are typed by their operations, a presence handle and a broadcast.
+ * a batch whose results are typed by their operations, a presence handle, a broadcast, and writes through an outbox.
  */
 const TYPED_ESM = `
-import { createClient, q, type BatchOperation, type BatchResult, type FailedAttempt, type LiveCollection, type LiveStatus, type Presence, type PresenceMember, type PresenceStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
+import { createClient, fileOutbox, indexedDbOutbox, isPendingId, memoryOutbox, q, type BatchOperation, type BatchResult, type FailedAttempt, type LiveCollection, type LiveItem, type LiveStatus, type Outbox, type PendingWrite, type Presence, type PresenceMember, type PresenceStatus, type SubscriptionHandle, type TidingsEvent } from 'tidings';
 const seen: string[] = [];
 const quiet = () => undefined;
 const client = createClient({ url: 'ws://localhost/ws', getToken: () => null, failFast: true, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
@@ -65,6 +65,21 @@ export async function run(): Promise<string[]> {
     seen.push(e.eventType);
   }
   return seen;
+}
+// Optimistic and offline writes: an outbox of any of the three kinds, a live collection's pending items, and the
+// outbox's events.
+const outbox: Outbox = 'indexedDB' in globalThis ? indexedDbOutbox('app') : fileOutbox('outbox.json');
+const writer = createClient({ url: 'ws://localhost/ws', token: 't', outbox: memoryOutbox() });
+writer.on('rejected', (error, write: PendingWrite) => seen.push(\`\${error.code} \${write.kind} \${write.requestId}\`));
+writer.on('confirmed', (write, result) => seen.push(\`\${isPendingId(write.id)} \${result.id} \${result.version}\`));
+writer.on('outbox', (writes) => seen.push(String(writes.length)));
+export async function write(): Promise<Outbox> {
+  const items: readonly LiveItem[] = writer.live('order').getSnapshot();
+  seen.push(...items.filter((item) => item.pending === true).map((item) => item.id));
+  const made = await writer.create('order', { productId: 'P1', quantity: 1, totalAmount: 1 });
+  await writer.update('order', made.id, { quantity: 2 }, { expectedVersion: made.version });
+  seen.push(...writer.pendingWrites().map((w) => w.id));
+  return outbox;
 }
 `;
 

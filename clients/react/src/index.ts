@@ -7,6 +7,7 @@ import {
   type Client,
   type EventOfTopic,
   type LiveCollection,
+  type LiveItem,
   type LiveOptions,
   type LiveStatus,
   type Presence,
@@ -58,8 +59,11 @@ export function useClient(): Client {
 
 /** What useLive returns: the collection's items, where it stands, and its last error; R is the items' type. */
 export interface LiveState<R = Resource> {
-  /** The resources, as LiveCollection.getSnapshot() has them: the same array until they change. */
-  items: readonly R[];
+  /**
+   * The resources, as LiveCollection.getSnapshot() has them: the same array until they change. With the client's
+   * outbox, its writes not confirmed yet are among them, flagged `pending: true` (LiveItem).
+   */
+  items: readonly LiveItem<R>[];
   /** `loading` until the first contents are in, then `live`, `resyncing` while it catches up, `closed` when it ended. */
   status: LiveStatus;
   /** The failure that closed it, or one it recovers from by itself; undefined when there is none. */

@@ -1,6 +1,6 @@
 // A strict TypeScript app on typed resources, compiled by test/typed.test.mjs beside the types that `tidings types`
 // wrote from tidings.toml: every request, event, handle, live collection and batch result is typed, without a cast.
-import { createClient, q, type Resource, type TidingsEvent, type TypedResource } from 'tidings';
+import { createClient, memoryOutbox, q, type Resource, type TidingsEvent, type TypedResource } from 'tidings';
 import type { Order, OrderCreate, SupportTicket, Types } from './types.js';
 
 export async function app(): Promise<string[]> {
@@ -71,6 +71,17 @@ export async function app(): Promise<string[]> {
   ]);
   const ticketData: SupportTicket = made.data;
   seen.push(ticketData.title, String(changed.data.quantity), String(deleted.deletedAt), String(titles), String(cheapest), String(held));
+
+  // With an outbox, a live collection's items say which writes are not confirmed yet, and the outbox's writes and
+  // events are typed per type: a create's data is its create input, an update's a patch of its data.
+  const offline = createClient<Types>({ url: 'ws://127.0.0.1:8080/ws', token: 't', outbox: memoryOutbox() });
+  const drafts = offline.live('order', undefined, { compare: (a, b) => Number(a.pending ?? false) - Number(b.pending ?? false) });
+  const unsaved: TypedResource<'order', Order>[] = drafts.getSnapshot().filter((item) => item.pending === true);
+  const waiting: string[] = offline.pendingWrites().map((write) => (write.kind === 'create' && write.resourceType === 'order' ? write.data.productId : write.id));
+  offline.on('rejected', (error, write) => seen.push(`${error.code} ${write.kind === 'update' && write.resourceType === 'order' ? write.data.quantity : write.kind}`));
+  offline.on('confirmed', (write, result) => seen.push(`${write.resourceType} ${write.id} ${result.id}`));
+  offline.on('outbox', (writes) => seen.push(String(writes.length)));
+  seen.push(String(unsaved.length), String(waiting), String(drafts.get(order.id)?.pending));
 
   // A client made without types is as it always was.
   const plain = createClient({ url: 'ws://127.0.0.1:8080/ws', token: 't' });

@@ -17,4 +17,7 @@ export async function mistakes(): Promise<void> {
     if (event.resourceType === 'support_ticket') void event.data.productId; // expect TS2339: Property 'productId' does not exist on type 'Partial<SupportTicket> | SupportTicket'.
   });
   await client.batch([{ op: 'create', resourceType: 'order', data: { productId: 2, quantity: 1, totalAmount: 1 } }]); // expect TS2322: Type 'number' is not assignable to type 'string'.
+  client.on('rejected', (error, write) => {
+    if (write.kind === 'create' && write.resourceType === 'order') void write.data.title; // expect TS2339: Property 'title' does not exist on type 'OrderCreate'.
+  });
 }

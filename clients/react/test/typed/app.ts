@@ -11,6 +11,7 @@ export function Orders(): ReactElement {
   const live = useLive('order', q.eq('data.status', 'pending'), { compare: (a, b) => b.data.totalAmount - a.data.totalAmount });
   const first: TypedResource<'order', Order> | undefined = live.items[0];
   const total: number = live.items.reduce((sum, order) => sum + order.data.totalAmount, 0);
+  const unsaved: number = live.items.filter((order) => order.pending === true && order.data.status === 'pending').length;
   const feed = useSubscription('order', { keep: 5, onEvent: (event) => void event.data.quantity });
   const last: string = feed.last === undefined ? '' : `${feed.last.eventType} ${feed.last.seq} ${feed.last.data.productId}`;
   const one = useSubscription('order:ORD-1');
@@ -19,7 +20,7 @@ export function Orders(): ReactElement {
   const create = () => client.create('order', { productId: 'P1', quantity: 1, totalAmount: 2 }).then((order) => order.data.status);
   const here = usePresence('order:ORD-1', { name: 'Bob' });
   const states: [LiveState<TypedResource<'order', Order>>, SubscriptionState<typeof feed.events[number]>] = [live, feed];
-  void [first, create, states, here.users.size];
+  void [first, create, states, here.users.size, unsaved];
   return createElement('p', null, `${total} ${last} ${shipped}`);
 }
 
