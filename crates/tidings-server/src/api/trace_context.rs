@@ -14,7 +14,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub(super) fn continue_from(span: &tracing::Span, headers: &HeaderMap) {
     let Some(caller) = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(parse) else { return };
     // Without a collector the span is disabled and this does nothing.
-    let _ = span.set_parent(Context::new().with_remote_span_context(caller));
+    span.set_parent(Context::new().with_remote_span_context(caller));
 }
 
 /// The caller's span a `traceparent` value names.
