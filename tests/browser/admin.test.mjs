@@ -25,7 +25,7 @@ async function serve(settings = {}) {
 const openConsole = (server) => openPage(browser, `${server.base}/admin`);
 
 /** Signs in on the console through the dev sign-in and waits for its views. */
-async function consoleSignIn(page, user, roles = 'admin') {
+async function consoleSignIn(page, user, roles = 'tidings-admin') {
   await page.getByLabel('User').fill(user);
   await page.getByLabel('Roles').fill(roles);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
@@ -157,7 +157,7 @@ test('by keyboard alone, an admin signs in, opens the live tail, and sees an ord
   const server = await serve();
   try {
     const page = await openConsole(server);
-    // The focus starts in the user field of the dev sign-in; the roles field says admin already.
+    // The focus starts in the user field of the dev sign-in; the roles field names the admin role already.
     assert.equal(await activeId(page), 'dev-user');
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.type('root');

@@ -61,7 +61,7 @@ async fn as_user(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
 #[tokio::test]
 async fn a_user_with_the_admin_role_uses_the_admin_api_with_their_token_and_others_are_forbidden() {
     let server = TestServer::start_with(|c| c.api_keys = vec![KEY.to_owned()]).await;
-    let root = server.token_for("root", &["admin"], std::time::Duration::from_secs(60));
+    let root = server.token_for("root", &["tidings-admin"], std::time::Duration::from_secs(60));
     let (status, listed) = as_user(&server, &root, "/api/v1/admin/connections").await;
     assert_eq!((status, listed["total"].as_u64()), (200, Some(0)), "{listed}");
 
@@ -70,7 +70,10 @@ async fn a_user_with_the_admin_role_uses_the_admin_api_with_their_token_and_othe
         (status, refused["code"].as_str(), refused["details"]["reason"].as_str()),
         (403, Some("FORBIDDEN"), Some("not_admin"))
     );
-    assert!(refused["message"].as_str().is_some_and(|m| m.contains("'admin'")), "{refused}");
+    assert!(refused["message"].as_str().is_some_and(|m| m.contains("'tidings-admin'")), "{refused}");
+    // An app's own `admin` role is not the server's: its holders are no operators.
+    let app_admin = server.token_for("alice", &["admin"], std::time::Duration::from_secs(60));
+    assert_eq!(as_user(&server, &app_admin, "/api/v1/admin/connections").await.0, 403);
     let (status, refused) = as_user(&server, "not-a-token", "/api/v1/admin/types").await;
     assert_eq!((status, refused["code"].as_str()), (401, Some("UNAUTHORIZED")), "{refused}");
 
@@ -80,11 +83,11 @@ async fn a_user_with_the_admin_role_uses_the_admin_api_with_their_token_and_othe
         c.admin_role = String::new();
     })
     .await;
-    let root = keys_only.token_for("root", &["admin"], std::time::Duration::from_secs(60));
-    assert_eq!(as_user(&keys_only, &root, "/api/v1/admin/cluster").await.0, 403);
+    let root = keys_only.token_for("root", &["tidings-admin"], std::time::Duration::from_secs(60));
+    assert_eq!(as_user(&keys_only, &root, "/api/v1/admin/cluster").await.0, 401, "a token counts for nothing there");
     assert_eq!(admin(&keys_only, "GET", "/api/v1/admin/cluster").await.0, 200);
     let tokens_only = TestServer::start().await;
-    let root = tokens_only.token_for("root", &["admin"], std::time::Duration::from_secs(60));
+    let root = tokens_only.token_for("root", &["tidings-admin"], std::time::Duration::from_secs(60));
     assert_eq!(as_user(&tokens_only, &root, "/api/v1/admin/cluster").await.0, 200);
 }
 

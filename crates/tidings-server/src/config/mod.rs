@@ -74,7 +74,8 @@ pub struct Config {
     /// secret. Its keys join `api_keys`.
     pub api_keys_file: Option<PathBuf>,
     /// The role whose users may use the admin API and console with their own token, as an API key may: an
-    /// operator signs in to `/admin` as a user. Empty: only API keys.
+    /// operator signs in to `/admin` as a user. Named apart from the roles an app gives its own users (an app's
+    /// `admin` must not make its holders operators of the server). Empty: only API keys.
     pub admin_role: String,
     /// This node's name in a cluster, as logs, metrics (`node` label), `/status` and the admin API show it.
     /// Default: the address it listens on.
@@ -236,7 +237,7 @@ impl Default for Config {
             traces: TracesConfig::default(),
             api_keys: Vec::new(),
             api_keys_file: None,
-            admin_role: "admin".to_owned(),
+            admin_role: "tidings-admin".to_owned(),
             web_page: true,
             dev: false,
             node: None,

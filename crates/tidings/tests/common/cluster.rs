@@ -123,7 +123,7 @@ pub fn status(ws_url: &str) -> Value {
 /// The nodes a node hears, as the admin API lists them to an admin (`GET /api/v1/admin/cluster`), sorted.
 pub fn nodes_heard(ws_url: &str) -> Vec<String> {
     let url = format!("{}/api/v1/admin/cluster", http_base(ws_url));
-    let bearer = format!("Bearer {}", token("root", &["admin"]));
+    let bearer = format!("Bearer {}", token("root", &["tidings-admin"]));
     let mut response = ureq::get(&url).header("Authorization", &bearer).call().expect("GET /api/v1/admin/cluster");
     let body: Value = serde_json::from_str(&response.body_mut().read_to_string().expect("a body")).expect("JSON");
     let nodes = body["nodes"].as_array().expect("nodes").iter();
