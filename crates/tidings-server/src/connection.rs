@@ -173,10 +173,7 @@ where
     // One byte more than the bound, since fastwebsockets refuses frames of exactly its maximum.
     read.set_max_message_size(hard_limit.saturating_add(1));
 
-    // Room for a client's pipelined requests: the session handles what waits before it flushes, so a burst of
-    // creates from a publisher is fanned out together, and each subscriber writes the burst's events at once. A
-    // channel's slots are allocated in blocks of 32 whatever its bound, so this costs an idle connection nothing.
-    let (tx, rx) = mpsc::channel(32);
+    let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let mut message = Message::default();
         loop {

@@ -281,16 +281,18 @@ fn from_and_to_this_machine(proxies: &TrustedProxies, peer: SocketAddr, headers:
         && (loopback_name || loopback_address)
 }
 
-/// CORS for the dev sign-in: a page of this machine (`http://localhost`, `http://127.0.0.1`, on any port) that
-/// `allowed_origins` names, such as a front end's dev server under `--dev`, may get a dev token. Never through `*`:
-/// a server that lets every site's pages connect must not let every site sign its visitor in as anyone.
+/// CORS for the dev sign-in: a page of this machine (`http://localhost`, `http://127.0.0.1`, `http://[::1]`, on any
+/// port) that `allowed_origins` names, such as a front end's dev server under `--dev`, may get a dev token. Never
+/// through `*`: a server that lets every site's pages connect must not let every site sign its visitor in as anyone.
+/// Under `--dev` that is any local page, which may then sign in as anyone: dev mode is for one's own machine.
 fn dev_cors(allowed: Vec<String>) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
     let listed = AllowOrigin::predicate(move |origin, _| {
         let Ok(origin) = origin.to_str() else { return false };
-        let site = origin.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()));
-        let site = site.map_or(origin, |(site, _)| site);
-        let local = site.eq_ignore_ascii_case("http://localhost") || site == "http://127.0.0.1";
+        let port = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        let site = origin.rsplit_once(':').filter(|(_, p)| port(p)).map_or(origin, |(site, _)| site);
+        let local =
+            site.eq_ignore_ascii_case("http://localhost") || site == "http://127.0.0.1" || site == "http://[::1]";
         let named = allowed.iter().any(|a| a != "*" && (a.eq_ignore_ascii_case(origin) || any_port(a, origin)));
         local && named
     });

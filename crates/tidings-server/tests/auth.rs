@@ -196,9 +196,14 @@ async fn a_local_dev_servers_page_gets_a_dev_token_and_other_sites_pages_do_not(
         ]
     };
     let dev = TestServer::start_with(|c| c.dev = true).await;
-    let answer =
-        common::rest::send(dev.addr, "OPTIONS", "/auth/dev-token", &preflight("http://localhost:5173"), b"").await;
-    assert_eq!(answer.header("access-control-allow-origin"), Some("http://localhost:5173"), "{answer:?}");
+    for local in ["http://localhost:5173", "http://[::1]:5173"] {
+        let answer = common::rest::send(dev.addr, "OPTIONS", "/auth/dev-token", &preflight(local), b"").await;
+        assert_eq!(answer.header("access-control-allow-origin"), Some(local), "{answer:?}");
+    }
+    for other in ["http://localhost.evil.example:5173", "http://127.0.0.1.evil.example", "null"] {
+        let answer = common::rest::send(dev.addr, "OPTIONS", "/auth/dev-token", &preflight(other), b"").await;
+        assert_eq!(answer.header("access-control-allow-origin"), None, "{other}: {answer:?}");
+    }
     let body = CAROL.as_bytes();
     let headers = [("Origin", "http://localhost:5173"), ("Content-Type", "application/json")];
     let signed = common::rest::send(dev.addr, "POST", "/auth/dev-token", &headers, body).await;

@@ -357,3 +357,29 @@ async fn presence_ends_for_those_a_change_hides_the_resource_from() {
         expect("created", &alices, "alice", json!({ "name": "Alice" }))
     );
 }
+
+/// A follower who signs in again is judged by the new token's claims from then on: an admin who saw every order
+/// follows a paid one, signs in again as a plain user (who sees it while it is paid), and loses its presence when
+/// it stops being paid.
+#[tokio::test]
+async fn after_a_new_token_presence_is_judged_by_its_claims() {
+    let server = TestServer::start_with(|config: &mut Config| {
+        config.resource_types[0].permissions.read =
+            vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
+    })
+    .await;
+    let (alice, _alice_pushes) = server.signed_in("alice").await;
+    let (root, _root_pushes) = server.signed_in_as("root", &["admin"]).await;
+    let (bob, mut bob_pushes) = server.signed_in_as("bob", &["admin"]).await;
+    let id = order(&alice).await;
+    let paid = json!({ "resourceType": "order", "id": id, "patch": { "status": "paid" } });
+    call(&root, "update", "paid", paid).await;
+    let followed = format!("presence:order:{id}");
+    call(&bob, "subscribe", "s", json!({ "topic": followed })).await;
+    bob.auth(&server.token_for("bob", &[], std::time::Duration::from_secs(3600))).await.expect("signs in again");
+    let shipped = json!({ "resourceType": "order", "id": id, "patch": { "status": "shipped" } });
+    call(&root, "update", "shipped", shipped).await;
+    let ended = ended(&mut bob_pushes).await;
+    assert_eq!(ended.topic.as_ref().map(|t| t.as_str()), Some(followed.as_str()));
+    assert_eq!(ended.reason.map(|r| r.code.as_str().to_owned()), Some("FORBIDDEN".to_owned()));
+}

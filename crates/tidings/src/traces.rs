@@ -40,7 +40,10 @@ where
         ])
         .build();
     let provider = SdkTracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))))
+        // By the trace id alone, not by a caller's flag: a request's `traceparent` may come from anyone, and must not
+        // force every request into the collector nor keep one out. Every span of one trace shares its id, and so
+        // its fate.
+        .with_sampler(Sampler::TraceIdRatioBased(config.sample_ratio))
         .with_resource(resource)
         .with_batch_exporter(exporter)
         .build();

@@ -323,16 +323,23 @@ fn generated_secret(data_dir: &Path) -> anyhow::Result<(Vec<u8>, PathBuf)> {
     // whole to a draft of its own, then linked into place, which only one of them can do; the other reads the
     // winner's. So neither fails, nor reads a secret half written.
     let draft = data_dir.join(format!("{GENERATED_SECRET_FILE}.{:016x}.draft", rand::random::<u64>()));
-    write_private(&draft, &secret)?;
-    let linked = fs::hard_link(&draft, &path);
+    let written = write_private(&draft, &secret);
+    let linked = written.as_ref().map(|()| fs::hard_link(&draft, &path));
     let _ = fs::remove_file(&draft);
+    let winner = || -> anyhow::Result<(Vec<u8>, PathBuf)> {
+        let text = fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Ok((text.trim().as_bytes().to_vec(), path.clone()))
+    };
     match linked {
-        Ok(()) => Ok((secret.into_bytes(), path)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            Ok((text.trim().as_bytes().to_vec(), path))
-        }
-        Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+        Ok(Ok(())) => Ok((secret.into_bytes(), path)),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => winner(),
+        // A file system without hard links: created in place, which only one process can do either.
+        Ok(Err(_)) => match write_private(&path, &secret) {
+            Ok(()) => Ok((secret.into_bytes(), path)),
+            Err(_) if path.exists() => winner(),
+            Err(e) => Err(e),
+        },
     }
 }
 
@@ -344,7 +351,8 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
+    // On disk before anyone reads it: a power cut must not leave an empty secret the server then refuses.
+    file.write_all(contents.as_bytes()).and_then(|()| file.sync_all())?;
     Ok(())
 }
 

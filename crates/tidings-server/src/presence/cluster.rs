@@ -49,8 +49,9 @@ pub(super) struct Peer {
     heard: Instant,
     /// The number of its last change this node has (every one up to it).
     received: u64,
-    /// The parts of its answer received so far, while more are to come: the next part's number, and the members.
-    answer: Option<(u32, Vec<Member>)>,
+    /// The parts of its answer received so far, while more are to come: the answer's change count, the next
+    /// part's number, and the members.
+    answer: Option<(u64, u32, Vec<Member>)>,
 }
 
 impl Presence {
@@ -65,7 +66,9 @@ impl Presence {
     /// under the lock: no change of this node comes between them.
     pub fn answer(&self) {
         let inner = self.inner();
-        let (changes, members) = self.own_members(&inner);
+        let (changes, mut members) = self.own_members(&inner);
+        // In the order of their ids, so that two answers of the same count are split alike.
+        members.sort_by(|a, b| a.id.cmp(&b.id));
         let parts = members.len().div_ceil(ANSWER_PART).max(1);
         let mut members = members.into_iter();
         for part in 0..parts {
@@ -85,6 +88,8 @@ impl Presence {
     pub fn heard_change(&self, kind: EventKind, member: Member, epoch: u64, seq: u64) -> bool {
         let mut inner = self.inner();
         let peer = inner.peer(&self.node, &member.node, epoch);
+        // A node's parts come one after another: anything else from it ends an answer that is still missing some.
+        peer.answer = None;
         if seq <= peer.received {
             return false;
         }
@@ -97,7 +102,9 @@ impl Presence {
     /// Takes another node's beat; true when what this node holds of it is not what it counts.
     pub fn heard_beat(&self, beat: &Beat) -> bool {
         let mut inner = self.inner();
-        inner.peer(&self.node, &beat.node, beat.epoch).received != beat.changes
+        let peer = inner.peer(&self.node, &beat.node, beat.epoch);
+        peer.answer = None;
+        peer.received != beat.changes
     }
 
     /// Takes part `part` of `node`'s answer, made when it had made `changes` changes; with the last part (`more`
@@ -109,12 +116,12 @@ impl Presence {
         let peer = inner.peer(&self.node, node, epoch);
         let mut answer = match peer.answer.take() {
             _ if part == 0 => Vec::new(),
-            Some((next, held)) if next == part => held,
+            Some((count, next, held)) if (count, next) == (changes, part) => held,
             _ => return,
         };
         answer.extend(members);
         if more {
-            peer.answer = Some((part + 1, answer));
+            peer.answer = Some((changes, part + 1, answer));
             return;
         }
         inner.replace(&self.node, node, answer);
@@ -297,6 +304,18 @@ mod tests {
         assert_eq!(ids(&b, "a").len(), 2 * super::ANSWER_PART + 2);
         restarted.beat();
         assert!(!deliver(&b, to_a.take()), "in step after the answer in parts");
+        // The first part of one answer and the rest of a later one do not make an answer.
+        restarted.answer();
+        let first = to_a.take();
+        restarted.join(member("a", 999), (1000, 10), None).expect("joins");
+        to_a.take(); // lost on the way
+        restarted.answer();
+        let second = to_a.take();
+        let spliced = vec![first[0].clone(), second[1].clone(), second[2].clone()];
+        assert!(!deliver(&b, spliced));
+        assert!(!ids(&b, "a").contains(&"PRS-a-999".to_owned()), "no answer was taken whole");
+        assert!(!deliver(&b, second));
+        assert!(ids(&b, "a").contains(&"PRS-a-999".to_owned()));
 
         assert!(b.drop_silent(Duration::from_secs(60)).is_empty(), "A was heard a moment ago");
         assert_eq!(b.drop_silent(Duration::ZERO), ["a"]);

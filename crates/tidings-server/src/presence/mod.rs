@@ -124,6 +124,9 @@ struct Inner {
 struct Room {
     members: BTreeMap<String, Member>,
     followers: Vec<Follower>,
+    /// At a resource: the version of its last update judged against the followers' and members' sights
+    /// (sight.rs), so that one that comes late or twice is not judged again.
+    judged: u64,
 }
 
 /// A connection that follows a topic's presence.

@@ -30,6 +30,12 @@ impl Presence {
         }
         let topic = format!("{PRESENCE}:{}:{}", event.resource_type, event.id);
         let Some(room) = inner.rooms.get_mut(&topic) else { return };
+        // Events reach the relay in the order they came (the broker's, a commit's), not always in their seq's;
+        // the resource's version orders its own changes, and only the newest says what is visible now.
+        if event.version <= room.judged {
+            return;
+        }
+        room.judged = event.version;
         let hidden = |sight: Option<&Arc<Condition>>| sight.is_some_and(|sight| !sight.matches_after(event));
         let (gone, staying): (Vec<Follower>, Vec<Follower>) =
             std::mem::take(&mut room.followers).into_iter().partition(|f| hidden(f.sight.as_ref()));
@@ -51,5 +57,27 @@ impl Presence {
             self.apply_own(inner, EventKind::Deleted, member);
         }
         inner.forget_if_empty(&topic);
+    }
+
+    /// After a re-authentication: what the new claims let `connection`, a follower of `topic`, see.
+    pub fn resight_follower(&self, topic: &str, connection: u64, sight: Option<Arc<Condition>>) {
+        let mut inner = self.inner();
+        let followers = inner.rooms.get_mut(topic).map(|room| room.followers.iter_mut());
+        if let Some(follower) = followers.into_iter().flatten().find(|f| f.mailbox.connection == connection) {
+            follower.sight = sight;
+        }
+    }
+
+    /// After a re-authentication: what the new claims let this node's member `id` see.
+    pub fn resight_member(&self, id: &str, sight: Option<Arc<Condition>>) {
+        let mut inner = self.inner();
+        match sight {
+            Some(sight) if inner.topics.contains_key(id) => {
+                inner.sights.insert(id.to_owned(), sight);
+            }
+            _ => {
+                inner.sights.remove(id);
+            }
+        }
     }
 }

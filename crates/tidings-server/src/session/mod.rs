@@ -35,6 +35,9 @@ use crate::shared::{ConnectionPermit, Shared, UserPermit};
 use notifications::Inbox;
 use subscriptions::Subscriptions;
 
+/// The most messages and pushes a session handles between two flushes (and two looks at its timers and signals).
+const TURN: usize = 256;
+
 /// The connection states of docs/protocol.md, section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -233,9 +236,14 @@ impl<O: Outbound> Session<O> {
         debug!(session = %self.id, user, "closed");
     }
 
-    /// Handles the messages and pushes waiting now, without waiting for more.
+    /// Handles the messages and pushes waiting now, without waiting for more: at most [`TURN`] of them, so that a
+    /// busy topic or a client that never stops sending cannot keep the session from its flush, its timers, a kick
+    /// or a shutdown.
     async fn handle_waiting(&mut self, inbound: &mut mpsc::Receiver<Inbound>, mut flow: Flow) -> Flow {
-        while flow == Flow::Continue {
+        for _ in 0..TURN {
+            if flow != Flow::Continue {
+                break;
+            }
             if let Ok(message) = inbound.try_recv() {
                 flow = Box::pin(self.on_inbound(message)).await;
             } else if let Ok(delivery) = self.deliveries.try_recv() {

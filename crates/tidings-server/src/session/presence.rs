@@ -158,12 +158,17 @@ impl<O: Outbound> Session<O> {
         })
     }
 
-    /// After a re-authentication: the members of topics the new claims no longer let the user see leave them.
+    /// After a re-authentication: the members of topics the new claims no longer let the user see leave them; the
+    /// others are judged by the new claims from now on.
     pub(super) async fn recheck_presence(&mut self) {
         let Some(identity) = self.user.as_ref().map(|user| user.identity.clone()) else { return };
         for member in self.shared.presence.members_of_connection(self.mailbox.connection) {
             if may_follow_presence(&self.shared, &identity, &member.topic).await.is_err_and(|e| refuses(&e)) {
                 self.end(member);
+            } else {
+                // What the member may see is the new claims' from now on: a later change is judged by them.
+                let sight = sight_of(&self.shared, &identity, &member.topic);
+                self.shared.presence.resight_member(&member.id, sight);
             }
         }
     }
@@ -261,7 +266,7 @@ pub(super) async fn may_follow_presence(shared: &Shared, who: &Identity, of: &st
 /// What the read rule lets `who` see of the resource at presence topic `of`, where that depends on the resource's
 /// data (a rule on `data`), so that presence there ends when a change hides it from them; `None` for a type's
 /// topic, and where the rule depends on the user alone or on ownership, which no update changes.
-fn sight_of(shared: &Shared, who: &Identity, of: &str) -> Option<Arc<Condition>> {
+pub(super) fn sight_of(shared: &Shared, who: &Identity, of: &str) -> Option<Arc<Condition>> {
     let topic = Topic::new(of).ok()?;
     let EventTopic::Resource(name, _) = EventTopic::of(&topic)? else { return None };
     match shared.resources.scope_for(who, name) {

@@ -343,7 +343,12 @@ impl<O: Outbound> Session<O> {
                 (TopicKind::Presence(of), _) => {
                     match super::presence::may_follow_presence(&self.shared, &identity, of).await {
                         Err(error) if super::presence::refuses(&error) => None,
-                        _ => Some(None),
+                        _ => {
+                            let sight = super::presence::sight_of(&self.shared, &identity, of);
+                            let connection = self.mailbox.connection;
+                            self.shared.presence.resight_follower(topic.as_str(), connection, sight);
+                            Some(None)
+                        }
                     }
                 }
                 (TopicKind::Resource(name, id), Some(owner)) => {
