@@ -310,16 +310,18 @@ async fn a_deleted_resource_takes_its_presence_with_it() {
     assert_eq!(gone["code"], "NOT_FOUND", "the member ended with the order");
 }
 
+/// Orders are their owner's and admins' to read, and anyone's once paid: a read rule that depends on the data.
+fn paid_orders_are_public(config: &mut Config) {
+    config.resource_types[0].permissions.read =
+        vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
+}
+
 /// At an order whose read rule depends on its data (paid orders are anyone's to read), a user who may see it
 /// only while it is paid loses its presence when it stops being paid: their follow ends FORBIDDEN and their member
 /// leaves, as a subscriber of the order's own topic hears it leave their sight. Its owner keeps both.
 #[tokio::test]
 async fn presence_ends_for_those_a_change_hides_the_resource_from() {
-    let server = TestServer::start_with(|config: &mut Config| {
-        config.resource_types[0].permissions.read =
-            vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
-    })
-    .await;
+    let server = TestServer::start_with(paid_orders_are_public).await;
     let (alice, mut alice_pushes) = server.signed_in("alice").await;
     let (bob, mut bob_pushes) = server.signed_in("bob").await;
     let (root, _root_pushes) = server.signed_in_as("root", &["admin"]).await;
@@ -363,11 +365,7 @@ async fn presence_ends_for_those_a_change_hides_the_resource_from() {
 /// it stops being paid.
 #[tokio::test]
 async fn after_a_new_token_presence_is_judged_by_its_claims() {
-    let server = TestServer::start_with(|config: &mut Config| {
-        config.resource_types[0].permissions.read =
-            vec![json!("owner"), json!("role:admin"), json!({ "field": "resource.data.status", "eq": "paid" })];
-    })
-    .await;
+    let server = TestServer::start_with(paid_orders_are_public).await;
     let (alice, _alice_pushes) = server.signed_in("alice").await;
     let (root, _root_pushes) = server.signed_in_as("root", &["admin"]).await;
     let (bob, mut bob_pushes) = server.signed_in_as("bob", &["admin"]).await;
