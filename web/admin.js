@@ -27,7 +27,7 @@ let current;
 function showSignIn(devOffered, message = '') {
   const error = h('p', { id: 'sign-in-error', className: 'error', role: 'alert' }, message);
   const user = h('input', { id: 'dev-user', name: 'user', value: 'admin', required: true, autocomplete: 'username', maxLength: 256 });
-  const roles = h('input', { id: 'dev-roles', name: 'roles', value: 'tidings-admin', autocomplete: 'off' });
+  const roles = h('input', { id: 'dev-roles', name: 'roles', value: 'tidings-admin, admin', autocomplete: 'off' });
   const token = h('textarea', { id: 'token', name: 'token', rows: 3, required: true, spellcheck: false, autocomplete: 'off' });
   const key = h('input', { id: 'api-key', name: 'key', type: 'password', required: true, autocomplete: 'off' });
   const attempt = (make) => (event) => {
@@ -49,7 +49,7 @@ function showSignIn(devOffered, message = '') {
   }) },
   h('p', { className: 'hint' }, 'This server has no key configured and listens on loopback, so it signs anyone in.'),
   field('User', user),
-  field('Roles', roles, 'Separated by commas. The console needs the server\'s admin role (setting admin_role, "tidings-admin" unless changed).'),
+  field('Roles', roles, 'Separated by commas. The console needs the server\'s admin role (setting admin_role, "tidings-admin" unless changed); the resource browser and the live tail read as this user, by its app roles (admin sees every order).'),
   h('button', { type: 'submit' }, 'Sign in'));
   const pasted = h('form', { id: 'token-form', onsubmit: attempt(() => data.tokenCredential(token.value.trim())) },
     field('Token', token, 'A JWT of a user with the admin role, such as `tidings token --user root --role tidings-admin` prints.'),

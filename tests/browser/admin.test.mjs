@@ -25,7 +25,7 @@ async function serve(settings = {}) {
 const openConsole = (server) => openPage(browser, `${server.base}/admin`);
 
 /** Signs in on the console through the dev sign-in and waits for its views. */
-async function consoleSignIn(page, user, roles = 'tidings-admin') {
+async function consoleSignIn(page, user, roles = 'tidings-admin, admin') {
   await page.getByLabel('User').fill(user);
   await page.getByLabel('Roles').fill(roles);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
