@@ -2,6 +2,8 @@
 // Server-Sent Events over fetch, the Prometheus text of /metrics, the resource browser's query language, and the
 // words the views show for durations, settings and schema rules.
 
+import { readClaims } from './signin.js';
+
 const STORAGE_KEY = 'tidings.admin-credential';
 
 /** A refusal or failure of a request, with the server's `code` and `message` (docs/http-api.md, "Errors"). */
@@ -102,19 +104,6 @@ export function remembered() {
 
 export function forget() {
   sessionStorage.removeItem(STORAGE_KEY);
-}
-
-/** A JWT's claims, decoded without verifying: only to show who signed in. The server verifies the token. */
-function readClaims(token) {
-  const part = token.split('.')[1];
-  if (part === undefined) throw new Error('this is not a JWT: it has no claims part');
-  const base64 = part.replace(/-/g, '+').replace(/_/g, '/');
-  try {
-    const bytes = Uint8Array.from(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new Error('this is not a JWT: its claims are not base64url JSON');
-  }
 }
 
 // --- Requests -----------------------------------------------------------------------------------------------------
