@@ -2,10 +2,13 @@
 //! relay, and the reads and marks a session makes on a user's notifications. Sessions reach notification storage
 //! only through the [`Notifier`]; how a session delivers them is `session/notifications.rs`.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tidings_protocol::{ErrorPayload, FieldError};
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::detached::detached;
@@ -17,6 +20,17 @@ use crate::storage::{
 
 /// Users served per transaction (and per broker message) by a notification to everyone.
 const BROADCAST_PAGE: usize = 500;
+
+/// How often the users who signed in are written down, at the latest. A notification to everyone sent on this
+/// node writes them first; one sent on another node may miss a user who first signed in this long before it.
+pub const REMEMBER_EVERY: Duration = Duration::from_secs(1);
+
+/// How many signed-in users make the roster write before [`REMEMBER_EVERY`] is up.
+const ROSTER_BATCH: usize = 2_000;
+
+/// The most users the roster keeps while storage fails to take them: past it, a user is remembered at their next
+/// sign-in instead, so that an outage of the storage cannot grow the server's memory without bound.
+const ROSTER_CAP: usize = 100_000;
 
 /// A notification as a sender writes it, before it is stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,12 +51,23 @@ pub struct Draft {
 pub struct Notifier {
     storage: Arc<dyn Storage>,
     relay: Arc<Relay>,
+    roster: Roster,
+}
+
+/// The users who signed in and are not written down yet. Signing in only adds a name here; [`Notifier::keep_roster`]
+/// writes them in one storage write a second, so a storm of sign-ins costs a commit a second, not one each.
+#[derive(Debug, Default)]
+struct Roster {
+    waiting: Mutex<HashSet<String>>,
+    /// Held while a batch is written, so that a notification to everyone waits for one already under way.
+    writing: tokio::sync::Mutex<()>,
+    full: tokio::sync::Notify,
 }
 
 impl Notifier {
     /// A notifier over `storage`, pushing through `relay`.
     pub fn new(storage: Arc<dyn Storage>, relay: Arc<Relay>) -> Arc<Notifier> {
-        Arc::new(Notifier { storage, relay })
+        Arc::new(Notifier { storage, relay, roster: Roster::default() })
     }
 
     /// Checks and sends a notification; returns its id and how many users it was stored for. It runs
@@ -100,6 +125,7 @@ impl Notifier {
         // To everyone: a page of users at a time, each page one transaction and one broker message, so that the
         // memory a broadcast takes does not grow with the number of users. A failure part way stops it; the users
         // already served keep their copy, and the error says how many.
+        self.write_roster().await.map_err(not_stored)?;
         let mut count = 0;
         let mut after = String::new();
         loop {
@@ -116,9 +142,49 @@ impl Notifier {
         Ok((id, count))
     }
 
-    /// Notes that a user signed in, so that notifications to everyone reach them.
-    pub async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
-        self.storage.remember_user(user_id).await
+    /// Notes that a user signed in, so that notifications to everyone reach them: in memory, written down within
+    /// [`REMEMBER_EVERY`] (or before a notification to everyone from this node).
+    pub fn remember_user(&self, user_id: &str) {
+        let mut waiting = self.roster.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiting.len() < ROSTER_CAP && !waiting.contains(user_id) {
+            waiting.insert(user_id.to_owned());
+            if waiting.len() == ROSTER_BATCH {
+                self.roster.full.notify_one();
+            }
+        }
+    }
+
+    /// Writes down the users who signed in since the last write. On a failure they are kept for the next one.
+    pub async fn write_roster(&self) -> Result<(), StorageError> {
+        let _writing = self.roster.writing.lock().await;
+        let users: Vec<String> = {
+            let mut waiting = self.roster.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *waiting).into_iter().collect()
+        };
+        let written = self.storage.remember_users(&users).await;
+        if written.is_err() {
+            let mut waiting = self.roster.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            let room = ROSTER_CAP.saturating_sub(waiting.len());
+            waiting.extend(users.into_iter().take(room));
+        }
+        written
+    }
+
+    /// Writes the roster every [`REMEMBER_EVERY`], or sooner when it fills, until `stop`, and once more then.
+    pub async fn keep_roster(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let stopping = tokio::select! {
+                () = tokio::time::sleep(REMEMBER_EVERY) => false,
+                () = self.roster.full.notified() => false,
+                () = stop.cancelled() => true,
+            };
+            if let Err(error) = self.write_roster().await {
+                warn!("could not record the users who signed in: {error}");
+            }
+            if stopping {
+                return;
+            }
+        }
     }
 
     /// A user's undelivered notifications, at most the newest `limit` (older ones are marked delivered), and the

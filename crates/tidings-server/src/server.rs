@@ -154,6 +154,8 @@ impl Server {
             _ => tokio::spawn(serve_plain(listener, app, crate::paced::Pace::of(&shared.config), stop)),
         };
         let pruner = tokio::spawn(prune(Arc::clone(&shared)));
+        let writing = CancellationToken::new();
+        let roster = tokio::spawn(Arc::clone(&shared.notifier).keep_roster(writing.clone()));
         let upkeep = tokio::spawn(crate::metrics::upkeep());
         let types = shared.resources.types().names().map(str::to_owned).collect();
         let sweep = Duration::from_millis(shared.config.broker.sweep_interval_ms);
@@ -178,6 +180,9 @@ impl Server {
             serving.await
         })
         .await;
+        // The users who signed in since the last write are written down before the server goes.
+        writing.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), roster).await;
         match drained {
             Ok(Ok(result)) => result.map_err(anyhow::Error::from),
             Ok(Err(join)) => Err(anyhow::anyhow!("the HTTP server failed: {join}")),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{call, next_push, on_both_backends, TestServer};
+use common::{call, next_push, on_both_backends, on_both_backends_with, rest, TestServer};
 use serde_json::{json, Value};
 use tidings_client::{Client, Pushes};
 use tidings_protocol::{Notification, ServerMessage};
@@ -13,6 +13,27 @@ on_both_backends!(
     notifications_sent_while_offline_arrive_once_after_sign_in,
     a_notifications_subscription_resumes_by_seq_without_repeats,
 );
+
+const KEY: &str = "a-key-for-the-notification-tests";
+
+fn with_a_key(config: &mut tidings_server::Config) {
+    config.api_keys = vec![KEY.to_owned()];
+}
+
+on_both_backends_with!(crate::with_a_key; a_user_who_signed_in_just_before_a_restart_is_among_everyone_after_it);
+
+/// A user who signs in and leaves just before the server stops still counts among everyone after the restart:
+/// signing in only notes the user in memory, and a graceful stop writes down what it noted.
+async fn a_user_who_signed_in_just_before_a_restart_is_among_everyone_after_it(server: TestServer) {
+    drop(server.signed_in("ada").await);
+    let server = server.restart_with(with_a_key).await;
+    let body = json!({ "to": "*", "title": "Back online" }).to_string();
+    let headers = [("X-Api-Key", KEY), ("Content-Type", "application/json")];
+    let sent = rest::send(server.addr, "POST", "/api/v1/notifications", &headers, body.as_bytes()).await;
+    assert_eq!((sent.status, sent.json()["recipients"].as_u64()), (202, Some(1)), "{}", sent.body);
+    let (_ada, mut pushes) = server.signed_in("ada").await;
+    assert_eq!(next_notification(&mut pushes).await.title.as_str(), "Back online");
+}
 
 async fn order_for(client: &Client) -> String {
     // A fresh requestId each time: a repeated one would replay the first create.

@@ -206,7 +206,7 @@ async fn a_notification_to_everyone_travels_in_bounded_pages() {
     let dir = tempfile::tempdir().expect("temp dir");
     let storage = storage(&dir);
     for n in 0..1_200 {
-        storage.remember_user(&format!("user-{n:04}")).await.expect("a user");
+        storage.remember_users(&[format!("user-{n:04}")]).await.expect("a user");
     }
     let bus = Bus::new();
     let (_elsewhere, mut elsewhere) = MemoryBroker::join(&bus, "elsewhere");

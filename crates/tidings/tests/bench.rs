@@ -81,6 +81,13 @@ fn every_workload_runs_and_reports() {
     let idle = bench(&served, "idle", &["--connections", "50"]);
     assert_eq!(idle["extra"]["connections_held"], 50, "{idle}");
     assert!(idle["extra"]["server_rss_per_connection_bytes"].is_number(), "{idle}");
+
+    // A crowd signing in: each of the twenty opens is timed, against twenty plain WebSocket opens.
+    let sign_in = bench(&served, "sign-in", &["--connections", "20"]);
+    assert_eq!(sign_in["operations"], 20, "{sign_in}");
+    assert!(sign_in["extra"]["cpu_per_open_over_plain"].is_number(), "{sign_in}");
+    assert!(sign_in["extra"]["plain_opens_per_s"].as_f64() > Some(0.0), "{sign_in}");
+    assert!(sign_in["extra"]["server_threads_peak"].as_u64() > Some(0), "{sign_in}");
 }
 
 #[test]

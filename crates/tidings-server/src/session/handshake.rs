@@ -60,9 +60,7 @@ impl<O: Outbound> Session<O> {
                 // keeps one connection open for months is still around: their last sign-in moves too.
                 user.identity = identity.clone();
                 refreshed = true;
-                if let Err(error) = self.shared.notifier.remember_user(&identity.user_id).await {
-                    tracing::warn!("could not record user {}: {error}", identity.user_id);
-                }
+                self.shared.notifier.remember_user(&identity.user_id);
             }
             None => {
                 let max = self.shared.config.limits.max_connections_per_user;

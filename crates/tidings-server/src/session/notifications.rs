@@ -76,9 +76,7 @@ impl<O: Outbound> Session<O> {
         // after the head read below, and what also waits in storage at or below it is pushed here.
         self.shared.hub.join_user(&user, &self.mailbox);
         let notifier = std::sync::Arc::clone(&self.shared.notifier);
-        if let Err(error) = notifier.remember_user(&user).await {
-            tracing::warn!("could not record user {user}: {error}");
-        }
+        notifier.remember_user(&user);
         let pending = match notifier.take_pending(&user, PENDING_AT_SIGN_IN).await {
             Ok(pending) => pending,
             Err(error) => {

@@ -138,8 +138,8 @@ impl Notifications for Measured {
         measure("users_after", self.0.users_after(after, limit)).await
     }
 
-    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
-        measure("remember_user", self.0.remember_user(user_id)).await
+    async fn remember_users(&self, users: &[String]) -> Result<(), StorageError> {
+        measure("remember_users", self.0.remember_users(users)).await
     }
 
     async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {

@@ -2,7 +2,7 @@
 //!
 //! The contract every backend keeps (tests/storage/ runs it against each):
 //! - `notify` stores one copy per recipient (a user named twice gets one), each with that user's next `seq`, in
-//!   one transaction; `Everyone` means every user who has ever authenticated (`remember_user`).
+//!   one transaction; `Everyone` means every user who has ever authenticated (`remember_users`).
 //! - `take_pending` returns a user's undelivered notifications, oldest first, at most the newest `limit`, and
 //!   marks the older undelivered ones delivered (they stay readable through `notifications_after`); with them, the
 //!   user's head, read first: every notification at or below it that was undelivered is among them (or older).
@@ -100,10 +100,10 @@ pub use crate::config::LAST_SEEN_STEP_MS;
 /// A place to keep notifications (see the module docs for the contract).
 #[async_trait]
 pub trait Notifications: Send + Sync + 'static {
-    /// Notes that a user signed in now, so that notifications to everyone reach them: a new user is added, and a
-    /// known one's last sign-in is moved forward when it is more than [`LAST_SEEN_STEP_MS`] old, so sign-ins
-    /// cost a read and at most one write a day per user.
-    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError>;
+    /// Notes that these users signed in now, so that notifications to everyone reach them, in one write: a new
+    /// user is added, and a known one's last sign-in is moved forward when it is more than [`LAST_SEEN_STEP_MS`]
+    /// old, so a row changes at most once a day per user. A user may be named twice; none is fine.
+    async fn remember_users(&self, users: &[String]) -> Result<(), StorageError>;
     /// Forgets the users whose last sign-in was before `before` (Unix ms): they get no notification sent to
     /// everyone until they sign in again. Their own notifications, and their heads, are kept. Returns how many.
     async fn forget_users(&self, before: u64) -> Result<u64, StorageError>;

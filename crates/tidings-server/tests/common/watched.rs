@@ -124,8 +124,8 @@ impl Notifications for Watched {
     async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StorageError> {
         self.inner.users_after(after, limit).await
     }
-    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
-        self.inner.remember_user(user_id).await
+    async fn remember_users(&self, users: &[String]) -> Result<(), StorageError> {
+        self.inner.remember_users(users).await
     }
     async fn notify(&self, to: Recipients, new: NewNotification) -> Result<Vec<NotificationRecord>, StorageError> {
         self.inner.notify(to, new).await

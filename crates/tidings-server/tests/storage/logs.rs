@@ -14,9 +14,8 @@ pub(crate) fn notification(title: &str) -> NewNotification {
 }
 
 pub(crate) async fn notifications_have_per_user_seqs_and_pending_ones_go_once(storage: Arc<dyn Storage>) {
-    storage.remember_user("ann").await.expect("remember");
-    storage.remember_user("ben").await.expect("remember");
-    storage.remember_user("ann").await.expect("remembering twice is fine");
+    storage.remember_users(&["ann".into(), "ben".into(), "ann".into()]).await.expect("remembering twice is fine");
+    storage.remember_users(&[]).await.expect("remembering no one is fine");
     for title in ["one", "two"] {
         let copies =
             storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification(title)).await.expect("notify");
@@ -88,8 +87,7 @@ pub(crate) async fn delivered_notifications_are_pruned_from_the_oldest(storage: 
 }
 
 pub(crate) async fn users_who_stopped_signing_in_are_forgotten_until_they_return(storage: Arc<dyn Storage>) {
-    storage.remember_user("ann").await.expect("remember");
-    storage.remember_user("ben").await.expect("remember");
+    storage.remember_users(&["ann".into(), "ben".into()]).await.expect("remember");
     storage.notify(Recipients::Users(vec!["ann".to_owned()]), notification("mine")).await.expect("notify");
     let everyone = |storage: Arc<dyn Storage>| async move { storage.users_after("", 100).await.expect("users") };
     // Both signed in just now: a cut in the past forgets no one.
@@ -100,7 +98,7 @@ pub(crate) async fn users_who_stopped_signing_in_are_forgotten_until_they_return
     assert!(everyone(Arc::clone(&storage)).await.is_empty());
     assert!(storage.notify(Recipients::Everyone, notification("all")).await.expect("notify").is_empty());
     // Ann's own notification and her place in the sequence stay; signing in again brings her back.
-    storage.remember_user("ann").await.expect("remember again");
+    storage.remember_users(&["ann".into()]).await.expect("remember again");
     assert_eq!(everyone(Arc::clone(&storage)).await, ["ann"]);
     let copies = storage.notify(Recipients::Everyone, notification("welcome back")).await.expect("notify");
     assert_eq!(copies.iter().map(|n| (n.user_id.as_str(), n.seq)).collect::<Vec<_>>(), [("ann", 2)]);

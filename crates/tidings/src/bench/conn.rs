@@ -80,6 +80,17 @@ impl Conn {
     /// Connects from `source` (an address in 127.0.0.0/8, so that many connections do not exhaust one address's
     /// ports), upgrades, and signs in with `token`.
     pub async fn open(target: &Target, source: IpAddr, token: &str) -> anyhow::Result<Conn> {
+        let mut conn = Conn::upgrade(target, source).await?;
+        conn.call("c", CONNECT).await.context("connect")?;
+        let reply = conn.call("a", &auth_message(token)).await.context("auth")?;
+        if !reply.contains(r#""auth_success""#) {
+            bail!("auth failed: {reply}");
+        }
+        Ok(conn)
+    }
+
+    /// Connects from `source` and upgrades to a WebSocket, saying nothing yet.
+    pub async fn upgrade(target: &Target, source: IpAddr) -> anyhow::Result<Conn> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("cannot bind {source}"))?;
         let stream = socket.connect(target.addr).await.with_context(|| format!("cannot connect to {}", target.addr))?;
@@ -92,13 +103,7 @@ impl Conn {
             .header("Sec-WebSocket-Version", "13")
             .body(Empty::<Bytes>::new())?;
         let (ws, _) = fastwebsockets::handshake::client(&Spawner, request, stream).await.context("upgrade")?;
-        let mut conn = Conn { ws: FragmentCollector::new(ws) };
-        conn.call("c", CONNECT).await.context("connect")?;
-        let reply = conn.call("a", &auth_message(token)).await.context("auth")?;
-        if !reply.contains(r#""auth_success""#) {
-            bail!("auth failed: {reply}");
-        }
-        Ok(conn)
+        Ok(Conn { ws: FragmentCollector::new(ws) })
     }
 
     /// Sends one text frame.

@@ -10,6 +10,7 @@ mod fanout;
 mod presence;
 mod report;
 mod requests;
+mod sign_in;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,10 @@ pub enum Workload {
     /// `--connections` presence members joining and leaving `--topics` topics, `--followers` following each
     /// (protocol 1.2).
     Presence,
+    /// `--connections` new connections opened as fast as the server takes them (connect, sign in as a user of
+    /// their own, subscribe), as after a deploy; after as many plain WebSocket opens of the same server, the
+    /// baseline its CPU per open is compared with.
+    SignIn,
 }
 
 /// Arguments of `tidings bench`.
@@ -123,10 +128,14 @@ pub struct Run {
 impl Run {
     /// Opens connection number `index`: its source address and its user follow from the number.
     async fn open(&self, index: usize) -> anyhow::Result<Conn> {
+        Conn::open(&self.target, self.source(index), &self.token(index)?).await
+    }
+
+    /// The source address of connection number `index`.
+    fn source(&self, index: usize) -> IpAddr {
         let spread = self.args.source_addresses.max(1) as usize;
         let k = (index % spread) as u32;
-        let source = IpAddr::V4(Ipv4Addr::new(127, 0, (k / 250) as u8, (1 + k % 250) as u8));
-        Conn::open(&self.target, source, &self.token(index)?).await
+        IpAddr::V4(Ipv4Addr::new(127, 0, (k / 250) as u8, (1 + k % 250) as u8))
     }
 
     /// Opens `count` connections, 256 at a time.
@@ -180,8 +189,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         // The read workload needs orders to read; they are made before the clock starts.
         let ids =
             if args.workload == Workload::Read { Some(requests::seed_orders(&run, args.records).await?) } else { None };
-        // Idle measures the opening of its connections, which is all of its load: no warm-up.
-        let warmup = if args.workload == Workload::Idle { 0.0 } else { args.warmup };
+        // Idle and sign-in measure the opening of their connections, which is all of their load: no warm-up.
+        let warmup = if matches!(args.workload, Workload::Idle | Workload::SignIn) { 0.0 } else { args.warmup };
         let run = Run { stats: Stats::new(Duration::from_secs_f64(warmup)), ..run };
         // The server's CPU time over the measured part only, read when the warm-up ends.
         let cpu_before = args.server_pid.map(|pid| {
@@ -192,6 +201,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             })
         });
         let progress = report::progress(&run.stats, args.quiet || args.json);
+        // The most threads the server runs under the workload: a storm of work must not become a storm of threads.
+        let peak_threads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let threads = args.server_pid.map(|pid| report::watch_threads(pid, Arc::clone(&peak_threads)));
         let started = Instant::now();
         match args.workload {
             Workload::Rpc => requests::run(&run, requests::Kind::Ping, 1).await,
@@ -211,12 +223,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Workload::Churn => fanout::churn(&run, args.rate).await,
             Workload::Idle => fanout::idle(&run).await,
             Workload::Presence => presence::presence(&run, args.topics, args.followers).await,
+            Workload::SignIn => sign_in::sign_in(&run).await,
         }?;
         if let Some(progress) = progress {
             progress.abort();
             eprintln!();
         }
-        let seconds = args.duration.min(started.elapsed().as_secs_f64());
+        if let Some(threads) = threads {
+            threads.abort();
+            let peak = peak_threads.load(std::sync::atomic::Ordering::Relaxed);
+            run.add_extra(serde_json::json!({ "server_threads_peak": peak }));
+        }
+        // A workload that measures only a part of its run says how long that part took.
+        let measured = run.extra.lock().ok().and_then(|extra| extra.get("measured_seconds").and_then(Value::as_f64));
+        let seconds = measured.unwrap_or_else(|| args.duration.min(started.elapsed().as_secs_f64()));
         let connections = match args.workload {
             Workload::Fanout | Workload::Broadcast | Workload::FanoutFiltered | Workload::SlowConsumer => {
                 args.subscribers + args.publishers

@@ -187,3 +187,21 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ) on every common configuration.
     Some(Duration::from_millis(ticks * 10))
 }
+
+/// A process's threads now, from /proc (Linux).
+fn threads(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
+}
+
+/// Samples a process's threads every 20 ms until the handle is aborted; `peak` keeps the most seen.
+pub fn watch_threads(pid: u32, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Some(threads) = threads(pid) {
+                peak.fetch_max(threads, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}

@@ -38,24 +38,22 @@ impl Notifications for Postgres {
             .map_err(db_error)
     }
 
-    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
-        let mut c = self.connection().await?;
-        let now = now_ms();
-        // Most authentications are of users seen today: a read, and no write.
-        let last_seen: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM users WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(db_error)?;
-        if last_seen.is_some_and(|seen| u64::try_from(seen).unwrap_or(0).saturating_add(LAST_SEEN_STEP_MS) > now) {
+    async fn remember_users(&self, users: &[String]) -> Result<(), StorageError> {
+        if users.is_empty() {
             return Ok(());
         }
+        let mut c = self.connection().await?;
+        // One statement for the batch, its users in one order (so that two nodes' batches cannot deadlock); a
+        // known user's row changes only when their last sign-in is a step old.
         sqlx::query(
-            "INSERT INTO users (user_id, first_seen, last_seen) VALUES ($1, $2, $2)
-             ON CONFLICT (user_id) DO UPDATE SET last_seen = GREATEST(users.last_seen, excluded.last_seen)",
+            "INSERT INTO users (user_id, first_seen, last_seen)
+             SELECT DISTINCT u, $2::bigint, $2::bigint FROM UNNEST($1::text[]) AS u ORDER BY u
+             ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen
+             WHERE users.last_seen + $3 <= excluded.last_seen",
         )
-        .bind(user_id)
-        .bind(int(now)?)
+        .bind(users)
+        .bind(int(now_ms())?)
+        .bind(int(LAST_SEEN_STEP_MS)?)
         .execute(&mut *c)
         .await
         .map_err(db_error)?;
@@ -172,7 +170,8 @@ impl Notifications for Postgres {
             .map_err(db_error)?;
         let mut newest = rows.iter().map(record_of).collect::<Result<Vec<_>, _>>()?;
         newest.reverse();
-        if let Some(first) = newest.first() {
+        // Only when more than `limit` wait is there anything older to mark: most sign-ins only read.
+        if let Some(first) = newest.first().filter(|_| newest.len() == limit) {
             // Older undelivered ones stay readable by `since`, but are no longer pushed at sign-in.
             sqlx::query("UPDATE notifications SET delivered = true WHERE user_id = $1 AND NOT delivered AND seq < $2")
                 .bind(user_id)

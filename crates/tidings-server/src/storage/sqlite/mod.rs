@@ -104,6 +104,10 @@ pub struct Sqlite {
 struct Readers {
     connections: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Reads on the blocking pool at once: no more than the machine has cores (and readers), so that a storm of
+    /// sign-ins or lists waits here, on the runtime, instead of starting a thread for each (tokio would start up to
+    /// 512).
+    blocking: Arc<tokio::sync::Semaphore>,
 }
 
 use writer::{write_loop, Write, MAX_BATCH};
@@ -132,20 +136,30 @@ impl Sqlite {
         std::thread::Builder::new()
             .name("tidings-sqlite-writer".to_owned())
             .spawn(move || write_loop(writer, queue, window_ms))?;
-        Ok(Sqlite { writes, readers: Arc::new(Readers { connections, next: AtomicUsize::new(0) }), window_ms })
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let blocking = Arc::new(tokio::sync::Semaphore::new(cores.clamp(2, READERS)));
+        let readers = Arc::new(Readers { connections, next: AtomicUsize::new(0), blocking });
+        Ok(Sqlite { writes, readers, window_ms })
     }
 
-    /// Runs a read on the blocking pool, on a reader that is free if there is one (otherwise it waits there, off
-    /// the runtime, for the next in turn).
+    /// Runs a read on the blocking pool, once one of its few places is free, on a reader that is free if there
+    /// is one (otherwise it waits there, off the runtime, for the next in turn).
     async fn read<T, F>(&self, query: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || match readers.free() {
-            Some(connection) => query(&connection),
-            None => query(&readers.next_in_turn()),
+        let permit = Arc::clone(&readers.blocking)
+            .acquire_owned()
+            .await
+            .map_err(|_| StorageError::Internal("the readers are closed".to_owned()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            match readers.free() {
+                Some(connection) => query(&connection),
+                None => query(&readers.next_in_turn()),
+            }
         })
         .await
         .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?

@@ -8,7 +8,6 @@ use crate::storage::notifications::{
     NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients, LAST_SEEN_STEP_MS,
 };
 use crate::storage::StorageError;
-use tidings_protocol::now_ms;
 
 const COLUMNS: &str = "user_id, seq, id, level, title, body, data, created_at";
 
@@ -94,30 +93,25 @@ impl Notifications for Sqlite {
         .await
     }
 
-    async fn remember_user(&self, user_id: &str) -> Result<(), StorageError> {
-        let user_id = user_id.to_owned();
-        // Most authentications are of users seen today: a read spares the writer.
-        let last_seen: Option<u64> = {
-            let user_id = user_id.clone();
-            self.read(move |c| {
-                c.query_row("SELECT last_seen FROM users WHERE user_id = ?", [user_id], |row| row.get(0))
-                    .optional()
-                    .map_err(|e| sql_error(&e))
-            })
-            .await?
-        };
-        if last_seen.is_some_and(|seen| seen.saturating_add(LAST_SEEN_STEP_MS) > now_ms()) {
+    async fn remember_users(&self, users: &[String]) -> Result<(), StorageError> {
+        if users.is_empty() {
             return Ok(());
         }
+        let users = users.to_vec();
+        let step = i64::try_from(LAST_SEEN_STEP_MS).unwrap_or(i64::MAX);
         self.write(move |c, now| {
-            super::execute(
-                c,
-                "INSERT INTO users (user_id, first_seen, last_seen) VALUES (?1, ?2, ?2)
-                 ON CONFLICT (user_id) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
-                params![user_id, now],
-            )
-            .map(|_| ())
-            .map_err(|e| sql_error(&e))
+            // A known user's row changes only when their last sign-in is a step old: most of a batch writes nothing.
+            let mut statement = c
+                .prepare_cached(
+                    "INSERT INTO users (user_id, first_seen, last_seen) VALUES (?1, ?2, ?2)
+                     ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen
+                     WHERE users.last_seen + ?3 <= excluded.last_seen",
+                )
+                .map_err(|e| sql_error(&e))?;
+            for user_id in &users {
+                statement.execute(params![user_id, now, step]).map_err(|e| sql_error(&e))?;
+            }
+            Ok(())
         })
         .await
     }
@@ -156,31 +150,32 @@ impl Notifications for Sqlite {
     }
 
     async fn take_pending(&self, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
-        let user_id = user_id.to_owned();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.write(move |c, _| {
-            let head: u64 = c
-                .query_row("SELECT seq FROM notification_heads WHERE user_id = ?", [&user_id], |row| row.get(0))
-                .optional()
-                .map_err(|e| sql_error(&e))?
-                .unwrap_or(0);
-            let sql = format!(
-                "SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND delivered = 0 ORDER BY seq DESC LIMIT ?"
-            );
-            let mut newest = query(c, &sql, params![user_id, limit])?;
-            newest.reverse();
-            if let Some(first) = newest.first() {
-                // Older undelivered ones stay readable by `since`, but are no longer pushed at sign-in.
-                super::execute(
-                    c,
-                    "UPDATE notifications SET delivered = 1 WHERE user_id = ? AND delivered = 0 AND seq < ?",
-                    params![user_id, first.seq],
-                )
-                .map_err(|e| sql_error(&e))?;
+        // A sign-in reads, on this task when a reader is free (an indexed read of microseconds); it writes only when
+        // more than `limit` wait, which is rare, so that signing in costs no commit.
+        let on_task = self.free_reader().map(|connection| newest_pending(&connection, user_id, limit));
+        let pending = match on_task {
+            Some(pending) => pending?,
+            None => {
+                let user_id = user_id.to_owned();
+                self.read(move |c| newest_pending(c, &user_id, limit)).await?
             }
-            Ok(Pending { records: newest, head })
-        })
-        .await
+        };
+        if pending.records.len() == limit {
+            if let Some(first) = pending.records.first().map(|record| record.seq) {
+                // Older undelivered ones stay readable by `since`, but are no longer pushed at sign-in.
+                let user_id = user_id.to_owned();
+                self.write(move |c, _| {
+                    super::execute(
+                        c,
+                        "UPDATE notifications SET delivered = 1 WHERE user_id = ? AND delivered = 0 AND seq < ?",
+                        params![user_id, first],
+                    )
+                    .map_err(|e| sql_error(&e))
+                })
+                .await?;
+            }
+        }
+        Ok(pending)
     }
 
     async fn mark_delivered(&self, user_id: &str, seqs: Vec<u64>) -> Result<(), StorageError> {
@@ -253,4 +248,23 @@ impl Notifications for Sqlite {
         }
         Ok(dropped)
     }
+}
+
+/// A user's head and their newest `limit` undelivered notifications at or below it, oldest first, read in one
+/// snapshot: a notification is committed with its head, so every one at or below the head read here is seen.
+fn newest_pending(c: &Connection, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let snapshot = c.unchecked_transaction().map_err(|e| sql_error(&e))?;
+    let head: u64 = snapshot
+        .query_row("SELECT seq FROM notification_heads WHERE user_id = ?", [user_id], |row| row.get(0))
+        .optional()
+        .map_err(|e| sql_error(&e))?
+        .unwrap_or(0);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND delivered = 0 AND seq <= ? ORDER BY seq DESC LIMIT ?"
+    );
+    let mut newest = query(&snapshot, &sql, params![user_id, head, limit])?;
+    newest.reverse();
+    snapshot.finish().map_err(|e| sql_error(&e))?;
+    Ok(Pending { records: newest, head })
 }
