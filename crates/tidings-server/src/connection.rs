@@ -1,10 +1,13 @@
-//! The WebSocket connection: frames in (a reader task) and frames out (a buffered writer), on fastwebsockets.
+//! The WebSocket connection: frames in (a [`Reader`], read by the session's own task) and frames out (a buffered
+//! writer), on fastwebsockets.
 //!
 //! fastwebsockets was chosen by measurement (issue 3): about 1.3x the echo rate of tokio-tungstenite and about
 //! 6 KB per idle connection against tungstenite's 139 KB with default buffers. Its `read_frame` is not
-//! cancel-safe, so reading happens in a task of its own that hands whole messages to the session over a
-//! channel, which is. The session writes through [`FrameWriter`], which buffers frames until `flush`, so a
-//! burst of replies costs one write to the socket.
+//! cancel-safe, while the session waits on its socket, its mailbox and its timers at once; so the read in progress
+//! lives in the [`Reader`], which owns the read half, and survives a turn of the session that ends on something
+//! else. One task per connection: no reader task, no channel between them, one wake-up per message. The session
+//! writes through [`FrameWriter`], which buffers frames until `flush`, so a burst of replies costs one write to
+//! the socket.
 
 use std::future::Future;
 use std::io;
@@ -12,10 +15,12 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use fastwebsockets::{OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
-/// What the reader hands the session: one whole message or event of the socket.
+/// What the session reads: one whole message or event of the socket.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inbound {
     /// A text message (fragments joined), valid UTF-8.
@@ -42,6 +47,61 @@ pub enum Inbound {
 /// RFC 6455's close code for a peer that broke the WebSocket protocol. Sent with a bare close frame: a client
 /// whose frames cannot be read would not read a `disconnect` either.
 pub const PROTOCOL_ERROR: u16 = 1002;
+
+/// Where the session's messages come from: the socket's [`Reader`], or a channel in tests and the fuzz target.
+pub trait Incoming: Send {
+    /// The next message; `None` once nothing more will come. Cancel-safe: a message half read when the future is
+    /// dropped stays where it was, and the next call goes on with it.
+    fn recv(&mut self) -> impl Future<Output = Option<Inbound>> + Send;
+    /// A message that is here now, without waiting for one.
+    fn try_recv(&mut self) -> Option<Inbound>;
+}
+
+impl Incoming for mpsc::Receiver<Inbound> {
+    async fn recv(&mut self) -> Option<Inbound> {
+        mpsc::Receiver::recv(self).await
+    }
+
+    fn try_recv(&mut self) -> Option<Inbound> {
+        mpsc::Receiver::try_recv(self).ok()
+    }
+}
+
+/// The read half of a connection's WebSocket, as a stream of whole messages that owns the read in progress.
+///
+/// The session reads only when it is ready for the next message, so a client that sends faster than it is served
+/// is slowed by TCP flow control, not buffered: nothing a client sends waits in the server beyond the message
+/// being read.
+pub struct Reader {
+    messages: BoxStream<'static, Inbound>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Incoming for Reader {
+    async fn recv(&mut self) -> Option<Inbound> {
+        self.messages.next().await
+    }
+
+    fn try_recv(&mut self) -> Option<Inbound> {
+        // Polled once without a waker of the session's: the socket's readiness is kept by tokio, and the next
+        // `recv` registers the session's waker again.
+        self.messages.next().now_or_never().flatten()
+    }
+}
+
+/// What the [`Reader`]'s stream owns between two messages.
+struct Reading<S> {
+    read: WebSocketRead<ReadHalf<S>>,
+    message: Message,
+    hard_limit: usize,
+    /// The last message was the connection's last (a close, or a reason to close): nothing more is read.
+    ended: bool,
+}
 
 /// Where the session's frames go. Implemented by [`FrameWriter`] on a socket and by a recorder in tests.
 pub trait Outbound: Send {
@@ -154,10 +214,7 @@ impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
 }
 
 /// Splits an upgraded WebSocket into the session's two ends: whole messages in, buffered frames out.
-///
-/// The reader's channel is small on purpose: when the session is busy, the reader stops reading, and TCP flow
-/// control slows the client down, so a fast sender cannot fill the server's memory.
-pub fn split<S>(ws: WebSocket<S>, hard_limit: usize) -> (mpsc::Receiver<Inbound>, FrameWriter<WriteHalf<S>>)
+pub fn split<S>(ws: WebSocket<S>, hard_limit: usize) -> (Reader, FrameWriter<WriteHalf<S>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -173,27 +230,23 @@ where
     // One byte more than the bound, since fastwebsockets refuses frames of exactly its maximum.
     read.set_max_message_size(hard_limit.saturating_add(1));
 
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let mut message = Message::default();
+    let reading = Reading { read, message: Message::default(), hard_limit, ended: false };
+    let messages = futures_util::stream::unfold(reading, |mut reading| async move {
+        if reading.ended {
+            return None;
+        }
         loop {
-            // When the session ends, the reader must end too, even if the client stays silent: it holds the read
-            // half, and with it the socket. Cancelling a read mid-frame loses nothing that matters then.
-            let inbound = tokio::select! {
-                inbound = next(&mut read, &mut message, hard_limit) => inbound,
-                () = tx.closed() => break,
+            let Some(inbound) = next(&mut reading.read, &mut reading.message, reading.hard_limit).await else {
+                continue;
             };
-            let Some(inbound) = inbound else { continue };
-            let last = matches!(
+            reading.ended = matches!(
                 inbound,
                 Inbound::Close(_) | Inbound::TooBig | Inbound::InvalidUtf8 | Inbound::ProtocolError | Inbound::Broken
             );
-            if tx.send(inbound).await.is_err() || last {
-                break;
-            }
+            return Some((inbound, reading));
         }
     });
-    (rx, FrameWriter { ws: write })
+    (Reader { messages: messages.boxed() }, FrameWriter { ws: write })
 }
 
 /// A message being put together from its fragments.

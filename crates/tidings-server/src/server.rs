@@ -83,6 +83,7 @@ impl Server {
         let resources = Resources::new(types, Arc::clone(&storage), Arc::clone(&relay), Arc::clone(&notifier));
         let shared = Arc::new(Shared {
             refused_origins: Default::default(),
+            clock: governor::clock::DefaultClock::default(),
             proxies,
             config,
             auth,

@@ -52,6 +52,9 @@ pub struct Shared {
     pub proxies: TrustedProxies,
     /// The Origins refused so far, each logged once.
     pub refused_origins: RefusedOrigins,
+    /// The clock of every session's rate limit: made once, since making one calibrates it (a visible share of
+    /// each connection's cost when it was made per session).
+    pub clock: governor::clock::DefaultClock,
 }
 
 /// The browser Origins refused at the WebSocket upgrade: a browser shows its page nothing but a failed socket, so

@@ -210,6 +210,10 @@ async fn a_slow_reader_is_cut_off_with_4001_while_the_others_keep_up() {
         c.limits.max_message_bytes = 200_000;
         c.limits.rate_burst = 10_000;
         c.limits.rate_per_second = 10_000;
+        // The slow reader's socket fills long before the last event: its session then waits on a write until the
+        // reader reads at the end. This test is about the mailbox, so the write pace must not cut it off first
+        // (on a busy machine the 300 creates took longer than the default 10 s, and the socket was reset).
+        c.limits.write_timeout_ms = 120_000;
     })
     .await;
     let token = server.token_for("watcher", &["admin"], Duration::from_secs(600));

@@ -1,7 +1,7 @@
 //! One connection's session: the protocol's state machine, its timers and its limits.
 //!
-//! A session owns the write side of its socket and reads whole messages from a channel, so it is generic over
-//! [`Outbound`] and testable without sockets. It handles one message at a time, in order, and flushes once per
+//! A session owns its socket: it reads whole messages from an [`Incoming`] (the socket's reader, on the session's
+//! own task) and writes to an [`Outbound`]; being generic over both, it is testable without sockets. It handles one message at a time, in order, and flushes once per
 //! batch of messages that were already waiting, so pipelined requests cost one write.
 
 mod handshake;
@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tidings_protocol::{
     decode_client, encode, peek_request_id, ClientMessage, CloseCode, Empty, Envelope, ErrorCode, ErrorPayload,
@@ -24,7 +24,7 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tracing::{debug, info};
 
 use crate::auth::Identity;
-use crate::connection::{Inbound, Outbound};
+use crate::connection::{Inbound, Incoming, Outbound};
 use crate::directory::{Kick, Registration};
 use crate::errors::prefix_pointers;
 use crate::hub::{Delivery, Mailbox};
@@ -140,6 +140,7 @@ impl<O: Outbound> Session<O> {
         let id = format!("s-{:012x}", rand::random::<u64>() >> 16);
         let listed = shared.directory.enter(&id, &mailbox);
         let present = presence::Leaving::new(&shared.presence, mailbox.connection);
+        let rate = RateLimiter::direct_with_clock(quota, shared.clock.clone());
         Session {
             id,
             listed,
@@ -150,7 +151,7 @@ impl<O: Outbound> Session<O> {
             expiry: Expiry::None,
             opened_at: now,
             last_heard: now,
-            rate: RateLimiter::direct(quota),
+            rate,
             refused_in_a_row: 0,
             mailbox,
             deliveries,
@@ -168,7 +169,7 @@ impl<O: Outbound> Session<O> {
     }
 
     /// Runs the session until the connection ends, the client leaves, or the server shuts down.
-    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
+    pub async fn run(mut self, mut inbound: impl Incoming) {
         let shutdown = self.shared.shutdown.clone();
         let slow = self.slow.clone();
         let kick = self.listed.1.token.clone();
@@ -239,12 +240,12 @@ impl<O: Outbound> Session<O> {
     /// Handles the messages and pushes waiting now, without waiting for more: at most [`TURN`] of them, so that a
     /// busy topic or a client that never stops sending cannot keep the session from its flush, its timers, a kick
     /// or a shutdown.
-    async fn handle_waiting(&mut self, inbound: &mut mpsc::Receiver<Inbound>, mut flow: Flow) -> Flow {
+    async fn handle_waiting(&mut self, inbound: &mut impl Incoming, mut flow: Flow) -> Flow {
         for _ in 0..TURN {
             if flow != Flow::Continue {
                 break;
             }
-            if let Ok(message) = inbound.try_recv() {
+            if let Some(message) = inbound.try_recv() {
                 flow = Box::pin(self.on_inbound(message)).await;
             } else if let Ok(delivery) = self.deliveries.try_recv() {
                 flow = self.deliver(delivery).await;
@@ -353,7 +354,7 @@ impl<O: Outbound> Session<O> {
             info!(session = %self.id, "closing a connection that kept sending while rate limited");
             return Some(self.disconnect(CloseCode::PolicyViolation).await);
         }
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let wait = not_until.wait_time_from(self.shared.clock.now());
         let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
         let error =
             ErrorPayload::new(ErrorCode::RateLimited, format!("too many messages; retry in {retry_after_ms} ms"))

@@ -254,17 +254,26 @@ impl Notifications for Sqlite {
 /// snapshot: a notification is committed with its head, so every one at or below the head read here is seen.
 fn newest_pending(c: &Connection, user_id: &str, limit: usize) -> Result<Pending, StorageError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let snapshot = c.unchecked_transaction().map_err(|e| sql_error(&e))?;
-    let head: u64 = snapshot
-        .query_row("SELECT seq FROM notification_heads WHERE user_id = ?", [user_id], |row| row.get(0))
-        .optional()
-        .map_err(|e| sql_error(&e))?
-        .unwrap_or(0);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND delivered = 0 AND seq <= ? ORDER BY seq DESC LIMIT ?"
-    );
-    let mut newest = query(&snapshot, &sql, params![user_id, head, limit])?;
-    newest.reverse();
-    snapshot.finish().map_err(|e| sql_error(&e))?;
-    Ok(Pending { records: newest, head })
+    // Cached statements throughout, the transaction's too: this runs at every sign-in, and parsing SQL was a
+    // visible share of one.
+    let run =
+        |sql: &str| c.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map_err(|e| sql_error(&e));
+    run("BEGIN")?;
+    let read = || {
+        let head: u64 = c
+            .prepare_cached("SELECT seq FROM notification_heads WHERE user_id = ?")
+            .and_then(|mut statement| statement.query_row([user_id], |row| row.get(0)).optional())
+            .map_err(|e| sql_error(&e))?
+            .unwrap_or(0);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications WHERE user_id = ? AND delivered = 0 AND seq <= ? ORDER BY seq DESC LIMIT ?"
+        );
+        let mut newest = query(c, &sql, params![user_id, head, limit])?;
+        newest.reverse();
+        Ok(Pending { records: newest, head })
+    };
+    let pending = read();
+    // A read-only transaction: ending it cannot fail in a way that changes what was read.
+    run("COMMIT")?;
+    pending
 }
