@@ -241,15 +241,23 @@ impl<O: Outbound> Session<O> {
     /// busy topic or a client that never stops sending cannot keep the session from its flush, its timers, a kick
     /// or a shutdown.
     async fn handle_waiting(&mut self, inbound: &mut impl Incoming, mut flow: Flow) -> Flow {
-        for _ in 0..TURN {
-            if flow != Flow::Continue {
-                break;
-            }
+        let mut handled = 0;
+        while handled < TURN && flow == Flow::Continue {
             if let Some(message) = inbound.try_recv() {
                 flow = Box::pin(self.on_inbound(message)).await;
-            } else if let Ok(delivery) = self.deliveries.try_recv() {
+                handled += 1;
+                continue;
+            }
+            // The pushes that wait, without looking at the socket between two of them: a look is a poll of the
+            // socket, and a busy topic's pushes come hundreds to a turn.
+            let mut pushed = false;
+            while handled < TURN && flow == Flow::Continue {
+                let Ok(delivery) = self.deliveries.try_recv() else { break };
                 flow = self.deliver(delivery).await;
-            } else {
+                handled += 1;
+                pushed = true;
+            }
+            if !pushed {
                 break;
             }
         }
