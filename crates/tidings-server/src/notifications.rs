@@ -161,6 +161,9 @@ impl Notifier {
             let mut waiting = self.roster.waiting.lock().unwrap_or_else(PoisonError::into_inner);
             std::mem::take(&mut *waiting).into_iter().collect()
         };
+        if users.is_empty() {
+            return Ok(());
+        }
         let written = self.storage.remember_users(&users).await;
         if written.is_err() {
             let mut waiting = self.roster.waiting.lock().unwrap_or_else(PoisonError::into_inner);

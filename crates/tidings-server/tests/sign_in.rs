@@ -20,12 +20,13 @@ fn storage_calls(metrics: &str, op: &str) -> u64 {
         .sum()
 }
 
-/// Sixty users sign in at once. Storage is asked to remember users once or twice in all (once per second, or when
-/// the notification below needs them), not once each; and a notification to everyone, sent the moment the last
+/// Sixty users sign in at once. Storage is asked to remember users once a second at most (and when the
+/// notification below needs them), not once each; and a notification to everyone, sent the moment the last
 /// of them is in, reaches all sixty.
 #[tokio::test]
 async fn users_signing_in_together_are_written_down_together_and_all_hear_a_notification_to_everyone() {
     const USERS: usize = 60;
+    let started = std::time::Instant::now();
     let server = TestServer::start_with(|c| c.api_keys = vec![KEY.to_owned()]).await;
     let signing_in = (0..USERS).map(|n| {
         let server = &server;
@@ -33,8 +34,11 @@ async fn users_signing_in_together_are_written_down_together_and_all_hear_a_noti
     });
     let mut users = futures_util::future::join_all(signing_in).await;
 
+    // The roster is written once a second whatever signs in meanwhile (a slow machine may take more than one).
+    let seconds = started.elapsed().as_secs() + 1;
     let metrics = common::http(&server, "GET", "/metrics", None).await.1;
-    assert!(storage_calls(&metrics, "remember_users") <= 1, "written down once a second at most: {metrics}");
+    let writes = storage_calls(&metrics, "remember_users");
+    assert!(writes <= seconds && writes < USERS as u64, "{writes} writes in {seconds} s: {metrics}");
     let body = json!({ "to": "*", "title": "Maintenance at noon" }).to_string();
     let headers = [("X-Api-Key", KEY), ("Content-Type", "application/json")];
     let sent = rest::send(server.addr, "POST", "/api/v1/notifications", &headers, body.as_bytes()).await;
@@ -45,7 +49,8 @@ async fn users_signing_in_together_are_written_down_together_and_all_hear_a_noti
             other => panic!("expected the notification, got {other:?}"),
         }
     }
+    let seconds = started.elapsed().as_secs() + 1;
     let metrics = common::http(&server, "GET", "/metrics", None).await.1;
-    assert!(storage_calls(&metrics, "remember_users") <= 2, "{metrics}");
+    assert!(storage_calls(&metrics, "remember_users") <= seconds + 1, "{metrics}");
     assert_eq!(storage_calls(&metrics, "take_pending"), USERS as u64, "each sign-in looks for what waits: {metrics}");
 }
