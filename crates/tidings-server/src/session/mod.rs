@@ -1,8 +1,9 @@
 //! One connection's session: the protocol's state machine, its timers and its limits.
 //!
-//! A session owns its socket: it reads whole messages from an [`Incoming`] (the socket's reader, on the session's
-//! own task) and writes to an [`Outbound`]; being generic over both, it is testable without sockets. It handles one message at a time, in order, and flushes once per
-//! batch of messages that were already waiting, so pipelined requests cost one write.
+//! A session owns its socket: it reads whole messages from an [`Incoming`] (the socket's reader, on the session's own
+//! task) and writes to an [`Outbound`]; being generic over both, it is testable without sockets. It handles one message
+//! at a time, in order, and flushes once per batch of messages that were already waiting, so pipelined requests cost
+//! one write.
 
 mod handshake;
 mod notifications;

@@ -169,12 +169,16 @@ impl Report {
     }
 }
 
+/// The first number of a field of a process's /proc status (Linux), such as `VmRSS` or `Threads`.
+fn status_field(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
 /// The resident memory of a process in bytes, from /proc (Linux).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    status_field(pid, "VmRSS").map(|kib| kib * 1024)
 }
 
 /// The CPU time a process used so far (user + system), from /proc (Linux).
@@ -188,17 +192,11 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// A process's threads now, from /proc (Linux).
-fn threads(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
-}
-
 /// Samples a process's threads every 20 ms until the handle is aborted; `peak` keeps the most seen.
 pub fn watch_threads(pid: u32, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Some(threads) = threads(pid) {
+            if let Some(threads) = status_field(pid, "Threads") {
                 peak.fetch_max(threads, Ordering::Relaxed);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
