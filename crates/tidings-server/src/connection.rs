@@ -1,24 +1,29 @@
 //! The WebSocket connection: frames in (a [`Reader`], read by the session's own task) and frames out (a buffered
-//! writer), on fastwebsockets.
+//! writer).
 //!
 //! fastwebsockets was chosen by measurement (issue 3): about 1.3x the echo rate of tokio-tungstenite and about
-//! 6 KB per idle connection against tungstenite's 139 KB with default buffers. Its `read_frame` is not
-//! cancel-safe, while the session waits on its socket, its mailbox and its timers at once; so the read in progress
-//! lives in the [`Reader`], which owns the read half, and survives a turn of the session that ends on something
-//! else. One task per connection: no reader task, no channel between them, one wake-up per message. The session
-//! writes through [`FrameWriter`], which buffers frames until `flush`, so a burst of replies costs one write to
-//! the socket.
+//! 6 KB per idle connection against tungstenite's 139 KB with default buffers. It writes the frames; they are read
+//! by [`frames`], which gives its buffer back while the connection is idle (fastwebsockets keeps 8 KiB per
+//! connection for good). The session waits on its socket, its mailbox and its timers at once, and a frame's read
+//! is not cancel-safe, so the read in progress lives in the [`Reader`], which owns the read half and survives a
+//! turn of the session that ends on something else. One task per connection: no reader task, no channel between
+//! them, one wake-up per message. The session writes through [`FrameWriter`], which buffers frames until `flush`,
+//! so a burst of replies costs one write to the socket.
+
+mod frames;
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use fastwebsockets::{OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
+use fastwebsockets::{Payload, Role, WebSocket, WebSocketError, WebSocketWrite};
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
+
+use frames::{FrameError, FrameReader, Opcode};
 
 /// What the session reads: one whole message or event of the socket.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,7 +101,7 @@ impl Incoming for Reader {
 
 /// What the [`Reader`]'s stream owns between two messages.
 struct Reading<S> {
-    read: WebSocketRead<ReadHalf<S>>,
+    frames: FrameReader<ReadHalf<S>>,
     message: Message,
     hard_limit: usize,
     /// The last message was the connection's last (a close, or a reason to close): nothing more is read.
@@ -218,25 +223,21 @@ pub fn split<S>(ws: WebSocket<S>, hard_limit: usize) -> (Reader, FrameWriter<Wri
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut read, mut write) = ws.split(|stream| {
-        let (read, write) = tokio::io::split(stream);
-        (read, Coalescing::new(write))
-    });
+    // Right after the handshake nothing has been read through fastwebsockets, so its read half holds nothing: the
+    // socket is split under it, and only its write half is kept. (The read half made here is dropped at once.)
+    let (read, write) = tokio::io::split(ws.into_inner());
+    let (_, mut write) =
+        fastwebsockets::after_handshake_split(tokio::io::empty(), Coalescing::new(write), Role::Server);
     // Vectored writes would bypass the buffer for large frames; one path keeps the order of frames obvious.
     write.set_writev(false);
-    // Pings and closes are answered by the session, which owns the write half.
-    read.set_auto_pong(false);
-    read.set_auto_close(false);
-    // One byte more than the bound, since fastwebsockets refuses frames of exactly its maximum.
-    read.set_max_message_size(hard_limit.saturating_add(1));
-
-    let reading = Reading { read, message: Message::default(), hard_limit, ended: false };
+    let frames = FrameReader::new(read, hard_limit);
+    let reading = Reading { frames, message: Message::default(), hard_limit, ended: false };
     let messages = futures_util::stream::unfold(reading, |mut reading| async move {
         if reading.ended {
             return None;
         }
         loop {
-            let Some(inbound) = next(&mut reading.read, &mut reading.message, reading.hard_limit).await else {
+            let Some(inbound) = next(&mut reading.frames, &mut reading.message, reading.hard_limit).await else {
                 continue;
             };
             reading.ended = matches!(
@@ -252,47 +253,36 @@ where
 /// A message being put together from its fragments.
 #[derive(Default)]
 struct Message {
-    opcode: Option<OpCode>,
+    opcode: Option<Opcode>,
     bytes: Vec<u8>,
 }
 
 /// Reads one frame; returns what it completes, or `None` for a fragment that does not end a message yet.
 async fn next<S: AsyncRead + Unpin>(
-    read: &mut WebSocketRead<ReadHalf<S>>,
+    frames: &mut FrameReader<ReadHalf<S>>,
     message: &mut Message,
     hard_limit: usize,
 ) -> Option<Inbound> {
-    let mut no_obligations = |_| async { Ok::<(), io::Error>(()) };
-    let mut frame = match read.read_frame(&mut no_obligations).await {
+    let frame = match frames.next().await {
         Ok(frame) => frame,
-        Err(WebSocketError::FrameTooLarge) => return Some(Inbound::TooBig),
-        Err(WebSocketError::InvalidUTF8) => return Some(Inbound::InvalidUtf8),
-        Err(WebSocketError::IoError(_) | WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed) => {
-            return Some(Inbound::Broken)
-        }
-        Err(_) => return Some(Inbound::ProtocolError),
+        Err(FrameError::TooBig) => return Some(Inbound::TooBig),
+        Err(FrameError::Protocol) => return Some(Inbound::ProtocolError),
+        Err(FrameError::Broken) => return Some(Inbound::Broken),
     };
-    // RFC 6455, 5.1: "a server MUST close the connection upon receiving a frame that is not masked".
-    // fastwebsockets keeps the key private; the header it would write back shows whether there was one.
-    let mut head = [0u8; 16];
-    frame.fmt_head(&mut head);
-    if head[1] & 0x80 == 0 {
-        return Some(Inbound::ProtocolError);
-    }
     match frame.opcode {
-        OpCode::Ping => Some(Inbound::Ping(frame.payload.to_vec())),
-        OpCode::Pong => Some(Inbound::Pong),
-        OpCode::Close => Some(close(&frame.payload)),
-        OpCode::Text | OpCode::Binary if frame.fin && message.opcode.is_none() => {
+        Opcode::Ping => Some(Inbound::Ping(frame.payload.to_vec())),
+        Opcode::Pong => Some(Inbound::Pong),
+        Opcode::Close => Some(close(&frame.payload)),
+        Opcode::Text | Opcode::Binary if frame.fin && message.opcode.is_none() => {
             Some(complete(frame.opcode, frame.payload.to_vec()))
         }
-        OpCode::Text | OpCode::Binary if message.opcode.is_none() => {
+        Opcode::Text | Opcode::Binary if message.opcode.is_none() => {
             message.opcode = Some(frame.opcode);
             message.bytes = frame.payload.to_vec();
             None
         }
-        OpCode::Continuation if message.opcode.is_some() => {
-            // fastwebsockets bounds each frame; the sum of a fragmented message is bounded here.
+        Opcode::Continuation if message.opcode.is_some() => {
+            // Each frame is bounded by the reader; the sum of a fragmented message is bounded here.
             if message.bytes.len() + frame.payload.len() > hard_limit {
                 return Some(Inbound::TooBig);
             }
@@ -300,7 +290,7 @@ async fn next<S: AsyncRead + Unpin>(
             if !frame.fin {
                 return None;
             }
-            let opcode = message.opcode.take().unwrap_or(OpCode::Binary);
+            let opcode = message.opcode.take().unwrap_or(Opcode::Binary);
             Some(complete(opcode, std::mem::take(&mut message.bytes)))
         }
         // A new message inside a fragmented one, or a continuation of nothing.
@@ -327,9 +317,9 @@ fn close(payload: &[u8]) -> Inbound {
     }
 }
 
-fn complete(opcode: OpCode, bytes: Vec<u8>) -> Inbound {
+fn complete(opcode: Opcode, bytes: Vec<u8>) -> Inbound {
     match opcode {
-        OpCode::Text => match String::from_utf8(bytes) {
+        Opcode::Text => match String::from_utf8(bytes) {
             Ok(text) => Inbound::Text(text),
             Err(_) => Inbound::InvalidUtf8,
         },

@@ -269,9 +269,17 @@ async fn frames_that_break_rfc_6455_are_closed_with_1002() {
         socket.send_frame(raw::CLOSE, true, &payload).await;
         assert_eq!(socket.until_close().await.1, Some(1002), "{what}");
     }
-    let mut socket = raw::open(server.addr).await;
-    socket.send_frame(raw::CONTINUATION, true, b"of nothing").await;
-    assert_eq!(socket.until_close().await.1, Some(1002), "a continuation of nothing");
+    for (what, opcode, fin, payload) in [
+        ("a continuation of nothing", raw::CONTINUATION, true, b"of nothing".to_vec()),
+        ("a reserved bit set (no extension was negotiated)", 0x40 | raw::TEXT, true, hello.as_bytes().to_vec()),
+        ("a reserved opcode", 0x3, true, b"?".to_vec()),
+        ("a fragmented ping", raw::PING, false, b"ping".to_vec()),
+        ("a ping of 126 bytes", raw::PING, true, vec![b'p'; 126]),
+    ] {
+        let mut socket = raw::open(server.addr).await;
+        socket.send_frame(opcode, fin, &payload).await;
+        assert_eq!(socket.until_close().await.1, Some(1002), "{what}");
+    }
     let mut socket = raw::open(server.addr).await;
     let mut reason = 1000_u16.to_be_bytes().to_vec();
     reason.extend_from_slice(&[0xFF, 0xFE]);

@@ -3,8 +3,12 @@
 //! `ceiling echo` answers `connect`, `auth` and `ping` by rewriting the request's type in its text (no JSON parsing)
 //! on fastwebsockets, the fastest Rust framing: the ceiling for `rpc`. `ceiling broadcast` answers `connect`,
 //! `auth`, `subscribe` and `create` the same way and writes each create's event, framed once, to every subscriber,
-//! coalescing what waits for a connection into one write: the ceiling for `fanout`. Neither stores anything nor
-//! verifies tokens. Both listen on 127.0.0.1:$PORT and print `listening on ws://127.0.0.1:PORT/ws`.
+//! coalescing what waits for a connection into one write: the ceiling for `fanout`. `ceiling storage` answers like
+//! `echo` and stores each `create` as Tidings does, durably, with nothing else (storage.rs): the ceiling for
+//! `create`. None verifies tokens. Each listens on 127.0.0.1:$PORT and prints `listening on ws://127.0.0.1:PORT/ws`;
+//! `storage` keeps its database in $DATA_DIR.
+
+mod storage;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,16 +30,25 @@ fn main() -> anyhow::Result<()> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         println!("listening on ws://127.0.0.1:{}/ws", listener.local_addr()?.port());
         let hub = Arc::new(Hub::default());
+        let creates = match mode.as_str() {
+            "storage" => Some(storage::open(std::path::Path::new(&std::env::var("DATA_DIR").context("DATA_DIR")?))?),
+            _ => None,
+        };
         loop {
-            let (stream, _) = listener.accept().await?;
+            let (mut stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             let hub = Arc::clone(&hub);
             let mode = mode.clone();
+            let creates = creates.clone();
             tokio::spawn(async move {
-                let result = match mode.as_str() {
-                    "echo" => echo(stream).await,
-                    "broadcast" => broadcast(stream, hub).await,
-                    other => Err(anyhow::anyhow!("unknown mode {other:?}: echo or broadcast")),
+                let result = match (mode.as_str(), creates) {
+                    ("echo", _) => echo(stream).await,
+                    ("broadcast", _) => broadcast(stream, hub).await,
+                    ("storage", Some(creates)) => match handshake(&mut stream).await {
+                        Ok(()) => storage::serve(stream, creates).await,
+                        Err(error) => Err(error),
+                    },
+                    (other, _) => Err(anyhow::anyhow!("unknown mode {other:?}: echo, broadcast or storage")),
                 };
                 if let Err(error) = result {
                     if error.to_string().contains("unknown mode") {
@@ -93,6 +106,15 @@ fn answer(request: &[u8]) -> Vec<u8> {
 /// The echo ceiling: one frame in, one frame out, on fastwebsockets.
 async fn echo(mut stream: TcpStream) -> anyhow::Result<()> {
     handshake(&mut stream).await?;
+    answer_each(stream, |request| async move { Ok(answer(&request)) }).await
+}
+
+/// Answers each text frame of a connection, after the handshake, with the frame `reply` makes of it.
+async fn answer_each<F, A>(stream: TcpStream, mut reply: F) -> anyhow::Result<()>
+where
+    F: FnMut(Vec<u8>) -> A,
+    A: std::future::Future<Output = anyhow::Result<Vec<u8>>>,
+{
     let mut ws = WebSocket::after_handshake(stream, Role::Server);
     ws.set_auto_pong(true);
     ws.set_auto_close(true);
@@ -100,8 +122,8 @@ async fn echo(mut stream: TcpStream) -> anyhow::Result<()> {
         let frame = ws.read_frame().await?;
         match frame.opcode {
             OpCode::Text => {
-                let reply = answer(&frame.payload);
-                ws.write_frame(Frame::text(Payload::Owned(reply))).await?;
+                let text = reply(frame.payload.to_vec()).await?;
+                ws.write_frame(Frame::text(Payload::Owned(text))).await?;
             }
             OpCode::Close => return Ok(()),
             _ => {}

@@ -51,8 +51,10 @@ pub(super) fn rows_at_head(
 ) -> Result<(Vec<Listed>, u64), StorageError> {
     c.execute_batch("BEGIN").map_err(|e| sql_error(&e))?;
     let read = (|| {
-        let head: Option<u64> = c
-            .query_row("SELECT seq FROM topic_heads WHERE resource_type = ?", [resource_type], |row| row.get(0))
+        let head: Option<u64> =
+            super::query_row(c, "SELECT seq FROM topic_heads WHERE resource_type = ?", [resource_type], |row| {
+                row.get(0)
+            })
             .optional()
             .map_err(|e| sql_error(&e))?;
         Ok((rows(c, sql, args)?, head.unwrap_or(0)))

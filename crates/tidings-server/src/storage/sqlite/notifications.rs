@@ -59,14 +59,14 @@ fn notify(
     let data = serde_json::Value::Object(new.data.clone()).to_string();
     let mut copies = Vec::with_capacity(users.len());
     for user_id in users {
-        let seq: u64 = c
-            .query_row(
-                "INSERT INTO notification_heads (user_id, seq) VALUES (?, 1)
-                 ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
-                [&user_id],
-                |row| row.get(0),
-            )
-            .map_err(|e| sql_error(&e))?;
+        let seq: u64 = super::query_row(
+            c,
+            "INSERT INTO notification_heads (user_id, seq) VALUES (?, 1)
+             ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+            [&user_id],
+            |row| row.get(0),
+        )
+        .map_err(|e| sql_error(&e))?;
         super::execute(
             c,
             "INSERT INTO notifications (user_id, seq, id, level, title, body, data, created_at, delivered)
@@ -195,7 +195,7 @@ impl Notifications for Sqlite {
     async fn notification_head(&self, user_id: &str) -> Result<NotificationHead, StorageError> {
         let user_id = user_id.to_owned();
         self.read(move |c| {
-            c.query_row("SELECT seq, pruned FROM notification_heads WHERE user_id = ?", [user_id], |row| {
+            super::query_row(c, "SELECT seq, pruned FROM notification_heads WHERE user_id = ?", [user_id], |row| {
                 Ok(NotificationHead { seq: row.get(0)?, pruned: row.get(1)? })
             })
             .optional()
