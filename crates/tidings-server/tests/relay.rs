@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 struct NodeB {
     relay: Arc<Relay>,
     hub: Arc<Hub>,
-    deliveries: mpsc::Receiver<tidings_server::hub::Delivery>,
+    deliveries: tidings_server::hub::Deliveries,
     _mailbox: Mailbox,
 }
 

@@ -9,20 +9,18 @@
 //! connection is flagged as a slow consumer and dropped from the fan-out, and never delays anyone else.
 
 mod index;
+mod mailbox;
 mod notifications;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::push::{encode_change, encode_event, encode_seen};
 use crate::query::{judge, Change};
 use crate::storage::{EventKind, EventRecord};
 pub use index::{Follow, Scope};
 use index::{Index, Watcher};
+pub use mailbox::{Deliveries, Mailbox};
 
 /// What a mailbox carries to its session: one encoded push.
 #[derive(Clone, Debug)]
@@ -93,64 +91,6 @@ pub struct NotificationPush {
     pub plain: Arc<str>,
     /// The same message as the `notifications` subscription delivers it (with `subscriptionId`).
     pub subscribed: Arc<str>,
-}
-
-/// A connection's inbox of pushes, bounded; full means the connection is too slow.
-#[derive(Clone, Debug)]
-pub struct Mailbox {
-    /// Which connection it belongs to.
-    pub connection: u64,
-    sender: mpsc::Sender<Delivery>,
-    /// Tells the session that it is too slow (it waits on this).
-    slow: CancellationToken,
-    /// The same, for the fan-out to read on every offer: a token's state sits behind a lock, an atomic does not.
-    flagged: Arc<AtomicBool>,
-}
-
-impl Mailbox {
-    /// A mailbox of `capacity` pushes, the receiver its session drains, and the flag set when it overflows.
-    pub fn new(capacity: usize) -> (Mailbox, mpsc::Receiver<Delivery>, CancellationToken) {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        let slow = CancellationToken::new();
-        let connection = NEXT.fetch_add(1, Ordering::Relaxed);
-        let mailbox = Mailbox { connection, sender, slow: slow.clone(), flagged: Arc::new(AtomicBool::new(false)) };
-        (mailbox, receiver, slow)
-    }
-
-    /// Pushes waiting in the mailbox now.
-    pub fn depth(&self) -> usize {
-        self.sender.max_capacity() - self.sender.capacity()
-    }
-
-    /// Whether its connection was found too slow (or gone): the fan-out drops it.
-    pub(crate) fn is_slow(&self) -> bool {
-        self.flagged.load(Ordering::Relaxed)
-    }
-
-    fn flag_slow(&self) {
-        self.flagged.store(true, Ordering::Relaxed);
-        self.slow.cancel();
-    }
-
-    /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses.
-    pub(crate) fn offer(&self, delivery: Delivery) -> bool {
-        if self.is_slow() {
-            return false;
-        }
-        match self.sender.try_send(delivery) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.flag_slow();
-                false
-            }
-            // The session is gone: flag the mailbox, so that the fan-out drops its stale entries.
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.flag_slow();
-                false
-            }
-        }
-    }
 }
 
 /// The ordering state of one resource type's event stream.

@@ -20,7 +20,6 @@ use tidings_protocol::{
     decode_client, encode, peek_request_id, ClientMessage, CloseCode, Empty, Envelope, ErrorCode, ErrorPayload,
     RequestId, ServerMessage,
 };
-use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tracing::{debug, info};
 
@@ -28,7 +27,7 @@ use crate::auth::Identity;
 use crate::connection::{Inbound, Incoming, Outbound};
 use crate::directory::{Kick, Registration};
 use crate::errors::prefix_pointers;
-use crate::hub::{Delivery, Mailbox};
+use crate::hub::{Deliveries, Delivery, Mailbox};
 use crate::metrics;
 use crate::presence::PRESENCE;
 use crate::push::goodbye;
@@ -97,6 +96,18 @@ enum Deadline {
     GraceOver,
 }
 
+/// What woke the session's loop.
+enum Woken {
+    Shutdown,
+    Kicked,
+    Slow,
+    /// The next message from the socket, or `None` once nothing more will come.
+    Message(Option<Inbound>),
+    Delivery(Delivery),
+    Deadline(Deadline),
+    Ping,
+}
+
 /// One connection's session.
 pub struct Session<O: Outbound> {
     shared: Arc<Shared>,
@@ -111,7 +122,7 @@ pub struct Session<O: Outbound> {
     refused_in_a_row: u32,
     mailbox: Mailbox,
     /// What the hub hands this connection; drained by the loop, and between the pages of a replay.
-    deliveries: mpsc::Receiver<Delivery>,
+    deliveries: Deliveries,
     /// Set when the mailbox overflowed: the connection is too slow and is closed with 4001.
     slow: tokio_util::sync::CancellationToken,
     /// This session's place in the directory, and how an operator ends it.
@@ -190,52 +201,61 @@ impl<O: Outbound> Session<O> {
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
-            let mut pushing = false;
-            let mut flow = tokio::select! {
+            let woken = tokio::select! {
                 biased;
-                () = &mut shutdown => self.disconnect(CloseCode::GoingAway).await,
-                () = &mut kick => {
-                    let reason = self.listed.1.reason();
-                    self.disconnect_because(CloseCode::Kicked, reason.as_deref()).await
-                }
-                () = &mut slow => {
-                    ::metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
-                    self.disconnect(CloseCode::SlowConsumer).await
-                }
-                message = inbound.recv() => match message {
-                    // Boxed, so that the session's own future stays small while it waits, which is most of
-                    // its life: the largest request's state would otherwise be held by every idle connection.
-                    Some(message) => Box::pin(self.on_inbound(message)).await,
-                    None => Flow::Stop,
-                },
-                Some(delivery) = self.deliveries.recv() => {
-                    pushing = true;
-                    self.deliver(delivery).await
-                }
-                () = &mut timer => Box::pin(self.on_deadline(what)).await,
-                _ = ping.tick() => self.send(None, ServerMessage::Ping(Empty {})).await,
+                () = &mut shutdown => Woken::Shutdown,
+                () = &mut kick => Woken::Kicked,
+                () = &mut slow => Woken::Slow,
+                message = inbound.recv() => Woken::Message(message),
+                Some(delivery) = self.deliveries.recv() => Woken::Delivery(delivery),
+                () = &mut timer => Woken::Deadline(what),
+                _ = ping.tick() => Woken::Ping,
             };
-            // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
-            flow = self.handle_waiting(&mut inbound, flow).await;
-            if pushing && flow == Flow::Continue {
-                // A push woke the session: before writing, it lets the rest of the runtime's turn go first, in
-                // which the publisher's burst goes on reaching this mailbox, so that the burst leaves in one write
-                // rather than one per event (under load, a write per subscriber per event was most of a
-                // broadcast's cost). With nothing else to run, the yield returns at once.
-                tokio::task::yield_now().await;
-                flow = self.handle_waiting(&mut inbound, flow).await;
-            }
-            if self.out.flush().await.is_err() {
-                break;
-            }
-            self.mark_flushed().await;
-            if flow == Flow::Stop {
+            // Boxed, so that the session's own future stays small while it waits, which is most of its life: the
+            // state of a turn (a request, a push, a write) would otherwise be held by every idle connection.
+            if Box::pin(self.turn(woken, &mut inbound)).await == Flow::Stop {
                 break;
             }
         }
         self.leave_hub();
         let user = self.user.as_ref().map(|u| u.identity.user_id.as_str()).unwrap_or("-");
         debug!(session = %self.id, user, "closed");
+    }
+
+    /// One turn of the loop: what woke the session, then whatever else waits now, then one flush for all of it.
+    async fn turn(&mut self, woken: Woken, inbound: &mut impl Incoming) -> Flow {
+        let pushing = matches!(woken, Woken::Delivery(_));
+        let mut flow = match woken {
+            Woken::Shutdown => self.disconnect(CloseCode::GoingAway).await,
+            Woken::Kicked => {
+                let reason = self.listed.1.reason();
+                self.disconnect_because(CloseCode::Kicked, reason.as_deref()).await
+            }
+            Woken::Slow => {
+                ::metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+                self.disconnect(CloseCode::SlowConsumer).await
+            }
+            Woken::Message(Some(message)) => Box::pin(self.on_inbound(message)).await,
+            Woken::Message(None) => Flow::Stop,
+            Woken::Delivery(delivery) => self.deliver(delivery).await,
+            Woken::Deadline(what) => Box::pin(self.on_deadline(what)).await,
+            Woken::Ping => self.send(None, ServerMessage::Ping(Empty {})).await,
+        };
+        // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
+        flow = self.handle_waiting(inbound, flow).await;
+        if pushing && flow == Flow::Continue {
+            // A push woke the session: before writing, it lets the rest of the runtime's turn go first, in which
+            // the publisher's burst goes on reaching this mailbox, so that the burst leaves in one write rather
+            // than one per event (under load, a write per subscriber per event was most of a broadcast's cost).
+            // With nothing else to run, the yield returns at once.
+            tokio::task::yield_now().await;
+            flow = self.handle_waiting(inbound, flow).await;
+        }
+        if self.out.flush().await.is_err() {
+            return Flow::Stop;
+        }
+        self.mark_flushed().await;
+        flow
     }
 
     /// Handles the messages and pushes waiting now, without waiting for more: at most [`TURN`] of them, so that a
@@ -253,7 +273,7 @@ impl<O: Outbound> Session<O> {
             // socket, and a busy topic's pushes come hundreds to a turn.
             let mut pushed = false;
             while handled < TURN && flow == Flow::Continue {
-                let Ok(delivery) = self.deliveries.try_recv() else { break };
+                let Some(delivery) = self.deliveries.try_recv() else { break };
                 flow = self.deliver(delivery).await;
                 handled += 1;
                 pushed = true;

@@ -228,7 +228,7 @@ impl<O: Outbound> Session<O> {
     /// long replay on a busy connection never lets the mailbox overflow. The replayed subscription's own events
     /// are dropped: each was committed before it was published, so the next page reads it from the log, in order.
     async fn deliver_beside_replay(&mut self, key: &str, deleted: &mut bool) -> Flow {
-        while let Ok(delivery) = self.deliveries.try_recv() {
+        while let Some(delivery) = self.deliveries.try_recv() {
             if let Delivery::Event(event) = &delivery {
                 if &*event.topic == key {
                     *deleted |= event.ends;
@@ -244,7 +244,7 @@ impl<O: Outbound> Session<O> {
 
     /// Hands out every push waiting in the mailbox now.
     pub(super) async fn deliver_waiting(&mut self) -> Flow {
-        while let Ok(delivery) = self.deliveries.try_recv() {
+        while let Some(delivery) = self.deliveries.try_recv() {
             if self.deliver(delivery).await == Flow::Stop {
                 return Flow::Stop;
             }

@@ -1,0 +1,221 @@
+//! A connection's mailbox: the bounded queue of pushes between the fan-out and the connection's session.
+//!
+//! It holds no memory for pushes until one comes, and gives it back once the session has taken them all: most
+//! connections are idle most of the time. (tokio's bounded channel allocated a block of 32 slots and a
+//! cache-padded header with every connection, pushed to or not: a fifth of an idle connection's memory.) One
+//! session receives; the fan-out, the relay and presence offer, never waiting: a full mailbox flags its connection
+//! as a slow consumer instead.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
+use tokio_util::sync::CancellationToken;
+
+use super::Delivery;
+
+/// A queue that has held more than this many pushes is given back when it empties; a smaller one is kept, since
+/// a connection that gets a push now and then would otherwise allocate anew for each.
+const KEPT: usize = 16;
+
+/// What the offering side and the receiving side share.
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<VecDeque<Delivery>>,
+    capacity: usize,
+    /// The session's task, woken when a push arrives or the last offering side goes.
+    waker: AtomicWaker,
+    /// How many [`Mailbox`] handles exist: when none is left, nothing more can come.
+    senders: AtomicUsize,
+    /// The receiving session is gone, or the connection was found too slow: offers are refused.
+    flagged: AtomicBool,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Delivery>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The offering side of a connection's mailbox: cloned into the hub's index, presence and the relay.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// Which connection it belongs to.
+    pub connection: u64,
+    shared: Arc<Shared>,
+    /// Tells the session that it is too slow (it waits on this).
+    slow: CancellationToken,
+}
+
+/// The receiving side, which the session drains.
+#[derive(Debug)]
+pub struct Deliveries {
+    shared: Arc<Shared>,
+}
+
+impl Mailbox {
+    /// A mailbox of `capacity` pushes, the deliveries its session drains, and the token cancelled when it overflows.
+    pub fn new(capacity: usize) -> (Mailbox, Deliveries, CancellationToken) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            waker: AtomicWaker::new(),
+            senders: AtomicUsize::new(1),
+            flagged: AtomicBool::new(false),
+        });
+        let slow = CancellationToken::new();
+        let connection = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mailbox = Mailbox { connection, shared: Arc::clone(&shared), slow: slow.clone() };
+        (mailbox, Deliveries { shared }, slow)
+    }
+
+    /// Pushes waiting in the mailbox now.
+    pub fn depth(&self) -> usize {
+        self.shared.queue().len()
+    }
+
+    /// Whether its connection was found too slow (or gone): the fan-out drops it.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.shared.flagged.load(Ordering::Relaxed)
+    }
+
+    fn flag_slow(&self) {
+        self.shared.flagged.store(true, Ordering::Relaxed);
+        self.slow.cancel();
+    }
+
+    /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses. So does a mailbox
+    /// whose session is gone, so that the fan-out drops its stale entries.
+    pub(crate) fn offer(&self, delivery: Delivery) -> bool {
+        if self.is_slow() {
+            return false;
+        }
+        {
+            let mut queue = self.shared.queue();
+            if queue.len() >= self.shared.capacity {
+                drop(queue);
+                self.flag_slow();
+                return false;
+            }
+            queue.push_back(delivery);
+        }
+        self.shared.waker.wake();
+        true
+    }
+}
+
+impl Clone for Mailbox {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Mailbox { connection: self.connection, shared: Arc::clone(&self.shared), slow: self.slow.clone() }
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        // The last one gone: the session, if it waits, learns that nothing more will come.
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.waker.wake();
+        }
+    }
+}
+
+impl Deliveries {
+    /// The next push, waiting for one; `None` once the mailbox is empty and every [`Mailbox`] handle is gone.
+    /// Cancel-safe: a push is taken only by the call that returns it.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        poll_fn(|cx| {
+            if let Some(delivery) = self.try_recv() {
+                return Poll::Ready(Some(delivery));
+            }
+            self.shared.waker.register(cx.waker());
+            // Again after registering: a push offered in between woke no one.
+            if let Some(delivery) = self.try_recv() {
+                return Poll::Ready(Some(delivery));
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// A push that waits now, if any. Taking the last gives a large queue's memory back.
+    pub fn try_recv(&mut self) -> Option<Delivery> {
+        let mut queue = self.shared.queue();
+        let delivery = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > KEPT {
+            *queue = VecDeque::new();
+        }
+        delivery
+    }
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        self.shared.flagged.store(true, Ordering::Relaxed);
+        self.shared.queue().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Delivery, Mailbox, KEPT};
+    use crate::hub::LostPush;
+
+    fn push(n: usize) -> Delivery {
+        Delivery::Lost(LostPush { topic: Arc::from(format!("t{n}")) })
+    }
+
+    fn topic(delivery: Option<Delivery>) -> Option<String> {
+        match delivery {
+            Some(Delivery::Lost(lost)) => Some(lost.topic.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Pushes come out in order; past the capacity the connection is flagged slow and its token cancelled; a
+    /// drained mailbox holds no memory for pushes; and the deliveries end once no one can push any more.
+    #[tokio::test]
+    async fn a_mailbox_is_bounded_ordered_and_empty_handed_when_drained() {
+        let (mailbox, mut deliveries, slow) = Mailbox::new(100);
+        assert_eq!(deliveries.shared.queue().capacity(), 0, "nothing is allocated before a push");
+        let waiting = tokio::spawn(async move {
+            let first = topic(deliveries.recv().await);
+            (first, deliveries)
+        });
+        tokio::task::yield_now().await;
+        assert!(mailbox.offer(push(0)), "an empty mailbox takes a push");
+        let (first, mut deliveries) = waiting.await.expect("the receiver ran");
+        assert_eq!(first.as_deref(), Some("t0"), "a waiting receiver is woken");
+        let other = mailbox.clone();
+        for n in 1..=100 {
+            assert!(other.offer(push(n)), "push {n} fits");
+        }
+        assert_eq!(mailbox.depth(), 100);
+        assert!(!mailbox.offer(push(101)), "the 101st does not");
+        assert!(mailbox.is_slow() && slow.is_cancelled(), "and the connection is flagged slow");
+        assert!(!other.offer(push(102)), "every handle refuses from then on");
+        let drained: Vec<_> = std::iter::from_fn(|| topic(deliveries.try_recv())).collect();
+        assert_eq!(drained, (1..=100).map(|n| format!("t{n}")).collect::<Vec<_>>(), "in the order offered");
+        assert!(deliveries.shared.queue().capacity() <= KEPT, "a drained mailbox gives its memory back");
+        drop((mailbox, other));
+        assert_eq!(topic(deliveries.recv().await), None, "no handle left: nothing more will come");
+    }
+
+    /// A session that is gone refuses pushes, so that the fan-out drops its entries.
+    #[test]
+    fn a_mailbox_whose_session_is_gone_refuses() {
+        let (mailbox, deliveries, slow) = Mailbox::new(4);
+        drop(deliveries);
+        assert!(!mailbox.offer(push(0)));
+        assert!(mailbox.is_slow() && !slow.is_cancelled(), "dropped from the fan-out, not reported slow");
+    }
+}
