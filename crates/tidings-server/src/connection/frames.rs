@@ -11,10 +11,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// How much is read from the socket at a time, at least: a usual message and the head of the next.
 const CHUNK: usize = 8 * 1024;
+
+/// How much an idle connection's first read takes onto the stack: a usual request, whole.
+const FIRST_READ: usize = 2 * 1024;
 
 /// A frame's opcode (RFC 6455, section 5.2); the others are reserved, and a frame with one is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +79,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader { stream, buffer: BytesMut::new(), max_payload }
     }
 
-    /// The next frame. Cancel-safe only in the sense the [`super::Reader`] needs: dropped half way, the bytes read
-    /// so far stay in the buffer, but the caller must not start another frame; the Reader keeps the future.
+    /// The next frame. Cancel-safe: nothing is taken from the buffer until the whole frame is in it, so a call
+    /// dropped half way leaves what it read for the next one.
     pub async fn next(&mut self) -> Result<Frame, FrameError> {
         self.fill(2).await?;
         let (first, second) = (self.buffer[0], self.buffer[1]);
@@ -110,7 +113,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             _ => return Err(FrameError::TooBig),
         };
         let mask = [self.buffer[head - 4], self.buffer[head - 3], self.buffer[head - 2], self.buffer[head - 1]];
-        self.fill(head + length).await?;
+        self.fill(head.checked_add(length).ok_or(FrameError::TooBig)?).await?;
         self.buffer.advance(head);
         let mut payload = self.buffer.split_to(length);
         for (i, byte) in payload.iter_mut().enumerate() {
@@ -126,6 +129,21 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     fn poll_fill(&mut self, cx: &mut Context<'_>, wanted: usize) -> Poll<Result<(), FrameError>> {
         while self.buffer.len() < wanted {
+            if self.buffer.capacity() == 0 {
+                // No buffer: the connection was idle. The session looks at its socket whenever anything wakes it
+                // (a push, a timer), so the first read goes onto the stack, and only bytes that came get a buffer.
+                let mut first = [0_u8; FIRST_READ];
+                let mut read = ReadBuf::new(&mut first);
+                match Pin::new(&mut self.stream).poll_read(cx, &mut read) {
+                    Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                        self.buffer.reserve(wanted.max(CHUNK));
+                        self.buffer.extend_from_slice(read.filled());
+                        continue;
+                    }
+                    Poll::Ready(_) => return Poll::Ready(Err(FrameError::Broken)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
             self.buffer.reserve((wanted - self.buffer.len()).max(CHUNK));
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buffer) {
                 Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Err(FrameError::Broken)),

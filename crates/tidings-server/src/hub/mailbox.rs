@@ -96,6 +96,10 @@ impl Mailbox {
         }
         {
             let mut queue = self.shared.queue();
+            // Again under the lock: a session that went away since the check above has emptied the queue for good.
+            if self.is_slow() {
+                return false;
+            }
             if queue.len() >= self.shared.capacity {
                 drop(queue);
                 self.flag_slow();
@@ -133,11 +137,14 @@ impl Deliveries {
                 return Poll::Ready(Some(delivery));
             }
             self.shared.waker.register(cx.waker());
+            // Whether anyone can still push, read before looking again: a push made before the last handle went is
+            // then seen by the look, and none is left behind when this says the mailbox is done.
+            let closed = self.shared.senders.load(Ordering::Acquire) == 0;
             // Again after registering: a push offered in between woke no one.
             if let Some(delivery) = self.try_recv() {
                 return Poll::Ready(Some(delivery));
             }
-            if self.shared.senders.load(Ordering::Acquire) == 0 {
+            if closed {
                 return Poll::Ready(None);
             }
             Poll::Pending
@@ -158,8 +165,10 @@ impl Deliveries {
 
 impl Drop for Deliveries {
     fn drop(&mut self) {
+        // Under the lock, which `offer` checks the flag under too: no push lands after the queue is given back.
+        let mut queue = self.shared.queue();
         self.shared.flagged.store(true, Ordering::Relaxed);
-        self.shared.queue().clear();
+        *queue = VecDeque::new();
     }
 }
 
@@ -208,6 +217,18 @@ mod tests {
         assert!(deliveries.shared.queue().capacity() <= KEPT, "a drained mailbox gives its memory back");
         drop((mailbox, other));
         assert_eq!(topic(deliveries.recv().await), None, "no handle left: nothing more will come");
+    }
+
+    /// Pushes offered before the last handle went are all received before the end.
+    #[tokio::test]
+    async fn the_end_comes_after_every_push() {
+        let (mailbox, mut deliveries, _slow) = Mailbox::new(4);
+        let other = mailbox.clone();
+        assert!(mailbox.offer(push(1)) && other.offer(push(2)));
+        drop((mailbox, other));
+        assert_eq!(topic(deliveries.recv().await).as_deref(), Some("t1"));
+        assert_eq!(topic(deliveries.recv().await).as_deref(), Some("t2"));
+        assert_eq!(topic(deliveries.recv().await), None);
     }
 
     /// A session that is gone refuses pushes, so that the fan-out drops its entries.
