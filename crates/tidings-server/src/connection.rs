@@ -4,9 +4,9 @@
 //! fastwebsockets was chosen by measurement (issue 3): about 1.3x the echo rate of tokio-tungstenite and about
 //! 6 KB per idle connection against tungstenite's 139 KB with default buffers. It writes the frames; they are read
 //! by [`frames`], which gives its buffer back while the connection is idle (fastwebsockets keeps 8 KiB per
-//! connection for good). The session waits on its socket, its mailbox and its timers at once, and a frame's read
-//! is not cancel-safe, so the read in progress lives in the [`Reader`], which owns the read half and survives a
-//! turn of the session that ends on something else. One task per connection: no reader task, no channel between
+//! connection for good). The session waits on its socket, its mailbox and its timers at once, so the read in
+//! progress (a frame, or the fragments of a message) lives in the [`Reader`], which owns the read half and survives
+//! a turn of the session that ends on something else. One task per connection: no reader task, no channel between
 //! them, one wake-up per message. The session writes through [`FrameWriter`], which buffers frames until `flush`,
 //! so a burst of replies costs one write to the socket.
 
