@@ -2,14 +2,15 @@
 //!
 //! `ceiling echo` answers `connect`, `auth` and `ping` by rewriting the request's type in its text (no JSON parsing)
 //! on fastwebsockets, the fastest Rust framing: the ceiling for `rpc`. `ceiling broadcast` answers `connect`,
-//! `auth`, `subscribe` and `create` the same way and writes each create's event, framed once, to every subscriber,
-//! coalescing what waits for a connection into one write: the ceiling for `fanout`. `ceiling storage` answers like
-//! `echo` and stores each `create` as Tidings does, durably, with nothing else (storage.rs): the ceiling for
-//! `create`. None verifies tokens. Each listens on 127.0.0.1:$PORT and prints `listening on ws://127.0.0.1:PORT/ws`;
+//! `auth`, `subscribe` and `create` the same way and writes each create's event (as large as Tidings'), framed
+//! once, to every subscriber, coalescing what waits for a connection into one write: the ceiling for `fanout`.
+//! `ceiling storage` answers like `echo` and stores each `create` as Tidings does, durably, with nothing else
+//! (storage.rs): the ceiling for `create`. None verifies tokens. Each listens on 127.0.0.1:$PORT and prints `listening on ws://127.0.0.1:PORT/ws`;
 //! `storage` keeps its database in $DATA_DIR.
 
 mod storage;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{bail, Context};
@@ -135,6 +136,7 @@ where
 #[derive(Default)]
 struct Hub {
     subscribers: Mutex<Vec<mpsc::Sender<Arc<[u8]>>>>,
+    seq: AtomicU64,
 }
 
 /// A frame's bytes as a server sends them (unmasked), encoded once.
@@ -156,6 +158,26 @@ fn frame(opcode: u8, payload: &[u8]) -> Arc<[u8]> {
     bytes.into()
 }
 
+/// The event of a create, with every field a Tidings event carries (docs/protocol.md, 6.11) and values of the same
+/// length, so that a subscriber reads as many bytes from the ceiling as from Tidings: the load generator's cost
+/// grows with an event's size, and with a smaller event the ratio would measure the event, not the server. The
+/// fields are found in the create's text, not parsed, as everything else here.
+fn event_of(create: &str, hub: &Hub) -> Option<String> {
+    let after = |key: &str| create.find(key).map(|at| &create[at + key.len()..]);
+    let kind = after(r#""resourceType":""#)?.split('"').next()?;
+    let data = after(r#""data":"#)?;
+    // The create's text ends with the data object, then its payload's brace and its envelope's.
+    let data = data.get(..data.len().checked_sub(2)?)?;
+    let n = hub.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    // `pulse` is the benchmark's ephemeral type (bench/tidings.toml), whose events have no seq.
+    let seq = if kind == "pulse" { String::new() } else { format!(r#""seq":{n},"#) };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    // The ids of the benchmark's users (`bench-N`) and of resources (a prefix and a 26-character ULID).
+    Some(format!(
+        r#"{{"type":"event","timestamp":{now},"payload":{{"eventType":"{kind}_created","data":{data},"topic":"{kind}","subscriptionId":"{kind}",{seq}"resourceType":"{kind}","id":"ORD-{n:026}","version":1,"ownerId":"bench-1000","actor":{{"kind":"user","id":"bench-1000"}},"occurredAt":{now}}}}}"#
+    ))
+}
+
 /// The broadcast ceiling: a reader that parses client frames by hand and a writer that coalesces what waits.
 async fn broadcast(mut stream: TcpStream, hub: Arc<Hub>) -> anyhow::Result<()> {
     handshake(&mut stream).await?;
@@ -174,9 +196,7 @@ async fn broadcast(mut stream: TcpStream, hub: Arc<Hub>) -> anyhow::Result<()> {
                     return Ok(());
                 }
                 if text.contains(r#""type":"create""#) {
-                    if let Some(start) = text.find(r#""payload":"#) {
-                        let body = &text[start + 10..text.len() - 1];
-                        let event = format!(r#"{{"type":"event","timestamp":0,"payload":{body}}}"#);
+                    if let Some(event) = event_of(&text, &hub) {
                         let encoded = frame(1, event.as_bytes());
                         // Full or gone: the subscriber leaves; no one waits for a slow one.
                         let mut subscribers = hub.subscribers.lock().unwrap_or_else(PoisonError::into_inner);

@@ -192,14 +192,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         // Idle and sign-in measure the opening of their connections, which is all of their load: no warm-up.
         let warmup = if matches!(args.workload, Workload::Idle | Workload::SignIn) { 0.0 } else { args.warmup };
         let run = Run { stats: Stats::new(Duration::from_secs_f64(warmup)), ..run };
-        // The server's CPU time over the measured part only, read when the warm-up ends.
-        let cpu_before = args.server_pid.map(|pid| {
-            let from = run.stats.measure_from;
+        // The server's CPU time and the generator's own over the measured part only, read when the warm-up ends.
+        // The generator's share of its core says whether a run measured the server or the generator.
+        let cpu_before = {
+            let (from, server) = (run.stats.measure_from, args.server_pid);
             tokio::spawn(async move {
                 tokio::time::sleep_until(from.into()).await;
-                report::cpu_time(pid)
+                (server.and_then(report::cpu_time), report::cpu_time(std::process::id()))
             })
-        });
+        };
         let progress = report::progress(&run.stats, args.quiet || args.json);
         // The most threads the server runs under the workload: a storm of work must not become a storm of threads.
         let peak_threads = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -247,17 +248,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let name =
             clap::ValueEnum::to_possible_value(&args.workload).map_or_else(String::new, |v| v.get_name().to_owned());
         let mut report = Report::from_stats(&name, &args.url, connections, seconds, &run.stats);
-        let cpu_before = match cpu_before {
-            Some(task) => task.await?,
-            None => None,
-        };
-        if let (Some(pid), Some(before)) = (args.server_pid, cpu_before) {
+        let (server_before, load_before) = cpu_before.await?;
+        if let (Some(pid), Some(before)) = (args.server_pid, server_before) {
             if let Some(after) = report::cpu_time(pid) {
                 let cpu = after.saturating_sub(before).as_secs_f64();
                 report.extra.insert("server_cpu_seconds".to_owned(), serde_json::json!(cpu));
                 let per_op = cpu * 1e6 / report.operations.max(1) as f64;
                 report.extra.insert("server_cpu_us_per_op".to_owned(), serde_json::json!(per_op));
             }
+        }
+        if let (Some(before), Some(after)) = (load_before, report::cpu_time(std::process::id())) {
+            let share = after.saturating_sub(before).as_secs_f64() / seconds.max(f64::EPSILON);
+            report.extra.insert("load_cpu_share".to_owned(), serde_json::json!(share));
         }
         if let Ok(extra) = run.extra.lock() {
             report.extra.extend(extra.clone());
