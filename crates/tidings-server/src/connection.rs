@@ -2,28 +2,29 @@
 //! writer).
 //!
 //! fastwebsockets was chosen by measurement (issue 3): about 1.3x the echo rate of tokio-tungstenite and about
-//! 6 KB per idle connection against tungstenite's 139 KB with default buffers. It writes the frames; they are read
+//! 6 KB per idle connection against tungstenite's 139 KB with default buffers. It does the upgrade; frames are read
 //! by [`frames`], which gives its buffer back while the connection is idle (fastwebsockets keeps 8 KiB per
-//! connection for good). The session waits on its socket, its mailbox and its timers at once, so the read in
+//! connection for good), and written by [`writer`], which appends each frame to a buffer held only while there is
+//! something to write. The session waits on its socket, its mailbox and its timers at once, so the read in
 //! progress (a frame, or the fragments of a message) lives in the [`Reader`], which owns the read half and survives
 //! a turn of the session that ends on something else. One task per connection: no reader task, no channel between
 //! them, one wake-up per message. The session writes through [`FrameWriter`], which buffers frames until `flush`,
-//! so a burst of replies costs one write to the socket.
+//! so a burst of replies or events costs one write to the socket.
 
 mod frames;
+mod writer;
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
-use fastwebsockets::{Payload, Role, WebSocket, WebSocketError, WebSocketWrite};
+use fastwebsockets::WebSocket;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
 use frames::{FrameError, FrameReader, Opcode};
+pub use writer::FrameWriter;
 
 /// What the session reads: one whole message or event of the socket.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,116 +121,14 @@ pub trait Outbound: Send {
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = io::Result<()>> + Send;
 }
 
-/// Writes frames to the write half of a WebSocket, through a buffer.
-///
-/// It sets no timeout of its own: the socket under it is [`crate::paced::Paced`], which fails a write whose
-/// reader falls behind, and so does the `flush` that waits on it.
-pub struct FrameWriter<W: AsyncWrite + Unpin> {
-    ws: WebSocketWrite<Coalescing<W>>,
-}
-
-impl<W: AsyncWrite + Unpin> std::fmt::Debug for FrameWriter<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameWriter").finish_non_exhaustive()
-    }
-}
-
-/// How much a connection's write buffer holds before it writes to the socket without waiting for `flush`.
-const WRITE_BUFFER: usize = 16 * 1024;
-
-/// A write buffer that exists only while there is something to write: a burst of frames coalesces into one
-/// write, and an idle connection, the common case by far, holds no buffer at all (tokio's `BufWriter` keeps its
-/// capacity for the connection's whole life, which was a sixth of an idle connection's memory).
-struct Coalescing<W> {
-    inner: W,
-    buffer: Vec<u8>,
-    written: usize,
-}
-
-impl<W: AsyncWrite + Unpin> Coalescing<W> {
-    fn new(inner: W) -> Self {
-        Coalescing { inner, buffer: Vec::new(), written: 0 }
-    }
-
-    /// Writes the buffer out; once all of it is written, gives its memory back.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.written < self.buffer.len() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buffer[self.written..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.written += n;
-        }
-        self.buffer = Vec::new();
-        self.written = 0;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for Coalescing<W> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if self.buffer.len() + data.len() > WRITE_BUFFER && !self.buffer.is_empty() {
-            ready!(self.poll_drain(cx))?;
-        }
-        self.buffer.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-fn io_error(error: WebSocketError) -> io::Error {
-    match error {
-        WebSocketError::IoError(e) => e,
-        other => io::Error::other(other),
-    }
-}
-
-impl<W: AsyncWrite + Unpin + Send> FrameWriter<W> {
-    async fn write(&mut self, frame: fastwebsockets::Frame<'_>) -> io::Result<()> {
-        self.ws.write_frame(frame).await.map_err(io_error)
-    }
-}
-
-impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
-    async fn text(&mut self, text: &str) -> io::Result<()> {
-        self.write(fastwebsockets::Frame::text(Payload::Borrowed(text.as_bytes()))).await
-    }
-
-    async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.write(fastwebsockets::Frame::pong(Payload::Borrowed(payload))).await
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        self.ws.flush().await.map_err(io_error)
-    }
-
-    async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
-        self.write(fastwebsockets::Frame::close(code, reason.as_bytes())).await?;
-        self.flush().await
-    }
-}
-
 /// Splits an upgraded WebSocket into the session's two ends: whole messages in, buffered frames out.
 pub fn split<S>(ws: WebSocket<S>, hard_limit: usize) -> (Reader, FrameWriter<WriteHalf<S>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Right after the handshake nothing has been read through fastwebsockets, so its read half holds nothing: the
-    // socket is split under it, and only its write half is kept. (The read half made here is dropped at once.)
+    // Right after the handshake nothing has been read or written through fastwebsockets, so it holds nothing: the
+    // socket under it is split, and each half is read or written here.
     let (read, write) = tokio::io::split(ws.into_inner());
-    let (_, mut write) =
-        fastwebsockets::after_handshake_split(tokio::io::empty(), Coalescing::new(write), Role::Server);
-    // Vectored writes would bypass the buffer for large frames; one path keeps the order of frames obvious.
-    write.set_writev(false);
     let frames = FrameReader::new(read, hard_limit);
     let reading = Reading { frames, message: Message::default(), hard_limit, ended: false };
     let messages = futures_util::stream::unfold(reading, |mut reading| async move {
@@ -247,7 +146,7 @@ where
             return Some((inbound, reading));
         }
     });
-    (Reader { messages: messages.boxed() }, FrameWriter { ws: write })
+    (Reader { messages: messages.boxed() }, FrameWriter::new(write))
 }
 
 /// A message being put together from its fragments.

@@ -4,7 +4,7 @@
 //! fastwebsockets allocates an 8 KiB read buffer with each connection and keeps it, and its capacity after the
 //! largest message, for the connection's whole life: half of what an idle connection cost. Here the buffer is
 //! given back whenever the socket has nothing more to read and nothing is left in it, so an idle connection
-//! holds none; a busy one keeps it between frames that arrive together. The writes stay with fastwebsockets.
+//! holds none; a busy one keeps it between frames that arrive together. The writes are `writer.rs`'s.
 
 use std::future::poll_fn;
 use std::pin::Pin;

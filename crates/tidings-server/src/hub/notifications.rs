@@ -141,13 +141,9 @@ fn release(user: &str, stream: &mut UserStream, index: &mut super::index::Index)
         else {
             continue;
         };
+        let push = Arc::new(NotificationPush { seq: record.seq, plain, subscribed });
         for mailbox in index.user_mailboxes(user) {
-            let delivery = Delivery::Notification(NotificationPush {
-                seq: record.seq,
-                plain: Arc::clone(&plain),
-                subscribed: Arc::clone(&subscribed),
-            });
-            if !mailbox.offer(delivery) && mailbox.is_slow() {
+            if !mailbox.offer(Delivery::Notification(Arc::clone(&push))) && mailbox.is_slow() {
                 slow.push(mailbox.connection);
             }
         }

@@ -264,7 +264,7 @@ impl Presence {
             for follower in std::mem::take(&mut room.followers) {
                 follower
                     .mailbox
-                    .offer(Delivery::Ended(EndedPush { topic: Arc::clone(&ended), reason: Box::new(reason.clone()) }));
+                    .offer(Delivery::Ended(Box::new(EndedPush { topic: Arc::clone(&ended), reason: reason.clone() })));
             }
         }
         inner.forget_if_empty(&topic);
@@ -335,11 +335,9 @@ impl Inner {
         if let Some(text) = encode_event(&event, &topic, 0, false) {
             let topic: Arc<str> = Arc::from(topic.as_str());
             if let Some(room) = self.rooms.get_mut(topic.as_ref()) {
+                let push = Arc::new(EventPush { topic: Arc::clone(&topic), seq: 0, text, ends: false });
                 // A follower too slow to take the push leaves the followers; its session closes it (4001).
-                room.followers.retain(|follower| {
-                    let push = EventPush { topic: Arc::clone(&topic), seq: 0, text: Arc::clone(&text), ends: false };
-                    follower.mailbox.offer(Delivery::Event(push))
-                });
+                room.followers.retain(|follower| follower.mailbox.offer(Delivery::Event(Arc::clone(&push))));
             }
         }
         self.forget_if_empty(&topic);

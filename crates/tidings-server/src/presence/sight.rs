@@ -49,7 +49,7 @@ impl Presence {
             let reason = ErrorPayload::new(ErrorCode::Forbidden, message);
             let ended: Arc<str> = Arc::from(topic.as_str());
             for follower in gone {
-                let push = EndedPush { topic: Arc::clone(&ended), reason: Box::new(reason.clone()) };
+                let push = Box::new(EndedPush { topic: Arc::clone(&ended), reason: reason.clone() });
                 follower.mailbox.offer(Delivery::Ended(push));
             }
         }

@@ -8,6 +8,7 @@
 //! reached through the notifier, never directly.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use tidings_protocol::{ErrorCode, ErrorPayload, RequestId, Seq, ServerMessage, Subscribed, Topic};
 
@@ -185,7 +186,7 @@ impl<O: Outbound> Session<O> {
 
     /// Pushes a user's notification: through the `notifications` subscription if there is one, else plainly. The
     /// hub releases them in `seq` order, so a subscription's high mark tells what its replay already sent.
-    pub(super) async fn deliver_notification(&mut self, push: NotificationPush) -> Flow {
+    pub(super) async fn deliver_notification(&mut self, push: Arc<NotificationPush>) -> Flow {
         if self.inbox.seen(push.seq) {
             return Flow::Continue;
         }
@@ -197,11 +198,11 @@ impl<O: Outbound> Session<O> {
             }
             Some(subscription) => {
                 subscription.last_seq = push.seq;
-                push.subscribed
+                &push.subscribed
             }
-            None => push.plain,
+            None => &push.plain,
         };
-        if self.out.text(&text).await.is_err() {
+        if self.out.text(text).await.is_err() {
             return Flow::Stop;
         }
         self.inbox.note_live(push.seq);

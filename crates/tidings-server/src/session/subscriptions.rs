@@ -287,12 +287,12 @@ impl<O: Outbound> Session<O> {
                 );
                 self.end_subscription(&lost.topic, error).await
             }
-            Delivery::Ended(ended) => self.end_subscription(&ended.topic, *ended.reason).await,
+            Delivery::Ended(ended) => self.end_subscription(&ended.topic, ended.reason).await,
         }
     }
 
     /// Sends a live event unless its subscription is gone or a replay already sent it.
-    async fn deliver_event(&mut self, delivery: EventPush) -> Flow {
+    async fn deliver_event(&mut self, delivery: Arc<EventPush>) -> Flow {
         let Some(subscription) = self.subscriptions.get_mut(&*delivery.topic) else { return Flow::Continue };
         // A push in no log (seq 0) is sent as it comes: no replay can have sent it.
         if delivery.seq == 0 {

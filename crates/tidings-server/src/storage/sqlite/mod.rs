@@ -98,7 +98,7 @@ pub struct Sqlite {
 }
 
 use readers::Readers;
-use writer::{write_loop, Write, MAX_BATCH};
+use writer::{answer_loop, write_loop, Write, MAX_BATCH};
 
 impl Sqlite {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
@@ -119,9 +119,14 @@ impl Sqlite {
         let readers = Arc::new(Readers::open(path)?);
         let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
         let window_ms = u64::try_from(idempotency_window.as_millis()).unwrap_or(u64::MAX);
+        let answering = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (answering, batches) = mpsc::unbounded_channel();
+            runtime.spawn(answer_loop(batches));
+            answering
+        });
         std::thread::Builder::new()
             .name("tidings-sqlite-writer".to_owned())
-            .spawn(move || write_loop(writer, queue, window_ms))?;
+            .spawn(move || write_loop(writer, queue, window_ms, answering))?;
         Ok(Sqlite { writes, readers, window_ms })
     }
 }

@@ -38,8 +38,30 @@ impl Sqlite {
     }
 }
 
-/// The writer thread: group commit (see the module docs).
-pub(super) fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<Write>, window_ms: u64) {
+/// A committed batch's answers on their way to the runtime (see [`answer_loop`]).
+pub(super) type Answers = mpsc::UnboundedSender<(Vec<Answer>, Option<StorageError>)>;
+
+/// Sends the answers of each committed batch from a task of the runtime, all at once. Sent from the writer thread,
+/// each answer would wake its waiting task through the runtime's shared queue, which a busy worker looks at only
+/// now and then: the tasks of one batch then ran one at a time between the other tasks, and each publishing its
+/// event woke every subscriber again (a thousand subscribers took a few events per write instead of the batch).
+/// Woken from here, they run one after the other, and their events reach each subscriber together.
+pub(super) async fn answer_loop(mut batches: mpsc::UnboundedReceiver<(Vec<Answer>, Option<StorageError>)>) {
+    while let Some((answers, error)) = batches.recv().await {
+        for answer in answers {
+            answer(error.as_ref());
+        }
+    }
+}
+
+/// The writer thread: group commit (see the module docs). A batch's answers go through `answering` when there is
+/// a runtime to take them, and from this thread otherwise.
+pub(super) fn write_loop(
+    mut connection: Connection,
+    mut queue: mpsc::Receiver<Write>,
+    window_ms: u64,
+    answering: Option<Answers>,
+) {
     let mut last_sweep = 0;
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
@@ -74,8 +96,17 @@ pub(super) fn write_loop(mut connection: Connection, mut queue: mpsc::Receiver<W
         } else {
             tx.commit().map_err(|e| commit_error(&e))
         };
+        let error = committed.err();
+        let (answers, error) = match &answering {
+            Some(answering) => match answering.send((answers, error)) {
+                Ok(()) => continue,
+                // The runtime is going away: answer from here.
+                Err(mpsc::error::SendError(returned)) => returned,
+            },
+            None => (answers, error),
+        };
         for answer in answers {
-            answer(committed.as_ref().err());
+            answer(error.as_ref());
         }
     }
 }
@@ -92,7 +123,7 @@ fn commit_error(error: &rusqlite::Error) -> StorageError {
 }
 
 /// Sends one write's result once the transaction's fate is known.
-type Answer = Box<dyn FnOnce(Option<&StorageError>) + Send>;
+pub(super) type Answer = Box<dyn FnOnce(Option<&StorageError>) + Send>;
 
 fn answer<T: Send + 'static, E: From<StorageError> + Send + 'static>(
     reply: Reply<T, E>,
