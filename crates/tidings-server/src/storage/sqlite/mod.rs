@@ -101,7 +101,9 @@ use readers::Readers;
 use writer::{answer_loop, write_loop, Write, MAX_BATCH};
 
 impl Sqlite {
-    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread.
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer thread. Opened within a
+    /// tokio runtime, it answers writes through a task of that runtime (`writer::answer_loop`), which must then be
+    /// the runtime it is used in, as the server's is.
     pub fn open(path: &Path, idempotency_window: Duration) -> anyhow::Result<Sqlite> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;

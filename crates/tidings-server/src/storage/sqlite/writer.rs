@@ -46,12 +46,51 @@ pub(super) type Answers = mpsc::UnboundedSender<(Vec<Answer>, Option<StorageErro
 /// now and then: the tasks of one batch then ran one at a time between the other tasks, and each publishing its
 /// event woke every subscriber again (a thousand subscribers took a few events per write instead of the batch).
 /// Woken from here, they run one after the other, and their events reach each subscriber together.
-pub(super) async fn answer_loop(mut batches: mpsc::UnboundedReceiver<(Vec<Answer>, Option<StorageError>)>) {
-    while let Some((answers, error)) = batches.recv().await {
-        for answer in answers {
-            answer(error.as_ref());
+///
+/// The runtime it runs in must outlive the storage's use, as every task of the server's does. Should it go first,
+/// the batches it still holds are answered as it is dropped, and the writer thread answers the later ones itself.
+pub(super) fn answer_loop(
+    batches: mpsc::UnboundedReceiver<(Vec<Answer>, Option<StorageError>)>,
+) -> impl std::future::Future<Output = ()> + Send {
+    // Made before the future, so that even a task dropped before it first ran answers what waits.
+    let mut batches = AnsweredOnDrop(batches);
+    async move {
+        while let Some((answers, error)) = batches.0.recv().await {
+            answer_all(answers, error.as_ref());
         }
     }
+}
+
+/// The batches waiting for [`answer_loop`], answered even if its task is dropped: each waits on a committed write.
+struct AnsweredOnDrop(mpsc::UnboundedReceiver<(Vec<Answer>, Option<StorageError>)>);
+
+impl Drop for AnsweredOnDrop {
+    fn drop(&mut self) {
+        // Closed first, so that the writer answers what comes after from its own thread.
+        self.0.close();
+        while let Ok((answers, error)) = self.0.try_recv() {
+            answer_all(answers, error.as_ref());
+        }
+    }
+}
+
+fn answer_all(answers: Vec<Answer>, error: Option<&StorageError>) {
+    for answer in answers {
+        answer(error);
+    }
+}
+
+/// Hands a batch's answers to the runtime's task when there is one, and answers them from here otherwise.
+fn send_answers(answering: Option<&Answers>, answers: Vec<Answer>, error: Option<StorageError>) {
+    let (answers, error) = match answering {
+        Some(answering) => match answering.send((answers, error)) {
+            Ok(()) => return,
+            // The task is gone (its runtime is going away): answer from here.
+            Err(mpsc::error::SendError(returned)) => returned,
+        },
+        None => (answers, error),
+    };
+    answer_all(answers, error.as_ref());
 }
 
 /// The writer thread: group commit (see the module docs). A batch's answers go through `answering` when there is
@@ -76,7 +115,8 @@ pub(super) fn write_loop(
             Ok(tx) => tx,
             Err(e) => {
                 let error = sql_error(&e);
-                batch.into_iter().for_each(|write| write(Err(error.clone()), now)(None));
+                let answers = batch.into_iter().map(|write| write(Err(error.clone()), now)).collect();
+                send_answers(answering.as_ref(), answers, None);
                 continue;
             }
         };
@@ -96,18 +136,7 @@ pub(super) fn write_loop(
         } else {
             tx.commit().map_err(|e| commit_error(&e))
         };
-        let error = committed.err();
-        let (answers, error) = match &answering {
-            Some(answering) => match answering.send((answers, error)) {
-                Ok(()) => continue,
-                // The runtime is going away: answer from here.
-                Err(mpsc::error::SendError(returned)) => returned,
-            },
-            None => (answers, error),
-        };
-        for answer in answers {
-            answer(error.as_ref());
-        }
+        send_answers(answering.as_ref(), answers, committed.err());
     }
 }
 
@@ -172,8 +201,23 @@ mod tests {
 
     use serde_json::{json, Map, Value};
 
-    use super::Sqlite;
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::{answer, answer_loop, Sqlite};
     use crate::storage::{NewRecord, Storage, StorageError};
+
+    /// A committed batch whose answers wait for the runtime's task is answered even if that task is dropped (its
+    /// runtime going away first); after that the writer thread answers for itself, since the channel is closed.
+    #[tokio::test]
+    async fn a_batch_waiting_for_a_dropped_answer_task_is_still_answered() {
+        let (answering, batches) = mpsc::unbounded_channel();
+        let task = answer_loop(batches);
+        let (reply, answered) = oneshot::channel::<Result<u32, StorageError>>();
+        assert!(answering.send((vec![answer(reply, Ok(7))], None)).is_ok());
+        drop(task);
+        assert!(matches!(answered.await, Ok(Ok(7))), "the committed write's caller hears of it");
+        assert!(answering.send((Vec::new(), None)).is_err(), "the writer learns to answer for itself");
+    }
 
     fn order(n: usize) -> NewRecord {
         let mut data = Map::new();
