@@ -51,6 +51,9 @@ metrics! {
     Counter SLOW_CONSUMERS = "tidings_slow_consumer_disconnects_total";
     /// Storage operation latency, by `op` (histogram, seconds).
     Histogram STORAGE_SECONDS = "tidings_storage_duration_seconds";
+    /// Writes per transaction of the SQLite writer, which commits whatever waits together (histogram); its count is
+    /// the number of commits.
+    Histogram STORAGE_BATCH_WRITES = "tidings_storage_batch_writes";
     /// Storage failures, by `op` and `kind` (`unavailable`, `internal`) (counter).
     Counter STORAGE_ERRORS = "tidings_storage_errors_total";
     /// Pushes waiting in all mailboxes, at the last scrape (gauge).

@@ -78,4 +78,30 @@ async fn the_counters_move_by_what_the_workload_did() {
     let described = after.lines().filter(|l| l.starts_with("# HELP ")).count();
     let typed = after.lines().filter(|l| l.starts_with("# TYPE ")).count();
     assert!(described >= typed, "every metric shown has its help: {after}");
+
+    // Creates sent without waiting, in one write, share commits: the session queues each create's write and
+    // answers them all after.
+    let mut carol = common::raw::open(server.addr).await;
+    let envelope = |ty: &str, request_id: &str, payload: serde_json::Value| {
+        json!({ "type": ty, "timestamp": 1, "requestId": request_id, "payload": payload }).to_string()
+    };
+    carol.send_text(&envelope("auth", "a", json!({ "token": server.token("carol") }))).await;
+    while carol.next_json().await["requestId"] != "a" {}
+    let data = json!({ "productId": "P", "quantity": 1, "totalAmount": 2 });
+    let burst: Vec<String> = (0..40)
+        .map(|n| envelope("create", &format!("b{n}"), json!({ "resourceType": "order", "data": data })))
+        .collect();
+    carol.send_texts(&burst).await;
+    let mut answered = 0;
+    while answered < burst.len() {
+        let reply = carol.next_json().await;
+        assert_eq!(reply["type"], "create", "{reply}");
+        answered += 1;
+    }
+    let (_, later) = scrape().await;
+    let commits =
+        value(&later, "tidings_storage_batch_writes_count") - value(&after, "tidings_storage_batch_writes_count");
+    let writes = value(&later, "tidings_storage_batch_writes_sum") - value(&after, "tidings_storage_batch_writes_sum");
+    assert!(writes >= 40.0, "{writes} writes");
+    assert!(commits <= 20.0, "40 pipelined creates took {commits} commits");
 }

@@ -25,6 +25,7 @@ on_both_backends!(
     operations_need_authentication,
     a_list_reply_is_typed_for_the_rust_client,
     the_same_order_created_from_two_sessions_is_two_orders,
+    pipelined_creates_are_stored_and_answered_in_the_order_sent,
 );
 
 async fn create_order(client: &Client, quantity: u64) -> Resource {
@@ -344,4 +345,75 @@ async fn the_same_order_created_from_two_sessions_is_two_orders(server: TestServ
     assert_ne!(a.id, b.id, "the second session's create was taken for a retry of the first's");
     let again = create_order(&first, 3).await;
     assert!(again.id != a.id && again.id != b.id, "a second create on one connection is a new order too");
+}
+
+/// A client that sends many requests without waiting (one write carries them all) gets what one after another
+/// would give: replies in the order sent, a retried requestId answered with its first reply, an invalid create
+/// and an undecodable message refused in their places, events in that order, and a read behind the creates that finds them all. (The server
+/// stores consecutive creates together; docs/protocol.md, section 4.)
+async fn pipelined_creates_are_stored_and_answered_in_the_order_sent(server: TestServer) {
+    let mut socket = common::raw::open(server.addr).await;
+    let envelope = |ty: &str, request_id: &str, payload: Value| {
+        json!({ "type": ty, "timestamp": 1, "requestId": request_id, "payload": payload }).to_string()
+    };
+    let replied = |value: &Value, request_id: &str| value["requestId"] == request_id;
+    socket.send_text(&envelope("auth", "a", json!({ "token": server.token("alice") }))).await;
+    while !replied(&socket.next_json().await, "a") {}
+    socket.send_text(&envelope("subscribe", "s", json!({ "topic": "order" }))).await;
+    while !replied(&socket.next_json().await, "s") {}
+
+    let order = |n: usize| json!({ "resourceType": "order", "data": { "productId": format!("P{n}"), "quantity": 1, "totalAmount": 1 } });
+    let mut burst = Vec::new();
+    let mut sent = Vec::new();
+    for n in 0..30 {
+        let request_id = format!("c{n}");
+        let payload = match n {
+            // Refused by the schema, in the middle of the burst.
+            10 => json!({ "resourceType": "order", "data": { "quantity": 0 } }),
+            // A retry of c5, while c5 may not be committed yet.
+            20 => order(5),
+            // Not a create at all: refused as it is decoded, before it reaches the creates' queue.
+            15 => json!({ "data": {} }),
+            _ => order(n),
+        };
+        let request_id = if n == 20 { "c5".to_owned() } else { request_id };
+        burst.push(envelope("create", &request_id, payload));
+        sent.push(request_id);
+    }
+    burst.push(envelope("read", "r", json!({ "resourceType": "order", "limit": 100 })));
+    sent.push("r".to_owned());
+    socket.send_texts(&burst).await;
+
+    let mut replies = Vec::new();
+    let mut events = Vec::new();
+    while replies.len() < sent.len() {
+        let message = socket.next_json().await;
+        match message["type"].as_str() {
+            Some("event") => events.push(message["payload"].clone()),
+            _ => replies.push(message),
+        }
+    }
+    let order_of: Vec<&str> = replies.iter().map(|r| r["requestId"].as_str().unwrap_or("-")).collect();
+    assert_eq!(order_of, sent.iter().map(String::as_str).collect::<Vec<_>>(), "replies in the order sent");
+    assert_eq!(replies[10]["type"], "error", "{}", replies[10]);
+    assert_eq!(replies[10]["payload"]["code"], "INVALID_PARAMS");
+    assert_eq!(replies[15]["type"], "error", "{}", replies[15]);
+    assert_eq!(replies[20]["type"], "create");
+    assert_eq!(replies[20]["payload"], replies[5]["payload"], "the retry is answered with the first reply");
+    let created: Vec<&Value> = replies[..30].iter().filter(|r| r["type"] == "create").collect();
+    assert_eq!(created.len(), 28);
+    let listed = replies[30]["payload"]["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 27, "the read behind the creates finds every order they made");
+
+    while events.len() < 27 {
+        let message = socket.next_json().await;
+        assert_eq!(message["type"], "event", "{message}");
+        events.push(message["payload"].clone());
+    }
+    let products: Vec<String> =
+        events.iter().map(|e| e["data"]["productId"].as_str().unwrap_or("-").to_owned()).collect();
+    let expected: Vec<String> = (0..30).filter(|n| ![10, 15, 20].contains(n)).map(|n| format!("P{n}")).collect();
+    assert_eq!(products, expected, "stored, and so published, in the order sent");
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap_or(0)).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
 }

@@ -7,5 +7,5 @@ mod service;
 pub mod types;
 
 pub(crate) use service::{new_id, resource};
-pub use service::{Created, EventTopic, Opened, ReplayPage, Resources};
+pub use service::{Created, EventTopic, Opened, QueuedCreate, ReplayPage, Resources};
 pub use types::ResourceTypes;

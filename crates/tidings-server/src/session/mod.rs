@@ -4,12 +4,15 @@
 //! task) and writes to an [`Outbound`]; being generic over both, it is testable without sockets. It handles one message
 //! at a time, in order, and flushes once per batch of messages that were already waiting, so pipelined requests cost
 //! one write.
+//! Creates are queued, and answered later in the same turn (`creates.rs`).
 
+mod creates;
 mod handshake;
 mod notifications;
 mod presence;
 mod subscriptions;
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +29,12 @@ use tracing::{debug, info};
 use crate::auth::Identity;
 use crate::connection::{Inbound, Incoming, Outbound};
 use crate::directory::{Kick, Registration};
-use crate::errors::prefix_pointers;
 use crate::hub::{Deliveries, Delivery, Mailbox};
 use crate::metrics;
 use crate::presence::PRESENCE;
 use crate::push::goodbye;
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
+use creates::replied;
 use notifications::Inbox;
 use subscriptions::Subscriptions;
 
@@ -131,6 +134,8 @@ pub struct Session<O: Outbound> {
     /// What this connection did with its user's notifications.
     inbox: Inbox,
     permit: ConnectionPermit,
+    /// The creates of this turn whose replies are still to be sent, oldest first (see the module docs).
+    queued: VecDeque<creates::Queued>,
     /// Leaves every topic the connection joined when the session ends, however it ends (a panic, a task aborted).
     _present: presence::Leaving,
 }
@@ -171,6 +176,7 @@ impl<O: Outbound> Session<O> {
             subscriptions: Subscriptions::new(),
             inbox: Inbox::default(),
             permit,
+            queued: VecDeque::new(),
             _present: present,
         }
     }
@@ -243,6 +249,9 @@ impl<O: Outbound> Session<O> {
         };
         // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
         flow = self.handle_waiting(inbound, flow).await;
+        if flow == Flow::Continue {
+            flow = self.settle().await;
+        }
         if pushing && flow == Flow::Continue {
             // A push woke the session: before writing, it lets the rest of the runtime's turn go first, in which
             // the publisher's burst goes on reaching this mailbox, so that the burst leaves in one write rather
@@ -357,6 +366,7 @@ impl<O: Outbound> Session<O> {
             Inbound::Pong => Flow::Continue,
             Inbound::Close(_) => {
                 // The client closed: answer its close frame and end, without a `disconnect` of our own.
+                let _ = self.settle().await;
                 self.state = State::Closing;
                 let _ = self.out.close(CloseCode::Normal.code(), CloseCode::Normal.reason()).await;
                 Flow::Stop
@@ -364,6 +374,7 @@ impl<O: Outbound> Session<O> {
             Inbound::TooBig => self.disconnect(CloseCode::MessageTooBig).await,
             Inbound::InvalidUtf8 => self.disconnect(CloseCode::InvalidPayload).await,
             Inbound::ProtocolError => {
+                let _ = self.settle().await;
                 self.state = State::Closing;
                 let _ = self.out.close(crate::connection::PROTOCOL_ERROR, "protocol error").await;
                 Flow::Stop
@@ -423,9 +434,14 @@ impl<O: Outbound> Session<O> {
                 if let Some(user) = &self.user {
                     span.record("user.id", user.identity.user_id.as_str());
                 }
+                let queued = self.queued.len();
                 let flow =
                     tracing::Instrument::instrument(self.dispatch(envelope.request_id, envelope.message), span).await;
-                ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => ty).record(started.elapsed().as_secs_f64());
+                // A queued create's time is recorded with its reply.
+                if self.queued.len() <= queued {
+                    ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => ty)
+                        .record(started.elapsed().as_secs_f64());
+                }
                 flow
             }
             Err(rejected) => {
@@ -438,6 +454,10 @@ impl<O: Outbound> Session<O> {
     /// Routes a decoded message by the connection's state (docs/protocol.md, section 3): the one place a message
     /// is routed, each arm handing it to the room that handles it.
     async fn dispatch(&mut self, request_id: Option<RequestId>, message: ClientMessage) -> Flow {
+        // Whatever is not a create sees the creates before it done, and answered.
+        if !matches!(message, ClientMessage::Create(_)) && self.settle().await == Flow::Stop {
+            return Flow::Stop;
+        }
         let who = self.user.as_ref().map(|user| &user.identity);
         match (self.state, who, message) {
             (_, _, ClientMessage::Disconnect(_)) => {
@@ -476,9 +496,11 @@ impl<O: Outbound> Session<O> {
                 self.leave_presence_member(request_id, delete).await
             }
             (_, Some(who), ClientMessage::Create(create)) => {
+                let started = Instant::now();
                 let rid = request_id.as_ref().map(RequestId::as_str);
-                let reply = self.shared.resources.create(who, rid, create).await;
-                self.answer(request_id, reply.map(|created| ServerMessage::Create(created.resource))).await
+                let queued = self.shared.resources.queue_create(who, rid, create).await;
+                self.queued.push_back((request_id, started, queued));
+                Flow::Continue
             }
             (_, Some(who), ClientMessage::Read(read)) => {
                 let reply = self.shared.resources.read(who, read).await;
@@ -500,11 +522,9 @@ impl<O: Outbound> Session<O> {
         }
     }
 
-    /// Answers an operation: its reply, or its error with the pointers moved under `/payload`, since the
-    /// service's pointers are relative to the payload and the spec's start at the message root.
+    /// Answers an operation (see [`replied`]).
     async fn answer(&mut self, request_id: Option<RequestId>, reply: Result<ServerMessage, ErrorPayload>) -> Flow {
-        let message = reply.unwrap_or_else(|error| ServerMessage::Error(prefix_pointers(error, "/payload")));
-        self.send(request_id, message).await
+        self.send(request_id, replied(reply)).await
     }
 
     /// Refuses an operation while the session's token is expired and its grace period runs.
@@ -522,8 +542,16 @@ impl<O: Outbound> Session<O> {
         self.send(request_id, ServerMessage::Error(error)).await
     }
 
-    /// Writes one message; a failed write ends the session.
+    /// Writes one message, after the replies of the queued creates; a failed write ends the session.
     async fn send(&mut self, request_id: Option<RequestId>, message: ServerMessage) -> Flow {
+        if self.settle().await == Flow::Stop {
+            return Flow::Stop;
+        }
+        self.write(request_id, message).await
+    }
+
+    /// Writes one message now.
+    async fn write(&mut self, request_id: Option<RequestId>, message: ServerMessage) -> Flow {
         ::metrics::counter!(metrics::MESSAGES_OUT, "type" => message.message_type().as_str()).increment(1);
         if let ServerMessage::Error(error) = &message {
             ::metrics::counter!(metrics::ERRORS, "code" => error.code.as_str()).increment(1);

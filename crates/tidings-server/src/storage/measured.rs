@@ -10,7 +10,7 @@ use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::hooks::{HookControl, HookState, Hooks};
 use super::notifications::{NewNotification, NotificationHead, NotificationRecord, Notifications, Pending, Recipients};
 use super::{
-    CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
+    Committing, CreateOutcome, DeleteCheck, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord, Record, Storage,
     StorageError, UpdateCheck, UpdateOutcome,
 };
 use crate::metrics::{STORAGE_ERRORS, STORAGE_SECONDS};
@@ -23,11 +23,16 @@ async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, Stora
     let started = Instant::now();
     let span = tracing::debug_span!("storage", otel.name = %format_args!("storage {op}"), db.operation = op);
     let result = tracing::Instrument::instrument(call, span).await;
+    record(op, started, &result);
+    result
+}
+
+/// Records an operation that began at `started` and ended with `result`.
+fn record<T>(op: &'static str, started: Instant, result: &Result<T, StorageError>) {
     metrics::histogram!(STORAGE_SECONDS, "op" => op).record(started.elapsed().as_secs_f64());
     if let Some(kind) = result.as_ref().err().and_then(failure_kind) {
         metrics::counter!(STORAGE_ERRORS, "op" => op, "kind" => kind).increment(1);
     }
-    result
 }
 
 /// The kind of failure an error counts as; `None` for refusals and misses, which are answers, not failures of the
@@ -59,8 +64,16 @@ impl Storage for Measured {
         measure("count", self.0.count(query)).await
     }
 
-    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
-        measure("create", self.0.create(new, key)).await
+    async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
+        // Timed from the queueing to the answer, like the other writes; the span covers the queueing.
+        let started = Instant::now();
+        let span = tracing::debug_span!("storage", otel.name = "storage create", db.operation = "create");
+        let committing = tracing::Instrument::instrument(self.0.queue_create(new, key), span).await;
+        Box::pin(async move {
+            let result = committing.await;
+            record("create", started, &result);
+            result
+        })
     }
 
     async fn batch(

@@ -7,6 +7,7 @@
 //! - A create with an idempotency key that was seen within the window writes nothing and returns the record as
 //!   it was first created; the same key with different content is refused.
 //! - A create whose id is taken writes nothing and is refused as `IdTaken`.
+//! - Creates queued one after another (`queue_create`) are stored in that order.
 //! - `update` and `delete` run their check on the current record inside the transaction, so concurrent
 //!   changes cannot slip between the check and the write. A check that panics fails its own write as
 //!   `Internal` and harms nothing else: the storage goes on serving.
@@ -22,6 +23,8 @@ mod postgres;
 mod sqlite;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -335,6 +338,9 @@ impl fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
+/// A write on its way to storage: awaited, it answers once the write is durable or has failed.
+pub type Committing<T> = Pin<Box<dyn Future<Output = Result<T, StorageError>> + Send>>;
+
 /// A place to keep resources and their events (see the module docs for the contract).
 #[async_trait]
 pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
@@ -349,7 +355,14 @@ pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
     /// How many resources a whole list has, every page (its order, `after` and `limit` are not looked at).
     async fn count(&self, query: ListQuery) -> Result<u64, StorageError>;
     /// Creates a resource and its `created` event, or replays an earlier create with the same key.
-    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError>;
+    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
+        self.queue_create(new, key).await.await
+    }
+    /// `create` in two steps: returns once the create is queued, and what it returns answers after the commit.
+    /// Creates queued one after another are stored in that order, so a caller with several in a row (a
+    /// connection's pipelined creates) can queue them all and have them share a commit. A backend that does not
+    /// queue writes does the whole create here and returns its outcome ready.
+    async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome>;
     /// Applies several changes, of any types, in one transaction with their events, or none of them
     /// (`storage/batch.rs`); changes by `actor`, who owns what it creates.
     async fn batch(

@@ -143,6 +143,24 @@ impl RawSocket {
         self.send_frame(TEXT, true, text.as_bytes()).await;
     }
 
+    /// Sends a text frame for each of `texts`, all in one write, as a client that pipelines requests does.
+    pub async fn send_texts(&mut self, texts: &[String]) {
+        let bytes: Vec<u8> =
+            texts.iter().flat_map(|text| encode_frame(TEXT, true, text.len() as u64, text.as_bytes())).collect();
+        let _ = self.stream.write_all(&bytes).await;
+    }
+
+    /// The next text frame as JSON, skipping control frames and the server's `ping` messages.
+    pub async fn next_json(&mut self) -> serde_json::Value {
+        loop {
+            let text = self.next_text().await.expect("the connection is open");
+            let value: serde_json::Value = serde_json::from_str(&text).expect("the server sends JSON");
+            if value["type"] != "ping" {
+                return value;
+            }
+        }
+    }
+
     /// Sends only the header of a frame that claims `len` bytes.
     pub async fn send_header_only(&mut self, opcode: u8, len: u64) {
         let bytes = encode_frame(opcode, true, len, &[]);

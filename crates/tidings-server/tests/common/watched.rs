@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tidings_server::storage::{
-    BatchFailure, BatchOutcome, Change, CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState, Hooks,
-    IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord, NotificationHead, NotificationRecord, Notifications,
-    Pending, Recipients, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
+    BatchFailure, BatchOutcome, Change, Committing, CreateOutcome, DeleteCheck, EventRecord, HookControl, HookState,
+    Hooks, IdempotencyKey, ListQuery, Listed, NewNotification, NewRecord, NotificationHead, NotificationRecord,
+    Notifications, Pending, Recipients, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// `inner`, with its event-log reads counted and, on demand, slowed or failed.
@@ -71,8 +71,8 @@ impl Storage for Watched {
     ) -> Result<BatchOutcome, BatchFailure> {
         self.inner.batch(actor, changes, key).await
     }
-    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
-        self.inner.create(new, key).await
+    async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
+        self.inner.queue_create(new, key).await
     }
     async fn update(&self, ty: &str, id: &str, actor: &str, check: UpdateCheck) -> Result<UpdateOutcome, StorageError> {
         self.inner.update(ty, id, actor, check).await

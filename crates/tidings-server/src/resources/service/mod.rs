@@ -1,6 +1,6 @@
 //! The resource operations, shared by the WebSocket session and the HTTP API: the changes (create, update,
-//! delete) and reads by id, each under the type's rules and schema. Lists are in `list.rs`, subscriptions and
-//! replays in `topics.rs`, the error replies in `crate::errors`.
+//! delete) and reads by id, each under the type's rules and schema. Creates are in `create.rs`, lists in
+//! `list.rs`, subscriptions and replays in `topics.rs`, the error replies in `crate::errors`.
 //!
 //! A change travels one way: checked here, committed with its event by storage, then its event is published to
 //! the relay (this node's hub and the other nodes), and only then answered. Each change runs [`detached`], so a
@@ -10,17 +10,19 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tidings_protocol::{
-    Create, Delete, Deleted, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Resource, Text, Update, Version,
+    Delete, Deleted, ErrorCode, ErrorPayload, FieldError, Read, ReadResult, Resource, Text, Update, Version,
 };
 
 use super::access::{has_any_role, Operation};
 use super::before::{self, Change, Verdict};
-use super::data::{apply_defaults, fingerprint, merge, validate};
+use super::data::{apply_defaults, merge, validate};
 use super::types::{ResourceTypeDef, ResourceTypes};
 mod batch;
+mod create;
 mod list;
 mod topics;
 
+pub use create::{Created, QueuedCreate};
 pub use topics::{EventTopic, Opened, ReplayPage};
 
 use crate::auth::Identity;
@@ -29,8 +31,7 @@ use crate::errors::{forbidden, internal, invalid_params, not_found, storage_erro
 use crate::notifications::Notifier;
 use crate::relay::Relay;
 use crate::storage::{
-    CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, Storage, StorageError,
-    UpdateCheck, UpdateOutcome,
+    DeleteCheck, EventRecord, IdempotencyKey, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 /// The resource operations of one server.
@@ -51,16 +52,6 @@ struct CheckedUpdate {
     def: Arc<ResourceTypeDef>,
     check: UpdateCheck,
     watched: Watched,
-}
-
-/// What a create answers: the resource, and whether this request made it (false when a retry with the same
-/// requestId found the first one's receipt).
-#[derive(Debug)]
-pub struct Created {
-    /// The resource as stored.
-    pub resource: Resource,
-    /// True when this request created it; false for a replayed create.
-    pub fresh: bool,
 }
 
 impl Resources {
@@ -84,87 +75,6 @@ impl Resources {
         self.relay.event(event);
     }
 
-    /// `create`: validates, applies defaults, stores; a repeated requestId replays the first result.
-    pub async fn create(
-        &self,
-        who: &Identity,
-        request_id: Option<&str>,
-        create: Create,
-    ) -> Result<Created, ErrorPayload> {
-        let (this, who, request_id) = (self.clone(), who.clone(), request_id.map(str::to_owned));
-        detached(async move { this.create_now(&who, request_id.as_deref(), create).await }).await
-    }
-
-    async fn create_now(
-        &self,
-        who: &Identity,
-        request_id: Option<&str>,
-        create: Create,
-    ) -> Result<Created, ErrorPayload> {
-        let def = self.type_of(create.resource_type.as_str())?;
-        if def.config.ephemeral {
-            return self.broadcast(def, who, create.data).await;
-        }
-        let key = request_id.map(|request_id| IdempotencyKey {
-            user_id: who.user_id.clone(),
-            request_id: request_id.to_owned(),
-            fingerprint: fingerprint(def.name(), &create.data),
-        });
-        // A retried create that was committed replays the first one's reply without asking the hook again.
-        if def.before.as_ref().is_some_and(|before| before.sees("create")) {
-            if let Some(receipt) = self.receipt(key.as_ref(), def.name()).await? {
-                let record: Record = serde_json::from_str(&receipt).map_err(|_| internal("an unreadable receipt"))?;
-                return Ok(Created { resource: shown(def, who, record)?, fresh: false });
-            }
-        }
-        let data = self.checked_create(def, who, create.data).await?;
-        let mut new = NewRecord {
-            resource_type: def.name().to_owned(),
-            id: new_id(&def.config.id_prefix),
-            owner_id: who.user_id.clone(),
-            data,
-        };
-        let mut outcome = self.storage.create(new.clone(), key.clone()).await;
-        // With 80 random bits a taken id is all but impossible; if one comes, another draw settles it.
-        for _ in 0..ID_DRAWS {
-            if !matches!(outcome, Err(StorageError::IdTaken)) {
-                break;
-            }
-            new.id = new_id(&def.config.id_prefix);
-            outcome = self.storage.create(new.clone(), key.clone()).await;
-        }
-        match outcome {
-            Ok(CreateOutcome::Created(record, event)) => {
-                self.publish(event);
-                Ok(Created { resource: shown(def, who, record)?, fresh: true })
-            }
-            Ok(CreateOutcome::Replayed(record)) => Ok(Created { resource: shown(def, who, record)?, fresh: false }),
-            Err(StorageError::KeyReused) => Err(key_reused()),
-            Err(e) => Err(storage_error(e, def.name(), None)),
-        }
-    }
-
-    /// A create of an ephemeral type: checked as any create, then fanned out at once as an event in no log
-    /// (`seq` 0), and not stored: no read finds it, no resume replays it, and a retry broadcasts it again.
-    async fn broadcast(
-        &self,
-        def: &ResourceTypeDef,
-        who: &Identity,
-        data: Map<String, Value>,
-    ) -> Result<Created, ErrorPayload> {
-        let data = self.checked_create(def, who, data).await?;
-        let new = NewRecord {
-            resource_type: def.name().to_owned(),
-            id: new_id(&def.config.id_prefix),
-            owner_id: who.user_id.clone(),
-            data,
-        };
-        let record = new.created_at(tidings_protocol::now_ms());
-        let event = EventRecord::of(&record, EventKind::Created, &who.user_id, 0, record.created_at, None);
-        self.relay.ephemeral(event);
-        Ok(Created { resource: shown(def, who, record)?, fresh: true })
-    }
-
     /// The receipt of an earlier create or batch with `key`, if one was committed within the window.
     async fn receipt(&self, key: Option<&IdempotencyKey>, what: &str) -> Result<Option<String>, ErrorPayload> {
         let Some(key) = key else { return Ok(None) };
@@ -172,35 +82,6 @@ impl Resources {
             Ok(receipt) => Ok(receipt),
             Err(StorageError::KeyReused) => Err(key_reused()),
             Err(e) => Err(storage_error(e, what, None)),
-        }
-    }
-
-    /// The data of a create by `who`, checked under the type's rules and schema, with defaults, and as the type's
-    /// before-commit hook accepts or rewrites it.
-    async fn checked_create(
-        &self,
-        def: &ResourceTypeDef,
-        who: &Identity,
-        data: Map<String, Value>,
-    ) -> Result<Map<String, Value>, ErrorPayload> {
-        // The rule sees the data as sent, before defaults: what the user asks to write.
-        if !def.allows(Operation::Create, who, None, Some(&data)) {
-            return Err(forbidden(format!("you may not create {}", def.name())));
-        }
-        let data = prepare_new(def, who, data)?;
-        let Some(before) = def.before.as_ref().filter(|before| before.sees("create")) else { return Ok(data) };
-        let change = Change {
-            operation: "create",
-            resource_type: def.name(),
-            who,
-            data: Some(&data),
-            patch: None,
-            resource: None,
-        };
-        match before::ask(before, change).await {
-            Verdict::Refuse(error) => Err(error),
-            Verdict::Proceed(Some(rewritten)) => rewritten_by_hook(def, rewritten),
-            Verdict::Proceed(None) => Ok(data),
         }
     }
 

@@ -32,8 +32,8 @@ mod query;
 use self::events::append;
 use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::{
-    run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
-    Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
+    run_check, Committing, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed,
+    NewRecord, Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome,
 };
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
@@ -418,6 +418,21 @@ fn db_error(error: sqlx::Error) -> StorageError {
     }
 }
 
+impl Postgres {
+    async fn create_now(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
+        let now = now_ms();
+        self.sweep_receipts(now);
+        // A concurrent create with the same key loses the race on the receipt's primary key and rolls back
+        // everything; its second try finds the winner's receipt and replays it.
+        for _ in 0..2 {
+            if let Some(outcome) = self.try_create(&new, key.as_ref(), now).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StorageError::Internal("a create receipt kept conflicting".to_owned()))
+    }
+}
+
 #[async_trait]
 impl Storage for Postgres {
     async fn get(&self, resource_type: &str, id: &str) -> Result<Option<Record>, StorageError> {
@@ -444,17 +459,9 @@ impl Storage for Postgres {
         self.count_list(query).await
     }
 
-    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
-        let now = now_ms();
-        self.sweep_receipts(now);
-        // A concurrent create with the same key loses the race on the receipt's primary key and rolls back
-        // everything; its second try finds the winner's receipt and replays it.
-        for _ in 0..2 {
-            if let Some(outcome) = self.try_create(&new, key.as_ref(), now).await? {
-                return Ok(outcome);
-            }
-        }
-        Err(StorageError::Internal("a create receipt kept conflicting".to_owned()))
+    /// Each create is its own transaction, on a connection of the pool: it is done here, and returned ready.
+    async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
+        Box::pin(std::future::ready(self.create_now(new, key).await))
     }
 
     async fn batch(

@@ -26,8 +26,8 @@ use tokio::sync::mpsc;
 
 use super::batch::{BatchFailure, BatchOutcome, Change};
 use super::{
-    run_check, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed, NewRecord,
-    Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
+    run_check, Committing, CreateOutcome, DeleteCheck, EventKind, EventRecord, IdempotencyKey, ListQuery, Listed,
+    NewRecord, Previous, Record, Storage, StorageError, UpdateCheck, UpdateOutcome, EVENTS_PAGE_BYTES,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -398,9 +398,9 @@ impl Storage for Sqlite {
         .await
     }
 
-    async fn create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Result<CreateOutcome, StorageError> {
+    async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
         let window_ms = self.window_ms;
-        self.write(move |c, now| create(c, new, key, now, window_ms)).await
+        self.queue(move |c, now| create(c, new, key, now, window_ms)).await
     }
 
     async fn batch(

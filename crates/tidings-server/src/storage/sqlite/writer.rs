@@ -26,15 +26,33 @@ impl Sqlite {
         E: From<StorageError> + Send + 'static,
         F: FnOnce(&Connection, u64) -> Result<T, E> + Send + 'static,
     {
+        self.queue(run).await.await
+    }
+
+    /// [`Sqlite::write`] in two steps: returns once `run` is in the writer's queue (writes queued one after another
+    /// run in that order), and the future it returns answers after the commit.
+    pub(super) async fn queue<T, E, F>(
+        &self,
+        run: F,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&Connection, u64) -> Result<T, E> + Send + 'static,
+    {
         let (reply, answer_rx): (Reply<T, E>, _) = oneshot::channel();
         let write: Write = Box::new(move |tx, now| match tx {
             Ok(tx) => answer(reply, in_savepoint(tx, |c| run(c, now))),
             Err(error) => answer(reply, Err(E::from(error))),
         });
         if self.writes.send(write).await.is_err() {
-            return Err(E::from(StorageError::Unavailable("the writer has stopped".to_owned())));
+            return Box::pin(std::future::ready(Err(E::from(StorageError::Unavailable(
+                "the writer has stopped".to_owned(),
+            )))));
         }
-        answer_rx.await.map_err(|_| E::from(StorageError::Internal("the writer dropped a write".to_owned())))?
+        Box::pin(async move {
+            answer_rx.await.map_err(|_| E::from(StorageError::Internal("the writer dropped a write".to_owned())))?
+        })
     }
 }
 
@@ -120,6 +138,7 @@ pub(super) fn write_loop(
                 continue;
             }
         };
+        ::metrics::histogram!(crate::metrics::STORAGE_BATCH_WRITES).record(batch.len() as f64);
         let answers: Vec<Answer> = batch.into_iter().map(|write| write(Ok(&tx), now)).collect();
         if now.saturating_sub(last_sweep) > 60_000 {
             // Receipts outside the window can never be replayed again. A chunk per batch, found by index, costs the

@@ -1,0 +1,217 @@
+//! `create`, the one change a session may queue: checked and queued for storage in one step, committed and
+//! published in a second, so that a connection's consecutive creates can share a commit.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tidings_protocol::{Create, ErrorPayload, Resource};
+
+use super::{key_reused, new_id, prepare_new, rewritten_by_hook, shown, Resources, ID_DRAWS};
+use crate::auth::Identity;
+use crate::detached::detached;
+use crate::errors::{forbidden, internal, storage_error};
+use crate::resources::access::Operation;
+use crate::resources::before::{self, Change, Verdict};
+use crate::resources::data::fingerprint;
+use crate::resources::types::ResourceTypeDef;
+use crate::storage::{
+    Committing, CreateOutcome, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, StorageError,
+};
+
+/// A create whose write is queued: what its second step needs.
+struct Commit {
+    def: Arc<ResourceTypeDef>,
+    who: Identity,
+    new: NewRecord,
+    key: Option<IdempotencyKey>,
+    committing: Committing<CreateOutcome>,
+}
+
+/// Where a create stands after its first step.
+enum Started {
+    /// Answered without a write: refused, replayed from a receipt, or broadcast (an ephemeral type).
+    Answered(Result<Created, ErrorPayload>),
+    /// Its write is queued.
+    Queued(Box<Commit>),
+}
+
+/// A create handed to [`Resources::queue_create`]: [`QueuedCreate::answer`] waits for its answer.
+#[derive(Debug)]
+pub enum QueuedCreate {
+    /// Answered already.
+    Answered(Result<Created, ErrorPayload>),
+    /// Committing, and then published, on a task of its own.
+    Committing(tokio::task::JoinHandle<Result<Created, ErrorPayload>>),
+}
+
+impl QueuedCreate {
+    /// The create's answer, once it is committed and its event published.
+    pub async fn answer(self) -> Result<Created, ErrorPayload> {
+        match self {
+            QueuedCreate::Answered(answer) => answer,
+            QueuedCreate::Committing(task) => {
+                task.await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
+            }
+        }
+    }
+}
+
+/// What a create answers: the resource, and whether this request made it (false when a retry with the same
+/// requestId found the first one's receipt).
+#[derive(Debug)]
+pub struct Created {
+    /// The resource as stored.
+    pub resource: Resource,
+    /// True when this request created it; false for a replayed create.
+    pub fresh: bool,
+}
+
+impl Resources {
+    /// `create`: validates, applies defaults, stores; a repeated requestId replays the first result.
+    pub async fn create(
+        &self,
+        who: &Identity,
+        request_id: Option<&str>,
+        create: Create,
+    ) -> Result<Created, ErrorPayload> {
+        let (this, who, request_id) = (self.clone(), who.clone(), request_id.map(str::to_owned));
+        detached(async move {
+            match this.start_create(&who, request_id.as_deref(), create).await {
+                Started::Answered(answer) => answer,
+                Started::Queued(commit) => this.finish_create(commit).await,
+            }
+        })
+        .await
+    }
+
+    /// `create` for a caller with several in a row (a connection's pipelined creates): checks the create and
+    /// queues its write now, and returns what answers it. Creates queued one after another are stored in that
+    /// order, and may share a commit. What follows the commit (publishing the event) runs on a task of its own,
+    /// as with [`Resources::create`], so it happens even if the caller never asks for the answer.
+    pub async fn queue_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> QueuedCreate {
+        match self.start_create(who, request_id, create).await {
+            Started::Answered(answer) => QueuedCreate::Answered(answer),
+            Started::Queued(commit) => {
+                let this = self.clone();
+                let finish = tracing::Instrument::in_current_span(async move { this.finish_create(commit).await });
+                QueuedCreate::Committing(tokio::spawn(finish))
+            }
+        }
+    }
+
+    /// A create's first step: everything up to queueing its write, or its answer when it needs no write.
+    async fn start_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> Started {
+        let def = match self.type_of(create.resource_type.as_str()) {
+            Ok(def) => Arc::clone(def),
+            Err(error) => return Started::Answered(Err(error)),
+        };
+        if def.config.ephemeral {
+            return Started::Answered(self.broadcast(&def, who, create.data).await);
+        }
+        let key = request_id.map(|request_id| IdempotencyKey {
+            user_id: who.user_id.clone(),
+            request_id: request_id.to_owned(),
+            fingerprint: fingerprint(def.name(), &create.data),
+        });
+        // A retried create that was committed replays the first one's reply without asking the hook again.
+        if def.before.as_ref().is_some_and(|before| before.sees("create")) {
+            match self.receipt(key.as_ref(), def.name()).await {
+                Ok(Some(receipt)) => {
+                    let replayed = serde_json::from_str::<Record>(&receipt)
+                        .map_err(|_| internal("an unreadable receipt"))
+                        .and_then(|record| shown(&def, who, record))
+                        .map(|resource| Created { resource, fresh: false });
+                    return Started::Answered(replayed);
+                }
+                Ok(None) => {}
+                Err(error) => return Started::Answered(Err(error)),
+            }
+        }
+        let data = match self.checked_create(&def, who, create.data).await {
+            Ok(data) => data,
+            Err(error) => return Started::Answered(Err(error)),
+        };
+        let new = NewRecord {
+            resource_type: def.name().to_owned(),
+            id: new_id(&def.config.id_prefix),
+            owner_id: who.user_id.clone(),
+            data,
+        };
+        let committing = self.storage.queue_create(new.clone(), key.clone()).await;
+        Started::Queued(Box::new(Commit { def, who: who.clone(), new, key, committing }))
+    }
+
+    /// A create's second step: its commit's outcome, its event published, its answer.
+    async fn finish_create(&self, commit: Box<Commit>) -> Result<Created, ErrorPayload> {
+        let Commit { def, who, mut new, key, committing } = *commit;
+        let mut outcome = committing.await;
+        // With 80 random bits a taken id is all but impossible; if one comes, another draw settles it. (Such a
+        // create is stored after the ones queued behind it: the order of queued creates holds but for this.)
+        for _ in 0..ID_DRAWS {
+            if !matches!(outcome, Err(StorageError::IdTaken)) {
+                break;
+            }
+            new.id = new_id(&def.config.id_prefix);
+            outcome = self.storage.create(new.clone(), key.clone()).await;
+        }
+        match outcome {
+            Ok(CreateOutcome::Created(record, event)) => {
+                self.publish(event);
+                Ok(Created { resource: shown(&def, &who, record)?, fresh: true })
+            }
+            Ok(CreateOutcome::Replayed(record)) => Ok(Created { resource: shown(&def, &who, record)?, fresh: false }),
+            Err(StorageError::KeyReused) => Err(key_reused()),
+            Err(e) => Err(storage_error(e, def.name(), None)),
+        }
+    }
+
+    /// A create of an ephemeral type: checked as any create, then fanned out at once as an event in no log
+    /// (`seq` 0), and not stored: no read finds it, no resume replays it, and a retry broadcasts it again.
+    async fn broadcast(
+        &self,
+        def: &ResourceTypeDef,
+        who: &Identity,
+        data: Map<String, Value>,
+    ) -> Result<Created, ErrorPayload> {
+        let data = self.checked_create(def, who, data).await?;
+        let new = NewRecord {
+            resource_type: def.name().to_owned(),
+            id: new_id(&def.config.id_prefix),
+            owner_id: who.user_id.clone(),
+            data,
+        };
+        let record = new.created_at(tidings_protocol::now_ms());
+        let event = EventRecord::of(&record, EventKind::Created, &who.user_id, 0, record.created_at, None);
+        self.relay.ephemeral(event);
+        Ok(Created { resource: shown(def, who, record)?, fresh: true })
+    }
+
+    /// The data of a create by `who`, checked under the type's rules and schema, with defaults, and as the type's
+    /// before-commit hook accepts or rewrites it.
+    pub(super) async fn checked_create(
+        &self,
+        def: &ResourceTypeDef,
+        who: &Identity,
+        data: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ErrorPayload> {
+        // The rule sees the data as sent, before defaults: what the user asks to write.
+        if !def.allows(Operation::Create, who, None, Some(&data)) {
+            return Err(forbidden(format!("you may not create {}", def.name())));
+        }
+        let data = prepare_new(def, who, data)?;
+        let Some(before) = def.before.as_ref().filter(|before| before.sees("create")) else { return Ok(data) };
+        let change = Change {
+            operation: "create",
+            resource_type: def.name(),
+            who,
+            data: Some(&data),
+            patch: None,
+            resource: None,
+        };
+        match before::ask(before, change).await {
+            Verdict::Refuse(error) => Err(error),
+            Verdict::Proceed(Some(rewritten)) => rewritten_by_hook(def, rewritten),
+            Verdict::Proceed(None) => Ok(data),
+        }
+    }
+}

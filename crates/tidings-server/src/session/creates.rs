@@ -1,0 +1,44 @@
+//! The creates a session queues.
+//!
+//! Creates are the exception that keeps the session's rule of one message at a time: the session queues the write of
+//! each create it reads and goes on to the next message, and sends their replies (in order, each after its commit)
+//! before any other reply, before it handles a message that is not a create, and before the turn's flush. A client's
+//! pipelined creates so share a commit, stored in the order they came, and what the client sees is what one after
+//! another would show: a `read` after a `create` finds it, and the replies come in the order of the requests.
+//! Between turns nothing is queued, so a kick, a shutdown or a deadline never finds a create unanswered.
+
+use tidings_protocol::{ErrorPayload, RequestId, ServerMessage};
+use tokio::time::Instant;
+
+use super::{Flow, Session};
+use crate::connection::Outbound;
+use crate::errors::prefix_pointers;
+use crate::metrics;
+use crate::resources::QueuedCreate;
+
+/// A queued create: the requestId to answer, when it was read, and the create on its way.
+pub(super) type Queued = (Option<RequestId>, Instant, QueuedCreate);
+
+impl<O: Outbound> Session<O> {
+    /// Sends the replies of the queued creates, in order, each once its write is committed.
+    pub(super) async fn settle(&mut self) -> Flow {
+        if self.queued.is_empty() {
+            return Flow::Continue;
+        }
+        // Taken whole, so that the queue's memory goes with this turn.
+        for (request_id, started, create) in std::mem::take(&mut self.queued) {
+            let reply = create.answer().await.map(|created| ServerMessage::Create(created.resource));
+            ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => "create").record(started.elapsed().as_secs_f64());
+            if self.write(request_id, replied(reply)).await == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// An operation's reply, or its error with the pointers moved under `/payload`, since the service's pointers are
+/// relative to the payload and the spec's start at the message root.
+pub(super) fn replied(reply: Result<ServerMessage, ErrorPayload>) -> ServerMessage {
+    reply.unwrap_or_else(|error| ServerMessage::Error(prefix_pointers(error, "/payload")))
+}
