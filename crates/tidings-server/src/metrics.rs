@@ -52,7 +52,7 @@ metrics! {
     /// Storage operation latency, by `op` (histogram, seconds).
     Histogram STORAGE_SECONDS = "tidings_storage_duration_seconds";
     /// Writes per transaction of the SQLite writer, which commits whatever waits together (histogram); its count is
-    /// the number of commits.
+    /// the number of transactions.
     Histogram STORAGE_BATCH_WRITES = "tidings_storage_batch_writes";
     /// Storage failures, by `op` and `kind` (`unavailable`, `internal`) (counter).
     Counter STORAGE_ERRORS = "tidings_storage_errors_total";

@@ -142,6 +142,21 @@ async fn the_hook_rejects_rewrites_and_refuses_and_nothing_it_refuses_is_written
     let again = call(&alice, "create", "c4", order("P2", 2)).await;
     assert_eq!(first["id"], again["id"]);
     assert_eq!(endpoint.creates.load(Ordering::SeqCst), asked_before + 1, "one committed change, one question");
+    // The same when the retry is sent before the first one's reply (both in one write): a create of a hooked
+    // type waits for the creates before it, so the retry finds the first one's receipt.
+    let mut raw = common::raw::open(server.addr).await;
+    let envelope = |ty: &str, request_id: &str, payload: Value| {
+        json!({ "type": ty, "timestamp": 1, "requestId": request_id, "payload": payload }).to_string()
+    };
+    raw.send_text(&envelope("auth", "a", json!({ "token": server.token("alice") }))).await;
+    while raw.next_json().await["requestId"] != "a" {}
+    let asked_before = endpoint.creates.load(Ordering::SeqCst);
+    raw.send_texts(&[envelope("create", "p1", order("P5", 1)), envelope("create", "p1", order("P5", 1))]).await;
+    let (one, two) = (raw.next_json().await, raw.next_json().await);
+    assert_eq!((one["type"].as_str(), two["type"].as_str()), (Some("create"), Some("create")), "{one} {two}");
+    assert_eq!(one["payload"]["id"], two["payload"]["id"]);
+    assert_eq!(endpoint.creates.load(Ordering::SeqCst), asked_before + 1, "a pipelined retry asks no more");
+    call(&alice, "delete", "d0", json!({ "resourceType": "order", "id": one["payload"]["id"] })).await;
 
     // An update the hook refuses, with its code; one it accepts.
     let id = first["id"].as_str().expect("an id").to_owned();

@@ -2,24 +2,36 @@
 //!
 //! Creates are the exception that keeps the session's rule of one message at a time: the session queues the write of
 //! each create it reads and goes on to the next message, and sends their replies (in order, each after its commit)
-//! before any other reply, before it handles a message that is not a create, and before the turn's flush. A client's
-//! pipelined creates so share a commit, stored in the order they came, and what the client sees is what one after
-//! another would show: a `read` after a `create` finds it, and the replies come in the order of the requests.
-//! Between turns nothing is queued, so a kick, a shutdown or a deadline never finds a create unanswered.
+//! before any other reply, before it handles anything but another create that may be queued, and last in each turn,
+//! before the flush. (A create of an ephemeral type, of a type with a before-commit hook, or of `presence` waits
+//! for the creates before it, since it acts before a commit.) A client's pipelined creates so share a commit,
+//! stored in the order they came, and what the client sees is what one after another would show: a `read` after a
+//! `create` finds it, and the replies come in the order of the requests. Between turns nothing is queued (the loop
+//! asserts it in debug builds), so a kick, a shutdown or a deadline never finds a create unanswered.
 
-use tidings_protocol::{ErrorPayload, RequestId, ServerMessage};
+use tidings_protocol::{ClientMessage, ErrorPayload, RequestId, ServerMessage};
 use tokio::time::Instant;
 
 use super::{Flow, Session};
 use crate::connection::Outbound;
 use crate::errors::prefix_pointers;
 use crate::metrics;
+use crate::presence::PRESENCE;
 use crate::resources::QueuedCreate;
 
 /// A queued create: the requestId to answer, when it was read, and the create on its way.
 pub(super) type Queued = (Option<RequestId>, Instant, QueuedCreate);
 
 impl<O: Outbound> Session<O> {
+    /// Whether `message` is a create that may be queued behind the creates before it: not one of the built-in type
+    /// `presence` (it lives in this session, at once), nor one its type makes wait ([`Resources::may_queue`]).
+    ///
+    /// [`Resources::may_queue`]: crate::resources::Resources::may_queue
+    pub(super) fn may_queue(&self, message: &ClientMessage) -> bool {
+        matches!(message, ClientMessage::Create(create)
+            if create.resource_type.as_str() != PRESENCE && self.shared.resources.may_queue(create))
+    }
+
     /// Sends the replies of the queued creates, in order, each once its write is committed.
     pub(super) async fn settle(&mut self) -> Flow {
         if self.queued.is_empty() {

@@ -203,6 +203,7 @@ impl<O: Outbound> Session<O> {
         let timer = sleep_until(Instant::now());
         tokio::pin!(timer);
         loop {
+            debug_assert!(self.queued.is_empty(), "a create stayed queued after its turn");
             let (deadline, what) = self.next_deadline();
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
@@ -249,9 +250,6 @@ impl<O: Outbound> Session<O> {
         };
         // What arrived meanwhile is handled before the flush, so replies and pushes share one write.
         flow = self.handle_waiting(inbound, flow).await;
-        if flow == Flow::Continue {
-            flow = self.settle().await;
-        }
         if pushing && flow == Flow::Continue {
             // A push woke the session: before writing, it lets the rest of the runtime's turn go first, in which
             // the publisher's burst goes on reaching this mailbox, so that the burst leaves in one write rather
@@ -259,6 +257,10 @@ impl<O: Outbound> Session<O> {
             // With nothing else to run, the yield returns at once.
             tokio::task::yield_now().await;
             flow = self.handle_waiting(inbound, flow).await;
+        }
+        // Last, after everything this turn read: no create stays queued between turns (`creates.rs`).
+        if flow == Flow::Continue {
+            flow = self.settle().await;
         }
         if self.out.flush().await.is_err() {
             return Flow::Stop;
@@ -454,8 +456,8 @@ impl<O: Outbound> Session<O> {
     /// Routes a decoded message by the connection's state (docs/protocol.md, section 3): the one place a message
     /// is routed, each arm handing it to the room that handles it.
     async fn dispatch(&mut self, request_id: Option<RequestId>, message: ClientMessage) -> Flow {
-        // Whatever is not a create sees the creates before it done, and answered.
-        if !matches!(message, ClientMessage::Create(_)) && self.settle().await == Flow::Stop {
+        // Whatever is not a create that may be queued sees the creates before it done, and answered.
+        if !self.may_queue(&message) && self.settle().await == Flow::Stop {
             return Flow::Stop;
         }
         let who = self.user.as_ref().map(|user| &user.identity);

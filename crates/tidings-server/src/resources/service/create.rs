@@ -8,7 +8,6 @@ use tidings_protocol::{Create, ErrorPayload, Resource};
 
 use super::{key_reused, new_id, prepare_new, rewritten_by_hook, shown, Resources, ID_DRAWS};
 use crate::auth::Identity;
-use crate::detached::detached;
 use crate::errors::{forbidden, internal, storage_error};
 use crate::resources::access::Operation;
 use crate::resources::before::{self, Change, Verdict};
@@ -35,24 +34,15 @@ enum Started {
     Queued(Box<Commit>),
 }
 
-/// A create handed to [`Resources::queue_create`]: [`QueuedCreate::answer`] waits for its answer.
+/// A create handed to [`Resources::queue_create`], on a task of its own: [`QueuedCreate::answer`] waits for its
+/// answer.
 #[derive(Debug)]
-pub enum QueuedCreate {
-    /// Answered already.
-    Answered(Result<Created, ErrorPayload>),
-    /// Committing, and then published, on a task of its own.
-    Committing(tokio::task::JoinHandle<Result<Created, ErrorPayload>>),
-}
+pub struct QueuedCreate(tokio::task::JoinHandle<Result<Created, ErrorPayload>>);
 
 impl QueuedCreate {
     /// The create's answer, once it is committed and its event published.
     pub async fn answer(self) -> Result<Created, ErrorPayload> {
-        match self {
-            QueuedCreate::Answered(answer) => answer,
-            QueuedCreate::Committing(task) => {
-                task.await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
-            }
-        }
+        self.0.await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
     }
 }
 
@@ -74,29 +64,38 @@ impl Resources {
         request_id: Option<&str>,
         create: Create,
     ) -> Result<Created, ErrorPayload> {
+        self.queue_create(who, request_id, create).await.answer().await
+    }
+
+    /// `create` for a caller with several in a row (a connection's pipelined creates): returns once the create is
+    /// checked and its write queued, with what answers it. Creates queued one after another are stored in that
+    /// order, and may share a commit. The whole create runs on a task of its own, as every change does
+    /// (`detached.rs`): a caller that goes away stops neither the write nor the publication of its event.
+    pub async fn queue_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> QueuedCreate {
         let (this, who, request_id) = (self.clone(), who.clone(), request_id.map(str::to_owned));
-        detached(async move {
-            match this.start_create(&who, request_id.as_deref(), create).await {
+        // Dropped when the first step is over, which is what the caller waits for.
+        let (queued, first_step_done) = tokio::sync::oneshot::channel::<()>();
+        let work = async move {
+            let started = this.start_create(&who, request_id.as_deref(), create).await;
+            drop(queued);
+            match started {
                 Started::Answered(answer) => answer,
                 Started::Queued(commit) => this.finish_create(commit).await,
             }
-        })
-        .await
+        };
+        let task = tokio::spawn(tracing::Instrument::in_current_span(work));
+        // Err once the sender is gone: the first step ended (or the task panicked, which `answer` reports).
+        let _ = first_step_done.await;
+        QueuedCreate(task)
     }
 
-    /// `create` for a caller with several in a row (a connection's pipelined creates): checks the create and
-    /// queues its write now, and returns what answers it. Creates queued one after another are stored in that
-    /// order, and may share a commit. What follows the commit (publishing the event) runs on a task of its own,
-    /// as with [`Resources::create`], so it happens even if the caller never asks for the answer.
-    pub async fn queue_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> QueuedCreate {
-        match self.start_create(who, request_id, create).await {
-            Started::Answered(answer) => QueuedCreate::Answered(answer),
-            Started::Queued(commit) => {
-                let this = self.clone();
-                let finish = tracing::Instrument::in_current_span(async move { this.finish_create(commit).await });
-                QueuedCreate::Committing(tokio::spawn(finish))
-            }
-        }
+    /// Whether a create may be queued behind the creates before it, or must wait for them to be committed: a
+    /// type's before-commit hook must see what came before (a retry's receipt, the state it reads), and an
+    /// ephemeral type's broadcast goes out at once, so it must not overtake the events of earlier creates.
+    pub fn may_queue(&self, create: &Create) -> bool {
+        self.types
+            .get(create.resource_type.as_str())
+            .is_none_or(|def| !def.config.ephemeral && !def.before.as_ref().is_some_and(|before| before.sees("create")))
     }
 
     /// A create's first step: everything up to queueing its write, or its answer when it needs no write.
