@@ -15,7 +15,7 @@ mod notifications;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::push::{encode_change, encode_event, encode_seen};
+use crate::push::{encode_event, encode_seen, Told};
 use crate::query::{judge, Change};
 use crate::storage::{EventKind, EventRecord};
 pub use index::{Follow, Scope};
@@ -278,14 +278,20 @@ impl Hub {
 fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
+    // The queries' pushes, encoded once for each way the event is told to them.
+    let mut told: Vec<(Change, Option<Told>)> = Vec::new();
     for (id, group) in index.type_groups(&event.resource_type) {
         let mut subscribers = group.subscribers(&event.owner_id).peekable();
         if subscribers.peek().is_some() {
             let text = match &group.condition {
                 None => encode_event(event, id, event.seq, previous_data),
-                Some(condition) => {
-                    condition.change(event).and_then(|change| encode_change(event, id, change, previous_data))
-                }
+                Some(condition) => condition.change(event).and_then(|change| {
+                    let at = told.iter().position(|(told, _)| *told == change).unwrap_or_else(|| {
+                        told.push((change, Told::new(event, change, previous_data)));
+                        told.len() - 1
+                    });
+                    told[at].1.as_ref()?.to(id)
+                }),
             };
             if let Some(text) = text {
                 offer_all(subscribers, (id, event.seq, false), &text, &mut slow);

@@ -13,7 +13,7 @@ use memchr::memmem::Finder;
 use serde_json::json;
 
 use super::conn::Conn;
-use super::report::{histogram, record, rss_bytes, Stats};
+use super::report::{record, rss_bytes, Samples, Stats};
 use super::requests::{create_message_in, nonce};
 use super::Run;
 
@@ -132,7 +132,7 @@ async fn subscriber(
     stats: Arc<Stats>,
     allowed: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 ) -> bool {
-    let mut local = histogram();
+    let mut local = Samples::default();
     let mut received = 0_u64;
     // One deadline for the whole loop rather than a timer for each read; the connection is dropped after it.
     let reading = tokio::time::timeout_at(end.into(), async {
@@ -156,36 +156,40 @@ async fn subscriber(
         Err(_elapsed) => Ok(true),
         Ok(result) => result,
     };
-    stats.merge(&local);
+    stats.merge(&mut local);
     open.unwrap_or(false)
 }
 
-/// `fanout`, and `slow-consumer` when `slow` is set: `--publishers` connections create orders (events come from
-/// many users at once, as they would), `subscriber_count` connections receive them; through `queries` distinct
-/// queries (`fanout-filtered`) when given.
-pub async fn fanout(
-    run: &Run,
-    subscriber_count: usize,
-    (rate, queries): (Option<f64>, Option<usize>),
-    slow: bool,
-) -> anyhow::Result<()> {
-    let base = Instant::now();
-    let subs = subscribers(run, subscriber_count, queries).await?;
-    let mut publisher_conns = Vec::new();
+/// The connections of a fan-out, opened before the clock starts: opening 10,000 takes seconds, more than a warm-up,
+/// and a measured second in which the subscribers are still being opened measures the generator, not the server.
+pub struct Opened {
+    subscribers: Vec<Conn>,
+    publishers: Vec<Conn>,
+    queries: Option<usize>,
+}
+
+/// Opens `subscriber_count` subscribers of the topic (through `queries` distinct queries, `fanout-filtered`, when
+/// given) and the `--publishers` connections that create the events.
+pub async fn open(run: &Run, subscriber_count: usize, queries: Option<usize>) -> anyhow::Result<Opened> {
+    let subscribers = subscribers(run, subscriber_count, queries).await?;
+    let mut publishers = Vec::new();
     for p in 0..run.args.publishers.max(1) {
-        publisher_conns.push(run.open(subscriber_count + p).await?);
+        publishers.push(run.open(subscriber_count + p).await?);
     }
+    Ok(Opened { subscribers, publishers, queries })
+}
+
+/// `fanout`, and `slow-consumer` when `slow` is set: the publishers create orders (events come from many users at
+/// once, as they would), the subscribers receive them.
+pub async fn fanout(run: &Run, opened: Opened, rate: Option<f64>, slow: bool) -> anyhow::Result<()> {
+    let base = Instant::now();
+    let Opened { subscribers: subs, publishers: publisher_conns, queries } = opened;
+    let subscriber_count = subs.len();
     let published = Arc::new(AtomicU64::new(0));
     let end = run.end();
     let peak_rss = run.args.server_pid.map(|pid| sample_peak_rss(pid, end));
-    // Each publisher takes an equal share of the rate.
-    let share = rate.map(|r| r / publisher_conns.len() as f64);
-    let publishers: Vec<_> = publisher_conns
-        .into_iter()
-        .map(|conn| {
-            publisher(conn, run.resource_type(), base, (share, run.args.in_flight), end, Arc::clone(&published))
-        })
-        .collect();
+    // Every subscriber reads before the first event is sent: one spawned later finds a socket full of events and
+    // the server's writes to it waiting, which slows the start of a run of 10,000.
     let mut tasks = Vec::new();
     for (index, conn) in subs.into_iter().enumerate() {
         let stats = Arc::clone(&run.stats);
@@ -197,6 +201,14 @@ pub async fn fanout(
         };
         tasks.push(tokio::spawn(subscriber(conn, base, end + Duration::from_millis(500), stats, allowed)));
     }
+    // Each publisher takes an equal share of the rate.
+    let share = rate.map(|r| r / publisher_conns.len() as f64);
+    let publishers: Vec<_> = publisher_conns
+        .into_iter()
+        .map(|conn| {
+            publisher(conn, run.resource_type(), base, (share, run.args.in_flight), end, Arc::clone(&published))
+        })
+        .collect();
     for publisher in publishers {
         publisher.await?;
     }
@@ -266,7 +278,7 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
     for worker in 0..run.args.connections {
         let (stats, stop, run) = (Arc::clone(&run.stats), Arc::clone(&stop), run.clone());
         churners.push(tokio::spawn(async move {
-            let mut local = histogram();
+            let mut local = Samples::default();
             let mut cycle = 0;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
@@ -284,7 +296,7 @@ pub async fn churn(run: &Run, rate: Option<f64>) -> anyhow::Result<()> {
                 }
                 cycle += 1;
             }
-            stats.merge(&local);
+            stats.merge(&mut local);
         }));
     }
     tokio::time::sleep_until(end.into()).await;
@@ -330,9 +342,9 @@ pub async fn idle(run: &Run) -> anyhow::Result<()> {
                 let started = Instant::now();
                 let mut conn = run.open(index).await.ok()?;
                 conn.call("s", SUBSCRIBE).await.ok()?;
-                let mut local = histogram();
+                let mut local = Samples::default();
                 record(&stats, &mut local, started);
-                stats.merge(&local);
+                stats.merge(&mut local);
                 Some(conn)
             }
         })

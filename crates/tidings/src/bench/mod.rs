@@ -189,6 +189,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         // The read workload needs orders to read; they are made before the clock starts.
         let ids =
             if args.workload == Workload::Read { Some(requests::seed_orders(&run, args.records).await?) } else { None };
+        // A fan-out's connections too: see `fanout::Opened`.
+        let mut opened = match args.workload {
+            Workload::Fanout | Workload::Broadcast | Workload::SlowConsumer => {
+                Some(fanout::open(&run, args.subscribers, None).await?)
+            }
+            Workload::FanoutFiltered => Some(fanout::open(&run, args.subscribers, Some(args.queries)).await?),
+            _ => None,
+        };
         // Idle and sign-in measure the opening of their connections, which is all of their load: no warm-up.
         let warmup = if matches!(args.workload, Workload::Idle | Workload::SignIn) { 0.0 } else { args.warmup };
         let run = Run { stats: Stats::new(Duration::from_secs_f64(warmup)), ..run };
@@ -214,13 +222,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 requests::run(&run, requests::Kind::Read(ids), 1).await
             }
             Workload::Create => requests::run(&run, requests::Kind::Create, 1).await,
-            Workload::Fanout | Workload::Broadcast => {
-                fanout::fanout(&run, args.subscribers, (args.rate, None), false).await
+            Workload::Fanout | Workload::Broadcast | Workload::FanoutFiltered | Workload::SlowConsumer => {
+                let opened = opened.take().context("the fan-out's connections")?;
+                fanout::fanout(&run, opened, args.rate, args.workload == Workload::SlowConsumer).await
             }
-            Workload::FanoutFiltered => {
-                fanout::fanout(&run, args.subscribers, (args.rate, Some(args.queries)), false).await
-            }
-            Workload::SlowConsumer => fanout::fanout(&run, args.subscribers, (args.rate, None), true).await,
             Workload::Churn => fanout::churn(&run, args.rate).await,
             Workload::Idle => fanout::idle(&run).await,
             Workload::Presence => presence::presence(&run, args.topics, args.followers).await,

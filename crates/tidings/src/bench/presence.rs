@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::conn::{Conn, Reply};
-use super::report::{histogram, record};
+use super::report::{record, Samples};
 use super::requests::seed_orders;
 use super::Run;
 
@@ -112,7 +112,7 @@ fn member_id(reply: &str) -> Option<String> {
 
 /// One follower: times every join it hears of, until `end`.
 async fn follow(mut conn: Conn, base: Instant, end: Instant, run: Run) {
-    let mut local = histogram();
+    let mut local = Samples::default();
     while Instant::now() < end {
         let text = match conn.recv_within(end.saturating_duration_since(Instant::now())).await {
             Ok(Some(text)) => text,
@@ -129,5 +129,5 @@ async fn follow(mut conn: Conn, base: Instant, end: Instant, run: Run) {
             record(&run.stats, &mut local, base + Duration::from_micros(sent_us));
         }
     }
-    run.stats.merge(&local);
+    run.stats.merge(&mut local);
 }

@@ -15,7 +15,7 @@ pub struct Stats {
     pub ops: AtomicU64,
     /// Operations that failed.
     pub errors: AtomicU64,
-    /// Latencies in microseconds, merged from the tasks' own histograms.
+    /// Latencies in microseconds, added from the tasks' samples.
     latency: Mutex<Histogram<u64>>,
     /// When measuring starts; operations before it are not counted.
     pub measure_from: Instant,
@@ -46,10 +46,13 @@ impl Stats {
         Instant::now() >= self.measure_from
     }
 
-    /// Adds a task's histogram when it ends.
-    pub fn merge(&self, local: &Histogram<u64>) {
+    /// Adds a task's samples to the run's histogram, leaving it empty: when it has gathered a batch, and when the task
+    /// ends.
+    pub fn merge(&self, local: &mut Samples) {
         if let Ok(mut latency) = self.latency.lock() {
-            let _ = latency.add(local);
+            for micros in local.0.drain(..) {
+                let _ = latency.record(micros);
+            }
         }
     }
 
@@ -64,12 +67,24 @@ pub fn histogram() -> Histogram<u64> {
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }
 
+/// A task's latencies (µs) on their way to the run's histogram, added a batch at a time. A histogram of the task's
+/// own at this range and precision is 147 KiB: 10,000 subscribers each holding one took 1.4 GiB, and seconds of the
+/// generator's core to allocate, in the middle of the fan-out they measured.
+#[derive(Debug, Default)]
+pub struct Samples(Vec<u64>);
+
+/// Samples a task gathers before adding them to the run's histogram.
+const BATCH: usize = 256;
+
 /// Records one operation that took from `started` until now, if measuring.
-pub fn record(stats: &Stats, local: &mut Histogram<u64>, started: Instant) {
+pub fn record(stats: &Stats, local: &mut Samples, started: Instant) {
     if started >= stats.measure_from {
         let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-        let _ = local.record(micros.max(1));
+        local.0.push(micros.max(1));
         stats.ops.fetch_add(1, Ordering::Relaxed);
+        if local.0.len() >= BATCH {
+            stats.merge(local);
+        }
     }
 }
 

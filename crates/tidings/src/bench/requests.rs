@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::conn::{Conn, Reply};
-use super::report::{histogram, record, Stats};
+use super::report::{record, Samples, Stats};
 use super::Run;
 
 /// What one request is: how to write the n-th, and the reply type that answers it.
@@ -101,7 +101,7 @@ pub async fn run(run: &Run, kind: Kind, in_flight: usize) -> anyhow::Result<()> 
 /// One connection's loop: keep `in_flight` requests outstanding, time each reply against its request. Replies
 /// come back in request order (a session answers one message at a time), so a queue of send times suffices.
 async fn requests(mut conn: Conn, index: usize, kind: &Kind, in_flight: usize, stats: &Stats, end: Instant) {
-    let mut local = histogram();
+    let mut local = Samples::default();
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
     let mut n = 0;
     let expected = kind.reply_type();
@@ -140,6 +140,6 @@ async fn requests(mut conn: Conn, index: usize, kind: &Kind, in_flight: usize, s
             n += 1;
         }
     }
-    stats.merge(&local);
+    stats.merge(&mut local);
     conn.close().await;
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::conn::Conn;
 use super::fanout::SUBSCRIBE;
-use super::report::{cpu_time, histogram, record};
+use super::report::{cpu_time, record, Samples};
 use super::Run;
 
 /// Opens in flight at once, as many clients reconnecting together would have.
@@ -45,7 +45,7 @@ where
     });
     let mut opened = opens.buffer_unordered(AT_ONCE);
     let mut conns = Vec::with_capacity(count);
-    let mut local = histogram();
+    let mut local = Samples::default();
     while let Some((begun, conn)) = opened.next().await {
         match conn {
             Ok(conn) => {
@@ -58,7 +58,7 @@ where
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    run.stats.merge(&local);
+    run.stats.merge(&mut local);
     let cpu = match (cpu_before, run.args.server_pid.and_then(cpu_time)) {
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,

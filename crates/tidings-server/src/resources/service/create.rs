@@ -1,13 +1,17 @@
 //! `create`, the one change a session may queue: checked and queued for storage in one step, committed and
 //! published in a second, so that a connection's consecutive creates can share a commit.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use serde_json::{Map, Value};
 use tidings_protocol::{Create, ErrorPayload, Resource};
 
 use super::{key_reused, new_id, prepare_new, rewritten_by_hook, shown, Resources, ID_DRAWS};
 use crate::auth::Identity;
+use crate::detached::detached;
 use crate::errors::{forbidden, internal, storage_error};
 use crate::resources::access::Operation;
 use crate::resources::before::{self, Change, Verdict};
@@ -34,15 +38,25 @@ enum Started {
     Queued(Box<Commit>),
 }
 
-/// A create handed to [`Resources::queue_create`], on a task of its own: [`QueuedCreate::answer`] waits for its
-/// answer.
+/// A create handed to [`Resources::queue_create`]: [`QueuedCreate::answer`] waits for its answer.
 #[derive(Debug)]
-pub struct QueuedCreate(tokio::task::JoinHandle<Result<Created, ErrorPayload>>);
+pub enum QueuedCreate {
+    /// Answered in its first step, without a write.
+    Answered(Result<Created, ErrorPayload>),
+    /// Its write is queued; its second step (the commit's outcome, the event's publication) runs on a task of its
+    /// own.
+    Committing(tokio::task::JoinHandle<Result<Created, ErrorPayload>>),
+}
 
 impl QueuedCreate {
     /// The create's answer, once it is committed and its event published.
     pub async fn answer(self) -> Result<Created, ErrorPayload> {
-        self.0.await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
+        match self {
+            QueuedCreate::Answered(answer) => answer,
+            QueuedCreate::Committing(task) => {
+                task.await.unwrap_or_else(|e| Err(internal(&format!("a change failed: {e}"))))
+            }
+        }
     }
 }
 
@@ -57,36 +71,40 @@ pub struct Created {
 }
 
 impl Resources {
-    /// `create`: validates, applies defaults, stores; a repeated requestId replays the first result.
+    /// `create`: validates, applies defaults, stores; a repeated requestId replays the first result. The whole
+    /// create runs on a task of its own (`detached.rs`): a caller that goes away (an HTTP client that hangs up) stops
+    /// neither the write nor the publication of its event.
     pub async fn create(
         &self,
         who: &Identity,
         request_id: Option<&str>,
         create: Create,
     ) -> Result<Created, ErrorPayload> {
-        self.queue_create(who, request_id, create).await.answer().await
+        let (this, who, request_id) = (self.clone(), who.clone(), request_id.map(str::to_owned));
+        detached(async move { this.queue_create(&who, request_id.as_deref(), create).await.answer().await }).await
     }
 
     /// `create` for a caller with several in a row (a connection's pipelined creates): returns once the create is
     /// checked and its write queued, with what answers it. Creates queued one after another are stored in that
-    /// order, and may share a commit. The whole create runs on a task of its own, as every change does
-    /// (`detached.rs`): a caller that goes away stops neither the write nor the publication of its event.
+    /// order, and may share a commit.
+    ///
+    /// The first step runs on the caller's task, so that the caller goes straight on to its next create: handing it
+    /// to a task of its own and waiting for that task to queue the write cost a task switch each way, and under load
+    /// the switch back waited behind every task ready to run, once per create (a connection's 32 pipelined creates
+    /// took as many rounds of the runtime's queue). A panic in it is an INTERNAL answer, as a panic in a task is.
+    /// The second step runs on a task of its own, as every change's does (`detached.rs`): once the write is queued,
+    /// a caller that goes away stops neither the commit nor the publication of its event.
     pub async fn queue_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> QueuedCreate {
-        let (this, who, request_id) = (self.clone(), who.clone(), request_id.map(str::to_owned));
-        // Dropped when the first step is over, which is what the caller waits for.
-        let (queued, first_step_done) = tokio::sync::oneshot::channel::<()>();
-        let work = async move {
-            let started = this.start_create(&who, request_id.as_deref(), create).await;
-            drop(queued);
-            match started {
-                Started::Answered(answer) => answer,
-                Started::Queued(commit) => this.finish_create(commit).await,
+        let first = AssertUnwindSafe(self.start_create(who, request_id, create)).catch_unwind().await;
+        match first {
+            Ok(Started::Answered(answer)) => QueuedCreate::Answered(answer),
+            Ok(Started::Queued(commit)) => {
+                let this = self.clone();
+                let work = async move { this.finish_create(commit).await };
+                QueuedCreate::Committing(tokio::spawn(tracing::Instrument::in_current_span(work)))
             }
-        };
-        let task = tokio::spawn(tracing::Instrument::in_current_span(work));
-        // Err once the sender is gone: the first step ended (or the task panicked, which `answer` reports).
-        let _ = first_step_done.await;
-        QueuedCreate(task)
+            Err(_) => QueuedCreate::Answered(Err(internal("a change failed: its check panicked"))),
+        }
     }
 
     /// Whether a create may be queued behind the creates before it, or must wait for them to be committed: a
