@@ -13,7 +13,7 @@ use memchr::memmem::Finder;
 use serde_json::json;
 
 use super::conn::Conn;
-use super::report::{record, rss_bytes, Samples, Stats};
+use super::report::{record, record_delivery, rss_bytes, Samples, Stats};
 use super::requests::{create_message_in, nonce};
 use super::Run;
 
@@ -146,7 +146,7 @@ async fn subscriber(
             let Some(sent) = conn.recv_with(sent_micros).await? else { continue };
             received += 1;
             if let (Some(sent_us), None) = (sent, &allowed) {
-                record(&stats, &mut local, base + Duration::from_micros(sent_us));
+                record_delivery(&stats, &mut local, base + Duration::from_micros(sent_us), end);
             }
         }
     })
@@ -199,7 +199,7 @@ pub async fn fanout(run: &Run, opened: Opened, rate: Option<f64>, slow: bool) ->
         } else {
             None
         };
-        tasks.push(tokio::spawn(subscriber(conn, base, end + Duration::from_millis(500), stats, allowed)));
+        tasks.push(tokio::spawn(subscriber(conn, base, end, stats, allowed)));
     }
     // Each publisher takes an equal share of the rate.
     let share = rate.map(|r| r / publisher_conns.len() as f64);

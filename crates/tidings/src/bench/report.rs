@@ -88,6 +88,22 @@ pub fn record(stats: &Stats, local: &mut Samples, started: Instant) {
     }
 }
 
+/// Records one delivery of an event sent at `sent`, received now, if it came while measuring (from the warm-up's end
+/// to `end`). A delivery counts by when it arrives, not when its event was sent: a system whose backlog grows longer
+/// than the run still shows the deliveries it made, each with its whole latency. (Counted by sending time, the
+/// Node and FastAPI peers showed none at 10,000 subscribers, whose events arrived seconds after the run.)
+pub fn record_delivery(stats: &Stats, local: &mut Samples, sent: Instant, end: Instant) {
+    let now = Instant::now();
+    if now >= stats.measure_from && now < end {
+        let micros = now.saturating_duration_since(sent).as_micros().min(u128::from(u64::MAX)) as u64;
+        local.0.push(micros.max(1));
+        stats.ops.fetch_add(1, Ordering::Relaxed);
+        if local.0.len() >= BATCH {
+            stats.merge(local);
+        }
+    }
+}
+
 /// Prints `elapsed  ops  ops/s` on one line of stderr every second until dropped.
 pub fn progress(stats: &Arc<Stats>, quiet: bool) -> Option<tokio::task::JoinHandle<()>> {
     if quiet {
