@@ -9,7 +9,7 @@
 //! `create` finds it, and the replies come in the order of the requests. Between turns nothing is queued (the loop
 //! asserts it in debug builds), so a kick, a shutdown or a deadline never finds a create unanswered.
 
-use tidings_protocol::{ClientMessage, ErrorPayload, RequestId, ServerMessage};
+use tidings_protocol::{ClientMessage, ErrorPayload, MessageType, RequestId, ServerMessage};
 use tokio::time::Instant;
 
 use super::{Flow, Session};
@@ -40,7 +40,7 @@ impl<O: Outbound> Session<O> {
         // Taken whole, so that the queue's memory goes with this turn.
         for (request_id, started, create) in std::mem::take(&mut self.queued) {
             let reply = create.answer().await.map(|created| ServerMessage::Create(created.resource));
-            ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => "create").record(started.elapsed().as_secs_f64());
+            metrics::per_message().answered(MessageType::Create).record(started.elapsed().as_secs_f64());
             if self.write(request_id, replied(reply)).await == Flow::Stop {
                 return Flow::Stop;
             }

@@ -423,8 +423,9 @@ impl<O: Outbound> Session<O> {
         let started = Instant::now();
         match decode_client(text) {
             Ok(envelope) => {
-                let ty = envelope.message.message_type().as_str();
-                ::metrics::counter!(metrics::MESSAGES_IN, "type" => ty).increment(1);
+                let kind = envelope.message.message_type();
+                let ty = kind.as_str();
+                metrics::per_message().received(kind).increment(1);
                 // A span for traces only: at DEBUG, it costs nothing unless a collector is configured.
                 let span = tracing::debug_span!(
                     "ws.request",
@@ -441,13 +442,12 @@ impl<O: Outbound> Session<O> {
                     tracing::Instrument::instrument(self.dispatch(envelope.request_id, envelope.message), span).await;
                 // A queued create's time is recorded with its reply.
                 if self.queued.len() <= queued {
-                    ::metrics::histogram!(metrics::REQUEST_SECONDS, "type" => ty)
-                        .record(started.elapsed().as_secs_f64());
+                    metrics::per_message().answered(kind).record(started.elapsed().as_secs_f64());
                 }
                 flow
             }
             Err(rejected) => {
-                ::metrics::counter!(metrics::MESSAGES_IN, "type" => "invalid").increment(1);
+                metrics::per_message().invalid().increment(1);
                 self.send(rejected.request_id, ServerMessage::Error(rejected.error)).await
             }
         }
@@ -554,7 +554,7 @@ impl<O: Outbound> Session<O> {
 
     /// Writes one message now.
     async fn write(&mut self, request_id: Option<RequestId>, message: ServerMessage) -> Flow {
-        ::metrics::counter!(metrics::MESSAGES_OUT, "type" => message.message_type().as_str()).increment(1);
+        metrics::per_message().sent(message.message_type()).increment(1);
         if let ServerMessage::Error(error) = &message {
             ::metrics::counter!(metrics::ERRORS, "code" => error.code.as_str()).increment(1);
         }
