@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tidings_protocol::MessageType;
+use tidings_protocol::{MessageType, Side};
 
 /// The kind of a metric, for its `# TYPE` and `# HELP` lines.
 #[derive(Clone, Copy, Debug)]
@@ -140,10 +140,32 @@ pub fn per_message() -> &'static PerMessage {
     static PER_MESSAGE: OnceLock<PerMessage> = OnceLock::new();
     PER_MESSAGE.get_or_init(|| {
         handle();
+        // Only the series that can move are registered: `/metrics` shows every registered one, at zero too.
+        let client = |ty: MessageType| ty.sent_by(Side::Client);
+        // Every message a client sends is a request but these two.
+        let request = |ty: MessageType| client(ty) && !matches!(ty, MessageType::Disconnect | MessageType::Pong);
         PerMessage {
-            received: MessageType::ALL.map(|ty| metrics::counter!(MESSAGES_IN, "type" => ty.as_str())),
-            sent: MessageType::ALL.map(|ty| metrics::counter!(MESSAGES_OUT, "type" => ty.as_str())),
-            answered: MessageType::ALL.map(|ty| metrics::histogram!(REQUEST_SECONDS, "type" => ty.as_str())),
+            received: MessageType::ALL.map(|ty| {
+                if client(ty) {
+                    metrics::counter!(MESSAGES_IN, "type" => ty.as_str())
+                } else {
+                    Counter::noop()
+                }
+            }),
+            sent: MessageType::ALL.map(|ty| {
+                if ty.sent_by(Side::Server) {
+                    metrics::counter!(MESSAGES_OUT, "type" => ty.as_str())
+                } else {
+                    Counter::noop()
+                }
+            }),
+            answered: MessageType::ALL.map(|ty| {
+                if request(ty) {
+                    metrics::histogram!(REQUEST_SECONDS, "type" => ty.as_str())
+                } else {
+                    Histogram::noop()
+                }
+            }),
             invalid: metrics::counter!(MESSAGES_IN, "type" => "invalid"),
         }
     })

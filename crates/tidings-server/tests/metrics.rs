@@ -29,7 +29,19 @@ fn without_node(line: &str) -> String {
 
 #[tokio::test]
 async fn the_counters_move_by_what_the_workload_did() {
-    let server = TestServer::start().await;
+    // `pulse`: a type whose creates are broadcast and stored nowhere, so that a create of it waits for the creates
+    // queued before it (session/creates.rs).
+    let server = TestServer::start_with(|config| {
+        let mut pulse = config.resource_types[0].clone();
+        pulse.name = "pulse".to_owned();
+        pulse.id_prefix = "PLS".to_owned();
+        pulse.ephemeral = true;
+        // What an ephemeral type cannot have: nothing of it is stored to index or to notify about.
+        pulse.notify_owner_on.clear();
+        pulse.indexes.clear();
+        config.resource_types.push(pulse);
+    })
+    .await;
     let scrape = || async { common::http(&server, "GET", "/metrics", None).await };
     let (status, before) = scrape().await;
     assert_eq!(status, 200);
@@ -104,4 +116,32 @@ async fn the_counters_move_by_what_the_workload_did() {
     let writes = value(&later, "tidings_storage_batch_writes_sum") - value(&after, "tidings_storage_batch_writes_sum");
     assert!(writes >= 40.0, "{writes} writes");
     assert!(commits <= 20.0, "40 pipelined creates took {commits} commits");
+
+    // A create that waits for the one queued before it (of an ephemeral type) is timed once, as every request is.
+    let pair = [
+        envelope("create", "q1", json!({ "resourceType": "order", "data": data })),
+        envelope("create", "q2", json!({ "resourceType": "pulse", "data": data })),
+    ];
+    carol.send_texts(&pair).await;
+    for request_id in ["q1", "q2"] {
+        let reply = carol.next_json().await;
+        assert_eq!(
+            (reply["type"].as_str(), reply["requestId"].as_str()),
+            (Some("create"), Some(request_id)),
+            "{reply}"
+        );
+    }
+    let (_, last) = scrape().await;
+    let timed = value(&last, r#"tidings_request_duration_seconds_count{type="create"}"#)
+        - value(&later, r#"tidings_request_duration_seconds_count{type="create"}"#);
+    assert_eq!(timed, 2.0, "two creates, timed {timed} times");
+    // Only series that can move are shown: no message a server sends is counted as received, none a client sends
+    // as sent, and a message that is no request has no duration.
+    for absent in [
+        r#"tidings_messages_in_total{type="event""#,
+        r#"tidings_messages_out_total{type="auth""#,
+        r#"tidings_request_duration_seconds_count{type="pong""#,
+    ] {
+        assert!(!last.lines().any(|line| without_node(line).starts_with(absent)), "{absent} in {last}");
+    }
 }

@@ -3,8 +3,9 @@
 //! The hub does no I/O. Writers publish events after their commit, possibly out of order when several commit at
 //! once; the hub releases each type's events strictly in `seq` order, holding early ones until the missing ones
 //! arrive (a gap that stays open is filled from storage by the task that [`Hub::publish`] asks for). Each event is
-//! encoded once per subscription id (a topic, or a distinct query on a type, evaluated once), and the same bytes go
-//! to every mailbox that may see it. Subscribers are found through
+//! encoded once per subscription id (a topic, or a distinct query on a type, evaluated once; the queries that tell
+//! it the same way share one encoding, with each query's id put in), and the same bytes go to every mailbox that
+//! may see it. Subscribers are found through
 //! an index by topic and owner, never by scanning connections. A mailbox is bounded: when it is full, its
 //! connection is flagged as a slow consumer and dropped from the fan-out, and never delays anyone else.
 
@@ -273,8 +274,9 @@ impl Hub {
     }
 }
 
-/// Encodes an event once per subscription id (and audience) and offers it to every mailbox that may see it. A
-/// query or a rule is evaluated only when someone who may see the event follows it.
+/// Encodes an event once per subscription id (and audience; for queries, once per way the event is told to them,
+/// `push::Told`) and offers it to every mailbox that may see it. A query or a rule is evaluated only when someone
+/// who may see the event follows it.
 fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();

@@ -136,6 +136,9 @@ pub struct Session<O: Outbound> {
     permit: ConnectionPermit,
     /// The creates of this turn whose replies are still to be sent, oldest first (see the module docs).
     queued: VecDeque<creates::Queued>,
+    /// How many creates the session has queued, ever: a message that queued one has its time recorded with its
+    /// reply, not when it was handled.
+    creates_queued: u64,
     /// Leaves every topic the connection joined when the session ends, however it ends (a panic, a task aborted).
     _present: presence::Leaving,
 }
@@ -177,6 +180,7 @@ impl<O: Outbound> Session<O> {
             inbox: Inbox::default(),
             permit,
             queued: VecDeque::new(),
+            creates_queued: 0,
             _present: present,
         }
     }
@@ -437,11 +441,11 @@ impl<O: Outbound> Session<O> {
                 if let Some(user) = &self.user {
                     span.record("user.id", user.identity.user_id.as_str());
                 }
-                let queued = self.queued.len();
+                let queued = self.creates_queued;
                 let flow =
                     tracing::Instrument::instrument(self.dispatch(envelope.request_id, envelope.message), span).await;
                 // A queued create's time is recorded with its reply.
-                if self.queued.len() <= queued {
+                if self.creates_queued == queued {
                     metrics::per_message().answered(kind).record(started.elapsed().as_secs_f64());
                 }
                 flow
@@ -502,6 +506,7 @@ impl<O: Outbound> Session<O> {
                 let rid = request_id.as_ref().map(RequestId::as_str);
                 let queued = self.shared.resources.queue_create(who, rid, create).await;
                 self.queued.push_back((request_id, started, queued));
+                self.creates_queued += 1;
                 Flow::Continue
             }
             (_, Some(who), ClientMessage::Read(read)) => {

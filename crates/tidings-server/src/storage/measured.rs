@@ -64,6 +64,10 @@ impl Storage for Measured {
         measure("count", self.0.count(query)).await
     }
 
+    fn queues_creates(&self) -> bool {
+        self.0.queues_creates()
+    }
+
     async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
         // Timed from the queueing to the answer, like the other writes; the span covers the queueing.
         let started = Instant::now();

@@ -363,6 +363,13 @@ pub trait Storage: Notifications + Hooks + Send + Sync + fmt::Debug + 'static {
     /// connection's pipelined creates) can queue them all and have them share a commit. A backend that does not
     /// queue writes does the whole create here and returns its outcome ready.
     async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome>;
+    /// Whether `queue_create` only queues: it returns as soon as the write is queued, a call dropped before it
+    /// returns has written nothing, and a queued write commits whether or not what it returned is awaited. A
+    /// backend whose `queue_create` commits within the call says false (the default), and its callers make the call
+    /// where going away cannot stop them between the commit and the event's publication.
+    fn queues_creates(&self) -> bool {
+        false
+    }
     /// Applies several changes, of any types, in one transaction with their events, or none of them
     /// (`storage/batch.rs`); changes by `actor`, who owns what it creates.
     async fn batch(

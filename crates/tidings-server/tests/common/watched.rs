@@ -71,6 +71,9 @@ impl Storage for Watched {
     ) -> Result<BatchOutcome, BatchFailure> {
         self.inner.batch(actor, changes, key).await
     }
+    fn queues_creates(&self) -> bool {
+        self.inner.queues_creates()
+    }
     async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
         self.inner.queue_create(new, key).await
     }

@@ -1,5 +1,6 @@
-//! `create`, the one change a session may queue: checked and queued for storage in one step, committed and
-//! published in a second, so that a connection's consecutive creates can share a commit.
+//! `create`, the one change a session may queue: checked on the caller's task, then written, committed and published
+//! by a task of its own, so that a connection's consecutive creates can share a commit and a caller that goes away
+//! cannot stop one between its commit and its event's publication.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::resources::before::{self, Change, Verdict};
 use crate::resources::data::fingerprint;
 use crate::resources::types::ResourceTypeDef;
 use crate::storage::{
-    Committing, CreateOutcome, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, StorageError,
+    panic_message, Committing, CreateOutcome, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, StorageError,
 };
 
 /// A create whose write is queued: what its second step needs.
@@ -30,12 +31,20 @@ struct Commit {
     committing: Committing<CreateOutcome>,
 }
 
+/// A create that passed its checks, ready to be written.
+struct Checked {
+    def: Arc<ResourceTypeDef>,
+    who: Identity,
+    new: NewRecord,
+    key: Option<IdempotencyKey>,
+}
+
 /// Where a create stands after its first step.
 enum Started {
     /// Answered without a write: refused, replayed from a receipt, or broadcast (an ephemeral type).
     Answered(Result<Created, ErrorPayload>),
-    /// Its write is queued.
-    Queued(Box<Commit>),
+    /// Checked, to be written.
+    Checked(Box<Checked>),
 }
 
 /// A create handed to [`Resources::queue_create`]: [`QueuedCreate::answer`] waits for its answer.
@@ -88,23 +97,49 @@ impl Resources {
     /// checked and its write queued, with what answers it. Creates queued one after another are stored in that
     /// order, and may share a commit.
     ///
-    /// The first step runs on the caller's task, so that the caller goes straight on to its next create: handing it
-    /// to a task of its own and waiting for that task to queue the write cost a task switch each way, and under load
+    /// The checks run on the caller's task, so that the caller goes straight on to its next create: handing them to
+    /// a task of its own and waiting for that task to queue the write cost a task switch each way, and under load
     /// the switch back waited behind every task ready to run, once per create (a connection's 32 pipelined creates
-    /// took as many rounds of the runtime's queue). A panic in it is an INTERNAL answer, as a panic in a task is.
-    /// The second step runs on a task of its own, as every change's does (`detached.rs`): once the write is queued,
-    /// a caller that goes away stops neither the commit nor the publication of its event.
+    /// took as many rounds of the runtime's queue). A panic in them is an INTERNAL answer, as a panic in a task is.
+    /// What follows the write runs on a task of its own, as every change's does (`detached.rs`): once the write is
+    /// queued, a caller that goes away stops neither the commit nor the publication of its event.
     pub async fn queue_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> QueuedCreate {
         let first = AssertUnwindSafe(self.start_create(who, request_id, create)).catch_unwind().await;
         match first {
             Ok(Started::Answered(answer)) => QueuedCreate::Answered(answer),
-            Ok(Started::Queued(commit)) => {
-                let this = self.clone();
-                let work = async move { this.finish_create(commit).await };
-                QueuedCreate::Committing(tokio::spawn(tracing::Instrument::in_current_span(work)))
+            Ok(Started::Checked(checked)) => self.write_create(checked).await,
+            Err(panic) => {
+                let message = format!("a change failed: its check panicked: {}", panic_message(&*panic));
+                QueuedCreate::Answered(Err(internal(&message)))
             }
-            Err(_) => QueuedCreate::Answered(Err(internal("a change failed: its check panicked"))),
         }
+    }
+
+    /// Queues a checked create's write, and hands the rest (the commit's outcome, the event's publication, the
+    /// answer) to a task of its own.
+    async fn write_create(&self, checked: Box<Checked>) -> QueuedCreate {
+        let this = self.clone();
+        let Checked { def, who, new, key } = *checked;
+        if self.storage.queues_creates() {
+            // Queueing only queues (the storage contract): dropped before it returns, it wrote nothing, and from its
+            // return to the spawn below nothing waits, so a queued write always has its publisher.
+            let committing = self.storage.queue_create(new.clone(), key.clone()).await;
+            let work = async move { this.finish_create(Box::new(Commit { def, who, new, key, committing })).await };
+            return QueuedCreate::Committing(tokio::spawn(tracing::Instrument::in_current_span(work)));
+        }
+        // This backend commits within the call (PostgreSQL): the call runs in the task that publishes, so that a
+        // caller that goes away cannot stop between the commit and the publication, and the caller waits for the
+        // commit, which keeps its creates in the order it sent them.
+        let (committed, commit_done) = tokio::sync::oneshot::channel::<()>();
+        let work = async move {
+            let committing = this.storage.queue_create(new.clone(), key.clone()).await;
+            drop(committed);
+            this.finish_create(Box::new(Commit { def, who, new, key, committing })).await
+        };
+        let task = tokio::spawn(tracing::Instrument::in_current_span(work));
+        // Err once the sender is gone: committed (or the task panicked, which `answer` reports).
+        let _ = commit_done.await;
+        QueuedCreate::Committing(task)
     }
 
     /// Whether a create may be queued behind the creates before it, or must wait for them to be committed: a
@@ -116,7 +151,7 @@ impl Resources {
             .is_none_or(|def| !def.config.ephemeral && !def.before.as_ref().is_some_and(|before| before.sees("create")))
     }
 
-    /// A create's first step: everything up to queueing its write, or its answer when it needs no write.
+    /// A create's first step: its checks, up to the record to write, or its answer when it needs no write.
     async fn start_create(&self, who: &Identity, request_id: Option<&str>, create: Create) -> Started {
         let def = match self.type_of(create.resource_type.as_str()) {
             Ok(def) => Arc::clone(def),
@@ -154,8 +189,7 @@ impl Resources {
             owner_id: who.user_id.clone(),
             data,
         };
-        let committing = self.storage.queue_create(new.clone(), key.clone()).await;
-        Started::Queued(Box::new(Commit { def, who: who.clone(), new, key, committing }))
+        Started::Checked(Box::new(Checked { def, who: who.clone(), new, key }))
     }
 
     /// A create's second step: its commit's outcome, its event published, its answer.

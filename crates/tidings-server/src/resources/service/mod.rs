@@ -3,8 +3,9 @@
 //! `list.rs`, subscriptions and replays in `topics.rs`, the error replies in `crate::errors`.
 //!
 //! A change travels one way: checked here, committed with its event by storage, then its event is published to
-//! the relay (this node's hub and the other nodes), and only then answered. Each change runs on a task of its own ([`detached`]; a create's is in `create.rs`), so a
-//! caller that hangs up cannot stop it between the commit and the publication.
+//! the relay (this node's hub and the other nodes), and only then answered. Each change runs on a task of its own
+//! ([`detached`]; a create from its write on, `create.rs`), so a caller that hangs up cannot stop it between the
+//! commit and the publication.
 
 use std::sync::Arc;
 

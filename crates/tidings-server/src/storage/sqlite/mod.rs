@@ -398,6 +398,11 @@ impl Storage for Sqlite {
         .await
     }
 
+    /// Queueing is a send on the writer's channel; the writer commits what it took whatever becomes of the caller.
+    fn queues_creates(&self) -> bool {
+        true
+    }
+
     async fn queue_create(&self, new: NewRecord, key: Option<IdempotencyKey>) -> Committing<CreateOutcome> {
         let window_ms = self.window_ms;
         self.queue(move |c, now| create(c, new, key, now, window_ms)).await
