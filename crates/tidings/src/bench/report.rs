@@ -73,18 +73,24 @@ pub fn histogram() -> Histogram<u64> {
 #[derive(Debug, Default)]
 pub struct Samples(Vec<u64>);
 
+impl Samples {
+    /// Counts one operation of `micros` (at least 1), and adds the batch to the run's histogram once it is full.
+    fn add(&mut self, stats: &Stats, micros: u128) {
+        self.0.push((micros.min(u128::from(u64::MAX)) as u64).max(1));
+        stats.ops.fetch_add(1, Ordering::Relaxed);
+        if self.0.len() >= BATCH {
+            stats.merge(self);
+        }
+    }
+}
+
 /// Samples a task gathers before adding them to the run's histogram.
 const BATCH: usize = 256;
 
 /// Records one operation that took from `started` until now, if measuring.
 pub fn record(stats: &Stats, local: &mut Samples, started: Instant) {
     if started >= stats.measure_from {
-        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-        local.0.push(micros.max(1));
-        stats.ops.fetch_add(1, Ordering::Relaxed);
-        if local.0.len() >= BATCH {
-            stats.merge(local);
-        }
+        local.add(stats, started.elapsed().as_micros());
     }
 }
 
@@ -95,12 +101,7 @@ pub fn record(stats: &Stats, local: &mut Samples, started: Instant) {
 pub fn record_delivery(stats: &Stats, local: &mut Samples, sent: Instant, end: Instant) {
     let now = Instant::now();
     if now >= stats.measure_from && now < end {
-        let micros = now.saturating_duration_since(sent).as_micros().min(u128::from(u64::MAX)) as u64;
-        local.0.push(micros.max(1));
-        stats.ops.fetch_add(1, Ordering::Relaxed);
-        if local.0.len() >= BATCH {
-            stats.merge(local);
-        }
+        local.add(stats, now.saturating_duration_since(sent).as_micros());
     }
 }
 

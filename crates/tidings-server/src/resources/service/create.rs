@@ -22,15 +22,6 @@ use crate::storage::{
     panic_message, Committing, CreateOutcome, EventKind, EventRecord, IdempotencyKey, NewRecord, Record, StorageError,
 };
 
-/// A create whose write is queued: what its second step needs.
-struct Commit {
-    def: Arc<ResourceTypeDef>,
-    who: Identity,
-    new: NewRecord,
-    key: Option<IdempotencyKey>,
-    committing: Committing<CreateOutcome>,
-}
-
 /// A create that passed its checks, ready to be written.
 struct Checked {
     def: Arc<ResourceTypeDef>,
@@ -119,12 +110,11 @@ impl Resources {
     /// answer) to a task of its own.
     async fn write_create(&self, checked: Box<Checked>) -> QueuedCreate {
         let this = self.clone();
-        let Checked { def, who, new, key } = *checked;
         if self.storage.queues_creates() {
             // Queueing only queues (the storage contract): dropped before it returns, it wrote nothing, and from its
             // return to the spawn below nothing waits, so a queued write always has its publisher.
-            let committing = self.storage.queue_create(new.clone(), key.clone()).await;
-            let work = async move { this.finish_create(Box::new(Commit { def, who, new, key, committing })).await };
+            let committing = self.storage.queue_create(checked.new.clone(), checked.key.clone()).await;
+            let work = async move { this.finish_create(checked, committing).await };
             return QueuedCreate::Committing(tokio::spawn(tracing::Instrument::in_current_span(work)));
         }
         // This backend commits within the call (PostgreSQL): the call runs in the task that publishes, so that a
@@ -132,9 +122,9 @@ impl Resources {
         // commit, which keeps its creates in the order it sent them.
         let (committed, commit_done) = tokio::sync::oneshot::channel::<()>();
         let work = async move {
-            let committing = this.storage.queue_create(new.clone(), key.clone()).await;
+            let committing = this.storage.queue_create(checked.new.clone(), checked.key.clone()).await;
             drop(committed);
-            this.finish_create(Box::new(Commit { def, who, new, key, committing })).await
+            this.finish_create(checked, committing).await
         };
         let task = tokio::spawn(tracing::Instrument::in_current_span(work));
         // Err once the sender is gone: committed (or the task panicked, which `answer` reports).
@@ -193,8 +183,12 @@ impl Resources {
     }
 
     /// A create's second step: its commit's outcome, its event published, its answer.
-    async fn finish_create(&self, commit: Box<Commit>) -> Result<Created, ErrorPayload> {
-        let Commit { def, who, mut new, key, committing } = *commit;
+    async fn finish_create(
+        &self,
+        checked: Box<Checked>,
+        committing: Committing<CreateOutcome>,
+    ) -> Result<Created, ErrorPayload> {
+        let Checked { def, who, mut new, key } = *checked;
         let mut outcome = committing.await;
         // With 80 random bits a taken id is all but impossible; if one comes, another draw settles it. (Such a
         // create is stored after the ones queued behind it: the order of queued creates holds but for this.)
