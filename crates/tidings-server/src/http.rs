@@ -109,7 +109,7 @@ async fn upgrade(
             Err(e) => return debug!("upgrade failed: {e}"),
         };
         let limits = &session_shared.config.limits;
-        let (inbound, mut out) = connection::split(ws, limits.hard_message_bytes);
+        let (inbound, mut out) = connection::open(ws, limits.hard_message_bytes);
         match session_shared.connections.open(limits.max_connections) {
             Some(permit) => Session::new(Arc::clone(&session_shared), out, permit.arrived(arrival)).run(inbound).await,
             None => {

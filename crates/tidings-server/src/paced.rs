@@ -47,6 +47,12 @@ impl Discard for tokio::net::TcpStream {
     }
 }
 
+impl Discard for tokio::net::tcp::OwnedWriteHalf {
+    fn discard_unsent(&self) {
+        self.as_ref().discard_unsent();
+    }
+}
+
 /// A socket whose writes fail with `TimedOut` when its reader falls behind [`Pace`].
 #[derive(Debug)]
 pub struct Paced<S> {
@@ -159,6 +165,16 @@ impl<S: AsyncWrite + Discard + Unpin> AsyncWrite for Paced<S> {
             }
             done => done,
         }
+    }
+}
+
+impl Paced<tokio::net::TcpStream> {
+    /// The socket's two halves, its writes still paced: each half is used by itself, with no lock between them
+    /// (tokio's generic `split` takes one for every read and every write).
+    pub fn into_split(self) -> (tokio::net::tcp::OwnedReadHalf, Paced<tokio::net::tcp::OwnedWriteHalf>) {
+        let Paced { inner, pace, credit, settled, deadline, waiting } = self;
+        let (read, write) = inner.into_split();
+        (read, Paced { inner: write, pace, credit, settled, deadline, waiting })
     }
 }
 

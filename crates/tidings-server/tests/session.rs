@@ -120,6 +120,21 @@ async fn a_binary_frame_is_refused_without_closing() {
     assert_eq!(reply["requestId"], "p");
 }
 
+/// The socket is taken back from the HTTP server after the upgrade, with what it read past the request: messages
+/// sent in the same write as the upgrade request are answered, in order.
+#[tokio::test]
+async fn messages_sent_with_the_upgrade_request_are_answered() {
+    let server = TestServer::start().await;
+    let connect = json!({"type":"connect","timestamp":1,"requestId":"c","payload":{"protocolVersion":"1.0"}});
+    let ping = json!({"type":"ping","timestamp":1,"requestId":"p","payload":{}});
+    let (status, mut socket) = raw::upgrade_sending(server.addr, &[connect.to_string(), ping.to_string()]).await;
+    assert!(status.contains("101"), "upgraded: {status}");
+    let first = socket.next_json().await;
+    assert_eq!((first["type"].as_str(), first["requestId"].as_str()), (Some("connect"), Some("c")), "{first}");
+    let second = socket.next_json().await;
+    assert_eq!((second["type"].as_str(), second["requestId"].as_str()), (Some("pong"), Some("p")), "{second}");
+}
+
 #[tokio::test]
 async fn a_fragmented_message_is_joined_and_answered() {
     let server = TestServer::start().await;

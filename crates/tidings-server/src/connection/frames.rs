@@ -75,8 +75,10 @@ pub(super) struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub fn new(stream: R, max_payload: usize) -> Self {
-        FrameReader { stream, buffer: BytesMut::new(), max_payload }
+    /// Reads from `stream`, after the bytes in `read` that were read from it already (by the HTTP server, past the
+    /// upgrade request: a client may send its first frames without waiting for the upgrade's answer).
+    pub fn new(stream: R, read: &[u8], max_payload: usize) -> Self {
+        FrameReader { stream, buffer: BytesMut::from(read), max_payload }
     }
 
     /// The next frame. Cancel-safe: nothing is taken from the buffer until the whole frame is in it, so a call
@@ -192,7 +194,7 @@ mod tests {
     #[tokio::test]
     async fn frames_come_whole_however_the_bytes_arrive_and_an_idle_reader_holds_no_buffer() {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        let mut reader = FrameReader::new(server, 100_000);
+        let mut reader = FrameReader::new(server, &[], 100_000);
         let mut client = client;
         let long = "x".repeat(70_000);
         let mut bytes = masked(0x81, b"hello");
@@ -254,7 +256,7 @@ mod tests {
             ("a terabyte's header", too_big, FrameError::TooBig),
         ] {
             let (mut client, server) = tokio::io::duplex(1024);
-            let mut reader = FrameReader::new(server, 100);
+            let mut reader = FrameReader::new(server, &[], 100);
             client.write_all(&bytes).await.expect("write");
             assert_eq!(reader.next().await.err(), Some(error), "{what}");
         }

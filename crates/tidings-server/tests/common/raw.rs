@@ -64,7 +64,23 @@ pub async fn open_narrow(addr: SocketAddr) -> RawSocket {
 }
 
 /// Sends the upgrade request on `stream`.
-pub async fn upgrade_on(mut stream: TcpStream, addr: SocketAddr, headers: &[(&str, &str)]) -> (String, RawSocket) {
+pub async fn upgrade_on(stream: TcpStream, addr: SocketAddr, headers: &[(&str, &str)]) -> (String, RawSocket) {
+    upgrade_with(stream, addr, headers, &[]).await
+}
+
+/// Sends the upgrade request and, in the same write, a text frame for each of `texts`, as a client that does not
+/// wait for the upgrade's answer before its first messages.
+pub async fn upgrade_sending(addr: SocketAddr, texts: &[String]) -> (String, RawSocket) {
+    let stream = TcpStream::connect(addr).await.expect("tcp connect");
+    upgrade_with(stream, addr, &[], texts).await
+}
+
+async fn upgrade_with(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+    texts: &[String],
+) -> (String, RawSocket) {
     let mut request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -73,7 +89,11 @@ pub async fn upgrade_on(mut stream: TcpStream, addr: SocketAddr, headers: &[(&st
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send upgrade");
+    let mut bytes = request.into_bytes();
+    for text in texts {
+        bytes.extend(encode_frame(TEXT, true, text.len() as u64, text.as_bytes()));
+    }
+    stream.write_all(&bytes).await.expect("send upgrade");
     let mut socket = RawSocket { stream, buffer: Vec::new() };
     let head = socket.read_until_blank_line().await;
     let status = head.lines().next().unwrap_or_default().to_owned();
