@@ -195,15 +195,15 @@ async fn next<R: AsyncRead + Unpin>(
         Err(FrameError::Broken) => return Some(Inbound::Broken),
     };
     match frame.opcode {
-        Opcode::Ping => Some(Inbound::Ping(frame.payload.to_vec())),
+        Opcode::Ping => Some(Inbound::Ping(frame.payload)),
         Opcode::Pong => Some(Inbound::Pong),
         Opcode::Close => Some(close(&frame.payload)),
         Opcode::Text | Opcode::Binary if frame.fin && message.opcode.is_none() => {
-            Some(complete(frame.opcode, frame.payload.to_vec()))
+            Some(complete(frame.opcode, frame.payload))
         }
         Opcode::Text | Opcode::Binary if message.opcode.is_none() => {
             message.opcode = Some(frame.opcode);
-            message.bytes = frame.payload.to_vec();
+            message.bytes = frame.payload;
             None
         }
         Opcode::Continuation if message.opcode.is_some() => {

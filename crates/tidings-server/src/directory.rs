@@ -26,22 +26,28 @@ struct Entry {
     kick: Kick,
 }
 
-/// How an operator ends a session: the token its session waits on, and the reason to give.
-#[derive(Clone, Debug, Default)]
+/// How an operator ends a session: the token its session waits on, whether it was kicked, and the reason to give.
+#[derive(Clone, Debug)]
 pub struct Kick {
-    /// Cancelled to disconnect the session.
-    pub token: CancellationToken,
-    reason: Arc<Mutex<Option<String>>>,
+    /// Cancelled to disconnect the session (it may be cancelled for other reasons too: [`Kick::fired`] tells).
+    token: CancellationToken,
+    /// Whether the session was kicked, and with which reason, if any.
+    reason: Arc<Mutex<Option<Option<String>>>>,
 }
 
 impl Kick {
+    /// Whether an operator kicked the session.
+    pub fn fired(&self) -> bool {
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
     /// The reason the operator gave, if any.
     pub fn reason(&self) -> Option<String> {
-        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone().flatten()
     }
 
     fn fire(&self, reason: Option<&str>) {
-        *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = reason.map(str::to_owned);
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.map(str::to_owned));
         self.token.cancel();
     }
 }
@@ -93,8 +99,13 @@ impl Directory {
     }
 
     /// Lists a new session; returns its registration and the kick it must watch.
-    pub fn enter(self: &Arc<Self>, session_id: &str, mailbox: &Mailbox) -> (Registration, Kick) {
-        let kick = Kick::default();
+    pub fn enter(
+        self: &Arc<Self>,
+        session_id: &str,
+        mailbox: &Mailbox,
+        token: CancellationToken,
+    ) -> (Registration, Kick) {
+        let kick = Kick { token, reason: Arc::default() };
         let entry = Entry {
             user_id: None,
             connected_at: now_ms(),

@@ -52,7 +52,7 @@ impl Opcode {
 pub(super) struct Frame {
     pub fin: bool,
     pub opcode: Opcode,
-    pub payload: BytesMut,
+    pub payload: Vec<u8>,
 }
 
 /// Why no frame could be read; nothing more is read after any of them.
@@ -116,8 +116,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         };
         let mask = [self.buffer[head - 4], self.buffer[head - 3], self.buffer[head - 2], self.buffer[head - 1]];
         self.fill(head.checked_add(length).ok_or(FrameError::TooBig)?).await?;
-        self.buffer.advance(head);
-        let mut payload = self.buffer.split_to(length);
+        // Copied out rather than split off: the message is copied into its own `Vec` anyway, and a split would
+        // turn the buffer into a shared one (an allocation of its own).
+        let mut payload = self.buffer[head..head + length].to_vec();
+        self.buffer.advance(head + length);
         for (i, byte) in payload.iter_mut().enumerate() {
             *byte ^= mask[i % 4];
         }
@@ -138,12 +140,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 let mut read = ReadBuf::new(&mut first);
                 match Pin::new(&mut self.stream).poll_read(cx, &mut read) {
                     Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-                        self.buffer.reserve(wanted.max(CHUNK));
+                        // Less than the stack's room came: likely all there is (a request, whole), so a buffer of
+                        // its size, which its frames then take whole, and the connection is idle again without
+                        // one. (A buffer of a chunk, allocated and freed for each request, cost about 1% of a
+                        // round trip.) When the room was filled, more is coming: a chunk.
+                        let got = read.filled().len();
+                        self.buffer =
+                            BytesMut::with_capacity(if got < FIRST_READ { wanted.max(got) } else { wanted.max(CHUNK) });
                         self.buffer.extend_from_slice(read.filled());
                         continue;
                     }
                     Poll::Ready(_) => return Poll::Ready(Err(FrameError::Broken)),
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        // Frames taken whole leave an empty buffer that still holds its memory: given back.
+                        self.buffer = BytesMut::new();
+                        return Poll::Pending;
+                    }
                 }
             }
             self.buffer.reserve((wanted - self.buffer.len()).max(CHUNK));

@@ -61,6 +61,14 @@ pub struct Deliveries {
 impl Mailbox {
     /// A mailbox of `capacity` pushes, the deliveries its session drains, and the token cancelled when it overflows.
     pub fn new(capacity: usize) -> (Mailbox, Deliveries, CancellationToken) {
+        let slow = CancellationToken::new();
+        let (mailbox, deliveries) = Mailbox::cancelling(capacity, slow.clone());
+        (mailbox, deliveries, slow)
+    }
+
+    /// A mailbox that cancels `slow` when it overflows: a token its session also waits on for other reasons
+    /// (`session/mod.rs` waits on one token for a shutdown, a kick and an overflow, and asks which it was).
+    pub fn cancelling(capacity: usize, slow: CancellationToken) -> (Mailbox, Deliveries) {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::new()),
@@ -69,10 +77,9 @@ impl Mailbox {
             senders: AtomicUsize::new(1),
             flagged: AtomicBool::new(false),
         });
-        let slow = CancellationToken::new();
         let connection = NEXT.fetch_add(1, Ordering::Relaxed);
-        let mailbox = Mailbox { connection, shared: Arc::clone(&shared), slow: slow.clone() };
-        (mailbox, Deliveries { shared }, slow)
+        let mailbox = Mailbox { connection, shared: Arc::clone(&shared), slow };
+        (mailbox, Deliveries { shared })
     }
 
     /// Pushes waiting in the mailbox now.

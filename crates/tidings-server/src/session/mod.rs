@@ -7,6 +7,7 @@
 //! Creates are queued, and answered later in the same turn (`creates.rs`).
 
 mod creates;
+mod deadlines;
 mod handshake;
 mod notifications;
 mod presence;
@@ -15,7 +16,6 @@ mod subscriptions;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -35,6 +35,7 @@ use crate::presence::PRESENCE;
 use crate::push::goodbye;
 use crate::shared::{ConnectionPermit, Shared, UserPermit};
 use creates::replied;
+use deadlines::{Deadline, Expiry};
 use notifications::Inbox;
 use subscriptions::Subscriptions;
 
@@ -79,26 +80,6 @@ struct User {
     _permit: UserPermit,
 }
 
-/// Where the session's token stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expiry {
-    /// No token yet.
-    None,
-    /// Valid until this instant.
-    At(Instant),
-    /// Expired; a fresh `auth` is accepted until this instant, then the session ends with 4501.
-    Grace(Instant),
-}
-
-/// The next thing that happens by itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Deadline {
-    AuthTimeout,
-    Idle,
-    TokenExpires,
-    GraceOver,
-}
-
 /// What woke the session's loop.
 enum Woken {
     Shutdown,
@@ -126,8 +107,10 @@ pub struct Session<O: Outbound> {
     mailbox: Mailbox,
     /// What the hub hands this connection; drained by the loop, and between the pages of a replay.
     deliveries: Deliveries,
-    /// Set when the mailbox overflowed: the connection is too slow and is closed with 4001.
-    slow: tokio_util::sync::CancellationToken,
+    /// Cancelled when the session must end: the server shuts down (a child of its token), an operator kicks it,
+    /// or its mailbox overflowed (the connection is too slow, closed with 4001). One token, so that each turn
+    /// polls one waiter, not three; [`Session::why_ended`] tells which.
+    ended: tokio_util::sync::CancellationToken,
     /// This session's place in the directory, and how an operator ends it.
     listed: (Registration, Kick),
     subscriptions: Subscriptions,
@@ -156,9 +139,10 @@ impl<O: Outbound> Session<O> {
         let quota = Quota::per_second(NonZeroU32::new(limits.rate_per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
         let now = Instant::now();
-        let (mailbox, deliveries, slow) = Mailbox::new(limits.outbound_queue);
+        let ended = shared.shutdown.child_token();
+        let (mailbox, deliveries) = Mailbox::cancelling(limits.outbound_queue, ended.clone());
         let id = format!("s-{:012x}", rand::random::<u64>() >> 16);
-        let listed = shared.directory.enter(&id, &mailbox);
+        let listed = shared.directory.enter(&id, &mailbox, ended.clone());
         let present = presence::Leaving::new(&shared.presence, mailbox.connection);
         let rate = RateLimiter::direct_with_clock(quota, shared.clock.clone());
         Session {
@@ -175,7 +159,7 @@ impl<O: Outbound> Session<O> {
             refused_in_a_row: 0,
             mailbox,
             deliveries,
-            slow,
+            ended,
             subscriptions: Subscriptions::new(),
             inbox: Inbox::default(),
             permit,
@@ -192,18 +176,16 @@ impl<O: Outbound> Session<O> {
 
     /// Runs the session until the connection ends, the client leaves, or the server shuts down.
     pub async fn run(mut self, mut inbound: impl Incoming) {
-        let shutdown = self.shared.shutdown.clone();
-        let slow = self.slow.clone();
-        let kick = self.listed.1.token.clone();
+        let ended = self.ended.clone();
         let period = self.shared.config.ping_interval();
         let mut ping = interval_at(Instant::now() + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         debug!(session = %self.id, "opened");
         // The futures the loop waits on are made once, not on every turn: each turn is one message or one push,
-        // and making and dropping three cancellation waiters and a timer per turn was a measurable share of
-        // the per-message cost.
-        let (shutdown, kick, slow) = (shutdown.cancelled(), kick.cancelled(), slow.cancelled());
-        tokio::pin!(shutdown, kick, slow);
+        // and making and dropping cancellation waiters and a timer per turn was a measurable share of the
+        // per-message cost.
+        let ended = ended.cancelled();
+        tokio::pin!(ended);
         let timer = sleep_until(Instant::now());
         tokio::pin!(timer);
         loop {
@@ -214,9 +196,7 @@ impl<O: Outbound> Session<O> {
             }
             let woken = tokio::select! {
                 biased;
-                () = &mut shutdown => Woken::Shutdown,
-                () = &mut kick => Woken::Kicked,
-                () = &mut slow => Woken::Slow,
+                () = &mut ended => self.why_ended(),
                 message = inbound.recv() => Woken::Message(message),
                 Some(delivery) = self.deliveries.recv() => Woken::Delivery(delivery),
                 () = &mut timer => Woken::Deadline(what),
@@ -300,39 +280,14 @@ impl<O: Outbound> Session<O> {
         flow
     }
 
-    fn next_deadline(&self) -> (Instant, Deadline) {
-        let config = &self.shared.config;
-        let mut next = (self.last_heard + config.idle_timeout(), Deadline::Idle);
-        let mut consider = |at: Instant, what: Deadline| {
-            if at < next.0 {
-                next = (at, what);
-            }
-        };
-        if self.state != State::Authenticated {
-            consider(self.opened_at + config.auth_timeout(), Deadline::AuthTimeout);
-        }
-        match self.expiry {
-            Expiry::At(at) => consider(at, Deadline::TokenExpires),
-            Expiry::Grace(until) => consider(until, Deadline::GraceOver),
-            Expiry::None => {}
-        }
-        next
-    }
-
-    async fn on_deadline(&mut self, what: Deadline) -> Flow {
-        match what {
-            Deadline::AuthTimeout => self.disconnect(CloseCode::AuthTimeout).await,
-            Deadline::Idle => self.disconnect(CloseCode::HeartbeatTimeout).await,
-            Deadline::GraceOver => self.disconnect(CloseCode::TokenExpired).await,
-            Deadline::TokenExpires => {
-                let grace = self.shared.config.token_grace();
-                self.expiry = Expiry::Grace(Instant::now() + grace);
-                let expired_at = self.user.as_ref().map_or(0, |u| u.identity.expires_at_ms);
-                info!(session = %self.id, "token expired; grace period started");
-                let error =
-                    token_expired("the session's token expired; send auth with a fresh token", expired_at, grace);
-                self.send(None, ServerMessage::Error(error)).await
-            }
+    /// Why [`Session::ended`] was cancelled: a shutdown before a kick before an overflow, when several came.
+    fn why_ended(&self) -> Woken {
+        if self.shared.shutdown.is_cancelled() {
+            Woken::Shutdown
+        } else if self.listed.1.fired() {
+            Woken::Kicked
+        } else {
+            Woken::Slow
         }
     }
 
@@ -534,15 +489,6 @@ impl<O: Outbound> Session<O> {
         self.send(request_id, replied(reply)).await
     }
 
-    /// Refuses an operation while the session's token is expired and its grace period runs.
-    async fn refuse_expired(&mut self, request_id: Option<RequestId>) -> Flow {
-        let Expiry::Grace(until) = self.expiry else { return Flow::Continue };
-        let expired_at = self.user.as_ref().map_or(0, |u| u.identity.expires_at_ms);
-        let left = until.saturating_duration_since(Instant::now());
-        let error = token_expired("the session's token expired; send auth with a fresh token", expired_at, left);
-        self.send(request_id, ServerMessage::Error(error)).await
-    }
-
     /// Answers with an `error` whose details name the connection's state.
     async fn refuse(&mut self, request_id: Option<RequestId>, code: ErrorCode, message: &str) -> Flow {
         let error = ErrorPayload::new(code, message).with_detail("state", self.state.name());
@@ -586,12 +532,4 @@ impl<O: Outbound> Session<O> {
         debug!(session = %self.id, code = close.code(), "disconnected");
         Flow::Stop
     }
-}
-
-/// The TOKEN_EXPIRED error: when the token expired, and how much of the grace period is left.
-fn token_expired(message: &str, expired_at_ms: u64, left: Duration) -> ErrorPayload {
-    let grace_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
-    ErrorPayload::new(ErrorCode::TokenExpired, message)
-        .with_detail("expiredAt", expired_at_ms)
-        .with_detail("graceMs", grace_ms)
 }
