@@ -707,16 +707,19 @@ function createConnection({ options, settings, state, requests, emit, setState, 
       };
       ws.onopen = () => {
         void (async () => {
-          const connect = await request(
+          const connecting = request(
             "connect",
             { protocolVersion: PROTOCOL_VERSION, client: settings.clientInfo },
             { internal: true, timeoutMs: settings.connectTimeoutMs }
           );
+          const signingIn = authenticate();
+          signingIn.catch(() => void 0);
+          const connect = await connecting;
           state.serverVersion = connect.payload.protocolVersion;
           pacer.limit(connect.payload.limits.rateLimit);
           state.silenceLimitMs = connect.payload.heartbeat.pingIntervalMs + settings.heartbeatMarginMs;
           armWatchdog();
-          await authenticate();
+          await signingIn;
           state.authenticated = true;
           state.attempt = 0;
           state.tries = 0;

@@ -20,6 +20,47 @@ test('with queueWhileDisconnected false, a request while reconnecting fails at o
   client.close();
 });
 
+test('auth goes out right behind connect, before connect is answered; a refused connect is the reported failure', async () => {
+  // This server answers connect only once auth has arrived: a client that waited for connect's reply would hang.
+  let held;
+  const answerConnect = (socket, message) => {
+    held = () => socket.onmessage?.({ data: JSON.stringify({
+      type: 'connect', timestamp: Date.now(), requestId: message.requestId,
+      payload: { protocolVersion: '1.1', sessionId: 's', authTimeoutMs: 10000, heartbeat: { pingIntervalMs: 25000, idleTimeoutMs: 60000 },
+        limits: { maxMessageBytes: 65536, maxSubscriptions: 100, rateLimit: { messagesPerSecond: 50, burst: 100 } } },
+    }) });
+  };
+  const server = fakeServer({
+    answers: {
+      connect: answerConnect,
+      auth: (socket, message) => {
+        assert.ok(held, 'connect was sent first');
+        held();
+        socket.onmessage?.({ data: JSON.stringify({ type: 'auth_success', timestamp: Date.now(), requestId: message.requestId,
+          payload: { userId: 'u', roles: [], expiresAt: Date.now() + 3600000 } }) });
+      },
+    },
+  });
+  const client = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: server.FakeSocket });
+  await withTimeout(client.connect(), 5000, 'connected');
+  assert.deepEqual(server.sockets[0].sent.map((m) => m.type).slice(0, 2), ['connect', 'auth']);
+  assert.equal(client.state, 'connected');
+  client.close();
+
+  // A connect that is refused fails the attempt with its own error, not with auth's refusal that follows it.
+  const refusing = fakeServer({
+    answers: {
+      connect: (socket, message) => socket.onmessage?.({ data: JSON.stringify({ type: 'error', timestamp: Date.now(),
+        requestId: message.requestId, payload: { code: 'UNSUPPORTED_VERSION', message: 'no such version' } }) }),
+      auth: (socket, message) => socket.onmessage?.({ data: JSON.stringify({ type: 'error', timestamp: Date.now(),
+        requestId: message.requestId, payload: { code: 'INVALID_STATE', message: 'send connect first' } }) }),
+    },
+  });
+  const failing = createClient({ url: 'ws://fake/ws', token: 't', WebSocket: refusing.FakeSocket, failFast: true });
+  await assert.rejects(withTimeout(failing.connect(), 5000, 'the refusal'), (e) => e.code === 'UNSUPPORTED_VERSION');
+  failing.close();
+});
+
 test('a queued request waits for the connection, and a full queue fails with QUEUE_FULL', async () => {
   const server = fakeServer();
   let release;

@@ -80,10 +80,11 @@ where
 
 impl Conn {
     /// Connects from `source` (an address in 127.0.0.0/8, so that many connections do not exhaust one address's
-    /// ports), upgrades, and signs in with `token`.
+    /// ports), upgrades, and signs in with `token`: `connect` and `auth` go out together, without waiting for
+    /// `connect`'s reply, as the TypeScript SDK sends them.
     pub async fn open(target: &Target, source: IpAddr, token: &str) -> anyhow::Result<Conn> {
         let mut conn = Conn::upgrade(target, source).await?;
-        conn.call("c", CONNECT).await.context("connect")?;
+        conn.send(CONNECT).await.context("connect")?;
         let reply = conn.call("a", &auth_message(token)).await.context("auth")?;
         if !reply.contains(r#""auth_success""#) {
             bail!("auth failed: {reply}");
