@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::Delivery;
 
 /// A queue that has held more than this many pushes is given back when it empties; a smaller one is kept (at most
-/// 1.5 KiB: a push is a pointer and a tag), since a connection that gets a push now and then, or a burst of a busy
+/// 1.5 KiB on each side, the offering side's queue and the pushes the session has taken: a push is a pointer and a
+/// tag), since a connection that gets a push now and then, or a burst of a busy
 /// topic's events every turn, would otherwise allocate anew for each: growing a queue from nothing to a burst of
 /// fifty takes five allocations.
 const KEPT: usize = 64;
@@ -32,6 +33,9 @@ struct Shared {
     waker: AtomicWaker,
     /// How many [`Mailbox`] handles exist: when none is left, nothing more can come.
     senders: AtomicUsize,
+    /// Pushes offered and not yet handed out by [`Deliveries`]: those in the queue and those it has taken. The
+    /// bound is on these, so that taking the queue whole does not make room for as many again.
+    held: AtomicUsize,
     /// The receiving session is gone, or the connection was found too slow: offers are refused.
     flagged: AtomicBool,
 }
@@ -56,6 +60,8 @@ pub struct Mailbox {
 #[derive(Debug)]
 pub struct Deliveries {
     shared: Arc<Shared>,
+    /// The pushes taken from the queue at once, in one lock, and handed out one by one.
+    taken: VecDeque<Delivery>,
 }
 
 impl Mailbox {
@@ -75,16 +81,17 @@ impl Mailbox {
             capacity: capacity.max(1),
             waker: AtomicWaker::new(),
             senders: AtomicUsize::new(1),
+            held: AtomicUsize::new(0),
             flagged: AtomicBool::new(false),
         });
         let connection = NEXT.fetch_add(1, Ordering::Relaxed);
         let mailbox = Mailbox { connection, shared: Arc::clone(&shared), slow };
-        (mailbox, Deliveries { shared })
+        (mailbox, Deliveries { shared, taken: VecDeque::new() })
     }
 
     /// Pushes waiting in the mailbox now.
     pub fn depth(&self) -> usize {
-        self.shared.queue().len()
+        self.shared.held.load(Ordering::Relaxed)
     }
 
     /// Whether its connection was found too slow (or gone): the fan-out drops it.
@@ -109,12 +116,19 @@ impl Mailbox {
             if self.is_slow() {
                 return false;
             }
-            if queue.len() >= self.shared.capacity {
+            if self.shared.held.load(Ordering::Relaxed) >= self.shared.capacity {
                 drop(queue);
                 self.flag_slow();
                 return false;
             }
+            self.shared.held.fetch_add(1, Ordering::Relaxed);
             queue.push_back(delivery);
+            // Only the first push into an empty queue wakes the session: it drains the queue whole before it waits
+            // again, so the pushes behind the first are found by the same turn. (A fan-out to a thousand mailboxes
+            // woke each session once per event, each wake a write to its task's state.)
+            if queue.len() > 1 {
+                return true;
+            }
         }
         self.shared.waker.wake();
         true
@@ -161,12 +175,26 @@ impl Deliveries {
         .await
     }
 
-    /// A push that waits now, if any. Taking the last gives a large queue's memory back.
+    /// A push that waits now, if any. The queue is taken whole, in one lock, and handed out from here; taking the
+    /// last gives a large queue's memory back.
     pub fn try_recv(&mut self) -> Option<Delivery> {
-        let mut queue = self.shared.queue();
-        let delivery = queue.pop_front();
-        if queue.is_empty() && queue.capacity() > KEPT {
-            *queue = VecDeque::new();
+        if self.taken.is_empty() {
+            let mut queue = self.shared.queue();
+            if queue.is_empty() {
+                return None;
+            }
+            // The queue gets this side's empty one in exchange, with its memory, if it is small enough to keep.
+            if self.taken.capacity() > KEPT {
+                self.taken = VecDeque::new();
+            }
+            std::mem::swap(&mut *queue, &mut self.taken);
+        }
+        let delivery = self.taken.pop_front();
+        if delivery.is_some() {
+            self.shared.held.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.taken.is_empty() && self.taken.capacity() > KEPT {
+            self.taken = VecDeque::new();
         }
         delivery
     }
@@ -178,6 +206,7 @@ impl Drop for Deliveries {
         let mut queue = self.shared.queue();
         self.shared.flagged.store(true, Ordering::Relaxed);
         *queue = VecDeque::new();
+        self.shared.held.store(0, Ordering::Relaxed);
     }
 }
 
@@ -226,6 +255,45 @@ mod tests {
         assert!(deliveries.shared.queue().capacity() <= KEPT, "a drained mailbox gives its memory back");
         drop((mailbox, other));
         assert_eq!(topic(deliveries.recv().await), None, "no handle left: nothing more will come");
+    }
+
+    /// The session takes the queue whole; the pushes it took and has not handed out still count against the
+    /// bound, and the ones offered meanwhile come after them, in order.
+    #[test]
+    fn pushes_taken_but_not_handed_out_count_against_the_bound() {
+        let (mailbox, mut deliveries, slow) = Mailbox::new(3);
+        assert!((1..=3).all(|n| mailbox.offer(push(n))));
+        assert_eq!(topic(deliveries.try_recv()).as_deref(), Some("t1"), "the queue is taken, the first handed out");
+        assert_eq!(mailbox.depth(), 2);
+        assert!(mailbox.offer(push(4)), "one place was freed");
+        assert!(!mailbox.offer(push(5)), "the two taken and the one queued fill it");
+        assert!(slow.is_cancelled());
+        let rest: Vec<_> = std::iter::from_fn(|| topic(deliveries.try_recv())).collect();
+        assert_eq!(rest, ["t2", "t3", "t4"]);
+    }
+
+    /// A receiver that waits after draining is woken by the next push, and pushes offered behind it need no wake of
+    /// their own to be found.
+    #[tokio::test]
+    async fn a_drained_receiver_is_woken_by_the_next_push() {
+        let (mailbox, mut deliveries, _slow) = Mailbox::new(8);
+        for round in 0..3 {
+            let waiting = tokio::spawn(async move {
+                let first = topic(deliveries.recv().await);
+                let mut got = vec![first];
+                got.extend(std::iter::from_fn(|| deliveries.try_recv().map(|d| topic(Some(d)))));
+                (got, deliveries)
+            });
+            tokio::task::yield_now().await;
+            assert!(mailbox.offer(push(round * 2)) && mailbox.offer(push(round * 2 + 1)));
+            let (got, back) = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+                .await
+                .expect("woken within 5 s")
+                .expect("the receiver ran");
+            let want: Vec<Option<String>> = vec![Some(format!("t{}", round * 2)), Some(format!("t{}", round * 2 + 1))];
+            assert_eq!(got, want);
+            deliveries = back;
+        }
     }
 
     /// Pushes offered before the last handle went are all received before the end.
