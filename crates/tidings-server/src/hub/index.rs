@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tidings_protocol::{Topic, TopicKind};
 
 use super::Mailbox;
-use crate::query::Condition;
+use crate::query::{Condition, Required};
 
 /// What one subscription follows in the hub: a topic, and on a type topic, perhaps a query.
 #[derive(Clone, Debug)]
@@ -74,6 +74,9 @@ pub struct Watcher {
 pub struct Group {
     /// For a query subscription, its query.
     pub condition: Option<Arc<Condition>>,
+    /// An equality every match of the query has, if there is one: the fan-out passes the group by without
+    /// evaluating its query when an event's resource has none of its values.
+    pub required: Option<Required>,
     all: Vec<Mailbox>,
     owners: HashMap<String, Vec<Mailbox>>,
     /// By the condition's debug form, which is the same for equal conditions.
@@ -130,9 +133,11 @@ impl Index {
         let list = match follow.topic.kind() {
             TopicKind::ResourceType(ty) => {
                 let groups = self.types.entry(ty.to_owned()).or_default();
-                let group = groups
-                    .entry(Arc::clone(&follow.id))
-                    .or_insert_with(|| Group { condition: follow.condition.clone(), ..Group::default() });
+                let group = groups.entry(Arc::clone(&follow.id)).or_insert_with(|| Group {
+                    condition: follow.condition.clone(),
+                    required: follow.condition.as_deref().and_then(Condition::required),
+                    ..Group::default()
+                });
                 match (scope, hidden) {
                     (Scope::All, None) => &mut group.all,
                     (Scope::Own(owner), None) => group.owners.entry(owner).or_default(),

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::push::{encode_event, encode_seen, Told};
-use crate::query::{judge, Change};
+use crate::query::{judge, Change, Looked};
 use crate::storage::{EventKind, EventRecord};
 pub use index::{Follow, Scope};
 use index::{Index, Watcher};
@@ -282,7 +282,11 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     let mut slow = Vec::new();
     // The queries' pushes, encoded once for each way the event is told to them.
     let mut told: Vec<(Change, Option<Told>)> = Vec::new();
+    let mut looked = Looked::new(event);
     for (id, group) in index.type_groups(&event.resource_type) {
+        if group.required.as_ref().is_some_and(|required| !looked.may_concern(required)) {
+            continue;
+        }
         let mut subscribers = group.subscribers(&event.owner_id).peekable();
         if subscribers.peek().is_some() {
             let text = match &group.condition {

@@ -203,4 +203,49 @@ mod tests {
         let old = Condition::Test(Field::CreatedAt, Test::In(vec![Operand::Number(1_000.0)]));
         assert_eq!(old.change(&changed), Some(Change::Updated));
     }
+
+    /// The fan-out passes a query by when the event's resource has none of its required values (`Looked`): that
+    /// must never hide a change the query would tell. Every case of the tests above, for a query of one equality
+    /// and one of an equality and another test, and for equalities the event meets and misses.
+    #[test]
+    fn a_query_passed_by_for_its_required_values_would_have_told_nothing() {
+        let status = |values: &[&str]| {
+            Condition::Test(
+                Field::Data(vec!["status".into()]),
+                Test::In(values.iter().map(|v| Operand::Text((*v).into())).collect()),
+            )
+        };
+        let young = Condition::Test(Field::Version, Test::Compare(super::super::Ordering::Less, Operand::Number(9.0)));
+        let queries = [
+            status(&["pending"]),
+            status(&["draft", "shipped"]),
+            Condition::All(vec![young.clone(), status(&["pending"])]),
+            Condition::All(vec![status(&["shipped"]), young]),
+        ];
+        let statuses = ["pending", "shipped", "draft"];
+        let mut events = Vec::new();
+        for after in statuses {
+            events.push(event(EventKind::Created, after, None));
+            for before in statuses {
+                events.push(event(EventKind::Updated, after, Some(before)));
+            }
+            events.push(event(EventKind::Deleted, after, Some(after)));
+            events.push(event(EventKind::Updated, after, None));
+            events.push(event(EventKind::Deleted, after, None));
+        }
+        let (mut passed, mut told) = (0, 0);
+        for query in &queries {
+            let required = query.required().expect("each query has an equality");
+            for event in &events {
+                let change = query.change(event);
+                told += usize::from(change.is_some());
+                if !super::super::Looked::new(event).may_concern(&required) {
+                    passed += 1;
+                    assert_eq!(change, None, "{query:?} passed by for {:?} from {:?}", event.kind, event.previous);
+                }
+            }
+        }
+        assert!(passed > 20 && told > 20, "both kinds of case were tried: {passed} passed by, {told} told");
+        assert!(Condition::Any(vec![status(&["a"]), status(&["b"])]).required().is_none(), "an `or` requires nothing");
+    }
 }

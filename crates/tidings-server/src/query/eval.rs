@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{Condition, Field, Operand, Ordering, Test};
-use crate::storage::Record;
+use crate::storage::{EventKind, EventRecord, Record};
 
 /// The fields of a resource that a condition reads.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +72,72 @@ impl Condition {
                 value.is_some_and(|value| passes(test, value))
             }
         }
+    }
+}
+
+/// An equality that every resource a condition matches has: the condition's one test, or one of the tests that
+/// must all hold, of a data field equal to one of a few values. An event whose resource has none of them there,
+/// before the change or after it, cannot concern the condition, which then need not be evaluated: most of the
+/// distinct queries on a type are usually of this kind (`status = pending`, `customer = X`), and an event meets
+/// few of them.
+#[derive(Clone, Debug)]
+pub struct Required {
+    path: Vec<String>,
+    values: Vec<Operand>,
+}
+
+impl Condition {
+    /// The equality every match of this condition has, if there is one.
+    pub fn required(&self) -> Option<Required> {
+        let equality = |condition: &Condition| match condition {
+            Condition::Test(Field::Data(path), Test::In(values)) => {
+                Some(Required { path: path.clone(), values: values.clone() })
+            }
+            _ => None,
+        };
+        match self {
+            Condition::All(all) => all.iter().find_map(equality),
+            other => equality(other),
+        }
+    }
+}
+
+/// The values of the data fields that [`Required`] equalities test, in one event's resource after and before its
+/// change: each field is looked up once per event, not once per query.
+#[derive(Debug)]
+pub struct Looked<'e> {
+    event: &'e EventRecord,
+    /// Whether the event says what the resource was before (a create was nothing): else a query may be concerned
+    /// whatever its fields, since a leave is told when it cannot be known whether it matched.
+    screens: bool,
+    values: Vec<(&'e [String], Option<&'e Value>, Option<&'e Value>)>,
+}
+
+impl<'e> Looked<'e> {
+    /// Nothing looked up yet, in `event`.
+    pub fn new(event: &'e EventRecord) -> Self {
+        let screens = event.kind == EventKind::Created || event.previous.is_some();
+        Looked { event, screens, values: Vec::new() }
+    }
+
+    /// Whether the event may concern a condition that requires `required`: false only when the resource had
+    /// none of its values at its field, before and after the change.
+    pub fn may_concern(&mut self, required: &'e Required) -> bool {
+        if !self.screens {
+            return true;
+        }
+        let path = required.path.as_slice();
+        let (after, before) = match self.values.iter().find(|(looked, ..)| *looked == path) {
+            Some(&(_, after, before)) => (after, before),
+            None => {
+                let after = at_path(&self.event.data, path);
+                let before = self.event.previous.as_ref().and_then(|previous| at_path(&previous.data, path));
+                self.values.push((path, after, before));
+                (after, before)
+            }
+        };
+        let meets = |value: Option<&Value>| value.is_some_and(|v| required.values.iter().any(|o| equal(v, o)));
+        meets(after) || meets(before)
     }
 }
 

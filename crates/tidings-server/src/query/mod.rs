@@ -17,7 +17,7 @@ mod change;
 mod eval;
 
 pub use change::{judge, Change};
-pub use eval::Subject;
+pub use eval::{Looked, Required, Subject};
 
 use serde_json::Value;
 use tidings_protocol::{And, FieldError, Not, Op, Or, Query, Term};

@@ -160,7 +160,7 @@ impl<O: Outbound> Session<O> {
             mailbox,
             deliveries,
             ended,
-            subscriptions: Subscriptions::new(),
+            subscriptions: Subscriptions::default(),
             inbox: Inbox::default(),
             permit,
             queued: VecDeque::new(),
