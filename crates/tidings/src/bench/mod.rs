@@ -189,13 +189,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         // The read workload needs orders to read; they are made before the clock starts.
         let ids =
             if args.workload == Workload::Read { Some(requests::seed_orders(&run, args.records).await?) } else { None };
-        // A fan-out's connections too: see `fanout::Opened`.
+        // A fan-out's connections too, and presence's: see `fanout::Opened`.
         let mut opened = match args.workload {
             Workload::Fanout | Workload::Broadcast | Workload::SlowConsumer => {
                 Some(fanout::open(&run, args.subscribers, None).await?)
             }
             Workload::FanoutFiltered => Some(fanout::open(&run, args.subscribers, Some(args.queries)).await?),
             _ => None,
+        };
+        let mut present = if args.workload == Workload::Presence {
+            Some(presence::open(&run, args.topics, args.followers).await?)
+        } else {
+            None
         };
         // Idle and sign-in measure the opening of their connections, which is all of their load: no warm-up.
         let warmup = if matches!(args.workload, Workload::Idle | Workload::SignIn) { 0.0 } else { args.warmup };
@@ -228,7 +233,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             Workload::Churn => fanout::churn(&run, args.rate).await,
             Workload::Idle => fanout::idle(&run).await,
-            Workload::Presence => presence::presence(&run, args.topics, args.followers).await,
+            Workload::Presence => {
+                presence::presence(&run, present.take().context("the presence workload's connections")?).await
+            }
             Workload::SignIn => sign_in::sign_in(&run).await,
         }?;
         if let Some(progress) = progress {

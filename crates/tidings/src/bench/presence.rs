@@ -32,16 +32,23 @@ struct Stamp<'a> {
     t: &'a str,
 }
 
-/// Runs the workload: `topics` topics, `followers` followers each, the run's connections as members.
-pub async fn presence(run: &Run, topics: usize, followers: usize) -> anyhow::Result<()> {
+/// The presence workload's connections, opened before the clock starts (as a fan-out's are: opening 10,000
+/// members took seconds, after a run with 10,000 subscribers once nearly all of the measured time).
+pub struct Opened {
+    topics: Vec<String>,
+    /// Each follower's connection, subscribed to its topic's presence.
+    followers: Vec<Conn>,
+    members: Vec<Conn>,
+}
+
+/// Opens `topics` topics' `followers` followers each, subscribed, and the run's connections as members.
+pub async fn open(run: &Run, topics: usize, followers: usize) -> anyhow::Result<Opened> {
     let topics: Vec<String> = if topics <= 1 {
         vec!["order".to_owned()]
     } else {
         seed_orders(run, topics).await?.into_iter().map(|id| format!("order:{id}")).collect()
     };
-    let base = Instant::now();
-    let end = run.end();
-    let mut watchers = Vec::new();
+    let mut watching = Vec::new();
     for (n, topic) in topics.iter().enumerate() {
         for k in 0..followers {
             let mut conn = run.open(run.args.connections + n * followers + k).await?;
@@ -49,10 +56,23 @@ pub async fn presence(run: &Run, topics: usize, followers: usize) -> anyhow::Res
                 r#"{{"type":"subscribe","timestamp":0,"requestId":"p","payload":{{"topic":"presence:{topic}"}}}}"#
             );
             conn.call("p", &subscribe).await?;
-            watchers.push(tokio::spawn(follow(conn, base, end + Duration::from_millis(500), run.clone())));
+            watching.push(conn);
         }
     }
     let members = run.open_all(run.args.connections).await?;
+    Ok(Opened { topics, followers: watching, members })
+}
+
+/// Runs the workload on the connections [`open`] made.
+pub async fn presence(run: &Run, opened: Opened) -> anyhow::Result<()> {
+    let Opened { topics, followers: watching, members } = opened;
+    let followers = watching.len() / topics.len().max(1);
+    let base = Instant::now();
+    let end = run.end();
+    let watchers: Vec<_> = watching
+        .into_iter()
+        .map(|conn| tokio::spawn(follow(conn, base, end + Duration::from_millis(500), run.clone())))
+        .collect();
     let mut tasks = Vec::new();
     for (n, conn) in members.into_iter().enumerate() {
         let topic = topics[n % topics.len()].clone();
