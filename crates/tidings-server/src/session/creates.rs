@@ -3,13 +3,14 @@
 //! Creates are the exception that keeps the session's rule of one message at a time: the session queues the write of
 //! each create it reads and goes on to the next message, and sends their replies (in order, each after its commit)
 //! before any other reply, before it handles anything but another create that may be queued, and last in each turn,
-//! before the flush. (A create of an ephemeral type, of a type with a before-commit hook, or of `presence` waits
+//! before the flush. Every queued create is committed and its event published before the session writes anything
+//! else to its socket (`publish_queued`), so a client that reads slowly cannot hold back a committed event. (A create of an ephemeral type, of a type with a before-commit hook, or of `presence` waits
 //! for the creates before it, since it acts before a commit.) A client's pipelined creates so share a commit,
 //! stored in the order they came, and what the client sees is what one after another would show: a `read` after a
 //! `create` finds it, and the replies come in the order of the requests. Between turns nothing is queued (the loop
 //! asserts it in debug builds), so a kick, a shutdown or a deadline never finds a create unanswered.
 
-use tidings_protocol::{ClientMessage, ErrorPayload, MessageType, RequestId, ServerMessage};
+use tidings_protocol::{ClientMessage, ErrorCode, ErrorPayload, MessageType, RequestId, ServerMessage};
 use tokio::time::Instant;
 
 use super::{Flow, Session};
@@ -32,11 +33,29 @@ impl<O: Outbound> Session<O> {
             if create.resource_type.as_str() != PRESENCE && self.shared.resources.may_queue(create))
     }
 
-    /// Sends the replies of the queued creates, in order, each once its write is committed.
+    /// Finishes every queued create (waits for its commit, publishes its event) without writing anything, so that
+    /// a socket that makes the session wait never holds back the publication of a committed create: the hub
+    /// releases a type's events in `seq` order, and one unpublished event would hold back every later one of its
+    /// type, for every subscriber, until the gap fill read it from storage.
+    pub(super) async fn publish_queued(&mut self) {
+        for (_, _, create) in self.queued.iter_mut() {
+            if matches!(create, QueuedCreate::Answered(_)) {
+                continue;
+            }
+            // Taken out while it is awaited: dropped half way (the session ends), it hands its rest to a task. The
+            // stand-in is never answered: the session that could answer it is gone by then.
+            let stand_in = QueuedCreate::Answered(Err(ErrorPayload::new(ErrorCode::Internal, "a create was lost")));
+            let pending = std::mem::replace(create, stand_in);
+            *create = QueuedCreate::Answered(pending.answer().await);
+        }
+    }
+
+    /// Sends the replies of the queued creates, in order, once every one of them is committed and published.
     pub(super) async fn settle(&mut self) -> Flow {
         if self.queued.is_empty() {
             return Flow::Continue;
         }
+        self.publish_queued().await;
         // Taken whole, so that the queue's memory goes with this turn.
         for (request_id, started, create) in std::mem::take(&mut self.queued) {
             let reply = create.answer().await.map(|created| ServerMessage::Create(created.resource));

@@ -269,6 +269,10 @@ impl<O: Outbound> Session<O> {
             let mut pushed = false;
             while handled < TURN && flow == Flow::Continue {
                 let Some(delivery) = self.deliveries.try_recv() else { break };
+                // A push may write to the socket (a full buffer is written out): queued creates are published first.
+                if !self.queued.is_empty() {
+                    self.publish_queued().await;
+                }
                 flow = self.deliver(delivery).await;
                 handled += 1;
                 pushed = true;

@@ -169,7 +169,7 @@ impl Resources {
         let this = self.clone();
         if self.storage.queues_creates() {
             // Queueing only queues (the storage contract): dropped before it returns, it wrote nothing, and from its
-            // return to the spawn below nothing waits, so a queued write always has its publisher.
+            // return to the `Finishing` below nothing waits, so a queued write always has its publisher.
             let committing = self.storage.queue_create(checked.new.clone(), checked.key.clone()).await;
             return QueuedCreate::Queued(Finishing { resources: this, rest: Some((checked, committing)) });
         }
