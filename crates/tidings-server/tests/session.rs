@@ -120,19 +120,22 @@ async fn a_binary_frame_is_refused_without_closing() {
     assert_eq!(reply["requestId"], "p");
 }
 
-/// The socket is taken back from the HTTP server after the upgrade, with what it read past the request: messages
-/// sent in the same write as the upgrade request are answered, in order.
+/// A client need not wait for a reply before its next message (docs/protocol.md, "Order"): `connect`, `auth` and a
+/// request sent at once, even in the same write as the upgrade request (the socket is taken back from the HTTP
+/// server with what it read past the request), are answered in order.
 #[tokio::test]
-async fn messages_sent_with_the_upgrade_request_are_answered() {
+async fn messages_sent_without_waiting_even_with_the_upgrade_request_are_answered_in_order() {
     let server = TestServer::start().await;
     let connect = json!({"type":"connect","timestamp":1,"requestId":"c","payload":{"protocolVersion":"1.0"}});
+    let auth = json!({"type":"auth","timestamp":1,"requestId":"a","payload":{"token": server.token("alice")}});
     let ping = json!({"type":"ping","timestamp":1,"requestId":"p","payload":{}});
-    let (status, mut socket) = raw::upgrade_sending(server.addr, &[connect.to_string(), ping.to_string()]).await;
+    let sent = [connect.to_string(), auth.to_string(), ping.to_string()];
+    let (status, mut socket) = raw::upgrade_sending(server.addr, &sent).await;
     assert!(status.contains("101"), "upgraded: {status}");
-    let first = socket.next_json().await;
-    assert_eq!((first["type"].as_str(), first["requestId"].as_str()), (Some("connect"), Some("c")), "{first}");
-    let second = socket.next_json().await;
-    assert_eq!((second["type"].as_str(), second["requestId"].as_str()), (Some("pong"), Some("p")), "{second}");
+    for (kind, request_id) in [("connect", "c"), ("auth_success", "a"), ("pong", "p")] {
+        let reply = socket.next_json().await;
+        assert_eq!((reply["type"].as_str(), reply["requestId"].as_str()), (Some(kind), Some(request_id)), "{reply}");
+    }
 }
 
 #[tokio::test]

@@ -32,8 +32,7 @@ thread_local! {
 
 /// An empty buffer for a burst of at least `len` bytes: a pooled one if the thread has one.
 fn take_buffer(len: usize) -> Vec<u8> {
-    let pooled = POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default();
-    let mut buffer = pooled;
+    let mut buffer = POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default();
     buffer.reserve(len.max(FIRST_BUFFER));
     buffer
 }

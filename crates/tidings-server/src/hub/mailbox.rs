@@ -19,9 +19,8 @@ use super::Delivery;
 
 /// A queue that has held more than this many pushes is given back when it empties; a smaller one is kept (at most
 /// 1.5 KiB on each side, the offering side's queue and the pushes the session has taken: a push is a pointer and a
-/// tag), since a connection that gets a push now and then, or a burst of a busy
-/// topic's events every turn, would otherwise allocate anew for each: growing a queue from nothing to a burst of
-/// fifty takes five allocations.
+/// tag), since a connection that gets a push now and then, or a burst of a busy topic's events every turn, would
+/// otherwise allocate anew for each: growing a queue from nothing to a burst of fifty takes five allocations.
 const KEPT: usize = 64;
 
 /// What the offering side and the receiving side share.

@@ -4,8 +4,9 @@
 //! each create it reads and goes on to the next message, and sends their replies (in order, each after its commit)
 //! before any other reply, before it handles anything but another create that may be queued, and last in each turn,
 //! before the flush. Every queued create is committed and its event published before the session writes anything
-//! else to its socket (`publish_queued`), so a client that reads slowly cannot hold back a committed event. (A create of an ephemeral type, of a type with a before-commit hook, or of `presence` waits
-//! for the creates before it, since it acts before a commit.) A client's pipelined creates so share a commit,
+//! else to its socket (`publish_queued`), so a client that reads slowly cannot hold back a committed event. (A
+//! create of an ephemeral type, of a type with a before-commit hook, or of `presence` waits for the creates before
+//! it, since it acts before a commit.) A client's pipelined creates so share a commit,
 //! stored in the order they came, and what the client sees is what one after another would show: a `read` after a
 //! `create` finds it, and the replies come in the order of the requests. Between turns nothing is queued (the loop
 //! asserts it in debug builds), so a kick, a shutdown or a deadline never finds a create unanswered.
