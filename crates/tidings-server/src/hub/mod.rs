@@ -12,6 +12,7 @@
 mod index;
 mod mailbox;
 mod notifications;
+mod wakes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,6 +23,8 @@ use crate::storage::{EventKind, EventRecord};
 pub use index::{Follow, Scope};
 use index::{Index, Watcher};
 pub use mailbox::{Deliveries, Mailbox};
+use tokio_util::sync::CancellationToken;
+use wakes::Wakes;
 
 /// What a mailbox carries to its session: one encoded push.
 #[derive(Clone, Debug)]
@@ -106,6 +109,8 @@ struct Stream {
 #[derive(Debug, Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// The sessions to wake for their first push, woken a batch at a time (`wakes.rs`).
+    wakes: Arc<Wakes>,
 }
 
 #[derive(Debug, Default)]
@@ -133,6 +138,12 @@ impl Hub {
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A mailbox for a session of this hub's server, of `capacity` pushes, that cancels `slow` when it overflows (as
+    /// [`Mailbox::cancelling`]); the first push into its empty queue wakes its session in turn with the others.
+    pub fn mailbox(&self, capacity: usize, slow: CancellationToken) -> (Mailbox, Deliveries) {
+        Mailbox::waking(capacity, slow, Some(Arc::clone(&self.wakes)))
     }
 
     /// Makes the update events of `resource_type` carry the data before the change, as its setting says.
