@@ -291,6 +291,8 @@ impl Hub {
 fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
+    // Counted once per event, not per offer_all: a thousand queries' subscribers made a thousand registry lookups.
+    let mut delivered = 0;
     // The queries' pushes, encoded once for each way the event is told to them.
     let mut told: Vec<(Change, Option<Told>)> = Vec::new();
     let mut looked = Looked::new(event);
@@ -311,7 +313,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
                 }),
             };
             if let Some(text) = text {
-                offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
+                delivered += offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
             }
         }
         for audience in group.audiences() {
@@ -321,7 +323,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             let plain = group.condition.is_none();
             let shown = (audience.hidden.as_deref().unwrap_or_default(), previous_data);
             if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain, shown) {
-                offer_all(audience.mailboxes.iter(), (id, event.seq, false), &text, &mut slow);
+                delivered += offer_all(audience.mailboxes.iter(), (id, event.seq, false), &text, &mut slow);
             }
         }
     }
@@ -333,7 +335,8 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
         if !plain.is_empty() {
             if let Some(text) = encode_event(event, &topic, event.version, previous_data) {
                 let ends = event.kind == EventKind::Deleted;
-                offer_all(plain.iter().map(|w| &w.mailbox), (&topic, event.version, ends), &text, &mut slow);
+                delivered +=
+                    offer_all(plain.iter().map(|w| &w.mailbox), (&topic, event.version, ends), &text, &mut slow);
             }
         }
         for watcher in ruled {
@@ -341,9 +344,13 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             let ends = matches!(change, Change::Left(_));
             let shown = (watcher.hidden.as_deref().unwrap_or_default(), previous_data);
             if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true, shown) {
-                offer_all(std::iter::once(&watcher.mailbox), (&topic, event.version, ends), &text, &mut slow);
+                delivered +=
+                    offer_all(std::iter::once(&watcher.mailbox), (&topic, event.version, ends), &text, &mut slow);
             }
         }
+    }
+    if delivered > 0 {
+        ::metrics::counter!(crate::metrics::EVENTS_DELIVERED).increment(delivered);
     }
     // A slow connection leaves the fan-out at once; its session closes it with 4001.
     for connection in slow {
@@ -351,13 +358,13 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     }
 }
 
+/// Offers one push to every mailbox; returns how many took it.
 fn offer_all<'a>(
     mailboxes: impl Iterator<Item = &'a Mailbox>,
     (topic, seq, ends): (&Arc<str>, u64, bool),
     text: &Arc<str>,
     slow: &mut Vec<u64>,
-) {
-    // Counted once per fan-out, not per mailbox: the registry's lookup would cost as much as an offer.
+) -> u64 {
     let mut delivered = 0;
     // One push for all: an offer costs one reference count, not a copy of the push's own.
     let push = Arc::new(EventPush { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends });
@@ -368,9 +375,7 @@ fn offer_all<'a>(
             slow.push(mailbox.connection);
         }
     }
-    if delivered > 0 {
-        ::metrics::counter!(crate::metrics::EVENTS_DELIVERED).increment(delivered);
-    }
+    delivered
 }
 
 #[cfg(test)]

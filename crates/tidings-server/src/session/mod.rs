@@ -42,6 +42,12 @@ use subscriptions::Subscriptions;
 /// The most messages and pushes a session handles between two flushes (and two looks at its timers and signals).
 const TURN: usize = 256;
 
+/// How many times a session woken by a push yields before it writes. tokio runs a yielded task again after it has
+/// looked at its sockets and timers, so each yield lets requests in that make more events for the same write. One
+/// yield halved the writes of a broadcast; under `fanout-filtered` three delivered a tenth more than one, and
+/// `fanout-100` and `fanout-1000` gained too (alternating runs, 2026-12-03); a quiet server answers a yield at once.
+const PUSH_YIELDS: usize = 3;
+
 /// The connection states of docs/protocol.md, section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -236,10 +242,12 @@ impl<O: Outbound> Session<O> {
         flow = self.handle_waiting(inbound, flow).await;
         if pushing && flow == Flow::Continue {
             // A push woke the session: before writing, it lets the rest of the runtime's turn go first, in which
-            // the publisher's burst goes on reaching this mailbox, so that the burst leaves in one write rather
-            // than one per event (under load, a write per subscriber per event was most of a broadcast's cost).
-            // With nothing else to run, the yield returns at once.
-            tokio::task::yield_now().await;
+            // the publishers go on reaching this mailbox, so that their events leave in one write rather than one
+            // per event (under load, a write per subscriber per event was most of a broadcast's cost). With nothing
+            // else to run, a yield returns at once.
+            for _ in 0..PUSH_YIELDS {
+                tokio::task::yield_now().await;
+            }
             flow = self.handle_waiting(inbound, flow).await;
         }
         // Last, after everything this turn read: no create stays queued between turns (`creates.rs`).
