@@ -118,6 +118,8 @@ struct Reading<R> {
 pub trait Outbound: Send {
     /// Queues a text frame; it reaches the socket at the latest on `flush`.
     fn text(&mut self, text: &str) -> impl Future<Output = io::Result<()>> + Send;
+    /// Queues a text frame made of `parts`, one after the other (a query's copy of a shared push, `hub::PushText`).
+    fn text_in_parts(&mut self, parts: [&str; 3]) -> impl Future<Output = io::Result<()>> + Send;
     /// Queues a pong control frame answering a ping frame.
     fn pong(&mut self, payload: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
     /// Writes everything queued.

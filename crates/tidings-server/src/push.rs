@@ -29,7 +29,7 @@ pub fn encode_change(event: &EventRecord, subscription: &str, change: Change, pr
 }
 
 /// An event's push as every query of its type that tells it the same way sends it (the same `change`), encoded
-/// once: their pushes differ only in `subscriptionId`, which [`Told::to`] puts in. Encoding the push anew for each
+/// once: their pushes differ only in `subscriptionId`, which [`Told::parts`] puts in. Encoding the push anew for each
 /// of a thousand distinct queries that an event concerns was an eighth of a filtered fan-out's time.
 #[derive(Debug)]
 pub struct Told {
@@ -52,17 +52,22 @@ impl Told {
         Some(Told { text, at })
     }
 
-    /// The push with `subscription` as its `subscriptionId`: the same bytes [`encode_change`] makes for it, but
-    /// for the envelope's timestamp.
-    pub fn to(&self, subscription: &str) -> Option<Arc<str>> {
+    /// A subscription id as [`Told::parts`] puts it in: checked and quoted once, when its query is first followed.
+    pub fn quote(subscription: &str) -> Option<Arc<str>> {
         SubscriptionId::new(subscription).ok()?;
-        let quoted = serde_json::to_string(subscription).ok()?;
-        let rest = &self.text[self.at + PLACEHOLDER.len() + 2..];
-        let mut text = String::with_capacity(self.text.len() + quoted.len());
-        text.push_str(&self.text[..self.at]);
-        text.push_str(&quoted);
-        text.push_str(rest);
-        Some(Arc::from(text))
+        serde_json::to_string(subscription).ok().map(Arc::from)
+    }
+
+    /// The push with `quoted` ([`Told::quote`]) as its `subscriptionId`, in three parts that are written one after
+    /// the other: the same bytes [`encode_change`] makes for it, but for the envelope's timestamp. The session
+    /// writes the parts into its frame, so a query's copy costs no allocation and no copy of its own.
+    pub fn parts<'a>(&'a self, quoted: &'a str) -> [&'a str; 3] {
+        [&self.text[..self.at], quoted, &self.text[self.at + PLACEHOLDER.len() + 2..]]
+    }
+
+    /// The push with `subscription` as its `subscriptionId`, whole.
+    pub fn to(&self, subscription: &str) -> Option<String> {
+        Some(self.parts(&Told::quote(subscription)?).concat())
     }
 }
 

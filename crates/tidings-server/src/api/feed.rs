@@ -161,7 +161,9 @@ pub(super) async fn feed(
             match delivery {
                 Some(Delivery::Event(push)) if push.seq > last => {
                     last = push.seq;
-                    if send(Event::default().id(push.seq.to_string()).data(&*push.text)).await.is_err() || push.ends {
+                    if send(Event::default().id(push.seq.to_string()).data(push.text.whole())).await.is_err()
+                        || push.ends
+                    {
                         return;
                     }
                 }

@@ -132,6 +132,10 @@ impl<W: AsyncWrite + Unpin + Send> Outbound for FrameWriter<W> {
         self.frame(TEXT, &[text.as_bytes()]).await
     }
 
+    async fn text_in_parts(&mut self, [a, b, c]: [&str; 3]) -> io::Result<()> {
+        self.frame(TEXT, &[a.as_bytes(), b.as_bytes(), c.as_bytes()]).await
+    }
+
     async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
         self.frame(PONG, &[payload]).await
     }
@@ -189,6 +193,18 @@ mod tests {
         ];
         assert_eq!(got, want);
         assert_eq!(writer.buffer.capacity(), 0, "a flushed writer holds no buffer");
+    }
+
+    /// A frame written in parts is the frame of the parts joined: one header, for the whole length.
+    #[tokio::test]
+    async fn a_frame_in_parts_is_one_frame_of_the_parts_joined() {
+        let mut writer = FrameWriter::new(Vec::new());
+        let long = "y".repeat(200);
+        writer.text_in_parts([r#"{"id":"#, r#""q-1""#, &long]).await.expect("queued");
+        writer.text_in_parts(["whole", "", ""]).await.expect("queued");
+        writer.flush().await.expect("written");
+        let want = vec![(1, format!(r#"{{"id":"q-1"{long}"#).into_bytes()), (1, b"whole".to_vec())];
+        assert_eq!(frames(&writer.socket), want);
     }
 
     #[tokio::test]

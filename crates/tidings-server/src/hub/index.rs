@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tidings_protocol::{Topic, TopicKind};
 
 use super::Mailbox;
+use crate::push::Told;
 use crate::query::{Condition, Required};
 
 /// What one subscription follows in the hub: a topic, and on a type topic, perhaps a query.
@@ -77,6 +78,8 @@ pub struct Group {
     /// An equality every match of the query has, if there is one: the fan-out passes the group by without
     /// evaluating its query when an event's resource has none of its values.
     pub required: Option<Required>,
+    /// For a query subscription, its id quoted as its pushes carry it (`push::Told::quote`), made once.
+    pub quoted: Option<Arc<str>>,
     all: Vec<Mailbox>,
     owners: HashMap<String, Vec<Mailbox>>,
     /// By the condition's debug form, which is the same for equal conditions.
@@ -136,6 +139,7 @@ impl Index {
                 let group = groups.entry(Arc::clone(&follow.id)).or_insert_with(|| Group {
                     condition: follow.condition.clone(),
                     required: follow.condition.as_deref().and_then(Condition::required),
+                    quoted: follow.condition.as_ref().and_then(|_| Told::quote(&follow.id)),
                     ..Group::default()
                 });
                 match (scope, hidden) {

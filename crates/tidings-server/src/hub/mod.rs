@@ -79,9 +79,34 @@ pub struct EventPush {
     /// type's event, a presence change), which is sent as it comes.
     pub seq: u64,
     /// The whole message, encoded once for every subscriber of the topic.
-    pub text: Arc<str>,
+    pub text: PushText,
     /// The last push of a one-resource topic: its resource was deleted.
     pub ends: bool,
+}
+
+/// A push's bytes: one text for every subscriber, or a query's copy of an event that many queries tell alike, made
+/// of the text they share and the query's id (`push::Told`), which the session writes one after the other.
+#[derive(Clone, Debug)]
+pub enum PushText {
+    /// The whole message.
+    Whole(Arc<str>),
+    /// The shared push, and the query's id quoted as JSON ([`Told::quote`]).
+    Told(Arc<Told>, Arc<str>),
+}
+
+impl PushText {
+    /// The message in three parts, to be written one after the other (the last two empty for a whole one).
+    pub fn parts(&self) -> [&str; 3] {
+        match self {
+            PushText::Whole(text) => [text, "", ""],
+            PushText::Told(told, quoted) => told.parts(quoted),
+        }
+    }
+
+    /// The message whole.
+    pub fn whole(&self) -> String {
+        self.parts().concat()
+    }
 }
 
 /// A notification on its way to one of its recipient's connections, in both of its forms, so that the session
@@ -294,7 +319,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
     // Counted once per event, not per offer_all: a thousand queries' subscribers made a thousand registry lookups.
     let mut delivered = 0;
     // The queries' pushes, encoded once for each way the event is told to them.
-    let mut told: Vec<(Change, Option<Told>)> = Vec::new();
+    let mut told: Vec<(Change, Option<Arc<Told>>)> = Vec::new();
     let mut looked = Looked::new(event);
     for (id, group) in index.type_groups(&event.resource_type) {
         if group.required.as_ref().is_some_and(|required| !looked.may_concern(required)) {
@@ -303,17 +328,18 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
         let mut subscribers = group.subscribers(&event.owner_id).peekable();
         if subscribers.peek().is_some() {
             let text = match &group.condition {
-                None => encode_event(event, id, event.seq, previous_data),
+                None => encode_event(event, id, event.seq, previous_data).map(PushText::Whole),
                 Some(condition) => condition.change(event).and_then(|change| {
                     let at = told.iter().position(|(told, _)| *told == change).unwrap_or_else(|| {
-                        told.push((change, Told::new(event, change, previous_data)));
+                        told.push((change, Told::new(event, change, previous_data).map(Arc::new)));
                         told.len() - 1
                     });
-                    told[at].1.as_ref()?.to(id)
+                    let shared = told[at].1.as_ref()?;
+                    Some(PushText::Told(Arc::clone(shared), Arc::clone(group.quoted.as_ref()?)))
                 }),
             };
             if let Some(text) = text {
-                delivered += offer_all(subscribers, (id, event.seq, false), &text, &mut slow);
+                delivered += offer_all(subscribers, (id, event.seq, false), text, &mut slow);
             }
         }
         for audience in group.audiences() {
@@ -323,7 +349,8 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             let plain = group.condition.is_none();
             let shown = (audience.hidden.as_deref().unwrap_or_default(), previous_data);
             if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain, shown) {
-                delivered += offer_all(audience.mailboxes.iter(), (id, event.seq, false), &text, &mut slow);
+                let text = PushText::Whole(text);
+                delivered += offer_all(audience.mailboxes.iter(), (id, event.seq, false), text, &mut slow);
             }
         }
     }
@@ -335,8 +362,8 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
         if !plain.is_empty() {
             if let Some(text) = encode_event(event, &topic, event.version, previous_data) {
                 let ends = event.kind == EventKind::Deleted;
-                delivered +=
-                    offer_all(plain.iter().map(|w| &w.mailbox), (&topic, event.version, ends), &text, &mut slow);
+                let (mailboxes, text) = (plain.iter().map(|w| &w.mailbox), PushText::Whole(text));
+                delivered += offer_all(mailboxes, (&topic, event.version, ends), text, &mut slow);
             }
         }
         for watcher in ruled {
@@ -344,8 +371,8 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             let ends = matches!(change, Change::Left(_));
             let shown = (watcher.hidden.as_deref().unwrap_or_default(), previous_data);
             if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true, shown) {
-                delivered +=
-                    offer_all(std::iter::once(&watcher.mailbox), (&topic, event.version, ends), &text, &mut slow);
+                let (mailbox, text) = (std::iter::once(&watcher.mailbox), PushText::Whole(text));
+                delivered += offer_all(mailbox, (&topic, event.version, ends), text, &mut slow);
             }
         }
     }
@@ -362,12 +389,12 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
 fn offer_all<'a>(
     mailboxes: impl Iterator<Item = &'a Mailbox>,
     (topic, seq, ends): (&Arc<str>, u64, bool),
-    text: &Arc<str>,
+    text: PushText,
     slow: &mut Vec<u64>,
 ) -> u64 {
     let mut delivered = 0;
     // One push for all: an offer costs one reference count, not a copy of the push's own.
-    let push = Arc::new(EventPush { topic: Arc::clone(topic), seq, text: Arc::clone(text), ends });
+    let push = Arc::new(EventPush { topic: Arc::clone(topic), seq, text, ends });
     for mailbox in mailboxes {
         if mailbox.offer(Delivery::Event(Arc::clone(&push))) {
             delivered += 1;

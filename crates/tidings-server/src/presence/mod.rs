@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 pub use cluster::{Beat, ANSWER_PART, BEAT_MS, SILENT_NODE_MS};
 
 use crate::broker::{Broker, Publication};
-use crate::hub::{Delivery, EndedPush, EventPush, Mailbox};
+use crate::hub::{Delivery, EndedPush, EventPush, Mailbox, PushText};
 use crate::push::encode_event;
 use crate::query::Condition;
 use crate::storage::{EventKind, EventRecord, Record};
@@ -335,6 +335,7 @@ impl Inner {
         if let Some(text) = encode_event(&event, &topic, 0, false) {
             let topic: Arc<str> = Arc::from(topic.as_str());
             if let Some(room) = self.rooms.get_mut(topic.as_ref()) {
+                let text = PushText::Whole(text);
                 let push = Arc::new(EventPush { topic: Arc::clone(&topic), seq: 0, text, ends: false });
                 // A follower too slow to take the push leaves the followers; its session closes it (4001).
                 room.followers.retain(|follower| follower.mailbox.offer(Delivery::Event(Arc::clone(&push))));

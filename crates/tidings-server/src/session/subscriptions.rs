@@ -298,7 +298,11 @@ impl<O: Outbound> Session<O> {
         let Some(subscription) = self.subscriptions.get_mut(&*delivery.topic) else { return Flow::Continue };
         // A push in no log (seq 0) is sent as it comes: no replay can have sent it.
         if delivery.seq == 0 {
-            return if self.out.text(&delivery.text).await.is_err() { Flow::Stop } else { Flow::Continue };
+            return if self.out.text_in_parts(delivery.text.parts()).await.is_err() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            };
         }
         if delivery.seq <= subscription.last_seq {
             if delivery.ends {
@@ -312,7 +316,7 @@ impl<O: Outbound> Session<O> {
             return Flow::Continue;
         }
         subscription.last_seq = delivery.seq;
-        if self.out.text(&delivery.text).await.is_err() {
+        if self.out.text_in_parts(delivery.text.parts()).await.is_err() {
             return Flow::Stop;
         }
         if delivery.ends {

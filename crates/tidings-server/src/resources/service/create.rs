@@ -370,7 +370,7 @@ mod tests {
     async fn next_event(deliveries: &mut Deliveries) -> String {
         let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.recv()).await;
         match delivery.expect("an event within 10 s") {
-            Some(Delivery::Event(event)) => event.text.to_string(),
+            Some(Delivery::Event(event)) => event.text.whole(),
             other => panic!("expected an event, got {other:?}"),
         }
     }
