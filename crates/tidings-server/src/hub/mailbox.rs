@@ -28,7 +28,8 @@ const KEPT: usize = 64;
 ///
 /// An offer reads and writes the first four fields, and a fan-out offers to a thousand mailboxes an event, of
 /// thousands that stay in no cache between events: they are laid out first, in the 64 bytes of one cache line
-/// (`a_mailbox_offers_within_one_cache_line`), which took an offer from two misses to one.
+/// (`a_mailbox_offers_within_one_cache_line`). Laid out by the compiler, the flag an offer reads first lay in the
+/// second line of two.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(super) struct Shared {
