@@ -126,9 +126,21 @@ impl Mailbox {
     /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses. So does a mailbox
     /// whose session is gone, so that the fan-out drops its stale entries.
     pub(crate) fn offer(&self, delivery: Delivery) -> bool {
+        self.push(delivery, false)
+    }
+
+    /// As [`Mailbox::offer`], but a push into the empty queue wakes the session in turn with the others that a
+    /// fan-out reached (`wakes.rs`), when the mailbox was made by [`super::Hub::mailbox`]. The hub's fan-out of
+    /// events offers this way; presence and notifications, whose pushes reach a few sessions, wake them at once.
+    pub(crate) fn offer_in_turn(&self, delivery: Delivery) -> bool {
+        self.push(delivery, true)
+    }
+
+    fn push(&self, delivery: Delivery, in_turn: bool) -> bool {
         if self.is_slow() {
             return false;
         }
+        let urgent;
         {
             let mut queue = self.shared.queue();
             // Again under the lock: a session that went away since the check above has emptied the queue for good.
@@ -140,18 +152,21 @@ impl Mailbox {
                 self.flag_slow();
                 return false;
             }
-            self.shared.held.fetch_add(1, Ordering::Relaxed);
+            let held = self.shared.held.fetch_add(1, Ordering::Relaxed) + 1;
             queue.push_back(delivery);
-            // Only the first push into an empty queue wakes the session: it drains the queue whole before it waits
-            // again, so the pushes behind the first are found by the same turn. (A fan-out to a thousand mailboxes
-            // woke each session once per event, each wake a write to its task's state.)
-            if queue.len() > 1 {
+            // A mailbox a quarter full wakes its session at once, whether or not a wake waits in `wakes.rs`: a
+            // session put in turn behind the others there must not look slow because of it.
+            urgent = held == self.shared.capacity.div_ceil(4);
+            // Otherwise only the first push into an empty queue wakes the session: it drains the queue whole before
+            // it waits again, so the pushes behind the first are found by the same turn. (A fan-out to a thousand
+            // mailboxes woke each session once per event, each wake a write to its task's state.)
+            if queue.len() > 1 && !urgent {
                 return true;
             }
         }
         match &self.shared.wakes {
-            Some(wakes) => wakes.defer(&self.shared),
-            None => self.shared.wake(),
+            Some(wakes) if in_turn && !urgent => wakes.defer(&self.shared),
+            _ => self.shared.wake(),
         }
         true
     }

@@ -396,7 +396,7 @@ fn offer_all<'a>(
     // One push for all: an offer costs one reference count, not a copy of the push's own.
     let push = Arc::new(EventPush { topic: Arc::clone(topic), seq, text, ends });
     for mailbox in mailboxes {
-        if mailbox.offer(Delivery::Event(Arc::clone(&push))) {
+        if mailbox.offer_in_turn(Delivery::Event(Arc::clone(&push))) {
             delivered += 1;
         } else if mailbox.is_slow() {
             slow.push(mailbox.connection);

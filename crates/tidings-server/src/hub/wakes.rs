@@ -14,6 +14,12 @@
 //! is therefore at least a quarter of the sessions waiting: a round of them makes way for the publishers about
 //! four times, and the publishers cannot run further ahead than that.
 //!
+//! Only the hub's fan-out of events wakes this way (`Mailbox::offer_in_turn`). Presence and notifications reach a
+//! few sessions per change, and those must keep up with thousands of members' requests: woken in turn, the ten
+//! followers of a topic that 10,000 members joined and left waited behind the members' sessions until their
+//! mailboxes overflowed. For the same reason a mailbox a quarter full wakes its session at once, however it was
+//! offered to: being put in turn must never make a prompt reader look slow.
+//!
 //! The invariant: a session whose mailbox received a push is woken, late perhaps, but always. Each deferred wake is
 //! woken by the task; once the task is gone (its runtime shut down), wakes are woken at once again.
 
@@ -150,6 +156,7 @@ impl Drop for Gone {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
@@ -187,13 +194,44 @@ mod tests {
             tokio::task::yield_now().await;
         }
         // Offered from a task, as a fan-out offers; the mailboxes are kept, since the last one's drop wakes too.
-        let publisher = tokio::spawn(async move { (mailboxes.iter().all(|mailbox| mailbox.offer(push())), mailboxes) });
+        let publisher =
+            tokio::spawn(async move { (mailboxes.iter().all(|mailbox| mailbox.offer_in_turn(push())), mailboxes) });
         let (offered, _mailboxes) = publisher.await.expect("the publisher ran");
         assert!(offered, "every mailbox took its push");
         for session in sessions {
             tokio::time::timeout(Duration::from_secs(10), session).await.expect("woken").expect("session");
         }
         assert_eq!(received.load(Ordering::Relaxed), SESSIONS);
+    }
+
+    /// A mailbox a quarter full wakes its session at once, even while its wake waits for the task (which cannot run
+    /// here: the test holds the runtime's one thread); a plain offer always does.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_mailbox_a_quarter_full_wakes_its_session_at_once() {
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let hub = Hub::new();
+        let (mailbox, mut deliveries) = hub.mailbox(16, CancellationToken::new());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&count));
+        let waiting = std::pin::pin!(deliveries.recv()).poll(&mut std::task::Context::from_waker(&waker));
+        assert!(waiting.is_pending(), "the session waits");
+        assert!(mailbox.offer_in_turn(push()));
+        assert_eq!(count.0.load(Ordering::Relaxed), 0, "the first push's wake waits for the task");
+        assert!((2..=3).all(|_| mailbox.offer_in_turn(push())));
+        assert_eq!(count.0.load(Ordering::Relaxed), 0);
+        assert!(mailbox.offer_in_turn(push()), "the fourth of sixteen");
+        assert_eq!(count.0.load(Ordering::Relaxed), 1, "a quarter full: woken at once");
+        // Presence and notifications offer plainly: their sessions are woken at once.
+        let (other, mut others) = hub.mailbox(16, CancellationToken::new());
+        let waiting = std::pin::pin!(others.recv()).poll(&mut std::task::Context::from_waker(&waker));
+        assert!(waiting.is_pending());
+        assert!(other.offer(push()));
+        assert_eq!(count.0.load(Ordering::Relaxed), 2, "a plain offer wakes at once");
     }
 
     /// A batch: at least the least, at least a quarter of those waiting, never more than wait.
@@ -215,7 +253,7 @@ mod tests {
             let (mailbox, mut deliveries) = hub.mailbox(4, CancellationToken::new());
             let waiting = tokio::spawn(async move { (deliveries.recv().await.is_some(), deliveries) });
             tokio::task::yield_now().await;
-            assert!(mailbox.offer(push()), "the first push starts the task");
+            assert!(mailbox.offer_in_turn(push()), "the first push starts the task");
             let (got, deliveries) = waiting.await.expect("the receiver ran");
             assert!(got);
             (mailbox, deliveries)
@@ -226,7 +264,7 @@ mod tests {
             let mut deliveries = deliveries;
             let waiting = tokio::spawn(async move { deliveries.recv().await.is_some() });
             tokio::task::yield_now().await;
-            assert!(mailbox.offer(push()));
+            assert!(mailbox.offer_in_turn(push()));
             let got = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken").expect("ran");
             assert!(got);
         });
