@@ -31,6 +31,10 @@ impl Outbound for Recorder {
         Ok(())
     }
 
+    async fn text_in_parts(&mut self, parts: [&str; 3]) -> std::io::Result<()> {
+        self.text(&parts.concat()).await
+    }
+
     async fn pong(&mut self, _payload: &[u8]) -> std::io::Result<()> {
         Ok(())
     }
