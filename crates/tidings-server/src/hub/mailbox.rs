@@ -44,8 +44,6 @@ pub(super) struct Shared {
     waker: AtomicWaker,
     /// How many [`Mailbox`] handles exist: when none is left, nothing more can come.
     senders: AtomicUsize,
-    /// Where a push into the empty queue leaves its wake, when the hub paces them (`wakes.rs`); `None` wakes at once.
-    wakes: Option<Arc<Wakes>>,
 }
 
 impl Shared {
@@ -88,11 +86,6 @@ impl Mailbox {
     /// A mailbox that cancels `slow` when it overflows: a token its session also waits on for other reasons
     /// (`session/mod.rs` waits on one token for a shutdown, a kick and an overflow, and asks which it was).
     pub fn cancelling(capacity: usize, slow: CancellationToken) -> (Mailbox, Deliveries) {
-        Mailbox::waking(capacity, slow, None)
-    }
-
-    /// A mailbox whose first push into an empty queue wakes its session through `wakes`, when `wakes` is given.
-    pub(super) fn waking(capacity: usize, slow: CancellationToken, wakes: Option<Arc<Wakes>>) -> (Mailbox, Deliveries) {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::new()),
@@ -101,7 +94,6 @@ impl Mailbox {
             senders: AtomicUsize::new(1),
             held: AtomicUsize::new(0),
             flagged: AtomicBool::new(false),
-            wakes,
         });
         let connection = NEXT.fetch_add(1, Ordering::Relaxed);
         let mailbox = Mailbox { connection, shared: Arc::clone(&shared), slow };
@@ -126,17 +118,17 @@ impl Mailbox {
     /// Hands over a push without waiting; a full mailbox marks its connection slow and refuses. So does a mailbox
     /// whose session is gone, so that the fan-out drops its stale entries.
     pub(crate) fn offer(&self, delivery: Delivery) -> bool {
-        self.push(delivery, false)
+        self.push(delivery, None)
     }
 
-    /// As [`Mailbox::offer`], but a push into the empty queue wakes the session in turn with the others that a
-    /// fan-out reached (`wakes.rs`), when the mailbox was made by [`super::Hub::mailbox`]. The hub's fan-out of
-    /// events offers this way; presence and notifications, whose pushes reach a few sessions, wake them at once.
-    pub(crate) fn offer_in_turn(&self, delivery: Delivery) -> bool {
-        self.push(delivery, true)
+    /// As [`Mailbox::offer`], but a push into the empty queue leaves its session's wake with `wakes`, to be woken
+    /// in turn with the others that a fan-out reached. The hub's fan-out of events offers this way; presence and
+    /// notifications, whose pushes reach a few sessions, wake them at once.
+    pub(super) fn offer_in_turn(&self, delivery: Delivery, wakes: &Arc<Wakes>) -> bool {
+        self.push(delivery, Some(wakes))
     }
 
-    fn push(&self, delivery: Delivery, in_turn: bool) -> bool {
+    fn push(&self, delivery: Delivery, in_turn: Option<&Arc<Wakes>>) -> bool {
         if self.is_slow() {
             return false;
         }
@@ -164,8 +156,8 @@ impl Mailbox {
                 return true;
             }
         }
-        match &self.shared.wakes {
-            Some(wakes) if in_turn && !urgent => wakes.defer(&self.shared),
+        match in_turn {
+            Some(wakes) if !urgent => wakes.defer(&self.shared),
             _ => self.shared.wake(),
         }
         true

@@ -23,7 +23,6 @@ use crate::storage::{EventKind, EventRecord};
 pub use index::{Follow, Scope};
 use index::{Index, Watcher};
 pub use mailbox::{Deliveries, Mailbox};
-use tokio_util::sync::CancellationToken;
 use wakes::Wakes;
 
 /// What a mailbox carries to its session: one encoded push.
@@ -165,12 +164,6 @@ impl Hub {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A mailbox for a session of this hub's server, of `capacity` pushes, that cancels `slow` when it overflows (as
-    /// [`Mailbox::cancelling`]); the first push into its empty queue wakes its session in turn with the others.
-    pub fn mailbox(&self, capacity: usize, slow: CancellationToken) -> (Mailbox, Deliveries) {
-        Mailbox::waking(capacity, slow, Some(Arc::clone(&self.wakes)))
-    }
-
     /// Makes the update events of `resource_type` carry the data before the change, as its setting says.
     pub fn keep_previous_data(&self, resource_type: &str) {
         self.inner().previous_data.insert(resource_type.to_owned());
@@ -199,7 +192,7 @@ impl Hub {
         stream.early.insert(event.seq, event);
         let mut release = next;
         while let Some(event) = stream.early.remove(&release) {
-            fan_out(index, &event, previous_data);
+            fan_out(index, &self.wakes, &event, previous_data);
             release += 1;
         }
         stream.next = Some(release);
@@ -212,7 +205,7 @@ impl Hub {
     pub fn broadcast(&self, event: &EventRecord) {
         let mut state = self.inner();
         let Inner { index, .. } = &mut *state;
-        fan_out(index, event, false);
+        fan_out(index, &self.wakes, event, false);
     }
 
     /// Passes over the events of a type that the log proves gone: its first kept `seq` is `first_kept`, so every
@@ -258,7 +251,7 @@ impl Hub {
             index.drop_connection(connection);
         }
         for event in &ready {
-            fan_out(index, event, previous_data);
+            fan_out(index, &self.wakes, event, previous_data);
         }
         lost
     }
@@ -313,7 +306,7 @@ impl Hub {
 /// Encodes an event once per subscription id (and audience; for queries, once per way the event is told to them,
 /// `push::Told`) and offers it to every mailbox that may see it. A query or a rule is evaluated only when someone
 /// who may see the event follows it.
-fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
+fn fan_out(index: &mut Index, wakes: &Arc<Wakes>, event: &EventRecord, previous_data: bool) {
     ::metrics::counter!(crate::metrics::EVENTS_PUBLISHED).increment(1);
     let mut slow = Vec::new();
     // Counted once per event, not per offer_all: a thousand queries' subscribers made a thousand registry lookups.
@@ -339,7 +332,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
                 }),
             };
             if let Some(text) = text {
-                delivered += offer_all(subscribers, (id, event.seq, false), text, &mut slow);
+                delivered += offer_all(subscribers, (id, event.seq, false), text, wakes, &mut slow);
             }
         }
         for audience in group.audiences() {
@@ -350,7 +343,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             let shown = (audience.hidden.as_deref().unwrap_or_default(), previous_data);
             if let Some(text) = encode_seen(event, (&event.resource_type, id, event.seq), change, plain, shown) {
                 let text = PushText::Whole(text);
-                delivered += offer_all(audience.mailboxes.iter(), (id, event.seq, false), text, &mut slow);
+                delivered += offer_all(audience.mailboxes.iter(), (id, event.seq, false), text, wakes, &mut slow);
             }
         }
     }
@@ -363,7 +356,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             if let Some(text) = encode_event(event, &topic, event.version, previous_data) {
                 let ends = event.kind == EventKind::Deleted;
                 let (mailboxes, text) = (plain.iter().map(|w| &w.mailbox), PushText::Whole(text));
-                delivered += offer_all(mailboxes, (&topic, event.version, ends), text, &mut slow);
+                delivered += offer_all(mailboxes, (&topic, event.version, ends), text, wakes, &mut slow);
             }
         }
         for watcher in ruled {
@@ -372,7 +365,7 @@ fn fan_out(index: &mut Index, event: &EventRecord, previous_data: bool) {
             let shown = (watcher.hidden.as_deref().unwrap_or_default(), previous_data);
             if let Some(text) = encode_seen(event, (&topic, &topic, event.version), change, true, shown) {
                 let (mailbox, text) = (std::iter::once(&watcher.mailbox), PushText::Whole(text));
-                delivered += offer_all(mailbox, (&topic, event.version, ends), text, &mut slow);
+                delivered += offer_all(mailbox, (&topic, event.version, ends), text, wakes, &mut slow);
             }
         }
     }
@@ -390,13 +383,14 @@ fn offer_all<'a>(
     mailboxes: impl Iterator<Item = &'a Mailbox>,
     (topic, seq, ends): (&Arc<str>, u64, bool),
     text: PushText,
+    wakes: &Arc<Wakes>,
     slow: &mut Vec<u64>,
 ) -> u64 {
     let mut delivered = 0;
     // One push for all: an offer costs one reference count, not a copy of the push's own.
     let push = Arc::new(EventPush { topic: Arc::clone(topic), seq, text, ends });
     for mailbox in mailboxes {
-        if mailbox.offer_in_turn(Delivery::Event(Arc::clone(&push))) {
+        if mailbox.offer_in_turn(Delivery::Event(Arc::clone(&push)), wakes) {
             delivered += 1;
         } else if mailbox.is_slow() {
             slow.push(mailbox.connection);

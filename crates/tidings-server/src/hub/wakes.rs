@@ -23,7 +23,8 @@
 //! following a type that thousands of clients write to); no workload measures that case yet.
 //!
 //! The invariant: a session whose mailbox received a push is woken, late perhaps, but always. Each deferred wake is
-//! woken by the task; once the task is gone (its runtime shut down), wakes are woken at once again.
+//! woken by the task; once the task is gone (its runtime shut down), wakes are woken at once again; and the wakes
+//! waiting when the hub goes are woken as it goes.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -108,6 +109,11 @@ impl Wakes {
 
 impl Drop for Wakes {
     fn drop(&mut self) {
+        // Gone with wakes still waiting (its hub dropped while mailboxes live on): they are woken now.
+        let waiting = std::mem::take(&mut self.state.get_mut().unwrap_or_else(PoisonError::into_inner).waiting);
+        for mailbox in waiting {
+            mailbox.wake();
+        }
         // The task holds only a weak reference: this tells it to look, find nothing, and end.
         self.ready.notify_one();
     }
@@ -166,23 +172,34 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::batch_of as batch;
-    use crate::hub::{Delivery, Hub, LostPush};
+    use super::Wakes;
+    use crate::hub::{Delivery, LostPush, Mailbox};
+
+    /// A waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 
     fn push() -> Delivery {
         Delivery::Lost(LostPush { topic: Arc::from("t") })
     }
 
-    /// Thousands of sessions get a push at once, from a task, as a fan-out gives them: every one is woken.
+    /// Thousands of sessions get a push at once, from a task, as a fan-out gives them: every one is woken by the
+    /// task (their mailboxes hold 16, so that one push is not a quarter full: a quarter full is woken without it).
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn every_session_given_a_push_is_woken() {
         const SESSIONS: usize = 4096;
-        let hub = Hub::new();
+        let wakes = Arc::new(Wakes::default());
         let started = Arc::new(AtomicUsize::new(0));
         let received = Arc::new(AtomicUsize::new(0));
         let mut mailboxes = Vec::with_capacity(SESSIONS);
         let mut sessions = Vec::new();
         for _ in 0..SESSIONS {
-            let (mailbox, mut deliveries) = hub.mailbox(4, CancellationToken::new());
+            let (mailbox, mut deliveries) = Mailbox::cancelling(16, CancellationToken::new());
             let (started, received) = (Arc::clone(&started), Arc::clone(&received));
             sessions.push(tokio::spawn(async move {
                 started.fetch_add(1, Ordering::Relaxed);
@@ -195,45 +212,58 @@ mod tests {
         while started.load(Ordering::Relaxed) < SESSIONS {
             tokio::task::yield_now().await;
         }
-        // Offered from a task, as a fan-out offers; the mailboxes are kept, since the last one's drop wakes too.
+        // Offered from a task, as a fan-out offers; the mailboxes and the wakes are kept, since their drops wake too.
+        let kept = Arc::clone(&wakes);
         let publisher =
-            tokio::spawn(async move { (mailboxes.iter().all(|mailbox| mailbox.offer_in_turn(push())), mailboxes) });
+            tokio::spawn(
+                async move { (mailboxes.iter().all(|mailbox| mailbox.offer_in_turn(push(), &wakes)), mailboxes) },
+            );
         let (offered, _mailboxes) = publisher.await.expect("the publisher ran");
         assert!(offered, "every mailbox took its push");
         for session in sessions {
             tokio::time::timeout(Duration::from_secs(10), session).await.expect("woken").expect("session");
         }
         assert_eq!(received.load(Ordering::Relaxed), SESSIONS);
+        drop(kept);
     }
 
     /// A mailbox a quarter full wakes its session at once, even while its wake waits for the task (which cannot run
     /// here: the test holds the runtime's one thread); a plain offer always does.
     #[tokio::test(flavor = "current_thread")]
     async fn a_mailbox_a_quarter_full_wakes_its_session_at_once() {
-        struct Count(AtomicUsize);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let hub = Hub::new();
-        let (mailbox, mut deliveries) = hub.mailbox(16, CancellationToken::new());
+        let wakes = Arc::new(Wakes::default());
+        let (mailbox, mut deliveries) = Mailbox::cancelling(16, CancellationToken::new());
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = std::task::Waker::from(Arc::clone(&count));
         let waiting = std::pin::pin!(deliveries.recv()).poll(&mut std::task::Context::from_waker(&waker));
         assert!(waiting.is_pending(), "the session waits");
-        assert!(mailbox.offer_in_turn(push()));
+        assert!(mailbox.offer_in_turn(push(), &wakes));
         assert_eq!(count.0.load(Ordering::Relaxed), 0, "the first push's wake waits for the task");
-        assert!((2..=3).all(|_| mailbox.offer_in_turn(push())));
+        assert!((2..=3).all(|_| mailbox.offer_in_turn(push(), &wakes)));
         assert_eq!(count.0.load(Ordering::Relaxed), 0);
-        assert!(mailbox.offer_in_turn(push()), "the fourth of sixteen");
+        assert!(mailbox.offer_in_turn(push(), &wakes), "the fourth of sixteen");
         assert_eq!(count.0.load(Ordering::Relaxed), 1, "a quarter full: woken at once");
         // Presence and notifications offer plainly: their sessions are woken at once.
-        let (other, mut others) = hub.mailbox(16, CancellationToken::new());
+        let (other, mut others) = Mailbox::cancelling(16, CancellationToken::new());
         let waiting = std::pin::pin!(others.recv()).poll(&mut std::task::Context::from_waker(&waker));
         assert!(waiting.is_pending());
         assert!(other.offer(push()));
         assert_eq!(count.0.load(Ordering::Relaxed), 2, "a plain offer wakes at once");
+    }
+
+    /// Wakes that go while wakes wait in them (their hub dropped before its mailboxes) wake those sessions.
+    #[tokio::test(flavor = "current_thread")]
+    async fn wakes_that_go_wake_what_waits_in_them() {
+        let wakes = Arc::new(Wakes::default());
+        let (mailbox, mut deliveries) = Mailbox::cancelling(16, CancellationToken::new());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&count));
+        let waiting = std::pin::pin!(deliveries.recv()).poll(&mut std::task::Context::from_waker(&waker));
+        assert!(waiting.is_pending(), "the session waits");
+        assert!(mailbox.offer_in_turn(push(), &wakes));
+        assert_eq!(count.0.load(Ordering::Relaxed), 0, "the wake waits for the task, which cannot run here");
+        drop(wakes);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1, "woken as the wakes went");
     }
 
     /// A batch: at least the least, at least a quarter of those waiting, never more than wait.
@@ -245,17 +275,17 @@ mod tests {
         assert_eq!(batch(0, 32), 0);
     }
 
-    /// The task that wakes is dropped with its runtime; the hub, and its mailboxes, may live on in another: their
-    /// wakes are then woken at once, and none is lost.
+    /// The task that wakes is dropped with its runtime; the wakes (the hub's), and the mailboxes, may live on in
+    /// another: their wakes are then woken at once, and none is lost.
     #[test]
     fn wakes_outlive_the_runtime_of_their_task() {
-        let hub = Hub::new();
+        let wakes = Arc::new(Wakes::default());
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("a runtime");
         let (mailbox, deliveries) = runtime.block_on(async {
-            let (mailbox, mut deliveries) = hub.mailbox(4, CancellationToken::new());
+            let (mailbox, mut deliveries) = Mailbox::cancelling(16, CancellationToken::new());
             let waiting = tokio::spawn(async move { (deliveries.recv().await.is_some(), deliveries) });
             tokio::task::yield_now().await;
-            assert!(mailbox.offer_in_turn(push()), "the first push starts the task");
+            assert!(mailbox.offer_in_turn(push(), &wakes), "the first push starts the task");
             let (got, deliveries) = waiting.await.expect("the receiver ran");
             assert!(got);
             (mailbox, deliveries)
@@ -266,7 +296,7 @@ mod tests {
             let mut deliveries = deliveries;
             let waiting = tokio::spawn(async move { deliveries.recv().await.is_some() });
             tokio::task::yield_now().await;
-            assert!(mailbox.offer_in_turn(push()));
+            assert!(mailbox.offer_in_turn(push(), &wakes));
             let got = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken").expect("ran");
             assert!(got);
         });

@@ -146,7 +146,7 @@ impl<O: Outbound> Session<O> {
             .allow_burst(NonZeroU32::new(limits.rate_burst).unwrap_or(NonZeroU32::MIN));
         let now = Instant::now();
         let ended = shared.shutdown.child_token();
-        let (mailbox, deliveries) = shared.hub.mailbox(limits.outbound_queue, ended.clone());
+        let (mailbox, deliveries) = Mailbox::cancelling(limits.outbound_queue, ended.clone());
         let id = format!("s-{:012x}", rand::random::<u64>() >> 16);
         let listed = shared.directory.enter(&id, &mailbox, ended.clone());
         let present = presence::Leaving::new(&shared.presence, mailbox.connection);
